@@ -1,0 +1,2 @@
+//! `maestro-hook`: being written.
+fn main() {}

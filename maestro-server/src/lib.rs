@@ -1,0 +1,1 @@
+//! maestro-server library: being written.

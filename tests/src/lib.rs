@@ -2,6 +2,8 @@
 //! temp dirs, talk to them over real HTTP and WebSocket, and wait for conditions with bounded
 //! polling (never bare sleeps).
 
+pub mod claude_cli;
+pub mod fake_api;
 pub mod server;
 
 use std::path::PathBuf;

@@ -359,7 +359,7 @@ fn step_reply(
     step: Option<&Step>,
     cwd: Option<&str>,
 ) -> Result<(Vec<Block>, &'static str), ApiErrorStep> {
-    let mut tool_use = |name: &str, input: &Value| Block::ToolUse {
+    let tool_use = |name: &str, input: &Value| Block::ToolUse {
         id: format!(
             "toolu_fake{:016x}",
             shared.next_id.fetch_add(1, Ordering::Relaxed)
@@ -417,11 +417,16 @@ fn has_tool_result(message: &Value) -> bool {
         .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"))
 }
 
-/// `Primary working directory: /path` from the system prompt.
+/// The working directory from the system prompt: `Primary working directory: /path` (main
+/// conversation) or `Working directory: /path` (subagents).
 fn primary_cwd(system: &str) -> Option<String> {
-    let rest = system.split("Primary working directory:").nth(1)?;
-    let line = rest.lines().next()?.trim();
-    (!line.is_empty()).then(|| line.to_string())
+    ["Primary working directory:", "Working directory:"]
+        .iter()
+        .find_map(|label| {
+            let rest = system.split(label).nth(1)?;
+            let line = rest.lines().next()?.trim();
+            (!line.is_empty()).then(|| line.to_string())
+        })
 }
 
 /// The last non-empty line of the transcript the classifier reviews: the last line of the
@@ -464,5 +469,18 @@ mod tests {
             primary_cwd(&system_text(&system)).as_deref(),
             Some("/tmp/p q")
         );
+        let sub = "<env>\nWorking directory: /tmp/sub\nIs directory a git repo: No\n</env>";
+        assert_eq!(primary_cwd(sub).as_deref(), Some("/tmp/sub"));
+    }
+
+    #[test]
+    fn classifier_reviews_the_last_transcript_line() {
+        let msgs = vec![json!({"role": "user", "content": [
+            {"type": "text", "text": "<transcript>\n"},
+            {"type": "text", "text": "User: DENYME maybe\n"},
+            {"type": "text", "text": "Bash curl http://x/ok\n"},
+            {"type": "text", "text": "</transcript>\n"},
+            {"type": "text", "text": "\nErr on the side of blocking."}]})];
+        assert_eq!(last_transcript_line(&msgs), "Bash curl http://x/ok");
     }
 }

@@ -1,1 +1,18 @@
-//! maestro-server library: being written.
+//! `maestro-server` as a library: everything testable lives here; `main.rs` only parses the
+//! command line and calls [`app::serve`].
+
+pub mod app;
+pub mod approvals;
+pub mod auth;
+pub mod config;
+pub mod decide;
+pub mod error;
+pub mod hub;
+pub mod ingest;
+pub mod projection;
+pub mod routes;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod timeline;
+pub mod web;

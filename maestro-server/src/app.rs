@@ -1,0 +1,218 @@
+//! Application state, the router and the server's background tasks.
+
+use crate::approvals::Approvals;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{HealthThresholds, Store};
+use crate::telemetry::Telemetry;
+use crate::{auth, hub, ingest, routes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Effective configuration.
+    pub config: Arc<Config>,
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Live fan-out.
+    pub hub: Hub,
+    /// Metrics.
+    pub telemetry: Arc<Telemetry>,
+    /// Requests waiting for an operator.
+    pub approvals: Arc<Approvals>,
+    /// Permission policy.
+    pub policy: Arc<crate::decide::PolicySet>,
+}
+
+impl AppState {
+    /// Opens the store and builds the state.
+    pub fn open(config: Config) -> anyhow::Result<AppState> {
+        let (hub, feed_tx) = Hub::new();
+        let store = SqliteStore::open(&config.db_path(), config.sync_full, feed_tx)?;
+        let policy = crate::decide::PolicySet::load(&config)?;
+        Ok(AppState {
+            config: Arc::new(config),
+            store: Arc::new(store),
+            hub,
+            telemetry: Arc::new(Telemetry::new()?),
+            approvals: Arc::new(Approvals::default()),
+            policy: Arc::new(policy),
+        })
+    }
+}
+
+/// The full router.
+pub fn router(state: AppState) -> Router {
+    let operator = Router::new()
+        .route(
+            "/tasks",
+            get(routes::tasks::list).post(routes::tasks::create),
+        )
+        .route(
+            "/tasks/{id}",
+            get(routes::tasks::get)
+                .patch(routes::tasks::update)
+                .delete(routes::tasks::delete),
+        )
+        .route("/tasks/{id}/timeline", get(routes::tasks::timeline))
+        .route("/tasks/{id}/metrics", get(routes::tasks::metrics))
+        .route("/tasks/{id}/errors", get(routes::tasks::errors))
+        .route("/sessions", get(routes::sessions::list))
+        .route(
+            "/sessions/{id}",
+            get(routes::sessions::get).patch(routes::sessions::update),
+        )
+        .route("/sessions/{id}/timeline", get(routes::sessions::timeline))
+        .route("/sessions/{id}/metrics", get(routes::sessions::metrics))
+        .route("/sessions/{id}/errors", get(routes::sessions::errors))
+        .route("/events", get(routes::events::list))
+        .route("/events/{event_id}", get(routes::events::get))
+        .route("/approvals", get(routes::approvals::list))
+        .route(
+            "/approvals/{id}",
+            get(routes::approvals::get).post(routes::approvals::decide),
+        )
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_operator,
+        ));
+    let api = Router::new()
+        .route(
+            "/webhooks/hook-event",
+            post(ingest::hook_event).layer(DefaultBodyLimit::max(state.config.body_limit_bytes)),
+        )
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .merge(operator)
+        .fallback(|| async { crate::error::HttpError::not_found("no such API endpoint") });
+    Router::new()
+        .nest("/api", api)
+        .route("/ws", get(hub::ws_handler))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(crate::web::routes())
+        .with_state(state)
+}
+
+async fn healthz(State(st): State<AppState>) -> Response {
+    let healthy = st.store.is_healthy();
+    let stats = st.store.stats().await;
+    let (status, code) = match (&stats, healthy) {
+        (Ok(_), true) => ("ok", StatusCode::OK),
+        _ => ("degraded", StatusCode::SERVICE_UNAVAILABLE),
+    };
+    let body = match stats {
+        Ok(s) => json!({"status": status, "store": {"writable": healthy, "events": s.events,
+            "latest_seq": s.latest_seq, "db_bytes": s.db_bytes}, "version": env!("CARGO_PKG_VERSION")}),
+        Err(e) => json!({"status": status, "store": {"writable": healthy, "error": e.to_string()},
+            "version": env!("CARGO_PKG_VERSION")}),
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    if let Ok(s) = st.store.stats().await {
+        st.telemetry.sessions.reset();
+        for (state, n) in s.sessions_by_state {
+            st.telemetry
+                .sessions
+                .with_label_values(&[state.as_str()])
+                .set(n);
+        }
+        st.telemetry.pending_approvals.set(s.pending_approvals);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.telemetry.render(),
+    )
+        .into_response()
+}
+
+/// Starts the health ticker and the retention job.
+pub fn spawn_background(state: &AppState) {
+    let st = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(st.config.health_tick);
+        loop {
+            tick.tick().await;
+            let th = HealthThresholds {
+                idle_after: st.config.idle_after,
+                stale_after: st.config.stale_after,
+            };
+            if let Err(e) = st.store.tick_health(th).await {
+                tracing::warn!(error = %e, "health tick failed");
+            }
+        }
+    });
+    if state.config.retention.is_some() || state.config.retention_max_bytes.is_some() {
+        let st = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                match st
+                    .store
+                    .apply_retention(st.config.retention, st.config.retention_max_bytes)
+                    .await
+                {
+                    Ok(n) if n > 0 => tracing::info!(cleared = n, "retention dropped raw events"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention failed"),
+                }
+            }
+        });
+    }
+}
+
+/// Binds, prints where the server is, and serves until SIGINT/SIGTERM.
+pub async fn serve(state: AppState) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = tokio::net::TcpListener::bind(state.config.bind)
+        .await
+        .with_context(|| format!("binding {}", state.config.bind))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it needs only a token");
+    }
+    let (ingest_src, operator_src) = &state.config.token_sources;
+    println!("maestro-server listening on http://{addr}");
+    println!("  data dir:        {}", state.config.data_dir.display());
+    println!("  ingest token:    {ingest_src}");
+    println!("  operator token:  {operator_src}");
+    println!("  open http://{addr}/ and log in with the operator token");
+    spawn_background(&state);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

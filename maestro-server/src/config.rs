@@ -1,0 +1,317 @@
+//! Server configuration: command-line flags, `MAESTRO_*` environment variables and an
+//! optional TOML file, in that order of precedence (flag > env > file > default).
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `maestro-server` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "maestro-server",
+    version,
+    about = "Observe and steer Claude Code sessions"
+)]
+pub struct Cli {
+    /// Server options.
+    #[command(flatten)]
+    pub opts: ServerOpts,
+    /// Subcommand (default: run the server).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands besides running the server.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Permission policy tools.
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        action: PolicyCommand,
+    },
+}
+
+/// `maestro-server policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Evaluates a hook payload file (PreToolUse / PermissionRequest JSON) against the
+    /// effective policy and prints the decision and the rule.
+    Check {
+        /// Payload file (`-` for stdin).
+        file: PathBuf,
+        /// Task id whose policy override applies.
+        #[arg(long)]
+        task: Option<String>,
+    },
+    /// Prints the effective rules in order.
+    Show,
+}
+
+/// Flags shared by the server and its subcommands.
+#[derive(Debug, Args, Default)]
+pub struct ServerOpts {
+    /// Address to bind (default 127.0.0.1:8420).
+    #[arg(long, env = "MAESTRO_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Data directory (database, tokens, logs).
+    #[arg(long, env = "MAESTRO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, env = "MAESTRO_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The optional TOML file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Bind address.
+    pub bind: Option<SocketAddr>,
+    /// Data dir.
+    pub data_dir: Option<PathBuf>,
+    /// Ingest token (prefer the env var or the generated file).
+    pub ingest_token: Option<String>,
+    /// Operator token.
+    pub operator_token: Option<String>,
+    /// Webhook body limit in bytes.
+    pub body_limit_bytes: Option<usize>,
+    /// Idle threshold in seconds.
+    pub idle_after_secs: Option<u64>,
+    /// Stale threshold in seconds.
+    pub stale_after_secs: Option<u64>,
+    /// Health ticker period in milliseconds.
+    pub health_tick_ms: Option<u64>,
+    /// Longest time a held decision waits for an operator, in milliseconds.
+    pub hold_timeout_ms: Option<u64>,
+    /// User policy file (TOML).
+    pub policy_file: Option<PathBuf>,
+    /// Command that starts Claude Code for spawned sessions.
+    pub claude_command: Option<String>,
+    /// Concurrent spawned sessions (more are queued).
+    pub max_concurrent_sessions: Option<usize>,
+    /// Raw events older than this many days are dropped (tasks, sessions, timelines and
+    /// metrics are kept).
+    pub retention_days: Option<u64>,
+    /// Raw event payload bytes kept at most (oldest dropped first).
+    pub retention_max_bytes: Option<u64>,
+    /// `synchronous` pragma: `full` (default, durable across power loss) or `normal`.
+    pub sqlite_synchronous: Option<String>,
+    /// Allowed WebSocket origins besides the server's own.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bind address.
+    pub bind: SocketAddr,
+    /// Data dir.
+    pub data_dir: PathBuf,
+    /// Ingest token (hooks).
+    pub ingest_token: String,
+    /// Operator token (UI and API).
+    pub operator_token: String,
+    /// Where each token came from, for the start-up message.
+    pub token_sources: (String, String),
+    /// Webhook body limit.
+    pub body_limit_bytes: usize,
+    /// Idle threshold.
+    pub idle_after: Duration,
+    /// Stale threshold.
+    pub stale_after: Duration,
+    /// Health ticker period.
+    pub health_tick: Duration,
+    /// Hold timeout.
+    pub hold_timeout: Duration,
+    /// User policy file.
+    pub policy_file: Option<PathBuf>,
+    /// Claude command for spawning.
+    pub claude_command: String,
+    /// Concurrent spawned sessions.
+    pub max_concurrent_sessions: usize,
+    /// Raw event age limit.
+    pub retention: Option<Duration>,
+    /// Raw event size limit.
+    pub retention_max_bytes: Option<u64>,
+    /// `synchronous=FULL`.
+    pub sync_full: bool,
+    /// Extra allowed WebSocket origins.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Default bind address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8420";
+/// Default webhook body limit (8 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The default data dir (`~/.local/share/maestro` on Linux).
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "maestro")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".maestro"))
+}
+
+fn env_parse<T: std::str::FromStr>(key: &str) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(key) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<T>()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{key}={v}: {e}")),
+        _ => Ok(None),
+    }
+}
+
+fn env_string(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// Resolves the configuration and makes sure the data dir and tokens exist.
+    pub fn load(opts: &ServerOpts) -> Result<Config> {
+        let file: FileConfig = match &opts.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let bind = match opts.bind.or(file.bind) {
+            Some(b) => b,
+            None => DEFAULT_BIND.parse().context("default bind")?,
+        };
+        let data_dir = opts
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(default_data_dir);
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        restrict_dir(&data_dir);
+        let (ingest_token, ingest_src) = resolve_token(
+            "MAESTRO_INGEST_TOKEN",
+            file.ingest_token.clone(),
+            &data_dir.join("ingest.token"),
+        )?;
+        let (operator_token, operator_src) = resolve_token(
+            "MAESTRO_OPERATOR_TOKEN",
+            file.operator_token.clone(),
+            &data_dir.join("operator.token"),
+        )?;
+        anyhow::ensure!(
+            ingest_token != operator_token,
+            "the ingest token and the operator token must differ (an agent holding the ingest token must not be able to approve)"
+        );
+        let secs = |env: &str, file: Option<u64>, default: u64| -> Result<Duration> {
+            Ok(Duration::from_secs(
+                env_parse::<u64>(env)?.or(file).unwrap_or(default),
+            ))
+        };
+        let millis = |env: &str, file: Option<u64>, default: u64| -> Result<Duration> {
+            Ok(Duration::from_millis(
+                env_parse::<u64>(env)?.or(file).unwrap_or(default),
+            ))
+        };
+        Ok(Config {
+            bind,
+            data_dir,
+            ingest_token,
+            operator_token,
+            token_sources: (ingest_src, operator_src),
+            body_limit_bytes: env_parse("MAESTRO_BODY_LIMIT_BYTES")?
+                .or(file.body_limit_bytes)
+                .unwrap_or(DEFAULT_BODY_LIMIT),
+            idle_after: secs("MAESTRO_IDLE_AFTER_SECS", file.idle_after_secs, 300)?,
+            stale_after: secs("MAESTRO_STALE_AFTER_SECS", file.stale_after_secs, 900)?,
+            health_tick: millis("MAESTRO_HEALTH_TICK_MS", file.health_tick_ms, 5_000)?,
+            hold_timeout: millis("MAESTRO_HOLD_TIMEOUT_MS", file.hold_timeout_ms, 100_000)?,
+            policy_file: env_string("MAESTRO_POLICY_FILE")
+                .map(PathBuf::from)
+                .or(file.policy_file),
+            claude_command: env_string("MAESTRO_CLAUDE_COMMAND")
+                .or(file.claude_command)
+                .unwrap_or_else(|| "claude".to_string()),
+            max_concurrent_sessions: env_parse("MAESTRO_MAX_CONCURRENT_SESSIONS")?
+                .or(file.max_concurrent_sessions)
+                .unwrap_or(4)
+                .max(1),
+            retention: env_parse::<u64>("MAESTRO_RETENTION_DAYS")?
+                .or(file.retention_days)
+                .map(|d| Duration::from_secs(d * 86_400)),
+            retention_max_bytes: env_parse("MAESTRO_RETENTION_MAX_BYTES")?
+                .or(file.retention_max_bytes),
+            sync_full: !matches!(
+                env_string("MAESTRO_SQLITE_SYNCHRONOUS")
+                    .or(file.sqlite_synchronous)
+                    .as_deref(),
+                Some("normal") | Some("NORMAL")
+            ),
+            allowed_origins: file.allowed_origins.unwrap_or_default(),
+        })
+    }
+
+    /// Path of the SQLite database.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("maestro.db")
+    }
+}
+
+fn restrict_dir(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+/// Token precedence: env var, config file, token file in the data dir, else generate one and
+/// write it (mode 0600).
+fn resolve_token(env: &str, file_value: Option<String>, path: &Path) -> Result<(String, String)> {
+    if let Some(v) = env_string(env) {
+        return Ok((v.trim().to_string(), format!("env {env}")));
+    }
+    if let Some(v) = file_value.filter(|v| !v.trim().is_empty()) {
+        return Ok((v.trim().to_string(), "config file".to_string()));
+    }
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let t = text.trim();
+        if !t.is_empty() {
+            return Ok((t.to_string(), path.display().to_string()));
+        }
+    }
+    let token = generate_token();
+    write_secret(path, &token).with_context(|| format!("writing token {}", path.display()))?;
+    Ok((token, format!("{} (generated)", path.display())))
+}
+
+/// A 256-bit random token, hex encoded.
+pub fn generate_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(value.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}

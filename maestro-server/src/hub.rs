@@ -1,0 +1,184 @@
+//! WebSocket feed: `GET /ws?since=SEQ`. Replays the store after `since`, then streams live
+//! messages. A client that falls behind the in-memory broadcast ring is caught up from the
+//! store in pages, so it never loses a message and never makes the server buffer for it.
+
+use crate::app::AppState;
+use crate::auth::{identify, Caller};
+use crate::error::HttpError;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use maestro_shared::ws::{types, WsMessage};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// Messages kept in the live ring per server.
+pub const RING: usize = 4096;
+/// Messages per catch-up page.
+const PAGE: i64 = 1000;
+/// Ping period.
+const PING: Duration = Duration::from_secs(20);
+
+/// Live fan-out.
+#[derive(Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<WsMessage>>,
+}
+
+impl Hub {
+    /// A hub and the sender the store's writer publishes committed messages to.
+    pub fn new() -> (Hub, broadcast::Sender<Arc<WsMessage>>) {
+        let (tx, _) = broadcast::channel(RING);
+        (Hub { tx: tx.clone() }, tx)
+    }
+
+    /// Subscribes to live messages.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<WsMessage>> {
+        self.tx.subscribe()
+    }
+}
+
+/// Query of `/ws`.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// Last seq the client has seen; omitted: live only.
+    pub since: Option<i64>,
+    /// Operator token (for clients that cannot set headers; browsers use the cookie).
+    pub token: Option<String>,
+}
+
+/// Origin must be the server's own (same host) or an allowed one, when the browser sends it.
+fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let own = [format!("http://{host}"), format!("https://{host}")];
+    own.iter().any(|o| o == origin) || state.config.allowed_origins.iter().any(|o| o == origin)
+}
+
+/// `GET /ws`.
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_ok(&state, &headers) {
+        state.telemetry.rejected("ws_origin");
+        return HttpError::forbidden("WebSocket origin not allowed").into_response();
+    }
+    match identify(&state, &headers, q.token.as_deref()) {
+        Caller::Operator => {}
+        Caller::Ingest => {
+            return HttpError::forbidden("the ingest token cannot read the feed").into_response()
+        }
+        Caller::Anonymous => {
+            state.telemetry.rejected("ws_auth");
+            return HttpError::unauthorized("operator token required").into_response();
+        }
+    }
+    ws.on_upgrade(move |socket| async move {
+        state.telemetry.ws_clients.inc();
+        if let Err(e) = serve(socket, &state, q.since).await {
+            tracing::debug!(error = %e, "websocket client ended");
+        }
+        state.telemetry.ws_clients.dec();
+    })
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+async fn send(sink: &mut Sink, msg: &WsMessage) -> anyhow::Result<()> {
+    let text = serde_json::to_string(msg)?;
+    sink.send(Message::Text(text.into())).await?;
+    Ok(())
+}
+
+/// Sends everything after `last` from the store, page by page; returns the new last seq.
+async fn catch_up(
+    sink: &mut Sink,
+    state: &AppState,
+    mut last: i64,
+    upto: Option<i64>,
+) -> anyhow::Result<i64> {
+    loop {
+        let page = state.store.feed_since(last, PAGE).await?;
+        if page.is_empty() {
+            return Ok(last);
+        }
+        for m in &page {
+            if upto.is_some_and(|u| m.seq > u) {
+                return Ok(last);
+            }
+            send(sink, m).await?;
+            state.telemetry.ws_catchup.inc();
+            last = m.seq;
+        }
+    }
+}
+
+async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyhow::Result<()> {
+    let (mut sink, mut stream) = socket.split();
+    // Subscribe before reading the store, so nothing committed in between is missed.
+    let mut rx = state.hub.subscribe();
+    let mut last = match since {
+        Some(s) => catch_up(&mut sink, state, s.max(0), None).await?,
+        None => state.store.stats().await?.latest_seq,
+    };
+    let ready = WsMessage {
+        seq: 0,
+        kind: types::READY.to_string(),
+        at: chrono::Utc::now(),
+        task_id: None,
+        session_id: None,
+        data: serde_json::json!({"seq": last}),
+    };
+    send(&mut sink, &ready).await?;
+    let mut ping = tokio::time::interval(PING);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Ok(m) => {
+                    if m.seq <= last {
+                        continue;
+                    }
+                    if m.seq > last + 1 {
+                        // Something committed before this is not in our receiver (we
+                        // subscribed late or it is in flight): take it from the store.
+                        last = catch_up(&mut sink, state, last, Some(m.seq - 1)).await?;
+                        if m.seq <= last {
+                            continue;
+                        }
+                    }
+                    send(&mut sink, &m).await?;
+                    if m.kind.starts_with("hook:") {
+                        let lag = (chrono::Utc::now() - m.at).num_microseconds().unwrap_or(0);
+                        state.telemetry.broadcast_seconds.observe(lag.max(0) as f64 / 1e6);
+                    }
+                    last = m.seq;
+                }
+                Err(RecvError::Lagged(_)) => {
+                    // Too slow for the ring: replay from the store, then continue live.
+                    last = catch_up(&mut sink, state, last, None).await?;
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            incoming = stream.next() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                sink.send(Message::Ping(Vec::new().into())).await?;
+            }
+        }
+    }
+}

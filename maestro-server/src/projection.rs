@@ -1,0 +1,957 @@
+//! Projections computed inside the writer transaction for every stored event: session
+//! mapping and state, tool-call pairing, timeline lines, approvals, task status, and the feed
+//! messages that tell subscribers about each change.
+//!
+//! Hooks run in parallel and finish in any order, so nothing here assumes arrival order:
+//! state changes apply only when the event was captured after the one that set the current
+//! state, tool calls are paired by `tool_use_id` with a precedence on their status, and the
+//! session start is the earliest capture time seen.
+
+use crate::store::rows::{load_approval, load_session, load_task, load_timeline_item};
+use crate::store::writer::Feed;
+use crate::store::{DecisionRecord, IngestOutcome, StoreError, StoreResult};
+use crate::time::fmt_ts;
+use crate::timeline::{ask_summary, event_line, exit_code, tool_summary, ToolPhase};
+use chrono::{DateTime, Utc};
+use maestro_shared::api::{Session, SessionState, TaskStatus};
+use maestro_shared::envelope::truncate_strings;
+use maestro_shared::events::{HookEvent, HookEventName};
+use maestro_shared::policy::Outcome;
+use maestro_shared::ws::types;
+use maestro_shared::Envelope;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+/// Strings in feed copies of payloads are cut to this many bytes (the store keeps all).
+const FEED_STRING_CAP: usize = 2048;
+
+/// A new Maestro id with a prefix (`s_`, `t_`, `a_`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Stores one envelope and updates every projection. Runs inside the writer transaction.
+pub fn ingest(
+    conn: &Connection,
+    feed: &mut Feed,
+    env: &Envelope,
+    size: usize,
+    decision: Option<&DecisionRecord>,
+) -> StoreResult<IngestOutcome> {
+    let event_id = env.event_id.to_string();
+    let existing: Option<(i64, Option<String>)> = conn
+        .query_row(
+            "SELECT seq, session_id FROM events WHERE event_id = ?1",
+            [&event_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((seq, session_id)) = existing {
+        let task_id = match &session_id {
+            Some(sid) => load_session(conn, sid)?.and_then(|s| s.task_id),
+            None => None,
+        };
+        return Ok(IngestOutcome {
+            seq,
+            duplicate: true,
+            session_id,
+            task_id,
+        });
+    }
+    let ev = match env.parse_error {
+        None => HookEvent::parse(&env.payload).ok(),
+        Some(_) => None,
+    };
+    let (session, created) = resolve_session(conn, env, ev.as_ref())?;
+    let session_id = session.as_ref().map(|s| s.id.clone());
+    let task_id = session.as_ref().and_then(|s| s.task_id.clone());
+    let at = env.captured_at;
+
+    let mut data_payload = env.payload.clone();
+    truncate_strings(&mut data_payload, FEED_STRING_CAP);
+    let data = json!({
+        "event_id": event_id,
+        "event": env.event,
+        "claude_session_id": ev.as_ref().map(|e| e.common.session_id.clone()),
+        "tool_name": ev.as_ref().and_then(|e| e.tool.tool_name.clone()),
+        "tool_use_id": ev.as_ref().and_then(|e| e.tool.tool_use_id.clone()),
+        "agent_id": ev.as_ref().and_then(|e| e.common.agent_id.clone()),
+        "parse_error": env.parse_error,
+        "payload": data_payload,
+    });
+    let kind = feed_kind(&env.event, env.parse_error.is_some());
+    let seq = feed.push(
+        conn,
+        kind,
+        at,
+        task_id.as_deref(),
+        session_id.as_deref(),
+        data,
+    )?;
+    let envelope_text =
+        serde_json::to_string(env).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO events (seq, event_id, event, captured_at, received_at, session_id, \
+         claude_session_id, malformed, size, envelope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        params![
+            seq,
+            event_id,
+            env.event,
+            fmt_ts(at),
+            fmt_ts(Utc::now()),
+            session_id,
+            ev.as_ref().map(|e| e.common.session_id.clone()),
+            env.parse_error.is_some() as i64,
+            size as i64,
+            envelope_text,
+        ],
+    )?;
+    if let Some(session) = session {
+        apply_to_session(conn, feed, &session, created, env, ev.as_ref(), decision)?;
+    }
+    Ok(IngestOutcome {
+        seq,
+        duplicate: false,
+        session_id,
+        task_id,
+    })
+}
+
+fn feed_kind(event: &str, malformed: bool) -> &'static str {
+    if malformed {
+        return types::HOOK_EVENT;
+    }
+    match HookEventName::parse(event) {
+        HookEventName::SessionStart => types::HOOK_SESSION_START,
+        HookEventName::PreToolUse | HookEventName::PostToolUse => types::HOOK_TOOL_USE,
+        HookEventName::PostToolUseFailure => types::HOOK_TOOL_FAILURE,
+        HookEventName::Notification => types::HOOK_NOTIFICATION,
+        HookEventName::PermissionRequest => types::HOOK_PERMISSION_REQUEST,
+        HookEventName::SessionEnd => types::HOOK_SESSION_END,
+        HookEventName::StopFailure => types::HOOK_STOP_FAILURE,
+        _ => types::HOOK_EVENT,
+    }
+}
+
+/// Finds or creates the Maestro session of an event: the `maestro.session_id` of a spawned
+/// session first, then the Claude session id already seen, else a new unassigned session.
+fn resolve_session(
+    conn: &Connection,
+    env: &Envelope,
+    ev: Option<&HookEvent>,
+) -> StoreResult<(Option<Session>, bool)> {
+    let claude_sid = ev.map(|e| e.common.session_id.as_str());
+    if let Some(mid) = env.maestro.session_id.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(s) = load_session(conn, mid)? {
+            if let Some(cs) = claude_sid {
+                map_claude(conn, cs, &s.id)?;
+            }
+            return Ok((Some(s), false));
+        }
+        // A spawned id this store has not seen (e.g. another server's): keep it stable.
+        return create_session(conn, mid, env, ev).map(|s| (Some(s), true));
+    }
+    let Some(cs) = claude_sid else {
+        return Ok((None, false));
+    };
+    let mapped: Option<String> = conn
+        .query_row(
+            "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
+            [cs],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(sid) = mapped {
+        if let Some(s) = load_session(conn, &sid)? {
+            return Ok((Some(s), false));
+        }
+    }
+    create_session(conn, &new_id("s_"), env, ev).map(|s| (Some(s), true))
+}
+
+fn map_claude(conn: &Connection, claude_sid: &str, session_id: &str) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO claude_sessions (claude_session_id, session_id) VALUES (?1, ?2)",
+        params![claude_sid, session_id],
+    )?;
+    Ok(())
+}
+
+fn create_session(
+    conn: &Connection,
+    id: &str,
+    env: &Envelope,
+    ev: Option<&HookEvent>,
+) -> StoreResult<Session> {
+    let task_id: Option<String> = match env.maestro.task_id.as_deref() {
+        Some(t) => conn
+            .query_row("SELECT id FROM tasks WHERE id = ?1", [t], |r| r.get(0))
+            .optional()?,
+        None => None,
+    };
+    let cwd = ev.and_then(|e| e.common.cwd.clone());
+    let project_dir = env.source.project_dir.clone().or_else(|| cwd.clone());
+    let claude_sid = ev.map(|e| e.common.session_id.clone());
+    conn.execute(
+        "INSERT INTO sessions (id, claude_session_id, task_id, state, state_at, health, \
+         project_dir, cwd, host, claude_pid, spawned, started_at) \
+         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8)",
+        params![
+            id,
+            claude_sid,
+            task_id,
+            project_dir,
+            cwd,
+            env.source.host,
+            env.source.claude_pid,
+            fmt_ts(env.captured_at),
+        ],
+    )?;
+    if let Some(cs) = &claude_sid {
+        map_claude(conn, cs, id)?;
+    }
+    load_session(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
+}
+
+/// The state an event moves a session to, and what it waits for while blocked
+/// (`Some(None)` clears it, `None` leaves it).
+fn transition(
+    ev: &HookEvent,
+    decision: Option<&DecisionRecord>,
+) -> Option<(SessionState, Option<Option<String>>)> {
+    use HookEventName as E;
+    let held = decision.is_some_and(|d| d.decision.outcome == Outcome::Hold);
+    Some(match ev.name() {
+        E::SessionStart | E::UserPromptSubmit | E::UserPromptExpansion => {
+            (SessionState::Active, Some(None))
+        }
+        E::PreToolUse if held => (SessionState::Blocked, Some(Some(ask_summary(ev)))),
+        E::PreToolUse
+        | E::PostToolUse
+        | E::PostToolUseFailure
+        | E::PostToolBatch
+        | E::SubagentStart
+        | E::SubagentStop
+        | E::PermissionDenied => (SessionState::Active, Some(None)),
+        E::PermissionRequest => (SessionState::Blocked, Some(Some(ask_summary(ev)))),
+        E::Notification => match ev.notification_type.as_deref() {
+            Some("permission_prompt") => (
+                SessionState::Blocked,
+                Some(Some(ev.message.clone().unwrap_or_else(|| {
+                    "Claude needs your permission".to_string()
+                }))),
+            ),
+            Some("idle_prompt") => (SessionState::WaitingForInput, Some(None)),
+            _ => return None,
+        },
+        E::Stop | E::StopFailure => (SessionState::WaitingForInput, Some(None)),
+        E::SessionEnd => (SessionState::Completed, Some(None)),
+        _ => return None,
+    })
+}
+
+struct SessionFacts {
+    state_at: Option<String>,
+    turn_failed: bool,
+    spawned: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_to_session(
+    conn: &Connection,
+    feed: &mut Feed,
+    session: &Session,
+    created: bool,
+    env: &Envelope,
+    ev: Option<&HookEvent>,
+    decision: Option<&DecisionRecord>,
+) -> StoreResult<()> {
+    let at = env.captured_at;
+    let at_s = fmt_ts(at);
+    let facts: SessionFacts = conn.query_row(
+        "SELECT state_at, turn_failed, spawned FROM sessions WHERE id = ?1",
+        [&session.id],
+        |r| {
+            Ok(SessionFacts {
+                state_at: r.get(0)?,
+                turn_failed: r.get::<_, i64>(1)? != 0,
+                spawned: r.get::<_, i64>(2)? != 0,
+            })
+        },
+    )?;
+    // Counters, first/last seen, where the session is.
+    conn.execute(
+        "UPDATE sessions SET event_count = event_count + 1, \
+           last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
+           started_at = CASE WHEN ?3 = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
+           cwd = CASE WHEN ?4 IS NOT NULL AND (last_event_at IS NULL OR last_event_at <= ?2) THEN ?4 ELSE cwd END, \
+           claude_pid = COALESCE(?5, claude_pid), host = COALESCE(host, ?6), \
+           project_dir = COALESCE(project_dir, ?7, ?4), \
+           claude_session_id = COALESCE(claude_session_id, ?8) \
+         WHERE id = ?1",
+        params![
+            session.id,
+            at_s,
+            facts.spawned as i64,
+            ev.and_then(|e| e.common.cwd.clone()),
+            env.source.claude_pid,
+            env.source.host,
+            env.source.project_dir,
+            ev.map(|e| e.common.session_id.clone()),
+        ],
+    )?;
+    let mut changed = created;
+
+    if let Some(ev) = ev {
+        if let Some((state, blocked_on)) = transition(ev, decision) {
+            let newer = facts.state_at.as_deref().is_none_or(|s| s <= at_s.as_str());
+            let current = session.state;
+            let reopen = match current {
+                SessionState::Completed | SessionState::Failed => {
+                    *ev.name() == HookEventName::SessionStart
+                }
+                _ => true,
+            };
+            if newer && reopen {
+                changed |= set_state(
+                    conn,
+                    session,
+                    state,
+                    blocked_on,
+                    ev,
+                    &at_s,
+                    facts.turn_failed,
+                )?;
+            }
+        }
+        if *ev.name() == HookEventName::StopFailure || *ev.name() == HookEventName::Stop {
+            let failed = *ev.name() == HookEventName::StopFailure;
+            conn.execute(
+                "UPDATE sessions SET turn_failed = ?2 WHERE id = ?1 AND (state_at IS NULL OR state_at <= ?3)",
+                params![session.id, failed as i64, at_s],
+            )?;
+        }
+        project_lines(conn, feed, session, env, ev, decision)?;
+    } else if let Some(err) = &env.parse_error {
+        let id = insert_line(
+            conn,
+            &session.id,
+            &at_s,
+            "event",
+            &env.event,
+            &format!("Malformed {} event: {err}", env.event),
+            None,
+            "warning",
+            None,
+            None,
+            Some(&env.event_id.to_string()),
+            Some(&json!({"parse_error": err})),
+        )?;
+        emit_line(conn, feed, id)?;
+    }
+
+    if let Some(d) = decision {
+        if let (Some(approval_id), Some(ev)) = (&d.approval_id, ev) {
+            create_approval(conn, feed, approval_id, session, env, ev, d)?;
+            changed = true;
+        }
+    }
+
+    if changed {
+        emit_session(conn, feed, &session.id, at)?;
+    }
+    Ok(())
+}
+
+fn set_state(
+    conn: &Connection,
+    session: &Session,
+    mut state: SessionState,
+    blocked_on: Option<Option<String>>,
+    ev: &HookEvent,
+    at_s: &str,
+    turn_failed: bool,
+) -> StoreResult<bool> {
+    let ending = state == SessionState::Completed;
+    if ending && (turn_failed || *ev.name() == HookEventName::StopFailure) {
+        state = SessionState::Failed;
+    }
+    let end_reason = if ending {
+        ev.tool
+            .reason
+            .clone()
+            .or_else(|| ev.str_field("reason").map(str::to_string))
+    } else {
+        None
+    };
+    let (set_blocked, blocked_val) = match blocked_on {
+        Some(v) => (1, v),
+        None => (0, None),
+    };
+    let n = conn.execute(
+        "UPDATE sessions SET state = ?2, state_at = ?3, \
+           blocked_on = CASE WHEN ?4 = 1 THEN ?5 ELSE blocked_on END, \
+           ended_at = CASE WHEN ?6 = 1 THEN ?3 WHEN ?2 IN ('active','blocked','waiting_for_input','starting') THEN NULL ELSE ended_at END, \
+           end_reason = CASE WHEN ?6 = 1 THEN ?7 WHEN ?2 IN ('active','blocked','waiting_for_input','starting') THEN NULL ELSE end_reason END, \
+           health = CASE WHEN ?6 = 1 THEN 'ended' ELSE 'active' END \
+         WHERE id = ?1 AND (state <> ?2 OR COALESCE(blocked_on,'') <> COALESCE(CASE WHEN ?4 = 1 THEN ?5 ELSE blocked_on END,'') OR ?6 = 1 OR health <> 'active')",
+        params![
+            session.id,
+            state.as_str(),
+            at_s,
+            set_blocked,
+            blocked_val,
+            ending as i64,
+            end_reason,
+        ],
+    )?;
+    if n > 0 {
+        if let Some(task_id) = &session.task_id {
+            refresh_task_status(conn, task_id)?;
+        }
+    }
+    Ok(n > 0 || session.state != state)
+}
+
+/// Task status follows its sessions: blocked while one waits for permission, in progress
+/// while one runs. It never moves to done by itself; the operator decides.
+pub fn refresh_task_status(conn: &Connection, task_id: &str) -> StoreResult<bool> {
+    let Some(task) = load_task(conn, task_id)? else {
+        return Ok(false);
+    };
+    let (blocked, live): (i64, i64) = conn.query_row(
+        "SELECT COALESCE(SUM(state = 'blocked'), 0), \
+                COALESCE(SUM(state IN ('starting','active','waiting_for_input')), 0) \
+         FROM sessions WHERE task_id = ?1",
+        [task_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let next = if blocked > 0 {
+        TaskStatus::Blocked
+    } else if live > 0 {
+        TaskStatus::InProgress
+    } else if task.status == TaskStatus::Blocked {
+        TaskStatus::InProgress
+    } else {
+        task.status
+    };
+    if next != task.status {
+        conn.execute(
+            "UPDATE tasks SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![task_id, next.as_str(), fmt_ts(Utc::now())],
+        )?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Emits `session:updated` (and `task:updated` for its task).
+pub fn emit_session(
+    conn: &Connection,
+    feed: &mut Feed,
+    session_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let Some(s) = load_session(conn, session_id)? else {
+        return Ok(());
+    };
+    let data = serde_json::to_value(&s).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    feed.push(
+        conn,
+        types::SESSION_UPDATED,
+        at,
+        s.task_id.as_deref(),
+        Some(&s.id),
+        data,
+    )?;
+    if let Some(task_id) = &s.task_id {
+        emit_task(conn, feed, task_id, at)?;
+    }
+    Ok(())
+}
+
+/// Emits `task:updated`.
+pub fn emit_task(
+    conn: &Connection,
+    feed: &mut Feed,
+    task_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    if let Some(t) = load_task(conn, task_id)? {
+        let data = serde_json::to_value(&t).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        feed.push(conn, types::TASK_UPDATED, at, Some(&t.id), None, data)?;
+    }
+    Ok(())
+}
+
+fn status_rank(status: &str) -> i32 {
+    match status {
+        "ok" | "error" => 2,
+        "not_run" | "warning" => 1,
+        _ => 0,
+    }
+}
+
+/// Timeline lines and tool-call rows for one event.
+fn project_lines(
+    conn: &Connection,
+    feed: &mut Feed,
+    session: &Session,
+    env: &Envelope,
+    ev: &HookEvent,
+    decision: Option<&DecisionRecord>,
+) -> StoreResult<()> {
+    let at_s = fmt_ts(env.captured_at);
+    let event_id = env.event_id.to_string();
+    let name = ev.name().clone();
+    match name {
+        HookEventName::PreToolUse
+        | HookEventName::PostToolUse
+        | HookEventName::PostToolUseFailure => {
+            let Some(tool_use_id) = ev.tool.tool_use_id.clone() else {
+                return generic_line(conn, feed, session, env, ev);
+            };
+            let tool = ev.tool.tool_name.clone().unwrap_or_else(|| "tool".into());
+            let error_text = ev.tool.error.as_ref().map(|e| match e {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            let (phase, status) = match name {
+                HookEventName::PreToolUse => (ToolPhase::Pending, "pending"),
+                HookEventName::PostToolUse => (ToolPhase::Ok, "ok"),
+                _ => (ToolPhase::Failed, "error"),
+            };
+            upsert_tool_call(
+                conn,
+                &session.id,
+                &tool_use_id,
+                &tool,
+                ev.common.agent_id.as_deref(),
+                status,
+                &at_s,
+                ev.tool.duration_ms,
+                error_text.as_deref(),
+            )?;
+            let summary = tool_summary(
+                &tool,
+                ev.tool.tool_input.as_ref(),
+                phase,
+                error_text.as_deref(),
+                session.project_dir.as_deref(),
+                ev.common.cwd.as_deref(),
+            );
+            let mut detail = serde_json::Map::new();
+            if let Some(e) = &error_text {
+                detail.insert("error".into(), json!(e));
+                if let Some(code) = exit_code(e) {
+                    detail.insert("exit_code".into(), json!(code));
+                }
+            }
+            if let Some(ms) = ev.tool.duration_ms {
+                detail.insert("duration_ms".into(), json!(ms));
+            }
+            if let Some(d) = decision {
+                detail.insert(
+                    "decision".into(),
+                    json!({"outcome": d.decision.outcome, "rule_id": d.decision.rule_id,
+                           "reason": d.decision.reason, "latency_ms": d.latency_ms}),
+                );
+            }
+            let detail = (!detail.is_empty()).then_some(Value::Object(detail));
+            let id = upsert_tool_line(
+                conn,
+                &session.id,
+                &tool_use_id,
+                &at_s,
+                ev,
+                &tool,
+                &summary,
+                status,
+                &event_id,
+                detail.as_ref(),
+            )?;
+            if let Some(id) = id {
+                emit_line(conn, feed, id)?;
+            }
+            if let Some(d) = decision {
+                decision_line(conn, feed, session, env, ev, d)?;
+            }
+        }
+        HookEventName::PostToolBatch => {
+            for call in ev.tool_calls.iter().flatten() {
+                let Some(tool_use_id) = &call.tool_use_id else {
+                    continue;
+                };
+                let tool = call.tool_name.clone().unwrap_or_else(|| "tool".into());
+                let response = match &call.tool_response {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                let inserted = conn.execute(
+                    "INSERT OR IGNORE INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, post_at, error) \
+                     VALUES (?1, ?2, ?3, ?4, 'not_run', ?5, ?6)",
+                    params![session.id, tool_use_id, tool, ev.common.agent_id, at_s, response],
+                )?;
+                let pending: bool = conn
+                    .query_row(
+                        "SELECT status = 'pending' FROM tool_calls WHERE session_id = ?1 AND tool_use_id = ?2",
+                        params![session.id, tool_use_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(false);
+                if inserted == 0 && !pending {
+                    continue;
+                }
+                if pending {
+                    conn.execute(
+                        "UPDATE tool_calls SET status = 'not_run', error = ?3, post_at = ?4 \
+                         WHERE session_id = ?1 AND tool_use_id = ?2",
+                        params![session.id, tool_use_id, response, at_s],
+                    )?;
+                }
+                let pending_line = tool_summary(
+                    &tool,
+                    call.tool_input.as_ref(),
+                    ToolPhase::Pending,
+                    None,
+                    session.project_dir.as_deref(),
+                    ev.common.cwd.as_deref(),
+                );
+                let first = response.lines().next().unwrap_or("").trim();
+                let summary = format!("Not run: {pending_line} — {first}");
+                let detail = json!({"response": response});
+                let mut batch_ev = ev.clone();
+                batch_ev.tool.tool_name = Some(tool.clone());
+                if let Some(id) = upsert_tool_line(
+                    conn,
+                    &session.id,
+                    tool_use_id,
+                    &at_s,
+                    &batch_ev,
+                    &tool,
+                    &summary,
+                    "warning",
+                    &event_id,
+                    Some(&detail),
+                )? {
+                    emit_line(conn, feed, id)?;
+                }
+            }
+        }
+        _ => {
+            if let Some(d) = decision {
+                decision_line(conn, feed, session, env, ev, d)?;
+            }
+            generic_line(conn, feed, session, env, ev)?;
+        }
+    }
+    Ok(())
+}
+
+fn generic_line(
+    conn: &Connection,
+    feed: &mut Feed,
+    session: &Session,
+    env: &Envelope,
+    ev: &HookEvent,
+) -> StoreResult<()> {
+    let Some((kind, summary, status)) = event_line(ev) else {
+        return Ok(());
+    };
+    let detail = match ev.name() {
+        HookEventName::StopFailure => Some(json!({
+            "error": ev.str_field("error"),
+            "error_details": ev.extra.get("error_details"),
+            "last_assistant_message": ev.last_assistant_message,
+        })),
+        HookEventName::SessionEnd => Some(json!({"reason": ev.tool.reason})),
+        _ => None,
+    };
+    let id = insert_line(
+        conn,
+        &session.id,
+        &fmt_ts(env.captured_at),
+        kind,
+        ev.name().as_str(),
+        &summary,
+        ev.tool.tool_name.as_deref(),
+        status,
+        ev.common.prompt_id.as_deref(),
+        ev.common.agent_id.as_deref(),
+        Some(&env.event_id.to_string()),
+        detail.as_ref(),
+    )?;
+    emit_line(conn, feed, id)
+}
+
+fn decision_line(
+    conn: &Connection,
+    feed: &mut Feed,
+    session: &Session,
+    env: &Envelope,
+    ev: &HookEvent,
+    d: &DecisionRecord,
+) -> StoreResult<()> {
+    let what = ask_summary(ev);
+    let (summary, status) = match d.decision.outcome {
+        Outcome::Allow => return Ok(()),
+        Outcome::Deny => (
+            format!("Denied by policy: {what} — {}", d.decision.reason),
+            "error",
+        ),
+        Outcome::Ask => (
+            format!(
+                "Left to Claude Code's prompt: {what} — {}",
+                d.decision.reason
+            ),
+            "info",
+        ),
+        Outcome::Hold => (format!("Held for approval: {what}"), "warning"),
+    };
+    let detail = json!({"outcome": d.decision.outcome, "rule_id": d.decision.rule_id,
+        "reason": d.decision.reason, "latency_ms": d.latency_ms, "approval_id": d.approval_id});
+    let id = insert_line(
+        conn,
+        &session.id,
+        &fmt_ts(env.captured_at),
+        "decision",
+        ev.name().as_str(),
+        &summary,
+        ev.tool.tool_name.as_deref(),
+        status,
+        ev.common.prompt_id.as_deref(),
+        ev.common.agent_id.as_deref(),
+        Some(&env.event_id.to_string()),
+        Some(&detail),
+    )?;
+    emit_line(conn, feed, id)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn upsert_tool_call(
+    conn: &Connection,
+    session_id: &str,
+    tool_use_id: &str,
+    tool: &str,
+    agent_id: Option<&str>,
+    status: &str,
+    at_s: &str,
+    duration_ms: Option<f64>,
+    error: Option<&str>,
+) -> StoreResult<()> {
+    let is_pre = status == "pending";
+    conn.execute(
+        "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9) \
+         ON CONFLICT (session_id, tool_use_id) DO UPDATE SET \
+           pre_at = CASE WHEN ?6 = 1 THEN ?7 ELSE pre_at END, \
+           post_at = CASE WHEN ?6 = 0 THEN ?7 ELSE post_at END, \
+           status = CASE WHEN ?6 = 0 THEN ?5 ELSE status END, \
+           duration_ms = COALESCE(?8, duration_ms), \
+           error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END",
+        params![
+            session_id,
+            tool_use_id,
+            tool,
+            agent_id,
+            status,
+            is_pre as i64,
+            at_s,
+            duration_ms,
+            error
+        ],
+    )?;
+    // Without duration_ms from Claude Code, pair Pre and Post by tool_use_id.
+    conn.execute(
+        "UPDATE tool_calls SET duration_ms = \
+           (julianday(post_at) - julianday(pre_at)) * 86400000.0 \
+         WHERE session_id = ?1 AND tool_use_id = ?2 AND duration_ms IS NULL \
+           AND pre_at IS NOT NULL AND post_at IS NOT NULL AND status IN ('ok','error')",
+        params![session_id, tool_use_id],
+    )?;
+    Ok(())
+}
+
+/// Inserts or updates the one timeline line of a tool call; returns its id when it changed.
+#[allow(clippy::too_many_arguments)]
+fn upsert_tool_line(
+    conn: &Connection,
+    session_id: &str,
+    tool_use_id: &str,
+    at_s: &str,
+    ev: &HookEvent,
+    tool: &str,
+    summary: &str,
+    status: &str,
+    event_id: &str,
+    detail: Option<&Value>,
+) -> StoreResult<Option<i64>> {
+    let existing: Option<(i64, String, String)> = conn
+        .query_row(
+            "SELECT id, status, at FROM timeline WHERE session_id = ?1 AND tool_use_id = ?2",
+            params![session_id, tool_use_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let kind = if status == "error" {
+        "tool_failure"
+    } else {
+        "tool_use"
+    };
+    let detail_text = detail.map(Value::to_string);
+    match existing {
+        None => {
+            let id = insert_line(
+                conn,
+                session_id,
+                at_s,
+                kind,
+                ev.name().as_str(),
+                summary,
+                Some(tool),
+                status,
+                ev.common.prompt_id.as_deref(),
+                ev.common.agent_id.as_deref(),
+                Some(event_id),
+                detail,
+            )?;
+            conn.execute(
+                "UPDATE timeline SET tool_use_id = ?2 WHERE id = ?1",
+                params![id, tool_use_id],
+            )?;
+            Ok(Some(id))
+        }
+        Some((id, old_status, old_at)) => {
+            let earlier = if at_s < old_at.as_str() {
+                at_s
+            } else {
+                old_at.as_str()
+            };
+            if status_rank(status) >= status_rank(&old_status) {
+                // Keep details of an earlier phase (the decision) when this one has none.
+                conn.execute(
+                    "UPDATE timeline SET at = ?2, kind = ?3, event = ?4, summary = ?5, status = ?6, \
+                       event_id = ?7, detail = COALESCE(?8, detail), \
+                       prompt_id = COALESCE(prompt_id, ?9) WHERE id = ?1",
+                    params![
+                        id,
+                        earlier,
+                        kind,
+                        ev.name().as_str(),
+                        summary,
+                        status,
+                        event_id,
+                        detail_text,
+                        ev.common.prompt_id
+                    ],
+                )?;
+                Ok(Some(id))
+            } else if earlier != old_at {
+                conn.execute(
+                    "UPDATE timeline SET at = ?2, prompt_id = COALESCE(prompt_id, ?3) WHERE id = ?1",
+                    params![id, earlier, ev.common.prompt_id],
+                )?;
+                Ok(Some(id))
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Inserts a timeline line; returns its id.
+#[allow(clippy::too_many_arguments)]
+pub fn insert_line(
+    conn: &Connection,
+    session_id: &str,
+    at_s: &str,
+    kind: &str,
+    event: &str,
+    summary: &str,
+    tool_name: Option<&str>,
+    status: &str,
+    prompt_id: Option<&str>,
+    agent_id: Option<&str>,
+    event_id: Option<&str>,
+    detail: Option<&Value>,
+) -> StoreResult<i64> {
+    conn.execute(
+        "INSERT INTO timeline (session_id, at, kind, event, summary, tool_name, status, prompt_id, \
+         agent_id, event_id, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+        params![
+            session_id,
+            at_s,
+            kind,
+            event,
+            summary,
+            tool_name,
+            status,
+            prompt_id,
+            agent_id,
+            event_id,
+            detail.map(Value::to_string)
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Emits `timeline:item` for a line.
+pub fn emit_line(conn: &Connection, feed: &mut Feed, id: i64) -> StoreResult<()> {
+    if let Some(item) = load_timeline_item(conn, id)? {
+        let data = serde_json::to_value(&item).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        feed.push(
+            conn,
+            types::TIMELINE_ITEM,
+            item.at,
+            item.task_id.as_deref(),
+            Some(&item.session_id),
+            data,
+        )?;
+    }
+    Ok(())
+}
+
+fn create_approval(
+    conn: &Connection,
+    feed: &mut Feed,
+    approval_id: &str,
+    session: &Session,
+    env: &Envelope,
+    ev: &HookEvent,
+    d: &DecisionRecord,
+) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO approvals (id, session_id, event, tool_name, tool_input, summary, rule_id, \
+         reason, status, created_at, event_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'pending',?9,?10)",
+        params![
+            approval_id,
+            session.id,
+            ev.name().as_str(),
+            ev.tool.tool_name.clone().unwrap_or_default(),
+            ev.tool
+                .tool_input
+                .clone()
+                .unwrap_or(Value::Null)
+                .to_string(),
+            ask_summary(ev),
+            d.decision.rule_id,
+            d.decision.reason,
+            fmt_ts(Utc::now()),
+            env.event_id.to_string(),
+        ],
+    )?;
+    if let Some(a) = load_approval(conn, approval_id)? {
+        let data = serde_json::to_value(&a).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        feed.push(
+            conn,
+            types::APPROVAL_PENDING,
+            env.captured_at,
+            a.task_id.as_deref(),
+            Some(&a.session_id),
+            data,
+        )?;
+    }
+    Ok(())
+}

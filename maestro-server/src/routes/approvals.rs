@@ -1,0 +1,76 @@
+//! Approvals: list (audit) and decide. Operator token only.
+
+use super::{body, query};
+use crate::app::AppState;
+use crate::error::{HttpError, HttpResult};
+use crate::store::ApprovalFilter;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use maestro_shared::api::{Approval, ApprovalDecision, ApprovalStatus};
+use serde::Deserialize;
+
+/// `?status=&session_id=&task_id=`.
+#[derive(Debug, Deserialize)]
+pub struct ApprovalQuery {
+    /// Status.
+    pub status: Option<ApprovalStatus>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Task.
+    pub task_id: Option<String>,
+}
+
+/// `GET /api/approvals`.
+pub async fn list(
+    State(st): State<AppState>,
+    q: Result<Query<ApprovalQuery>, QueryRejection>,
+) -> HttpResult<Json<Vec<Approval>>> {
+    let q = query(q)?;
+    Ok(Json(
+        st.store
+            .list_approvals(ApprovalFilter {
+                status: q.status,
+                session_id: q.session_id,
+                task_id: q.task_id,
+            })
+            .await?,
+    ))
+}
+
+/// `GET /api/approvals/{id}`.
+pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> HttpResult<Json<Approval>> {
+    Ok(Json(st.store.get_approval(&id).await?))
+}
+
+/// `POST /api/approvals/{id}` with `{"decision": "approve"|"deny", "reason": "..."}`.
+pub async fn decide(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    b: Result<Json<ApprovalDecision>, JsonRejection>,
+) -> HttpResult<Json<Approval>> {
+    let d = body(b)?;
+    let status = match d.decision.as_str() {
+        "approve" | "allow" => ApprovalStatus::Approved,
+        "deny" => ApprovalStatus::Denied,
+        other => {
+            return Err(HttpError::unprocessable(
+                "invalid_request",
+                format!("decision must be \"approve\" or \"deny\", not {other:?}"),
+            ))
+        }
+    };
+    let reason = d.reason.filter(|r| !r.trim().is_empty());
+    if reason.as_ref().is_some_and(|r| r.len() > 4000) {
+        return Err(HttpError::unprocessable(
+            "invalid_request",
+            "reason is longer than 4000 bytes",
+        ));
+    }
+    let approval = st
+        .store
+        .resolve_approval(&id, status, "operator", reason)
+        .await?;
+    st.approvals.notify(&approval);
+    Ok(Json(approval))
+}

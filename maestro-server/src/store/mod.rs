@@ -1,0 +1,278 @@
+//! Persistence. [`Store`] is the interface the rest of the server uses; [`sqlite::SqliteStore`]
+//! implements it on an embedded SQLite file (WAL, one writer thread with group commit, a pool
+//! of read connections). A PostgreSQL implementation can stand behind the same trait.
+
+pub mod rows;
+pub mod schema;
+pub mod sqlite;
+pub mod writer;
+
+use async_trait::async_trait;
+use maestro_shared::api::{
+    Approval, ApprovalStatus, Metrics, Session, SessionState, Task, TaskInput, TaskStatus,
+    TimelineItem,
+};
+use maestro_shared::policy::Decision;
+use maestro_shared::ws::WsMessage;
+use maestro_shared::Envelope;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Store failures.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not store or read (disk full, corruption, I/O error). Nothing was
+    /// acknowledged.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The request refers to something that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What ingest decided for a decision event, stored with it.
+#[derive(Debug, Clone)]
+pub struct DecisionRecord {
+    /// The policy decision.
+    pub decision: Decision,
+    /// The text the hook prints (absent for hold until decided, and for "no opinion").
+    pub stdout: Option<String>,
+    /// For hold: the approval id to create.
+    pub approval_id: Option<String>,
+    /// Decision latency (policy evaluation), ms.
+    pub latency_ms: f64,
+}
+
+/// The result of storing one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Feed seq of the event.
+    pub seq: i64,
+    /// Already stored before.
+    pub duplicate: bool,
+    /// Maestro session.
+    pub session_id: Option<String>,
+    /// Task of the session.
+    pub task_id: Option<String>,
+}
+
+/// Filters for listing sessions.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only this task.
+    pub task_id: Option<String>,
+    /// Only this state.
+    pub state: Option<SessionState>,
+    /// Only sessions without a task.
+    pub unassigned: bool,
+    /// Only this Claude session id.
+    pub claude_session_id: Option<String>,
+    /// Most rows.
+    pub limit: Option<i64>,
+}
+
+/// Timeline / metrics scope.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// One session.
+    Session(String),
+    /// All sessions of a task.
+    Task(String),
+}
+
+/// A stored raw event.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    /// Feed seq.
+    pub seq: i64,
+    /// Idempotency key.
+    pub event_id: String,
+    /// Event name.
+    pub event: String,
+    /// Capture time.
+    pub captured_at: String,
+    /// Receive time.
+    pub received_at: String,
+    /// Maestro session.
+    pub session_id: Option<String>,
+    /// True for malformed stdin.
+    pub malformed: bool,
+    /// The envelope (None after retention dropped it).
+    pub envelope: Option<Value>,
+}
+
+/// Filters for approvals.
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalFilter {
+    /// Status.
+    pub status: Option<ApprovalStatus>,
+    /// Session.
+    pub session_id: Option<String>,
+    /// Task.
+    pub task_id: Option<String>,
+}
+
+/// Counts for `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreStats {
+    /// Stored events.
+    pub events: i64,
+    /// Latest feed seq.
+    pub latest_seq: i64,
+    /// Sessions by state.
+    pub sessions_by_state: Vec<(String, i64)>,
+    /// Pending approvals.
+    pub pending_approvals: i64,
+    /// Database file size in bytes.
+    pub db_bytes: u64,
+}
+
+/// Health values decided by the ticker.
+#[derive(Debug, Clone)]
+pub struct HealthThresholds {
+    /// No event for this long: idle.
+    pub idle_after: std::time::Duration,
+    /// No event for this long: stale.
+    pub stale_after: std::time::Duration,
+}
+
+/// The persistence interface.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores one envelope durably (deduplicated by `event_id`) and updates every projection
+    /// in the same transaction. `event` is the parsed payload (None for malformed stdin).
+    async fn ingest(
+        &self,
+        envelope: Envelope,
+        size: usize,
+        decision: Option<DecisionRecord>,
+    ) -> StoreResult<IngestOutcome>;
+
+    /// The policy text of the task the event would map to, and the session's cwd/project.
+    async fn decision_context(&self, envelope: &Envelope) -> StoreResult<DecisionContext>;
+
+    /// Creates a task.
+    async fn create_task(&self, input: TaskInput) -> StoreResult<Task>;
+    /// Updates a task.
+    async fn update_task(&self, id: &str, input: TaskInput) -> StoreResult<Task>;
+    /// Deletes a task (its sessions become unassigned).
+    async fn delete_task(&self, id: &str) -> StoreResult<()>;
+    /// Lists tasks.
+    async fn list_tasks(&self, status: Option<TaskStatus>) -> StoreResult<Vec<Task>>;
+    /// One task.
+    async fn get_task(&self, id: &str) -> StoreResult<Task>;
+
+    /// Lists sessions.
+    async fn list_sessions(&self, filter: SessionFilter) -> StoreResult<Vec<Session>>;
+    /// One session.
+    async fn get_session(&self, id: &str) -> StoreResult<Session>;
+    /// Attaches a session to a task (or detaches with None).
+    async fn attach_session(&self, id: &str, task_id: Option<String>) -> StoreResult<Session>;
+    /// Creates a session for a spawn (state starting).
+    async fn create_spawned_session(
+        &self,
+        task_id: &str,
+        spawn: Value,
+        cwd: Option<String>,
+    ) -> StoreResult<Session>;
+    /// Records process facts of a spawned or watched session: pid, exit, result, state.
+    async fn update_process(&self, id: &str, update: ProcessUpdate) -> StoreResult<Session>;
+
+    /// Timeline lines in capture order.
+    async fn timeline(
+        &self,
+        scope: Scope,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<TimelineItem>>;
+    /// Failures with full detail.
+    async fn errors(&self, scope: Scope) -> StoreResult<Vec<TimelineItem>>;
+    /// Per-tool metrics.
+    async fn metrics(&self, scope: Scope) -> StoreResult<Metrics>;
+
+    /// Raw events after a seq.
+    async fn events_since(
+        &self,
+        since: i64,
+        limit: i64,
+        session_id: Option<String>,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// One raw event envelope.
+    async fn event(&self, event_id: &str) -> StoreResult<StoredEvent>;
+    /// Feed messages after a seq, in order.
+    async fn feed_since(&self, since: i64, limit: i64) -> StoreResult<Vec<WsMessage>>;
+
+    /// Recomputes health of live sessions; returns how many changed.
+    async fn tick_health(&self, thresholds: HealthThresholds) -> StoreResult<usize>;
+
+    /// Lists approvals.
+    async fn list_approvals(&self, filter: ApprovalFilter) -> StoreResult<Vec<Approval>>;
+    /// One approval.
+    async fn get_approval(&self, id: &str) -> StoreResult<Approval>;
+    /// Resolves a pending approval (operator decision, timeout or cancel). Returns the
+    /// approval; a `Conflict` when it was already resolved.
+    async fn resolve_approval(
+        &self,
+        id: &str,
+        status: ApprovalStatus,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> StoreResult<Approval>;
+
+    /// Drops raw event payloads by age and total size; returns rows cleared.
+    async fn apply_retention(
+        &self,
+        max_age: Option<std::time::Duration>,
+        max_bytes: Option<u64>,
+    ) -> StoreResult<u64>;
+
+    /// Counts for health and metrics.
+    async fn stats(&self) -> StoreResult<StoreStats>;
+    /// False after a write failed and until one succeeds.
+    fn is_healthy(&self) -> bool;
+}
+
+/// What the policy needs to know about the session an event belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionContext {
+    /// The session, if known yet.
+    pub session_id: Option<String>,
+    /// Its task.
+    pub task_id: Option<String>,
+    /// The task's policy override (TOML).
+    pub task_policy: Option<String>,
+}
+
+/// Process facts for [`Store::update_process`].
+#[derive(Debug, Clone, Default)]
+pub struct ProcessUpdate {
+    /// OS pid of the spawned process.
+    pub pid: Option<i64>,
+    /// New state.
+    pub state: Option<SessionState>,
+    /// Exit code.
+    pub exit_code: Option<i64>,
+    /// End reason.
+    pub end_reason: Option<String>,
+    /// Final `result` record.
+    pub result: Option<Value>,
+    /// Mark ended now.
+    pub ended: bool,
+    /// A timeline line to add (kind, summary, status, detail).
+    pub timeline: Option<(String, String, String, Option<Value>)>,
+}

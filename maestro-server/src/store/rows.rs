@@ -1,0 +1,207 @@
+//! Row mappers shared by reads and the writer's projections.
+
+use crate::time::{human_duration, parse_ts};
+use maestro_shared::api::{
+    Approval, ApprovalStatus, Health, Session, SessionState, Task, TaskStatus, TimelineItem,
+};
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde_json::Value;
+
+/// Columns for [`session_from_row`].
+pub const SESSION_COLS: &str = "id, claude_session_id, task_id, state, health, project_dir, cwd, \
+    host, claude_pid, spawned, started_at, ended_at, last_event_at, event_count, blocked_on, \
+    end_reason, exit_code, result";
+
+/// Maps a `SESSION_COLS` row.
+pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    let started: String = r.get(10)?;
+    let ended: Option<String> = r.get(11)?;
+    let started_at = parse_ts(&started);
+    let ended_at = ended.as_deref().map(parse_ts);
+    let duration_ms = Some(
+        (ended_at.unwrap_or_else(chrono::Utc::now) - started_at)
+            .num_milliseconds()
+            .max(0),
+    );
+    let state: String = r.get(3)?;
+    let health: String = r.get(4)?;
+    let result: Option<String> = r.get(17)?;
+    Ok(Session {
+        id: r.get(0)?,
+        claude_session_id: r.get(1)?,
+        task_id: r.get(2)?,
+        state: SessionState::parse(&state).unwrap_or(SessionState::Active),
+        health: Health::parse(&health).unwrap_or(Health::Active),
+        project_dir: r.get(5)?,
+        cwd: r.get(6)?,
+        host: r.get(7)?,
+        claude_pid: r.get(8)?,
+        spawned: r.get::<_, i64>(9)? != 0,
+        started_at,
+        ended_at,
+        duration_ms,
+        last_event_at: r.get::<_, Option<String>>(12)?.as_deref().map(parse_ts),
+        event_count: r.get(13)?,
+        blocked_on: r.get(14)?,
+        end_reason: r.get(15)?,
+        exit_code: r.get(16)?,
+        result: result.and_then(|t| serde_json::from_str(&t).ok()),
+    })
+}
+
+/// Loads a session.
+pub fn load_session(conn: &Connection, id: &str) -> rusqlite::Result<Option<Session>> {
+    conn.query_row(
+        &format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"),
+        [id],
+        session_from_row,
+    )
+    .optional()
+}
+
+/// Columns for [`task_from_row`].
+pub const TASK_COLS: &str = "t.id, t.title, t.description, t.status, t.working_dir, t.policy, \
+    t.created_at, t.updated_at, \
+    (SELECT COUNT(*) FROM sessions s WHERE s.task_id = t.id), \
+    (SELECT COUNT(*) FROM sessions s WHERE s.task_id = t.id AND s.state = 'blocked')";
+
+/// Maps a `TASK_COLS` row.
+pub fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
+    let status: String = r.get(3)?;
+    Ok(Task {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        description: r.get(2)?,
+        status: TaskStatus::parse(&status).unwrap_or_default(),
+        working_dir: r.get(4)?,
+        policy: r.get(5)?,
+        created_at: parse_ts(&r.get::<_, String>(6)?),
+        updated_at: parse_ts(&r.get::<_, String>(7)?),
+        session_count: r.get(8)?,
+        blocked_sessions: r.get(9)?,
+    })
+}
+
+/// Loads a task.
+pub fn load_task(conn: &Connection, id: &str) -> rusqlite::Result<Option<Task>> {
+    conn.query_row(
+        &format!("SELECT {TASK_COLS} FROM tasks t WHERE t.id = ?1"),
+        [id],
+        task_from_row,
+    )
+    .optional()
+}
+
+/// Columns for [`timeline_from_row`] (`l` = timeline, `s` = sessions).
+pub const TIMELINE_COLS: &str = "l.id, l.session_id, s.task_id, l.at, l.kind, l.event, l.summary, \
+    l.tool_name, l.tool_use_id, l.status, l.prompt_id, l.agent_id, l.event_id, l.detail, \
+    s.started_at, s.ended_at";
+
+/// Maps a `TIMELINE_COLS` row. The session-end line is rendered here, from the session's
+/// first and last event, so that it is right whatever order the events arrived in.
+pub fn timeline_from_row(r: &Row<'_>) -> rusqlite::Result<TimelineItem> {
+    let kind: String = r.get(4)?;
+    let mut summary: String = r.get(6)?;
+    if kind == "session_end" {
+        let started: Option<String> = r.get(14)?;
+        let ended: Option<String> = r.get(15)?;
+        if let (Some(s), Some(e)) = (started, ended) {
+            let ms = (parse_ts(&e) - parse_ts(&s)).num_milliseconds();
+            summary = format!("Session ended after {}", human_duration(ms));
+        }
+    }
+    let detail: Option<String> = r.get(13)?;
+    Ok(TimelineItem {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        task_id: r.get(2)?,
+        at: parse_ts(&r.get::<_, String>(3)?),
+        kind,
+        event: r.get(5)?,
+        summary,
+        tool_name: r.get(7)?,
+        tool_use_id: r.get(8)?,
+        status: r.get(9)?,
+        prompt_id: r.get(10)?,
+        agent_id: r.get(11)?,
+        event_id: r.get(12)?,
+        detail: detail.and_then(|d| serde_json::from_str::<Value>(&d).ok()),
+    })
+}
+
+/// Loads one timeline line.
+pub fn load_timeline_item(conn: &Connection, id: i64) -> rusqlite::Result<Option<TimelineItem>> {
+    conn.query_row(
+        &format!(
+            "SELECT {TIMELINE_COLS} FROM timeline l JOIN sessions s ON s.id = l.session_id \
+             WHERE l.id = ?1"
+        ),
+        [id],
+        timeline_from_row,
+    )
+    .optional()
+}
+
+/// Columns for [`approval_from_row`] (`a` = approvals, `s` = sessions).
+pub const APPROVAL_COLS: &str =
+    "a.id, a.session_id, s.task_id, a.event, a.tool_name, a.tool_input, \
+    a.summary, a.rule_id, a.reason, a.status, a.created_at, a.decided_at, a.decided_by, \
+    a.decision_reason";
+
+/// Approval status wire name.
+pub fn approval_status_str(s: ApprovalStatus) -> &'static str {
+    match s {
+        ApprovalStatus::Pending => "pending",
+        ApprovalStatus::Approved => "approved",
+        ApprovalStatus::Denied => "denied",
+        ApprovalStatus::TimedOut => "timed_out",
+        ApprovalStatus::Cancelled => "cancelled",
+    }
+}
+
+fn parse_approval_status(s: &str) -> ApprovalStatus {
+    match s {
+        "approved" => ApprovalStatus::Approved,
+        "denied" => ApprovalStatus::Denied,
+        "timed_out" => ApprovalStatus::TimedOut,
+        "cancelled" => ApprovalStatus::Cancelled,
+        _ => ApprovalStatus::Pending,
+    }
+}
+
+/// Maps an `APPROVAL_COLS` row.
+pub fn approval_from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
+    let created_at = parse_ts(&r.get::<_, String>(10)?);
+    let decided_at = r.get::<_, Option<String>>(11)?.as_deref().map(parse_ts);
+    let input: String = r.get(5)?;
+    Ok(Approval {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        task_id: r.get(2)?,
+        event: r.get(3)?,
+        tool_name: r.get(4)?,
+        tool_input: serde_json::from_str(&input).unwrap_or(Value::Null),
+        summary: r.get(6)?,
+        rule_id: r.get(7)?,
+        reason: r.get(8)?,
+        status: parse_approval_status(&r.get::<_, String>(9)?),
+        created_at,
+        decided_at,
+        decided_by: r.get(12)?,
+        decision_reason: r.get(13)?,
+        latency_ms: decided_at.map(|d| (d - created_at).num_milliseconds()),
+    })
+}
+
+/// Loads an approval.
+pub fn load_approval(conn: &Connection, id: &str) -> rusqlite::Result<Option<Approval>> {
+    conn.query_row(
+        &format!(
+            "SELECT {APPROVAL_COLS} FROM approvals a LEFT JOIN sessions s ON s.id = a.session_id \
+             WHERE a.id = ?1"
+        ),
+        [id],
+        approval_from_row,
+    )
+    .optional()
+}

@@ -1,0 +1,910 @@
+//! [`Store`] on an embedded SQLite file: WAL, one writer thread with group commit
+//! ([`super::writer`]), a small pool of read connections.
+
+use super::rows::*;
+use super::writer::Writer;
+use super::*;
+use crate::projection::{self, emit_session, emit_task, insert_line, new_id, refresh_task_status};
+use crate::time::fmt_ts;
+use chrono::Utc;
+use maestro_shared::api::{Health, ToolMetric};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+const READERS: usize = 4;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
+    path: PathBuf,
+}
+
+fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if sync_full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database; committed feed messages go to `feed_tx`.
+    pub fn open(
+        path: &Path,
+        sync_full: bool,
+        feed_tx: broadcast::Sender<Arc<maestro_shared::ws::WsMessage>>,
+    ) -> anyhow::Result<SqliteStore> {
+        use anyhow::Context;
+        let mut conn = open(path, sync_full)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        schema::migrate(&mut conn).context("migrating the database schema")?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .context("checking the database")?;
+        anyhow::ensure!(check == "ok", "database check failed: {check}");
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(Mutex::new(open(path, sync_full)?));
+        }
+        let writer = Writer::start(conn, feed_tx, Arc::new(AtomicBool::new(true)));
+        Ok(SqliteStore {
+            writer,
+            readers,
+            next_reader: Default::default(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Runs a read on a pooled connection off the async runtime.
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let i = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.readers.len();
+        // block_in_place: the read runs on this worker thread while the runtime moves other
+        // tasks elsewhere; the closure may borrow the pool.
+        tokio::task::block_in_place(|| {
+            let conn = self.readers[i]
+                .lock()
+                .map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
+            f(&conn)
+        })
+    }
+
+    /// The writer (for modules that run their own write jobs).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+}
+
+fn scope_filter(scope: &Scope) -> (&'static str, String) {
+    match scope {
+        Scope::Session(id) => ("s.id = ?1", id.clone()),
+        Scope::Task(id) => ("s.task_id = ?1", id.clone()),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn validate_title(title: &str) -> StoreResult<String> {
+    let t = title.trim();
+    if t.is_empty() {
+        return Err(StoreError::Invalid("title must not be empty".into()));
+    }
+    if t.chars().count() > 500 {
+        return Err(StoreError::Invalid(
+            "title is longer than 500 characters".into(),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(
+        &self,
+        envelope: Envelope,
+        size: usize,
+        decision: Option<DecisionRecord>,
+    ) -> StoreResult<IngestOutcome> {
+        self.writer
+            .write(move |conn, feed| {
+                projection::ingest(conn, feed, &envelope, size, decision.as_ref())
+            })
+            .await
+    }
+
+    async fn decision_context(&self, envelope: &Envelope) -> StoreResult<DecisionContext> {
+        let mid = envelope.maestro.session_id.clone();
+        let claude = envelope
+            .payload
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let task_hint = envelope.maestro.task_id.clone();
+        self.read(move |conn| {
+            let mut session_id: Option<String> = None;
+            if let Some(m) = mid {
+                session_id = conn
+                    .query_row("SELECT id FROM sessions WHERE id = ?1", [&m], |r| r.get(0))
+                    .optional()?;
+            }
+            if session_id.is_none() {
+                if let Some(c) = claude {
+                    session_id = conn
+                        .query_row(
+                            "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
+                            [&c],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                }
+            }
+            let task_id: Option<String> = match &session_id {
+                Some(s) => conn
+                    .query_row("SELECT task_id FROM sessions WHERE id = ?1", [s], |r| {
+                        r.get(0)
+                    })
+                    .optional()?
+                    .flatten(),
+                None => task_hint,
+            };
+            let task_policy: Option<String> = match &task_id {
+                Some(t) => conn
+                    .query_row("SELECT policy FROM tasks WHERE id = ?1", [t], |r| r.get(0))
+                    .optional()?
+                    .flatten(),
+                None => None,
+            };
+            Ok(DecisionContext {
+                session_id,
+                task_id,
+                task_policy,
+            })
+        })
+        .await
+    }
+
+    async fn create_task(&self, input: TaskInput) -> StoreResult<Task> {
+        let title = validate_title(input.title.as_deref().unwrap_or(""))?;
+        self.writer
+            .write(move |conn, feed| {
+                let id = new_id("t_");
+                let now = Utc::now();
+                conn.execute(
+                    "INSERT INTO tasks (id, title, description, status, working_dir, policy, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                    params![
+                        id,
+                        title,
+                        input.description.unwrap_or_default(),
+                        input.status.unwrap_or_default().as_str(),
+                        input.working_dir,
+                        input.policy,
+                        fmt_ts(now)
+                    ],
+                )?;
+                emit_task(conn, feed, &id, now)?;
+                load_task(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("task {id}")))
+            })
+            .await
+    }
+
+    async fn update_task(&self, id: &str, input: TaskInput) -> StoreResult<Task> {
+        let title = match &input.title {
+            Some(t) => Some(validate_title(t)?),
+            None => None,
+        };
+        let id = id.to_string();
+        self.writer
+            .write(move |conn, feed| {
+                let n = conn.execute(
+                    "UPDATE tasks SET title = COALESCE(?2, title), description = COALESCE(?3, description), \
+                     status = COALESCE(?4, status), working_dir = COALESCE(?5, working_dir), \
+                     policy = COALESCE(?6, policy), updated_at = ?7 WHERE id = ?1",
+                    params![
+                        id,
+                        title,
+                        input.description,
+                        input.status.map(|s| s.as_str()),
+                        input.working_dir,
+                        input.policy,
+                        fmt_ts(Utc::now())
+                    ],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("task {id}")));
+                }
+                emit_task(conn, feed, &id, Utc::now())?;
+                load_task(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("task {id}")))
+            })
+            .await
+    }
+
+    async fn delete_task(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.writer
+            .write(move |conn, feed| {
+                let n = conn.execute("DELETE FROM tasks WHERE id = ?1", [&id])?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("task {id}")));
+                }
+                let orphans: Vec<String> = {
+                    let mut st = conn.prepare("SELECT id FROM sessions WHERE task_id = ?1")?;
+                    let rows = st.query_map([&id], |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                conn.execute(
+                    "UPDATE sessions SET task_id = NULL WHERE task_id = ?1",
+                    [&id],
+                )?;
+                let now = Utc::now();
+                feed.push(
+                    conn,
+                    maestro_shared::ws::types::TASK_DELETED,
+                    now,
+                    Some(&id),
+                    None,
+                    json!({"id": id}),
+                )?;
+                for s in orphans {
+                    emit_session(conn, feed, &s, now)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_tasks(&self, status: Option<TaskStatus>) -> StoreResult<Vec<Task>> {
+        self.read(move |conn| {
+            let mut st = conn.prepare(&format!(
+                "SELECT {TASK_COLS} FROM tasks t WHERE (?1 IS NULL OR t.status = ?1) ORDER BY t.created_at"
+            ))?;
+            let rows = st.query_map([status.map(|s| s.as_str())], task_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn get_task(&self, id: &str) -> StoreResult<Task> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            load_task(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("task {id}")))
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, f: SessionFilter) -> StoreResult<Vec<Session>> {
+        self.read(move |conn| {
+            let mut st = conn.prepare(&format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE (?1 IS NULL OR task_id = ?1) \
+                 AND (?2 IS NULL OR state = ?2) AND (?3 = 0 OR task_id IS NULL) \
+                 AND (?4 IS NULL OR claude_session_id = ?4 OR id IN \
+                      (SELECT session_id FROM claude_sessions WHERE claude_session_id = ?4)) \
+                 ORDER BY started_at DESC LIMIT ?5"
+            ))?;
+            let rows = st.query_map(
+                params![
+                    f.task_id,
+                    f.state.map(|s| s.as_str()),
+                    f.unassigned as i64,
+                    f.claude_session_id,
+                    f.limit.unwrap_or(500).clamp(1, 10_000)
+                ],
+                session_from_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: &str) -> StoreResult<Session> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            load_session(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
+        })
+        .await
+    }
+
+    async fn attach_session(&self, id: &str, task_id: Option<String>) -> StoreResult<Session> {
+        let id = id.to_string();
+        self.writer
+            .write(move |conn, feed| {
+                let old = load_session(conn, &id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("session {id}")))?;
+                if let Some(t) = &task_id {
+                    if load_task(conn, t)?.is_none() {
+                        return Err(StoreError::NotFound(format!("task {t}")));
+                    }
+                }
+                conn.execute(
+                    "UPDATE sessions SET task_id = ?2 WHERE id = ?1",
+                    params![id, task_id],
+                )?;
+                let now = Utc::now();
+                for t in [old.task_id.as_ref(), task_id.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    refresh_task_status(conn, t)?;
+                    emit_task(conn, feed, t, now)?;
+                }
+                emit_session(conn, feed, &id, now)?;
+                load_session(conn, &id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("session {id}")))
+            })
+            .await
+    }
+
+    async fn create_spawned_session(
+        &self,
+        task_id: &str,
+        spawn: Value,
+        cwd: Option<String>,
+    ) -> StoreResult<Session> {
+        let task_id = task_id.to_string();
+        self.writer
+            .write(move |conn, feed| {
+                if load_task(conn, &task_id)?.is_none() {
+                    return Err(StoreError::NotFound(format!("task {task_id}")));
+                }
+                let id = new_id("s_");
+                let now = Utc::now();
+                conn.execute(
+                    "INSERT INTO sessions (id, task_id, state, state_at, health, project_dir, cwd, spawned, started_at, spawn) \
+                     VALUES (?1, ?2, 'starting', ?3, 'active', ?4, ?4, 1, ?3, ?5)",
+                    params![id, task_id, fmt_ts(now), cwd, spawn.to_string()],
+                )?;
+                let line = insert_line(
+                    conn, &id, &fmt_ts(now), "session_start", "Spawn",
+                    "Session spawned by Maestro", None, "info", None, None, None, Some(&spawn),
+                )?;
+                projection::emit_line(conn, feed, line)?;
+                refresh_task_status(conn, &task_id)?;
+                emit_session(conn, feed, &id, now)?;
+                load_session(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
+            })
+            .await
+    }
+
+    async fn update_process(&self, id: &str, u: ProcessUpdate) -> StoreResult<Session> {
+        let id = id.to_string();
+        self.writer
+            .write(move |conn, feed| {
+                let s = load_session(conn, &id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("session {id}")))?;
+                let now = Utc::now();
+                // A process that ended after SessionEnd keeps the state SessionEnd gave it.
+                let state = u.state.filter(|st| {
+                    !(st.is_terminal() && s.state.is_terminal() && u.exit_code == Some(0))
+                });
+                conn.execute(
+                    "UPDATE sessions SET pid = COALESCE(?2, pid), \
+                       state = COALESCE(?3, state), \
+                       state_at = CASE WHEN ?3 IS NOT NULL THEN ?8 ELSE state_at END, \
+                       exit_code = COALESCE(?4, exit_code), \
+                       end_reason = COALESCE(?5, end_reason), result = COALESCE(?6, result), \
+                       ended_at = CASE WHEN ?7 = 1 AND ended_at IS NULL THEN ?8 ELSE ended_at END, \
+                       health = CASE WHEN ?7 = 1 THEN 'ended' ELSE health END, \
+                       blocked_on = CASE WHEN ?7 = 1 THEN NULL ELSE blocked_on END, \
+                       claude_pid = CASE WHEN ?2 IS NOT NULL AND claude_pid IS NULL THEN ?2 ELSE claude_pid END \
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        u.pid,
+                        state.map(|s| s.as_str()),
+                        u.exit_code,
+                        u.end_reason,
+                        u.result.as_ref().map(Value::to_string),
+                        u.ended as i64,
+                        fmt_ts(now)
+                    ],
+                )?;
+                if u.ended {
+                    // Approvals the agent can no longer receive.
+                    conn.execute(
+                        "UPDATE approvals SET status = 'cancelled', decided_at = ?2, decided_by = 'session ended' \
+                         WHERE session_id = ?1 AND status = 'pending'",
+                        params![id, fmt_ts(now)],
+                    )?;
+                }
+                if let Some((kind, summary, status, detail)) = &u.timeline {
+                    let line = insert_line(
+                        conn, &id, &fmt_ts(now), kind, "Process", summary, None, status, None,
+                        None, None, detail.as_ref(),
+                    )?;
+                    projection::emit_line(conn, feed, line)?;
+                }
+                if let Some(t) = &s.task_id {
+                    refresh_task_status(conn, t)?;
+                }
+                emit_session(conn, feed, &id, now)?;
+                load_session(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
+            })
+            .await
+    }
+
+    async fn timeline(
+        &self,
+        scope: Scope,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<TimelineItem>> {
+        self.read(move |conn| {
+            let (filter, key) = scope_filter(&scope);
+            let mut st = conn.prepare(&format!(
+                "SELECT {TIMELINE_COLS} FROM timeline l JOIN sessions s ON s.id = l.session_id \
+                 WHERE {filter} AND (?2 IS NULL OR l.id > ?2) ORDER BY l.at, l.id LIMIT ?3"
+            ))?;
+            let rows = st.query_map(
+                params![key, after_id, limit.clamp(1, 100_000)],
+                timeline_from_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn errors(&self, scope: Scope) -> StoreResult<Vec<TimelineItem>> {
+        self.read(move |conn| {
+            let (filter, key) = scope_filter(&scope);
+            let mut st = conn.prepare(&format!(
+                "SELECT {TIMELINE_COLS} FROM timeline l JOIN sessions s ON s.id = l.session_id \
+                 WHERE {filter} AND l.status = 'error' ORDER BY l.at, l.id LIMIT 10000"
+            ))?;
+            let rows = st.query_map([key], timeline_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn metrics(&self, scope: Scope) -> StoreResult<Metrics> {
+        self.read(move |conn| {
+            let (filter, key) = scope_filter(&scope);
+            let mut st = conn.prepare(&format!(
+                "SELECT c.tool_name, c.status, c.duration_ms FROM tool_calls c \
+                 JOIN sessions s ON s.id = c.session_id \
+                 WHERE {filter} AND c.status IN ('ok','error')"
+            ))?;
+            let mut per: std::collections::BTreeMap<String, (i64, i64, Vec<f64>)> =
+                Default::default();
+            let rows = st.query_map([&key], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (tool, status, dur) = row?;
+                let e = per.entry(tool).or_default();
+                if status == "ok" {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+                if let Some(d) = dur {
+                    e.2.push(d);
+                }
+            }
+            let mut tools: Vec<ToolMetric> = per
+                .into_iter()
+                .map(|(tool, (ok, err, mut durs))| {
+                    durs.sort_by(|a, b| a.total_cmp(b));
+                    let calls = ok + err;
+                    ToolMetric {
+                        tool,
+                        calls,
+                        successes: ok,
+                        failures: err,
+                        success_rate: (calls > 0).then(|| ok as f64 / calls as f64),
+                        p50_ms: percentile(&durs, 50.0),
+                        p95_ms: percentile(&durs, 95.0),
+                    }
+                })
+                .collect();
+            tools.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.tool.cmp(&b.tool)));
+            let events: i64 = conn.query_row(
+                &format!("SELECT COALESCE(SUM(s.event_count), 0) FROM sessions s WHERE {filter}"),
+                [&key],
+                |r| r.get(0),
+            )?;
+            let results: Vec<Value> = {
+                let mut st = conn.prepare(&format!(
+                    "SELECT s.result FROM sessions s WHERE {filter} AND s.result IS NOT NULL"
+                ))?;
+                let rows = st.query_map([&key], |r| r.get::<_, String>(0))?;
+                rows.filter_map(|r| r.ok())
+                    .filter_map(|t| serde_json::from_str(&t).ok())
+                    .collect()
+            };
+            Ok(Metrics {
+                total_calls: tools.iter().map(|t| t.calls).sum(),
+                total_failures: tools.iter().map(|t| t.failures).sum(),
+                tools,
+                events,
+                result: sum_results(&results),
+            })
+        })
+        .await
+    }
+
+    async fn events_since(
+        &self,
+        since: i64,
+        limit: i64,
+        session_id: Option<String>,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.read(move |conn| {
+            let mut st = conn.prepare(
+                "SELECT seq, event_id, event, captured_at, received_at, session_id, malformed, envelope \
+                 FROM events WHERE seq > ?1 AND (?2 IS NULL OR session_id = ?2) ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = st.query_map(
+                params![since, session_id, limit.clamp(1, 100_000)],
+                stored_event_from_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn event(&self, event_id: &str) -> StoreResult<StoredEvent> {
+        let event_id = event_id.to_string();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT seq, event_id, event, captured_at, received_at, session_id, malformed, envelope \
+                 FROM events WHERE event_id = ?1",
+                [&event_id],
+                stored_event_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("event {event_id}")))
+        })
+        .await
+    }
+
+    async fn feed_since(&self, since: i64, limit: i64) -> StoreResult<Vec<WsMessage>> {
+        self.read(move |conn| {
+            let mut st = conn.prepare(
+                "SELECT seq, kind, at, task_id, session_id, data FROM feed WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![since, limit.clamp(1, 100_000)], |r| {
+                let data: String = r.get(5)?;
+                Ok(WsMessage {
+                    seq: r.get(0)?,
+                    kind: r.get(1)?,
+                    at: crate::time::parse_ts(&r.get::<_, String>(2)?),
+                    task_id: r.get(3)?,
+                    session_id: r.get(4)?,
+                    data: serde_json::from_str(&data).unwrap_or(Value::Null),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn tick_health(&self, th: HealthThresholds) -> StoreResult<usize> {
+        self.writer
+            .write(move |conn, feed| {
+                let now = Utc::now();
+                let idle =
+                    fmt_ts(now - chrono::Duration::from_std(th.idle_after).unwrap_or_default());
+                let stale =
+                    fmt_ts(now - chrono::Duration::from_std(th.stale_after).unwrap_or_default());
+                let mut st = conn.prepare(
+                    "SELECT id, health, CASE \
+                       WHEN COALESCE(last_event_at, started_at) < ?2 THEN 'stale' \
+                       WHEN COALESCE(last_event_at, started_at) < ?1 THEN 'idle' \
+                       ELSE 'active' END \
+                     FROM sessions WHERE state NOT IN ('completed','failed','lost')",
+                )?;
+                let changes: Vec<(String, String)> = st
+                    .query_map(params![idle, stale], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })?
+                    .filter_map(|r| r.ok())
+                    .filter(|(_, old, new)| old != new)
+                    .map(|(id, _, new)| (id, new))
+                    .collect();
+                for (id, health) in &changes {
+                    debug_assert!(Health::parse(health).is_some());
+                    conn.execute(
+                        "UPDATE sessions SET health = ?2 WHERE id = ?1",
+                        params![id, health],
+                    )?;
+                    emit_session(conn, feed, id, now)?;
+                }
+                Ok(changes.len())
+            })
+            .await
+    }
+
+    async fn list_approvals(&self, f: ApprovalFilter) -> StoreResult<Vec<Approval>> {
+        self.read(move |conn| {
+            let mut st = conn.prepare(&format!(
+                "SELECT {APPROVAL_COLS} FROM approvals a LEFT JOIN sessions s ON s.id = a.session_id \
+                 WHERE (?1 IS NULL OR a.status = ?1) AND (?2 IS NULL OR a.session_id = ?2) \
+                 AND (?3 IS NULL OR s.task_id = ?3) ORDER BY a.created_at DESC LIMIT 1000"
+            ))?;
+            let rows = st.query_map(
+                params![f.status.map(approval_status_str), f.session_id, f.task_id],
+                approval_from_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn get_approval(&self, id: &str) -> StoreResult<Approval> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            load_approval(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("approval {id}")))
+        })
+        .await
+    }
+
+    async fn resolve_approval(
+        &self,
+        id: &str,
+        status: ApprovalStatus,
+        decided_by: &str,
+        reason: Option<String>,
+    ) -> StoreResult<Approval> {
+        let id = id.to_string();
+        let decided_by = decided_by.to_string();
+        self.writer
+            .write(move |conn, feed| {
+                let a = load_approval(conn, &id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("approval {id}")))?;
+                if a.status != ApprovalStatus::Pending {
+                    return Err(StoreError::Conflict(format!(
+                        "approval {id} is already {}",
+                        approval_status_str(a.status)
+                    )));
+                }
+                let now = Utc::now();
+                conn.execute(
+                    "UPDATE approvals SET status = ?2, decided_at = ?3, decided_by = ?4, decision_reason = ?5 WHERE id = ?1",
+                    params![id, approval_status_str(status), fmt_ts(now), decided_by, reason],
+                )?;
+                let a = load_approval(conn, &id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("approval {id}")))?;
+                let (verb, line_status) = match status {
+                    ApprovalStatus::Approved => ("Approved", "ok"),
+                    ApprovalStatus::Denied => ("Denied", "error"),
+                    ApprovalStatus::TimedOut => ("No decision in time, left to Claude Code's prompt", "warning"),
+                    _ => ("Cancelled", "info"),
+                };
+                let by = if status == ApprovalStatus::TimedOut { String::new() } else { format!(" by {decided_by}") };
+                let why = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                let line = insert_line(
+                    conn,
+                    &a.session_id,
+                    &fmt_ts(now),
+                    "decision",
+                    &a.event,
+                    &format!("{verb}{by}: {}{why}", a.summary),
+                    Some(&a.tool_name),
+                    line_status,
+                    None,
+                    None,
+                    None,
+                    Some(&json!({"approval_id": a.id, "status": a.status, "decided_by": a.decided_by,
+                                 "latency_ms": a.latency_ms, "rule_id": a.rule_id})),
+                )?;
+                projection::emit_line(conn, feed, line)?;
+                // The agent is no longer waiting on this request.
+                let still_pending: i64 = conn.query_row(
+                    "SELECT COUNT(*) FROM approvals WHERE session_id = ?1 AND status = 'pending'",
+                    [&a.session_id],
+                    |r| r.get(0),
+                )?;
+                if still_pending == 0 {
+                    conn.execute(
+                        "UPDATE sessions SET state = 'active', blocked_on = NULL, state_at = ?2 \
+                         WHERE id = ?1 AND state = 'blocked'",
+                        params![a.session_id, fmt_ts(now)],
+                    )?;
+                }
+                if let Some(t) = &a.task_id {
+                    refresh_task_status(conn, t)?;
+                }
+                let data = serde_json::to_value(&a).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                feed.push(
+                    conn,
+                    maestro_shared::ws::types::APPROVAL_RESOLVED,
+                    now,
+                    a.task_id.as_deref(),
+                    Some(&a.session_id),
+                    data,
+                )?;
+                emit_session(conn, feed, &a.session_id, now)?;
+                Ok(a)
+            })
+            .await
+    }
+
+    async fn apply_retention(
+        &self,
+        max_age: Option<std::time::Duration>,
+        max_bytes: Option<u64>,
+    ) -> StoreResult<u64> {
+        self.writer
+            .write(move |conn, _feed| {
+                let mut cleared = 0u64;
+                if let Some(age) = max_age {
+                    let cutoff = fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
+                    cleared += conn.execute(
+                        "UPDATE events SET envelope = NULL WHERE envelope IS NOT NULL AND received_at < ?1",
+                        [cutoff],
+                    )? as u64;
+                    conn.execute("DELETE FROM feed WHERE at < ?1", [fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default())])?;
+                }
+                if let Some(limit) = max_bytes {
+                    let total: i64 = conn.query_row(
+                        "SELECT COALESCE(SUM(size), 0) FROM events WHERE envelope IS NOT NULL",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    let mut excess = total - limit as i64;
+                    if excess > 0 {
+                        let mut st = conn.prepare(
+                            "SELECT seq, size FROM events WHERE envelope IS NOT NULL ORDER BY seq",
+                        )?;
+                        let mut drop_upto = None;
+                        let mut rows = st.query([])?;
+                        while let Some(r) = rows.next()? {
+                            if excess <= 0 {
+                                break;
+                            }
+                            excess -= r.get::<_, i64>(1)?;
+                            drop_upto = Some(r.get::<_, i64>(0)?);
+                        }
+                        if let Some(upto) = drop_upto {
+                            cleared += conn.execute(
+                                "UPDATE events SET envelope = NULL WHERE envelope IS NOT NULL AND seq <= ?1",
+                                [upto],
+                            )? as u64;
+                        }
+                    }
+                }
+                Ok(cleared)
+            })
+            .await
+    }
+
+    async fn stats(&self) -> StoreResult<StoreStats> {
+        let path = self.path.clone();
+        self.read(move |conn| {
+            let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            let latest_seq: i64 =
+                conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM feed", [], |r| r.get(0))?;
+            let mut st = conn.prepare("SELECT state, COUNT(*) FROM sessions GROUP BY state")?;
+            let sessions_by_state = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let pending_approvals: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM approvals WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )?;
+            let db_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+                + std::fs::metadata(path.with_extension("db-wal"))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+            Ok(StoreStats {
+                events,
+                latest_seq,
+                sessions_by_state,
+                pending_approvals,
+                db_bytes,
+            })
+        })
+        .await
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.writer.is_healthy()
+    }
+}
+
+fn stored_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let envelope: Option<String> = r.get(7)?;
+    Ok(StoredEvent {
+        seq: r.get(0)?,
+        event_id: r.get(1)?,
+        event: r.get(2)?,
+        captured_at: r.get(3)?,
+        received_at: r.get(4)?,
+        session_id: r.get(5)?,
+        malformed: r.get::<_, i64>(6)? != 0,
+        envelope: envelope.and_then(|t| serde_json::from_str(&t).ok()),
+    })
+}
+
+/// Sums the figures of stream-json `result` records (cost, turns, tokens, denials).
+fn sum_results(results: &[Value]) -> Option<Value> {
+    if results.is_empty() {
+        return None;
+    }
+    let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let usage = |v: &Value, k: &str| {
+        v.get("usage")
+            .and_then(|u| u.get(k))
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0)
+    };
+    let mut out = json!({"sessions": results.len()});
+    let fields = [
+        (
+            "total_cost_usd",
+            results
+                .iter()
+                .map(|r| num(r, "total_cost_usd"))
+                .sum::<f64>(),
+        ),
+        (
+            "num_turns",
+            results.iter().map(|r| num(r, "num_turns")).sum(),
+        ),
+        (
+            "duration_ms",
+            results.iter().map(|r| num(r, "duration_ms")).sum(),
+        ),
+        (
+            "input_tokens",
+            results.iter().map(|r| usage(r, "input_tokens")).sum(),
+        ),
+        (
+            "output_tokens",
+            results.iter().map(|r| usage(r, "output_tokens")).sum(),
+        ),
+        (
+            "permission_denials",
+            results
+                .iter()
+                .map(|r| {
+                    r.get("permission_denials")
+                        .and_then(Value::as_array)
+                        .map_or(0.0, |a| a.len() as f64)
+                })
+                .sum(),
+        ),
+    ];
+    for (k, v) in fields {
+        out[k] = json!(v);
+    }
+    Some(out)
+}

@@ -51,6 +51,8 @@ fn hook_env(server: &TestServer, scratch: &Scratch) -> Vec<(String, String)> {
         "MAESTRO_SPOOL_DIR".into(),
         scratch.spool.display().to_string(),
     ));
+    // Bound a background drainer left behind by a failed test.
+    env.push(("MAESTRO_DRAIN_GIVE_UP_SECS".into(), "60".into()));
     env
 }
 
@@ -706,10 +708,11 @@ fn server_down_during_session_loses_and_duplicates_nothing() {
         .run();
     out.assert_success();
     let sid = out.session_id().expect("claude session id");
-    let spooled = std::fs::read_dir(&world.scratch.spool)
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert!(spooled > 0, "the hook spooled nothing");
+    let spooled = spooled_files(&world.scratch.spool).len();
+    assert!(
+        spooled >= reported_hook_runs(&out).values().sum::<usize>(),
+        "the hook spooled {spooled} events, fewer than the hook runs"
+    );
 
     world.server.restart();
     let flush = |scratch: &Scratch| {
@@ -730,8 +733,10 @@ fn server_down_during_session_loses_and_duplicates_nothing() {
     let server = &world.server;
     wait_session_end(server, &sid);
     wait_for("the spool to drain", WAIT, || {
-        spool_is_empty(&world.scratch.spool).then_some(())
+        spooled_files(&world.scratch.spool).is_empty().then_some(())
     });
+    let quarantined = spooled_files(&world.scratch.spool.join("quarantine"));
+    assert!(quarantined.is_empty(), "refused events: {quarantined:?}");
     assert_one_event_per_hook_run(server, &out, &sid);
     let count = events_of(server, &sid).len();
     flush(&world.scratch);
@@ -747,22 +752,23 @@ fn server_down_during_session_loses_and_duplicates_nothing() {
     assert_tool_metric(&m, "Bash", 1, 1, 0);
 }
 
-/// Whether `dir` holds no spooled event (lock and temp files aside).
-fn spool_is_empty(dir: &Path) -> bool {
-    fn walk(dir: &Path) -> bool {
-        std::fs::read_dir(dir).map_or(true, |entries| {
-            entries.filter_map(Result::ok).all(|e| {
-                let path = e.path();
-                if path.is_dir() {
-                    walk(&path)
-                } else {
-                    let name = e.file_name().to_string_lossy().to_string();
-                    !name.ends_with(".json")
-                }
-            })
+/// The spooled envelopes (`<micros>-<event_id>.json`) directly in `dir`.
+fn spooled_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && p.file_name().is_some_and(|n| {
+                            let n = n.to_string_lossy();
+                            n.ends_with(".json") && !n.starts_with('.')
+                        })
+                })
+                .collect()
         })
-    }
-    walk(dir)
+        .unwrap_or_default()
 }
 
 /// A dangerous command (`rm -rf` outside the project) is denied by the server's policy:

@@ -30,6 +30,8 @@ pub struct AppState {
     pub approvals: Arc<Approvals>,
     /// Permission policy.
     pub policy: Arc<crate::decide::PolicySet>,
+    /// Spawned-session supervisor.
+    pub supervisor: Arc<crate::spawn::Supervisor>,
 }
 
 impl AppState {
@@ -38,7 +40,9 @@ impl AppState {
         let (hub, feed_tx) = Hub::new();
         let store = SqliteStore::open(&config.db_path(), config.sync_full, feed_tx)?;
         let policy = crate::decide::PolicySet::load(&config)?;
+        let supervisor = crate::spawn::Supervisor::new(&config);
         Ok(AppState {
+            supervisor: Arc::new(supervisor),
             config: Arc::new(config),
             store: Arc::new(store),
             hub,
@@ -80,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             "/approvals/{id}",
             get(routes::approvals::get).post(routes::approvals::decide),
         )
+        .merge(crate::spawn::routes())
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -191,6 +196,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     println!("  operator token:  {operator_src}");
     println!("  open http://{addr}/ and log in with the operator token");
     spawn_background(&state);
+    crate::spawn::start(&state);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod ingest;
 pub mod projection;
 pub mod routes;
+pub mod spawn;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -1,0 +1,268 @@
+//! The command line (clap): one subcommand per hook event, plus install, uninstall, status
+//! and flush (and the hidden `drain` used by the background drainer).
+
+use crate::install::Scope;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use maestro_shared::HookEventName;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cli {
+    /// Handle one hook event (stdin JSON).
+    Event(HookEventName),
+    /// Register the hooks.
+    Install {
+        /// Settings scope.
+        scope: Scope,
+        /// Show instead of writing.
+        dry_run: bool,
+        /// Server URL to save in the config file.
+        server: Option<String>,
+        /// Project dir for project/local scope.
+        project_dir: Option<PathBuf>,
+    },
+    /// Remove the hooks.
+    Uninstall {
+        /// Settings scope.
+        scope: Scope,
+        /// Show instead of writing.
+        dry_run: bool,
+        /// Project dir for project/local scope.
+        project_dir: Option<PathBuf>,
+    },
+    /// Print the status report.
+    Status {
+        /// Project dir whose settings are inspected.
+        project_dir: Option<PathBuf>,
+    },
+    /// Drain the spool in the foreground.
+    Flush {
+        /// Move quarantined events back into the spool first.
+        requeue: bool,
+        /// Give up after this long without progress.
+        timeout: Duration,
+    },
+    /// The background drainer (hidden).
+    Drain,
+}
+
+const AFTER_HELP: &str = "\
+Environment (or the same KEY=VALUE lines in $MAESTRO_HOOK_CONFIG, default
+~/.config/maestro-hook/config.env; the environment wins):
+  MAESTRO_URL                         server (default http://127.0.0.1:8420)
+  MAESTRO_TOKEN / MAESTRO_TOKEN_FILE  ingest token (default: <server data dir>/ingest.token)
+  MAESTRO_DATA_DIR                    the server's data dir
+  MAESTRO_SPOOL_DIR                   spool (default ~/.local/share/maestro-hook/spool)
+  MAESTRO_HOOK_LOG                    problem log (default <spool>/hook.log)
+  MAESTRO_CONNECT_TIMEOUT_MS          connect timeout (500)
+  MAESTRO_TIMEOUT_MS                  total time for observe-only events (1000)
+  MAESTRO_PRE_TOOL_USE_WAIT_MS        wait for a PreToolUse decision (110000)
+  MAESTRO_PERMISSION_REQUEST_WAIT_MS  wait for a PermissionRequest decision (590000)
+  MAESTRO_DRAIN_TIMEOUT_MS            drainer per-request timeout (10000)
+  MAESTRO_DRAIN_GIVE_UP_SECS          drainer gives up after this long without progress (600)
+  MAESTRO_MAX_STRING_BYTES            cap for one payload string (262144)
+  MAESTRO_SESSION_ID, MAESTRO_TASK_ID Maestro ids forwarded with every event";
+
+fn scope_arg() -> Arg {
+    Arg::new("scope")
+        .long("scope")
+        .value_parser(["project", "local", "user"])
+        .default_value("local")
+        .help("Settings file: project (.claude/settings.json), local (.claude/settings.local.json) or user (~/.claude/settings.json)")
+}
+
+fn project_dir_arg() -> Arg {
+    Arg::new("project-dir")
+        .long("project-dir")
+        .value_name("DIR")
+        .value_parser(clap::value_parser!(PathBuf))
+        .help("Project dir (default: $CLAUDE_PROJECT_DIR, else the current dir)")
+}
+
+fn dry_run_arg() -> Arg {
+    Arg::new("dry-run")
+        .long("dry-run")
+        .action(ArgAction::SetTrue)
+        .help("Print the result instead of writing it")
+}
+
+/// The clap command.
+pub fn command() -> Command {
+    let mut cmd = Command::new("maestro-hook")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Claude Code hook client for Maestro: forwards hook events to the Maestro server, spools them when it is down, and answers permission decisions.")
+        .after_help(AFTER_HELP)
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    for ev in HookEventName::ALL {
+        if let Some(sub) = ev.subcommand() {
+            let about = if ev.is_decision() {
+                format!(
+                    "Handle a {} hook event from stdin; prints the decision",
+                    ev.as_str()
+                )
+            } else {
+                format!(
+                    "Handle a {} hook event from stdin (prints nothing)",
+                    ev.as_str()
+                )
+            };
+            cmd = cmd.subcommand(
+                Command::new(sub).about(about).arg(
+                    Arg::new("rest")
+                        .num_args(0..)
+                        .trailing_var_arg(true)
+                        .allow_hyphen_values(true)
+                        .hide(true),
+                ),
+            );
+        }
+    }
+    cmd.subcommand(
+        Command::new("install")
+            .about("Register maestro-hook for every hook event in a Claude Code settings file")
+            .arg(scope_arg())
+            .arg(dry_run_arg())
+            .arg(
+                Arg::new("server")
+                    .long("server")
+                    .value_name("URL")
+                    .help("Save this server URL as MAESTRO_URL in the config file"),
+            )
+            .arg(project_dir_arg()),
+    )
+    .subcommand(
+        Command::new("uninstall")
+            .about("Remove exactly what install added")
+            .arg(scope_arg())
+            .arg(dry_run_arg())
+            .arg(project_dir_arg()),
+    )
+    .subcommand(
+        Command::new("status")
+            .about("Server reachability, token source, spool, quarantine, installed events")
+            .arg(project_dir_arg()),
+    )
+    .subcommand(
+        Command::new("flush")
+            .about("Deliver the spool now, in the foreground, and report what happened")
+            .arg(
+                Arg::new("requeue")
+                    .long("requeue")
+                    .action(ArgAction::SetTrue)
+                    .help("Move quarantined events back into the spool first"),
+            )
+            .arg(
+                Arg::new("timeout")
+                    .long("timeout")
+                    .value_name("SECS")
+                    .value_parser(clap::value_parser!(u64))
+                    .default_value("15")
+                    .help("Give up after this many seconds without progress"),
+            ),
+    )
+    .subcommand(Command::new("drain").hide(true))
+}
+
+fn scope_of(m: &ArgMatches) -> Scope {
+    m.get_one::<String>("scope")
+        .and_then(|s| Scope::parse(s))
+        .unwrap_or(Scope::Local)
+}
+
+/// Parses the command line (exits with clap's message on errors, `--help`, `--version`).
+pub fn parse<I, T>(args: I) -> Cli
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    from_matches(&command().get_matches_from(args))
+}
+
+fn from_matches(m: &ArgMatches) -> Cli {
+    let Some((name, sub)) = m.subcommand() else {
+        return Cli::Drain;
+    };
+    let project_dir = || sub.get_one::<PathBuf>("project-dir").cloned();
+    match name {
+        "install" => Cli::Install {
+            scope: scope_of(sub),
+            dry_run: sub.get_flag("dry-run"),
+            server: sub.get_one::<String>("server").cloned(),
+            project_dir: project_dir(),
+        },
+        "uninstall" => Cli::Uninstall {
+            scope: scope_of(sub),
+            dry_run: sub.get_flag("dry-run"),
+            project_dir: project_dir(),
+        },
+        "status" => Cli::Status {
+            project_dir: project_dir(),
+        },
+        "flush" => Cli::Flush {
+            requeue: sub.get_flag("requeue"),
+            timeout: Duration::from_secs(sub.get_one::<u64>("timeout").copied().unwrap_or(15)),
+        },
+        "drain" => Cli::Drain,
+        other => match HookEventName::from_subcommand(other) {
+            Some(ev) => Cli::Event(ev),
+            None => Cli::Drain,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_is_valid() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_event_has_a_subcommand() {
+        for ev in HookEventName::ALL {
+            let sub = ev.subcommand().expect("sub");
+            assert_eq!(parse(["maestro-hook", sub]), Cli::Event(ev.clone()));
+        }
+    }
+
+    #[test]
+    fn parses_install_and_flush() {
+        assert_eq!(
+            parse([
+                "maestro-hook",
+                "install",
+                "--scope",
+                "user",
+                "--dry-run",
+                "--server",
+                "http://h:1"
+            ]),
+            Cli::Install {
+                scope: Scope::User,
+                dry_run: true,
+                server: Some("http://h:1".into()),
+                project_dir: None
+            }
+        );
+        assert_eq!(
+            parse(["maestro-hook", "uninstall", "--project-dir", "/p"]),
+            Cli::Uninstall {
+                scope: Scope::Local,
+                dry_run: false,
+                project_dir: Some(PathBuf::from("/p"))
+            }
+        );
+        assert_eq!(
+            parse(["maestro-hook", "flush", "--requeue", "--timeout", "3"]),
+            Cli::Flush {
+                requeue: true,
+                timeout: Duration::from_secs(3)
+            }
+        );
+    }
+}

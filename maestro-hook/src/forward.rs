@@ -1,0 +1,138 @@
+//! One hook event: read stdin, build the envelope, send it; spool on failure; print a
+//! decision for PreToolUse / PermissionRequest. Always exits 0.
+
+use crate::config::Config;
+use crate::send::{SendOutcome, Sender};
+use crate::{decide, drain, envelope, log, spool};
+use maestro_shared::HookEventName;
+use std::time::Duration;
+
+/// How long the hook waits for the server for `event`, and the `X-Maestro-Wait-Ms` value
+/// to send (decision events only).
+pub fn budget(cfg: &Config, event: &HookEventName) -> (Duration, Option<u64>) {
+    let wait = match event {
+        HookEventName::PreToolUse => cfg.pre_tool_use_wait,
+        HookEventName::PermissionRequest => cfg.permission_request_wait,
+        _ => return (cfg.timeout, None),
+    };
+    (
+        wait,
+        Some(wait.as_millis().min(u128::from(u64::MAX)) as u64),
+    )
+}
+
+/// Runs the hook for `event`. Returns the exit code (always 0).
+pub fn run_event(event: &HookEventName) -> i32 {
+    // Read stdin to EOF first, whatever happens next (no EPIPE for Claude Code).
+    let (stdin, read_error) = envelope::read_stdin();
+    let cfg = Config::load();
+    for w in &cfg.warnings {
+        log::problem(&cfg.log_file, &format!("config: {w}"));
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let env_ref: &dyn Fn(&str) -> Option<String> = &env;
+    let envelope = envelope::build(event, &stdin, read_error, env_ref, cfg.max_string_bytes);
+    drop(stdin);
+    if let Some(pe) = &envelope.parse_error {
+        log::problem(
+            &cfg.log_file,
+            &format!("{event}: malformed stdin ({pe}); forwarding it raw"),
+        );
+    }
+    let body = match serde_json::to_vec(&envelope) {
+        Ok(b) => b,
+        Err(e) => {
+            log::problem(
+                &cfg.log_file,
+                &format!("{event}: cannot serialise envelope: {e}"),
+            );
+            return 0;
+        }
+    };
+
+    let (total, wait_ms) = budget(&cfg, event);
+    let outcome = Sender::new(&cfg, total).post(&body, wait_ms);
+    let decided = match outcome {
+        SendOutcome::Delivered(resp) => {
+            if event.is_decision() {
+                if let Some(text) = resp.and_then(|r| r.stdout).filter(|s| !s.is_empty()) {
+                    decide::print_stdout(&text);
+                }
+            }
+            if spool::has_entries(&cfg.spool_dir) {
+                drain::ensure_drainer(&cfg);
+            }
+            true
+        }
+        SendOutcome::Retry(why) => {
+            let name = envelope.spool_name();
+            match spool::write_atomic(&cfg.spool_dir, &name, &body) {
+                Ok(_) => log::problem(
+                    &cfg.log_file,
+                    &format!(
+                        "{event}: not delivered to {} ({why}); spooled {name}",
+                        cfg.url
+                    ),
+                ),
+                Err(e) => log::problem(
+                    &cfg.log_file,
+                    &format!(
+                        "{event}: not delivered to {} ({why}) and NOT spooled: {e}",
+                        cfg.url
+                    ),
+                ),
+            }
+            drain::ensure_drainer(&cfg);
+            false
+        }
+        SendOutcome::Reject {
+            status,
+            body: answer,
+        } => {
+            let name = envelope.spool_name();
+            let reason = format!("server answered {status}: {answer}");
+            match spool::quarantine_bytes(&cfg.quarantine_dir(), &name, &body, &reason) {
+                Ok(p) => log::problem(
+                    &cfg.log_file,
+                    &format!("{event}: {reason}; kept in {}", p.display()),
+                ),
+                Err(e) => log::problem(
+                    &cfg.log_file,
+                    &format!("{event}: {reason}; could not keep it: {e}"),
+                ),
+            }
+            false
+        }
+    };
+    if !decided {
+        if let Some(text) = decide::fallback_output(event, &envelope, &cfg, env_ref) {
+            decide::print_stdout(&text);
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets() {
+        let cfg = Config::load_with(&|k| match k {
+            "MAESTRO_HOOK_CONFIG" => Some("/nonexistent/x.env".into()),
+            _ => None,
+        });
+        assert_eq!(
+            budget(&cfg, &HookEventName::PostToolUse),
+            (Duration::from_millis(1000), None)
+        );
+        assert_eq!(
+            budget(&cfg, &HookEventName::PreToolUse),
+            (Duration::from_secs(110), Some(110_000))
+        );
+        assert_eq!(
+            budget(&cfg, &HookEventName::PermissionRequest),
+            (Duration::from_secs(590), Some(590_000))
+        );
+    }
+}

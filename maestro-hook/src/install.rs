@@ -1,0 +1,659 @@
+//! `install` / `uninstall`: register exec-form `maestro-hook <subcommand>` handlers in a
+//! Claude Code settings file, merging with everything already there.
+//!
+//! A handler is ours when it is `{"type": "command", "command": "<path>/maestro-hook",
+//! "args": ["<event subcommand>", ...]}`. Install keeps every other setting and hook, adds
+//! one matcher group per event, changes nothing on a second run, and backs the previous
+//! file up before writing. Uninstall removes exactly our handlers (and the groups, event
+//! keys and `hooks` object that only held them).
+
+use crate::config;
+use maestro_shared::HookEventName;
+use serde_json::{json, Map, Value};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Which settings file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `<project>/.claude/settings.json` (shared with the team).
+    Project,
+    /// `<project>/.claude/settings.local.json` (this machine only; the default).
+    Local,
+    /// `~/.claude/settings.json` (every project).
+    User,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 3] = [Scope::User, Scope::Project, Scope::Local];
+
+    /// Parses `project`, `local` or `user`.
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "project" => Some(Scope::Project),
+            "local" => Some(Scope::Local),
+            "user" => Some(Scope::User),
+            _ => None,
+        }
+    }
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Project => "project",
+            Scope::Local => "local",
+            Scope::User => "user",
+        }
+    }
+
+    /// The settings file of this scope.
+    pub fn settings_path(self, project_dir: &Path, home: &Path) -> PathBuf {
+        match self {
+            Scope::Project => project_dir.join(".claude").join("settings.json"),
+            Scope::Local => project_dir.join(".claude").join("settings.local.json"),
+            Scope::User => home.join(".claude").join("settings.json"),
+        }
+    }
+}
+
+/// Events `install` registers: all but WorktreeCreate (it would replace git worktree
+/// creation) and FileChanged (its matcher is a literal watch list).
+pub fn installed_events() -> impl Iterator<Item = &'static HookEventName> {
+    HookEventName::ALL.iter().filter(|e| {
+        !matches!(
+            e,
+            HookEventName::WorktreeCreate | HookEventName::FileChanged
+        )
+    })
+}
+
+/// The hook `timeout` (seconds) install writes for `event`.
+pub fn timeout_secs(event: &HookEventName) -> u64 {
+    match event {
+        HookEventName::PreToolUse => 120,
+        HookEventName::PermissionRequest => 600,
+        HookEventName::SessionEnd | HookEventName::MessageDisplay => 5,
+        _ => 10,
+    }
+}
+
+fn uses_tool_matcher(event: &HookEventName) -> bool {
+    matches!(
+        event,
+        HookEventName::PreToolUse
+            | HookEventName::PostToolUse
+            | HookEventName::PostToolUseFailure
+            | HookEventName::PermissionRequest
+            | HookEventName::PermissionDenied
+    )
+}
+
+/// Our handler for `event`.
+pub fn handler(event: &HookEventName, exe: &str) -> Value {
+    json!({
+        "type": "command",
+        "command": exe,
+        "args": [event.subcommand().unwrap_or_default()],
+        "timeout": timeout_secs(event),
+    })
+}
+
+fn group(event: &HookEventName, exe: &str) -> Value {
+    let mut g = Map::new();
+    if uses_tool_matcher(event) {
+        g.insert("matcher".into(), json!("*"));
+    }
+    g.insert("hooks".into(), json!([handler(event, exe)]));
+    Value::Object(g)
+}
+
+/// Is `h` a handler that `install` wrote (a maestro-hook binary with an event subcommand)?
+pub fn is_ours(h: &Value) -> bool {
+    let Some(obj) = h.as_object() else {
+        return false;
+    };
+    let is_command = obj.get("type").and_then(Value::as_str) == Some("command");
+    let is_binary = obj
+        .get("command")
+        .and_then(Value::as_str)
+        .and_then(|c| Path::new(c).file_name())
+        .is_some_and(|n| n == "maestro-hook");
+    let sub = obj
+        .get("args")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str);
+    is_command && is_binary && sub.is_some_and(|s| HookEventName::from_subcommand(s).is_some())
+}
+
+/// Error for a settings file whose shape we will not touch.
+fn shape_error(path: &Path, what: &str) -> String {
+    format!(
+        "refusing to modify {}: {what}; the file was left untouched",
+        path.display()
+    )
+}
+
+/// Reads and parses a settings file: a missing or blank file is `{}`; invalid JSON or a
+/// non-object is an error that names the file.
+pub fn read_settings(path: &Path) -> Result<(Value, Option<String>), String> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((json!({}), None)),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    if text.trim().is_empty() {
+        return Ok((json!({}), Some(text)));
+    }
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        shape_error(
+            path,
+            &format!(
+                "it is not valid JSON (line {}, column {}: {e})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    if !v.is_object() {
+        return Err(shape_error(path, "the top level is not a JSON object"));
+    }
+    Ok((v, Some(text)))
+}
+
+/// Merges our handlers into `settings` (a JSON object). Returns the number of events whose
+/// entry was added or replaced (0: nothing changed).
+pub fn merge(settings: &mut Value, exe: &str, path: &Path) -> Result<usize, String> {
+    let root = settings
+        .as_object_mut()
+        .ok_or_else(|| shape_error(path, "the top level is not a JSON object"))?;
+    let hooks = root
+        .entry("hooks")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or_else(|| shape_error(path, "`hooks` is not a JSON object"))?;
+    // Check every shape first so that an error leaves `settings` unchanged.
+    for event in installed_events() {
+        if let Some(v) = hooks.get(event.as_str()) {
+            check_event_shape(v, event, path)?;
+        }
+    }
+    let mut changed = 0;
+    for event in installed_events() {
+        let want = handler(event, exe);
+        let groups = hooks
+            .entry(event.as_str())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let Some(groups) = groups.as_array_mut() else {
+            continue;
+        };
+        let mut have_exact = false;
+        let mut removed = 0;
+        for g in groups.iter_mut() {
+            if let Some(hs) = g.get_mut("hooks").and_then(Value::as_array_mut) {
+                let before = hs.len();
+                hs.retain(|h| {
+                    if !is_ours(h) {
+                        return true;
+                    }
+                    if *h == want && !have_exact {
+                        have_exact = true;
+                        return true;
+                    }
+                    false
+                });
+                removed += before - hs.len();
+            }
+        }
+        if removed > 0 {
+            groups.retain(|g| {
+                g.get("hooks")
+                    .and_then(Value::as_array)
+                    .is_none_or(|hs| !hs.is_empty())
+            });
+        }
+        if !have_exact {
+            groups.push(group(event, exe));
+        }
+        if removed > 0 || !have_exact {
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+fn check_event_shape(v: &Value, event: &HookEventName, path: &Path) -> Result<(), String> {
+    let groups = v.as_array().ok_or_else(|| {
+        shape_error(
+            path,
+            &format!("`hooks.{}` is not a JSON array", event.as_str()),
+        )
+    })?;
+    for g in groups {
+        if !g.is_object() {
+            return Err(shape_error(
+                path,
+                &format!(
+                    "`hooks.{}` has an entry that is not an object",
+                    event.as_str()
+                ),
+            ));
+        }
+        if g.get("hooks").is_some_and(|h| !h.is_array()) {
+            return Err(shape_error(
+                path,
+                &format!("`hooks.{}[].hooks` is not an array", event.as_str()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Removes every handler of ours from `settings`, and the groups, event keys and `hooks`
+/// object that held nothing else. Returns how many handlers were removed.
+pub fn remove(settings: &mut Value) -> usize {
+    let Some(root) = settings.as_object_mut() else {
+        return 0;
+    };
+    let Some(hooks) = root.get_mut("hooks").and_then(Value::as_object_mut) else {
+        return 0;
+    };
+    let mut removed_total = 0;
+    let mut emptied_keys = Vec::new();
+    for (key, groups) in hooks.iter_mut() {
+        let Some(groups) = groups.as_array_mut() else {
+            continue;
+        };
+        let mut removed_here = 0;
+        let mut emptied_groups = vec![false; groups.len()];
+        for (i, g) in groups.iter_mut().enumerate() {
+            if let Some(hs) = g.get_mut("hooks").and_then(Value::as_array_mut) {
+                let before = hs.len();
+                hs.retain(|h| !is_ours(h));
+                let n = before - hs.len();
+                removed_here += n;
+                emptied_groups[i] = n > 0 && hs.is_empty();
+            }
+        }
+        if removed_here > 0 {
+            let mut i = 0;
+            groups.retain(|_| {
+                let keep = !emptied_groups[i];
+                i += 1;
+                keep
+            });
+            if groups.is_empty() {
+                emptied_keys.push(key.clone());
+            }
+        }
+        removed_total += removed_here;
+    }
+    for k in &emptied_keys {
+        hooks.shift_remove(k);
+    }
+    if removed_total > 0 && hooks.is_empty() {
+        root.shift_remove("hooks");
+    }
+    removed_total
+}
+
+/// The events of `settings` that have one of our handlers, with the command paths used.
+pub fn installed_in(settings: &Value) -> Vec<(String, Vec<String>)> {
+    let Some(hooks) = settings.get("hooks").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, groups) in hooks {
+        let mut cmds: Vec<String> = groups
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.get("hooks").and_then(Value::as_array))
+            .flatten()
+            .filter(|h| is_ours(h))
+            .filter_map(|h| h.get("command").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        cmds.dedup();
+        if !cmds.is_empty() {
+            out.push((key.clone(), cmds));
+        }
+    }
+    out
+}
+
+/// Options shared by install and uninstall.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Which file.
+    pub scope: Scope,
+    /// Project dir (for project and local scope).
+    pub project_dir: PathBuf,
+    /// Home dir (for user scope).
+    pub home: PathBuf,
+    /// Show, do not write.
+    pub dry_run: bool,
+}
+
+impl Target {
+    /// The settings file.
+    pub fn path(&self) -> PathBuf {
+        self.scope.settings_path(&self.project_dir, &self.home)
+    }
+}
+
+/// Writes `text` to `path` atomically (temp + fsync + rename), keeping the old file's mode.
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| format!("{} has no parent dir", path.display()))?;
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.maestro-hook-{}.tmp", std::process::id()));
+    let result = (|| -> Result<(), String> {
+        fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        if let Ok(meta) = fs::metadata(path) {
+            let _ = fs::set_permissions(&tmp, meta.permissions());
+        }
+        let f =
+            fs::File::open(&tmp).map_err(|e| format!("cannot reopen {}: {e}", tmp.display()))?;
+        f.sync_all()
+            .map_err(|e| format!("cannot sync {}: {e}", tmp.display()))?;
+        fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Copies `path` to `<path>.maestro-hook-backup-<UTC time>`; returns the backup path.
+fn backup(path: &Path, original: &str) -> Result<PathBuf, String> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".maestro-hook-backup-{stamp}"));
+    let dest = PathBuf::from(name);
+    fs::write(&dest, original)
+        .map_err(|e| format!("cannot write backup {}: {e}", dest.display()))?;
+    if let Ok(meta) = fs::metadata(path) {
+        let _ = fs::set_permissions(&dest, meta.permissions());
+    }
+    Ok(dest)
+}
+
+fn render(v: &Value) -> Result<String, String> {
+    serde_json::to_string_pretty(v)
+        .map(|s| s + "\n")
+        .map_err(|e| format!("cannot serialise settings: {e}"))
+}
+
+/// Applies `edit` to the settings file of `target`; prints what happened.
+fn apply(
+    target: &Target,
+    verb: &str,
+    edit: impl FnOnce(&mut Value, &Path) -> Result<usize, String>,
+) -> Result<usize, String> {
+    let path = target.path();
+    let (mut settings, original) = read_settings(&path)?;
+    let before = settings.clone();
+    let n = edit(&mut settings, &path)?;
+    if settings == before {
+        println!("{}: nothing to change ({verb})", path.display());
+        return Ok(0);
+    }
+    let text = render(&settings)?;
+    if target.dry_run {
+        println!("dry run: would write {}:", path.display());
+        print!("{text}");
+        return Ok(n);
+    }
+    if let Some(orig) = &original {
+        let b = backup(&path, orig)?;
+        println!("backed up {} to {}", path.display(), b.display());
+    }
+    write_file(&path, &text)?;
+    println!("{}: {verb} ({n} change(s))", path.display());
+    Ok(n)
+}
+
+/// `install`: merges our handlers into the target file. `server`, when given, is saved as
+/// `MAESTRO_URL` in the hook's config file.
+pub fn run_install(target: &Target, exe: &str, server: Option<&str>) -> Result<(), String> {
+    if let Some(url) = server {
+        save_server(url, target.dry_run)?;
+    }
+    apply(target, "maestro-hook installed", |s, p| merge(s, exe, p))?;
+    let cfg = config::Config::load();
+    if cfg.token.is_none() {
+        println!(
+            "warning: no ingest token found ({}); set MAESTRO_TOKEN or start the server once",
+            cfg.token_source
+        );
+    }
+    Ok(())
+}
+
+/// `uninstall`: removes our handlers from the target file.
+pub fn run_uninstall(target: &Target) -> Result<(), String> {
+    apply(target, "maestro-hook uninstalled", |s, _| Ok(remove(s))).map(drop)
+}
+
+/// Saves `MAESTRO_URL=<url>` in the config file (replacing an earlier value, keeping the
+/// other lines).
+pub fn save_server(url: &str, dry_run: bool) -> Result<(), String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!(
+            "--server {url:?}: expected an http:// or https:// URL"
+        ));
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let path = config::config_file_path(&env)
+        .ok_or("cannot find a config dir for maestro-hook (is HOME set?)")?;
+    let old = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let new = with_url(&old, url);
+    if new == old {
+        println!("{}: MAESTRO_URL already {url}", path.display());
+        return Ok(());
+    }
+    if dry_run {
+        println!("dry run: would set MAESTRO_URL={url} in {}", path.display());
+        return Ok(());
+    }
+    write_file(&path, &new)?;
+    println!("{}: MAESTRO_URL={url}", path.display());
+    Ok(())
+}
+
+fn with_url(old: &str, url: &str) -> String {
+    let line = format!("MAESTRO_URL={url}");
+    let mut found = false;
+    let mut lines: Vec<String> = old
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            let t = t.strip_prefix("export ").unwrap_or(t);
+            if t.split('=').next().map(str::trim) == Some("MAESTRO_URL") {
+                found = true;
+                line.clone()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    if !found {
+        lines.push(line);
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXE: &str = "/opt/maestro/bin/maestro-hook";
+
+    fn user_settings() -> Value {
+        json!({
+            "model": "opus",
+            "permissions": {"allow": ["Bash(npm test)"]},
+            "hooks": {
+                "PreToolUse": [
+                    {"matcher": "Bash", "hooks": [{"type": "command", "command": "~/bin/guard.sh", "timeout": 5}]}
+                ],
+                "WorktreeCreate": [
+                    {"hooks": [{"type": "command", "command": "make-worktree"}]}
+                ]
+            }
+        })
+    }
+
+    #[test]
+    fn installs_every_event_but_two_with_timeouts() {
+        assert_eq!(installed_events().count(), 31);
+        let mut s = json!({});
+        let n = merge(&mut s, EXE, Path::new("x")).expect("merge");
+        assert_eq!(n, 31);
+        let hooks = s["hooks"].as_object().expect("hooks");
+        assert_eq!(hooks.len(), 31);
+        assert!(!hooks.contains_key("WorktreeCreate") && !hooks.contains_key("FileChanged"));
+        assert_eq!(
+            s["hooks"]["PermissionRequest"][0],
+            json!({"matcher": "*", "hooks": [{"type": "command", "command": EXE,
+                "args": ["permission-request"], "timeout": 600}]})
+        );
+        assert_eq!(s["hooks"]["PreToolUse"][0]["hooks"][0]["timeout"], 120);
+        assert_eq!(s["hooks"]["SessionEnd"][0]["hooks"][0]["timeout"], 5);
+        assert_eq!(
+            s["hooks"]["Stop"][0],
+            json!({"hooks": [{"type": "command",
+            "command": EXE, "args": ["stop"], "timeout": 10}]})
+        );
+    }
+
+    #[test]
+    fn merge_keeps_user_hooks_and_is_idempotent() {
+        let mut s = user_settings();
+        merge(&mut s, EXE, Path::new("x")).expect("merge");
+        assert_eq!(s["model"], "opus");
+        assert_eq!(s["hooks"]["PreToolUse"].as_array().expect("arr").len(), 2);
+        assert_eq!(
+            s["hooks"]["PreToolUse"][0],
+            user_settings()["hooks"]["PreToolUse"][0]
+        );
+        assert_eq!(
+            s["hooks"]["WorktreeCreate"],
+            user_settings()["hooks"]["WorktreeCreate"]
+        );
+        let once = s.clone();
+        assert_eq!(merge(&mut s, EXE, Path::new("x")).expect("again"), 0);
+        assert_eq!(s, once);
+        // A new binary path replaces the old entries instead of adding more.
+        assert_eq!(
+            merge(&mut s, "/usr/bin/maestro-hook", Path::new("x")).expect("moved"),
+            31
+        );
+        assert_eq!(s["hooks"]["PreToolUse"].as_array().expect("arr").len(), 2);
+        assert_eq!(
+            s["hooks"]["PreToolUse"][1]["hooks"][0]["command"],
+            "/usr/bin/maestro-hook"
+        );
+    }
+
+    #[test]
+    fn uninstall_restores_the_original() {
+        for original in [
+            user_settings(),
+            json!({}),
+            json!({"hooks": {"Stop": [
+            {"hooks": [{"type": "command", "command": "echo hi"}]}]}}),
+        ] {
+            let mut s = original.clone();
+            merge(&mut s, EXE, Path::new("x")).expect("merge");
+            assert_eq!(remove(&mut s), 31);
+            assert_eq!(s, original);
+            assert_eq!(remove(&mut s), 0);
+        }
+    }
+
+    #[test]
+    fn ours_is_recognised_only_by_binary_name_and_event_arg() {
+        assert!(is_ours(&handler(&HookEventName::Stop, EXE)));
+        assert!(is_ours(
+            &json!({"type":"command","command":"maestro-hook","args":["stop"]})
+        ));
+        assert!(!is_ours(
+            &json!({"type":"command","command":"maestro-hook stop"})
+        ));
+        assert!(!is_ours(
+            &json!({"type":"command","command":"/x/maestro-hook","args":["install"]})
+        ));
+        assert!(!is_ours(
+            &json!({"type":"command","command":"/x/other-hook","args":["stop"]})
+        ));
+        assert!(!is_ours(
+            &json!({"type":"http","command":"/x/maestro-hook","args":["stop"]})
+        ));
+    }
+
+    #[test]
+    fn bad_shapes_are_refused_untouched() {
+        for bad in [
+            json!({"hooks": []}),
+            json!({"hooks": {"Stop": {}}}),
+            json!({"hooks": {"Stop": [1]}}),
+            json!({"hooks": {"Stop": [{"hooks": "x"}]}}),
+        ] {
+            let mut s = bad.clone();
+            let err = merge(&mut s, EXE, Path::new("/p/settings.json")).expect_err("refused");
+            assert!(err.contains("/p/settings.json"), "{err}");
+            assert_eq!(s, bad);
+        }
+    }
+
+    #[test]
+    fn reads_settings_files() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("s.json");
+        assert_eq!(read_settings(&p).expect("missing").0, json!({}));
+        fs::write(&p, "{\"a\": 1,}").expect("w");
+        let err = read_settings(&p).expect_err("invalid");
+        assert!(
+            err.contains("not valid JSON") && err.contains("line 1"),
+            "{err}"
+        );
+        fs::write(&p, "[1]").expect("w");
+        assert!(read_settings(&p).is_err());
+        fs::write(&p, "  \n").expect("w");
+        assert_eq!(read_settings(&p).expect("blank").0, json!({}));
+    }
+
+    #[test]
+    fn config_url_line_is_replaced() {
+        assert_eq!(with_url("", "http://a:1"), "MAESTRO_URL=http://a:1\n");
+        assert_eq!(
+            with_url(
+                "# c\nMAESTRO_URL=http://old\nMAESTRO_TOKEN=x\n",
+                "http://a:1"
+            ),
+            "# c\nMAESTRO_URL=http://a:1\nMAESTRO_TOKEN=x\n"
+        );
+    }
+
+    #[test]
+    fn lists_installed_events() {
+        let mut s = user_settings();
+        merge(&mut s, EXE, Path::new("x")).expect("merge");
+        let found = installed_in(&s);
+        assert_eq!(found.len(), 31);
+        assert!(found.iter().all(|(_, cmds)| cmds == &vec![EXE.to_string()]));
+    }
+}

@@ -1,0 +1,272 @@
+//! One blocking POST of an envelope to the webhook (`ureq`, no async runtime).
+
+use crate::config::Config;
+use maestro_shared::api::IngestResponse;
+use std::time::Duration;
+
+/// Header telling the server how long the hook can wait for a held decision.
+pub const WAIT_HEADER: &str = "X-Maestro-Wait-Ms";
+
+/// What happened to one POST.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// 2xx: the event is durable on the server (possibly a duplicate). The parsed answer,
+    /// when the body could be read.
+    Delivered(Option<IngestResponse>),
+    /// Connect failure, timeout, 5xx, or another answer that a later retry can fix.
+    Retry(String),
+    /// A 4xx that retrying the same bytes cannot fix (400, 401, 413, 422).
+    Reject {
+        /// HTTP status.
+        status: u16,
+        /// Answer body (possibly cut).
+        body: String,
+    },
+}
+
+/// Statuses that retrying cannot fix: the event is quarantined instead.
+pub fn is_permanent(status: u16) -> bool {
+    matches!(status, 400 | 401 | 413 | 422)
+}
+
+/// A blocking HTTP client for the webhook with fixed timeouts.
+pub struct Sender {
+    agent: ureq::Agent,
+    endpoint: String,
+    auth: Option<String>,
+}
+
+impl Sender {
+    /// A client whose every request gives up after `total` (connect: `cfg.connect_timeout`).
+    pub fn new(cfg: &Config, total: Duration) -> Sender {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(cfg.connect_timeout.min(total)))
+            .timeout_global(Some(total))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .user_agent(concat!("maestro-hook/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Sender {
+            agent,
+            endpoint: cfg.webhook_url(),
+            auth: cfg.token.as_ref().map(|t| format!("Bearer {t}")),
+        }
+    }
+
+    /// POSTs one serialised envelope. `wait_ms` is sent as `X-Maestro-Wait-Ms`.
+    pub fn post(&self, body: &[u8], wait_ms: Option<u64>) -> SendOutcome {
+        let Some(auth) = &self.auth else {
+            return SendOutcome::Retry("no ingest token configured".into());
+        };
+        let mut req = self
+            .agent
+            .post(&self.endpoint)
+            .header("Authorization", auth)
+            .header("Content-Type", "application/json");
+        if let Some(ms) = wait_ms {
+            req = req.header(WAIT_HEADER, &ms.to_string());
+        }
+        let mut resp = match req.send(body) {
+            Ok(r) => r,
+            Err(e) => return SendOutcome::Retry(describe_error(&e)),
+        };
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_string();
+        match status {
+            200..=299 => {
+                let parsed = text
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<IngestResponse>(&t).ok());
+                SendOutcome::Delivered(parsed)
+            }
+            s if is_permanent(s) => SendOutcome::Reject {
+                status: s,
+                body: cut(text.unwrap_or_default()),
+            },
+            s => SendOutcome::Retry(format!(
+                "server answered {s}: {}",
+                cut(text.unwrap_or_default())
+            )),
+        }
+    }
+
+    /// `GET <url><path>` with the same timeouts; returns (status, body).
+    pub fn get(&self, url: &str) -> Result<(u16, String), String> {
+        let mut resp = self.agent.get(url).call().map_err(|e| describe_error(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1024 * 1024)
+            .read_to_string()
+            .map_err(|e| describe_error(&e))?;
+        Ok((status, body))
+    }
+}
+
+fn describe_error(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::ConnectionFailed => "connection failed".into(),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::Io(io) => format!("I/O error: {io}"),
+        other => other.to_string(),
+    }
+}
+
+fn cut(mut s: String) -> String {
+    const MAX: usize = 500;
+    if s.len() > MAX {
+        let mut end = MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    fn cfg(url: &str) -> Config {
+        let mut c = Config::load_with(&|k| match k {
+            "MAESTRO_HOOK_CONFIG" => Some("/nonexistent/x.env".into()),
+            "MAESTRO_TOKEN" => Some("tok".into()),
+            _ => None,
+        });
+        c.url = url.to_string();
+        c
+    }
+
+    fn http(status: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    /// A one-shot HTTP server answering `answer`; returns its URL and the request it saw.
+    fn one_shot(answer: String) -> (String, std::thread::JoinHandle<String>) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", l.local_addr().expect("addr"));
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().expect("accept");
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).expect("read");
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req);
+                if let Some(pos) = text.find("\r\n\r\n") {
+                    let len = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if req.len() >= pos + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            s.write_all(answer.as_bytes()).expect("write");
+            String::from_utf8_lossy(&req).into_owned()
+        });
+        (url, h)
+    }
+
+    #[test]
+    fn delivered_with_decision_and_wait_header() {
+        let (url, h) = one_shot(http(
+            "200 OK",
+            r#"{"accepted":true,"duplicate":false,"seq":7,"session_id":"s_1","stdout":"{\"a\": 1}"}"#,
+        ));
+        let s = Sender::new(&cfg(&url), Duration::from_secs(5));
+        let out = s.post(br#"{"v":1}"#, Some(1234));
+        let req = h.join().expect("server");
+        assert!(req.starts_with("POST /api/webhooks/hook-event HTTP/1.1"));
+        assert!(
+            req.contains("authorization: Bearer tok") || req.contains("Authorization: Bearer tok")
+        );
+        assert!(req.to_ascii_lowercase().contains("x-maestro-wait-ms: 1234"));
+        assert!(req.ends_with(r#"{"v":1}"#));
+        match out {
+            SendOutcome::Delivered(Some(r)) => {
+                assert_eq!(r.seq, 7);
+                assert_eq!(r.stdout.as_deref(), Some("{\"a\": 1}"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn classifies_statuses() {
+        for (answer, permanent) in [
+            (http("422 Unprocessable Entity", "{}"), true),
+            (http("401 Unauthorized", "{}"), true),
+            (http("503 Service Unavailable", "{}"), false),
+            (http("404 Not Found", ""), false),
+        ] {
+            let (url, h) = one_shot(answer.clone());
+            let out = Sender::new(&cfg(&url), Duration::from_secs(5)).post(b"{}", None);
+            h.join().expect("server");
+            match (out, permanent) {
+                (SendOutcome::Reject { status, .. }, true) => assert!(is_permanent(status)),
+                (SendOutcome::Retry(_), false) => {}
+                (other, _) => panic!("unexpected {other:?} for {answer}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refused_connection_is_retryable() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let out = Sender::new(
+            &cfg(&format!("http://127.0.0.1:{port}")),
+            Duration::from_secs(2),
+        )
+        .post(b"{}", None);
+        assert!(matches!(out, SendOutcome::Retry(_)), "{out:?}");
+    }
+
+    #[test]
+    fn silent_server_times_out() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", l.local_addr().expect("addr"));
+        let start = std::time::Instant::now();
+        let out = Sender::new(&cfg(&url), Duration::from_millis(300)).post(b"{}", None);
+        assert!(
+            matches!(out, SendOutcome::Retry(ref w) if w.contains("timed out")),
+            "{out:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(5));
+        drop(l);
+    }
+
+    #[test]
+    fn no_token_is_retryable_without_sending() {
+        let mut c = cfg("http://127.0.0.1:1");
+        c.token = None;
+        let out = Sender::new(&c, Duration::from_secs(1)).post(b"{}", None);
+        assert!(matches!(out, SendOutcome::Retry(ref w) if w.contains("token")));
+    }
+}

@@ -1,7 +1,112 @@
-//! Permission policy evaluator. (Being written: see ARCHITECTURE.md.)
+//! Permission policy: decides allow, deny, ask or hold for a tool call.
+//!
+//! Used by the server (for `PreToolUse` / `PermissionRequest` decisions) and by the hook's
+//! offline fallback ([`local_fallback`]). Pure code: no I/O (symlinks are resolved through the
+//! optional [`PathResolver`] the caller puts in the [`EvalContext`]).
+//!
+//! # How a call is evaluated
+//!
+//! A call is split into *subjects*: for a Bash call, every simple command of the command line
+//! (across `;`, `&&`, `||`, pipes, subshells, `$(...)`, backticks, `bash -c`/`sh -c`/`eval`
+//! payloads, here-documents fed to a shell, wrappers such as `sudo`/`env`/`timeout`/`xargs`/
+//! `find -exec`); for a file tool, its file; for any other tool, the call itself. Each subject
+//! gets the outcome of the first rule that matches it (or the fallback, ask by default), and
+//! the call gets the most restrictive of those: deny > hold > ask > allow. A Bash command that
+//! cannot be parsed or understood is never allowed (rule `ask.not-understood`).
+//!
+//! Outcomes: `allow` (run without a prompt), `deny` (block; the reason goes to Claude), `ask`
+//! (Maestro has no opinion: Claude Code's own permission flow applies), `hold` (wait for a human
+//! in the Maestro UI).
+//!
+//! Rule order: the built-in *guard* rules (the dangerous set, denied, and `ask.not-understood`),
+//! then user rules (newest layer first), then the built-in allow rules, then the fallback.
+//! User rules therefore cannot loosen the guard rules by accident; they can change one only by
+//! naming its id. [`Policy::rules`] lists them in evaluation order.
+//!
+//! # Default policy ([`Policy::builtin`])
+//!
+//! - deny: fork bombs; `curl`/`wget` output run by a shell or interpreter (`curl x | sh`,
+//!   `bash <(curl x)`, `eval "$(curl x)"`); `mkfs` and other disk formatting; writes to `/dev/*`
+//!   (`dd of=/dev/sda`); shutdown/reboot; recursive delete of `/`, home, their ancestors, the
+//!   project dir itself or anything outside the project, or of a target only known at run time
+//!   (`rm -rf "$X"`, `xargs rm -rf`); `chmod -R`/`chown -R` outside the project; writes to
+//!   `.env*` (not `.env.example`), `.envrc`, `.ssh/`, `.git/` internals (git commands are fine),
+//!   `.claude/settings*.json`, Maestro's data dir / token files / config and
+//!   [`EvalContext::protected_paths`]; reads of Maestro's tokens and data and of SSH private keys;
+//!   `git push --force` (or `--delete`, `--mirror`, `+ref`) to main/master or with no branch
+//!   named; writes outside the project (temp dirs excepted).
+//! - allow: Read, Glob, Grep, LS inside the project; TaskCreate/TaskUpdate/TaskGet/TaskList/
+//!   TodoWrite; clearly read-only commands inside the project (`ls`, `cat`, `head`, `grep`,
+//!   `rg`, `find` without `-delete`, `wc`, `sed -n` without `-i`/`w`/`e`, `git status`/`diff`/
+//!   `log`/`show`/..., `echo`, `pwd`, `which`, `X --version`, ...).
+//! - ask: everything else (file edits inside the project, builds, network tools, MCP tools).
+//!
+//! # Policy file format (TOML)
+//!
+//! ```toml
+//! [defaults]
+//! fallback = "ask"            # outcome when no rule matches: allow | deny | ask | hold
+//!
+//! [[rule]]
+//! id = "hold-prod-deploy"     # required; unique
+//! tool = "Bash"               # tool-name glob or list of globs ("mcp__github__*"); default any
+//! command = "kubectl *"       # glob(s) over each simple command, program and arguments
+//! outcome = "hold"            # allow | deny | ask | hold
+//! reason = "Deploys need a human."
+//!
+//! [[rule]]
+//! id = "hold-migrations"
+//! path = ["**/migrations/**", "{project}/db/schema.sql"]
+//! access = "write"            # read | write | delete | any (default); needs `path`
+//! outcome = "hold"
+//!
+//! [[rule]]
+//! id = "deny.write-outside-project"   # the id of an existing rule: changes it in place
+//! outcome = "ask"
+//!
+//! [[rule]]
+//! id = "allow.read-only-commands"
+//! enabled = false                     # removes a rule
+//! ```
+//!
+//! All fields but `id` are optional. A rule matches when every field it sets matches: `tool`
+//! the tool name; `command` one simple command of a Bash call (matched both as written,
+//! `/usr/bin/kubectl apply`, and with the program's base name, `kubectl apply`; `*` matches
+//! anything including spaces and `/`); `path` a file the call reads, writes or deletes (Write,
+//! Edit, MultiEdit, NotebookEdit write `file_path`/`notebook_path`; Read, Glob, Grep, LS read
+//! `file_path`/`path`; in Bash: redirections, `cp`/`mv`/`tee`/`rm`/`touch`/... targets, the
+//! files read by read-only commands). Path globs: `*` stays within one directory, `**` crosses
+//! directories, `?`, `[a-z]`, `{a,b}`; `{project}`, `{cwd}`, `{home}` (or a leading `~`),
+//! `{data_dir}` are substituted; a pattern without `/` matches a file name in any directory
+//! (`.env*`); other relative patterns are relative to the project dir. Paths are normalised
+//! (`..`, symlinks through the resolver) before matching.
+//!
+//! A rule whose `id` names an existing rule (built-in or from an earlier layer) changes only the
+//! fields it sets and keeps its place; built-in tests stay, and added patterns narrow them. Other
+//! rules are new and need an `outcome`; they go in front of earlier user rules, in file order.
+//! Layers: [`Policy::from_toml`] puts the user file on the built-in policy;
+//! [`Policy::layered`] puts another file (a per-task override) on any policy.
+
+mod checks;
+mod commands;
+mod defaults;
+mod glob;
+mod paths;
+mod readonly;
+mod rules;
+mod shell;
+mod subject;
+mod toml;
+mod words;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use rules::{Access, Rule, RuleSource};
 
 /// What the policy decides for one tool call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +122,34 @@ pub enum Outcome {
     Hold,
 }
 
+impl Outcome {
+    /// How restrictive the outcome is: allow 0 < ask 1 < hold 2 < deny 3.
+    pub fn severity(self) -> u8 {
+        match self {
+            Outcome::Allow => 0,
+            Outcome::Ask => 1,
+            Outcome::Hold => 2,
+            Outcome::Deny => 3,
+        }
+    }
+
+    /// The lowercase name (`allow`, `deny`, `ask`, `hold`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::Ask => "ask",
+            Outcome::Hold => "hold",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A decision and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
@@ -26,6 +159,63 @@ pub struct Decision {
     pub rule_id: String,
     /// Reason for the operator and for Claude.
     pub reason: String,
+}
+
+/// Resolves symlinks for the policy, which itself does no I/O.
+///
+/// Called with an absolute, lexically normalised path; returns the same path with symlinks
+/// resolved, or `None` when it cannot tell. The path may not exist yet (a file about to be
+/// written): resolve the longest existing ancestor and append the rest. A suitable
+/// implementation for the server and the hook:
+///
+/// ```
+/// use std::path::{Path, PathBuf};
+/// use maestro_shared::policy::PathResolver;
+///
+/// fn canonical(path: &Path) -> Option<PathBuf> {
+///     let mut existing = path.to_path_buf();
+///     let mut rest = Vec::new();
+///     loop {
+///         if let Ok(real) = std::fs::canonicalize(&existing) {
+///             return Some(rest.iter().rev().fold(real, |p, c| p.join(c)));
+///         }
+///         rest.push(existing.file_name()?.to_owned());
+///         existing = existing.parent()?.to_path_buf();
+///     }
+/// }
+/// let resolver = PathResolver::new(canonical);
+/// ```
+///
+/// When a resolver is set, a path matches a protected pattern if either its lexical or its
+/// real form does, and it is inside the project only if both forms are.
+#[derive(Clone)]
+pub struct PathResolver(Arc<ResolveFn>);
+
+/// The function a [`PathResolver`] wraps.
+type ResolveFn = dyn Fn(&Path) -> Option<PathBuf> + Send + Sync;
+
+impl PathResolver {
+    /// Wraps a resolving function.
+    pub fn new(f: impl Fn(&Path) -> Option<PathBuf> + Send + Sync + 'static) -> PathResolver {
+        PathResolver(Arc::new(f))
+    }
+
+    /// Resolves `path`.
+    pub fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        (self.0)(path)
+    }
+}
+
+impl fmt::Debug for PathResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PathResolver(..)")
+    }
+}
+
+impl PartialEq for PathResolver {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Where the call happens.
@@ -39,11 +229,174 @@ pub struct EvalContext {
     pub home: Option<String>,
     /// Maestro's data dir (tokens, database): protected.
     pub maestro_data_dir: Option<String>,
+    /// More files or directories agents may neither read nor write (the server's config file,
+    /// the policy file itself, ...).
+    pub protected_paths: Vec<String>,
+    /// Symlink resolution (see [`PathResolver`]); `None` compares paths lexically only.
+    pub resolver: Option<PathResolver>,
+}
+
+/// Errors loading a policy file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The text is not valid TOML or does not have the policy file's shape.
+    #[error("policy file: {0}")]
+    Toml(String),
+    /// A rule is inconsistent.
+    #[error("policy rule `{id}`: {message}")]
+    InvalidRule {
+        /// The rule's id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// An ordered set of rules plus a fallback outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    /// Number of guard rules at the front (user rules go right after them).
+    guard_len: usize,
+    fallback: Outcome,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::builtin()
+    }
+}
+
+impl Policy {
+    /// The built-in default policy (see the module documentation).
+    pub fn builtin() -> Policy {
+        let mut rules = defaults::guard_rules();
+        let guard_len = rules.len();
+        rules.extend(defaults::allow_rules());
+        Policy {
+            rules,
+            guard_len,
+            fallback: Outcome::Ask,
+        }
+    }
+
+    /// The built-in policy with a user policy file (TOML, format in the module documentation)
+    /// on top.
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+        Policy::layered(&Policy::builtin(), text)
+    }
+
+    /// `base` with another policy file (such as a per-task override) on top: its new rules come
+    /// before `base`'s user rules, and rules naming an existing id change that rule.
+    pub fn layered(base: &Policy, overrides: &str) -> Result<Policy, PolicyError> {
+        let mut policy = base.clone();
+        let source = if base.rules.iter().any(|r| r.source != RuleSource::Builtin) {
+            RuleSource::Override
+        } else {
+            RuleSource::User
+        };
+        toml::apply(&mut policy, overrides, source)?;
+        Ok(policy)
+    }
+
+    /// The rules in evaluation order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The outcome when no rule matches.
+    pub fn fallback(&self) -> Outcome {
+        self.fallback
+    }
+
+    /// Decides a tool call: the most restrictive outcome over its subjects (see the module
+    /// documentation).
+    pub fn evaluate(&self, tool_name: &str, tool_input: &Value, ctx: &EvalContext) -> Decision {
+        self.evaluate_filtered(tool_name, tool_input, ctx, |_| true)
+    }
+
+    /// Like [`Policy::evaluate`], considering only the rules `keep` accepts.
+    fn evaluate_filtered(
+        &self,
+        tool_name: &str,
+        tool_input: &Value,
+        ctx: &EvalContext,
+        keep: impl Fn(&Rule) -> bool,
+    ) -> Decision {
+        let analysed;
+        let subjects = if tool_name == "Bash" {
+            match subject::analyze_bash(tool_input) {
+                Ok(cmds) => {
+                    analysed = cmds;
+                    subject::bash_subjects(tool_name, &analysed, ctx)
+                }
+                Err(problem) => vec![subject::Subject {
+                    tool: tool_name,
+                    command: None,
+                    accesses: Vec::new(),
+                    problem: Some(problem),
+                }],
+            }
+        } else {
+            vec![subject::tool_subject(tool_name, tool_input, ctx)]
+        };
+        let mut best: Option<Decision> = None;
+        for s in &subjects {
+            let d = self.decide(s, ctx, &keep);
+            if best
+                .as_ref()
+                .is_none_or(|b| d.outcome.severity() > b.outcome.severity())
+            {
+                best = Some(d);
+            }
+        }
+        best.unwrap_or_else(|| self.fallback_decision(None))
+    }
+
+    fn decide(
+        &self,
+        s: &subject::Subject<'_>,
+        ctx: &EvalContext,
+        keep: &impl Fn(&Rule) -> bool,
+    ) -> Decision {
+        for rule in self.rules.iter().filter(|r| keep(r)) {
+            if let Some(detail) = rule.matches(s, ctx) {
+                let reason = if detail.is_empty() {
+                    rule.reason.clone()
+                } else {
+                    format!("{} [{}]", rule.reason, detail)
+                };
+                return Decision {
+                    outcome: rule.outcome,
+                    rule_id: rule.id.clone(),
+                    reason,
+                };
+            }
+        }
+        self.fallback_decision(s.command.map(|c| c.text.as_str()))
+    }
+
+    fn fallback_decision(&self, command: Option<&str>) -> Decision {
+        let mut reason = format!("No policy rule matched; default is {}.", self.fallback);
+        if let Some(c) = command {
+            reason.push_str(&format!(" [`{c}`]"));
+        }
+        Decision {
+            outcome: self.fallback,
+            rule_id: format!("default:{}", self.fallback),
+            reason,
+        }
+    }
 }
 
 /// The built-in local fallback used by the hook when the server is unreachable: denies the
-/// clearly dangerous set, `None` otherwise (never allows).
+/// clearly dangerous set (the deny rules of [`Policy::builtin`], same code), `None` otherwise
+/// (never allows).
 pub fn local_fallback(tool_name: &str, tool_input: &Value, ctx: &EvalContext) -> Option<Decision> {
-    let _ = (tool_name, tool_input, ctx);
-    None
+    static BUILTIN: OnceLock<Policy> = OnceLock::new();
+    let policy = BUILTIN.get_or_init(Policy::builtin);
+    let d = policy.evaluate_filtered(tool_name, tool_input, ctx, |r| {
+        r.source == RuleSource::Builtin && r.outcome == Outcome::Deny
+    });
+    (d.outcome == Outcome::Deny).then_some(d)
 }

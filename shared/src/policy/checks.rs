@@ -1,0 +1,462 @@
+//! The tests behind built-in rules (things a glob cannot say: "outside the project",
+//! "download piped into a shell", "read-only").
+
+use super::commands::EffectKind;
+use super::glob::Glob;
+use super::paths::{self, is_within, Resolved};
+use super::readonly::Role;
+use super::rules::{expand_pattern, path_matches};
+use super::subject::{FileAccess, Subject, READ_TOOLS};
+use super::EvalContext;
+
+/// Programs that fetch data from the network.
+const DOWNLOADERS: &[&str] = &[
+    "curl",
+    "wget",
+    "fetch",
+    "http",
+    "https",
+    "xh",
+    "aria2c",
+    "lwp-request",
+    "GET",
+    "nc",
+    "ncat",
+    "socat",
+];
+/// Temporary directories where writes outside the project are fine.
+const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/private/tmp", "/dev/shm"];
+
+/// Protected file groups (writes denied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protected {
+    /// `.env`, `.env.*` (not `.env.example` and the like), `.envrc`.
+    EnvFiles,
+    /// `.ssh` directories.
+    Ssh,
+    /// `.git` directories (the repository internals).
+    GitInternals,
+    /// `.claude/settings*.json`.
+    ClaudeSettings,
+    /// Maestro's data dir, token files, config and any extra protected path.
+    MaestroData,
+}
+
+/// A built-in test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// The input could not be parsed or understood.
+    NotUnderstood,
+    /// A fork bomb.
+    ForkBomb,
+    /// Runs code downloaded from the network.
+    DownloadToShell,
+    /// Formats or partitions a disk.
+    DiskFormat,
+    /// Writes to a device file.
+    DeviceWrite,
+    /// Shuts down or reboots the machine.
+    SystemPower,
+    /// Recursive delete of `/`, the home dir, or an ancestor of home or the project.
+    DeleteRootOrHome,
+    /// Recursive delete of anything not strictly inside the project.
+    DeleteOutsideProject,
+    /// Recursive delete of a target only known at run time.
+    DeleteUnknown,
+    /// `chmod`/`chown`/`chgrp -R` outside the project.
+    ChmodOutsideProject,
+    /// Writes to a protected group.
+    Write(Protected),
+    /// Reads Maestro's tokens or data.
+    ReadMaestroSecrets,
+    /// Reads SSH private keys.
+    ReadSshKeys,
+    /// Force-push (or delete, mirror) to main / master.
+    ForcePushMain,
+    /// Writes outside the project and temp dirs.
+    WriteOutsideProject,
+    /// A read-only tool inside the project.
+    ReadOnlyTool,
+    /// A read-only command inside the project.
+    ReadOnlyCommand,
+}
+
+impl Check {
+    /// One line saying what the test checks (shown when listing rules).
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Check::NotUnderstood => "the call could not be parsed or understood",
+            Check::ForkBomb => "a function that calls itself in a pipeline or in the background",
+            Check::DownloadToShell => "code from curl/wget/... run by a shell or interpreter",
+            Check::DiskFormat => "mkfs, mkswap, wipefs, fdisk, parted, ...",
+            Check::DeviceWrite => "writes to /dev/* (other than null, stdout, ...)",
+            Check::SystemPower => "shutdown, reboot, halt, poweroff",
+            Check::DeleteRootOrHome => "recursive delete of /, home, or an ancestor of either",
+            Check::DeleteOutsideProject => {
+                "recursive delete of a path not strictly inside the project"
+            }
+            Check::DeleteUnknown => "recursive delete of a path only known at run time",
+            Check::ChmodOutsideProject => "chmod/chown/chgrp -R outside the project",
+            Check::Write(Protected::EnvFiles) => "writes to .env, .env.*, .envrc",
+            Check::Write(Protected::Ssh) => "writes to .ssh directories",
+            Check::Write(Protected::GitInternals) => "writes to .git/ internals",
+            Check::Write(Protected::ClaudeSettings) => "writes to .claude/settings*.json",
+            Check::Write(Protected::MaestroData) => "writes to Maestro's data, tokens, config",
+            Check::ReadMaestroSecrets => "reads of Maestro's tokens and data",
+            Check::ReadSshKeys => "reads of SSH private keys",
+            Check::ForcePushMain => "git push --force (or delete, mirror) to main/master",
+            Check::WriteOutsideProject => "writes outside the project and temp dirs",
+            Check::ReadOnlyTool => "Read/Glob/Grep/LS inside the project",
+            Check::ReadOnlyCommand => "clearly read-only commands inside the project",
+        }
+    }
+
+    /// Runs the test; `Some(detail)` when it matches.
+    pub(crate) fn test(self, s: &Subject<'_>, ctx: &EvalContext) -> Option<String> {
+        let cmd = s.command;
+        let program = cmd.and_then(|c| c.program.as_deref()).unwrap_or_default();
+        let text = || cmd.map(|c| format!("`{}`", c.text)).unwrap_or_default();
+        match self {
+            Check::NotUnderstood => s.problem.clone(),
+            Check::ForkBomb => cmd.filter(|c| c.fork_bomb).map(|_| text()),
+            Check::DownloadToShell => {
+                let c = cmd?;
+                let from = c
+                    .runs_code_from
+                    .iter()
+                    .find(|p| DOWNLOADERS.contains(&p.as_str()))?;
+                Some(format!("{} runs code from {from}", text()))
+            }
+            Check::DiskFormat => {
+                let hit = program.starts_with("mkfs")
+                    || matches!(
+                        program,
+                        "mke2fs"
+                            | "mkswap"
+                            | "wipefs"
+                            | "fdisk"
+                            | "sfdisk"
+                            | "parted"
+                            | "sgdisk"
+                            | "cfdisk"
+                            | "gdisk"
+                    );
+                hit.then(text)
+            }
+            Check::DeviceWrite => find_access(s, |a| {
+                a.kind != EffectKind::Read
+                    && a.path
+                        .as_ref()
+                        .is_some_and(|p| p.forms().any(|f| f.starts_with("/dev/")))
+            }),
+            Check::SystemPower => {
+                let args = cmd.map(|c| c.arg_values()).unwrap_or_default();
+                let first = args.first().copied().flatten();
+                let hit = matches!(program, "shutdown" | "reboot" | "halt" | "poweroff")
+                    || (program == "init" && matches!(first, Some("0" | "6")))
+                    || (program == "systemctl"
+                        && args.iter().flatten().any(|a| {
+                            matches!(*a, "poweroff" | "reboot" | "halt" | "kexec" | "suspend")
+                        }));
+                hit.then(text)
+            }
+            Check::DeleteRootOrHome => find_access(s, |a| {
+                a.kind == EffectKind::Delete
+                    && a.recursive
+                    && a.path.as_ref().is_some_and(|p| is_root_or_home(p, ctx))
+            }),
+            Check::DeleteOutsideProject => {
+                let root = paths::project_root(ctx)?;
+                find_access(s, |a| {
+                    a.kind == EffectKind::Delete
+                        && a.recursive
+                        && a.path
+                            .as_ref()
+                            .is_some_and(|p| !strictly_inside(p, &root, ctx))
+                })
+            }
+            Check::DeleteUnknown => find_access(s, |a| {
+                a.kind == EffectKind::Delete && a.recursive && a.path.is_none()
+            }),
+            Check::ChmodOutsideProject => {
+                if !matches!(program, "chmod" | "chown" | "chgrp") {
+                    return None;
+                }
+                let root = paths::project_root(ctx);
+                find_access(s, |a| {
+                    a.recursive
+                        && a.kind == EffectKind::Write
+                        && match (&a.path, &root) {
+                            (Some(p), Some(root)) => !strictly_inside(p, root, ctx),
+                            (Some(p), None) => is_root_or_home(p, ctx),
+                            (None, _) => true,
+                        }
+                })
+            }
+            Check::Write(group) => {
+                let globs = protected_globs(group, ctx);
+                find_access(s, |a| {
+                    a.kind != EffectKind::Read
+                        && a.path.as_ref().is_some_and(|p| {
+                            globs.iter().any(|g| path_matches(g, p)) && !exempt(group, p)
+                        })
+                })
+            }
+            Check::ReadMaestroSecrets => {
+                let globs = secret_globs(ctx);
+                find_access(s, |a| {
+                    a.kind == EffectKind::Read
+                        && a.path
+                            .as_ref()
+                            .is_some_and(|p| reads_any(p, a.recursive, &globs))
+                })
+            }
+            Check::ReadSshKeys => {
+                let glob = Glob::new("**/.ssh/id_*", true);
+                find_access(s, |a| {
+                    a.kind == EffectKind::Read
+                        && a.path
+                            .as_ref()
+                            .is_some_and(|p| path_matches(&glob, p) && !p.lexical.ends_with(".pub"))
+                })
+            }
+            Check::ForcePushMain => force_push_main(s),
+            Check::WriteOutsideProject => {
+                let root = paths::project_root(ctx)?;
+                let plans = ctx.home.as_deref().map(|h| format!("{h}/.claude/plans"));
+                find_access(s, |a| {
+                    a.kind != EffectKind::Read
+                        && a.path.as_ref().is_some_and(|p| {
+                            !inside(p, &root, ctx)
+                                && !p.forms().all(|f| {
+                                    TEMP_DIRS.iter().any(|t| is_within(f, t))
+                                        || plans.as_deref().is_some_and(|d| is_within(f, d))
+                                })
+                        })
+                })
+            }
+            Check::ReadOnlyTool => {
+                if !READ_TOOLS.contains(&s.tool) || s.problem.is_some() {
+                    return None;
+                }
+                let root = paths::project_root(ctx)?;
+                all_reads_inside(s, &root, ctx).then(|| "inside the project".to_string())
+            }
+            Check::ReadOnlyCommand => {
+                let c = cmd?;
+                if !matches!(c.role, Role::Pure | Role::Reader)
+                    || c.problem.is_some()
+                    || !c.runs_code_from.is_empty()
+                {
+                    return None;
+                }
+                if s.accesses.is_empty() {
+                    return Some(text());
+                }
+                let root = paths::project_root(ctx)?;
+                all_reads_inside(s, &root, ctx).then(text)
+            }
+        }
+    }
+}
+
+fn find_access(s: &Subject<'_>, pred: impl Fn(&FileAccess) -> bool) -> Option<String> {
+    let a = s.accesses.iter().find(|a| pred(a))?;
+    let shown = a
+        .path
+        .as_ref()
+        .map_or_else(|| a.written.clone(), |p| p.lexical.clone());
+    Some(match s.command {
+        Some(c) => format!("`{}` on {shown}", c.text),
+        None => shown,
+    })
+}
+
+/// Within the project (lexically, and after symlink resolution when known).
+fn inside(p: &Resolved, root: &str, ctx: &EvalContext) -> bool {
+    let real_root = paths::real_dir(root, ctx);
+    is_within(&p.lexical, root)
+        && p.real
+            .as_deref()
+            .is_none_or(|r| is_within(r, &real_root) || is_within(r, root))
+}
+
+/// Inside the project and not the project dir itself.
+fn strictly_inside(p: &Resolved, root: &str, ctx: &EvalContext) -> bool {
+    let real_root = paths::real_dir(root, ctx);
+    inside(p, root, ctx) && p.lexical != root && p.real.as_deref().is_none_or(|r| r != real_root)
+}
+
+fn all_reads_inside(s: &Subject<'_>, root: &str, ctx: &EvalContext) -> bool {
+    s.accesses.iter().all(|a| {
+        a.kind == EffectKind::Read && a.path.as_ref().is_some_and(|p| inside(p, root, ctx))
+    })
+}
+
+/// `/`, the home dir, an ancestor of home or of the project, or everything directly in `/` or
+/// home (`/*`, `~/*`).
+fn is_root_or_home(p: &Resolved, ctx: &EvalContext) -> bool {
+    let home = ctx.home.as_deref().map(paths::normalize);
+    let project = paths::project_root(ctx);
+    p.forms().any(|f| {
+        let f = if p.is_glob() {
+            parent_of_glob(f)
+        } else {
+            f.to_string()
+        };
+        f == "/"
+            || home.as_deref().is_some_and(|h| is_within(h, &f))
+            || project.as_deref().is_some_and(|d| is_within(d, &f))
+    })
+}
+
+/// The directory before the first glob component of `path`.
+fn parent_of_glob(path: &str) -> String {
+    let comps: Vec<&str> = path.split('/').collect();
+    let cut = comps
+        .iter()
+        .position(|c| super::glob::has_glob_chars(c))
+        .unwrap_or(comps.len());
+    let head = comps[..cut].join("/");
+    if head.is_empty() {
+        "/".into()
+    } else {
+        head
+    }
+}
+
+fn protected_globs(group: Protected, ctx: &EvalContext) -> Vec<Glob> {
+    let patterns: Vec<String> = match group {
+        Protected::EnvFiles => vec![".env".into(), ".env.*".into(), ".envrc".into()],
+        Protected::Ssh => vec!["**/.ssh".into(), "**/.ssh/**".into()],
+        Protected::GitInternals => vec!["**/.git".into(), "**/.git/**".into()],
+        Protected::ClaudeSettings => vec!["**/.claude/settings*.json".into()],
+        Protected::MaestroData => {
+            let mut v: Vec<String> = vec![
+                "{data_dir}".into(),
+                "{data_dir}/**".into(),
+                "ingest.token".into(),
+                "operator.token".into(),
+                "~/.local/share/maestro*".into(),
+                "~/.local/share/maestro*/**".into(),
+                "~/.config/maestro*".into(),
+                "~/.config/maestro*/**".into(),
+            ];
+            for p in &ctx.protected_paths {
+                v.push(p.clone());
+                v.push(format!("{}/**", p.trim_end_matches('/')));
+            }
+            v
+        }
+    };
+    patterns
+        .iter()
+        .filter_map(|p| expand_pattern(p, ctx))
+        .map(|p| Glob::new(&p, true))
+        .collect()
+}
+
+fn exempt(group: Protected, p: &Resolved) -> bool {
+    if group != Protected::EnvFiles || p.is_glob() {
+        return false;
+    }
+    let name = p.lexical.rsplit('/').next().unwrap_or_default();
+    matches!(
+        name,
+        ".env.example" | ".env.sample" | ".env.template" | ".env.dist" | ".env.defaults"
+    )
+}
+
+fn secret_globs(ctx: &EvalContext) -> Vec<Glob> {
+    let mut v: Vec<String> = vec![
+        "ingest.token".into(),
+        "operator.token".into(),
+        "{data_dir}/**".into(),
+        "~/.local/share/maestro*/**".into(),
+        "~/.config/maestro*/**".into(),
+    ];
+    for p in &ctx.protected_paths {
+        v.push(p.clone());
+        v.push(format!("{}/**", p.trim_end_matches('/')));
+    }
+    v.iter()
+        .filter_map(|p| expand_pattern(p, ctx))
+        .map(|p| Glob::new(&p, true))
+        .collect()
+}
+
+/// Whether reading `p` (its whole tree when `recursive`) can read a file matching `globs`.
+fn reads_any(p: &Resolved, recursive: bool, globs: &[Glob]) -> bool {
+    if globs.iter().any(|g| path_matches(g, p)) {
+        return true;
+    }
+    recursive
+        && p.forms().any(|f| {
+            let tree = format!("{}/**", f.trim_end_matches('/'));
+            globs.iter().any(|g| g.intersects(&tree))
+        })
+}
+
+fn force_push_main(s: &Subject<'_>) -> Option<String> {
+    let c = s.command?;
+    if c.program.as_deref() != Some("git") {
+        return None;
+    }
+    let args = c.arg_values();
+    let mut i = 0;
+    while let Some(Some(a)) = args.get(i) {
+        match *a {
+            "-C" | "-c" | "--git-dir" | "--work-tree" | "--namespace" => i += 2,
+            a if a.starts_with('-') => i += 1,
+            _ => break,
+        }
+    }
+    if args.get(i).copied().flatten() != Some("push") {
+        return None;
+    }
+    let rest = &args[i + 1..];
+    let mut force = false;
+    let mut all = false;
+    let mut positionals: Vec<Option<&str>> = Vec::new();
+    for a in rest {
+        match a {
+            Some(a) if a.starts_with("--") => {
+                force |= a.starts_with("--force")
+                    || *a == "--mirror"
+                    || *a == "--delete"
+                    || *a == "--prune";
+                all |= *a == "--all" || *a == "--mirror" || *a == "--branches";
+            }
+            Some(a) if a.starts_with('-') && a.len() > 1 => {
+                force |= a[1..].contains('f') || a[1..].contains('d');
+            }
+            other => positionals.push(*other),
+        }
+    }
+    let refspecs = positionals.get(1..).unwrap_or_default();
+    force |= refspecs
+        .iter()
+        .any(|r| r.is_some_and(|r| r.starts_with('+') || r.starts_with(':')));
+    if !force {
+        return None;
+    }
+    let protected = |r: &Option<&str>| match r {
+        None => true,
+        Some(r) => {
+            let dst = r.trim_start_matches('+');
+            let dst = dst.rsplit(':').next().unwrap_or(dst);
+            let dst = dst.trim_start_matches("refs/heads/");
+            matches!(dst, "main" | "master" | "HEAD" | "")
+        }
+    };
+    (all || refspecs.is_empty() || refspecs.iter().any(protected)).then(|| {
+        if refspecs.is_empty() && !all {
+            format!(
+                "`{}` (no branch named: the current branch may be main)",
+                c.text
+            )
+        } else {
+            format!("`{}`", c.text)
+        }
+    })
+}

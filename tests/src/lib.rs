@@ -3,6 +3,7 @@
 //! polling (never bare sleeps).
 
 pub mod claude_cli;
+pub mod envelopes;
 pub mod fake_api;
 pub mod server;
 

@@ -2,10 +2,11 @@
 //! server could not decide, the local fallback's deny (never an allow).
 
 use crate::config::Config;
-use maestro_shared::policy::{local_fallback, EvalContext, Outcome};
+use maestro_shared::policy::{local_fallback, EvalContext, Outcome, PathResolver};
 use maestro_shared::{Envelope, HookEventName};
 use serde_json::{json, Value};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Prints `text` followed by a newline on stdout, as one write. Errors (a closed pipe) are
 /// ignored: there is nobody left to tell.
@@ -59,6 +60,8 @@ pub fn fallback_output(
             .server_data_dir
             .as_ref()
             .map(|d| d.to_string_lossy().into_owned()),
+        protected_paths: protected_paths(cfg),
+        resolver: Some(PathResolver::new(canonical)),
     };
     let decision = local_fallback(tool_name, &tool_input, &ctx)?;
     if decision.outcome != Outcome::Deny {
@@ -70,6 +73,35 @@ pub fn fallback_output(
         decision.rule_id, decision.reason
     );
     deny_json(event, &reason)
+}
+
+/// The hook's own files, which agents may neither read nor write: its config file, the
+/// spool (envelopes hold whole payloads), the token file it reads.
+fn protected_paths(cfg: &Config) -> Vec<String> {
+    let mut paths: Vec<&Path> = vec![cfg.spool_dir.as_path(), cfg.log_file.as_path()];
+    if let Some(c) = &cfg.config_file {
+        paths.push(c);
+    }
+    if let crate::config::TokenSource::File(t) = &cfg.token_source {
+        paths.push(t);
+    }
+    paths
+        .into_iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Resolves symlinks of `path`, or of its longest existing ancestor.
+fn canonical(path: &Path) -> Option<PathBuf> {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&existing) {
+            return Some(rest.iter().rev().fold(real, |p, c| p.join(c)));
+        }
+        rest.push(existing.file_name()?.to_owned());
+        existing = existing.parent()?.to_path_buf();
+    }
 }
 
 #[cfg(test)]
@@ -108,5 +140,25 @@ mod tests {
             json!({"tool_name":"Read","tool_input":{"file_path":"/tmp/x"}}),
         );
         assert!(fallback_output(&HookEventName::PreToolUse, &harmless, &cfg, &env).is_none());
+    }
+
+    #[test]
+    fn fallback_denies_the_dangerous_set() {
+        let cfg = Config::load_with(&|k| match k {
+            "MAESTRO_HOOK_CONFIG" => Some("/nonexistent/x.env".into()),
+            _ => None,
+        });
+        let env = |k: &str| (k == "HOME").then(|| "/home/dev".to_string());
+        let payload = json!({"session_id":"s","hook_event_name":"PreToolUse","cwd":"/home/dev/proj",
+            "tool_name":"Bash","tool_input":{"command":"rm -rf /"}});
+        let pre = Envelope::new("PreToolUse", payload.clone());
+        let out = fallback_output(&HookEventName::PreToolUse, &pre, &cfg, &env).expect("deny");
+        let v: Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny");
+        let perm = Envelope::new("PermissionRequest", payload);
+        let out =
+            fallback_output(&HookEventName::PermissionRequest, &perm, &cfg, &env).expect("deny");
+        let v: Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "deny");
     }
 }

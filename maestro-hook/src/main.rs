@@ -41,10 +41,7 @@ fn run(cli: Cli) -> i32 {
     match cli {
         Cli::Event(ev) => {
             // Whatever happens (even a bug), an event exits 0 with nothing stray on stdout.
-            match std::panic::catch_unwind(|| forward::run_event(&ev)) {
-                Ok(code) => code,
-                Err(_) => 0,
-            }
+            std::panic::catch_unwind(|| forward::run_event(&ev)).unwrap_or(0)
         }
         Cli::Drain => {
             let cfg = config::Config::load();

@@ -212,8 +212,9 @@ fn assert_one_event_per_hook_run(server: &TestServer, out: &ClaudeOutput, claude
         tools.sort();
     }
     let mut expected = reported.clone();
-    // Hooks the CLI runs after its last stream-json record.
-    for late in ["SessionEnd"] {
+    // Hooks the CLI runs but does not report in stream-json: InstructionsLoaded (before the
+    // stream starts) and SessionEnd (after the last record). Each may be stored once.
+    for late in ["InstructionsLoaded", "SessionEnd"] {
         if let Some(n) = stored.get(late) {
             assert_eq!(*n, 1, "{late} stored once");
             expected.entry(late.to_string()).or_insert(1);
@@ -507,6 +508,11 @@ fn core_session_is_observed_exactly() {
     let server = &world.server;
     wait_session_end(server, &sid);
     assert_one_event_per_hook_run(server, &out, &sid);
+    let loaded = events_of(server, &sid)
+        .iter()
+        .filter(|e| e["event"] == "InstructionsLoaded")
+        .count();
+    assert_eq!(loaded, 1, "CLAUDE.md loaded once");
 
     let session = session_of(server, &sid);
     let id = session["id"].as_str().expect("session id").to_string();
@@ -796,6 +802,34 @@ fn dangerous_command_is_denied_by_policy() {
         .args(&["--dangerously-skip-permissions"])
         .run();
     out.assert_success();
+    let sid = out.session_id().expect("claude session id");
+    let server = &world.server;
+    wait_session_end(server, &sid);
+    let session = session_of(server, &sid);
+    let tl = timeline(server, session["id"].as_str().expect("id"));
+    let diag = format!(
+        "timeline: {:#?}\nhook log: {}",
+        tl.iter()
+            .map(|l| format!(
+                "{} {} {} {}",
+                l["kind"], l["status"], l["summary"], l["detail"]
+            ))
+            .collect::<Vec<_>>(),
+        std::fs::read_to_string(world.scratch.spool.join("hook.log")).unwrap_or_default()
+    );
+    // The PreToolUse hook printed the server's deny.
+    let pre = out
+        .hook_responses()
+        .into_iter()
+        .find(|r| r["hook_name"] == "PreToolUse:Bash")
+        .cloned()
+        .expect("PreToolUse:Bash hook_response");
+    let decision: Value = serde_json::from_str(pre["stdout"].as_str().unwrap_or("").trim())
+        .unwrap_or_else(|e| panic!("PreToolUse stdout is the decision JSON ({e}): {pre}\n{diag}"));
+    assert_eq!(
+        decision["hookSpecificOutput"]["permissionDecision"], "deny",
+        "{decision}"
+    );
     assert!(
         victim.join("keep.txt").exists(),
         "the dangerous command ran: the policy did not deny it"
@@ -812,25 +846,7 @@ fn dangerous_command_is_denied_by_policy() {
         .cloned()
         .expect("tool_result for the denied call");
     assert_eq!(result["is_error"], true, "{result}");
-    let sid = out.session_id().expect("claude session id");
-    let server = &world.server;
-    wait_session_end(server, &sid);
     assert_one_event_per_hook_run(server, &out, &sid);
-    // The PreToolUse hook printed the server's deny.
-    let pre = out
-        .hook_responses()
-        .into_iter()
-        .find(|r| r["hook_name"] == "PreToolUse:Bash")
-        .cloned()
-        .expect("PreToolUse:Bash hook_response");
-    let decision: Value = serde_json::from_str(pre["stdout"].as_str().unwrap_or("").trim())
-        .unwrap_or_else(|e| panic!("PreToolUse stdout is the decision JSON ({e}): {pre}"));
-    assert_eq!(
-        decision["hookSpecificOutput"]["permissionDecision"], "deny",
-        "{decision}"
-    );
-    let session = session_of(server, &sid);
-    let tl = timeline(server, session["id"].as_str().expect("id"));
     let denied = tl
         .iter()
         .find(|l| l["kind"] == "decision" && l["tool_use_id"] == bash_id.as_str())

@@ -203,6 +203,9 @@ impl Check {
                 })
             }
             Check::ReadMaestroSecrets => {
+                if listing_only(s) {
+                    return None;
+                }
                 let globs = secret_globs(ctx);
                 find_access(s, |a| {
                     a.kind == EffectKind::Read
@@ -212,6 +215,9 @@ impl Check {
                 })
             }
             Check::ReadSshKeys => {
+                if listing_only(s) {
+                    return None;
+                }
                 let glob = Glob::new("**/.ssh/id_*", true);
                 find_access(s, |a| {
                     a.kind == EffectKind::Read
@@ -260,6 +266,11 @@ impl Check {
     }
 }
 
+/// Glob and LS list names and read no content.
+fn listing_only(s: &Subject<'_>) -> bool {
+    matches!(s.tool, "Glob" | "LS")
+}
+
 fn find_access(s: &Subject<'_>, pred: impl Fn(&FileAccess) -> bool) -> Option<String> {
     let a = s.accesses.iter().find(|a| pred(a))?;
     let shown = a
@@ -293,8 +304,8 @@ fn all_reads_inside(s: &Subject<'_>, root: &str, ctx: &EvalContext) -> bool {
     })
 }
 
-/// `/`, the home dir, an ancestor of home or of the project, or everything directly in `/` or
-/// home (`/*`, `~/*`).
+/// `/`, the home dir, an ancestor of home, a strict ancestor of the project, or everything
+/// directly in one of those (`/*`, `~/*`).
 fn is_root_or_home(p: &Resolved, ctx: &EvalContext) -> bool {
     let home = ctx.home.as_deref().map(paths::normalize);
     let project = paths::project_root(ctx);
@@ -306,7 +317,9 @@ fn is_root_or_home(p: &Resolved, ctx: &EvalContext) -> bool {
         };
         f == "/"
             || home.as_deref().is_some_and(|h| is_within(h, &f))
-            || project.as_deref().is_some_and(|d| is_within(d, &f))
+            || project
+                .as_deref()
+                .is_some_and(|d| is_within(d, &f) && d != f)
     })
 }
 
@@ -361,16 +374,19 @@ fn exempt(group: Protected, p: &Resolved) -> bool {
         return false;
     }
     let name = p.lexical.rsplit('/').next().unwrap_or_default();
-    matches!(
-        name,
-        ".env.example" | ".env.sample" | ".env.template" | ".env.dist" | ".env.defaults"
-    )
+    [".example", ".sample", ".template", ".dist", ".defaults"]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
-fn secret_globs(ctx: &EvalContext) -> Vec<Glob> {
+/// Secret file globs: (anchored ones, also checked against recursive reads; file names).
+fn secret_globs(ctx: &EvalContext) -> (Vec<Glob>, Vec<Glob>) {
+    let names = ["ingest.token", "operator.token"]
+        .iter()
+        .filter_map(|p| expand_pattern(p, ctx))
+        .map(|p| Glob::new(&p, true))
+        .collect();
     let mut v: Vec<String> = vec![
-        "ingest.token".into(),
-        "operator.token".into(),
         "{data_dir}/**".into(),
         "~/.local/share/maestro*/**".into(),
         "~/.config/maestro*/**".into(),
@@ -379,21 +395,29 @@ fn secret_globs(ctx: &EvalContext) -> Vec<Glob> {
         v.push(p.clone());
         v.push(format!("{}/**", p.trim_end_matches('/')));
     }
-    v.iter()
+    let anchored = v
+        .iter()
         .filter_map(|p| expand_pattern(p, ctx))
         .map(|p| Glob::new(&p, true))
-        .collect()
+        .collect();
+    (anchored, names)
 }
 
-/// Whether reading `p` (its whole tree when `recursive`) can read a file matching `globs`.
-fn reads_any(p: &Resolved, recursive: bool, globs: &[Glob]) -> bool {
-    if globs.iter().any(|g| path_matches(g, p)) {
+/// Whether reading `p` (its whole tree when `recursive`) can read a file matching `anchored`
+/// (or, for `p` itself, `names`).
+fn reads_any(p: &Resolved, recursive: bool, (anchored, names): &(Vec<Glob>, Vec<Glob>)) -> bool {
+    if anchored.iter().chain(names).any(|g| path_matches(g, p)) {
         return true;
     }
+    let globs = anchored;
     recursive
         && p.forms().any(|f| {
-            let tree = format!("{}/**", f.trim_end_matches('/'));
-            globs.iter().any(|g| g.intersects(&tree))
+            let dir = if p.is_glob() {
+                parent_of_glob(f)
+            } else {
+                f.to_string()
+            };
+            globs.iter().any(|g| g.matches_below(&dir))
         })
 }
 

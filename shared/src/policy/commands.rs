@@ -7,6 +7,10 @@ use super::readonly::{self, Role, PATTERN_FIRST};
 use super::shell::{self, RawCommand};
 use super::words::Word;
 
+/// Path component standing for "some directories below" (not a glob: it matches no protected
+/// name, and keeps the path inside its root).
+const UNKNOWN_DIRS: &str = "…";
+
 /// Deepest wrapper / script nesting followed.
 const MAX_WRAP_DEPTH: usize = 24;
 
@@ -365,6 +369,7 @@ fn shell_program(
     out: &mut Vec<Analyzed>,
 ) {
     let mut command_mode = false;
+    let mut stdin_mode = false;
     let mut script: Option<&Word> = None;
     let mut i = 0;
     while i < args.len() {
@@ -381,6 +386,7 @@ fn shell_program(
                 if v == "-" {
                     break;
                 }
+                stdin_mode |= is_short_cluster(v) && v.contains('s');
             }
             _ => {
                 script = Some(w);
@@ -388,6 +394,9 @@ fn shell_program(
             }
         }
         i += 1;
+    }
+    if stdin_mode && !command_mode {
+        script = None;
     }
     match (command_mode, script) {
         (true, Some(w)) => match &w.value {
@@ -713,8 +722,34 @@ fn find(raw: &RawCommand, a: &mut Analyzed, args: &[Word], depth: usize, out: &m
         roots.push(Word::literal("."));
     }
     for r in &roots {
-        a.effects.extend(effect(EffectKind::Read, r, &cwd, true));
+        a.effects.extend(effect(EffectKind::Read, r, &cwd, false));
     }
+    // What -delete and -exec act on: files somewhere below each root (`…` stands for the
+    // unknown directories), named by the `-name` test when there is exactly one.
+    let names: Vec<&str> = args
+        .iter()
+        .zip(args.iter().skip(1))
+        .filter(|(t, _)| matches!(t.value.as_deref(), Some("-name" | "-iname")))
+        .filter_map(|(_, n)| n.value.as_deref())
+        .collect();
+    let alternatives = args
+        .iter()
+        .any(|w| matches!(w.value.as_deref(), Some("-o" | "-or" | ",")));
+    let leaf = match (names.as_slice(), alternatives) {
+        ([name], false) if !name.contains('/') => format!("/{UNKNOWN_DIRS}/{name}"),
+        _ => format!("/{UNKNOWN_DIRS}"),
+    };
+    let below: Vec<Word> = roots
+        .iter()
+        .map(|r| match &r.value {
+            Some(v) => {
+                let mut w = Word::literal(&format!("{}{leaf}", v.trim_end_matches('/')));
+                w.tilde = r.tilde;
+                w
+            }
+            None => r.clone(),
+        })
+        .collect();
     let values = a.arg_values();
     a.role = readonly::classify("find", &values);
     let mut i = expr_start;
@@ -722,7 +757,7 @@ fn find(raw: &RawCommand, a: &mut Analyzed, args: &[Word], depth: usize, out: &m
         let v = args[i].value.as_deref().unwrap_or_default();
         match v {
             "-delete" => {
-                for r in &roots {
+                for r in &below {
                     a.effects.extend(effect(EffectKind::Delete, r, &cwd, true));
                 }
             }
@@ -740,7 +775,7 @@ fn find(raw: &RawCommand, a: &mut Analyzed, args: &[Word], depth: usize, out: &m
                 if template.is_empty() {
                     a.problem = Some("find -exec without a command".into());
                 }
-                for root in &roots {
+                for root in &below {
                     let argv: Vec<Word> = template
                         .iter()
                         .map(|w| match w.value.as_deref() {
@@ -786,8 +821,12 @@ fn reader_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: &CwdState
         }
     }
     reads.push(Word::literal("."));
+    let recursive = matches!(program, "rg" | "ag")
+        || (matches!(program, "grep" | "egrep" | "fgrep")
+            && has_short(args, "rR", &["--recursive", "--dereference-recursive"]));
     for w in &reads {
-        a.effects.extend(effect(EffectKind::Read, w, cwd, false));
+        a.effects
+            .extend(effect(EffectKind::Read, w, cwd, recursive));
     }
 }
 

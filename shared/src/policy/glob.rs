@@ -24,14 +24,29 @@ enum Tok {
         items: Vec<(char, char)>,
     },
     Star,
+    /// One character that is neither `.` nor `/` (a shell wildcard starting a file name).
+    NotDot,
     GlobStar,
-    /// `**/`: nothing, or anything that ends with `/`.
-    GlobStarSlash,
+    /// No character: an epsilon edge to the next token and one `n + 1` tokens ahead (`**/` is
+    /// `Skip(2) GlobStar '/'`: nothing, or anything ending with `/`).
+    Skip(usize),
 }
 
 impl Tok {
     fn is_star(&self) -> bool {
-        matches!(self, Tok::Star | Tok::GlobStar | Tok::GlobStarSlash)
+        matches!(self, Tok::Star | Tok::GlobStar)
+    }
+
+    /// Positions reachable from `i` without consuming a character (one step).
+    fn epsilon(&self, i: usize, out: &mut Vec<usize>) {
+        match self {
+            Tok::Star | Tok::GlobStar => out.push(i + 1),
+            Tok::Skip(n) => {
+                out.push(i + 1);
+                out.push(i + 1 + n);
+            }
+            _ => {}
+        }
     }
 
     /// Pattern positions reached from `i` by consuming `c` (at most two).
@@ -60,13 +75,13 @@ impl Tok {
                     out.push(i);
                 }
             }
-            Tok::GlobStar => out.push(i),
-            Tok::GlobStarSlash => {
-                out.push(i);
-                if c == '/' {
+            Tok::NotDot => {
+                if c != '.' && c != '/' {
                     out.push(i + 1);
                 }
             }
+            Tok::GlobStar => out.push(i),
+            Tok::Skip(_) => {}
         }
     }
 
@@ -104,17 +119,71 @@ impl Glob {
             .any(|toks| matches_tokens(toks, &chars, self.path))
     }
 
-    /// Whether some string matches both this glob and `other` (itself read as a glob).
+    /// Whether some path below `dir` (a plain path) matches this glob.
+    pub(crate) fn matches_below(&self, dir: &str) -> bool {
+        let mut escaped = String::with_capacity(dir.len() + 3);
+        for c in dir.trim_end_matches('/').chars() {
+            if "*?[]{}\\".contains(c) {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
+        escaped.push_str("/**");
+        let theirs = tokenize(&escaped, self.path);
+        self.alternatives
+            .iter()
+            .any(|p| intersects_tokens(p, &theirs, self.path))
+    }
+
+    /// Whether some string matches both this glob and `other`, itself read as a shell glob: a
+    /// wildcard that starts a file name does not match a leading `.` (bash without `dotglob`).
     pub(crate) fn intersects(&self, other: &str) -> bool {
         let theirs: Vec<Vec<Tok>> = expand_braces(other)
             .iter()
-            .map(|alt| tokenize(alt, self.path))
+            .flat_map(|alt| shell_variants(alt))
+            .map(|alt| tokenize(&alt, self.path))
             .collect();
         self.alternatives
             .iter()
             .any(|p| theirs.iter().any(|t| intersects_tokens(p, t, self.path)))
     }
 }
+
+/// Marks file-name-leading wildcards of a shell glob with [`NOT_DOT`]: `*x` becomes `¬*x` (one
+/// non-dot character, then anything) or `x` (empty; only when `x` does not start with `.`),
+/// and `?x` becomes `¬x`.
+fn shell_variants(glob: &str) -> Vec<String> {
+    let mut variants = vec![String::new()];
+    for (k, comp) in glob.split('/').enumerate() {
+        let sep = if k == 0 { "" } else { "/" };
+        let options: Vec<String> = if let Some(rest) = comp.strip_prefix('*') {
+            let rest = rest.trim_start_matches('*');
+            let mut o = vec![format!("{NOT_DOT}*{rest}")];
+            if !rest.starts_with('.') {
+                o.push(rest.to_string());
+            }
+            o
+        } else if let Some(rest) = comp.strip_prefix('?') {
+            vec![format!("{NOT_DOT}{rest}")]
+        } else {
+            vec![comp.to_string()]
+        };
+        let mut next = Vec::new();
+        for v in &variants {
+            for o in &options {
+                next.push(format!("{v}{sep}{o}"));
+            }
+        }
+        variants = next;
+        if variants.len() > MAX_ALTERNATIVES {
+            return vec![glob.to_string()];
+        }
+    }
+    variants
+}
+
+/// Stands for [`Tok::NotDot`] in shell-glob variants.
+const NOT_DOT: char = '\u{2}';
 
 /// Whether `text` contains glob metacharacters (`*`, `?`, `[`).
 pub(crate) fn has_glob_chars(text: &str) -> bool {
@@ -213,7 +282,9 @@ fn tokenize(pattern: &str, path: bool) -> Vec<Tok> {
                     let at_start = i == 0 || chars[i - 1] == '/';
                     let slash_after = chars.get(i + 2) == Some(&'/');
                     if at_start && slash_after {
-                        toks.push(Tok::GlobStarSlash);
+                        toks.push(Tok::Skip(2));
+                        toks.push(Tok::GlobStar);
+                        toks.push(Tok::Lit('/'));
                         i += 2;
                     } else {
                         toks.push(Tok::GlobStar);
@@ -229,6 +300,7 @@ fn tokenize(pattern: &str, path: bool) -> Vec<Tok> {
                 }
             }
             '?' => toks.push(Tok::Any),
+            NOT_DOT => toks.push(Tok::NotDot),
             '[' => match parse_class(&chars, i) {
                 Some((tok, end)) => {
                     toks.push(tok);
@@ -271,10 +343,17 @@ fn parse_class(chars: &[char], start: usize) -> Option<(Tok, usize)> {
 
 fn closure(toks: &[Tok], states: &mut Vec<usize>) {
     let mut k = 0;
+    let mut reached = Vec::new();
     while k < states.len() {
         let i = states[k];
-        if toks.get(i).is_some_and(Tok::is_star) && !states.contains(&(i + 1)) {
-            states.push(i + 1);
+        if let Some(tok) = toks.get(i) {
+            reached.clear();
+            tok.epsilon(i, &mut reached);
+            for r in &reached {
+                if !states.contains(r) {
+                    states.push(*r);
+                }
+            }
         }
         k += 1;
     }
@@ -328,11 +407,18 @@ fn intersects_tokens(p: &[Tok], t: &[Tok], path: bool) -> bool {
                 stack.push((a, b));
             }
         };
-        if p.get(i).is_some_and(Tok::is_star) {
-            push(i + 1, j, &mut stack);
+        let mut eps = Vec::new();
+        if let Some(tok) = p.get(i) {
+            tok.epsilon(i, &mut eps);
+            for a in eps.drain(..) {
+                push(a, j, &mut stack);
+            }
         }
-        if t.get(j).is_some_and(Tok::is_star) {
-            push(i, j + 1, &mut stack);
+        if let Some(tok) = t.get(j) {
+            tok.epsilon(j, &mut eps);
+            for b in eps.drain(..) {
+                push(i, b, &mut stack);
+            }
         }
         let (Some(pt), Some(tt)) = (p.get(i), t.get(j)) else {
             continue;
@@ -401,6 +487,12 @@ mod tests {
         let g = Glob::new("/h/.ssh/**", true);
         assert!(g.intersects("/h/.ss?/authorized_keys"));
         assert!(!g.intersects("/h/p/*"));
+        let g = Glob::new("**/.env.*", true);
+        assert!(!g.intersects("/p/*.o"));
+        assert!(g.intersects("/p/.env*"));
+        assert!(!Glob::new("**/.env", true).intersects("/p/*"));
+        assert!(Glob::new("/h/.local/share/maestro/**", true).matches_below("/h/.local"));
+        assert!(!Glob::new("/h/.local/share/maestro/**", true).matches_below("/h/p"));
     }
 
     #[test]

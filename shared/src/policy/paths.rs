@@ -68,7 +68,8 @@ impl Resolved {
 }
 
 /// Normalises an absolute path lexically: collapses `//`, `.` and `..` (never above `/`).
-/// A component that is a glob able to match `..` (such as `.*`) counts as `..`.
+/// A component that is a glob able to match `..` (such as `.*`, which older shells expand to
+/// `..` too) counts as `..`.
 pub(crate) fn normalize(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for comp in path.split('/') {
@@ -77,7 +78,7 @@ pub(crate) fn normalize(path: &str) -> String {
             ".." => {
                 parts.pop();
             }
-            c if has_glob_chars(c) && glob_match(c, "..", true) => {
+            c if c.starts_with('.') && has_glob_chars(c) && glob_match(c, "..", true) => {
                 parts.pop();
             }
             c => parts.push(c),

@@ -154,8 +154,8 @@ pub(crate) fn path_matches(glob: &Glob, path: &Resolved) -> bool {
 }
 
 /// Turns a rule path pattern into an absolute glob: `{project}`, `{cwd}`, `{home}` / `~`,
-/// `{data_dir}` are substituted; a pattern without `/` matches a file name anywhere; other
-/// relative patterns are relative to the project dir. `None` when a placeholder is unknown.
+/// `{data_dir}` are substituted; a pattern without `/` matches a file name anywhere, as does one
+/// starting with `**/`; other relative patterns are relative to the project dir. `None` when a placeholder is unknown.
 pub(crate) fn expand_pattern(pattern: &str, ctx: &EvalContext) -> Option<String> {
     let mut p = pattern.to_string();
     for (key, value) in [
@@ -171,7 +171,7 @@ pub(crate) fn expand_pattern(pattern: &str, ctx: &EvalContext) -> Option<String>
     if p == "~" || p.starts_with("~/") {
         p = format!("{}{}", ctx.home.as_deref()?.trim_end_matches('/'), &p[1..]);
     }
-    if p.starts_with('/') {
+    if p.starts_with('/') || p.starts_with("**/") || p == "**" {
         return Some(p);
     }
     if !p.contains('/') {

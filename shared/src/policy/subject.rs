@@ -120,7 +120,7 @@ pub(crate) fn tool_subject<'a>(tool: &'a str, input: &Value, ctx: &EvalContext) 
         kind,
         path: path.clone(),
         written: written.clone(),
-        recursive: false,
+        recursive: tool == "Grep",
     });
     if tool == "Glob" {
         // An absolute or escaping pattern reads where it points.

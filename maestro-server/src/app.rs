@@ -118,7 +118,8 @@ async fn healthz(State(st): State<AppState>) -> Response {
     };
     let body = match stats {
         Ok(s) => json!({"status": status, "store": {"writable": healthy, "events": s.events,
-            "latest_seq": s.latest_seq, "db_bytes": s.db_bytes}, "version": env!("CARGO_PKG_VERSION")}),
+            "latest_seq": s.latest_seq, "db_bytes": s.db_bytes, "error": st.store.problem()},
+            "version": env!("CARGO_PKG_VERSION")}),
         Err(e) => json!({"status": status, "store": {"writable": healthy, "error": e.to_string()},
             "version": env!("CARGO_PKG_VERSION")}),
     };
@@ -162,7 +163,11 @@ pub fn spawn_background(state: &AppState) {
     if state.config.retention.is_some() || state.config.retention_max_bytes.is_some() {
         let st = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            let mut tick = tokio::time::interval(
+                st.config
+                    .retention_interval
+                    .max(std::time::Duration::from_secs(1)),
+            );
             loop {
                 tick.tick().await;
                 match st

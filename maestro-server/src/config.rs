@@ -43,9 +43,9 @@ pub enum PolicyCommand {
     Check {
         /// Payload file (`-` for stdin).
         file: PathBuf,
-        /// Task id whose policy override applies.
+        /// A per-task override file (TOML) to layer on the effective policy.
         #[arg(long)]
-        task: Option<String>,
+        task_policy: Option<PathBuf>,
     },
     /// Prints the effective rules in order.
     Show,
@@ -137,6 +137,8 @@ pub struct Config {
     pub retention: Option<Duration>,
     /// Raw event size limit.
     pub retention_max_bytes: Option<u64>,
+    /// How often retention runs.
+    pub retention_interval: Duration,
     /// `synchronous=FULL`.
     pub sync_full: bool,
     /// Extra allowed WebSocket origins.
@@ -244,9 +246,13 @@ impl Config {
                 .or(file.max_concurrent_sessions)
                 .unwrap_or(4)
                 .max(1),
-            retention: env_parse::<u64>("MAESTRO_RETENTION_DAYS")?
-                .or(file.retention_days)
-                .map(|d| Duration::from_secs(d * 86_400)),
+            retention: match env_parse::<u64>("MAESTRO_RETENTION_SECS")? {
+                Some(s) => Some(Duration::from_secs(s)),
+                None => env_parse::<u64>("MAESTRO_RETENTION_DAYS")?
+                    .or(file.retention_days)
+                    .map(|d| Duration::from_secs(d * 86_400)),
+            },
+            retention_interval: secs("MAESTRO_RETENTION_INTERVAL_SECS", None, 600)?,
             retention_max_bytes: env_parse("MAESTRO_RETENTION_MAX_BYTES")?
                 .or(file.retention_max_bytes),
             sync_full: !matches!(

@@ -1,45 +1,334 @@
-//! Permission decisions for PreToolUse and PermissionRequest. (Policy engine being wired.)
+//! Permission decisions for PreToolUse and PermissionRequest: evaluate the policy (built-in
+//! rules, the user's policy file, the task's override), answer with the exact JSON Claude
+//! Code acts on, and for `hold` wait for an operator (with a timeout that falls back to
+//! Claude Code's own permission flow).
+//!
+//! Outcome to hook output:
+//!
+//! | outcome | PreToolUse | PermissionRequest |
+//! |---|---|---|
+//! | allow | `permissionDecision: "allow"` | `decision.behavior: "allow"` |
+//! | deny | `permissionDecision: "deny"` + reason for Claude | `decision.behavior: "deny"` + message |
+//! | ask | nothing: Claude Code's own permission flow applies (an explicit `"ask"` would override the user's own allow rules and modes) | held for the Maestro UI: Claude Code is asking a human, and Maestro is where the human is |
+//! | hold | wait for the operator, then allow or deny; on timeout nothing (Claude Code's own flow) | same |
 
 use crate::app::AppState;
+use crate::config::{Config, PolicyCommand, ServerOpts};
+use crate::error::HttpError;
+use crate::projection::new_id;
 use crate::store::DecisionRecord;
-use maestro_shared::events::HookEvent;
+use anyhow::Context;
+use maestro_shared::api::{Approval, ApprovalStatus};
+use maestro_shared::events::{HookEvent, HookEventName};
+use maestro_shared::policy::{Decision, EvalContext, Outcome, PathResolver, Policy};
 use maestro_shared::Envelope;
-use std::time::Duration;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// Evaluates the policy for a decision event.
-pub async fn decide(_state: &AppState, _env: &Envelope, _ev: &HookEvent) -> Option<DecisionRecord> {
-    None
+/// The effective policy: built-in rules plus the user's policy file.
+pub struct PolicySet {
+    base: Policy,
+    data_dir: PathBuf,
+    protected: Vec<String>,
 }
 
-/// Waits for an operator's decision on a held request; returns the text the hook prints.
-pub async fn wait_for_operator(
-    _state: &AppState,
-    _approval_id: &str,
-    _ev: &HookEvent,
-    _wait: Option<Duration>,
-) -> Option<String> {
-    None
-}
-
-/// Checks a per-task policy override before it is stored.
-pub fn validate_policy(_text: &str) -> Result<(), crate::error::HttpError> {
-    Ok(())
-}
-
-/// The effective policy set (builtin + user file). Being wired.
-pub struct PolicySet;
-
-impl PolicySet {
-    /// Loads the policy.
-    pub fn load(_config: &crate::config::Config) -> anyhow::Result<PolicySet> {
-        Ok(PolicySet)
+/// Resolves symlinks of a path that may not exist yet (longest existing ancestor).
+fn canonical(path: &Path) -> Option<PathBuf> {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&existing) {
+            return Some(rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c)));
+        }
+        rest.push(existing.file_name()?.to_owned());
+        existing = existing.parent()?.to_path_buf();
     }
 }
 
-/// `maestro-server policy ...`.
-pub fn cli(
-    _opts: &crate::config::ServerOpts,
-    _action: &crate::config::PolicyCommand,
-) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("not yet available")
+impl PolicySet {
+    /// Loads the built-in policy and the user file named in the configuration.
+    pub fn load(config: &Config) -> anyhow::Result<PolicySet> {
+        let base = match &config.policy_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading policy file {}", path.display()))?;
+                Policy::from_toml(&text)
+                    .with_context(|| format!("loading policy file {}", path.display()))?
+            }
+            None => Policy::builtin(),
+        };
+        let mut protected = Vec::new();
+        if let Some(p) = &config.policy_file {
+            protected.push(p.display().to_string());
+        }
+        Ok(PolicySet {
+            base,
+            data_dir: config.data_dir.clone(),
+            protected,
+        })
+    }
+
+    /// The policy for a task (its override layered on the base), falling back to the base
+    /// when the override does not load.
+    pub fn for_task(&self, task_policy: Option<&str>) -> std::borrow::Cow<'_, Policy> {
+        match task_policy.filter(|t| !t.trim().is_empty()) {
+            Some(text) => match Policy::layered(&self.base, text) {
+                Ok(p) => std::borrow::Cow::Owned(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "task policy override ignored");
+                    std::borrow::Cow::Borrowed(&self.base)
+                }
+            },
+            None => std::borrow::Cow::Borrowed(&self.base),
+        }
+    }
+
+    /// The evaluation context of an event.
+    pub fn context(&self, env: &Envelope, ev: &HookEvent) -> EvalContext {
+        let cwd = ev.common.cwd.clone();
+        EvalContext {
+            project_dir: env.source.project_dir.clone().or_else(|| cwd.clone()),
+            cwd,
+            home: std::env::var("HOME").ok(),
+            maestro_data_dir: Some(self.data_dir.display().to_string()),
+            protected_paths: self.protected.clone(),
+            resolver: Some(PathResolver::new(canonical)),
+        }
+    }
+
+    /// The base policy.
+    pub fn base(&self) -> &Policy {
+        &self.base
+    }
+}
+
+/// The JSON Claude Code acts on, for an event and a final outcome.
+pub fn hook_output(event: &HookEventName, allow: bool, reason: &str) -> String {
+    let v = match event {
+        HookEventName::PermissionRequest => {
+            if allow {
+                json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                    "decision": {"behavior": "allow"}}})
+            } else {
+                json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest",
+                    "decision": {"behavior": "deny", "message": reason}}})
+            }
+        }
+        _ => json!({"hookSpecificOutput": {"hookEventName": "PreToolUse",
+            "permissionDecision": if allow { "allow" } else { "deny" },
+            "permissionDecisionReason": reason}}),
+    };
+    v.to_string()
+}
+
+/// Evaluates the policy for a decision event and builds what ingest stores with it.
+pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<DecisionRecord> {
+    let tool = ev.tool.tool_name.as_deref()?;
+    let started = Instant::now();
+    let task_policy = match state.store.decision_context(env).await {
+        Ok(c) => c.task_policy,
+        Err(e) => {
+            tracing::warn!(error = %e, "no decision context; using the base policy");
+            None
+        }
+    };
+    let policy = state.policy.for_task(task_policy.as_deref());
+    let input = ev.tool.tool_input.clone().unwrap_or(Value::Null);
+    let ctx = state.policy.context(env, ev);
+    let mut decision: Decision = policy.evaluate(tool, &input, &ctx);
+    if *ev.name() == HookEventName::PermissionRequest && decision.outcome == Outcome::Ask {
+        decision.outcome = Outcome::Hold;
+        decision.reason = format!("Claude Code asks for permission: {}", decision.reason);
+    }
+    let stdout = match decision.outcome {
+        Outcome::Allow => Some(hook_output(
+            ev.name(),
+            true,
+            &format!(
+                "Allowed by Maestro policy ({}): {}",
+                decision.rule_id, decision.reason
+            ),
+        )),
+        Outcome::Deny => Some(hook_output(
+            ev.name(),
+            false,
+            &format!(
+                "Blocked by Maestro policy ({}): {}",
+                decision.rule_id, decision.reason
+            ),
+        )),
+        Outcome::Ask | Outcome::Hold => None,
+    };
+    let approval_id = (decision.outcome == Outcome::Hold).then(|| new_id("a_"));
+    if let Some(id) = &approval_id {
+        // Listen before the approval exists, so a decision can never be missed.
+        state.approvals.register(id);
+    }
+    tracing::info!(tool, outcome = %decision.outcome, rule = %decision.rule_id, "policy decision");
+    Some(DecisionRecord {
+        decision,
+        stdout,
+        approval_id,
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// Cancels a held approval if the hook's request goes away before a decision (the agent was
+/// interrupted or the hook timed out).
+struct CancelOnDrop {
+    state: Option<AppState>,
+    id: String,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            let id = std::mem::take(&mut self.id);
+            tokio::spawn(async move {
+                let _ = state
+                    .store
+                    .resolve_approval(&id, ApprovalStatus::Cancelled, "hook gone", None)
+                    .await;
+                state.approvals.forget(&id);
+            });
+        }
+    }
+}
+
+fn output_for(approval: &Approval, event: &HookEventName) -> Option<String> {
+    let why = approval
+        .decision_reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    match approval.status {
+        ApprovalStatus::Approved => Some(hook_output(
+            event,
+            true,
+            &format!("Approved in Maestro by the operator{why}"),
+        )),
+        ApprovalStatus::Denied => Some(hook_output(
+            event,
+            false,
+            &format!("Denied in Maestro by the operator{why}"),
+        )),
+        _ => None,
+    }
+}
+
+/// Waits for an operator's decision on a held request; returns the text the hook prints
+/// (nothing on timeout: Claude Code's own permission flow applies).
+pub async fn wait_for_operator(
+    state: &AppState,
+    approval_id: &str,
+    ev: &HookEvent,
+    wait: Option<Duration>,
+) -> Option<String> {
+    let mut rx = state.approvals.register(approval_id);
+    let mut guard = CancelOnDrop {
+        state: Some(state.clone()),
+        id: approval_id.to_string(),
+    };
+    let budget = match wait {
+        Some(w) => state
+            .config
+            .hold_timeout
+            .min(w.saturating_sub(Duration::from_secs(1))),
+        None => state.config.hold_timeout,
+    };
+    let decided = tokio::time::timeout(budget, async {
+        loop {
+            if let Some(a) = rx.borrow_and_update().clone() {
+                return Some(a);
+            }
+            if rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    })
+    .await;
+    guard.state = None;
+    state.approvals.forget(approval_id);
+    match decided {
+        Ok(Some(a)) => output_for(&a, ev.name()),
+        Ok(None) => None,
+        Err(_) => {
+            match state
+                .store
+                .resolve_approval(approval_id, ApprovalStatus::TimedOut, "timeout", None)
+                .await
+            {
+                Ok(_) => None,
+                // Decided at the last moment: honour it.
+                Err(_) => match state.store.get_approval(approval_id).await {
+                    Ok(a) => output_for(&a, ev.name()),
+                    Err(_) => None,
+                },
+            }
+        }
+    }
+}
+
+/// Checks a per-task policy override before it is stored.
+pub fn validate_policy(text: &str) -> Result<(), HttpError> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    Policy::from_toml(text)
+        .map(|_| ())
+        .map_err(|e| HttpError::unprocessable("invalid_policy", e.to_string()))
+}
+
+/// `maestro-server policy check|show`.
+pub fn cli(opts: &ServerOpts, action: &PolicyCommand) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::load(opts)?;
+    let set = PolicySet::load(&config)?;
+    match action {
+        PolicyCommand::Show => {
+            for r in set.base().rules() {
+                println!("{r:?}");
+            }
+            println!("fallback: {}", set.base().fallback());
+        }
+        PolicyCommand::Check { file, task_policy } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                s
+            } else {
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let v: Value = serde_json::from_str(&text).context("the payload is not JSON")?;
+            // Accept a bare hook payload or a maestro envelope.
+            let (payload, env) = match serde_json::from_value::<Envelope>(v.clone()) {
+                Ok(env) => (env.payload.clone(), env),
+                Err(_) => (v.clone(), Envelope::new("PreToolUse", v)),
+            };
+            let ev = HookEvent::parse(&payload).context("not a hook payload")?;
+            let tool = ev
+                .tool
+                .tool_name
+                .clone()
+                .context("the payload has no tool_name")?;
+            let override_text = match task_policy {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let policy = match &override_text {
+                Some(t) => Policy::layered(set.base(), t).context("loading the task policy")?,
+                None => set.base().clone(),
+            };
+            let input = ev.tool.tool_input.clone().unwrap_or(Value::Null);
+            let d = policy.evaluate(&tool, &input, &set.context(&env, &ev));
+            println!("decision: {}", d.outcome);
+            println!("rule:     {}", d.rule_id);
+            println!("reason:   {}", d.reason);
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -405,6 +405,14 @@ fn set_state(
             end_reason,
         ],
     )?;
+    if n > 0 && ending {
+        // Requests the agent can no longer receive.
+        conn.execute(
+            "UPDATE approvals SET status = 'cancelled', decided_at = ?2, decided_by = 'session ended' \
+             WHERE session_id = ?1 AND status = 'pending'",
+            params![session.id, at_s],
+        )?;
+    }
     if n > 0 {
         if let Some(task_id) = &session.task_id {
             refresh_task_status(conn, task_id)?;

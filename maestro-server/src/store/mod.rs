@@ -243,8 +243,10 @@ pub trait Store: Send + Sync {
 
     /// Counts for health and metrics.
     async fn stats(&self) -> StoreResult<StoreStats>;
-    /// False after a write failed and until one succeeds.
+    /// False after a write failed and until one succeeds, or when the database is damaged.
     fn is_healthy(&self) -> bool;
+    /// What is wrong, when not healthy.
+    fn problem(&self) -> Option<String>;
 }
 
 /// What the policy needs to know about the session an event belongs to.

@@ -23,6 +23,8 @@ pub struct SqliteStore {
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
     path: PathBuf,
+    /// Set when the integrity check at open failed: the store runs degraded.
+    integrity_error: Option<String>,
 }
 
 fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
@@ -54,10 +56,25 @@ impl SqliteStore {
         let mut conn = open(path, sync_full)
             .with_context(|| format!("opening database {}", path.display()))?;
         schema::migrate(&mut conn).context("migrating the database schema")?;
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .context("checking the database")?;
-        anyhow::ensure!(check == "ok", "database check failed: {check}");
+        // A damaged file must not stop the server silently or take it down: it starts,
+        // reports itself degraded on /healthz, and keeps refusing what it cannot store.
+        let integrity_error =
+            match conn.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0)) {
+                Ok(check) if check == "ok" => None,
+                Ok(check) => Some(format!("database integrity check failed: {check}")),
+                Err(e) => Some(format!("database integrity check failed: {e}")),
+            };
+        if let Some(e) = &integrity_error {
+            tracing::error!(error = %e, path = %path.display(), "the database is damaged");
+        }
+        if let Some(pages) = std::env::var("MAESTRO_SQLITE_MAX_PAGES")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            // Caps the file size (SQLITE_FULL past it): how tests and operators simulate a
+            // full disk.
+            conn.pragma_update(None, "max_page_count", pages)?;
+        }
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             readers.push(Mutex::new(open(path, sync_full)?));
@@ -68,6 +85,7 @@ impl SqliteStore {
             readers,
             next_reader: Default::default(),
             path: path.to_path_buf(),
+            integrity_error,
         })
     }
 
@@ -836,7 +854,13 @@ impl Store for SqliteStore {
     }
 
     fn is_healthy(&self) -> bool {
-        self.writer.is_healthy()
+        self.integrity_error.is_none() && self.writer.is_healthy()
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.integrity_error.clone().or_else(|| {
+            (!self.writer.is_healthy()).then(|| "the last write could not be committed".to_string())
+        })
     }
 }
 

@@ -50,9 +50,20 @@ impl Feed {
 }
 
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A write job: runs inside the batch transaction; returns whether it succeeded (a failed job
-/// is rolled back to its savepoint) and what to do once the commit succeeded or failed.
-pub type Job = Box<dyn FnOnce(&Connection, &mut Feed) -> (bool, Finish) + Send>;
+/// How a job went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Succeeded.
+    Ok,
+    /// Refused (not found, invalid, conflict): rolled back, the store is fine.
+    Refused,
+    /// The database could not write (disk full, I/O error): rolled back, the store is unhealthy.
+    StorageFailed,
+}
+
+/// A write job: runs inside the batch transaction; returns how it went (a job that did not
+/// succeed is rolled back to its savepoint) and what to do once the commit succeeded or failed.
+pub type Job = Box<dyn FnOnce(&Connection, &mut Feed) -> (JobStatus, Finish) + Send>;
 
 /// Handle to the writer thread.
 #[derive(Clone)]
@@ -86,11 +97,15 @@ impl Writer {
         let (reply, rx) = oneshot::channel::<Result<R, StoreError>>();
         let job: Job = Box::new(move |conn, feed| {
             let result = f(conn, feed);
-            let ok = result.is_ok();
+            let status = match &result {
+                Ok(_) => JobStatus::Ok,
+                Err(StoreError::Unavailable(_)) => JobStatus::StorageFailed,
+                Err(_) => JobStatus::Refused,
+            };
             let finish: Finish = Box::new(move |commit: Result<(), StoreError>| {
                 let _ = reply.send(commit.and(result));
             });
-            (ok, finish)
+            (status, finish)
         });
         self.tx
             .send(job)
@@ -132,6 +147,7 @@ fn commit_batch(
     healthy: &AtomicBool,
 ) {
     let mut feed = Feed { msgs: Vec::new() };
+    let mut storage_failed = false;
     let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
     let begin = conn.execute_batch("BEGIN IMMEDIATE");
     if let Err(e) = begin {
@@ -152,8 +168,9 @@ fn commit_batch(
             tracing::error!(error = %e, "savepoint failed");
             continue;
         }
-        let (ok, finish) = job(conn, &mut feed);
-        if !ok {
+        let (status, finish) = job(conn, &mut feed);
+        storage_failed |= status == JobStatus::StorageFailed;
+        if status != JobStatus::Ok {
             feed.msgs.truncate(mark);
             if let Err(e) = conn.execute_batch("ROLLBACK TO job") {
                 tracing::error!(error = %e, "rollback to savepoint failed");
@@ -167,7 +184,7 @@ fn commit_batch(
     let commit = conn.execute_batch("COMMIT");
     match commit {
         Ok(()) => {
-            healthy.store(true, Ordering::Relaxed);
+            healthy.store(!storage_failed, Ordering::Relaxed);
             for f in finishes {
                 f(Ok(()));
             }

@@ -172,7 +172,7 @@ impl Check {
                         && a.recursive
                         && a.path
                             .as_ref()
-                            .is_some_and(|p| !strictly_inside(p, &root, ctx))
+                            .is_some_and(|p| !strictly_inside(p, &root, ctx) && !in_temp(p))
                 })
             }
             Check::DeleteUnknown => find_access(s, |a| {
@@ -290,6 +290,12 @@ fn inside(p: &Resolved, root: &str, ctx: &EvalContext) -> bool {
         && p.real
             .as_deref()
             .is_none_or(|r| is_within(r, &real_root) || is_within(r, root))
+}
+
+/// Strictly inside a temp dir (`/tmp/x`, not `/tmp` itself), in every form.
+fn in_temp(p: &Resolved) -> bool {
+    p.forms()
+        .all(|f| TEMP_DIRS.iter().any(|t| is_within(f, t) && f != *t))
 }
 
 /// Inside the project and not the project dir itself.

@@ -56,7 +56,8 @@ pub(crate) fn guard_rules() -> Vec<Rule> {
             "deny.rm-recursive-outside-project",
             Deny,
             "Recursive delete of a path outside the project (or of the project directory itself) \
-             is blocked. Only delete paths inside the project.",
+             is blocked. Only delete paths inside the project (or below a temp dir such as \
+             /tmp).",
             Check::DeleteOutsideProject,
         ),
         Rule::builtin(

@@ -1,0 +1,152 @@
+//! The evaluator never panics, whatever the input, and never allows what it cannot parse.
+
+use maestro_shared::policy::{local_fallback, EvalContext, Outcome, Policy};
+use proptest::prelude::*;
+use serde_json::json;
+
+fn ctx() -> EvalContext {
+    EvalContext {
+        cwd: Some("/home/u/proj".into()),
+        project_dir: Some("/home/u/proj".into()),
+        home: Some("/home/u".into()),
+        maestro_data_dir: Some("/home/u/.local/share/maestro".into()),
+        ..Default::default()
+    }
+}
+
+/// Shell-flavoured strings: operators, quotes, expansions, keywords and words.
+fn shellish() -> impl Strategy<Value = String> {
+    let atom = prop_oneof![
+        Just(" ".to_string()),
+        Just(";".to_string()),
+        Just("&&".to_string()),
+        Just("||".to_string()),
+        Just("|".to_string()),
+        Just("&".to_string()),
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("$(".to_string()),
+        Just("`".to_string()),
+        Just("'".to_string()),
+        Just("\"".to_string()),
+        Just("\\".to_string()),
+        Just("$".to_string()),
+        Just("${x:-".to_string()),
+        Just("<<EOF\n".to_string()),
+        Just("\nEOF\n".to_string()),
+        Just(">".to_string()),
+        Just("<".to_string()),
+        Just("2>&1".to_string()),
+        Just("<(".to_string()),
+        Just("~".to_string()),
+        Just("*".to_string()),
+        Just("[[".to_string()),
+        Just("]]".to_string()),
+        Just("if".to_string()),
+        Just("then".to_string()),
+        Just("fi".to_string()),
+        Just("for x in".to_string()),
+        Just("do".to_string()),
+        Just("done".to_string()),
+        Just("case".to_string()),
+        Just("esac".to_string()),
+        Just("rm -rf".to_string()),
+        Just("bash -c".to_string()),
+        Just("eval".to_string()),
+        Just("sudo".to_string()),
+        Just("xargs".to_string()),
+        Just("find . -exec".to_string()),
+        Just("{} \\;".to_string()),
+        Just("/".to_string()),
+        Just("..".to_string()),
+        Just(".env".to_string()),
+        "[a-z]{1,6}",
+        any::<char>().prop_map(|c| c.to_string()),
+    ];
+    prop::collection::vec(atom, 0..40).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn bash_never_panics(cmd in shellish()) {
+        let policy = Policy::builtin();
+        let d = policy.evaluate("Bash", &json!({"command": cmd}), &ctx());
+        let _ = local_fallback("Bash", &json!({"command": cmd}), &ctx());
+        prop_assert!(!d.rule_id.is_empty());
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(cmd in any::<String>()) {
+        let policy = Policy::builtin();
+        let _ = policy.evaluate("Bash", &json!({"command": cmd}), &ctx());
+    }
+
+    #[test]
+    fn file_tools_never_panic(path in any::<String>(), tool in prop_oneof![
+        Just("Read"), Just("Write"), Just("Edit"), Just("Glob"), Just("Grep"), Just("NotebookEdit")
+    ]) {
+        let policy = Policy::builtin();
+        let input = json!({"file_path": path, "path": path, "notebook_path": path, "pattern": path});
+        let _ = policy.evaluate(tool, &input, &ctx());
+    }
+
+    #[test]
+    fn toml_never_panics(text in any::<String>()) {
+        let _ = Policy::from_toml(&text);
+    }
+}
+
+#[test]
+fn unparseable_is_never_allowed() {
+    let policy = Policy::builtin();
+    for cmd in [
+        "echo 'unterminated",
+        "ls $(",
+        "if true; then",
+        "cat <<EOF",
+        "((((((((((((((((((((((((((((((((ls))))))))))))))))))))))))))))))))",
+        "{ { { { { { { { { { { { { { { { { { { { { { { { { { ls; }}}}}}}}}}}}}}}}}}}}}}}}}}",
+    ] {
+        let d = policy.evaluate("Bash", &json!({ "command": cmd }), &ctx());
+        assert_ne!(d.outcome, Outcome::Allow, "{cmd:?}: {d:?}");
+    }
+}
+
+#[test]
+fn deep_nesting_does_not_overflow() {
+    let policy = Policy::builtin();
+    for depth in [10usize, 100, 1000, 20_000] {
+        for (open, close) in [("(", ")"), ("$(", ")"), ("{ ", ";}"), ("`", "`")] {
+            let cmd = format!("{}ls{}", open.repeat(depth), close.repeat(depth));
+            let _ = policy.evaluate("Bash", &json!({ "command": cmd }), &ctx());
+        }
+        let cmd = "bash -c \"".repeat(depth.min(200)) + "ls";
+        let _ = policy.evaluate("Bash", &json!({ "command": cmd }), &ctx());
+        let cmd = "sudo ".repeat(depth) + "ls";
+        let _ = policy.evaluate("Bash", &json!({ "command": cmd }), &ctx());
+    }
+}
+
+#[test]
+fn nested_scripts_at_the_limits_fit_in_a_small_stack() {
+    // Every level as deep as the parser accepts, substitutions as deep as followed.
+    let mut cmd = "rm -rf /".to_string();
+    for _ in 0..10 {
+        cmd = format!("{}echo \"$({cmd})\"{}", "{ ".repeat(20), ";}".repeat(20));
+    }
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            Policy::builtin()
+                .evaluate("Bash", &json!({ "command": cmd }), &ctx())
+                .outcome
+        })
+        .expect("thread")
+        .join()
+        .expect("no overflow");
+    assert_ne!(outcome, Outcome::Allow);
+}

@@ -309,3 +309,35 @@ fn protected_paths_and_context_edges() {
         "ask.not-understood"
     );
 }
+
+#[test]
+fn a_worktree_cwd_counts_as_the_project() {
+    let wt = EvalContext {
+        cwd: Some("/home/u/worktrees/feat1".into()),
+        ..ctx()
+    };
+    let p = Policy::builtin();
+    let write = json!({"file_path": "/home/u/worktrees/feat1/src/x.rs", "content": "x"});
+    assert_eq!(p.evaluate("Write", &write, &wt).outcome, Outcome::Ask);
+    assert_eq!(
+        p.evaluate("Bash", &bash("ls src"), &wt).outcome,
+        Outcome::Allow
+    );
+    assert_eq!(
+        p.evaluate("Bash", &bash("rm -rf build"), &wt).outcome,
+        Outcome::Ask
+    );
+    assert_eq!(
+        p.evaluate("Bash", &bash("rm -rf ../feat1"), &wt).outcome,
+        Outcome::Deny
+    );
+    // A cwd of / or home does not widen the project.
+    for cwd in ["/", "/home/u", "/home"] {
+        let broad = EvalContext {
+            cwd: Some(cwd.into()),
+            ..ctx()
+        };
+        let d = p.evaluate("Write", &json!({"file_path": "/home/u/x.txt"}), &broad);
+        assert_eq!(d.outcome, Outcome::Deny, "cwd {cwd}");
+    }
+}

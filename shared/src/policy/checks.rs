@@ -166,7 +166,7 @@ impl Check {
                     && a.path.as_ref().is_some_and(|p| is_root_or_home(p, ctx))
             }),
             Check::DeleteOutsideProject => {
-                let root = paths::project_root(ctx)?;
+                let root = paths::work_roots(ctx)?;
                 find_access(s, |a| {
                     a.kind == EffectKind::Delete
                         && a.recursive
@@ -182,7 +182,7 @@ impl Check {
                 if !matches!(program, "chmod" | "chown" | "chgrp") {
                     return None;
                 }
-                let root = paths::project_root(ctx);
+                let root = paths::work_roots(ctx);
                 find_access(s, |a| {
                     a.recursive
                         && a.kind == EffectKind::Write
@@ -228,7 +228,7 @@ impl Check {
             }
             Check::ForcePushMain => force_push_main(s),
             Check::WriteOutsideProject => {
-                let root = paths::project_root(ctx)?;
+                let root = paths::work_roots(ctx)?;
                 let plans = ctx.home.as_deref().map(|h| format!("{h}/.claude/plans"));
                 find_access(s, |a| {
                     a.kind != EffectKind::Read
@@ -245,7 +245,7 @@ impl Check {
                 if !READ_TOOLS.contains(&s.tool) || s.problem.is_some() {
                     return None;
                 }
-                let root = paths::project_root(ctx)?;
+                let root = paths::work_roots(ctx)?;
                 all_reads_inside(s, &root, ctx).then(|| "inside the project".to_string())
             }
             Check::ReadOnlyCommand => {
@@ -259,7 +259,7 @@ impl Check {
                 if s.accesses.is_empty() {
                     return Some(text());
                 }
-                let root = paths::project_root(ctx)?;
+                let root = paths::work_roots(ctx)?;
                 all_reads_inside(s, &root, ctx).then(text)
             }
         }
@@ -283,13 +283,14 @@ fn find_access(s: &Subject<'_>, pred: impl Fn(&FileAccess) -> bool) -> Option<St
     })
 }
 
-/// Within the project (lexically, and after symlink resolution when known).
-fn inside(p: &Resolved, root: &str, ctx: &EvalContext) -> bool {
-    let real_root = paths::real_dir(root, ctx);
-    is_within(&p.lexical, root)
-        && p.real
-            .as_deref()
-            .is_none_or(|r| is_within(r, &real_root) || is_within(r, root))
+/// Within a work root (lexically, and after symlink resolution when known).
+fn inside(p: &Resolved, roots: &[String], ctx: &EvalContext) -> bool {
+    roots.iter().any(|root| is_within(&p.lexical, root))
+        && p.real.as_deref().is_none_or(|r| {
+            roots
+                .iter()
+                .any(|root| is_within(r, &paths::real_dir(root, ctx)) || is_within(r, root))
+        })
 }
 
 /// Strictly inside a temp dir (`/tmp/x`, not `/tmp` itself), in every form.
@@ -298,15 +299,20 @@ fn in_temp(p: &Resolved) -> bool {
         .all(|f| TEMP_DIRS.iter().any(|t| is_within(f, t) && f != *t))
 }
 
-/// Inside the project and not the project dir itself.
-fn strictly_inside(p: &Resolved, root: &str, ctx: &EvalContext) -> bool {
-    let real_root = paths::real_dir(root, ctx);
-    inside(p, root, ctx) && p.lexical != root && p.real.as_deref().is_none_or(|r| r != real_root)
+/// Inside a work root and not a work root itself.
+fn strictly_inside(p: &Resolved, roots: &[String], ctx: &EvalContext) -> bool {
+    inside(p, roots, ctx)
+        && roots.iter().all(|root| {
+            p.lexical != *root
+                && p.real
+                    .as_deref()
+                    .is_none_or(|r| r != paths::real_dir(root, ctx) && r != root)
+        })
 }
 
-fn all_reads_inside(s: &Subject<'_>, root: &str, ctx: &EvalContext) -> bool {
+fn all_reads_inside(s: &Subject<'_>, roots: &[String], ctx: &EvalContext) -> bool {
     s.accesses.iter().all(|a| {
-        a.kind == EffectKind::Read && a.path.as_ref().is_some_and(|p| inside(p, root, ctx))
+        a.kind == EffectKind::Read && a.path.as_ref().is_some_and(|p| inside(p, roots, ctx))
     })
 }
 

@@ -143,6 +143,22 @@ pub(crate) fn project_root(ctx: &EvalContext) -> Option<String> {
         .map(normalize)
 }
 
+/// The directories that count as "the project": the project dir (else the cwd), plus the
+/// session cwd when it lies elsewhere (a worktree) unless it is `/`, the home dir or one of its
+/// ancestors. `None` when neither is known.
+pub(crate) fn work_roots(ctx: &EvalContext) -> Option<Vec<String>> {
+    let mut roots = vec![project_root(ctx)?];
+    if let Some(cwd) = ctx.cwd.as_deref().filter(|c| c.starts_with('/')) {
+        let cwd = normalize(cwd);
+        let home = ctx.home.as_deref().map(normalize);
+        let broad = cwd == "/" || home.as_deref().is_some_and(|h| is_within(h, &cwd));
+        if !broad && !roots.iter().any(|r| is_within(&cwd, r)) {
+            roots.push(cwd);
+        }
+    }
+    Some(roots)
+}
+
 /// Resolves a path expression against the context. `None` when it depends on something unknown.
 pub(crate) fn resolve(expr: &PathExpr, ctx: &EvalContext) -> Option<Resolved> {
     let text = expand_home(&expr.text, expr.tilde, ctx)?;

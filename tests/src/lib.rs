@@ -2,6 +2,7 @@
 //! temp dirs, talk to them over real HTTP and WebSocket, and wait for conditions with bounded
 //! polling (never bare sleeps).
 
+pub mod browser;
 pub mod claude_cli;
 pub mod envelopes;
 pub mod fake_api;

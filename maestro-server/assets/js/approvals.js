@@ -1,0 +1,201 @@
+// Permission approvals: the modal (approve / deny with an optional reason) and the global
+// pending list in the top bar. A decision made anywhere closes the modal everywhere
+// (on `approval:resolved`).
+
+import { h, setChildren } from './dom.js';
+import { openDialog } from './modal.js';
+import { Api } from './api.js';
+import { on, state, emit } from './store.js';
+import { toast } from './toasts.js';
+import { clockTime, relative, shortId, toolSubject } from './format.js';
+
+let openModal = null; // { id, dialog }
+
+function row(label, value, opts = {}) {
+  return h(
+    'div',
+    { class: 'kv-row' },
+    h('dt', { text: label }),
+    h('dd', { class: opts.mono ? 'mono' : '' }, value),
+  );
+}
+
+function subjectLabel(input) {
+  if (input && typeof input === 'object') {
+    if (input.command) return 'Command';
+    if (input.file_path || input.path || input.notebook_path) return 'Path';
+    if (input.url) return 'URL';
+    if (input.pattern) return 'Pattern';
+  }
+  return 'Input';
+}
+
+/** Opens the permission modal for a pending approval. */
+export function openApproval(approval) {
+  const a = approval;
+  const task = a.task_id ? state.tasks.get(a.task_id) : null;
+  const session = state.sessions.get(a.session_id);
+  const reason = h('textarea', {
+    id: 'approval-reason',
+    class: 'input',
+    rows: '2',
+    placeholder: 'Optional: told to Claude on deny, kept in the audit log',
+  });
+  const subject = toolSubject(a.tool_input);
+  const content = h(
+    'div',
+    { class: 'approval' },
+    h(
+      'p',
+      { class: 'approval-lead' },
+      'A session wants to run a tool that the policy holds for a human decision.',
+    ),
+    h(
+      'dl',
+      { class: 'kv' },
+      row('Tool', h('span', { class: 'tool-chip', text: a.tool_name || a.event })),
+      row(subjectLabel(a.tool_input), h('code', { class: 'approval-subject', text: subject }), { mono: true }),
+      row('Rule', h('code', { text: a.rule_id || '—' })),
+      row('Reason', a.reason || '—'),
+      row(
+        'Session',
+        h('a', { href: `#/session/${encodeURIComponent(a.session_id)}`, class: 'mono', text: shortId(a.session_id) }),
+        session && session.project_dir ? null : null,
+      ),
+      row(
+        'Task',
+        task
+          ? h('a', { href: `#/task/${encodeURIComponent(task.id)}`, text: task.title })
+          : h('span', { class: 'muted', text: 'Unassigned' }),
+      ),
+      row('Asked', `${clockTime(a.created_at)} (${relative(a.created_at)})`),
+    ),
+    h('details', { class: 'approval-input' }, h('summary', { text: 'Full tool input' }),
+      h('pre', { class: 'raw', text: JSON.stringify(a.tool_input, null, 2) })),
+    h('label', { class: 'field-label', for: 'approval-reason', text: 'Reason (optional)' }),
+    reason,
+  );
+  const decide = (decision) => async () => {
+    const r = reason.value.trim();
+    await Api.decide(a.id, decision, r || undefined);
+    state.approvals.delete(a.id);
+    emit('approvals', {});
+    toast({
+      kind: decision === 'approve' ? 'success' : 'info',
+      title: decision === 'approve' ? 'Approved' : 'Denied',
+      message: a.summary,
+    });
+    return true;
+  };
+  const dialog = openDialog({
+    title: '⚠ Permission requested',
+    className: 'dialog-approval',
+    content,
+    actions: [
+      { label: 'Deny', kind: 'danger', id: 'approval-deny', onClick: decide('deny') },
+      { label: 'Approve', kind: 'primary', id: 'approval-approve', onClick: decide('approve') },
+    ],
+    onClose: () => {
+      if (openModal && openModal.id === a.id) openModal = null;
+    },
+  });
+  dialog.el.dataset.approvalId = a.id;
+  openModal = { id: a.id, dialog };
+  return dialog;
+}
+
+/** Shows what a blocked session waits for when there is no held approval to decide here. */
+export function openBlockedInfo(session, text) {
+  const task = session && session.task_id ? state.tasks.get(session.task_id) : null;
+  openDialog({
+    title: '⚠ Waiting for permission',
+    content: h(
+      'div',
+      { class: 'approval' },
+      h('p', { class: 'approval-lead' },
+        'Claude Code is asking for permission in its own prompt (the policy did not hold this request for Maestro). Answer it where the session runs.'),
+      h('dl', { class: 'kv' },
+        row('Asked', h('code', { class: 'approval-subject', text: text || 'Waiting for permission' })),
+        session ? row('Session', h('a', { href: `#/session/${encodeURIComponent(session.id)}`, class: 'mono', text: shortId(session.id) })) : null,
+        row('Task', task ? h('a', { href: `#/task/${encodeURIComponent(task.id)}`, text: task.title }) : h('span', { class: 'muted', text: 'Unassigned' })),
+      ),
+    ),
+    actions: [{ label: 'Close', kind: 'primary' }],
+  });
+}
+
+/** Opens the right modal for a blocked-info object from the store. */
+export function openBlocked(info) {
+  if (!info) return;
+  if (info.approval) openApproval(info.approval);
+  else openBlockedInfo(info.session, info.text);
+}
+
+function renderPendingPanel(panel, label, btn) {
+  const list = [...state.approvals.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
+  const n = list.length;
+  label.textContent = n ? `${n} pending approval${n > 1 ? 's' : ''}` : 'No pending approvals';
+  btn.classList.toggle('has-pending', n > 0);
+  if (!n) {
+    setChildren(panel, h('p', { class: 'muted pad', text: 'Nothing is waiting for a decision.' }));
+    return;
+  }
+  setChildren(
+    panel,
+    h('ul', { class: 'pending-list' }, list.map((a) => {
+      const task = a.task_id ? state.tasks.get(a.task_id) : null;
+      return h('li', {},
+        h('button', {
+          type: 'button',
+          class: 'pending-item',
+          dataset: { approvalId: a.id },
+          onclick: () => {
+            panel.hidden = true;
+            btn.setAttribute('aria-expanded', 'false');
+            openApproval(a);
+          },
+        },
+        h('span', { class: 'pending-summary', text: a.summary }),
+        h('span', { class: 'pending-meta', text: `${task ? task.title : 'Unassigned'} · ${relative(a.created_at)}` })));
+    })),
+  );
+}
+
+/** Wires the top-bar pending list and closes the modal when its approval is resolved. */
+export function initApprovals() {
+  const btn = document.getElementById('pending-btn');
+  const panel = document.getElementById('pending-panel');
+  const label = document.getElementById('pending-label');
+  const render = () => renderPendingPanel(panel, label, btn);
+  btn.addEventListener('click', () => {
+    panel.hidden = !panel.hidden;
+    btn.setAttribute('aria-expanded', String(!panel.hidden));
+    if (!panel.hidden) render();
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !panel.hidden) {
+      panel.hidden = true;
+      btn.setAttribute('aria-expanded', 'false');
+      btn.focus();
+    }
+  });
+  document.addEventListener('click', (e) => {
+    if (!panel.hidden && !panel.contains(e.target) && !btn.contains(e.target)) {
+      panel.hidden = true;
+      btn.setAttribute('aria-expanded', 'false');
+    }
+  });
+  on('approvals', (ev) => {
+    render();
+    const resolved = ev && ev.resolved;
+    if (resolved && openModal && openModal.id === resolved.id) {
+      const dlg = openModal.dialog;
+      openModal = null;
+      dlg.close();
+      const verb = { approved: 'approved', denied: 'denied', timed_out: 'timed out', cancelled: 'cancelled' }[resolved.status] || resolved.status;
+      toast({ kind: 'info', title: `Request ${verb}`, message: `${resolved.summary}${resolved.decided_by ? ` (by ${resolved.decided_by})` : ''}` });
+    }
+  });
+  on('tasks', render);
+  render();
+}

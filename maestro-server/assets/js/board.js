@@ -1,0 +1,189 @@
+// The board: tasks as cards in status columns, create / edit / move / delete, drag and drop,
+// and the unassigned sessions panel.
+
+import { h, setText, rafThrottle } from './dom.js';
+import { Api } from './api.js';
+import { state, on, emit } from './store.js';
+import { createCard } from './card.js';
+import { openDialog, confirmDialog } from './modal.js';
+import { toast } from './toasts.js';
+import { STATUS_LABELS, STATUS_ORDER } from './format.js';
+import { createUnassigned } from './unassigned.js';
+
+/** The create / edit task form in a dialog. */
+export function openTaskForm(task, onSaved) {
+  const title = h('input', { class: 'input', id: 'task-title', required: true, autofocus: true, maxlength: '300', value: task ? task.title : '' });
+  const desc = h('textarea', { class: 'input', id: 'task-desc', rows: '4' });
+  desc.value = task ? task.description || '' : '';
+  const wd = h('input', { class: 'input mono', id: 'task-wd', placeholder: '/path/to/project', value: task ? task.working_dir || '' : '' });
+  const status = h('select', { class: 'input', id: 'task-status' },
+    STATUS_ORDER.map((s) => h('option', { value: s, text: STATUS_LABELS[s], selected: task ? task.status === s : s === 'todo' })));
+  const form = h('form', { class: 'form', id: 'task-form' },
+    h('label', { class: 'field-label', for: 'task-title', text: 'Title' }), title,
+    h('label', { class: 'field-label', for: 'task-desc', text: 'Description' }), desc,
+    h('div', { class: 'form-row' },
+      h('div', {}, h('label', { class: 'field-label', for: 'task-wd', text: 'Working directory' }), wd),
+      h('div', {}, h('label', { class: 'field-label', for: 'task-status', text: 'Status' }), status)),
+  );
+  const save = async () => {
+    const input = {
+      title: title.value.trim(),
+      description: desc.value,
+      status: status.value,
+      working_dir: wd.value.trim() || null,
+    };
+    if (!input.title) throw new Error('A title is required.');
+    const saved = task ? await Api.updateTask(task.id, input) : await Api.createTask(input);
+    state.tasks.set(saved.id, saved);
+    emit('tasks', saved);
+    if (onSaved) onSaved(saved);
+    return true;
+  };
+  const dlg = openDialog({
+    title: task ? 'Edit task' : 'New task',
+    content: form,
+    actions: [
+      { label: 'Cancel', kind: 'ghost' },
+      { label: task ? 'Save' : 'Create task', kind: 'primary', id: 'task-save', onClick: save },
+    ],
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    dlg.el.querySelector('#task-save').click();
+  });
+}
+
+export async function moveTask(task, status) {
+  if (task.status === status) return;
+  try {
+    const saved = await Api.updateTask(task.id, { status });
+    state.tasks.set(saved.id, saved);
+    emit('tasks', saved);
+  } catch (e) {
+    toast({ kind: 'error', title: 'Could not move the task', message: e.message });
+  }
+}
+
+export async function deleteTask(task, after) {
+  const ok = await confirmDialog('Delete task', `Delete “${task.title}”? Its sessions stay and become unassigned.`, 'Delete');
+  if (!ok) return;
+  try {
+    await Api.deleteTask(task.id);
+    state.tasks.delete(task.id);
+    emit('tasks', { id: task.id, deleted: true });
+    if (after) after();
+  } catch (e) {
+    toast({ kind: 'error', title: 'Could not delete the task', message: e.message });
+  }
+}
+
+/** Mounts the board into `root`; returns the unmount function. */
+export function mountBoard(root) {
+  const cards = new Map();
+  const actions = {
+    move: moveTask,
+    edit: (t) => openTaskForm(t),
+    remove: (t) => deleteTask(t),
+  };
+  const columns = new Map();
+  const colEls = STATUS_ORDER.map((status) => {
+    const list = h('div', { class: 'col-list', dataset: { status } });
+    const count = h('span', { class: 'col-count' });
+    const col = h('section', { class: ['column', `col-${status}`], 'aria-label': STATUS_LABELS[status], dataset: { status } },
+      h('header', { class: 'col-head' }, h('span', { class: `col-marker status-${status}`, 'aria-hidden': 'true' }),
+        h('h2', { text: STATUS_LABELS[status] }), count),
+      list);
+    col.addEventListener('dragover', (e) => {
+      if ([...e.dataTransfer.types].includes('text/x-maestro-task')) {
+        e.preventDefault();
+        col.classList.add('drop-target');
+      }
+    });
+    col.addEventListener('dragleave', (e) => {
+      if (!col.contains(e.relatedTarget)) col.classList.remove('drop-target');
+    });
+    col.addEventListener('drop', (e) => {
+      e.preventDefault();
+      col.classList.remove('drop-target');
+      const id = e.dataTransfer.getData('text/x-maestro-task');
+      const t = state.tasks.get(id);
+      if (t) moveTask(t, status);
+    });
+    columns.set(status, { list, count });
+    return col;
+  });
+  const quickTitle = h('input', { class: 'input', id: 'new-task-title', placeholder: 'New task title…', 'aria-label': 'New task title', maxlength: '300' });
+  const quick = h('form', { class: 'quick-add', id: 'new-task-form' },
+    quickTitle,
+    h('button', { type: 'submit', class: 'btn btn-primary', id: 'new-task-btn', text: 'Add task' }),
+    h('button', { type: 'button', class: 'btn btn-ghost', text: 'More…', onclick: () => openTaskForm(null) }));
+  quick.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const title = quickTitle.value.trim();
+    if (!title) {
+      openTaskForm(null);
+      return;
+    }
+    try {
+      const t = await Api.createTask({ title });
+      state.tasks.set(t.id, t);
+      emit('tasks', t);
+      quickTitle.value = '';
+    } catch (err) {
+      toast({ kind: 'error', title: 'Could not create the task', message: err.message });
+    }
+  });
+  const summary = h('p', { class: 'board-summary muted' });
+  const unassigned = createUnassigned();
+  const board = h('div', { class: 'board', id: 'board' }, colEls);
+  root.append(
+    h('div', { class: 'page-head' },
+      h('div', {}, h('h1', { text: 'Task board' }), summary),
+      quick),
+    board,
+    unassigned.el,
+  );
+
+  const render = () => {
+    const seen = new Set();
+    const byStatus = new Map(STATUS_ORDER.map((s) => [s, []]));
+    const tasks = [...state.tasks.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
+    for (const t of tasks) {
+      seen.add(t.id);
+      let c = cards.get(t.id);
+      if (!c) {
+        c = createCard(t.id, actions);
+        cards.set(t.id, c);
+      } else c.update();
+      (byStatus.get(t.status) || byStatus.get('todo')).push(c.el);
+    }
+    for (const [id, c] of cards) {
+      if (!seen.has(id)) {
+        c.el.remove();
+        cards.delete(id);
+      }
+    }
+    for (const [status, els] of byStatus) {
+      const { list, count } = columns.get(status);
+      const now = [...list.children];
+      const same = els.length ? els.length === now.length && els.every((el, i) => now[i] === el)
+        : now.length === 1 && now[0].classList.contains('col-empty');
+      if (!same) {
+        list.replaceChildren(...els);
+        if (!els.length) list.append(h('p', { class: 'col-empty', text: status === 'todo' ? 'Add a task above' : 'Nothing here' }));
+      }
+      setText(count, String(els.length));
+    }
+    const running = [...state.sessions.values()].filter((s) => !['completed', 'failed', 'lost'].includes(s.state)).length;
+    setText(summary, `${tasks.length} task${tasks.length === 1 ? '' : 's'} · ${running} running session${running === 1 ? '' : 's'} · ${state.approvals.size} pending approval${state.approvals.size === 1 ? '' : 's'}`);
+    unassigned.update();
+  };
+  const schedule = rafThrottle(render);
+  const offs = ['tasks', 'sessions', 'approvals', 'feeds'].map((t) => on(t, schedule));
+  const tick = setInterval(schedule, 15000);
+  render();
+  return () => {
+    offs.forEach((f) => f());
+    clearInterval(tick);
+  };
+}

@@ -1,0 +1,114 @@
+// Formatting helpers: times, durations, labels. Pure functions, no DOM.
+
+export function parseTime(t) {
+  if (!t) return null;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+export function clockTime(t) {
+  const d = parseTime(t);
+  if (!d) return '';
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+}
+
+export function dateTime(t) {
+  const d = parseTime(t);
+  if (!d) return '—';
+  return d.toLocaleString([], {
+    year: 'numeric', month: 'short', day: 'numeric',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+  });
+}
+
+export function duration(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  let s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (h) return `${h}h ${m}m ${s}s`;
+  if (m) return `${m}m ${s}s`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function ms(v) {
+  if (v === null || v === undefined) return '—';
+  if (v >= 1000) return `${(v / 1000).toFixed(v >= 10000 ? 0 : 1)} s`;
+  return `${Math.round(v)} ms`;
+}
+
+export function relative(t) {
+  const d = parseTime(t);
+  if (!d) return '';
+  const diff = (Date.now() - d.getTime()) / 1000;
+  if (diff < 5) return 'just now';
+  if (diff < 60) return `${Math.floor(diff)}s ago`;
+  if (diff < 3600) return `${Math.floor(diff / 60)}m ago`;
+  if (diff < 86400) return `${Math.floor(diff / 3600)}h ago`;
+  return `${Math.floor(diff / 86400)}d ago`;
+}
+
+export const STATUS_LABELS = {
+  todo: 'To do',
+  in_progress: 'In progress',
+  blocked: 'Blocked',
+  done: 'Done',
+};
+
+export const STATUS_ORDER = ['todo', 'in_progress', 'blocked', 'done'];
+
+export const STATE_LABELS = {
+  starting: 'Starting',
+  active: 'Active',
+  blocked: 'Blocked',
+  waiting_for_input: 'Waiting for input',
+  completed: 'Completed',
+  failed: 'Failed',
+  lost: 'Lost',
+};
+
+export const HEALTH_LABELS = {
+  active: 'Active',
+  idle: 'Idle (5+ min)',
+  stale: 'Stale (15+ min)',
+  ended: 'Ended',
+  none: 'No sessions',
+};
+
+export function shortId(id) {
+  if (!id) return '';
+  const [p, rest] = id.includes('_') ? id.split(/_(.*)/s) : ['', id];
+  return p ? `${p}_${rest.slice(0, 8)}` : id.slice(0, 8);
+}
+
+/** What a tool call is about: command, path or pattern. */
+export function toolSubject(input) {
+  if (!input || typeof input !== 'object') return input ? String(input) : '';
+  for (const k of ['command', 'file_path', 'path', 'notebook_path', 'url', 'pattern', 'query', 'prompt', 'description']) {
+    if (typeof input[k] === 'string' && input[k]) return input[k];
+  }
+  return JSON.stringify(input);
+}
+
+/** Text of a timeline item's detail: the error when there is one, else pretty JSON. */
+export function detailText(detail) {
+  if (detail === null || detail === undefined) return '';
+  if (typeof detail === 'string') return detail;
+  const parts = [];
+  for (const k of ['error', 'stderr', 'message', 'exit_code', 'reason']) {
+    if (detail[k] !== undefined && detail[k] !== null && detail[k] !== '') {
+      parts.push(typeof detail[k] === 'string' ? detail[k] : `${k}: ${JSON.stringify(detail[k])}`);
+    }
+  }
+  const pretty = JSON.stringify(detail, null, 2);
+  return parts.length ? `${parts.join('\n')}\n\n${pretty}` : pretty;
+}
+
+export function pct(rate) {
+  if (rate === null || rate === undefined) return '—';
+  const p = rate * 100;
+  return `${p >= 99.95 || p === 0 ? p.toFixed(0) : p.toFixed(1)}%`;
+}

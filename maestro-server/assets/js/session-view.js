@@ -1,0 +1,165 @@
+// Session view: state and health, start / end / duration, the live timeline grouped by
+// turn, the tool-usage chart with p50 / p95, the error log and the raw event of any line.
+
+import { h, setChildren, setText, debounce } from './dom.js';
+import { Api } from './api.js';
+import { state, on, approvalOfSession } from './store.js';
+import { createTimeline } from './timeline.js';
+import { createToolChart } from './chart.js';
+import { createErrorLog } from './errors.js';
+import { taskPicker, attach } from './unassigned.js';
+import { openApproval, openBlockedInfo } from './approvals.js';
+import { toast } from './toasts.js';
+import { HEALTH_LABELS, STATE_LABELS, dateTime, duration, parseTime, shortId } from './format.js';
+
+export function kv(label, valueEl) {
+  return h('div', { class: 'stat' }, h('dt', { text: label }), h('dd', {}, valueEl));
+}
+
+export function panel(title, body, extra) {
+  return h('section', { class: 'panel' }, h('header', { class: 'panel-head' }, h('h2', { text: title }), extra || null), body);
+}
+
+function liveDuration(s) {
+  if (!s) return null;
+  const start = parseTime(s.started_at);
+  if (!start) return s.duration_ms;
+  const end = parseTime(s.ended_at);
+  if (end) return end - start;
+  if (['completed', 'failed', 'lost'].includes(s.state)) return s.duration_ms;
+  return Date.now() - start;
+}
+
+export function mountSession(root, id) {
+  const timeline = createTimeline({ label: 'Session timeline' });
+  const chart = createToolChart();
+  const errors = createErrorLog();
+  const title = h('h1', { class: 'mono' });
+  const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' });
+  const stateBadge = h('span', { class: 'state-badge', id: 'session-state' });
+  const healthDot = h('span', { class: 'health-dot', role: 'img' });
+  const healthText = h('span');
+  const started = h('span');
+  const ended = h('span');
+  const dur = h('span', { id: 'session-duration' });
+  const events = h('span');
+  const dir = h('span', { class: 'mono small' });
+  const endReason = h('span');
+  const blocked = h('button', { type: 'button', class: 'blocked-badge', hidden: true },
+    h('span', { class: 'blocked-label', text: '⚠ Blocked' }), h('span', { class: 'blocked-text' }));
+  const actions = h('div', { class: 'head-actions' });
+  const stats = h('dl', { class: 'stats' },
+    kv('State', stateBadge),
+    kv('Health', h('span', { class: 'inline' }, healthDot, healthText)),
+    kv('Started', started), kv('Ended', ended), kv('Duration', dur), kv('Events', events),
+    kv('Project', dir), kv('End reason', endReason));
+  const layout = h('div', { class: 'detail-grid' },
+    h('div', { class: 'detail-main' }, panel('Timeline', timeline.el, timeline.countEl)),
+    h('div', { class: 'detail-side' },
+      panel('Tool usage', chart.el),
+      panel('Error log', errors.el, errors.count)));
+  root.append(crumbs, h('div', { class: 'page-head' }, h('div', { class: 'head-title' }, title, blocked), actions), stats, layout);
+
+  let session = state.sessions.get(id) || null;
+  let actionsKey = '';
+
+  function renderHead() {
+    const s = session;
+    if (!s) return;
+    const task = s.task_id ? state.tasks.get(s.task_id) : null;
+    setChildren(crumbs, h('a', { href: '#/board', text: 'Board' }), ' / ',
+      task ? h('a', { href: `#/task/${encodeURIComponent(task.id)}`, text: task.title }) : h('span', { class: 'muted', text: 'Unassigned' }),
+      ' / ', h('span', { text: `Session ${shortId(s.id)}` }));
+    setText(title, `Session ${shortId(s.id)}`);
+    title.title = s.id;
+    stateBadge.className = `state-badge state-${s.state}`;
+    setText(stateBadge, STATE_LABELS[s.state] || s.state);
+    healthDot.className = `health-dot health-${s.health}`;
+    healthDot.setAttribute('aria-label', `Health: ${s.health}`);
+    setText(healthText, HEALTH_LABELS[s.health] || s.health);
+    setText(started, dateTime(s.started_at));
+    setText(ended, s.ended_at ? dateTime(s.ended_at) : '—');
+    setText(dur, duration(liveDuration(s)));
+    setText(events, String(s.event_count));
+    setText(dir, s.project_dir || s.cwd || '—');
+    setText(endReason, s.end_reason ? `${s.end_reason}${s.exit_code !== null && s.exit_code !== undefined ? ` (exit ${s.exit_code})` : ''}` : '—');
+    const appr = approvalOfSession(s.id);
+    const blockedText = appr ? appr.summary : s.state === 'blocked' ? s.blocked_on || 'Waiting for permission' : null;
+    blocked.hidden = !blockedText;
+    if (blockedText) setText(blocked.lastChild, blockedText);
+    const key = `${s.task_id}:${s.state}:${s.spawned}:${state.tasks.size}`;
+    if (key !== actionsKey) {
+      actionsKey = key;
+      const picker = taskPicker('session-attach', s.task_id);
+      const attachBtn = h('button', { type: 'button', class: 'btn btn-sm', text: s.task_id ? 'Move' : 'Attach' });
+      attachBtn.addEventListener('click', async () => {
+        if (!picker.value && !s.task_id) { picker.focus(); return; }
+        attachBtn.disabled = true;
+        try { session = await attach(s.id, picker.value || null); renderHead(); } catch { /* toasted */ } finally { attachBtn.disabled = false; }
+      });
+      const running = !['completed', 'failed', 'lost'].includes(s.state);
+      const stop = running && s.spawned ? h('button', { type: 'button', class: 'btn btn-danger btn-sm', id: 'session-stop', text: 'Stop session' }) : null;
+      if (stop) {
+        stop.addEventListener('click', async () => {
+          stop.disabled = true;
+          try {
+            session = await Api.stopSession(s.id);
+            renderHead();
+          } catch (e) {
+            toast({ kind: 'error', title: 'Could not stop the session', message: e.message });
+            stop.disabled = false;
+          }
+        });
+      }
+      setChildren(actions, h('label', { class: 'sr-only', for: 'session-attach', text: 'Task' }), picker, attachBtn, stop);
+    }
+  }
+  blocked.addEventListener('click', () => {
+    const a = approvalOfSession(id);
+    if (a) openApproval(a);
+    else openBlockedInfo(session, session && session.blocked_on);
+  });
+
+  const refreshMetrics = debounce(async () => {
+    try { chart.update(await Api.sessionMetrics(id)); } catch { /* keep the last */ }
+  }, 250);
+
+  async function load() {
+    try {
+      const [s, items, m, errs] = await Promise.all([
+        Api.session(id), Api.sessionTimeline(id), Api.sessionMetrics(id), Api.sessionErrors(id),
+      ]);
+      session = s;
+      renderHead();
+      timeline.setItems(items);
+      chart.update(m);
+      errors.setItems(errs);
+    } catch (e) {
+      setChildren(root, h('div', { class: 'empty-state' },
+        h('h1', { text: 'Session not found' }), h('p', { class: 'muted', text: e.message }), h('a', { href: '#/board', class: 'btn', text: 'Back to the board' })));
+    }
+  }
+
+  const offs = [
+    on('timeline', (it) => {
+      if (!it || it.session_id !== id) return;
+      timeline.upsert(it);
+      errors.upsert(it);
+      if (it.tool_name) refreshMetrics();
+    }),
+    on('sessions', (s) => {
+      if (s && s.id === id) session = s;
+      else if (!s) session = state.sessions.get(id) || session;
+      renderHead();
+    }),
+    on('approvals', renderHead),
+    on('tasks', renderHead),
+  ];
+  const ticker = setInterval(() => session && setText(dur, duration(liveDuration(session))), 1000);
+  renderHead();
+  load();
+  return () => {
+    offs.forEach((f) => f());
+    clearInterval(ticker);
+  };
+}

@@ -1,0 +1,184 @@
+// Client state: tasks, sessions, pending approvals and the card activity feeds, kept up to
+// date from REST snapshots and WebSocket messages. Views subscribe to topics.
+
+import { Api } from './api.js';
+
+export const FEED_LINES = 5;
+
+export const state = {
+  tasks: new Map(),
+  sessions: new Map(),
+  approvals: new Map(), // pending only
+  feeds: new Map(), // task id -> last FEED_LINES timeline items, chronological
+  conn: { status: 'connecting', detail: '' },
+  loaded: false,
+};
+
+const listeners = new Map();
+
+/** Subscribes to a topic; returns the unsubscribe function. */
+export function on(topic, fn) {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic).add(fn);
+  return () => listeners.get(topic).delete(fn);
+}
+
+export function emit(topic, payload) {
+  const set = listeners.get(topic);
+  if (!set) return;
+  for (const fn of [...set]) {
+    try {
+      fn(payload);
+    } catch (e) {
+      console.error(`listener for ${topic} failed`, e);
+    }
+  }
+}
+
+export function byTime(a, b) {
+  if (a.at < b.at) return -1;
+  if (a.at > b.at) return 1;
+  return a.id - b.id;
+}
+
+function upsertFeed(taskId, item) {
+  const list = state.feeds.get(taskId) || [];
+  const i = list.findIndex((x) => x.id === item.id);
+  if (i >= 0) list[i] = item;
+  else list.push(item);
+  list.sort(byTime);
+  while (list.length > FEED_LINES) list.shift();
+  state.feeds.set(taskId, list);
+}
+
+async function loadFeed(taskId) {
+  try {
+    const items = await Api.taskTimeline(taskId);
+    state.feeds.set(taskId, items.slice(-FEED_LINES));
+    emit('feeds', taskId);
+  } catch (e) {
+    if (e.status !== 404) console.warn('feed load failed', e);
+  }
+}
+
+/** Loads tasks, sessions and pending approvals (and the card feeds unless `light`). */
+export async function loadAll({ light = false } = {}) {
+  const [tasks, sessions, approvals] = await Promise.all([
+    Api.tasks(),
+    Api.sessions('?limit=10000'),
+    Api.pendingApprovals().catch(() => []),
+  ]);
+  state.tasks = new Map(tasks.map((t) => [t.id, t]));
+  state.sessions = new Map(sessions.map((s) => [s.id, s]));
+  state.approvals = new Map(approvals.filter((a) => a.status === 'pending').map((a) => [a.id, a]));
+  state.loaded = true;
+  emit('tasks');
+  emit('sessions');
+  emit('approvals', {});
+  if (!light) {
+    await Promise.all(tasks.map((t) => loadFeed(t.id)));
+  }
+}
+
+/** Applies one WebSocket feed message (already deduplicated by seq). */
+export function applyMessage(msg) {
+  const d = msg.data;
+  switch (msg.type) {
+    case 'task:updated':
+      if (d && d.id) {
+        state.tasks.set(d.id, d);
+        emit('tasks', d);
+      }
+      break;
+    case 'task:deleted':
+      if (d && d.id) {
+        state.tasks.delete(d.id);
+        state.feeds.delete(d.id);
+        emit('tasks', { id: d.id, deleted: true });
+      }
+      break;
+    case 'session:updated':
+      if (d && d.id) {
+        const old = state.sessions.get(d.id);
+        state.sessions.set(d.id, d);
+        emit('sessions', d);
+        if (old && old.task_id !== d.task_id && d.task_id) loadFeed(d.task_id);
+      }
+      break;
+    case 'timeline:item': {
+      const taskId = (d && d.task_id) || msg.task_id;
+      if (taskId) {
+        upsertFeed(taskId, d);
+        emit('feeds', taskId);
+      }
+      emit('timeline', d);
+      break;
+    }
+    case 'approval:pending':
+      if (d && d.id) {
+        state.approvals.set(d.id, d);
+        emit('approvals', { pending: d });
+      }
+      break;
+    case 'approval:resolved':
+      if (d && d.id) {
+        state.approvals.delete(d.id);
+        emit('approvals', { resolved: d });
+      }
+      break;
+    default:
+      break;
+  }
+  emit('message', msg);
+}
+
+export function setConn(status, detail = '') {
+  state.conn = { status, detail };
+  emit('conn', state.conn);
+}
+
+export function sessionsOfTask(taskId) {
+  return [...state.sessions.values()].filter((s) => s.task_id === taskId);
+}
+
+const HEALTH_RANK = { active: 0, idle: 1, stale: 2, ended: 3 };
+
+/** The task's health: the liveliest of its running sessions; `ended` / `none` otherwise. */
+export function taskHealth(taskId) {
+  const ss = sessionsOfTask(taskId);
+  if (!ss.length) return 'none';
+  let best = 'ended';
+  for (const s of ss) {
+    if ((HEALTH_RANK[s.health] ?? 3) < HEALTH_RANK[best]) best = s.health;
+  }
+  return best;
+}
+
+/** Pending approvals of a task, oldest first. */
+export function approvalsOfTask(taskId) {
+  return [...state.approvals.values()]
+    .filter((a) => a.task_id === taskId)
+    .sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
+}
+
+/** What a blocked task is waiting for: `{text, approval?, session?}` or null. */
+export function blockedInfo(taskId) {
+  const pending = approvalsOfTask(taskId);
+  if (pending.length) {
+    const a = pending[0];
+    const more = pending.length > 1 ? ` (+${pending.length - 1} more)` : '';
+    return { text: `${a.summary}${more}`, approval: a };
+  }
+  const blocked = sessionsOfTask(taskId).filter((s) => s.state === 'blocked');
+  if (blocked.length) {
+    return { text: blocked[0].blocked_on || 'Waiting for permission', session: blocked[0] };
+  }
+  const t = state.tasks.get(taskId);
+  if (t && t.blocked_sessions > 0) return { text: 'Waiting for permission' };
+  return null;
+}
+
+/** Pending approval of a session, if any. */
+export function approvalOfSession(sessionId) {
+  return [...state.approvals.values()].find((a) => a.session_id === sessionId) || null;
+}

@@ -1,0 +1,152 @@
+// A chronological, live timeline grouped by turn (prompt_id). Keeps every item in memory
+// but only a bounded window in the DOM (the newest WINDOW lines, "Show earlier" adds more),
+// and renders at most once per frame, so 10,000+ events stay responsive.
+
+import { h, rafThrottle, setText } from './dom.js';
+import { Api } from './api.js';
+import { textDialog } from './modal.js';
+import { toast } from './toasts.js';
+import { byTime } from './store.js';
+import { clockTime, detailText, shortId } from './format.js';
+
+const WINDOW = 250;
+
+const STATUS_ICON = { ok: '✓', error: '✕', pending: '…', info: '•', warning: '!' };
+
+/** Opens the raw stored event of a timeline line. */
+export async function showRawEvent(eventId) {
+  try {
+    const env = await Api.event(eventId);
+    textDialog(`Raw event ${eventId}`, JSON.stringify(env, null, 2));
+  } catch (e) {
+    toast({ kind: 'error', title: 'Could not load the raw event', message: e.message });
+  }
+}
+
+function lowerBound(arr, item) {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (byTime(arr[mid], item) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Creates a timeline; `showSession` adds the session chip (task view). */
+export function createTimeline({ showSession = false, label = 'Timeline' } = {}) {
+  let items = [];
+  const byId = new Map();
+  const rows = new Map(); // id -> { item, el }
+  const turns = new Map(); // key -> el
+  let shown = WINDOW;
+
+  const list = h('ol', { class: 'timeline', 'aria-label': label, 'aria-live': 'polite', 'aria-relevant': 'additions' });
+  const earlier = h('button', { type: 'button', class: 'btn btn-sm btn-ghost show-earlier', hidden: true });
+  const empty = h('p', { class: 'muted pad timeline-empty', text: 'No events yet.' });
+  const scroller = h('div', { class: 'timeline-scroll', tabindex: '0', 'aria-label': `${label} (scrollable)` }, earlier, list, empty);
+  const countEl = h('span', { class: 'muted small' });
+  earlier.addEventListener('click', () => {
+    const before = scroller.scrollHeight - scroller.scrollTop;
+    shown += WINDOW;
+    render();
+    scroller.scrollTop = scroller.scrollHeight - before;
+  });
+
+  function rowFor(it) {
+    const cached = rows.get(it.id);
+    if (cached && cached.item === it) return cached.el;
+    const raw = it.event_id
+      ? h('button', { type: 'button', class: 'icon-btn raw-btn', title: 'Raw event', 'aria-label': `Raw event for: ${it.summary}`, text: '{ }',
+        onclick: () => showRawEvent(it.event_id) })
+      : null;
+    const detail = it.detail && it.status === 'error'
+      ? h('details', { class: 'tl-detail' }, h('summary', { text: 'Details' }), h('pre', { class: 'raw', text: detailText(it.detail) }))
+      : null;
+    const el = h('li', { class: ['tl-row', `st-${it.status}`, `kind-${it.kind}`], dataset: { itemId: String(it.id), kind: it.kind, eventId: it.event_id || '' } },
+      h('time', { class: 'tl-time', datetime: it.at, title: it.at, text: clockTime(it.at) }),
+      h('span', { class: 'tl-icon', 'aria-label': it.status, text: STATUS_ICON[it.status] || '•' }),
+      h('div', { class: 'tl-main' },
+        h('span', { class: 'tl-summary', text: it.summary }),
+        h('span', { class: 'tl-chips' },
+          it.tool_name ? h('span', { class: 'chip', text: it.tool_name }) : null,
+          it.agent_id ? h('span', { class: 'chip chip-agent', title: it.agent_id, text: `subagent ${it.agent_id.slice(0, 6)}` }) : null,
+          showSession ? h('a', { class: 'chip chip-session', href: `#/session/${encodeURIComponent(it.session_id)}`, text: shortId(it.session_id) }) : null),
+        detail),
+      raw);
+    rows.set(it.id, { item: it, el });
+    return el;
+  }
+
+  function turnFor(it) {
+    const key = `${it.prompt_id}:${it.id}`;
+    let el = turns.get(key);
+    if (!el) {
+      el = h('li', { class: 'tl-turn', 'aria-hidden': 'false' },
+        h('span', { class: 'tl-turn-label', text: 'Turn' }),
+        h('span', { class: 'muted small mono', text: `${clockTime(it.at)} · ${String(it.prompt_id).slice(0, 8)}` }));
+      turns.set(key, el);
+    }
+    return el;
+  }
+
+  function render() {
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+    const start = Math.max(0, items.length - shown);
+    const nodes = [];
+    const keep = new Set();
+    const keepTurns = new Set();
+    let prevTurn = start > 0 ? items[start - 1].prompt_id : undefined;
+    for (let i = start; i < items.length; i++) {
+      const it = items[i];
+      if (it.prompt_id && it.prompt_id !== prevTurn) {
+        const t = turnFor(it);
+        keepTurns.add(`${it.prompt_id}:${it.id}`);
+        nodes.push(t);
+      }
+      if (it.prompt_id) prevTurn = it.prompt_id;
+      nodes.push(rowFor(it));
+      keep.add(it.id);
+    }
+    for (const id of rows.keys()) if (!keep.has(id)) rows.delete(id);
+    for (const k of turns.keys()) if (!keepTurns.has(k)) turns.delete(k);
+    // Only touch the DOM where it changed.
+    const current = list.children;
+    let same = current.length === nodes.length;
+    if (same) for (let i = 0; i < nodes.length; i++) if (current[i] !== nodes[i]) { same = false; break; }
+    if (!same) list.replaceChildren(...nodes);
+    earlier.hidden = start === 0;
+    setText(earlier, `Show earlier (${start} more)`);
+    empty.hidden = items.length > 0;
+    setText(countEl, `${items.length} line${items.length === 1 ? '' : 's'}${start > 0 ? ` · showing the last ${items.length - start}` : ''}`);
+    if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+  }
+  const schedule = rafThrottle(render);
+
+  return {
+    el: scroller,
+    countEl,
+    /** Replaces all items (a REST snapshot). */
+    setItems(list0) {
+      items = [...list0].sort(byTime);
+      byId.clear();
+      for (const it of items) byId.set(it.id, it);
+      schedule();
+    },
+    /** Inserts or updates one item (a `timeline:item` message). */
+    upsert(it) {
+      const old = byId.get(it.id);
+      if (old) {
+        const i = lowerBound(items, old);
+        if (items[i] && items[i].id === it.id) items.splice(i, 1);
+        else items = items.filter((x) => x.id !== it.id);
+      }
+      items.splice(lowerBound(items, it), 0, it);
+      byId.set(it.id, it);
+      schedule();
+    },
+    size: () => items.length,
+    renderNow: render,
+  };
+}

@@ -1,0 +1,89 @@
+// Toasts: error notifications for tool failures and API errors (StopFailure), plus UI
+// messages. The region is aria-live; error toasts are role=alert.
+
+import { h } from './dom.js';
+import { on, state } from './store.js';
+import { toolSubject, shortId } from './format.js';
+
+const MAX = 5;
+const LIFETIME = 10000;
+
+function region() {
+  return document.getElementById('toasts');
+}
+
+/** Shows a toast: kind = 'error' | 'info' | 'success'. */
+export function toast({ kind = 'info', title, message, href, linkText }) {
+  const root = region();
+  if (!root) return null;
+  const close = h('button', { type: 'button', class: 'icon-btn toast-close', 'aria-label': 'Dismiss', text: '×' });
+  const el = h(
+    'div',
+    { class: ['toast', `toast-${kind}`], role: kind === 'error' ? 'alert' : 'status' },
+    h('div', { class: 'toast-icon', 'aria-hidden': 'true', text: kind === 'error' ? '!' : kind === 'success' ? '✓' : 'i' }),
+    h(
+      'div',
+      { class: 'toast-body' },
+      h('strong', { class: 'toast-title', text: title }),
+      message ? h('p', { class: 'toast-msg', text: message }) : null,
+      href ? h('a', { class: 'toast-link', href, text: linkText || 'Open' }) : null,
+    ),
+    close,
+  );
+  let timer = null;
+  const remove = () => {
+    clearTimeout(timer);
+    el.classList.add('toast-out');
+    setTimeout(() => el.remove(), 180);
+  };
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(remove, LIFETIME);
+  };
+  close.addEventListener('click', remove);
+  el.addEventListener('mouseenter', () => clearTimeout(timer));
+  el.addEventListener('mouseleave', arm);
+  el.addEventListener('focusin', () => clearTimeout(timer));
+  root.appendChild(el);
+  while (root.children.length > MAX) root.firstElementChild.remove();
+  arm();
+  return el;
+}
+
+function firstLine(s, max = 160) {
+  const line = String(s || '').split('\n').find((l) => l.trim()) || '';
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
+function taskLabel(msg) {
+  const t = msg.task_id && state.tasks.get(msg.task_id);
+  return t ? ` · ${t.title}` : '';
+}
+
+/** Wires the feed: failures become error toasts linking to their session. */
+export function initToasts() {
+  on('message', (msg) => {
+    const p = (msg.data && msg.data.payload) || {};
+    const href = msg.session_id ? `#/session/${encodeURIComponent(msg.session_id)}` : null;
+    const link = msg.session_id ? `Open session ${shortId(msg.session_id)}` : null;
+    if (msg.type === 'hook:tool_failure') {
+      const tool = (msg.data && msg.data.tool_name) || p.tool_name || 'Tool';
+      const subject = toolSubject(p.tool_input);
+      toast({
+        kind: 'error',
+        title: `${tool} failed${taskLabel(msg)}`,
+        message: [firstLine(subject, 100), firstLine(p.error)].filter(Boolean).join(' — '),
+        href,
+        linkText: link,
+      });
+    } else if (msg.type === 'hook:stop_failure') {
+      toast({
+        kind: 'error',
+        title: `API error${taskLabel(msg)}`,
+        message: firstLine(p.last_assistant_message || p.error || 'The turn ended with an API error'),
+        href,
+        linkText: link,
+      });
+    }
+  });
+}

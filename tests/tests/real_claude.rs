@@ -248,6 +248,14 @@ fn summaries(timeline: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// `line` is `want`, or `want` followed by details ("Session ended after 1.2s").
+fn same_line(line: &str, want: &str) -> bool {
+    line == want
+        || line
+            .strip_prefix(want)
+            .is_some_and(|rest| rest.starts_with(' '))
+}
+
 fn metrics(server: &TestServer, session_id: &str) -> Value {
     server.get(&format!("/api/sessions/{session_id}/metrics"))
 }
@@ -547,7 +555,7 @@ fn core_session_is_observed_exactly() {
         "Session ended",
     ] {
         assert!(
-            lines.iter().any(|l| l == want),
+            lines.iter().any(|l| same_line(l, want)),
             "timeline has {want:?}: {lines:#?}"
         );
     }
@@ -669,7 +677,7 @@ fn parallel_calls_and_subagent_are_paired_on_one_session() {
         "Subagent finished (general-purpose)",
     ] {
         assert!(
-            lines.iter().any(|l| l == want),
+            lines.iter().any(|l| same_line(l, want)),
             "timeline has {want:?}: {lines:#?}"
         );
     }

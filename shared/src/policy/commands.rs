@@ -2,6 +2,7 @@
 //! `xargs`, `find -exec`, ...), the scripts run by `bash -c`, `sh -c`, `eval`, here-documents
 //! fed to a shell, and the files it reads, writes and deletes.
 
+use super::glob;
 use super::paths::{CwdState, PathExpr};
 use super::readonly::{self, Role, PATTERN_FIRST};
 use super::shell::{self, RawCommand};
@@ -169,7 +170,7 @@ fn effect(kind: EffectKind, word: &Word, cwd: &CwdState, recursive: bool) -> Opt
 
 /// Interprets one raw command (and whatever it wraps or runs) into `out`.
 fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>) {
-    let mut a = Analyzed::new(raw, raw.argv.clone());
+    let mut a = Analyzed::new(raw, expand_braces(&raw.argv));
     for r in &raw.redirects {
         let kind = if r.write {
             EffectKind::Write
@@ -200,6 +201,32 @@ fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>) {
     interpret_program(&program, raw, &mut a, depth, &mut inner);
     out.push(a);
     out.append(&mut inner);
+}
+
+/// Brace expansion (`{a,b}`), which bash does before anything else: `{rm,-rf,/}` is `rm -rf /`.
+/// Quoted braces are expanded too (harmless over-approximation).
+fn expand_braces(argv: &[Word]) -> Vec<Word> {
+    let mut out = Vec::with_capacity(argv.len());
+    for w in argv {
+        let alternatives = match &w.value {
+            Some(v) if v.contains('{') && v.contains(',') => glob::expand_braces(v),
+            _ => Vec::new(),
+        };
+        if alternatives.len() < 2 {
+            out.push(w.clone());
+            continue;
+        }
+        let unquoted = !w.raw.contains(['\'', '"']);
+        for alt in alternatives {
+            out.push(Word {
+                raw: w.raw.clone(),
+                tilde: alt.starts_with('~') && (w.tilde || unquoted),
+                value: Some(alt),
+                substitutions: Vec::new(),
+            });
+        }
+    }
+    out
 }
 
 /// A command made of `argv` that inherits `raw`'s context (stdin, sources, cwd).
@@ -897,7 +924,9 @@ fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: &CwdState) 
             }
             for w in sources.iter().copied().filter(|w| local(w)) {
                 if program == "mv" {
-                    add(EffectKind::Delete, w, true);
+                    // Moved away: a delete of the source (not recursive, so that `mv "$f" x`
+                    // is asked rather than denied; `mv ~ x` is still a write outside).
+                    add(EffectKind::Delete, w, false);
                 } else if program != "ln" {
                     add(EffectKind::Read, w, recursive_copy);
                 }

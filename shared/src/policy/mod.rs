@@ -364,7 +364,7 @@ impl Policy {
                 let reason = if detail.is_empty() {
                     rule.reason.clone()
                 } else {
-                    format!("{} [{}]", rule.reason, detail)
+                    format!("{} [{}]", rule.reason, clip(&detail, MAX_DETAIL))
                 };
                 return Decision {
                     outcome: rule.outcome,
@@ -379,7 +379,7 @@ impl Policy {
     fn fallback_decision(&self, command: Option<&str>) -> Decision {
         let mut reason = format!("No policy rule matched; default is {}.", self.fallback);
         if let Some(c) = command {
-            reason.push_str(&format!(" [`{c}`]"));
+            reason.push_str(&format!(" [`{}`]", clip(c, MAX_DETAIL)));
         }
         Decision {
             outcome: self.fallback,
@@ -387,6 +387,21 @@ impl Policy {
             reason,
         }
     }
+}
+
+/// Longest detail (command text, path) quoted in a reason.
+const MAX_DETAIL: usize = 300;
+
+/// `s` cut to at most `max` bytes (on a character boundary), with `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 /// The built-in local fallback used by the hook when the server is unreachable: denies the

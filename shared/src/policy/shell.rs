@@ -209,9 +209,16 @@ impl Walker {
                     .flat_map(command_words)
                     .collect();
                 let stage_end = stage_starts.get(k + 1).copied().unwrap_or(end);
+                let echoed = match &self.out[stage_starts[k - 1]..*start] {
+                    [only] => echoed_text(only),
+                    _ => None,
+                };
                 for cmd in &mut self.out[*start..stage_end] {
                     cmd.piped = true;
                     cmd.sources.extend(upstream.iter().cloned());
+                    if cmd.stdin_text.is_none() {
+                        cmd.stdin_text.clone_from(&echoed);
+                    }
                 }
             }
         }
@@ -559,6 +566,25 @@ impl Walker {
             _ => {}
         }
     }
+}
+
+/// The text `echo` / `printf` with literal arguments writes (roughly: arguments joined by
+/// spaces), so that `echo 'rm -rf /' | sh` can be read.
+fn echoed_text(cmd: &RawCommand) -> Option<String> {
+    let program = cmd.argv.first()?.value.as_deref()?;
+    if !matches!(program, "echo" | "printf") || !cmd.redirects.is_empty() {
+        return None;
+    }
+    let args: Option<Vec<&str>> = cmd.argv[1..].iter().map(|w| w.value.as_deref()).collect();
+    let args = args?;
+    let skip = if program == "echo" {
+        args.iter()
+            .take_while(|a| matches!(**a, "-n" | "-e" | "-E" | "-ne" | "-en"))
+            .count()
+    } else {
+        0
+    };
+    Some(args[skip..].join(" "))
 }
 
 /// Every static word of a command, as base names (`/usr/bin/curl` gives `curl`).

@@ -41,6 +41,22 @@
 //!   `log`/`show`/..., `echo`, `pwd`, `which`, `X --version`, ...).
 //! - ask: everything else (file edits inside the project, builds, network tools, MCP tools).
 //!
+//! "The project" is the project dir (the cwd when it is not known), plus the session cwd when
+//! it lies elsewhere (a worktree), unless that cwd is `/`, the home dir or one of its ancestors.
+//! Paths are resolved against the cwd (following `cd` earlier in the same command line),
+//! `..` is normalised lexically and symlinks through the [`PathResolver`]. A path written as a
+//! shell glob (`rm ~/*`, `cat dir/*.token`) matches a rule when some file could match both.
+//!
+//! Rule ids of the default policy (see [`Policy::rules`] for reasons): `deny.fork-bomb`,
+//! `deny.download-piped-to-shell`, `deny.disk-format`, `deny.write-device`,
+//! `deny.system-power`, `deny.rm-recursive-root-or-home`, `deny.rm-recursive-outside-project`,
+//! `deny.rm-recursive-unknown-target`, `deny.chmod-recursive-outside-project`,
+//! `deny.write-env-files`, `deny.write-ssh`, `deny.write-git-internals`,
+//! `deny.write-claude-settings`, `deny.write-maestro-data`, `deny.read-maestro-tokens`,
+//! `deny.read-ssh-private-keys`, `deny.git-force-push-main`, `deny.write-outside-project`,
+//! `ask.not-understood`, `allow.read-only-tools`, `allow.task-tools`,
+//! `allow.read-only-commands`; `default:<outcome>` when no rule matches.
+//!
 //! # Policy file format (TOML)
 //!
 //! ```toml
@@ -78,7 +94,8 @@
 //! files read by read-only commands). Path globs: `*` stays within one directory, `**` crosses
 //! directories, `?`, `[a-z]`, `{a,b}`; `{project}`, `{cwd}`, `{home}` (or a leading `~`),
 //! `{data_dir}` are substituted; a pattern without `/` matches a file name in any directory
-//! (`.env*`); other relative patterns are relative to the project dir. Paths are normalised
+//! (`.env*`), as does one starting with `**/`; other relative patterns are relative to the
+//! project dir. Paths are normalised
 //! (`..`, symlinks through the resolver) before matching.
 //!
 //! A rule whose `id` names an existing rule (built-in or from an earlier layer) changes only the

@@ -203,6 +203,32 @@ impl Browser {
         Ok(path)
     }
 
+    /// Saves a screenshot of the whole page (the window grows to the document's height for
+    /// the shot, then goes back to `width`x`height`).
+    pub async fn screenshot_full(
+        &self,
+        name: &str,
+        width: u32,
+        height: u32,
+    ) -> anyhow::Result<PathBuf> {
+        let doc = self
+            .js("return Math.ceil(Math.max(document.documentElement.scrollHeight, document.body.scrollHeight))")
+            .await?
+            .as_u64()
+            .unwrap_or(u64::from(height));
+        let inner = self
+            .js("return window.innerHeight")
+            .await?
+            .as_u64()
+            .unwrap_or(u64::from(height));
+        let chrome = u64::from(height).saturating_sub(inner);
+        let full = (doc + chrome).clamp(u64::from(height), 4000) as u32;
+        self.client.set_window_size(width, full).await?;
+        let shot = self.screenshot(name).await;
+        self.client.set_window_size(width, height).await?;
+        shot
+    }
+
     /// The text of a JavaScript alert if one is open (an XSS that ran), else None.
     pub async fn open_alert(&self) -> Option<String> {
         self.client.get_alert_text().await.ok()

@@ -113,11 +113,24 @@ impl Agent {
     /// Runs `maestro-hook <event>` with `payload` on stdin; returns its stdout.
     fn hook(&self, payload: &Value) -> String {
         let event = payload["hook_event_name"].as_str().expect("event name");
+        let out = self
+            .spawn_hook(payload)
+            .wait_with_output()
+            .expect("maestro-hook runs");
+        assert!(out.status.success(), "maestro-hook {event} failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Starts `maestro-hook <event>` with `payload` on stdin and returns the running child
+    /// (for decisions that wait for an operator).
+    fn spawn_hook(&self, payload: &Value) -> std::process::Child {
+        let event = payload["hook_event_name"].as_str().expect("event name");
         let mut cmd = Command::new(bin_path("maestro-hook"));
         cmd.arg(subcommand(event))
             .envs(self.env.clone())
             .env("MAESTRO_SPOOL_DIR", self.spool.path())
             .env("HOME", self.spool.path())
+            .env("MAESTRO_HOOK_CONFIG", self.spool.path().join("none.env"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -134,9 +147,7 @@ impl Agent {
             .expect("stdin")
             .write_all(payload.to_string().as_bytes())
             .expect("write stdin");
-        let out = child.wait_with_output().expect("maestro-hook runs");
-        assert!(out.status.success(), "maestro-hook {event} failed: {out:?}");
-        String::from_utf8_lossy(&out.stdout).to_string()
+        child
     }
 
     fn start(&self) {
@@ -175,6 +186,18 @@ impl Agent {
         p["prompt"] = json!(text);
         self.hook(&p);
     }
+}
+
+fn patch(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {
+    let resp = server
+        .client()
+        .patch(format!("{}{}", server.url, path))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(body)
+        .send()
+        .expect("PATCH");
+    let code = resp.status().as_u16();
+    (code, resp.json().unwrap_or(Value::Null))
 }
 
 fn create_task(server: &TestServer, title: &str, status: &str) -> String {
@@ -235,14 +258,21 @@ async fn count_text(b: &Browser, sel: &str, needle: &str) -> u64 {
 }
 
 async fn wait_text(b: &Browser, sel: &str, needle: &str) {
-    b.wait_js_args(
+    let r = b.wait_js_args(
         &format!("`{needle}` in `{sel}`"),
         "return [...document.querySelectorAll(arguments[0])].some(e => e.textContent.includes(arguments[1]))",
         vec![json!(sel), json!(needle)],
         T,
     )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .await;
+    if let Err(e) = r {
+        let _ = b.screenshot("failure").await;
+        let text = b
+            .js("return document.body.innerText")
+            .await
+            .unwrap_or(Value::Null);
+        panic!("{e}\npage text:\n{}", text.as_str().unwrap_or(""));
+    }
 }
 
 async fn js_errors(b: &Browser) -> Value {
@@ -499,6 +529,25 @@ fn screenshots_of_board_session_and_task_views() {
     a4.read("CHANGELOG.md");
     a4.edit("CHANGELOG.md");
     a4.hook(&a4.payload("SessionEnd-other.json"));
+    let (code, body) = patch(
+        &server,
+        &format!("/api/tasks/{t4}"),
+        &json!({"status": "done"}),
+    );
+    assert_eq!(code, 200, "{body}");
+
+    // Claude Code asks for permission in its own prompt (no held decision): the card still
+    // shows what is asked.
+    let t6 = create_task(&server, "Clean up old build artifacts", "in_progress");
+    let a6 = Agent::new(&server, Some(&t6));
+    a6.start();
+    a6.bash("du -sh build/");
+    let mut pre = a6.payload("PreToolUse-Bash.json");
+    pre["tool_input"] = json!({"command": "rm -rf build/ dist/", "description": "clean"});
+    a6.hook(&pre);
+    let mut note = a6.payload("Notification-permission_prompt.json");
+    note["message"] = json!("Claude needs your permission to use Bash");
+    a6.hook(&note);
 
     let free = Agent::unmanaged(&server);
     free.start();
@@ -513,7 +562,8 @@ fn screenshots_of_board_session_and_task_views() {
         wait_text(&b, ".feed-text", "Reading src/auth/session.ts").await;
         wait_text(&b, ".feed-text", "Executed: cargo build").await;
         wait_text(&b, "#unassigned", "Attach").await;
-        let board = b.screenshot("board").await.unwrap();
+        wait_text(&b, ".blocked-badge", "permission").await;
+        let board = b.screenshot_full("board", 1440, 960).await.unwrap();
         copy_to_docs(&board);
 
         b.route(&format!("#/session/{}", a1.session)).await.unwrap();
@@ -532,4 +582,112 @@ fn screenshots_of_board_session_and_task_views() {
         b.close().await;
     });
     println!("screenshots in {}", artifacts_dir().display());
+}
+
+const HOLD_POLICY: &str = r#"
+[[rule]]
+id = "hold-deploys"
+tool = "Bash"
+command = "deploy *"
+outcome = "hold"
+reason = "Deploys need a human."
+"#;
+
+/// A PreToolUse that the policy holds shows the "⚠ Blocked" badge on the card in two open
+/// pages; approving in the modal of one page closes the modal of the other, clears the badge
+/// in both, and the waiting hook prints the allow JSON.
+#[test]
+fn held_tool_call_is_approved_from_the_modal_in_one_of_two_pages() {
+    let _g = serial();
+    let dir = tempfile::tempdir().expect("dir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, HOLD_POLICY).expect("policy file");
+    let policy = policy.display().to_string();
+    let server = TestServer::start_with_env(&[("MAESTRO_POLICY_FILE", policy.as_str())]);
+    let task = create_task(&server, "Ship the billing fix", "in_progress");
+    let agent = Agent::new(&server, Some(&task));
+    agent.start();
+    agent.read("src/billing/invoice.rs");
+    agent.bash("cargo test billing");
+    let rt = rt();
+    let (a, b) = rt.block_on(async {
+        let a = Browser::start().await.expect("browser");
+        let b = Browser::start().await.expect("browser");
+        a.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        wait_text(&a, "#conn", "Live").await;
+        wait_text(&b, "#conn", "Live").await;
+        (a, b)
+    });
+    let mut pre = agent.payload("PreToolUse-Bash.json");
+    pre["tool_input"] =
+        json!({"command": "deploy production --service billing", "description": "deploy"});
+    let hook = agent.spawn_hook(&pre);
+    let card = format!(".card[data-task-id='{task}']");
+    rt.block_on(async {
+        for p in [&a, &b] {
+            wait_text(p, &format!("{card} .blocked-badge"), "deploy production --service billing").await;
+        }
+        // Page B opens the same request from the global pending list.
+        wait_text(&b, "#pending-label", "1 pending approval").await;
+        b.click("#pending-btn").await.unwrap();
+        b.click(".pending-item").await.unwrap();
+        wait_text(&b, "dialog[open]", "Deploys need a human.").await;
+        // Page A opens it from the badge, checks what it shows, and approves.
+        a.click(&format!("{card} .blocked-badge")).await.unwrap();
+        wait_text(&a, "dialog[open]", "deploy production --service billing").await;
+        for needle in ["Bash", "hold-deploys", "Deploys need a human.", "Ship the billing fix"] {
+            wait_text(&a, "dialog[open]", needle).await;
+        }
+        // Keyboard: focus is inside the modal.
+        let focus_inside = a
+            .js("return !!document.activeElement && !!document.activeElement.closest('dialog[open]')")
+            .await
+            .unwrap();
+        assert_eq!(focus_inside, json!(true), "focus is not in the modal");
+        let shot = a.screenshot("approval-modal").await.unwrap();
+        copy_to_docs(&shot);
+        a.wait_find("#approval-reason", T)
+            .await
+            .unwrap()
+            .send_keys("billing fix reviewed")
+            .await
+            .unwrap();
+        a.click("#approval-approve").await.unwrap();
+        // Page B: its modal closes by itself and the badge goes away.
+        b.wait_js("B's modal to close", "return !document.querySelector('dialog[open]')", T)
+            .await
+            .unwrap();
+        for p in [&a, &b] {
+            p.wait_js_args(
+                "the badge to clear",
+                "const el = document.querySelector(arguments[0] + ' .blocked-badge'); return !!el && el.hidden",
+                vec![json!(card)],
+                T,
+            )
+            .await
+            .unwrap();
+        }
+        wait_text(&b, "#pending-label", "No pending approvals").await;
+    });
+    let out = hook.wait_with_output().expect("hook exits");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(stdout.trim()).expect("the hook printed JSON");
+    assert_eq!(
+        v["hookSpecificOutput"]["permissionDecision"], "allow",
+        "{v}"
+    );
+    let approvals = server.get("/api/approvals");
+    assert_eq!(approvals[0]["status"], "approved", "{approvals}");
+    assert_eq!(
+        approvals[0]["decision_reason"], "billing fix reviewed",
+        "{approvals}"
+    );
+    rt.block_on(async {
+        assert_eq!(js_errors(&a).await, json!([]));
+        assert_eq!(js_errors(&b).await, json!([]));
+        a.close().await;
+        b.close().await;
+    });
 }

@@ -11,12 +11,12 @@ import { clockTime, relative, shortId, toolSubject } from './format.js';
 
 let openModal = null; // { id, dialog }
 
-function row(label, value, opts = {}) {
+function row(label, value, opts) {
   return h(
     'div',
     { class: 'kv-row' },
     h('dt', { text: label }),
-    h('dd', { class: opts.mono ? 'mono' : '' }, value),
+    h('dd', { class: opts && opts.mono ? 'mono' : null }, value),
   );
 }
 
@@ -37,6 +37,7 @@ export function openApproval(approval) {
   const session = state.sessions.get(a.session_id);
   const reason = h('textarea', {
     id: 'approval-reason',
+    autofocus: true,
     class: 'input',
     rows: '2',
     placeholder: 'Optional: told to Claude on deny, kept in the audit log',
@@ -59,8 +60,9 @@ export function openApproval(approval) {
       row('Reason', a.reason || '—'),
       row(
         'Session',
-        h('a', { href: `#/session/${encodeURIComponent(a.session_id)}`, class: 'mono', text: shortId(a.session_id) }),
-        session && session.project_dir ? null : null,
+        h('span', {},
+          h('a', { href: `#/session/${encodeURIComponent(a.session_id)}`, class: 'mono', text: shortId(a.session_id) }),
+          session && session.project_dir ? h('span', { class: 'muted small', text: ` · ${session.project_dir}` }) : null),
       ),
       row(
         'Task',

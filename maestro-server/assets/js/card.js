@@ -1,7 +1,7 @@
 // A task card: title, status, health dot, live activity feed, session count and the
 // "⚠ Blocked" badge. Built once, then updated in place.
 
-import { h, setText, setChildren } from './dom.js';
+import { h, setText, setChildren, icon } from './dom.js';
 import { state, sessionsOfTask, taskHealth, blockedInfo } from './store.js';
 import { HEALTH_LABELS, STATUS_LABELS, STATUS_ORDER, clockTime } from './format.js';
 import { openBlocked } from './approvals.js';
@@ -16,10 +16,10 @@ export function createCard(taskId, actions) {
     h('span', { class: 'blocked-text' }));
   const feed = h('ol', { class: 'card-feed', 'aria-live': 'polite', 'aria-label': 'Live activity' });
   const sessions = h('span', { class: 'card-sessions' });
-  const left = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Move left', title: 'Move to previous column', text: '←' });
-  const right = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Move right', title: 'Move to next column', text: '→' });
-  const edit = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Edit task', title: 'Edit', text: '✎' });
-  const del = h('button', { type: 'button', class: 'icon-btn icon-danger', 'aria-label': 'Delete task', title: 'Delete', text: '🗑' });
+  const left = h('button', { type: 'button', class: 'icon-btn move-left', 'aria-label': 'Move to the previous column', title: 'Move to the previous column' }, icon('left'));
+  const right = h('button', { type: 'button', class: 'icon-btn move-right', 'aria-label': 'Move to the next column', title: 'Move to the next column' }, icon('right'));
+  const edit = h('button', { type: 'button', class: 'icon-btn edit-task', 'aria-label': 'Edit task', title: 'Edit' }, icon('edit'));
+  const del = h('button', { type: 'button', class: 'icon-btn icon-danger delete-task', 'aria-label': 'Delete task', title: 'Delete' }, icon('trash'));
   const el = h(
     'article',
     { class: 'card', draggable: 'true', dataset: { taskId } },
@@ -48,7 +48,7 @@ export function createCard(taskId, actions) {
   });
   el.addEventListener('dragend', () => el.classList.remove('dragging'));
 
-  let feedKey = '';
+  let feedKey = null;
   function update() {
     const t = task();
     if (!t) return;
@@ -72,11 +72,11 @@ export function createCard(taskId, actions) {
     left.disabled = i <= 0;
     right.disabled = i >= STATUS_ORDER.length - 1;
     const items = state.feeds.get(taskId) || [];
-    const key = items.map((x) => `${x.id}:${x.status}:${x.summary}`).join('|');
+    const key = `${n}#` + items.map((x) => `${x.id}:${x.status}:${x.summary}`).join('|');
     if (key !== feedKey) {
       feedKey = key;
       if (!items.length) {
-        setChildren(feed, h('li', { class: 'feed-empty', text: 'No activity yet' }));
+        setChildren(feed, h('li', { class: 'feed-empty', text: n ? 'No activity yet' : 'No sessions yet' }));
       } else {
         setChildren(
           feed,

@@ -55,23 +55,45 @@ export function setText(el, text) {
   if (el.textContent !== t) el.textContent = t;
 }
 
-/** Coalesces calls into one per animation frame. */
+/**
+ * Coalesces calls: the first change after a quiet period renders at the end of the current
+ * task (no frame of latency); a burst renders at most once per animation frame.
+ */
 export function rafThrottle(fn) {
   let queued = false;
+  let last = -1e9;
   return () => {
     if (queued) return;
     queued = true;
-    // rAF is paused in background tabs: a timer makes sure the work still happens.
     let done = false;
     const run = () => {
       if (done) return;
       done = true;
       queued = false;
+      last = performance.now();
       fn();
     };
-    requestAnimationFrame(run);
-    setTimeout(run, 100);
+    if (performance.now() - last > 50) {
+      queueMicrotask(run);
+    } else {
+      requestAnimationFrame(run);
+      // rAF is paused in background tabs: a timer makes sure the work still happens.
+      setTimeout(run, 100);
+    }
   };
+}
+
+const SVG_ICONS = {
+  trash: 'M3 6h18M8 6V4h8v2m-9 0 1 14h8l1-14',
+  edit: 'M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4',
+  left: 'M15 6l-6 6 6 6',
+  right: 'M9 6l6 6-6 6',
+};
+
+/** A small stroked SVG icon (decorative). */
+export function icon(name) {
+  return s('svg', { class: 'icon', viewBox: '0 0 24 24', width: '16', height: '16', 'aria-hidden': 'true', focusable: 'false' },
+    s('path', { d: SVG_ICONS[name] || '', fill: 'none', stroke: 'currentColor', 'stroke-width': '2', 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }));
 }
 
 /** Debounce. */

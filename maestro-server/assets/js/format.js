@@ -78,10 +78,23 @@ export const HEALTH_LABELS = {
   none: 'No sessions',
 };
 
+/** `s_0193…` ids are time-ordered UUIDs: their tail is what tells them apart. */
 export function shortId(id) {
   if (!id) return '';
-  const [p, rest] = id.includes('_') ? id.split(/_(.*)/s) : ['', id];
-  return p ? `${p}_${rest.slice(0, 8)}` : id.slice(0, 8);
+  const i = id.indexOf('_');
+  const p = i > 0 ? id.slice(0, i) : '';
+  const rest = (i > 0 ? id.slice(i + 1) : id).replace(/-/g, '');
+  return p ? `${p}_${rest.slice(-8)}` : rest.slice(-8);
+}
+
+/** Short date-time: "08:53:19" today, "Nov 24 08:53" otherwise. */
+export function shortDateTime(t) {
+  const d = parseTime(t);
+  if (!d) return '—';
+  const today = new Date();
+  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  if (d.toDateString() === today.toDateString()) return `${time} today`;
+  return `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
 }
 
 /** What a tool call is about: command, path or pattern. */
@@ -96,19 +109,20 @@ export function toolSubject(input) {
 /** Text of a timeline item's detail: the error when there is one, else pretty JSON. */
 export function detailText(detail) {
   if (detail === null || detail === undefined) return '';
-  if (typeof detail === 'string') return detail;
-  const parts = [];
-  for (const k of ['error', 'stderr', 'message', 'exit_code', 'reason']) {
-    if (detail[k] !== undefined && detail[k] !== null && detail[k] !== '') {
-      parts.push(typeof detail[k] === 'string' ? detail[k] : `${k}: ${JSON.stringify(detail[k])}`);
-    }
+  if (typeof detail !== 'object') return String(detail);
+  const lines = [];
+  if (typeof detail.error === 'string' && detail.error) lines.push(detail.error, '');
+  for (const [k, v] of Object.entries(detail)) {
+    if (k === 'error' && typeof v === 'string') continue;
+    if (v === null || v === undefined || v === '') continue;
+    lines.push(`${k.replace(/_/g, ' ')}: ${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}`);
   }
-  const pretty = JSON.stringify(detail, null, 2);
-  return parts.length ? `${parts.join('\n')}\n\n${pretty}` : pretty;
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return lines.join('\n');
 }
 
 export function pct(rate) {
   if (rate === null || rate === undefined) return '—';
   const p = rate * 100;
-  return `${p >= 99.95 || p === 0 ? p.toFixed(0) : p.toFixed(1)}%`;
+  return `${Math.abs(p - Math.round(p)) < 0.05 ? p.toFixed(0) : p.toFixed(1)}%`;
 }

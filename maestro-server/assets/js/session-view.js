@@ -10,7 +10,7 @@ import { createErrorLog } from './errors.js';
 import { taskPicker, attach } from './unassigned.js';
 import { openApproval, openBlockedInfo } from './approvals.js';
 import { toast } from './toasts.js';
-import { HEALTH_LABELS, STATE_LABELS, dateTime, duration, parseTime, shortId } from './format.js';
+import { HEALTH_LABELS, STATE_LABELS, shortDateTime, duration, parseTime, shortId } from './format.js';
 
 export function kv(label, valueEl) {
   return h('div', { class: 'stat' }, h('dt', { text: label }), h('dd', {}, valueEl));
@@ -34,7 +34,7 @@ export function mountSession(root, id) {
   const timeline = createTimeline({ label: 'Session timeline' });
   const chart = createToolChart();
   const errors = createErrorLog();
-  const title = h('h1', { class: 'mono' });
+  const title = h('h1');
   const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' });
   const stateBadge = h('span', { class: 'state-badge', id: 'session-state' });
   const healthDot = h('span', { class: 'health-dot', role: 'img' });
@@ -77,8 +77,9 @@ export function mountSession(root, id) {
     healthDot.className = `health-dot health-${s.health}`;
     healthDot.setAttribute('aria-label', `Health: ${s.health}`);
     setText(healthText, HEALTH_LABELS[s.health] || s.health);
-    setText(started, dateTime(s.started_at));
-    setText(ended, s.ended_at ? dateTime(s.ended_at) : '—');
+    setText(started, shortDateTime(s.started_at));
+    started.title = s.started_at;
+    setText(ended, s.ended_at ? shortDateTime(s.ended_at) : '—');
     setText(dur, duration(liveDuration(s)));
     setText(events, String(s.event_count));
     setText(dir, s.project_dir || s.cwd || '—');

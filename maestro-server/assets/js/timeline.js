@@ -41,6 +41,8 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
   const rows = new Map(); // id -> { item, el }
   const turns = new Map(); // key -> el
   let shown = WINDOW;
+  let turnNo = new Map(); // prompt_id -> 1-based turn number
+  let turnsDirty = true;
 
   const list = h('ol', { class: 'timeline', 'aria-label': label, 'aria-live': 'polite', 'aria-relevant': 'additions' });
   const earlier = h('button', { type: 'button', class: 'btn btn-sm btn-ghost show-earlier', hidden: true });
@@ -79,13 +81,17 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
     return el;
   }
 
+  function turnKey(it) {
+    return `${it.prompt_id}:${it.id}:${turnNo.get(it.prompt_id)}`;
+  }
+
   function turnFor(it) {
-    const key = `${it.prompt_id}:${it.id}`;
+    const key = turnKey(it);
     let el = turns.get(key);
     if (!el) {
-      el = h('li', { class: 'tl-turn', 'aria-hidden': 'false' },
-        h('span', { class: 'tl-turn-label', text: 'Turn' }),
-        h('span', { class: 'muted small mono', text: `${clockTime(it.at)} · ${String(it.prompt_id).slice(0, 8)}` }));
+      el = h('li', { class: 'tl-turn', dataset: { promptId: it.prompt_id } },
+        h('span', { class: 'tl-turn-label', text: `Turn ${turnNo.get(it.prompt_id) || ''}` }),
+        h('span', { class: 'muted small mono', title: `prompt_id ${it.prompt_id}`, text: clockTime(it.at) }));
       turns.set(key, el);
     }
     return el;
@@ -93,6 +99,11 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
 
   function render() {
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+    if (turnsDirty) {
+      turnNo = new Map();
+      for (const it of items) if (it.prompt_id && !turnNo.has(it.prompt_id)) turnNo.set(it.prompt_id, turnNo.size + 1);
+      turnsDirty = false;
+    }
     const start = Math.max(0, items.length - shown);
     const nodes = [];
     const keep = new Set();
@@ -102,7 +113,7 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
       const it = items[i];
       if (it.prompt_id && it.prompt_id !== prevTurn) {
         const t = turnFor(it);
-        keepTurns.add(`${it.prompt_id}:${it.id}`);
+        keepTurns.add(turnKey(it));
         nodes.push(t);
       }
       if (it.prompt_id) prevTurn = it.prompt_id;
@@ -132,6 +143,7 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
       items = [...list0].sort(byTime);
       byId.clear();
       for (const it of items) byId.set(it.id, it);
+      turnsDirty = true;
       schedule();
     },
     /** Inserts or updates one item (a `timeline:item` message). */
@@ -144,6 +156,7 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
       }
       items.splice(lowerBound(items, it), 0, it);
       byId.set(it.id, it);
+      if (it.prompt_id && (!old || old.prompt_id !== it.prompt_id || old.at !== it.at)) turnsDirty = true;
       schedule();
     },
     size: () => items.length,

@@ -709,13 +709,9 @@ fn decision_line(
             format!("Denied by policy: {what} — {}", d.decision.reason),
             "error",
         ),
-        Outcome::Ask => (
-            format!(
-                "Left to Claude Code's prompt: {what} — {}",
-                d.decision.reason
-            ),
-            "info",
-        ),
+        // No opinion: the tool line's detail records it; a line per call would drown the
+        // timeline.
+        Outcome::Ask => return Ok(()),
         Outcome::Hold => (format!("Held for approval: {what}"), "warning"),
     };
     let detail = json!({"outcome": d.decision.outcome, "rule_id": d.decision.rule_id,

@@ -11,20 +11,26 @@ pub mod server;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Path of a binary built by this workspace (`maestro-server`, `maestro-hook`), building the
-/// workspace binaries first when they are missing.
+/// Path of a binary built by this workspace (`maestro-server`, `maestro-hook`). The first
+/// call in a test process runs `cargo build` for them, so a test never runs a stale binary.
 pub fn bin_path(name: &str) -> PathBuf {
-    let target = target_dir();
-    let path = target.join("debug").join(name);
-    if !path.exists() {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--bins", "-p", "maestro-server", "-p", "maestro-hook"])
+            .args([
+                "build",
+                "--bins",
+                "-p",
+                "maestro-server",
+                "-p",
+                "maestro-hook",
+            ])
             .current_dir(workspace_root())
             .status()
             .expect("cargo build runs");
         assert!(status.success(), "building the binaries failed");
-    }
-    path
+    });
+    target_dir().join("debug").join(name)
 }
 
 /// The workspace root.

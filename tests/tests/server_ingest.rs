@@ -154,7 +154,8 @@ fn core_sequence_projects_state_metrics_and_timeline_in_any_arrival_order() {
 
 #[test]
 fn every_captured_payload_is_accepted_including_events_nobody_special_cases() {
-    let server = TestServer::start();
+    // PermissionRequest payloads are held for an operator: time out fast here.
+    let server = TestServer::start_with_env(&[("MAESTRO_HOLD_TIMEOUT_MS", "50")]);
     let payloads = all_payloads();
     assert!(payloads.len() >= 60);
     let mut ids = Vec::new();

@@ -1,0 +1,5 @@
+//! Maestro benchmarks (work in progress).
+
+fn main() {
+    eprintln!("bench: not yet implemented");
+}

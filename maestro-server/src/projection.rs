@@ -436,9 +436,7 @@ pub fn refresh_task_status(conn: &Connection, task_id: &str) -> StoreResult<bool
     )?;
     let next = if blocked > 0 {
         TaskStatus::Blocked
-    } else if live > 0 {
-        TaskStatus::InProgress
-    } else if task.status == TaskStatus::Blocked {
+    } else if live > 0 || task.status == TaskStatus::Blocked {
         TaskStatus::InProgress
     } else {
         task.status

@@ -24,6 +24,28 @@ const DOWNLOADERS: &[&str] = &[
     "ncat",
     "socat",
 ];
+/// Files that hold secrets: reading them is never auto-allowed (it is asked).
+const SECRET_NAMES: &[&str] = &[
+    ".env",
+    ".env.*",
+    ".envrc",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_ed25519*",
+    "id_ecdsa*",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    "credentials",
+    "credentials.json",
+    "**/.ssh/**",
+    "**/.aws/**",
+    "**/.gnupg/**",
+];
+
 /// Temporary directories where writes outside the project are fine.
 const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/private/tmp", "/dev/shm"];
 
@@ -198,7 +220,13 @@ impl Check {
                 find_access(s, |a| {
                     a.kind != EffectKind::Read
                         && a.path.as_ref().is_some_and(|p| {
-                            globs.iter().any(|g| path_matches(g, p)) && !exempt(group, p)
+                            globs.iter().any(|(g, name)| {
+                                if *name {
+                                    name_matches(g, p)
+                                } else {
+                                    path_matches(g, p)
+                                }
+                            }) && !exempt(group, p)
                         })
                 })
             }
@@ -310,9 +338,32 @@ fn strictly_inside(p: &Resolved, roots: &[String], ctx: &EvalContext) -> bool {
         })
 }
 
+/// Every access is a read inside the work roots, of nothing that looks like a secret.
 fn all_reads_inside(s: &Subject<'_>, roots: &[String], ctx: &EvalContext) -> bool {
+    let secrets: Vec<(Glob, bool)> = SECRET_NAMES
+        .iter()
+        .filter_map(|p| {
+            Some((
+                Glob::new(&expand_pattern(p, ctx)?, true),
+                p.starts_with('*'),
+            ))
+        })
+        .collect();
+    let secret = |p: &Resolved| {
+        let last = p.lexical.rsplit('/').next().unwrap_or_default();
+        // A glob argument is taken to name a secret when it starts like one (`.env*`, `id_*`)
+        // or shares a suffix pattern with one (`*.pem`); `src/*.rs` and `*` are not.
+        let starts_literal = !last.starts_with(['*', '?', '[']);
+        secrets
+            .iter()
+            .any(|(g, suffix)| (!p.is_glob() || starts_literal || *suffix) && name_matches(g, p))
+            && !exempt(Protected::EnvFiles, p)
+    };
     s.accesses.iter().all(|a| {
-        a.kind == EffectKind::Read && a.path.as_ref().is_some_and(|p| inside(p, roots, ctx))
+        a.kind == EffectKind::Read
+            && a.path
+                .as_ref()
+                .is_some_and(|p| inside(p, roots, ctx) && !secret(p))
     })
 }
 
@@ -350,7 +401,19 @@ fn parent_of_glob(path: &str) -> String {
     }
 }
 
-fn protected_globs(group: Protected, ctx: &EvalContext) -> Vec<Glob> {
+/// Like [`path_matches`] for a file-name glob (`**/operator.token`), except that a path glob
+/// ending in a bare wildcard (`dir/*`) is not taken to name that file: `du -sh *` does not read
+/// a token that may or may not be there, `cat dir/*.token` does.
+fn name_matches(glob: &Glob, p: &Resolved) -> bool {
+    let last = p.lexical.rsplit('/').next().unwrap_or_default();
+    if p.is_glob() && last.chars().all(|c| c == '*' || c == '?') {
+        return false;
+    }
+    path_matches(glob, p)
+}
+
+/// Protected globs of a group, each with whether it is a file-name pattern.
+fn protected_globs(group: Protected, ctx: &EvalContext) -> Vec<(Glob, bool)> {
     let patterns: Vec<String> = match group {
         Protected::EnvFiles => vec![".env".into(), ".env.*".into(), ".envrc".into()],
         Protected::Ssh => vec!["**/.ssh".into(), "**/.ssh/**".into()],
@@ -376,8 +439,7 @@ fn protected_globs(group: Protected, ctx: &EvalContext) -> Vec<Glob> {
     };
     patterns
         .iter()
-        .filter_map(|p| expand_pattern(p, ctx))
-        .map(|p| Glob::new(&p, true))
+        .filter_map(|p| Some((Glob::new(&expand_pattern(p, ctx)?, true), !p.contains('/'))))
         .collect()
 }
 
@@ -418,7 +480,7 @@ fn secret_globs(ctx: &EvalContext) -> (Vec<Glob>, Vec<Glob>) {
 /// Whether reading `p` (its whole tree when `recursive`) can read a file matching `anchored`
 /// (or, for `p` itself, `names`).
 fn reads_any(p: &Resolved, recursive: bool, (anchored, names): &(Vec<Glob>, Vec<Glob>)) -> bool {
-    if anchored.iter().chain(names).any(|g| path_matches(g, p)) {
+    if anchored.iter().any(|g| path_matches(g, p)) || names.iter().any(|g| name_matches(g, p)) {
         return true;
     }
     let globs = anchored;

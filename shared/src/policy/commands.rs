@@ -368,7 +368,7 @@ fn interpret_program(
             }
         }
         "source" | "." => match args.first() {
-            Some(w) if w.value.is_none() => {
+            Some(w) if w.is_runtime() => {
                 a.problem = Some("sources a script only known at run time".into());
                 a.runs_code_from = a.sources.clone();
             }
@@ -438,7 +438,7 @@ fn shell_program(
         },
         (true, None) => a.problem = Some("`-c` without a script".into()),
         (false, Some(w)) => {
-            if w.value.is_none() {
+            if w.is_runtime() {
                 a.problem = Some("runs a script only known at run time".into());
                 a.runs_code_from = a.sources.clone();
             } else {
@@ -462,6 +462,12 @@ fn shell_program(
 
 /// `python`, `perl`, `node`, ...: code from a file, inline, or stdin.
 fn interpreter(program: &str, raw: &RawCommand, a: &mut Analyzed, args: &[Word]) {
+    if let [only] = args {
+        if matches!(only.value.as_deref(), Some("--version" | "-V")) {
+            a.role = Role::Pure;
+            return;
+        }
+    }
     let inline = match program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.') {
         "python" => &["-c", "-m"][..],
         "php" => &["-r"][..],
@@ -488,7 +494,7 @@ fn interpreter(program: &str, raw: &RawCommand, a: &mut Analyzed, args: &[Word])
         return;
     }
     match positionals(args).first() {
-        Some(w) if w.value.is_none() => {
+        Some(w) if w.is_runtime() => {
             a.problem = Some("runs a script only known at run time".into());
             a.runs_code_from = a.sources.clone();
         }

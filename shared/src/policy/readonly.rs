@@ -9,7 +9,8 @@ const PURE: &[&str] = &[
     "echo", "printf", "true", "false", ":", "pwd", "whoami", "id", "uname", "which", "type",
     "basename", "dirname", "seq", "sleep", "test", "[", "expr", "nproc", "arch", "tty", "locale",
     "groups", "cd", "pushd", "popd", "dirs", "cal", "factor", "uptime", "free", "ps", "jobs",
-    "wait", "history",
+    "wait", "history", "export", "unset", "set", "shopt", "local", "declare", "typeset",
+    "readonly", "shift", "return", "exit", "break", "continue", "umask",
 ];
 
 /// Programs that only read the files named in their arguments.

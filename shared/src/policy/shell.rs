@@ -536,7 +536,7 @@ impl Walker {
             CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
                 let sources = self.subshell_list(&sub.list)?;
                 cmd.sources.extend(sources);
-                cmd.argv.push(Word::dynamic("<(...)"));
+                cmd.argv.push(Word::process_substitution());
             }
         }
         Ok(())

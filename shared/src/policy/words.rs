@@ -6,6 +6,9 @@ use brush_parser::word::{
 };
 use brush_parser::ParserOptions;
 
+/// How a process substitution argument is shown.
+const PROCESS_SUBSTITUTION: &str = "<(...)";
+
 /// Deepest nesting of `${...}` / `$((...))` scanned for hidden substitutions.
 const MAX_WORD_DEPTH: usize = 8;
 
@@ -42,6 +45,22 @@ impl Word {
             tilde: false,
             substitutions: Vec::new(),
         }
+    }
+
+    /// A process substitution argument (`<(cmd)`): bash passes `/dev/fd/63`.
+    pub(crate) fn process_substitution() -> Word {
+        Word {
+            raw: PROCESS_SUBSTITUTION.to_string(),
+            value: Some("/dev/fd/63".to_string()),
+            tilde: false,
+            substitutions: Vec::new(),
+        }
+    }
+
+    /// Whether the value is only known at run time, or is the output of a process
+    /// substitution (as a script to run, that is just as unknown).
+    pub(crate) fn is_runtime(&self) -> bool {
+        self.value.is_none() || self.raw == PROCESS_SUBSTITUTION
     }
 
     /// The value, or the raw text for display.

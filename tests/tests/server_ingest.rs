@@ -540,3 +540,87 @@ fn spawned_ids_from_the_environment_select_the_session_and_task() {
     assert_eq!(t["status"], "in_progress");
     assert_eq!(t["session_count"], 1);
 }
+
+#[test]
+fn the_health_ticker_marks_quiet_sessions_idle_then_stale_and_ended_ones_grey() {
+    let server = TestServer::start_with_env(&[
+        ("MAESTRO_IDLE_AFTER_SECS", "1"),
+        ("MAESTRO_STALE_AFTER_SECS", "2"),
+        ("MAESTRO_HEALTH_TICK_MS", "100"),
+    ]);
+    let start =
+        json!({"session_id": "quiet-1", "hook_event_name": "SessionStart", "source": "startup"});
+    server.ingest(&envelope(&start, chrono::Utc::now()));
+    let s = session_by_claude_id(&server, "quiet-1");
+    assert_eq!(s["health"], "active");
+    let id = s["id"].as_str().expect("id").to_string();
+    for want in ["idle", "stale"] {
+        maestro_tests::wait_for(
+            &format!("health {want}"),
+            std::time::Duration::from_secs(20),
+            || {
+                let s = server.get(&format!("/api/sessions/{id}"));
+                (s["health"] == want).then_some(())
+            },
+        );
+    }
+    // Activity makes it active again; the end makes it ended.
+    let prompt =
+        json!({"session_id": "quiet-1", "hook_event_name": "UserPromptSubmit", "prompt": "go"});
+    server.ingest(&envelope(&prompt, chrono::Utc::now()));
+    assert_eq!(
+        server.get(&format!("/api/sessions/{id}"))["health"],
+        "active"
+    );
+    let end = json!({"session_id": "quiet-1", "hook_event_name": "SessionEnd", "reason": "other"});
+    server.ingest(&envelope(&end, chrono::Utc::now()));
+    let s = server.get(&format!("/api/sessions/{id}"));
+    assert_eq!(
+        (s["health"].as_str(), s["state"].as_str()),
+        (Some("ended"), Some("completed"))
+    );
+    assert_eq!(s["end_reason"], "other");
+    // Changes were broadcast on the feed.
+    let events = server.get("/api/events?since=0");
+    assert_eq!(events.as_array().expect("arr").len(), 3);
+}
+
+#[test]
+fn permission_prompts_block_and_the_next_tool_event_unblocks() {
+    let server = TestServer::start();
+    let (_, task) = server.post("/api/tasks", &json!({"title": "Blocked flow"}));
+    let tid = task["id"].as_str().expect("id");
+    let mut env = envelope(
+        &json!({"session_id": "blk-1", "hook_event_name": "SessionStart", "source": "startup"}),
+        chrono::Utc::now(),
+    );
+    env["maestro"] = json!({"session_id": "s_blocked_flow", "task_id": tid});
+    server.ingest(&env);
+    let note = json!({"session_id": "blk-1", "hook_event_name": "Notification",
+        "notification_type": "permission_prompt", "message": "Claude needs your permission to use Bash"});
+    server.ingest(&envelope(&note, chrono::Utc::now()));
+    let s = server.get("/api/sessions/s_blocked_flow");
+    assert_eq!(s["state"], "blocked");
+    assert_eq!(s["blocked_on"], "Claude needs your permission to use Bash");
+    let t = server.get(&format!("/api/tasks/{tid}"));
+    assert_eq!(
+        (t["status"].as_str(), t["blocked_sessions"].as_i64()),
+        (Some("blocked"), Some(1))
+    );
+    let post = json!({"session_id": "blk-1", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": "toolu_blk", "tool_input": {"command": "make"}, "tool_response": {}});
+    server.ingest(&envelope(&post, chrono::Utc::now()));
+    let s = server.get("/api/sessions/s_blocked_flow");
+    assert_eq!(
+        (s["state"].as_str(), &s["blocked_on"]),
+        (Some("active"), &Value::Null)
+    );
+    let t = server.get(&format!("/api/tasks/{tid}"));
+    assert_eq!(t["status"], "in_progress");
+    let stop = json!({"session_id": "blk-1", "hook_event_name": "Stop"});
+    server.ingest(&envelope(&stop, chrono::Utc::now()));
+    assert_eq!(
+        server.get("/api/sessions/s_blocked_flow")["state"],
+        "waiting_for_input"
+    );
+}

@@ -247,11 +247,18 @@ impl Check {
                     return None;
                 }
                 let glob = Glob::new("**/.ssh/id_*", true);
+                // A recursive read (`cp -r`, `grep -r`) of a tree holding ~/.ssh.
+                let home_keys = expand_pattern("~/.ssh/id_*", ctx).map(|p| Glob::new(&p, true));
                 find_access(s, |a| {
                     a.kind == EffectKind::Read
-                        && a.path
-                            .as_ref()
-                            .is_some_and(|p| path_matches(&glob, p) && !p.lexical.ends_with(".pub"))
+                        && a.path.as_ref().is_some_and(|p| {
+                            (path_matches(&glob, p) && !p.lexical.ends_with(".pub"))
+                                || (a.recursive
+                                    && !p.is_glob()
+                                    && home_keys
+                                        .as_ref()
+                                        .is_some_and(|g| p.forms().any(|f| g.matches_below(f))))
+                        })
                 })
             }
             Check::ForcePushMain => force_push_main(s),

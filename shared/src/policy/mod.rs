@@ -38,7 +38,8 @@
 //! - allow: Read, Glob, Grep, LS inside the project; TaskCreate/TaskUpdate/TaskGet/TaskList/
 //!   TodoWrite; clearly read-only commands inside the project (`ls`, `cat`, `head`, `grep`,
 //!   `rg`, `find` without `-delete`, `wc`, `sed -n` without `-i`/`w`/`e`, `git status`/`diff`/
-//!   `log`/`show`/..., `echo`, `pwd`, `which`, `X --version`, ...).
+//!   `log`/`show`/..., `echo`, `pwd`, `which`, `X --version`, ...). Reads of files that look
+//!   like secrets (`.env*`, `*.pem`, `*.key`, `id_rsa*`, `.netrc`, ...) are never auto-allowed.
 //! - ask: everything else (file edits inside the project, builds, network tools, MCP tools).
 //!
 //! "The project" is the project dir (the cwd when it is not known), plus the session cwd when

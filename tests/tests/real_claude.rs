@@ -793,7 +793,12 @@ fn dangerous_command_is_denied_by_policy() {
     let Some(world) = World::new("dangerous_command_is_denied_by_policy") else {
         return;
     };
-    let victim = world.scratch.home.join("precious");
+    // Outside the project and outside temp dirs (the policy lets scripts clean up /tmp): a
+    // throwaway dir under the cargo target dir.
+    let victim_root = maestro_tests::target_dir().join("real-claude-scratch");
+    std::fs::create_dir_all(&victim_root).expect("victim root");
+    let victim_tmp = tempfile::tempdir_in(&victim_root).expect("victim dir");
+    let victim = victim_tmp.path().join("precious");
     std::fs::create_dir_all(&victim).expect("victim dir");
     std::fs::write(victim.join("keep.txt"), "keep\n").expect("victim file");
     let command = format!("rm -rf {}", victim.display());

@@ -7,6 +7,7 @@
 //! state, tool calls are paired by `tool_use_id` with a precedence on their status, and the
 //! session start is the earliest capture time seen.
 
+use crate::store::cached::CachedExt;
 use crate::store::rows::{load_approval, load_session, load_task, load_timeline_item};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, IngestOutcome, StoreError, StoreResult};
@@ -90,7 +91,7 @@ pub fn ingest(
     )?;
     let envelope_text =
         serde_json::to_string(env).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO events (seq, event_id, event, captured_at, received_at, session_id, \
          claude_session_id, malformed, size, envelope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
         params![
@@ -170,7 +171,7 @@ fn resolve_session(
 }
 
 fn map_claude(conn: &Connection, claude_sid: &str, session_id: &str) -> StoreResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT OR IGNORE INTO claude_sessions (claude_session_id, session_id) VALUES (?1, ?2)",
         params![claude_sid, session_id],
     )?;
@@ -192,7 +193,7 @@ fn create_session(
     let cwd = ev.and_then(|e| e.common.cwd.clone());
     let project_dir = env.source.project_dir.clone().or_else(|| cwd.clone());
     let claude_sid = ev.map(|e| e.common.session_id.clone());
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO sessions (id, claude_session_id, task_id, state, state_at, health, \
          project_dir, cwd, host, claude_pid, spawned, started_at) \
          VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8)",
@@ -268,7 +269,7 @@ fn apply_to_session(
 ) -> StoreResult<()> {
     let at = env.captured_at;
     let at_s = fmt_ts(at);
-    let facts: SessionFacts = conn.query_row(
+    let facts: SessionFacts = conn.row_cached(
         "SELECT state_at, turn_failed, spawned FROM sessions WHERE id = ?1",
         [&session.id],
         |r| {
@@ -280,7 +281,7 @@ fn apply_to_session(
         },
     )?;
     // Counters, first/last seen, where the session is.
-    conn.execute(
+    conn.exec_cached(
         "UPDATE sessions SET event_count = event_count + 1, \
            last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
            started_at = CASE WHEN ?3 = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
@@ -326,7 +327,7 @@ fn apply_to_session(
         }
         if *ev.name() == HookEventName::StopFailure || *ev.name() == HookEventName::Stop {
             let failed = *ev.name() == HookEventName::StopFailure;
-            conn.execute(
+            conn.exec_cached(
                 "UPDATE sessions SET turn_failed = ?2 WHERE id = ?1 AND (state_at IS NULL OR state_at <= ?3)",
                 params![session.id, failed as i64, at_s],
             )?;
@@ -388,7 +389,7 @@ fn set_state(
         Some(v) => (1, v),
         None => (0, None),
     };
-    let n = conn.execute(
+    let n = conn.exec_cached(
         "UPDATE sessions SET state = ?2, state_at = ?3, \
            blocked_on = CASE WHEN ?4 = 1 THEN ?5 ELSE blocked_on END, \
            ended_at = CASE WHEN ?6 = 1 THEN ?3 WHEN ?2 IN ('active','blocked','waiting_for_input','starting') THEN NULL ELSE ended_at END, \
@@ -407,7 +408,7 @@ fn set_state(
     )?;
     if n > 0 && ending {
         // Requests the agent can no longer receive.
-        conn.execute(
+        conn.exec_cached(
             "UPDATE approvals SET status = 'cancelled', decided_at = ?2, decided_by = 'session ended' \
              WHERE session_id = ?1 AND status = 'pending'",
             params![session.id, at_s],
@@ -427,7 +428,7 @@ pub fn refresh_task_status(conn: &Connection, task_id: &str) -> StoreResult<bool
     let Some(task) = load_task(conn, task_id)? else {
         return Ok(false);
     };
-    let (blocked, live): (i64, i64) = conn.query_row(
+    let (blocked, live): (i64, i64) = conn.row_cached(
         "SELECT COALESCE(SUM(state = 'blocked'), 0), \
                 COALESCE(SUM(state IN ('starting','active','waiting_for_input')), 0) \
          FROM sessions WHERE task_id = ?1",
@@ -442,7 +443,7 @@ pub fn refresh_task_status(conn: &Connection, task_id: &str) -> StoreResult<bool
         task.status
     };
     if next != task.status {
-        conn.execute(
+        conn.exec_cached(
             "UPDATE tasks SET status = ?2, updated_at = ?3 WHERE id = ?1",
             params![task_id, next.as_str(), fmt_ts(Utc::now())],
         )?;
@@ -594,7 +595,7 @@ fn project_lines(
                     Some(other) => other.to_string(),
                     None => String::new(),
                 };
-                let inserted = conn.execute(
+                let inserted = conn.exec_cached(
                     "INSERT OR IGNORE INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, post_at, error) \
                      VALUES (?1, ?2, ?3, ?4, 'not_run', ?5, ?6)",
                     params![session.id, tool_use_id, tool, ev.common.agent_id, at_s, response],
@@ -611,7 +612,7 @@ fn project_lines(
                     continue;
                 }
                 if pending {
-                    conn.execute(
+                    conn.exec_cached(
                         "UPDATE tool_calls SET status = 'not_run', error = ?3, post_at = ?4 \
                          WHERE session_id = ?1 AND tool_use_id = ?2",
                         params![session.id, tool_use_id, response, at_s],
@@ -744,7 +745,7 @@ fn upsert_tool_call(
     error: Option<&str>,
 ) -> StoreResult<()> {
     let is_pre = status == "pending";
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error) \
          VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9) \
          ON CONFLICT (session_id, tool_use_id) DO UPDATE SET \
@@ -766,7 +767,7 @@ fn upsert_tool_call(
         ],
     )?;
     // Without duration_ms from Claude Code, pair Pre and Post by tool_use_id.
-    conn.execute(
+    conn.exec_cached(
         "UPDATE tool_calls SET duration_ms = \
            (julianday(post_at) - julianday(pre_at)) * 86400000.0 \
          WHERE session_id = ?1 AND tool_use_id = ?2 AND duration_ms IS NULL \
@@ -819,7 +820,7 @@ fn upsert_tool_line(
                 Some(event_id),
                 detail,
             )?;
-            conn.execute(
+            conn.exec_cached(
                 "UPDATE timeline SET tool_use_id = ?2 WHERE id = ?1",
                 params![id, tool_use_id],
             )?;
@@ -833,7 +834,7 @@ fn upsert_tool_line(
             };
             if status_rank(status) >= status_rank(&old_status) {
                 // Keep details of an earlier phase (the decision) when this one has none.
-                conn.execute(
+                conn.exec_cached(
                     "UPDATE timeline SET at = ?2, kind = ?3, event = ?4, summary = ?5, status = ?6, \
                        event_id = ?7, detail = COALESCE(?8, detail), \
                        prompt_id = COALESCE(prompt_id, ?9) WHERE id = ?1",
@@ -851,7 +852,7 @@ fn upsert_tool_line(
                 )?;
                 Ok(Some(id))
             } else if earlier != old_at {
-                conn.execute(
+                conn.exec_cached(
                     "UPDATE timeline SET at = ?2, prompt_id = COALESCE(prompt_id, ?3) WHERE id = ?1",
                     params![id, earlier, ev.common.prompt_id],
                 )?;
@@ -879,7 +880,7 @@ pub fn insert_line(
     event_id: Option<&str>,
     detail: Option<&Value>,
 ) -> StoreResult<i64> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO timeline (session_id, at, kind, event, summary, tool_name, status, prompt_id, \
          agent_id, event_id, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
         params![
@@ -924,7 +925,7 @@ fn create_approval(
     ev: &HookEvent,
     d: &DecisionRecord,
 ) -> StoreResult<()> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO approvals (id, session_id, event, tool_name, tool_input, summary, rule_id, \
          reason, status, created_at, event_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'pending',?9,?10)",
         params![

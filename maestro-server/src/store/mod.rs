@@ -2,6 +2,7 @@
 //! implements it on an embedded SQLite file (WAL, one writer thread with group commit, a pool
 //! of read connections). A PostgreSQL implementation can stand behind the same trait.
 
+pub mod cached;
 pub mod rows;
 pub mod schema;
 pub mod sqlite;

@@ -1,5 +1,6 @@
 //! Row mappers shared by reads and the writer's projections.
 
+use crate::store::cached::CachedExt;
 use crate::time::{human_duration, parse_ts};
 use maestro_shared::api::{
     Approval, ApprovalStatus, Health, Session, SessionState, Task, TaskStatus, TimelineItem,
@@ -51,7 +52,7 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
 
 /// Loads a session.
 pub fn load_session(conn: &Connection, id: &str) -> rusqlite::Result<Option<Session>> {
-    conn.query_row(
+    conn.row_cached(
         &format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"),
         [id],
         session_from_row,
@@ -84,7 +85,7 @@ pub fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
 
 /// Loads a task.
 pub fn load_task(conn: &Connection, id: &str) -> rusqlite::Result<Option<Task>> {
-    conn.query_row(
+    conn.row_cached(
         &format!("SELECT {TASK_COLS} FROM tasks t WHERE t.id = ?1"),
         [id],
         task_from_row,
@@ -131,7 +132,7 @@ pub fn timeline_from_row(r: &Row<'_>) -> rusqlite::Result<TimelineItem> {
 
 /// Loads one timeline line.
 pub fn load_timeline_item(conn: &Connection, id: i64) -> rusqlite::Result<Option<TimelineItem>> {
-    conn.query_row(
+    conn.row_cached(
         &format!(
             "SELECT {TIMELINE_COLS} FROM timeline l JOIN sessions s ON s.id = l.session_id \
              WHERE l.id = ?1"
@@ -195,7 +196,7 @@ pub fn approval_from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
 
 /// Loads an approval.
 pub fn load_approval(conn: &Connection, id: &str) -> rusqlite::Result<Option<Approval>> {
-    conn.query_row(
+    conn.row_cached(
         &format!(
             "SELECT {APPROVAL_COLS} FROM approvals a LEFT JOIN sessions s ON s.id = a.session_id \
              WHERE a.id = ?1"

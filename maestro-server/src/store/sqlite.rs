@@ -42,6 +42,7 @@ fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
     )?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 

@@ -3,6 +3,7 @@
 //! committed (durable), then the feed messages it produced are broadcast in seq order.
 
 use super::StoreError;
+use crate::store::cached::CachedExt;
 use crate::time::fmt_ts;
 use maestro_shared::ws::WsMessage;
 use rusqlite::{params, Connection};
@@ -32,7 +33,7 @@ impl Feed {
         session_id: Option<&str>,
         data: Value,
     ) -> rusqlite::Result<i64> {
-        conn.execute(
+        conn.exec_cached(
             "INSERT INTO feed (kind, at, task_id, session_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![kind, fmt_ts(at), task_id, session_id, data.to_string()],
         )?;

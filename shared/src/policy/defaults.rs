@@ -146,25 +146,19 @@ pub(crate) fn guard_rules() -> Vec<Rule> {
 /// The built-in allow rules, tried after user rules.
 pub(crate) fn allow_rules() -> Vec<Rule> {
     use Outcome::Allow;
-    let mut task_tools = Rule::builtin(
+    let task_tools = Rule::for_tools(
         "allow.task-tools",
         Allow,
         "Task and todo bookkeeping only.",
-        Check::NotUnderstood,
+        &[
+            "TaskCreate",
+            "TaskUpdate",
+            "TaskGet",
+            "TaskList",
+            "TodoWrite",
+            "TodoRead",
+        ],
     );
-    task_tools.check = None;
-    task_tools.builtin_check = None;
-    task_tools.tools = [
-        "TaskCreate",
-        "TaskUpdate",
-        "TaskGet",
-        "TaskList",
-        "TodoWrite",
-        "TodoRead",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
     vec![
         Rule::builtin(
             "allow.read-only-tools",

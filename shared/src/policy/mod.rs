@@ -105,13 +105,16 @@
 //! Layers: [`Policy::from_toml`] puts the user file on the built-in policy;
 //! [`Policy::layered`] puts another file (a per-task override) on any policy.
 
+mod args;
 mod checks;
 mod commands;
 mod defaults;
+mod effects;
 mod glob;
 mod paths;
 mod readonly;
 mod rules;
+mod runners;
 mod shell;
 mod subject;
 mod toml;

@@ -90,6 +90,22 @@ impl Rule {
         }
     }
 
+    /// A built-in rule that matches tool names only.
+    pub(crate) fn for_tools(id: &str, outcome: Outcome, reason: &str, tools: &[&str]) -> Rule {
+        Rule {
+            id: id.to_string(),
+            outcome,
+            reason: reason.to_string(),
+            tools: tools.iter().map(|t| t.to_string()).collect(),
+            commands: Vec::new(),
+            paths: Vec::new(),
+            access: Access::Any,
+            source: RuleSource::Builtin,
+            builtin_check: None,
+            check: None,
+        }
+    }
+
     /// Whether the rule matches `subject`; `Some(detail)` (what matched, for the reason).
     pub(crate) fn matches(&self, subject: &Subject<'_>, ctx: &EvalContext) -> Option<String> {
         if !self.tools.is_empty()

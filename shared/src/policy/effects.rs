@@ -1,0 +1,350 @@
+//! The files simple commands read, write and delete: `find` (with `-delete` and `-exec`), the
+//! read-only readers, and the common file-changing programs (`rm`, `cp`, `mv`, `tee`, `dd`, ...).
+
+use super::args::{has_short, is_short_cluster, option_eq_values, option_value, positionals};
+use super::commands::{derived, effect, interpret, Analyzed, EffectKind};
+use super::paths::CwdState;
+use super::readonly::{self, PATTERN_FIRST};
+use super::shell::RawCommand;
+use super::words::Word;
+
+/// Path component standing for "some directories below" (not a glob: it matches no protected
+/// name, and keeps the path inside its root).
+const UNKNOWN_DIRS: &str = "…";
+
+/// `find`: roots are read; `-delete` deletes them recursively; `-exec` runs a command on them.
+pub(super) fn find(
+    raw: &RawCommand,
+    a: &mut Analyzed,
+    args: &[Word],
+    depth: usize,
+    out: &mut Vec<Analyzed>,
+) {
+    let cwd = raw.cwd.clone();
+    let mut roots: Vec<Word> = args
+        .iter()
+        .take_while(|w| {
+            w.value
+                .as_deref()
+                .is_none_or(|v| !(v.starts_with('-') || v == "(" || v == "!" || v == ")"))
+        })
+        .cloned()
+        .collect();
+    let expr_start = roots.len();
+    if roots.is_empty() {
+        roots.push(Word::literal("."));
+    }
+    for r in &roots {
+        a.effects.extend(effect(EffectKind::Read, r, &cwd, false));
+    }
+    // What -delete and -exec act on: files somewhere below each root (`…` stands for the
+    // unknown directories), named by the `-name` test when there is exactly one.
+    let names: Vec<&str> = args
+        .iter()
+        .zip(args.iter().skip(1))
+        .filter(|(t, _)| matches!(t.value.as_deref(), Some("-name" | "-iname")))
+        .filter_map(|(_, n)| n.value.as_deref())
+        .collect();
+    let alternatives = args
+        .iter()
+        .any(|w| matches!(w.value.as_deref(), Some("-o" | "-or" | ",")));
+    let leaf = match (names.as_slice(), alternatives) {
+        ([name], false) if !name.contains('/') => format!("/{UNKNOWN_DIRS}/{name}"),
+        _ => format!("/{UNKNOWN_DIRS}"),
+    };
+    let below: Vec<Word> = roots
+        .iter()
+        .map(|r| match &r.value {
+            Some(v) => {
+                let mut w = Word::literal(&format!("{}{leaf}", v.trim_end_matches('/')));
+                w.tilde = r.tilde;
+                w
+            }
+            None => r.clone(),
+        })
+        .collect();
+    let values = a.arg_values();
+    a.role = readonly::classify("find", &values);
+    let mut i = expr_start;
+    while i < args.len() {
+        let v = args[i].value.as_deref().unwrap_or_default();
+        match v {
+            "-delete" => {
+                for r in &below {
+                    a.effects.extend(effect(EffectKind::Delete, r, &cwd, true));
+                }
+            }
+            "-fprint" | "-fprint0" | "-fprintf" | "-fls" => {
+                if let Some(w) = args.get(i + 1) {
+                    a.effects.extend(effect(EffectKind::Write, w, &cwd, false));
+                }
+            }
+            "-exec" | "-execdir" | "-ok" | "-okdir" => {
+                let end = args[i + 1..]
+                    .iter()
+                    .position(|w| matches!(w.value.as_deref(), Some(";" | "+")))
+                    .map_or(args.len(), |p| i + 1 + p);
+                let template = &args[i + 1..end];
+                if template.is_empty() {
+                    a.problem = Some("find -exec without a command".into());
+                }
+                for root in &below {
+                    let argv: Vec<Word> = template
+                        .iter()
+                        .map(|w| match w.value.as_deref() {
+                            Some("{}") => root.clone(),
+                            Some(v) if v.contains("{}") => Word::dynamic(&w.raw),
+                            _ => w.clone(),
+                        })
+                        .collect();
+                    if !argv.is_empty() {
+                        interpret(&derived(raw, argv, cwd.clone()), depth + 1, out);
+                    }
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+}
+
+/// Files read by a reader: positionals (but the pattern of `grep`-likes), option values that
+/// look like paths, and the working directory itself.
+pub(super) fn reader_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: &CwdState) {
+    let explicit_pattern = has_short(args, "ef", &["--regexp", "--file", "--expression"]);
+    let skip = usize::from(PATTERN_FIRST.contains(&program) && !explicit_pattern);
+    let mut reads: Vec<Word> = Vec::new();
+    if program == "git" {
+        reads.extend(option_value(args, &["-C"], &[]).into_iter().cloned());
+    } else {
+        reads.extend(positionals(args).into_iter().skip(skip).cloned());
+        for w in args {
+            if let Some(v) = w.value.as_deref() {
+                if v.starts_with('-') {
+                    if let Some(pos) = v.find(['/', '~']) {
+                        let path = &v[pos..];
+                        let path = path.strip_prefix('=').unwrap_or(path);
+                        let mut word = Word::literal(path);
+                        word.tilde = path.starts_with('~') && w.tilde;
+                        reads.push(word);
+                    }
+                }
+            }
+        }
+    }
+    reads.push(Word::literal("."));
+    let recursive = matches!(program, "rg" | "ag")
+        || (matches!(program, "grep" | "egrep" | "fgrep")
+            && has_short(args, "rR", &["--recursive", "--dereference-recursive"]));
+    for w in &reads {
+        a.effects
+            .extend(effect(EffectKind::Read, w, cwd, recursive));
+    }
+}
+
+/// Writes and deletes of the common file-changing programs.
+pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: &CwdState) {
+    let pos = positionals(args);
+    let mut add = |kind: EffectKind, w: &Word, recursive: bool| {
+        a.effects.extend(effect(kind, w, cwd, recursive));
+    };
+    match program {
+        "rm" => {
+            let recursive = has_short(args, "rR", &["--recursive"]);
+            for w in &pos {
+                add(EffectKind::Delete, w, recursive);
+            }
+        }
+        "rmdir" | "unlink" | "shred" => {
+            for w in &pos {
+                add(EffectKind::Delete, w, false);
+            }
+        }
+        "cp" | "mv" | "install" | "ln" | "rsync" | "scp" => {
+            let local = |w: &Word| {
+                !(matches!(program, "rsync" | "scp")
+                    && w.value.as_deref().is_some_and(|v| {
+                        v.split('/').next().is_some_and(|head| head.contains(':'))
+                    }))
+            };
+            let explicit: Vec<Word> = option_value(args, &["-t"], &["--target-directory"])
+                .into_iter()
+                .cloned()
+                .chain(option_eq_values(args, &["--target-directory"]))
+                .collect();
+            let (dest, sources): (Vec<&Word>, Vec<&Word>) = if !explicit.is_empty() {
+                (
+                    explicit.iter().collect(),
+                    pos.iter()
+                        .copied()
+                        .filter(|w| !explicit.contains(w))
+                        .collect(),
+                )
+            } else if pos.len() >= 2 || program != "ln" {
+                match pos.split_last() {
+                    Some((last, rest)) => (vec![*last], rest.to_vec()),
+                    None => (Vec::new(), Vec::new()),
+                }
+            } else {
+                (Vec::new(), pos.clone())
+            };
+            let recursive_copy = has_short(args, "rRa", &["--recursive", "--archive"]);
+            for w in dest.iter().copied().filter(|w| local(w)) {
+                add(EffectKind::Write, w, recursive_copy || program == "mv");
+                if program == "rsync"
+                    && has_short(
+                        args,
+                        "",
+                        &[
+                            "--delete",
+                            "--delete-after",
+                            "--delete-before",
+                            "--delete-during",
+                            "--delete-excluded",
+                        ],
+                    )
+                {
+                    add(EffectKind::Delete, w, true);
+                }
+            }
+            for w in sources.iter().copied().filter(|w| local(w)) {
+                if program == "mv" {
+                    // Moved away: a delete of the source (not recursive, so that `mv "$f" x`
+                    // is asked rather than denied; `mv ~ x` is still a write outside).
+                    add(EffectKind::Delete, w, false);
+                } else if program != "ln" {
+                    add(EffectKind::Read, w, recursive_copy);
+                }
+            }
+        }
+        "tee" | "touch" | "mkdir" | "truncate" | "mkfifo" | "mknod" | "sponge" => {
+            for w in &pos {
+                add(EffectKind::Write, w, false);
+            }
+        }
+        "chmod" | "chown" | "chgrp" => {
+            let recursive = has_short(args, "R", &["--recursive"]);
+            let skip = usize::from(!args.iter().any(|w| {
+                w.value
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with("--reference"))
+            }));
+            for w in pos.iter().skip(skip) {
+                add(EffectKind::Write, w, recursive);
+            }
+        }
+        "dd" => {
+            for w in args {
+                if let Some(v) = w.value.as_deref() {
+                    if let Some(path) = v.strip_prefix("of=") {
+                        add(EffectKind::Write, &Word::literal(path), false);
+                    } else if let Some(path) = v.strip_prefix("if=") {
+                        add(EffectKind::Read, &Word::literal(path), false);
+                    }
+                }
+            }
+        }
+        "sed" => {
+            let explicit = has_short(args, "ef", &["--expression", "--file"]);
+            let in_place = args
+                .iter()
+                .filter_map(|w| w.value.as_deref())
+                .any(|v| v.starts_with("--in-place") || (is_short_cluster(v) && v.contains('i')));
+            if in_place {
+                for w in pos.iter().skip(usize::from(!explicit)) {
+                    add(EffectKind::Write, w, false);
+                }
+            }
+        }
+        "sort" => {
+            for w in option_value(args, &["-o"], &["--output"]) {
+                add(EffectKind::Write, w, false);
+            }
+            for w in option_eq_values(args, &["--output"]) {
+                add(EffectKind::Write, &w, false);
+            }
+        }
+        "uniq" => {
+            if let Some(w) = pos.get(1) {
+                add(EffectKind::Write, w, false);
+            }
+        }
+        "curl" | "wget" => {
+            for w in option_value(args, &["-o", "-O"], &["--output", "--output-document"]) {
+                if program == "curl" && w.value.as_deref().is_some_and(|v| v.starts_with('-')) {
+                    continue;
+                }
+                add(EffectKind::Write, w, false);
+            }
+            for w in option_value(args, &["-T"], &["--upload-file"]) {
+                add(EffectKind::Read, w, false);
+            }
+            for w in option_value(
+                args,
+                &["-d", "-F"],
+                &[
+                    "--data",
+                    "--data-binary",
+                    "--data-raw",
+                    "--data-urlencode",
+                    "--form",
+                ],
+            ) {
+                if let Some(v) = w.value.as_deref() {
+                    if let Some((_, file)) = v.split_once('@') {
+                        let file = file.split(';').next().unwrap_or(file);
+                        let mut word = Word::literal(file);
+                        word.tilde = file.starts_with('~');
+                        add(EffectKind::Read, &word, false);
+                    }
+                } else {
+                    add(EffectKind::Read, w, false);
+                }
+            }
+            for w in option_eq_values(args, &["--output", "--output-document", "--post-file"]) {
+                add(EffectKind::Write, &w, false);
+            }
+        }
+        "tar" => {
+            let flags: String = args
+                .iter()
+                .filter_map(|w| w.value.as_deref())
+                .take(1)
+                .filter(|v| !v.starts_with("--"))
+                .map(|v| v.trim_start_matches('-').to_string())
+                .chain(
+                    args.iter()
+                        .skip(1)
+                        .filter_map(|w| w.value.as_deref())
+                        .filter(|v| is_short_cluster(v))
+                        .map(|v| v[1..].to_string()),
+                )
+                .collect();
+            let extract = flags.contains('x') || has_short(args, "", &["--extract", "--get"]);
+            if extract {
+                let dirs: Vec<Word> = option_value(args, &["-C"], &["--directory"])
+                    .into_iter()
+                    .cloned()
+                    .chain(option_eq_values(args, &["--directory"]))
+                    .collect();
+                if dirs.is_empty() {
+                    add(EffectKind::Write, &Word::literal("."), true);
+                }
+                for d in &dirs {
+                    add(EffectKind::Write, d, true);
+                }
+            }
+        }
+        "unzip" => {
+            let dirs = option_value(args, &["-d"], &[]);
+            if dirs.is_empty() {
+                add(EffectKind::Write, &Word::literal("."), true);
+            }
+            for d in dirs {
+                add(EffectKind::Write, d, true);
+            }
+        }
+        _ => {}
+    }
+}

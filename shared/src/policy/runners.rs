@@ -1,0 +1,367 @@
+//! Programs that run other programs: shells (`bash -c`, `sh` reading stdin), interpreters
+//! (`python`, `perl`, ...), and wrappers (`sudo`, `env`, `timeout`, `xargs`, `nice`, ...).
+
+use super::args::{has_short, is_short_cluster, positionals};
+use super::commands::{derived, effect, interpret, run_script, Analyzed, EffectKind};
+use super::paths::CwdState;
+use super::readonly::Role;
+use super::shell::RawCommand;
+use super::words::Word;
+
+pub(super) const SHELLS: &[&str] = &[
+    "sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "yash",
+];
+pub(super) const INTERPRETERS: &[&str] = &[
+    "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "bun", "deno",
+];
+
+/// `bash -c SCRIPT`, `bash FILE`, `bash` reading stdin.
+pub(super) fn shell_program(
+    raw: &RawCommand,
+    a: &mut Analyzed,
+    args: &[Word],
+    depth: usize,
+    out: &mut Vec<Analyzed>,
+) {
+    let mut command_mode = false;
+    let mut stdin_mode = false;
+    let mut script: Option<&Word> = None;
+    let mut i = 0;
+    while i < args.len() {
+        let w = &args[i];
+        let v = w.value.as_deref();
+        match v {
+            Some("--") => {
+                script = args.get(i + 1);
+                break;
+            }
+            Some("-o" | "+o" | "-O" | "+O" | "--rcfile" | "--init-file") => i += 1,
+            Some(v) if v == "-c" || (is_short_cluster(v) && v.contains('c')) => command_mode = true,
+            Some(v) if v.starts_with('-') || v.starts_with('+') => {
+                if v == "-" {
+                    break;
+                }
+                stdin_mode |= is_short_cluster(v) && v.contains('s');
+            }
+            _ => {
+                script = Some(w);
+                break;
+            }
+        }
+        i += 1;
+    }
+    if stdin_mode && !command_mode {
+        script = None;
+    }
+    match (command_mode, script) {
+        (true, Some(w)) => match &w.value {
+            Some(text) => {
+                a.role = Role::Pure;
+                run_script(text, raw, depth, out);
+            }
+            None => {
+                a.problem = Some("shell script only known at run time".into());
+                a.runs_code_from = a.sources.clone();
+            }
+        },
+        (true, None) => a.problem = Some("`-c` without a script".into()),
+        (false, Some(w)) => {
+            if w.is_runtime() {
+                a.problem = Some("runs a script only known at run time".into());
+                a.runs_code_from = a.sources.clone();
+            } else {
+                a.effects
+                    .extend(effect(EffectKind::Read, w, &raw.cwd, false));
+            }
+        }
+        (false, None) => {
+            if let Some(text) = &raw.stdin_text {
+                a.role = Role::Pure;
+                let mut fed = raw.clone();
+                fed.stdin_text = None;
+                run_script(text, &fed, depth, out);
+            } else if raw.piped {
+                a.problem = Some("runs commands read from a pipe".into());
+                a.runs_code_from = a.sources.clone();
+            }
+        }
+    }
+}
+
+/// `python`, `perl`, `node`, ...: code from a file, inline, or stdin.
+pub(super) fn interpreter(program: &str, raw: &RawCommand, a: &mut Analyzed, args: &[Word]) {
+    if let [only] = args {
+        if matches!(only.value.as_deref(), Some("--version" | "-V")) {
+            a.role = Role::Pure;
+            return;
+        }
+    }
+    let inline = match program.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.') {
+        "python" => &["-c", "-m"][..],
+        "php" => &["-r"][..],
+        _ => &["-e", "-E", "-p", "--eval", "--print"][..],
+    };
+    let has_inline = args.iter().filter_map(|w| w.value.as_deref()).any(|v| {
+        inline
+            .iter()
+            .any(|f| v == *f || (v.starts_with(f) && f.len() == 2 && is_short_cluster(v)))
+    });
+    if program.starts_with("perl") || program.starts_with("ruby") {
+        let in_place = args
+            .iter()
+            .filter_map(|w| w.value.as_deref())
+            .any(|v| is_short_cluster(v) && v.contains('i'));
+        if in_place {
+            for w in positionals(args).into_iter().skip(usize::from(!has_inline)) {
+                a.effects
+                    .extend(effect(EffectKind::Write, w, &raw.cwd, false));
+            }
+        }
+    }
+    if has_inline {
+        return;
+    }
+    match positionals(args).first() {
+        Some(w) if w.is_runtime() => {
+            a.problem = Some("runs a script only known at run time".into());
+            a.runs_code_from = a.sources.clone();
+        }
+        Some(w) if w.value.as_deref() != Some("-") => {}
+        _ => {
+            if raw.piped || raw.stdin_text.is_some() {
+                a.runs_code_from = a.sources.clone();
+                if a.runs_code_from.is_empty() {
+                    a.runs_code_from.push("stdin".into());
+                }
+            }
+        }
+    }
+}
+
+/// Wrappers: the command they run is analysed as a command of its own. Returns false when
+/// `program` is not a wrapper.
+pub(super) fn wrapper(
+    program: &str,
+    raw: &RawCommand,
+    a: &mut Analyzed,
+    args: &[Word],
+    depth: usize,
+    out: &mut Vec<Analyzed>,
+) -> bool {
+    // (name, options taking a value, positionals before the command, transparent)
+    let spec: (&[&str], usize, bool) = match program {
+        "env" => (
+            &["-u", "--unset", "-C", "--chdir", "-S", "--split-string"],
+            0,
+            true,
+        ),
+        "nice" => (&["-n", "--adjustment"], 0, true),
+        "nohup" | "builtin" | "busybox" | "unbuffer" => (&[], 0, true),
+        "time" => (&["-f", "--format", "-o", "--output"], 0, true),
+        "timeout" => (&["-s", "--signal", "-k", "--kill-after"], 1, true),
+        "stdbuf" => (
+            &["-i", "-o", "-e", "--input", "--output", "--error"],
+            0,
+            true,
+        ),
+        "ionice" => (&["-c", "-n", "--class", "--classdata"], 0, true),
+        "chrt" => (&[], 1, true),
+        "taskset" => (&[], 1, true),
+        "flock" => (
+            &[
+                "-w",
+                "--timeout",
+                "-E",
+                "--conflict-exit-code",
+                "-c",
+                "--command",
+            ],
+            1,
+            true,
+        ),
+        "exec" => (&["-a"], 0, true),
+        "command" => (&[], 0, true),
+        "xargs" => (
+            &[
+                "-I",
+                "-L",
+                "-n",
+                "-P",
+                "-s",
+                "-d",
+                "-E",
+                "-a",
+                "--arg-file",
+                "--delimiter",
+                "--max-args",
+                "--max-procs",
+                "--max-lines",
+                "--replace",
+                "--eof",
+            ],
+            0,
+            true,
+        ),
+        "sudo" => (
+            &[
+                "-u",
+                "-g",
+                "-h",
+                "-p",
+                "-C",
+                "-D",
+                "-r",
+                "-t",
+                "-U",
+                "-T",
+                "--user",
+                "--group",
+                "--host",
+                "--prompt",
+                "--chdir",
+                "--role",
+                "--type",
+                "--other-user",
+                "--command-timeout",
+                "--close-from",
+            ],
+            0,
+            false,
+        ),
+        "doas" => (&["-u", "-C"], 0, false),
+        "pkexec" => (&["--user"], 0, false),
+        "runuser" | "su" => (
+            &[
+                "-u",
+                "-g",
+                "-G",
+                "-s",
+                "--user",
+                "--group",
+                "--shell",
+                "-c",
+                "--command",
+            ],
+            0,
+            false,
+        ),
+        "chroot" => (&["--userspec", "--groups"], 1, false),
+        "watch" => (&["-n", "--interval", "-d"], 0, true),
+        _ => return false,
+    };
+    let (value_opts, skip_positionals, transparent) = spec;
+    if program == "command" && has_short(args, "vV", &[]) {
+        a.role = Role::Pure;
+        return true;
+    }
+    let mut cwd = raw.cwd.clone();
+    let mut i = 0;
+    let mut script: Option<Word> = None;
+    let mut replace: Option<String> = None;
+    while i < args.len() {
+        let v = args[i].value.as_deref().unwrap_or_default();
+        if v == "--" {
+            i += 1;
+            break;
+        }
+        if !v.starts_with('-') || v == "-" {
+            break;
+        }
+        let (name, attached) = match v.split_once('=') {
+            Some((n, val)) if n.starts_with("--") => (n, Some(val.to_string())),
+            _ => (v, None),
+        };
+        let takes_value = value_opts.contains(&name);
+        let value = if takes_value {
+            attached.or_else(|| {
+                i += 1;
+                args.get(i).and_then(|w| w.value.clone())
+            })
+        } else {
+            None
+        };
+        match (program, name) {
+            ("env", "-C" | "--chdir") | ("sudo", "-D" | "--chdir") => {
+                cwd = value.as_deref().map_or(CwdState::Unknown, |d| cwd.cd(d));
+            }
+            ("env", "-S" | "--split-string") | ("su" | "runuser" | "flock", "-c" | "--command") => {
+                script = Some(
+                    value
+                        .as_deref()
+                        .map_or_else(|| Word::dynamic("?"), Word::literal),
+                );
+            }
+            ("xargs", "-I" | "--replace") => replace = value.or(Some("{}".into())),
+            ("xargs", "-a" | "--arg-file") | ("flock", _) => {}
+            ("time", "-o" | "--output") => {
+                if let Some(v) = value {
+                    a.effects
+                        .extend(effect(EffectKind::Write, &Word::literal(&v), &cwd, false));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // `env` assignments.
+    if program == "env" {
+        while args
+            .get(i)
+            .and_then(|w| w.value.as_deref())
+            .is_some_and(|v| {
+                v.split_once('=')
+                    .is_some_and(|(n, _)| !n.is_empty() && !n.contains('/'))
+            })
+        {
+            i += 1;
+        }
+    }
+    if program == "su" || program == "runuser" {
+        // `su [-] [user]`: positionals are users, not commands.
+        if script.is_none() {
+            a.role = Role::Other;
+            return true;
+        }
+        i = args.len();
+    }
+    i += skip_positionals;
+    a.role = if transparent { Role::Pure } else { Role::Other };
+    if let Some(s) = script {
+        match &s.value {
+            Some(text) => run_script(text, &derived(raw, Vec::new(), cwd.clone()), depth, out),
+            None => a.problem = Some(format!("{program} runs a script only known at run time")),
+        }
+        return true;
+    }
+    let mut inner: Vec<Word> = args.get(i..).unwrap_or_default().to_vec();
+    if program == "watch" && !inner.is_empty() {
+        let values: Option<Vec<&str>> = inner.iter().map(|w| w.value.as_deref()).collect();
+        match values {
+            Some(v) => run_script(&v.join(" "), &derived(raw, Vec::new(), cwd), depth, out),
+            None => a.problem = Some("watch runs a command only known at run time".into()),
+        }
+        return true;
+    }
+    if program == "xargs" {
+        if inner.is_empty() {
+            inner.push(Word::literal("echo"));
+        }
+        match &replace {
+            Some(r) => {
+                for w in inner.iter_mut().skip(1) {
+                    if w.raw.contains(r.as_str()) {
+                        *w = Word::dynamic(&w.raw);
+                    }
+                }
+            }
+            None => inner.push(Word::dynamic("<stdin>")),
+        }
+    }
+    if inner.is_empty() {
+        // `env`, `sudo -v`, `nice`: nothing wrapped.
+        a.role = Role::Other;
+        return true;
+    }
+    interpret(&derived(raw, inner, cwd), depth + 1, out);
+    true
+}

@@ -364,6 +364,7 @@ impl ClaudeCommand {
             lines,
             stderr: err_buf,
             threads: vec![out_thread, err_thread],
+            started: Instant::now(),
             deadline: Instant::now() + self.timeout,
             timeout: self.timeout,
         }
@@ -377,6 +378,7 @@ pub struct ClaudeProcess {
     lines: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<String>>,
     threads: Vec<JoinHandle<()>>,
+    started: Instant,
     deadline: Instant,
     timeout: Duration,
 }
@@ -470,6 +472,7 @@ impl ClaudeProcess {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
+        let elapsed = self.started.elapsed();
         self.stdin.take();
         // The pipes close when the CLI exits; bound the wait anyway (a grandchild could keep
         // a pipe open).
@@ -495,6 +498,7 @@ impl ClaudeProcess {
             exit_code: status.and_then(|s| s.code()),
             timed_out,
             timeout: self.timeout,
+            elapsed,
             records,
             other_stdout,
             stderr: self.stderr.lock().expect("lock").clone(),
@@ -520,6 +524,8 @@ pub struct ClaudeOutput {
     pub timed_out: bool,
     /// The timeout that applied.
     pub timeout: Duration,
+    /// Wall time from spawn to exit.
+    pub elapsed: Duration,
     /// stream-json records, in order.
     pub records: Vec<Value>,
     /// stdout lines that were not JSON.
@@ -579,10 +585,11 @@ impl ClaudeOutput {
     pub fn dump(&self) -> String {
         let records: Vec<String> = self.records.iter().map(Value::to_string).collect();
         format!(
-            "exit={:?} timed_out={} (timeout {:?})\nrecords:\n{}\nother stdout:\n{}\nstderr:\n{}",
+            "exit={:?} timed_out={} (timeout {:?}, ran {:?})\nrecords:\n{}\nother stdout:\n{}\nstderr:\n{}",
             self.exit_code,
             self.timed_out,
             self.timeout,
+            self.elapsed,
             records.join("\n"),
             self.other_stdout.join("\n"),
             self.stderr

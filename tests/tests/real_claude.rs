@@ -67,9 +67,11 @@ impl World {
     /// `None` (after a SKIP line) when the CLI is unavailable outside CI.
     fn new(test: &str) -> Option<World> {
         let bin = claude_or_skip(test)?;
+        let t = std::time::Instant::now();
         let server = TestServer::start();
         let scratch = Scratch::new();
         install_hooks(&scratch);
+        eprintln!("{test}: server up and hooks installed in {:?}", t.elapsed());
         Some(World {
             bin,
             server,
@@ -394,6 +396,7 @@ fn fake_api_drives_the_real_cli() {
         .prompt("do the task")
         .args(&["--permission-mode", "auto", "--allowedTools", "Grep Glob"])
         .run();
+    eprintln!("claude ran {:?}", out.elapsed);
     out.assert_success();
     assert_eq!(out.result().expect("result")["result"], "all done");
 
@@ -507,6 +510,7 @@ fn core_session_is_observed_exactly() {
             "Grep Glob Bash",
         ])
         .run();
+    eprintln!("claude ran {:?}", out.elapsed);
     out.assert_success();
     assert_eq!(
         std::fs::read_to_string(world.scratch.project.join("notes.txt")).expect("notes"),
@@ -622,6 +626,7 @@ fn parallel_calls_and_subagent_are_paired_on_one_session() {
             "Grep Glob Bash",
         ])
         .run();
+    eprintln!("claude ran {:?}", out.elapsed);
     out.assert_success();
     let sid = out.session_id().expect("claude session id");
     let server = &world.server;
@@ -694,6 +699,59 @@ fn parallel_calls_and_subagent_are_paired_on_one_session() {
     assert!(batch["envelope"]["payload"]["agent_id"].is_null());
 }
 
+/// The fake answers HTTP 400: the CLI ends the turn with StopFailure, which the timeline shows
+/// as an API error.
+#[test]
+fn api_error_becomes_a_stop_failure_line() {
+    let Some(world) = World::new("api_error_becomes_a_stop_failure_line") else {
+        return;
+    };
+    let fake = FakeApi::start(Script::new(vec![
+        Step::tool(
+            "Bash",
+            json!({"command": "echo before-the-error", "description": "one call"}),
+        ),
+        Step::error(400, "fake api: bad request"),
+    ]));
+    let out = world
+        .claude(&fake)
+        .prompt("run into an API error")
+        .args(&["--allowedTools", "Bash"])
+        .run();
+    assert!(!out.timed_out, "{}", out.dump());
+    let result = out.result().expect("result record");
+    assert_eq!(result["is_error"], true, "{result}");
+    assert_eq!(result["api_error_status"], 400, "{result}");
+    let sid = out.session_id().expect("claude session id");
+    let server = &world.server;
+    wait_session_end(server, &sid);
+    let events = events_of(server, &sid);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "StopFailure")
+            .count(),
+        1,
+        "one StopFailure stored"
+    );
+    let session = session_of(server, &sid);
+    let tl = timeline(server, session["id"].as_str().expect("id"));
+    let line = tl
+        .iter()
+        .find(|l| l["event"] == "StopFailure")
+        .unwrap_or_else(|| panic!("no StopFailure line: {:#?}", summaries(&tl)));
+    assert_eq!(line["kind"], "stop_failure", "{line:#}");
+    assert_eq!(line["status"], "error", "{line:#}");
+    assert!(
+        line["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("API error")),
+        "{line:#}"
+    );
+    let m = metrics(server, session["id"].as_str().expect("id"));
+    assert_tool_metric(&m, "Bash", 1, 1, 0);
+}
+
 /// The server is down for the whole session: the hook spools every event, and once the server
 /// is back and the spool is flushed, every hook run is stored exactly once (a second flush and
 /// the background drainer add nothing).
@@ -720,6 +778,7 @@ fn server_down_during_session_loses_and_duplicates_nothing() {
         .prompt("run while the server is down")
         .args(&["--permission-mode", "acceptEdits", "--allowedTools", "Bash"])
         .run();
+    eprintln!("claude ran {:?}", out.elapsed);
     out.assert_success();
     let sid = out.session_id().expect("claude session id");
     let spooled = spooled_files(&world.scratch.spool).len();
@@ -814,6 +873,7 @@ fn dangerous_command_is_denied_by_policy() {
         .prompt("run the policy scenario")
         .args(&["--dangerously-skip-permissions"])
         .run();
+    eprintln!("claude ran {:?}", out.elapsed);
     out.assert_success();
     let sid = out.session_id().expect("claude session id");
     let server = &world.server;

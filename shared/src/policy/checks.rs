@@ -1,6 +1,8 @@
 //! The tests behind built-in rules (things a glob cannot say: "outside the project",
 //! "download piped into a shell", "read-only").
 
+use std::cell::OnceCell;
+
 use super::commands::EffectKind;
 use super::glob::Glob;
 use super::paths::{self, is_within, Resolved};
@@ -24,6 +26,90 @@ const DOWNLOADERS: &[&str] = &[
     "ncat",
     "socat",
 ];
+/// A work root: lexical form and real form (the same when no resolver answers).
+pub(crate) struct Root {
+    lexical: String,
+    real: String,
+}
+
+/// Per-evaluation cache of what the built-in tests derive from the context (compiled globs,
+/// work roots and their real forms), so that a call with many commands compiles and resolves
+/// them once.
+pub(crate) struct Env<'a> {
+    /// The context.
+    pub(crate) ctx: &'a EvalContext,
+    roots: OnceCell<Option<Vec<Root>>>,
+    protected: [OnceCell<Vec<(Glob, bool)>>; 5],
+    secrets: OnceCell<(Vec<Glob>, Vec<Glob>)>,
+    secret_names: OnceCell<Vec<(Glob, bool)>>,
+    home_keys: OnceCell<Option<Glob>>,
+}
+
+impl<'a> Env<'a> {
+    /// An empty cache over `ctx`.
+    pub(crate) fn new(ctx: &'a EvalContext) -> Env<'a> {
+        Env {
+            ctx,
+            roots: OnceCell::new(),
+            protected: Default::default(),
+            secrets: OnceCell::new(),
+            secret_names: OnceCell::new(),
+            home_keys: OnceCell::new(),
+        }
+    }
+
+    fn roots(&self) -> Option<&[Root]> {
+        self.roots
+            .get_or_init(|| {
+                paths::work_roots(self.ctx).map(|roots| {
+                    roots
+                        .into_iter()
+                        .map(|lexical| Root {
+                            real: paths::real_dir(&lexical, self.ctx),
+                            lexical,
+                        })
+                        .collect()
+                })
+            })
+            .as_deref()
+    }
+
+    fn protected(&self, group: Protected) -> &[(Glob, bool)] {
+        let slot = match group {
+            Protected::EnvFiles => 0,
+            Protected::Ssh => 1,
+            Protected::GitInternals => 2,
+            Protected::ClaudeSettings => 3,
+            Protected::MaestroData => 4,
+        };
+        self.protected[slot].get_or_init(|| protected_globs(group, self.ctx))
+    }
+
+    fn secrets(&self) -> &(Vec<Glob>, Vec<Glob>) {
+        self.secrets.get_or_init(|| secret_globs(self.ctx))
+    }
+
+    fn secret_names(&self) -> &[(Glob, bool)] {
+        self.secret_names.get_or_init(|| {
+            SECRET_NAMES
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        Glob::new(&expand_pattern(p, self.ctx)?, true),
+                        p.starts_with('*'),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    fn home_keys(&self) -> Option<&Glob> {
+        self.home_keys
+            .get_or_init(|| expand_pattern("~/.ssh/id_*", self.ctx).map(|p| Glob::new(&p, true)))
+            .as_ref()
+    }
+}
+
 /// Files that hold secrets: reading them is never auto-allowed (it is asked).
 const SECRET_NAMES: &[&str] = &[
     ".env",
@@ -134,7 +220,8 @@ impl Check {
     }
 
     /// Runs the test; `Some(detail)` when it matches.
-    pub(crate) fn test(self, s: &Subject<'_>, ctx: &EvalContext) -> Option<String> {
+    pub(crate) fn test(self, s: &Subject<'_>, env: &Env<'_>) -> Option<String> {
+        let ctx = env.ctx;
         let cmd = s.command;
         let program = cmd.and_then(|c| c.program.as_deref()).unwrap_or_default();
         let text = || cmd.map(|c| format!("`{}`", c.text)).unwrap_or_default();
@@ -188,13 +275,13 @@ impl Check {
                     && a.path.as_ref().is_some_and(|p| is_root_or_home(p, ctx))
             }),
             Check::DeleteOutsideProject => {
-                let root = paths::work_roots(ctx)?;
+                let root = env.roots()?;
                 find_access(s, |a| {
                     a.kind == EffectKind::Delete
                         && a.recursive
                         && a.path
                             .as_ref()
-                            .is_some_and(|p| !strictly_inside(p, &root, ctx) && !in_temp(p))
+                            .is_some_and(|p| !strictly_inside(p, root) && !in_temp(p))
                 })
             }
             Check::DeleteUnknown => find_access(s, |a| {
@@ -204,19 +291,19 @@ impl Check {
                 if !matches!(program, "chmod" | "chown" | "chgrp") {
                     return None;
                 }
-                let root = paths::work_roots(ctx);
+                let root = env.roots();
                 find_access(s, |a| {
                     a.recursive
                         && a.kind == EffectKind::Write
                         && match (&a.path, &root) {
-                            (Some(p), Some(root)) => !strictly_inside(p, root, ctx),
+                            (Some(p), Some(root)) => !strictly_inside(p, root),
                             (Some(p), None) => is_root_or_home(p, ctx),
                             (None, _) => true,
                         }
                 })
             }
             Check::Write(group) => {
-                let globs = protected_globs(group, ctx);
+                let globs = env.protected(group);
                 find_access(s, |a| {
                     a.kind != EffectKind::Read
                         && a.path.as_ref().is_some_and(|p| {
@@ -234,12 +321,12 @@ impl Check {
                 if listing_only(s) {
                     return None;
                 }
-                let globs = secret_globs(ctx);
+                let globs = env.secrets();
                 find_access(s, |a| {
                     a.kind == EffectKind::Read
                         && a.path
                             .as_ref()
-                            .is_some_and(|p| reads_any(p, a.recursive, &globs))
+                            .is_some_and(|p| reads_any(p, a.recursive, globs))
                 })
             }
             Check::ReadSshKeys => {
@@ -248,7 +335,7 @@ impl Check {
                 }
                 let glob = Glob::new("**/.ssh/id_*", true);
                 // A recursive read (`cp -r`, `grep -r`) of a tree holding ~/.ssh.
-                let home_keys = expand_pattern("~/.ssh/id_*", ctx).map(|p| Glob::new(&p, true));
+                let home_keys = env.home_keys();
                 find_access(s, |a| {
                     a.kind == EffectKind::Read
                         && a.path.as_ref().is_some_and(|p| {
@@ -263,12 +350,12 @@ impl Check {
             }
             Check::ForcePushMain => force_push_main(s),
             Check::WriteOutsideProject => {
-                let root = paths::work_roots(ctx)?;
+                let root = env.roots()?;
                 let plans = ctx.home.as_deref().map(|h| format!("{h}/.claude/plans"));
                 find_access(s, |a| {
                     a.kind != EffectKind::Read
                         && a.path.as_ref().is_some_and(|p| {
-                            !inside(p, &root, ctx)
+                            !inside(p, root)
                                 && !p.forms().all(|f| {
                                     TEMP_DIRS.iter().any(|t| is_within(f, t))
                                         || plans.as_deref().is_some_and(|d| is_within(f, d))
@@ -280,8 +367,8 @@ impl Check {
                 if !READ_TOOLS.contains(&s.tool) || s.problem.is_some() {
                     return None;
                 }
-                let root = paths::work_roots(ctx)?;
-                all_reads_inside(s, &root, ctx).then(|| "inside the project".to_string())
+                let root = env.roots()?;
+                all_reads_inside(s, root, env).then(|| "inside the project".to_string())
             }
             Check::ReadOnlyCommand => {
                 let c = cmd?;
@@ -294,8 +381,8 @@ impl Check {
                 if s.accesses.is_empty() {
                     return Some(text());
                 }
-                let root = paths::work_roots(ctx)?;
-                all_reads_inside(s, &root, ctx).then(text)
+                let root = env.roots()?;
+                all_reads_inside(s, root, env).then(text)
             }
         }
     }
@@ -319,12 +406,14 @@ fn find_access(s: &Subject<'_>, pred: impl Fn(&FileAccess) -> bool) -> Option<St
 }
 
 /// Within a work root (lexically, and after symlink resolution when known).
-fn inside(p: &Resolved, roots: &[String], ctx: &EvalContext) -> bool {
-    roots.iter().any(|root| is_within(&p.lexical, root))
+fn inside(p: &Resolved, roots: &[Root]) -> bool {
+    roots
+        .iter()
+        .any(|root| is_within(&p.lexical, &root.lexical))
         && p.real.as_deref().is_none_or(|r| {
             roots
                 .iter()
-                .any(|root| is_within(r, &paths::real_dir(root, ctx)) || is_within(r, root))
+                .any(|root| is_within(r, &root.real) || is_within(r, &root.lexical))
         })
 }
 
@@ -335,27 +424,19 @@ fn in_temp(p: &Resolved) -> bool {
 }
 
 /// Inside a work root and not a work root itself.
-fn strictly_inside(p: &Resolved, roots: &[String], ctx: &EvalContext) -> bool {
-    inside(p, roots, ctx)
+fn strictly_inside(p: &Resolved, roots: &[Root]) -> bool {
+    inside(p, roots)
         && roots.iter().all(|root| {
-            p.lexical != *root
+            p.lexical != root.lexical
                 && p.real
                     .as_deref()
-                    .is_none_or(|r| r != paths::real_dir(root, ctx) && r != root)
+                    .is_none_or(|r| r != root.real && r != root.lexical)
         })
 }
 
 /// Every access is a read inside the work roots, of nothing that looks like a secret.
-fn all_reads_inside(s: &Subject<'_>, roots: &[String], ctx: &EvalContext) -> bool {
-    let secrets: Vec<(Glob, bool)> = SECRET_NAMES
-        .iter()
-        .filter_map(|p| {
-            Some((
-                Glob::new(&expand_pattern(p, ctx)?, true),
-                p.starts_with('*'),
-            ))
-        })
-        .collect();
+fn all_reads_inside(s: &Subject<'_>, roots: &[Root], env: &Env<'_>) -> bool {
+    let secrets = env.secret_names();
     let secret = |p: &Resolved| {
         let last = p.lexical.rsplit('/').next().unwrap_or_default();
         // A glob argument is taken to name a secret when it starts like one (`.env*`, `id_*`)
@@ -370,7 +451,7 @@ fn all_reads_inside(s: &Subject<'_>, roots: &[String], ctx: &EvalContext) -> boo
         a.kind == EffectKind::Read
             && a.path
                 .as_ref()
-                .is_some_and(|p| inside(p, roots, ctx) && !secret(p))
+                .is_some_and(|p| inside(p, roots) && !secret(p))
     })
 }
 

@@ -341,49 +341,52 @@ fn parse_class(chars: &[char], start: usize) -> Option<(Tok, usize)> {
     None
 }
 
-fn closure(toks: &[Tok], states: &mut Vec<usize>) {
-    let mut k = 0;
-    let mut reached = Vec::new();
-    while k < states.len() {
-        let i = states[k];
-        if let Some(tok) = toks.get(i) {
-            reached.clear();
-            tok.epsilon(i, &mut reached);
-            for r in &reached {
-                if !states.contains(r) {
-                    states.push(*r);
+/// Adds the epsilon closure to a state set (epsilon edges only go forward, so one ascending
+/// pass is enough).
+fn closure(toks: &[Tok], set: &mut [bool]) {
+    let mut eps = Vec::with_capacity(2);
+    for i in 0..toks.len() {
+        if set[i] {
+            eps.clear();
+            toks[i].epsilon(i, &mut eps);
+            for &e in &eps {
+                if let Some(slot) = set.get_mut(e) {
+                    *slot = true;
                 }
             }
         }
-        k += 1;
     }
 }
 
 fn matches_tokens(toks: &[Tok], text: &[char], path: bool) -> bool {
-    let mut states = vec![0usize];
+    let mut states = vec![false; toks.len() + 1];
+    let mut next = vec![false; toks.len() + 1];
+    let mut reached = Vec::with_capacity(2);
+    states[0] = true;
     closure(toks, &mut states);
-    let mut next = Vec::new();
     for &c in text {
-        next.clear();
-        let mut reached = Vec::new();
-        for &i in &states {
-            if let Some(tok) = toks.get(i) {
-                reached.clear();
-                tok.step(i, c, path, &mut reached);
-                for r in &reached {
-                    if !next.contains(r) {
-                        next.push(*r);
-                    }
+        next.fill(false);
+        let mut any = false;
+        for (i, tok) in toks.iter().enumerate() {
+            if !states[i] {
+                continue;
+            }
+            reached.clear();
+            tok.step(i, c, path, &mut reached);
+            for &r in &reached {
+                if let Some(slot) = next.get_mut(r) {
+                    *slot = true;
+                    any = true;
                 }
             }
         }
-        closure(toks, &mut next);
-        if next.is_empty() {
+        if !any {
             return false;
         }
+        closure(toks, &mut next);
         std::mem::swap(&mut states, &mut next);
     }
-    states.contains(&toks.len())
+    states[toks.len()]
 }
 
 /// Emptiness check of the product of two glob automata (classes are over-approximated).

@@ -361,9 +361,10 @@ impl Policy {
         } else {
             vec![subject::tool_subject(tool_name, tool_input, ctx)]
         };
+        let env = checks::Env::new(ctx);
         let mut best: Option<Decision> = None;
         for s in &subjects {
-            let d = self.decide(s, ctx, &keep);
+            let d = self.decide(s, &env, &keep);
             if best
                 .as_ref()
                 .is_none_or(|b| d.outcome.severity() > b.outcome.severity())
@@ -377,11 +378,11 @@ impl Policy {
     fn decide(
         &self,
         s: &subject::Subject<'_>,
-        ctx: &EvalContext,
+        env: &checks::Env<'_>,
         keep: &impl Fn(&Rule) -> bool,
     ) -> Decision {
         for rule in self.rules.iter().filter(|r| keep(r)) {
-            if let Some(detail) = rule.matches(s, ctx) {
+            if let Some(detail) = rule.matches(s, env) {
                 let reason = if detail.is_empty() {
                     rule.reason.clone()
                 } else {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::checks::Check;
+use super::checks::{Check, Env};
 use super::commands::EffectKind;
 use super::glob::{glob_match, Glob};
 use super::paths::{self, Resolved};
@@ -107,7 +107,8 @@ impl Rule {
     }
 
     /// Whether the rule matches `subject`; `Some(detail)` (what matched, for the reason).
-    pub(crate) fn matches(&self, subject: &Subject<'_>, ctx: &EvalContext) -> Option<String> {
+    pub(crate) fn matches(&self, subject: &Subject<'_>, env: &Env<'_>) -> Option<String> {
+        let ctx = env.ctx;
         if !self.tools.is_empty()
             && !self
                 .tools
@@ -153,7 +154,7 @@ impl Rule {
             }
         }
         if let Some(check) = &self.check {
-            details.push(check.test(subject, ctx)?);
+            details.push(check.test(subject, env)?);
         }
         Some(details.join("; "))
     }

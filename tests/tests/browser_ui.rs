@@ -414,6 +414,26 @@ fn hostile_payload_is_shown_as_text_and_runs_nothing() {
         .await
         .unwrap();
         wait_text(&b, "dialog pre.raw", "<script>alert(4)</script>").await;
+        // The dialog is keyboard driven: focus is inside it and Esc closes it.
+        let focus_inside = b
+            .js("return !!document.activeElement.closest('dialog[open]')")
+            .await
+            .unwrap();
+        assert_eq!(focus_inside, json!(true));
+        b.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys("\u{e00c}")
+            .await
+            .unwrap();
+        b.wait_js(
+            "Esc to close the dialog",
+            "return !document.querySelector('dialog[open]')",
+            T,
+        )
+        .await
+        .unwrap();
         let injected = b
             .js("return { img: document.querySelectorAll('img[src=\"x\"]').length, \
                  scripts: [...document.scripts].filter(s => !s.src).length, \
@@ -690,4 +710,127 @@ fn held_tool_call_is_approved_from_the_modal_in_one_of_two_pages() {
         a.close().await;
         b.close().await;
     });
+}
+
+/// Posts `PostToolUse` Read envelopes `range` for the agent's session from 4 threads.
+fn bulk_ingest(server: &TestServer, agent: &Agent, task: &str, range: std::ops::Range<usize>) {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let url = server.url.clone();
+            let session = agent.session.clone();
+            let task = task.to_string();
+            let claude = agent.claude_sid.clone();
+            let range = range.clone();
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                for i in range.skip(t).step_by(4) {
+                    let p = json!({"session_id": claude, "hook_event_name": "PostToolUse",
+                        "cwd": "/home/dev/proj", "tool_name": "Read",
+                        "tool_input": {"file_path": format!("src/module_{i:05}.rs")},
+                        "tool_response": {"type": "text"}, "tool_use_id": format!("toolu_bulk_{i}"),
+                        "duration_ms": 1 + (i % 7)});
+                    let mut env = maestro_tests::envelopes::envelope(&p, chrono::Utc::now());
+                    env["maestro"] = json!({"session_id": session, "task_id": task});
+                    let resp = client
+                        .post(format!("{url}/api/webhooks/hook-event"))
+                        .bearer_auth(maestro_tests::server::INGEST_TOKEN)
+                        .json(&env)
+                        .send()
+                        .expect("ingest");
+                    assert!(resp.status().is_success(), "{}", resp.status());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("ingest thread");
+    }
+}
+
+const LINES: &str = "const c = document.querySelector('.panel-head .muted.small'); \
+     return c && c.textContent.startsWith(arguments[0] + ' lines')";
+
+/// A session with 10,000 events: the session view loads the history, then takes 1,000 more
+/// live while open. The DOM stays bounded (a window of the newest lines plus "Show earlier"),
+/// the page stays responsive (main-thread long tasks are measured and printed), and a reload
+/// of the 10,001-line view is timed.
+#[test]
+fn ten_thousand_events_keep_the_session_view_responsive() {
+    let _g = serial();
+    let server = TestServer::start();
+    let task = create_task(&server, "Big refactor", "in_progress");
+    let agent = Agent::new(&server, Some(&task));
+    agent.start();
+    let started = Instant::now();
+    bulk_ingest(&server, &agent, &task, 0..9_000);
+    let ingest_s = started.elapsed().as_secs_f64();
+    let rt = rt();
+    let b = rt.block_on(async {
+        let b = Browser::start().await.expect("browser");
+        b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        wait_text(&b, "#conn", "Live").await;
+        let t0 = now_ms();
+        b.route(&format!("#/session/{}", agent.session)).await.unwrap();
+        b.wait_js_args("9,001 lines", LINES, vec![json!(9001)], T)
+            .await
+            .unwrap();
+        let load_ms = now_ms() - t0;
+        b.js("window.__long = []; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__long.push(e.duration); }).observe({ type: 'longtask', buffered: false }); return true;")
+            .await
+            .unwrap();
+        println!("10,000 events: 9,000 ingested in {ingest_s:.1} s; session view with 9,001 lines rendered in {load_ms:.0} ms");
+        b
+    });
+    let live = Instant::now();
+    bulk_ingest(&server, &agent, &task, 9_000..10_000);
+    let live_ingest_ms = live.elapsed().as_secs_f64() * 1000.0;
+    rt.block_on(async {
+        b.wait_js_args("10,001 lines", LINES, vec![json!(10001)], Duration::from_secs(120))
+            .await
+            .unwrap();
+        let live_ms = live.elapsed().as_secs_f64() * 1000.0;
+        let rows = b
+            .js("return document.querySelectorAll('.tl-row').length")
+            .await
+            .unwrap();
+        assert!(rows.as_u64().unwrap() <= 300, "{rows} timeline rows in the DOM: not bounded");
+        let long = b
+            .js("const l = window.__long || []; return { count: l.length, max_ms: Math.round(Math.max(0, ...l)) }")
+            .await
+            .unwrap();
+        let feed = b.js("return window.__maestroFeed").await.unwrap();
+        let render = b.js("return window.__maestroTimelineRender").await.unwrap();
+        println!("timeline renders while streaming: {render}");
+        assert_eq!(feed["duplicates"], 0, "{feed}");
+        let click_ms = b
+            .js("const t = performance.now(); document.querySelector('.show-earlier').click(); return Math.round(performance.now() - t);")
+            .await
+            .unwrap();
+        b.wait_js("the earlier window", "return document.querySelectorAll('.tl-row').length > 300", T)
+            .await
+            .unwrap();
+        let render = b.js("return window.__maestroTimelineRender").await.unwrap();
+        println!("timeline render after 'show earlier': {render}");
+        b.route("#/board").await.unwrap();
+        wait_text(&b, ".feed-text", "src/module_").await;
+        let t0 = now_ms();
+        b.route(&format!("#/session/{}", agent.session)).await.unwrap();
+        b.wait_js_args("the reloaded timeline", LINES, vec![json!(10001)], T)
+            .await
+            .unwrap();
+        let reload_ms = now_ms() - t0;
+        wait_text(&b, ".chart-label", "Read: 10000 uses (100% success)").await;
+        let rows = b
+            .js("return document.querySelectorAll('.tl-row').length")
+            .await
+            .unwrap();
+        assert!(rows.as_u64().unwrap() <= 300, "{rows} rows after reload");
+        println!(
+            "10,000 events: 1,000 live events posted in {live_ingest_ms:.0} ms, all on screen after {live_ms:.0} ms; \
+             {rows} rows in the DOM; main-thread long tasks while streaming: {long}; \
+             'show earlier' click handled in {click_ms} ms; session view reload with 10,001 lines: {reload_ms:.0} ms"
+        );
+        assert_eq!(js_errors(&b).await, json!([]));
+    });
+    rt.block_on(b.close());
 }

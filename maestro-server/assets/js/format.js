@@ -6,19 +6,25 @@ export function parseTime(t) {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
+// Intl formatters are expensive to build: make each once (toLocale*String with options
+// builds one per call, which dominates rendering thousands of lines).
+const CLOCK = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+const DAY = new Intl.DateTimeFormat([], { month: 'short', day: 'numeric' });
+const FULL = new Intl.DateTimeFormat([], {
+  year: 'numeric', month: 'short', day: 'numeric',
+  hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+});
+
 export function clockTime(t) {
   const d = parseTime(t);
   if (!d) return '';
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  return CLOCK.format(d);
 }
 
 export function dateTime(t) {
   const d = parseTime(t);
   if (!d) return '—';
-  return d.toLocaleString([], {
-    year: 'numeric', month: 'short', day: 'numeric',
-    hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
-  });
+  return FULL.format(d);
 }
 
 export function duration(ms) {
@@ -92,9 +98,9 @@ export function shortDateTime(t) {
   const d = parseTime(t);
   if (!d) return '—';
   const today = new Date();
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  const time = CLOCK.format(d);
   if (d.toDateString() === today.toDateString()) return `${time} today`;
-  return `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+  return `${DAY.format(d)} ${time}`;
 }
 
 /** What a tool call is about: command, path or pattern. */

@@ -1,7 +1,7 @@
 // Session view: state and health, start / end / duration, the live timeline grouped by
 // turn, the tool-usage chart with p50 / p95, the error log and the raw event of any line.
 
-import { h, setChildren, setText, debounce } from './dom.js';
+import { h, setChildren, setText, debounce, rafThrottle } from './dom.js';
 import { Api } from './api.js';
 import { state, on, approvalOfSession } from './store.js';
 import { createTimeline } from './timeline.js';
@@ -141,6 +141,7 @@ export function mountSession(root, id) {
     }
   }
 
+  const head = rafThrottle(renderHead);
   const offs = [
     on('timeline', (it) => {
       if (!it || it.session_id !== id) return;
@@ -151,10 +152,11 @@ export function mountSession(root, id) {
     on('sessions', (s) => {
       if (s && s.id === id) session = s;
       else if (!s) session = state.sessions.get(id) || session;
-      renderHead();
+      else return;
+      head();
     }),
-    on('approvals', renderHead),
-    on('tasks', renderHead),
+    on('approvals', head),
+    on('tasks', head),
   ];
   const ticker = setInterval(() => session && setText(dur, duration(liveDuration(session))), 1000);
   renderHead();

@@ -35,9 +35,29 @@ export function emit(topic, payload) {
   }
 }
 
+const TS = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/;
+
+/** A sortable key for an RFC 3339 UTC time: the fraction padded to 9 digits. */
+export function timeKey(at) {
+  const m = TS.exec(at || '');
+  if (!m) return at || '';
+  return `${m[1]}.${(m[2] || '').padEnd(9, '0')}${m[3]}`;
+}
+
+function keyOf(x) {
+  if (x._k === undefined || x._kat !== x.at) {
+    Object.defineProperty(x, '_k', { value: timeKey(x.at), writable: true, configurable: true, enumerable: false });
+    Object.defineProperty(x, '_kat', { value: x.at, writable: true, configurable: true, enumerable: false });
+  }
+  return x._k;
+}
+
+/** Chronological order of timeline items (capture time, then id). */
 export function byTime(a, b) {
-  if (a.at < b.at) return -1;
-  if (a.at > b.at) return 1;
+  const ka = keyOf(a);
+  const kb = keyOf(b);
+  if (ka < kb) return -1;
+  if (ka > kb) return 1;
   return a.id - b.id;
 }
 

@@ -1,7 +1,7 @@
 // Task view: the task, its sessions, "Start session", and the timeline, tool chart and error
 // log aggregated over all its sessions.
 
-import { h, setChildren, setText, debounce } from './dom.js';
+import { h, setChildren, setText, debounce, rafThrottle } from './dom.js';
 import { Api } from './api.js';
 import { state, on, emit, sessionsOfTask, taskHealth, blockedInfo } from './store.js';
 import { createTimeline } from './timeline.js';
@@ -129,6 +129,7 @@ export function mountTask(root, id) {
     }
   }
   const mine = new Set(sessionsOfTask(id).map((s) => s.id));
+  const head = rafThrottle(renderHead);
   const offs = [
     on('timeline', (it) => {
       if (!it || (it.task_id !== id && !mine.has(it.session_id))) return;
@@ -144,16 +145,16 @@ export function mountTask(root, id) {
         mine.delete(s.id);
         refreshAll();
       }
-      renderHead();
+      head();
     }),
     on('tasks', (t) => {
       if (t && t.deleted && t.id === id) {
         location.hash = '#/board';
         return;
       }
-      renderHead();
+      head();
     }),
-    on('approvals', renderHead),
+    on('approvals', head),
   ];
   renderHead();
   load();

@@ -34,6 +34,27 @@ function lowerBound(arr, item) {
   return lo;
 }
 
+/**
+ * Makes `parent`'s children exactly `nodes` (in order) with the fewest DOM operations: when
+ * the window slides by k lines, k nodes are removed and k inserted; nothing else moves.
+ */
+export function reconcile(parent, nodes) {
+  const want = new Set(nodes);
+  for (let c = parent.firstChild; c;) {
+    const next = c.nextSibling;
+    if (!want.has(c)) parent.removeChild(c);
+    c = next;
+  }
+  let cur = parent.firstChild;
+  for (const n of nodes) {
+    if (n === cur) {
+      cur = cur.nextSibling;
+    } else {
+      parent.insertBefore(n, cur);
+    }
+  }
+}
+
 /** Creates a timeline; `showSession` adds the session chip (task view). */
 export function createTimeline({ showSession = false, label = 'Timeline' } = {}) {
   let items = [];
@@ -47,13 +68,15 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
   const list = h('ol', { class: 'timeline', 'aria-label': label, 'aria-live': 'polite', 'aria-relevant': 'additions' });
   const earlier = h('button', { type: 'button', class: 'btn btn-sm btn-ghost show-earlier', hidden: true });
   const empty = h('p', { class: 'muted pad timeline-empty', text: 'No events yet.' });
-  const scroller = h('div', { class: 'timeline-scroll', tabindex: '0', 'aria-label': `${label} (scrollable)` }, earlier, list, empty);
+  // The scroller is a column-reverse flex box around one wrapper: the browser keeps it pinned
+  // to the newest line (and keeps the view still when earlier lines are added above) without
+  // any scroll arithmetic, so rendering never forces a synchronous layout.
+  const scroller = h('div', { class: 'timeline-scroll', tabindex: '0', 'aria-label': `${label} (scrollable)` },
+    h('div', { class: 'timeline-inner' }, earlier, list, empty));
   const countEl = h('span', { class: 'muted small' });
   earlier.addEventListener('click', () => {
-    const before = scroller.scrollHeight - scroller.scrollTop;
     shown += WINDOW;
     render();
-    scroller.scrollTop = scroller.scrollHeight - before;
   });
 
   function rowFor(it) {
@@ -98,7 +121,7 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
   }
 
   function render() {
-    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+    const t0 = performance.now();
     if (turnsDirty) {
       turnNo = new Map();
       for (const it of items) if (it.prompt_id && !turnNo.has(it.prompt_id)) turnNo.set(it.prompt_id, turnNo.size + 1);
@@ -122,16 +145,17 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
     }
     for (const id of rows.keys()) if (!keep.has(id)) rows.delete(id);
     for (const k of turns.keys()) if (!keepTurns.has(k)) turns.delete(k);
-    // Only touch the DOM where it changed.
-    const current = list.children;
-    let same = current.length === nodes.length;
-    if (same) for (let i = 0; i < nodes.length; i++) if (current[i] !== nodes[i]) { same = false; break; }
-    if (!same) list.replaceChildren(...nodes);
+    const t1 = performance.now();
+    reconcile(list, nodes);
+    const t2 = performance.now();
     earlier.hidden = start === 0;
     setText(earlier, `Show earlier (${start} more)`);
     empty.hidden = items.length > 0;
     setText(countEl, `${items.length} line${items.length === 1 ? '' : 's'}${start > 0 ? ` · showing the last ${items.length - start}` : ''}`);
-    if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+    const t3 = performance.now();
+    const prev = window.__maestroTimelineRender;
+    const maxMs = Math.max(t3 - t0, prev ? prev.max_ms : 0);
+    window.__maestroTimelineRender = { build_ms: t1 - t0, dom_ms: t2 - t1, total_ms: t3 - t0, max_ms: maxMs, rows: nodes.length };
   }
   const schedule = rafThrottle(render);
 

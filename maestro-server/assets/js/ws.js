@@ -4,6 +4,10 @@
 import { applyMessage, setConn, loadAll } from './store.js';
 
 const MIN_DELAY = 250;
+
+/** Feed counters (also read by the browser tests). */
+export const stats = { applied: 0, duplicates: 0, gaps: 0, connects: 0 };
+window.__maestroFeed = stats;
 const MAX_DELAY = 10000;
 
 export class LiveFeed {
@@ -79,7 +83,12 @@ export class LiveFeed {
       this.onControl(msg);
       return;
     }
-    if (this.lastSeq !== null && msg.seq <= this.lastSeq) return; // never render a seq twice
+    if (this.lastSeq !== null && msg.seq <= this.lastSeq) {
+      stats.duplicates += 1; // never render a seq twice
+      return;
+    }
+    if (this.lastSeq !== null && msg.seq > this.lastSeq + 1) stats.gaps += 1;
+    stats.applied += 1;
     this.lastSeq = msg.seq;
     window.__maestroLastSeq = msg.seq;
     applyMessage(msg);
@@ -87,6 +96,7 @@ export class LiveFeed {
 
   onControl(msg) {
     if (msg.type === 'ready') {
+      stats.connects += 1;
       const wasReconnect = this.everReady;
       this.attempt = 0;
       this.everReady = true;

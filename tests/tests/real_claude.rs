@@ -6,10 +6,12 @@
 //! Without Node.js/npm (or when the install fails) every test prints a SKIP line and passes,
 //! unless `CI` is set: then it fails loudly.
 
-use maestro_tests::claude_cli::{claude_or_skip, ClaudeCommand, ClaudeOutput, Scratch};
+use maestro_tests::claude_cli::{
+    claude_or_skip, ClaudeCommand, ClaudeOutput, Scratch, CLAUDE_CODE_VERSION,
+};
 use maestro_tests::fake_api::{FakeApi, RequestKind, Script, Step, DENY_MARKER};
 use maestro_tests::server::TestServer;
-use maestro_tests::{bin_path, wait_for};
+use maestro_tests::{bin_path, fixture, wait_for};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -403,6 +405,18 @@ fn fake_api_drives_the_real_cli() {
     // The fake: probe, main turns 0..=4 in order, two subagent turns, classifier verdicts.
     let reqs = fake.requests();
     assert!(reqs.iter().any(|r| r.kind == RequestKind::Probe));
+    assert!(
+        reqs.iter().all(|r| r.kind != RequestKind::Other),
+        "only the probe and /v1/messages: {:?}",
+        reqs.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+    let agent = &fake.main_requests()[0].headers["user-agent"];
+    assert!(
+        agent.contains(&format!("claude-cli/{CLAUDE_CODE_VERSION} ")),
+        "the pinned CLI version: {agent}"
+    );
     let main_turns: Vec<usize> = fake
         .main_requests()
         .iter()
@@ -479,27 +493,10 @@ fn core_session_is_observed_exactly() {
         return;
     };
     world.scratch.write("CLAUDE.md", "Be brief.\n");
-    let fake = FakeApi::start(Script::new(vec![
-        Step::tool(
-            "Write",
-            json!({"file_path": "{cwd}/notes.txt", "content": "alpha\nbeta\n"}),
-        ),
-        Step::tool("Read", json!({"file_path": "{cwd}/notes.txt"})),
-        Step::tool(
-            "Edit",
-            json!({"file_path": "{cwd}/notes.txt", "old_string": "beta", "new_string": "gamma"}),
-        ),
-        Step::tool(
-            "Bash",
-            json!({"command": "echo hello-from-bash", "description": "say hello"}),
-        ),
-        Step::tool(
-            "Bash",
-            json!({"command": "cat missing-file.txt", "description": "read a missing file"}),
-        ),
-        Step::tool("Grep", json!({"pattern": "gamma"})),
-        Step::text("Core scenario finished."),
-    ]));
+    // The script in its JSON form: Write, Read, Edit, Bash ok, Bash failing, Grep, text.
+    let script = Script::from_file(&fixture("scripts/core.json")).expect("core script");
+    assert_eq!(script.main.len(), 7);
+    let fake = FakeApi::start(script);
     let out = world
         .claude(&fake)
         .prompt("run the core scenario")

@@ -85,10 +85,12 @@ install_bin "$hook_bin"
 
 if have file; then file "$bindir/maestro-hook" | sed 's/^/    /'; fi
 
+server_hint="$bindir/maestro-server"
+[ "$server" = 1 ] || server_hint="maestro-server"
 cat <<MSG
 
 Next steps:
-  1. Start the server:      $bindir/maestro-server        (prints its URL and token files)
+  1. Start the server:      $server_hint        (prints its URL and token files)
   2. Register the hooks:    $bindir/maestro-hook install --scope user
                             (or --scope local / --scope project inside a project;
                              --server URL if the server is not on http://127.0.0.1:8420;

@@ -36,6 +36,22 @@ pub const OFFLINE_ENV: &[(&str, &str)] = &[
     ("IS_SANDBOX", "1"),
 ];
 
+/// Every env var a CLI run against the fake API at `api_url` gets besides `PATH` and friends:
+/// `HOME`, `ANTHROPIC_BASE_URL` and [`OFFLINE_ENV`]. Handy for a server that spawns the real CLI
+/// itself (`MAESTRO_CLAUDE_COMMAND`).
+pub fn offline_env(api_url: &str, home: &Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("HOME".to_string(), home.display().to_string()),
+        ("ANTHROPIC_BASE_URL".to_string(), api_url.to_string()),
+    ];
+    env.extend(
+        OFFLINE_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    env
+}
+
 /// The cache dir: `MAESTRO_CLAUDE_CACHE`, else `<workspace>/.cache/claude-code`.
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("MAESTRO_CLAUDE_CACHE")
@@ -302,12 +318,8 @@ impl ClaudeCommand {
         if Path::new("/bin/bash").exists() {
             cmd.env("SHELL", "/bin/bash");
         }
-        cmd.env("HOME", &self.home);
         cmd.env("USER", "maestro-test");
-        cmd.env("ANTHROPIC_BASE_URL", &self.api_url);
-        for (k, v) in OFFLINE_ENV {
-            cmd.env(k, v);
-        }
+        cmd.envs(offline_env(&self.api_url, &self.home));
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -209,14 +209,15 @@ impl Config {
             .or_else(default_server_data_dir);
         let (token, token_source) = find_token(&lookup, server_data_dir.as_deref());
 
+        // Absolute, because the detached drainer runs in `/`.
         let spool_dir = lookup
             .value("MAESTRO_SPOOL_DIR")
-            .map(PathBuf::from)
+            .map(absolute)
             .or_else(|| hook_dirs().map(|d| d.data_local_dir().join("spool")))
             .unwrap_or_else(|| std::env::temp_dir().join("maestro-hook-spool"));
         let log_file = lookup
             .value("MAESTRO_HOOK_LOG")
-            .map(PathBuf::from)
+            .map(absolute)
             .unwrap_or_else(|| spool_dir.join("hook.log"));
 
         let mut num = |key: &str, default: u64| -> u64 {
@@ -284,6 +285,15 @@ impl Config {
     pub fn quarantine_dir(&self) -> PathBuf {
         self.spool_dir.join("quarantine")
     }
+}
+
+/// `p` made absolute against the current dir (unchanged when that is unknown).
+fn absolute(p: String) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() {
+        return p;
+    }
+    std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
 }
 
 fn find_token(lookup: &Lookup<'_>, data_dir: Option<&Path>) -> (Option<String>, TokenSource) {
@@ -371,6 +381,7 @@ mod tests {
             ("MAESTRO_HOOK_CONFIG", "/nonexistent/maestro-hook.env"),
             ("MAESTRO_DATA_DIR", &data),
             ("MAESTRO_TIMEOUT_MS", "soon"),
+            ("MAESTRO_SPOOL_DIR", "relative/spool"),
         ]);
         let c = Config::load_with(&env);
         assert_eq!(c.token.as_deref(), Some("tok123"));
@@ -381,6 +392,7 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
         assert_eq!(c.warnings.len(), 1);
         assert_eq!(c.url, DEFAULT_URL);
+        assert!(c.spool_dir.is_absolute());
     }
 
     #[test]

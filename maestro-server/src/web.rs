@@ -181,6 +181,34 @@ mod tests {
     }
 
     #[test]
+    fn every_file_in_assets_is_embedded() {
+        fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, base, out);
+                } else {
+                    out.push(
+                        p.strip_prefix(base)
+                            .unwrap()
+                            .to_string_lossy()
+                            .replace('\\', "/"),
+                    );
+                }
+            }
+        }
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let mut files = Vec::new();
+        walk(&base, &base, &mut files);
+        for f in files {
+            assert!(
+                ASSETS.iter().any(|a| a.path == f),
+                "assets/{f} is not listed in web.rs ASSETS"
+            );
+        }
+    }
+
+    #[test]
     fn etag_gives_304() {
         let tag = etags()[0].clone();
         let mut h = HeaderMap::new();

@@ -48,6 +48,24 @@ fn free_port() -> anyhow::Result<u16> {
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a `width`x`height` window.
     pub async fn start_sized(width: u32, height: u32) -> anyhow::Result<Browser> {
+        Self::start_with(width, height, &[]).await
+    }
+
+    /// Starts a headless Chromium whose system theme is dark (`prefers-color-scheme: dark`).
+    pub async fn start_dark(width: u32, height: u32) -> anyhow::Result<Browser> {
+        Self::start_with(
+            width,
+            height,
+            &[
+                "--force-dark-mode",
+                "--blink-settings=preferredColorScheme=0",
+            ],
+        )
+        .await
+    }
+
+    /// Starts a headless Chromium with extra command-line switches.
+    pub async fn start_with(width: u32, height: u32, extra: &[&str]) -> anyhow::Result<Browser> {
         let port = free_port()?;
         let mut cmd = Command::new(chromedriver_path());
         cmd.arg(format!("--port={port}"))
@@ -61,7 +79,7 @@ impl Browser {
             .spawn()
             .with_context(|| format!("starting {}", chromedriver_path().display()))?;
         let profile = tempfile::tempdir()?;
-        let client = match connect_with_retry(port, &profile, width, height).await {
+        let client = match connect_with_retry(port, &profile, width, height, extra).await {
             Ok(c) => c,
             Err(e) => {
                 kill_group(driver.id());
@@ -278,8 +296,9 @@ async fn connect_with_retry(
     profile: &tempfile::TempDir,
     width: u32,
     height: u32,
+    extra: &[&str],
 ) -> anyhow::Result<Client> {
-    let args = vec![
+    let mut args = vec![
         "--headless".to_string(),
         "--no-sandbox".into(),
         "--disable-gpu".into(),
@@ -294,6 +313,7 @@ async fn connect_with_retry(
         format!("--window-size={width},{height}"),
         format!("--user-data-dir={}", profile.path().display()),
     ];
+    args.extend(extra.iter().map(|a| a.to_string()));
     let caps = json!({
         "browserName": "chrome",
         "unhandledPromptBehavior": "ignore",

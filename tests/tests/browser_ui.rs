@@ -515,7 +515,8 @@ fn page_reconnects_after_restart_and_shows_every_event_once() {
 #[test]
 fn screenshots_of_board_session_and_task_views() {
     let _g = serial();
-    let server = TestServer::start();
+    // Spawning must fail visibly here (no real Claude Code is started by this test).
+    let server = TestServer::start_with_env(&[("MAESTRO_CLAUDE_COMMAND", "/nonexistent/claude")]);
     let t1 = create_task(&server, "Fix the login redirect loop", "in_progress");
     let t2 = create_task(&server, "Add rate limiting to the API", "in_progress");
     let _t3 = create_task(&server, "Upgrade to axum 0.8", "todo");
@@ -598,8 +599,47 @@ fn screenshots_of_board_session_and_task_views() {
         wait_text(&b, ".chart-label", "Bash: 2 uses").await;
         let task = b.screenshot("task-view").await.unwrap();
         copy_to_docs(&task);
+
+        // "Start session" calls the spawn endpoint and shows why it failed.
+        b.click("#spawn-prompt").await.unwrap();
+        b.wait_find("#spawn-prompt", T)
+            .await
+            .unwrap()
+            .send_keys("Add a token bucket per API key")
+            .await
+            .unwrap();
+        b.click("#spawn-btn").await.unwrap();
+        let outcome = b
+            .wait_js(
+                "the spawn outcome",
+                "const e = document.querySelector('#spawn-error');                  if (e && !e.hidden) return 'error: ' + e.textContent;                  return location.hash.startsWith('#/session/') ? 'session: ' + location.hash : null",
+                T,
+            )
+            .await
+            .unwrap();
+        println!("Start session with a missing Claude command -> {outcome}");
         assert_eq!(js_errors(&b).await, json!([]));
         b.close().await;
+
+        // The dark theme follows the system setting.
+        let dark = Browser::start_dark(1440, 960).await.expect("browser");
+        dark.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        wait_text(&dark, ".feed-text", "Executed: cargo build").await;
+        let scheme = dark
+            .js("return matchMedia('(prefers-color-scheme: dark)').matches")
+            .await
+            .unwrap();
+        let shot = dark.screenshot_full("board-dark", 1440, 960).await.unwrap();
+        if scheme == json!(true) {
+            copy_to_docs(&shot);
+        }
+        dark.route(&format!("#/session/{}", a1.session)).await.unwrap();
+        wait_text(&dark, ".chart-label", "Read: 4 uses (100% success)").await;
+        let shot = dark.screenshot("session-view-dark").await.unwrap();
+        if scheme == json!(true) {
+            copy_to_docs(&shot);
+        }
+        dark.close().await;
     });
     println!("screenshots in {}", artifacts_dir().display());
 }

@@ -749,6 +749,67 @@ fn api_error_becomes_a_stop_failure_line() {
     assert_tool_metric(&m, "Bash", 1, 1, 0);
 }
 
+/// Auto mode: the fake classifier blocks a command, Claude Code fires PermissionDenied, and the
+/// timeline shows the denial (and no success for the call).
+#[test]
+fn auto_mode_denial_is_on_the_timeline() {
+    let Some(world) = World::new("auto_mode_denial_is_on_the_timeline") else {
+        return;
+    };
+    let command = format!("curl -s -m 1 http://127.0.0.1:9/{DENY_MARKER}");
+    let fake = FakeApi::start(Script::new(vec![
+        Step::tool(
+            "Bash",
+            json!({"command": command, "description": "blocked by the classifier"}),
+        ),
+        Step::text("Auto mode scenario finished."),
+    ]));
+    let out = world
+        .claude(&fake)
+        .prompt("run the auto mode scenario")
+        .args(&["--permission-mode", "auto"])
+        .run();
+    out.assert_success();
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.kind == RequestKind::Classifier { blocked: true }),
+        "the classifier was asked and blocked"
+    );
+    let sid = out.session_id().expect("claude session id");
+    let server = &world.server;
+    wait_session_end(server, &sid);
+    assert_one_event_per_hook_run(server, &out, &sid);
+    let events = events_of(server, &sid);
+    let denied: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "PermissionDenied")
+        .collect();
+    assert_eq!(denied.len(), 1, "one PermissionDenied stored");
+    assert_eq!(denied[0]["envelope"]["payload"]["tool_name"], "Bash");
+    let session = session_of(server, &sid);
+    let id = session["id"].as_str().expect("id");
+    let tl = timeline(server, id);
+    let line = tl
+        .iter()
+        .find(|l| l["event"] == "PermissionDenied")
+        .unwrap_or_else(|| panic!("no PermissionDenied line: {:#?}", summaries(&tl)));
+    assert_eq!(line["status"], "error", "{line:#}");
+    assert!(
+        line["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Denied by auto mode")),
+        "{line:#}"
+    );
+    let m = metrics(server, id);
+    assert!(
+        m["tools"]
+            .as_array()
+            .is_none_or(|t| t.iter().all(|t| t["tool"] != "Bash" || t["successes"] == 0)),
+        "a denied call is no success: {m:#}"
+    );
+}
+
 /// The server is down for the whole session: the hook spools every event, and once the server
 /// is back and the spool is flushed, every hook run is stored exactly once (a second flush and
 /// the background drainer add nothing).

@@ -11,8 +11,10 @@ use axum::{Json, Router};
 use hook_support::{all_events, closed_port, HookEnv};
 use maestro_shared::Envelope;
 use maestro_tests::server::TestServer;
+use maestro_tests::wait_for;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// What the stub saw: (wait header, authorization header, envelope).
 type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>, Value)>>>;
@@ -118,7 +120,7 @@ fn stub_decision_is_printed_byte_for_byte_with_the_wait_header() {
 
 #[test]
 fn real_server_decision_is_printed_exactly() {
-    let server = TestServer::start();
+    let server = TestServer::start_with_env(&[("MAESTRO_HOLD_TIMEOUT_MS", "200")]);
     let hook = HookEnv::for_server(&server);
     for (event, command) in [
         ("PreToolUse", "rm -rf /"),
@@ -141,6 +143,62 @@ fn real_server_decision_is_printed_exactly() {
     }
     assert!(hook.spooled().is_empty());
     assert_eq!(all_events(&server).len(), 6);
+}
+
+#[test]
+fn held_permission_request_prints_the_operators_decision() {
+    let server = TestServer::start();
+    let hook = HookEnv::for_server(&server);
+    let p = bash("PermissionRequest", "npm run deploy -- --prod");
+    let runner = {
+        let bytes = p.to_string().into_bytes();
+        let hook = &hook;
+        std::thread::scope(|s| {
+            let h = s.spawn(move || hook.run(&["permission-request"], &bytes));
+            // The server holds the call for an operator: approve it from the API.
+            let id = wait_for("a pending approval", Duration::from_secs(60), || {
+                let list = server.get("/api/approvals?status=pending");
+                list.as_array()?.first()?["id"].as_str().map(str::to_string)
+            });
+            let (status, body) = server.post(
+                &format!("/api/approvals/{id}"),
+                &json!({"decision": "approve", "reason": "ok from the test"}),
+            );
+            assert_eq!(status, 200, "{body}");
+            h.join().expect("hook thread")
+        })
+    };
+    assert_eq!(runner.status.code(), Some(0), "{}", runner.stderr);
+    let out = runner.out();
+    assert!(
+        out.ends_with('\n') && out.matches('\n').count() == 1,
+        "{out:?}"
+    );
+    let v: Value = serde_json::from_str(out.trim_end()).expect("decision JSON");
+    assert_eq!(
+        v["hookSpecificOutput"]["hookEventName"],
+        "PermissionRequest"
+    );
+    assert_eq!(
+        v["hookSpecificOutput"]["decision"]["behavior"], "allow",
+        "{v}"
+    );
+    assert!(hook.spooled().is_empty());
+}
+
+#[test]
+fn the_server_holds_no_longer_than_the_hook_can_wait() {
+    // Default hold timeout (long); the hook can wait only 2.5 s: the server must answer
+    // within that (X-Maestro-Wait-Ms), so the event is delivered, not spooled, and
+    // nothing is printed (Claude Code's own flow applies).
+    let server = TestServer::start();
+    let mut hook = HookEnv::for_server(&server);
+    hook.set("MAESTRO_PERMISSION_REQUEST_WAIT_MS", "2500");
+    hook.send(&bash("PermissionRequest", "npm run deploy -- --prod"))
+        .assert_silent_success("held call that times out");
+    assert!(hook.spooled().is_empty(), "the server answered too late");
+    assert!(hook.quarantined().is_empty());
+    assert_eq!(all_events(&server).len(), 1);
 }
 
 fn assert_pre_tool_use_deny(stdout: &str) {

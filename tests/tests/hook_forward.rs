@@ -13,7 +13,9 @@ use std::collections::HashMap;
 
 #[test]
 fn every_captured_payload_is_stored_exactly_once() {
-    let server = TestServer::start();
+    // PermissionRequest calls the policy leaves to a human are held for the operator; keep
+    // that short here (the hold itself is tested in hook_decisions).
+    let server = TestServer::start_with_env(&[("MAESTRO_HOLD_TIMEOUT_MS", "200")]);
     let hook = HookEnv::for_server(&server);
     let payloads = all_captured_payloads();
     assert!(payloads.len() > 100, "fixtures missing");

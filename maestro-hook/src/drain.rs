@@ -64,6 +64,10 @@ pub fn pass(cfg: &Config, sender: &Sender, report: &mut Report) -> Result<(), Pa
         message,
         fatal: true,
     };
+    if !cfg.spool_dir.is_dir() {
+        // Nothing spooled (or the dir was removed): do not recreate it for a lock file.
+        return Ok(());
+    }
     let _deliver = spool::lock(&cfg.spool_dir, DELIVER_LOCK).map_err(|e| fatal(e.to_string()))?;
     loop {
         let files = spool::list(&cfg.spool_dir).map_err(|e| fatal(e.to_string()))?;

@@ -998,13 +998,24 @@ fn dangerous_command_is_denied_by_policy() {
 /// Maestro, the hook answers allow, the CLI cancels its own SDK prompt and the Write runs.
 #[test]
 fn sdk_permission_request_becomes_a_pending_approval() {
-    let Some(world) = World::new("sdk_permission_request_becomes_a_pending_approval") else {
+    sdk_permission_scenario("sdk_permission_request_becomes_a_pending_approval", true);
+}
+
+/// Same path, and the operator denies: the CLI cancels its SDK prompt, the Write does not run,
+/// and Claude gets the operator's reason as the tool's error.
+#[test]
+fn sdk_permission_denied_by_the_operator() {
+    sdk_permission_scenario("sdk_permission_denied_by_the_operator", false);
+}
+
+fn sdk_permission_scenario(test: &str, approve: bool) {
+    let Some(world) = World::new(test) else {
         return;
     };
     let fake = FakeApi::start(Script::new(vec![
         Step::tool(
             "Write",
-            json!({"file_path": "{cwd}/approved.txt", "content": "approved\n"}),
+            json!({"file_path": "{cwd}/asked.txt", "content": "asked\n"}),
         ),
         Step::text("SDK scenario finished."),
     ]));
@@ -1033,23 +1044,59 @@ fn sdk_permission_request_becomes_a_pending_approval() {
         approval["session_id"].as_str().expect("session_id")
     ));
     assert_eq!(session["state"], "blocked", "{session:#}");
+    // The CLI asked its SDK host too; the test never answers that prompt.
+    let prompt = claude.wait_for_record("the SDK permission prompt", WAIT, |r| {
+        r["type"] == "control_request" && r["request"]["subtype"] == "can_use_tool"
+    });
 
+    let reason = if approve {
+        "looks fine"
+    } else {
+        "operator says no"
+    };
     let (status, decided) = server.post(
         &format!("/api/approvals/{}", approval["id"].as_str().expect("id")),
-        &json!({"decision": "approve", "reason": "looks fine"}),
+        &json!({"decision": if approve { "approve" } else { "deny" }, "reason": reason}),
     );
     assert_eq!(status, 200, "{decided}");
-    assert_eq!(decided["status"], "approved", "{decided:#}");
+    assert_eq!(
+        decided["status"],
+        if approve { "approved" } else { "denied" },
+        "{decided:#}"
+    );
     claude.wait_for_record("the result", Duration::from_secs(30), |r| {
         r["type"] == "result"
     });
     claude.close_stdin();
     let out = claude.wait();
     out.assert_success();
-    assert_eq!(
-        std::fs::read_to_string(world.scratch.project.join("approved.txt")).expect("file"),
-        "approved\n"
+    assert!(
+        out.records
+            .iter()
+            .any(|r| r["type"] == "control_cancel_request"
+                && r["request_id"] == prompt["request_id"]),
+        "the hook's decision settled the prompt: {}",
+        out.dump()
     );
+    let file = world.scratch.project.join("asked.txt");
+    let write_id = fake.answered_tools()[0].1.clone();
+    let result = fake.main_requests().pop().expect("main request").body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .find(|b| b["type"] == "tool_result" && b["tool_use_id"] == write_id.as_str())
+        .cloned()
+        .expect("tool_result for the Write");
+    if approve {
+        assert_eq!(std::fs::read_to_string(&file).expect("file"), "asked\n");
+        assert!(result["is_error"] != true, "{result}");
+    } else {
+        assert!(!file.exists(), "a denied Write ran");
+        assert_eq!(result["is_error"], true, "{result}");
+        assert!(result.to_string().contains(reason), "{result}");
+    }
     let sid = out.session_id().expect("claude session id");
     wait_session_end(server, &sid);
     let events = events_of(server, &sid);
@@ -1068,4 +1115,15 @@ fn sdk_permission_request_becomes_a_pending_approval() {
         "{:#?}",
         summaries(&tl)
     );
+    let m = metrics(server, session["id"].as_str().expect("id"));
+    if approve {
+        assert_tool_metric(&m, "Write", 1, 1, 0);
+    } else {
+        assert!(
+            m["tools"].as_array().is_none_or(|t| t
+                .iter()
+                .all(|t| t["tool"] != "Write" || t["successes"] == 0)),
+            "a denied call is no success: {m:#}"
+        );
+    }
 }

@@ -401,6 +401,11 @@ fn hostile_payload_is_shown_as_text_and_runs_nothing() {
         wait_text(&b, &format!("{card} .feed-text"), &format!("Reading {path}")).await;
         wait_text(&b, &format!("{card} .feed-text"), "<img src=x onerror=alert(1)>").await;
         wait_text(&b, ".toast", "<img src=x onerror=alert(6)>").await;
+        let link = b
+            .js("return document.querySelector('.toast-error .toast-link').getAttribute('href')")
+            .await
+            .unwrap();
+        assert_eq!(link, json!(format!("#/session/{}", agent.session)));
         wait_text(&b, ".card-title", "<b>bold</b> task <img src=x onerror=alert(3)>").await;
         b.route(&format!("#/session/{}", agent.session)).await.unwrap();
         wait_text(&b, ".tl-summary", "<script>alert(2)</script>").await;
@@ -873,4 +878,123 @@ fn ten_thousand_events_keep_the_session_view_responsive() {
         assert_eq!(js_errors(&b).await, json!([]));
     });
     rt.block_on(b.close());
+}
+
+/// Login and the board's controls: a wrong token is refused, the right one sets an HttpOnly
+/// cookie (not readable from JavaScript); tasks are created, moved, edited and deleted from
+/// the UI; an unassigned session is attached to a task from the board; logout works. The page
+/// is served with a strict CSP and nosniff.
+#[test]
+fn login_and_board_controls() {
+    let _g = serial();
+    let server = TestServer::start();
+    let resp = server.client().get(&server.url).send().expect("GET /");
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    let free = Agent::unmanaged(&server);
+    free.start();
+    free.read("docs/guide.md");
+    let rt = rt();
+    rt.block_on(async {
+        let b = Browser::start().await.expect("browser");
+        b.client.goto(&server.url).await.unwrap();
+        let input = b.wait_find("#login-token", T).await.unwrap();
+        input.send_keys("not-the-token").await.unwrap();
+        b.click("#login-btn").await.unwrap();
+        wait_text(&b, "#login-error", "not the operator token").await;
+        input.clear().await.unwrap();
+        input.send_keys(OPERATOR_TOKEN).await.unwrap();
+        b.click("#login-btn").await.unwrap();
+        b.wait_find("#board", T).await.unwrap();
+        let cookie = b.js("return document.cookie").await.unwrap();
+        assert!(
+            !cookie.as_str().unwrap_or("").contains("maestro_auth"),
+            "the auth cookie is readable from JavaScript: {cookie}"
+        );
+
+        // Create with the quick-add form.
+        b.wait_find("#new-task-title", T)
+            .await
+            .unwrap()
+            .send_keys("Write the migration guide")
+            .await
+            .unwrap();
+        b.click("#new-task-btn").await.unwrap();
+        wait_text(&b, ".col-todo .card-title", "Write the migration guide").await;
+        // Move right with the card button: To do -> In progress.
+        b.click(".col-todo .card .move-right").await.unwrap();
+        wait_text(
+            &b,
+            ".col-in_progress .card-title",
+            "Write the migration guide",
+        )
+        .await;
+        // Edit in the dialog.
+        b.click(".col-in_progress .card .edit-task").await.unwrap();
+        let title = b.wait_find("#task-title", T).await.unwrap();
+        title.clear().await.unwrap();
+        title
+            .send_keys("Write the v2 migration guide")
+            .await
+            .unwrap();
+        b.click("#task-save").await.unwrap();
+        wait_text(&b, ".card-title", "Write the v2 migration guide").await;
+        // Attach the unassigned session to it from the board.
+        wait_text(&b, "#unassigned", "Attach").await;
+        let task_id = b
+            .js("return document.querySelector('.card').dataset.taskId")
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        b.wait_find("#unassigned select", T)
+            .await
+            .unwrap()
+            .select_by_value(&task_id)
+            .await
+            .unwrap();
+        b.click("#unassigned .unassigned-item button")
+            .await
+            .unwrap();
+        let card = format!(".card[data-task-id='{task_id}']");
+        wait_text(&b, &format!("{card} .card-sessions"), "1 session").await;
+        wait_text(&b, &format!("{card} .feed-text"), "Reading docs/guide.md").await;
+        b.wait_js(
+            "the unassigned panel to empty",
+            "return document.querySelector('#unassigned').hidden",
+            T,
+        )
+        .await
+        .unwrap();
+        // Delete (with confirmation).
+        b.click(&format!("{card} .delete-task")).await.unwrap();
+        wait_text(&b, "dialog[open]", "Delete").await;
+        b.js(
+            "[...document.querySelectorAll('dialog[open] .btn-danger')].pop().click(); return true",
+        )
+        .await
+        .unwrap();
+        b.wait_js_args(
+            "the card to go",
+            "return !document.querySelector(arguments[0])",
+            vec![json!(card)],
+            T,
+        )
+        .await
+        .unwrap();
+        // Log out: back to the login form, and a reload stays logged out.
+        b.click("#logout-btn").await.unwrap();
+        b.wait_find("#login-token", T).await.unwrap();
+        b.client.refresh().await.unwrap();
+        b.wait_find("#login-token", T).await.unwrap();
+        assert_eq!(js_errors(&b).await, json!([]));
+        b.close().await;
+    });
+    assert_eq!(server.get("/api/tasks"), json!([]));
 }

@@ -3,7 +3,7 @@
 
 import { h, setText, setChildren, icon } from './dom.js';
 import { state, sessionsOfTask, taskHealth, blockedInfo } from './store.js';
-import { HEALTH_LABELS, STATUS_LABELS, STATUS_ORDER, clockTime } from './format.js';
+import { HEALTH_LABELS, STATE_LABELS, STATUS_LABELS, STATUS_ORDER, clockTime } from './format.js';
 import { openBlocked } from './approvals.js';
 
 /** Creates the card component for `taskId`; `actions` = {move(task, status), edit(task), remove(task)}. */
@@ -16,6 +16,7 @@ export function createCard(taskId, actions) {
     h('span', { class: 'blocked-text' }));
   const feed = h('ol', { class: 'card-feed', 'aria-live': 'polite', 'aria-label': 'Live activity' });
   const sessions = h('span', { class: 'card-sessions' });
+  const latest = h('span', { class: 'state-badge', hidden: true });
   const left = h('button', { type: 'button', class: 'icon-btn move-left', 'aria-label': 'Move to the previous column', title: 'Move to the previous column' }, icon('left'));
   const right = h('button', { type: 'button', class: 'icon-btn move-right', 'aria-label': 'Move to the next column', title: 'Move to the next column' }, icon('right'));
   const edit = h('button', { type: 'button', class: 'icon-btn edit-task', 'aria-label': 'Edit task', title: 'Edit' }, icon('edit'));
@@ -24,7 +25,7 @@ export function createCard(taskId, actions) {
     'article',
     { class: 'card', draggable: 'true', dataset: { taskId } },
     h('header', { class: 'card-head' }, dot, title),
-    h('div', { class: 'card-meta' }, status, sessions),
+    h('div', { class: 'card-meta' }, status, latest, sessions),
     badge,
     feed,
     h('footer', { class: 'card-foot' }, h('div', { class: 'card-moves' }, left, right), h('div', { class: 'card-tools' }, edit, del)),
@@ -61,6 +62,14 @@ export function createCard(taskId, actions) {
     setText(status, STATUS_LABELS[t.status] || t.status);
     const n = Math.max(t.session_count || 0, sessionsOfTask(taskId).length);
     setText(sessions, `${n} session${n === 1 ? '' : 's'}`);
+    // The newest session's state: "Active" on SessionStart, "Completed" after SessionEnd.
+    const newest = sessionsOfTask(taskId).sort((a, b) => (a.started_at < b.started_at ? 1 : -1))[0];
+    latest.hidden = !newest;
+    if (newest) {
+      latest.className = `state-badge state-${newest.state}`;
+      setText(latest, STATE_LABELS[newest.state] || newest.state);
+      latest.title = `Latest session: ${STATE_LABELS[newest.state] || newest.state}`;
+    }
     const info = blockedInfo(taskId);
     badge.hidden = !info;
     el.classList.toggle('is-blocked', !!info);

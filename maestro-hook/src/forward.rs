@@ -82,7 +82,11 @@ pub fn run_event(event: &HookEventName) -> i32 {
                     ),
                 ),
             }
-            drain::ensure_drainer(&cfg);
+            // Without a token the drainer could not deliver either; it starts again once
+            // one is configured (next call).
+            if cfg.token.is_some() {
+                drain::ensure_drainer(&cfg);
+            }
             false
         }
         SendOutcome::Reject {

@@ -2,6 +2,7 @@
 //! "download piped into a shell", "read-only").
 
 use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use super::commands::EffectKind;
 use super::glob::Glob;
@@ -41,7 +42,6 @@ pub(crate) struct Env<'a> {
     roots: OnceCell<Option<Vec<Root>>>,
     protected: [OnceCell<Vec<(Glob, bool)>>; 5],
     secrets: OnceCell<(Vec<Glob>, Vec<Glob>)>,
-    secret_names: OnceCell<Vec<(Glob, bool)>>,
     home_keys: OnceCell<Option<Glob>>,
 }
 
@@ -53,7 +53,6 @@ impl<'a> Env<'a> {
             roots: OnceCell::new(),
             protected: Default::default(),
             secrets: OnceCell::new(),
-            secret_names: OnceCell::new(),
             home_keys: OnceCell::new(),
         }
     }
@@ -90,14 +89,18 @@ impl<'a> Env<'a> {
     }
 
     fn secret_names(&self) -> &[(Glob, bool)] {
-        self.secret_names.get_or_init(|| {
+        // Context-free (`**/` patterns): compiled once per process.
+        static COMPILED: OnceLock<Vec<(Glob, bool)>> = OnceLock::new();
+        COMPILED.get_or_init(|| {
             SECRET_NAMES
                 .iter()
-                .filter_map(|p| {
-                    Some((
-                        Glob::new(&expand_pattern(p, self.ctx)?, true),
-                        p.starts_with('*'),
-                    ))
+                .map(|p| {
+                    let glob = if p.contains('/') {
+                        (*p).to_string()
+                    } else {
+                        format!("**/{p}")
+                    };
+                    (Glob::new(&glob, true), p.starts_with('*'))
                 })
                 .collect()
         })

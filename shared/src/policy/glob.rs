@@ -98,25 +98,46 @@ impl Tok {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Glob {
     alternatives: Vec<Vec<Tok>>,
+    /// Path mode, every alternative `**/NAME` with no `/` in `NAME`: the name tokens, matched
+    /// against the last path component only (same result, much less work).
+    names: Option<Vec<Vec<Tok>>>,
     path: bool,
 }
 
 impl Glob {
     /// Compiles `pattern`. `path` selects path semantics (`*` stops at `/`).
     pub(crate) fn new(pattern: &str, path: bool) -> Glob {
-        let alternatives = expand_braces(pattern)
-            .iter()
-            .map(|alt| tokenize(alt, path))
-            .collect();
-        Glob { alternatives, path }
+        let expanded = expand_braces(pattern);
+        let alternatives = expanded.iter().map(|alt| tokenize(alt, path)).collect();
+        let names = path
+            .then(|| {
+                expanded
+                    .iter()
+                    .map(|alt| {
+                        let name = alt.strip_prefix("**/")?;
+                        (!name.contains('/') && !name.contains("**")).then(|| tokenize(name, path))
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .flatten();
+        Glob {
+            alternatives,
+            names,
+            path,
+        }
     }
 
     /// Whether the whole of `text` matches.
     pub(crate) fn is_match(&self, text: &str) -> bool {
-        let chars: Vec<char> = text.chars().collect();
+        if let Some(names) = &self.names {
+            let last = text.rsplit('/').next().unwrap_or(text);
+            return names
+                .iter()
+                .any(|toks| matches_tokens(toks, last, self.path));
+        }
         self.alternatives
             .iter()
-            .any(|toks| matches_tokens(toks, &chars, self.path))
+            .any(|toks| matches_tokens(toks, text, self.path))
     }
 
     /// Whether some path below `dir` (a plain path) matches this glob.
@@ -187,7 +208,7 @@ const NOT_DOT: char = '\u{2}';
 
 /// Whether `text` contains glob metacharacters (`*`, `?`, `[`).
 pub(crate) fn has_glob_chars(text: &str) -> bool {
-    text.contains(['*', '?', '['])
+    text.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
 }
 
 /// Whether glob `pattern` matches `text` (path semantics when `path`).
@@ -344,27 +365,30 @@ fn parse_class(chars: &[char], start: usize) -> Option<(Tok, usize)> {
 /// Adds the epsilon closure to a state set (epsilon edges only go forward, so one ascending
 /// pass is enough).
 fn closure(toks: &[Tok], set: &mut [bool]) {
-    let mut eps = Vec::with_capacity(2);
-    for i in 0..toks.len() {
-        if set[i] {
-            eps.clear();
-            toks[i].epsilon(i, &mut eps);
-            for &e in &eps {
-                if let Some(slot) = set.get_mut(e) {
+    for (i, tok) in toks.iter().enumerate() {
+        if !set[i] {
+            continue;
+        }
+        match tok {
+            Tok::Star | Tok::GlobStar => set[i + 1] = true,
+            Tok::Skip(n) => {
+                set[i + 1] = true;
+                if let Some(slot) = set.get_mut(i + 1 + n) {
                     *slot = true;
                 }
             }
+            _ => {}
         }
     }
 }
 
-fn matches_tokens(toks: &[Tok], text: &[char], path: bool) -> bool {
+fn matches_tokens(toks: &[Tok], text: &str, path: bool) -> bool {
     let mut states = vec![false; toks.len() + 1];
     let mut next = vec![false; toks.len() + 1];
     let mut reached = Vec::with_capacity(2);
     states[0] = true;
     closure(toks, &mut states);
-    for &c in text {
+    for c in text.chars() {
         next.fill(false);
         let mut any = false;
         for (i, tok) in toks.iter().enumerate() {

@@ -1,0 +1,294 @@
+//! The Claude Code command line for a spawned session: the configured command, the headless
+//! flags, the Maestro hooks as `--settings` JSON, and the child's environment.
+//!
+//! The hooks are the same exec-form handlers `maestro-hook install` writes
+//! (`{"type": "command", "command": "<canonical path of maestro-hook>", "args": ["<event>"]}`),
+//! so where install already registered them Claude Code sees identical handlers (same command
+//! and args) and runs each once.
+
+use super::request::ValidSpawn;
+use maestro_shared::HookEventName;
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Env var naming the `maestro-hook` binary (default: beside the server binary).
+pub const HOOK_BIN_ENV: &str = "MAESTRO_HOOK_BIN";
+
+/// Everything needed to start the process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandLine {
+    /// Program (first word of the configured command).
+    pub program: String,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// Env vars set on top of the server's own.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: PathBuf,
+}
+
+impl CommandLine {
+    /// The command as the operator would type it, with the (long) settings JSON elided.
+    pub fn display_words(&self) -> Vec<String> {
+        let mut out = vec![self.program.clone()];
+        let mut after_settings = false;
+        for a in &self.args {
+            if after_settings {
+                out.push("<maestro hooks>".into());
+                after_settings = false;
+                continue;
+            }
+            after_settings = a == "--settings";
+            out.push(a.clone());
+        }
+        out
+    }
+}
+
+/// Who the child reports to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `MAESTRO_URL` for the hook.
+    pub url: String,
+    /// Ingest token.
+    pub token: String,
+    /// Maestro session id.
+    pub session_id: String,
+    /// Maestro task id.
+    pub task_id: String,
+}
+
+/// Splits `MAESTRO_CLAUDE_COMMAND` (a path, or a command with leading arguments, quoted as in
+/// a POSIX shell).
+pub fn split_command(command: &str) -> Result<Vec<String>, String> {
+    let words = shlex::split(command).ok_or_else(|| {
+        format!("cannot parse the claude command {command:?} (unbalanced quotes?)")
+    })?;
+    if words.is_empty() {
+        return Err("the claude command is empty".into());
+    }
+    Ok(words)
+}
+
+/// The `maestro-hook` binary: `MAESTRO_HOOK_BIN`, else `maestro-hook` beside the running
+/// server binary, canonicalized like `maestro-hook install` does.
+pub fn find_hook_bin() -> Result<String, String> {
+    let path = match std::env::var_os(HOOK_BIN_ENV).filter(|v| !v.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find the server binary: {e}"))?;
+            exe.parent()
+                .map(|d| d.join("maestro-hook"))
+                .ok_or_else(|| "the server binary has no parent directory".to_string())?
+        }
+    };
+    if !path.is_file() {
+        return Err(format!(
+            "maestro-hook not found at {} (install it beside maestro-server or set {HOOK_BIN_ENV})",
+            path.display()
+        ));
+    }
+    let path = path.canonicalize().unwrap_or(path);
+    path.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("the maestro-hook path is not UTF-8: {}", path.display()))
+}
+
+/// Hook events registered for spawned sessions: every one but WorktreeCreate (a handler
+/// would replace git's worktree creation) and FileChanged (its matcher is a watch list).
+pub fn hooked_events() -> impl Iterator<Item = &'static HookEventName> {
+    HookEventName::ALL.iter().filter(|e| {
+        !matches!(
+            e,
+            HookEventName::WorktreeCreate | HookEventName::FileChanged
+        )
+    })
+}
+
+/// The `timeout` (seconds) `maestro-hook install` writes for `event`.
+fn timeout_secs(event: &HookEventName) -> u64 {
+    match event {
+        HookEventName::PreToolUse => 120,
+        HookEventName::PermissionRequest => 600,
+        HookEventName::SessionEnd | HookEventName::MessageDisplay => 5,
+        _ => 10,
+    }
+}
+
+fn uses_tool_matcher(event: &HookEventName) -> bool {
+    matches!(
+        event,
+        HookEventName::PreToolUse
+            | HookEventName::PostToolUse
+            | HookEventName::PostToolUseFailure
+            | HookEventName::PermissionRequest
+            | HookEventName::PermissionDenied
+    )
+}
+
+/// The `--settings` JSON: `{"hooks": {Event: [{"matcher"?, "hooks": [handler]}]}}`.
+pub fn hook_settings(hook_bin: &str) -> Value {
+    let mut hooks = Map::new();
+    for event in hooked_events() {
+        let Some(sub) = event.subcommand() else {
+            continue;
+        };
+        let mut group = Map::new();
+        if uses_tool_matcher(event) {
+            group.insert("matcher".into(), json!("*"));
+        }
+        group.insert(
+            "hooks".into(),
+            json!([{
+                "type": "command",
+                "command": hook_bin,
+                "args": [sub],
+                "timeout": timeout_secs(event),
+            }]),
+        );
+        hooks.insert(event.as_str().to_string(), json!([Value::Object(group)]));
+    }
+    json!({ "hooks": hooks })
+}
+
+/// Builds the full command line.
+pub fn build(
+    base: &[String],
+    spawn: &ValidSpawn,
+    hook_bin: &str,
+    target: &Target,
+) -> Result<CommandLine, String> {
+    let (program, leading) = base
+        .split_first()
+        .ok_or_else(|| "the claude command is empty".to_string())?;
+    let mut args: Vec<String> = leading.to_vec();
+    // `-p` is a flag and the prompt a positional argument: a prompt that starts with '-'
+    // would be read as an option, so it gets a leading space.
+    let prompt = if spawn.prompt.starts_with('-') {
+        format!(" {}", spawn.prompt)
+    } else {
+        spawn.prompt.clone()
+    };
+    args.push("-p".into());
+    args.push(prompt);
+    for a in ["--output-format", "stream-json", "--verbose", "--settings"] {
+        args.push(a.into());
+    }
+    args.push(hook_settings(hook_bin).to_string());
+    if let Some(m) = &spawn.permission_mode {
+        args.push("--permission-mode".into());
+        args.push(m.clone());
+    }
+    if let Some(m) = &spawn.model {
+        args.push("--model".into());
+        args.push(m.clone());
+    }
+    args.extend(spawn.extra_args.iter().cloned());
+    let env = vec![
+        ("MAESTRO_SESSION_ID".to_string(), target.session_id.clone()),
+        ("MAESTRO_TASK_ID".to_string(), target.task_id.clone()),
+        ("MAESTRO_URL".to_string(), target.url.clone()),
+        ("MAESTRO_TOKEN".to_string(), target.token.clone()),
+    ];
+    Ok(CommandLine {
+        program: program.clone(),
+        args,
+        env,
+        cwd: spawn.working_dir.clone(),
+    })
+}
+
+/// `http://ADDR` the hooks of a spawned session post to; an unspecified bind address
+/// (`0.0.0.0`, `::`) is reached through loopback.
+pub fn server_url(addr: std::net::SocketAddr) -> String {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}")
+}
+
+/// Is `p` an executable file (for a clear error before spawning)?
+pub fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spawn() -> ValidSpawn {
+        ValidSpawn {
+            prompt: "-do it".into(),
+            working_dir: PathBuf::from("/tmp"),
+            permission_mode: Some("acceptEdits".into()),
+            model: Some("sonnet".into()),
+            extra_args: vec!["--allowedTools".into(), "Grep Glob".into()],
+        }
+    }
+
+    #[test]
+    fn splits_commands_with_leading_arguments() {
+        assert_eq!(
+            split_command("node '/opt/my claude/cli.js' --debug").expect("split"),
+            vec!["node", "/opt/my claude/cli.js", "--debug"]
+        );
+        assert!(split_command("  ").is_err());
+        assert!(split_command("node 'unbalanced").is_err());
+    }
+
+    #[test]
+    fn builds_the_headless_command_with_hooks() {
+        let target = Target {
+            url: "http://127.0.0.1:1".into(),
+            token: "tok".into(),
+            session_id: "s_1".into(),
+            task_id: "t_1".into(),
+        };
+        let base = vec!["node".to_string(), "cli.js".to_string()];
+        let c = build(&base, &spawn(), "/bin/maestro-hook", &target).expect("build");
+        assert_eq!(c.program, "node");
+        assert_eq!(&c.args[..3], &["cli.js", "-p", " -do it"]);
+        let i = c
+            .args
+            .iter()
+            .position(|a| a == "--settings")
+            .expect("settings");
+        let settings: Value = serde_json::from_str(&c.args[i + 1]).expect("json");
+        let post = &settings["hooks"]["PostToolUse"][0];
+        assert_eq!(post["matcher"], "*");
+        assert_eq!(
+            post["hooks"][0],
+            json!({"type": "command", "command": "/bin/maestro-hook", "args": ["post-tool-use"], "timeout": 10})
+        );
+        assert!(settings["hooks"].get("WorktreeCreate").is_none());
+        assert!(settings["hooks"].get("FileChanged").is_none());
+        assert!(settings["hooks"]["Stop"][0].get("matcher").is_none());
+        assert!(c
+            .args
+            .ends_with(&["--allowedTools".to_string(), "Grep Glob".to_string()]));
+        assert!(c
+            .env
+            .contains(&("MAESTRO_SESSION_ID".to_string(), "s_1".to_string())));
+        assert!(c.display_words().contains(&"<maestro hooks>".to_string()));
+    }
+
+    #[test]
+    fn url_of_an_unspecified_bind_is_loopback() {
+        assert_eq!(
+            server_url("0.0.0.0:8420".parse().expect("addr")),
+            "http://127.0.0.1:8420"
+        );
+        assert_eq!(
+            server_url("[::]:1".parse().expect("addr")),
+            "http://[::1]:1"
+        );
+    }
+}

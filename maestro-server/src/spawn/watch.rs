@@ -1,0 +1,87 @@
+//! Liveness by pid. Every few seconds:
+//!
+//! - re-adopted spawned processes (not our children any more, so nothing awaits their exit)
+//!   are probed; a vanished one is recorded as ended;
+//! - sessions Maestro did not spawn but which report a `claude_pid` from this host are
+//!   probed; a vanished process marks the session lost ("process gone") unless SessionEnd
+//!   already ended it, so it does not stay "active" forever.
+//!
+//! A probe is `kill(pid, 0)` plus a zombie check in `/proc`. A pid reused by an unrelated
+//! process keeps an unmanaged session looking alive until the health ticker marks it stale.
+
+use super::process;
+use super::readopt::LIVE_STATES;
+use crate::app::AppState;
+use crate::store::{ProcessUpdate, SessionFilter};
+use maestro_shared::api::SessionState;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Runs forever.
+pub async fn run(st: &AppState) {
+    let sup = Arc::clone(&st.supervisor);
+    let mut tick = tokio::time::interval(sup.settings.watch_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for (id, pid) in sup.adopted() {
+            if !process::pid_alive(i64::from(pid)) {
+                sup.end_adopted(&st.store, &id, false).await;
+            }
+        }
+        check_unmanaged(st).await;
+    }
+}
+
+/// Probes the live sessions that were not spawned here and come from this host.
+pub async fn check_unmanaged(st: &AppState) {
+    let sup = &st.supervisor;
+    let Some(host) = sup.settings.host.clone() else {
+        return;
+    };
+    for state in LIVE_STATES {
+        let Ok(list) = st
+            .store
+            .list_sessions(SessionFilter {
+                state: Some(state),
+                ..Default::default()
+            })
+            .await
+        else {
+            continue;
+        };
+        for s in list {
+            let Some(pid) = s.claude_pid else { continue };
+            if s.spawned || s.host.as_deref() != Some(host.as_str()) || sup.is_managed(&s.id) {
+                continue;
+            }
+            if process::pid_alive(pid) {
+                continue;
+            }
+            // SessionEnd may have landed since the list was read.
+            match st.store.get_session(&s.id).await {
+                Ok(now) if !now.state.is_terminal() => {}
+                _ => continue,
+            }
+            tracing::info!(session = %s.id, pid, "Claude Code process gone without SessionEnd");
+            let _ = st
+                .store
+                .update_process(
+                    &s.id,
+                    ProcessUpdate {
+                        state: Some(SessionState::Lost),
+                        ended: true,
+                        end_reason: Some("process gone".into()),
+                        timeline: Some((
+                            "session_end".into(),
+                            format!("Claude Code process {pid} is gone (no SessionEnd)"),
+                            "warning".into(),
+                            Some(json!({"pid": pid})),
+                        )),
+                        ..Default::default()
+                    },
+                )
+                .await;
+        }
+    }
+}

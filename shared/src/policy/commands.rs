@@ -202,8 +202,38 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
     };
     let mut inner: Vec<Analyzed> = Vec::new();
     interpret_program(&program, raw, &mut a, depth, &mut inner);
+    let written = a
+        .argv
+        .first()
+        .and_then(|w| w.value.as_deref())
+        .unwrap_or("");
+    if raw.untrusted_path || !is_system_program(written) {
+        // `./ls` or `bin/cat` is whatever the project put there: never read-only.
+        a.role = Role::Other;
+    }
     out.push(a);
     out.append(&mut inner);
+}
+
+/// Whether a program as written is looked up on `PATH` (a bare name) or lives in a system
+/// directory (`/bin/ls`, `/usr/bin/git`), rather than being a file in the project.
+fn is_system_program(written: &str) -> bool {
+    const SYSTEM_DIRS: &[&str] = &[
+        "/bin/",
+        "/usr/bin/",
+        "/usr/local/bin/",
+        "/sbin/",
+        "/usr/sbin/",
+        "/opt/homebrew/bin/",
+    ];
+    if !written.contains('/') {
+        return true;
+    }
+    SYSTEM_DIRS.iter().any(|d| {
+        written
+            .strip_prefix(d)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+    })
 }
 
 /// Brace expansion (`{a,b}`), which bash does before anything else: `{rm,-rf,/}` is `rm -rf /`.
@@ -243,6 +273,7 @@ pub(super) fn derived(raw: &RawCommand, argv: Vec<Word>, cwd: CwdState) -> RawCo
         stdin_text: raw.stdin_text.clone(),
         piped: raw.piped,
         fork_bomb: false,
+        untrusted_path: raw.untrusted_path,
     }
 }
 
@@ -259,6 +290,7 @@ pub(super) fn run_script(script: &str, raw: &RawCommand, depth: usize, out: &mut
                     c.stdin_text = raw.stdin_text.clone();
                 }
                 c.piped |= raw.piped;
+                c.untrusted_path |= raw.untrusted_path;
                 interpret(&c, depth + 1, out);
             }
         }

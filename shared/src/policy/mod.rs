@@ -105,6 +105,8 @@
 //! Layers: [`Policy::from_toml`] puts the user file on the built-in policy;
 //! [`Policy::layered`] puts another file (a per-task override) on any policy.
 
+#![deny(missing_docs)]
+
 mod args;
 mod checks;
 mod commands;

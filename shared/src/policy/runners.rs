@@ -304,15 +304,17 @@ pub(super) fn wrapper(
         i += 1;
     }
     // `env` assignments.
+    let mut path_assigned = false;
     if program == "env" {
-        while args
-            .get(i)
-            .and_then(|w| w.value.as_deref())
-            .is_some_and(|v| {
-                v.split_once('=')
-                    .is_some_and(|(n, _)| !n.is_empty() && !n.contains('/'))
-            })
-        {
+        while let Some(w) = args.get(i) {
+            let text = w.value.as_deref().unwrap_or(&w.raw);
+            let is_assignment = text
+                .split_once('=')
+                .is_some_and(|(n, _)| !n.is_empty() && !n.contains('/') && !n.starts_with('-'));
+            if !is_assignment {
+                break;
+            }
+            path_assigned |= text.starts_with("PATH=");
             i += 1;
         }
     }
@@ -362,6 +364,8 @@ pub(super) fn wrapper(
         a.role = Role::Other;
         return true;
     }
-    interpret(&derived(raw, inner, cwd), depth + 1, out);
+    let mut inner_raw = derived(raw, inner, cwd);
+    inner_raw.untrusted_path |= path_assigned;
+    interpret(&inner_raw, depth + 1, out);
     true
 }

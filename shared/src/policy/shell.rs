@@ -67,6 +67,9 @@ pub(crate) struct RawCommand {
     pub piped: bool,
     /// A function calling itself in a pipeline or in the background (`:(){ :|:& };:`).
     pub fork_bomb: bool,
+    /// `PATH` was changed before or for this command (`PATH=./bin ls`, `export PATH=...; ls`):
+    /// its program may not be the system one.
+    pub untrusted_path: bool,
 }
 
 /// Parses `text` (starting in directory `cwd`) into its simple commands. `depth` counts
@@ -92,6 +95,7 @@ pub(crate) fn parse(text: &str, cwd: CwdState, depth: usize) -> Result<Vec<RawCo
             depth,
             functions: Vec::new(),
             inherited_redirects: Vec::new(),
+            path_changed: false,
         };
         walker.program(&program)?;
         Ok(walker.out)
@@ -152,6 +156,8 @@ struct Walker {
     depth: usize,
     functions: Vec<String>,
     inherited_redirects: Vec<Redirect>,
+    /// `PATH` was assigned earlier in the line.
+    path_changed: bool,
 }
 
 impl Walker {
@@ -496,7 +502,25 @@ impl Walker {
             }
         }
         self.track_cd(&cmd);
+        self.track_path(&mut cmd);
         self.push(cmd)
+    }
+
+    /// Notes `PATH` assignments: for this command (`PATH=x cmd`) and, when they outlive it
+    /// (`PATH=x`, `export PATH=x`), for every later one.
+    fn track_path(&mut self, cmd: &mut RawCommand) {
+        let assigns = cmd.assignments.iter().any(|a| a == "PATH");
+        let exported = matches!(
+            cmd.argv.first().and_then(|w| w.value.as_deref()),
+            Some("export" | "declare" | "typeset" | "readonly" | "local")
+        ) && cmd.argv[1..].iter().any(|w| {
+            let text = w.value.as_deref().unwrap_or(&w.raw);
+            text.starts_with("PATH=") || text.starts_with("PATH+=")
+        });
+        cmd.untrusted_path = self.path_changed || assigns;
+        if exported || (assigns && cmd.argv.is_empty()) {
+            self.path_changed = true;
+        }
     }
 
     fn item(

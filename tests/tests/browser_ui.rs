@@ -406,6 +406,11 @@ fn hostile_payload_is_shown_as_text_and_runs_nothing() {
             .await
             .unwrap();
         assert_eq!(link, json!(format!("#/session/{}", agent.session)));
+        // An API error ending the turn (StopFailure) is a toast too.
+        let mut stop = agent.payload("StopFailure.json");
+        stop["last_assistant_message"] = json!("API Error: 529 <b>overloaded</b>");
+        agent.hook(&stop);
+        wait_text(&b, ".toast-error", "API Error: 529 <b>overloaded</b>").await;
         wait_text(&b, ".card-title", "<b>bold</b> task <img src=x onerror=alert(3)>").await;
         b.route(&format!("#/session/{}", agent.session)).await.unwrap();
         wait_text(&b, ".tl-summary", "<script>alert(2)</script>").await;
@@ -580,6 +585,8 @@ fn screenshots_of_board_session_and_task_views() {
     free.read("README.md");
     free.bash("git status");
 
+    let work = tempfile::tempdir().expect("work dir");
+    let workdir = work.path().display().to_string();
     let rt = rt();
     rt.block_on(async {
         let b = Browser::start_sized(1440, 960).await.expect("browser");
@@ -611,6 +618,12 @@ fn screenshots_of_board_session_and_task_views() {
             .await
             .unwrap()
             .send_keys("Add a token bucket per API key")
+            .await
+            .unwrap();
+        b.wait_find("#spawn-dir", T)
+            .await
+            .unwrap()
+            .send_keys(&workdir)
             .await
             .unwrap();
         b.click("#spawn-btn").await.unwrap();

@@ -31,8 +31,16 @@ export function mountTask(root, id) {
   const prompt = h('textarea', { class: 'input', id: 'spawn-prompt', rows: '3', placeholder: 'What should Claude do? e.g. “Fix the failing login test”' });
   const spawnErr = h('p', { class: 'form-error', id: 'spawn-error', role: 'alert', hidden: true });
   const spawnBtn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'spawn-btn', text: 'Start session' });
+  const spawnDir = h('input', { class: 'input mono', id: 'spawn-dir', placeholder: 'Working directory (default: the task’s)' });
+  const spawnMode = h('select', { class: 'input', id: 'spawn-mode' },
+    h('option', { value: '', text: 'Default permissions' }),
+    ['acceptEdits', 'auto', 'plan', 'dontAsk', 'bypassPermissions'].map((m) => h('option', { value: m, text: m })));
   const spawnForm = h('form', { class: 'spawn-form', id: 'spawn-form' },
-    h('label', { class: 'field-label', for: 'spawn-prompt', text: 'Prompt' }), prompt, spawnErr,
+    h('label', { class: 'field-label', for: 'spawn-prompt', text: 'Start a Claude Code session' }), prompt,
+    h('div', { class: 'form-row' },
+      h('div', {}, h('label', { class: 'sr-only', for: 'spawn-dir', text: 'Working directory' }), spawnDir),
+      h('div', {}, h('label', { class: 'sr-only', for: 'spawn-mode', text: 'Permission mode' }), spawnMode)),
+    spawnErr,
     h('div', { class: 'form-actions' }, spawnBtn));
   spawnForm.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -47,7 +55,10 @@ export function mountTask(root, id) {
     spawnBtn.disabled = true;
     setText(spawnBtn, 'Starting…');
     try {
-      const s = await Api.startSession(id, { prompt: text });
+      const body = { prompt: text };
+      if (spawnDir.value.trim()) body.working_dir = spawnDir.value.trim();
+      if (spawnMode.value) body.permission_mode = spawnMode.value;
+      const s = await Api.startSession(id, body);
       state.sessions.set(s.id, s);
       emit('sessions', s);
       prompt.value = '';
@@ -93,6 +104,7 @@ export function mountTask(root, id) {
     setText(desc, t.description || '');
     desc.hidden = !t.description;
     setText(wd, t.working_dir || '—');
+    if (!spawnDir.value && document.activeElement !== spawnDir && t.working_dir) spawnDir.value = t.working_dir;
     const info = blockedInfo(id);
     blocked.hidden = !info;
     if (info) setText(blocked.lastChild, info.text);

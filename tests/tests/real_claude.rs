@@ -7,7 +7,7 @@
 //! unless `CI` is set: then it fails loudly.
 
 use maestro_tests::claude_cli::{
-    claude_or_skip, ClaudeCommand, ClaudeOutput, Scratch, CLAUDE_CODE_VERSION,
+    claude_or_skip, offline_env, ClaudeCommand, ClaudeOutput, Scratch, CLAUDE_CODE_VERSION,
 };
 use maestro_tests::fake_api::{FakeApi, RequestKind, Script, Step, DENY_MARKER};
 use maestro_tests::server::TestServer;
@@ -808,6 +808,107 @@ fn auto_mode_denial_is_on_the_timeline() {
             .is_none_or(|t| t.iter().all(|t| t["tool"] != "Bash" || t["successes"] == 0)),
         "a denied call is no success: {m:#}"
     );
+}
+
+/// Maestro spawns the real CLI for a task (`POST /api/tasks/{id}/sessions` with
+/// `MAESTRO_CLAUDE_COMMAND` set to the pinned binary): the session is tied to the task, its
+/// hooks come from `--settings` (the project has none installed) and run once each, and the
+/// server records the exit and the final `result`.
+#[test]
+fn spawned_session_runs_the_real_cli() {
+    let Some(bin) = claude_or_skip("spawned_session_runs_the_real_cli") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let fake = FakeApi::start(Script::new(vec![
+        Step::tool(
+            "Write",
+            json!({"file_path": "{cwd}/spawned.txt", "content": "spawned\n"}),
+        ),
+        Step::tool(
+            "Bash",
+            json!({"command": "echo spawned-by-maestro", "description": "say it"}),
+        ),
+        Step::text("Spawn scenario finished."),
+    ]));
+    let mut env = offline_env(&fake.url, &scratch.home);
+    env.push(("MAESTRO_CLAUDE_COMMAND".into(), bin.display().to_string()));
+    env.push((
+        "MAESTRO_SPOOL_DIR".into(),
+        scratch.spool.display().to_string(),
+    ));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = TestServer::start_with_env(&env_refs);
+    let project = scratch.project.display().to_string();
+    let (status, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "real spawn", "working_dir": project}),
+    );
+    assert_eq!(status, 201, "{task}");
+    let task_id = task["id"].as_str().expect("task id").to_string();
+    let (status, spawned) = server.post(
+        &format!("/api/tasks/{task_id}/sessions"),
+        &json!({"prompt": "run the spawn scenario", "permission_mode": "acceptEdits",
+                "extra_args": ["--allowedTools", "Bash"]}),
+    );
+    assert_eq!(status, 201, "{spawned}");
+    let id = spawned["id"].as_str().expect("session id").to_string();
+    let session = wait_for(
+        "the spawned session to finish",
+        Duration::from_secs(90),
+        || {
+            let s = server.get(&format!("/api/sessions/{id}"));
+            matches!(s["state"].as_str(), Some("completed" | "failed" | "lost")).then_some(s)
+        },
+    );
+    assert_eq!(session["state"], "completed", "{session:#}");
+    // SessionEnd may complete the session before the supervisor reaps the process.
+    let session = wait_for("the exit code and result recorded", WAIT, || {
+        let s = server.get(&format!("/api/sessions/{id}"));
+        (!s["exit_code"].is_null() && !s["result"].is_null()).then_some(s)
+    });
+    assert_eq!(session["spawned"], true, "{session:#}");
+    assert_eq!(session["task_id"], task_id.as_str(), "{session:#}");
+    assert_eq!(session["exit_code"], 0, "{session:#}");
+    assert_eq!(
+        session["result"]["result"], "Spawn scenario finished.",
+        "{session:#}"
+    );
+    let claude_sid = session["claude_session_id"]
+        .as_str()
+        .expect("claude session id")
+        .to_string();
+    assert_eq!(
+        std::fs::read_to_string(scratch.project.join("spawned.txt")).expect("file"),
+        "spawned\n"
+    );
+    wait_session_end(&server, &claude_sid);
+    let events = events_of(&server, &claude_sid);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["envelope"]["maestro"]["session_id"] == id.as_str()
+                && e["session_id"] == id.as_str()),
+        "every event carries the spawned session's ids"
+    );
+    let pre: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "PreToolUse")
+        .filter_map(|e| e["envelope"]["payload"]["tool_name"].as_str())
+        .collect();
+    assert_eq!(pre, ["Write", "Bash"], "each hook ran once");
+    let m = metrics(&server, &id);
+    assert_tool_metric(&m, "Write", 1, 1, 0);
+    assert_tool_metric(&m, "Bash", 1, 1, 0);
+    let lines = summaries(&timeline(&server, &id));
+    for want in ["Modified spawned.txt", "Executed: echo spawned-by-maestro"] {
+        assert!(
+            lines.iter().any(|l| same_line(l, want)),
+            "timeline has {want:?}: {lines:#?}"
+        );
+    }
+    let task_metrics = server.get(&format!("/api/tasks/{task_id}/metrics"));
+    assert_eq!(task_metrics["total_calls"], 2, "{task_metrics:#}");
 }
 
 /// The server is down for the whole session: the hook spools every event, and once the server

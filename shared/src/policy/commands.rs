@@ -207,7 +207,7 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
         .first()
         .and_then(|w| w.value.as_deref())
         .unwrap_or("");
-    if raw.untrusted_path || !is_system_program(written) {
+    if raw.untrusted_env || !is_system_program(written) {
         // `./ls` or `bin/cat` is whatever the project put there: never read-only.
         a.role = Role::Other;
     }
@@ -273,7 +273,7 @@ pub(super) fn derived(raw: &RawCommand, argv: Vec<Word>, cwd: CwdState) -> RawCo
         stdin_text: raw.stdin_text.clone(),
         piped: raw.piped,
         fork_bomb: false,
-        untrusted_path: raw.untrusted_path,
+        untrusted_env: raw.untrusted_env,
     }
 }
 
@@ -290,7 +290,7 @@ pub(super) fn run_script(script: &str, raw: &RawCommand, depth: usize, out: &mut
                     c.stdin_text = raw.stdin_text.clone();
                 }
                 c.piped |= raw.piped;
-                c.untrusted_path |= raw.untrusted_path;
+                c.untrusted_env |= raw.untrusted_env;
                 interpret(&c, depth + 1, out);
             }
         }

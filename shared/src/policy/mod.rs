@@ -39,7 +39,10 @@
 //!   TodoWrite; clearly read-only commands inside the project (`ls`, `cat`, `head`, `grep`,
 //!   `rg`, `find` without `-delete`, `wc`, `sed -n` without `-i`/`w`/`e`, `git status`/`diff`/
 //!   `log`/`show`/..., `echo`, `pwd`, `which`, `X --version`, ...). Reads of files that look
-//!   like secrets (`.env*`, `*.pem`, `*.key`, `id_rsa*`, `.netrc`, ...) are never auto-allowed.
+//!   like secrets (`.env*`, `*.pem`, `*.key`, `id_rsa*`, `.netrc`, ...) are never auto-allowed,
+//!   nor are programs run from the project (`./ls`, `bin/cat`) or with a changed environment
+//!   (`PATH=...`, `LD_PRELOAD=...`, `export X=...` earlier in the line; locale and colour
+//!   variables excepted).
 //! - ask: everything else (file edits inside the project, builds, network tools, MCP tools).
 //!
 //! "The project" is the project dir (the cwd when it is not known), plus the session cwd when

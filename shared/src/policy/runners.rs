@@ -5,7 +5,7 @@ use super::args::{has_short, is_short_cluster, positionals};
 use super::commands::{derived, effect, interpret, run_script, Analyzed, EffectKind};
 use super::paths::CwdState;
 use super::readonly::Role;
-use super::shell::RawCommand;
+use super::shell::{is_benign_variable, RawCommand};
 use super::words::Word;
 
 pub(super) const SHELLS: &[&str] = &[
@@ -304,7 +304,7 @@ pub(super) fn wrapper(
         i += 1;
     }
     // `env` assignments.
-    let mut path_assigned = false;
+    let mut env_assigned = false;
     if program == "env" {
         while let Some(w) = args.get(i) {
             let text = w.value.as_deref().unwrap_or(&w.raw);
@@ -314,7 +314,9 @@ pub(super) fn wrapper(
             if !is_assignment {
                 break;
             }
-            path_assigned |= text.starts_with("PATH=");
+            env_assigned |= text
+                .split_once('=')
+                .is_some_and(|(name, _)| !is_benign_variable(name));
             i += 1;
         }
     }
@@ -365,7 +367,7 @@ pub(super) fn wrapper(
         return true;
     }
     let mut inner_raw = derived(raw, inner, cwd);
-    inner_raw.untrusted_path |= path_assigned;
+    inner_raw.untrusted_env |= env_assigned;
     interpret(&inner_raw, depth + 1, out);
     true
 }

@@ -67,9 +67,10 @@ pub(crate) struct RawCommand {
     pub piped: bool,
     /// A function calling itself in a pipeline or in the background (`:(){ :|:& };:`).
     pub fork_bomb: bool,
-    /// `PATH` was changed before or for this command (`PATH=./bin ls`, `export PATH=...; ls`):
-    /// its program may not be the system one.
-    pub untrusted_path: bool,
+    /// The environment was changed before or for this command (`PATH=./bin ls`,
+    /// `LD_PRELOAD=x ls`, `export GIT_EXTERNAL_DIFF=x; git diff`): its program may not be the
+    /// system one or may not behave as usual. Locale and colour variables do not count.
+    pub untrusted_env: bool,
 }
 
 /// Parses `text` (starting in directory `cwd`) into its simple commands. `depth` counts
@@ -95,7 +96,7 @@ pub(crate) fn parse(text: &str, cwd: CwdState, depth: usize) -> Result<Vec<RawCo
             depth,
             functions: Vec::new(),
             inherited_redirects: Vec::new(),
-            path_changed: false,
+            env_changed: false,
         };
         walker.program(&program)?;
         Ok(walker.out)
@@ -156,8 +157,8 @@ struct Walker {
     depth: usize,
     functions: Vec<String>,
     inherited_redirects: Vec<Redirect>,
-    /// `PATH` was assigned earlier in the line.
-    path_changed: bool,
+    /// A variable other than locale / colour ones was assigned earlier in the line.
+    env_changed: bool,
 }
 
 impl Walker {
@@ -502,24 +503,25 @@ impl Walker {
             }
         }
         self.track_cd(&cmd);
-        self.track_path(&mut cmd);
+        self.track_env(&mut cmd);
         self.push(cmd)
     }
 
-    /// Notes `PATH` assignments: for this command (`PATH=x cmd`) and, when they outlive it
-    /// (`PATH=x`, `export PATH=x`), for every later one.
-    fn track_path(&mut self, cmd: &mut RawCommand) {
-        let assigns = cmd.assignments.iter().any(|a| a == "PATH");
+    /// Notes environment changes: for this command (`LD_PRELOAD=x cmd`) and, when they outlive
+    /// it (`PATH=x`, `export PATH=x`), for every later one.
+    fn track_env(&mut self, cmd: &mut RawCommand) {
+        let assigns = cmd.assignments.iter().any(|a| !is_benign_variable(a));
         let exported = matches!(
             cmd.argv.first().and_then(|w| w.value.as_deref()),
             Some("export" | "declare" | "typeset" | "readonly" | "local")
         ) && cmd.argv[1..].iter().any(|w| {
             let text = w.value.as_deref().unwrap_or(&w.raw);
-            text.starts_with("PATH=") || text.starts_with("PATH+=")
+            text.split_once('=')
+                .is_some_and(|(name, _)| !is_benign_variable(name.trim_end_matches('+')))
         });
-        cmd.untrusted_path = self.path_changed || assigns;
+        cmd.untrusted_env = self.env_changed || assigns;
         if exported || (assigns && cmd.argv.is_empty()) {
-            self.path_changed = true;
+            self.env_changed = true;
         }
     }
 
@@ -590,6 +592,23 @@ impl Walker {
             _ => {}
         }
     }
+}
+
+/// Variables that only change formatting (locale, time zone, colours, terminal size).
+pub(crate) fn is_benign_variable(name: &str) -> bool {
+    matches!(
+        name,
+        "LANG"
+            | "LANGUAGE"
+            | "TZ"
+            | "NO_COLOR"
+            | "FORCE_COLOR"
+            | "CLICOLOR"
+            | "CLICOLOR_FORCE"
+            | "TERM"
+            | "COLUMNS"
+            | "LINES"
+    ) || name.starts_with("LC_")
 }
 
 /// The text `echo` / `printf` with literal arguments writes (roughly: arguments joined by

@@ -150,3 +150,35 @@ fn nested_scripts_at_the_limits_fit_in_a_small_stack() {
         .expect("no overflow");
     assert_ne!(outcome, Outcome::Allow);
 }
+
+#[test]
+fn pathological_inputs_stay_cheap() {
+    let policy = Policy::builtin();
+    let started = std::time::Instant::now();
+    let bomb = format!("cat {}", "{a,b}".repeat(40));
+    let stars = format!("cat {}", "/*".repeat(200));
+    let many = "ls; ".repeat(3000);
+    let long_word = format!("cat {}", "a".repeat(100_000));
+    for cmd in [bomb, stars, many, long_word] {
+        let d = policy.evaluate("Bash", &json!({ "command": cmd }), &ctx());
+        assert_ne!(d.rule_id, "");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn rule_ids_are_unique_and_namespaced() {
+    let policy = Policy::builtin();
+    let mut ids: Vec<&str> = policy.rules().iter().map(|r| r.id.as_str()).collect();
+    assert!(ids
+        .iter()
+        .all(|id| id.starts_with("deny.") || id.starts_with("ask.") || id.starts_with("allow.")));
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
+}

@@ -99,8 +99,10 @@
 //! directories, `?`, `[a-z]`, `{a,b}`; `{project}`, `{cwd}`, `{home}` (or a leading `~`),
 //! `{data_dir}` are substituted; a pattern without `/` matches a file name in any directory
 //! (`.env*`), as does one starting with `**/`; other relative patterns are relative to the
-//! project dir. Paths are normalised
-//! (`..`, symlinks through the resolver) before matching.
+//! project dir. Paths are normalised (`..`, symlinks through the resolver) before matching.
+//! Command text is matched after quote removal (`rm 'a b'` is `rm a b`); a value only known at
+//! run time keeps its written form (`rm $X`). The file is strict: unknown keys (a `[[rules]]`
+//! typo) and invalid values are errors ([`PolicyError`]).
 //!
 //! A rule whose `id` names an existing rule (built-in or from an earlier layer) changes only the
 //! fields it sets and keeps its place; built-in tests stay, and added patterns narrow them. Other

@@ -706,6 +706,7 @@ fn held_tool_call_is_approved_from_the_modal_in_one_of_two_pages() {
         for p in [&a, &b] {
             wait_text(p, &format!("{card} .blocked-badge"), "deploy production --service billing").await;
         }
+        wait_text(&a, ".toast-warning", "deploy production --service billing").await;
         // Page B opens the same request from the global pending list.
         wait_text(&b, "#pending-label", "1 pending approval").await;
         b.click("#pending-btn").await.unwrap();

@@ -44,6 +44,7 @@ function route() {
     unmount = mountBoard(page);
   }
   document.body.dataset.view = view;
+  if (state.approvals.size) document.title = `(${state.approvals.size}) ${document.title}`;
 }
 
 function renderConn(c) {

@@ -189,6 +189,19 @@ export function initApprovals() {
   });
   on('approvals', (ev) => {
     render();
+    const pending = ev && ev.pending;
+    if (pending && !(openModal && openModal.id === pending.id)) {
+      const task = pending.task_id ? state.tasks.get(pending.task_id) : null;
+      toast({
+        kind: 'warning',
+        title: `Permission requested${task ? ` · ${task.title}` : ''}`,
+        message: pending.summary,
+        action: { label: 'Review', onClick: () => { const a = state.approvals.get(pending.id); if (a) openApproval(a); } },
+      });
+    }
+    const n = state.approvals.size;
+    document.title = document.title.replace(/^\(\d+\) /, '');
+    if (n) document.title = `(${n}) ${document.title}`;
     const resolved = ev && ev.resolved;
     if (resolved && openModal && openModal.id === resolved.id) {
       const dlg = openModal.dialog;

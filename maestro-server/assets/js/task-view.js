@@ -33,7 +33,7 @@ export function mountTask(root, id) {
   const spawnBtn = h('button', { type: 'submit', class: 'btn btn-primary', id: 'spawn-btn', text: 'Start session' });
   const spawnDir = h('input', { class: 'input mono', id: 'spawn-dir', placeholder: 'Working directory (default: the task’s)' });
   const spawnMode = h('select', { class: 'input', id: 'spawn-mode' },
-    h('option', { value: '', text: 'Default permissions' }),
+    h('option', { value: '', text: 'Default mode' }),
     ['acceptEdits', 'auto', 'plan', 'dontAsk', 'bypassPermissions'].map((m) => h('option', { value: m, text: m })));
   const spawnForm = h('form', { class: 'spawn-form', id: 'spawn-form' },
     h('label', { class: 'field-label', for: 'spawn-prompt', text: 'Start a Claude Code session' }), prompt,

@@ -13,29 +13,31 @@ function region() {
 }
 
 /** Shows a toast: kind = 'error' | 'info' | 'success'. */
-export function toast({ kind = 'info', title, message, href, linkText }) {
+export function toast({ kind = 'info', title, message, href, linkText, action }) {
   const root = region();
   if (!root) return null;
   const close = h('button', { type: 'button', class: 'icon-btn toast-close', 'aria-label': 'Dismiss', text: '×' });
   const el = h(
     'div',
     { class: ['toast', `toast-${kind}`], role: kind === 'error' ? 'alert' : 'status' },
-    h('div', { class: 'toast-icon', 'aria-hidden': 'true', text: kind === 'error' ? '!' : kind === 'success' ? '✓' : 'i' }),
+    h('div', { class: 'toast-icon', 'aria-hidden': 'true', text: { error: '!', success: '✓', warning: '⚠' }[kind] || 'i' }),
     h(
       'div',
       { class: 'toast-body' },
       h('strong', { class: 'toast-title', text: title }),
       message ? h('p', { class: 'toast-msg', text: message }) : null,
       href ? h('a', { class: 'toast-link', href, text: linkText || 'Open' }) : null,
+      action ? h('button', { type: 'button', class: 'btn btn-sm toast-action', text: action.label,
+        onclick: () => { remove(); action.onClick(); } }) : null,
     ),
     close,
   );
   let timer = null;
-  const remove = () => {
+  function remove() {
     clearTimeout(timer);
     el.classList.add('toast-out');
     setTimeout(() => el.remove(), 180);
-  };
+  }
   const arm = () => {
     clearTimeout(timer);
     timer = setTimeout(remove, LIFETIME);

@@ -9,8 +9,8 @@ const PURE: &[&str] = &[
     "echo", "printf", "true", "false", ":", "pwd", "whoami", "id", "uname", "which", "type",
     "basename", "dirname", "seq", "sleep", "test", "[", "expr", "nproc", "arch", "tty", "locale",
     "groups", "cd", "pushd", "popd", "dirs", "cal", "factor", "uptime", "free", "ps", "jobs",
-    "wait", "history", "export", "unset", "set", "shopt", "local", "declare", "typeset",
-    "readonly", "shift", "return", "exit", "break", "continue", "umask",
+    "wait", "export", "unset", "set", "shopt", "local", "declare", "typeset", "readonly", "shift",
+    "return", "exit", "break", "continue", "umask",
 ];
 
 /// Programs that only read the files named in their arguments.
@@ -111,7 +111,8 @@ pub(crate) fn classify(program: &str, args: &[Option<&str>]) -> Role {
             .iter()
             .any(|a| a.is_none_or(|a| a == "-s" || a.starts_with("--set"))),
         "hostname" => args.iter().all(|a| a.is_some_and(|a| a.starts_with('-'))),
-        "sort" => !has_flag(args, &["-o", "--output"], "o"),
+        "sort" => !has_flag(args, &["-o", "--output", "--compress-program"], "o"),
+        "file" => !has_flag(args, &["-C", "--compile"], ""),
         "uniq" => positional(args).len() <= 1,
         "xxd" => positional(args).len() <= 1 && !has_flag(args, &["-r", "-revert"], ""),
         "tree" => !has_flag(args, &["-o"], ""),

@@ -30,9 +30,16 @@ function subjectLabel(input) {
   return 'Input';
 }
 
+function dropToasts(approvalId) {
+  for (const t of document.querySelectorAll('.toast[data-approval-id]')) {
+    if (t.dataset.approvalId === approvalId) t.remove();
+  }
+}
+
 /** Opens the permission modal for a pending approval. */
 export function openApproval(approval) {
   const a = approval;
+  dropToasts(a.id);
   const task = a.task_id ? state.tasks.get(a.task_id) : null;
   const session = state.sessions.get(a.session_id);
   const reason = h('textarea', {
@@ -192,17 +199,19 @@ export function initApprovals() {
     const pending = ev && ev.pending;
     if (pending && !(openModal && openModal.id === pending.id)) {
       const task = pending.task_id ? state.tasks.get(pending.task_id) : null;
-      toast({
+      const el = toast({
         kind: 'warning',
         title: `Permission requested${task ? ` · ${task.title}` : ''}`,
         message: pending.summary,
         action: { label: 'Review', onClick: () => { const a = state.approvals.get(pending.id); if (a) openApproval(a); } },
       });
+      if (el) el.dataset.approvalId = pending.id;
     }
     const n = state.approvals.size;
     document.title = document.title.replace(/^\(\d+\) /, '');
     if (n) document.title = `(${n}) ${document.title}`;
     const resolved = ev && ev.resolved;
+    if (resolved) dropToasts(resolved.id);
     if (resolved && openModal && openModal.id === resolved.id) {
       const dlg = openModal.dialog;
       openModal = null;

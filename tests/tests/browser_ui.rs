@@ -598,6 +598,12 @@ fn screenshots_of_board_session_and_task_views() {
         wait_text(&b, ".blocked-badge", "permission").await;
         let board = b.screenshot_full("board", 1440, 960).await.unwrap();
         copy_to_docs(&board);
+        // Laptop and wide screens (artefacts only).
+        for (w, h) in [(1280, 800), (1920, 1080)] {
+            b.client.set_window_size(w, h).await.unwrap();
+            b.screenshot(&format!("board-{w}")).await.unwrap();
+        }
+        b.client.set_window_size(1440, 960).await.unwrap();
 
         b.route(&format!("#/session/{}", a1.session)).await.unwrap();
         wait_text(&b, ".chart-label", "Read: 4 uses (100% success)").await;

@@ -64,7 +64,8 @@ export function createCard(taskId, actions) {
     setText(sessions, `${n} session${n === 1 ? '' : 's'}`);
     // The newest session's state: "Active" on SessionStart, "Completed" after SessionEnd.
     const newest = sessionsOfTask(taskId).sort((a, b) => (a.started_at < b.started_at ? 1 : -1))[0];
-    latest.hidden = !newest;
+    // (Not when it repeats the task's status: "Blocked" + "Blocked".)
+    latest.hidden = !newest || STATE_LABELS[newest.state] === STATUS_LABELS[t.status];
     if (newest) {
       latest.className = `state-badge state-${newest.state}`;
       setText(latest, STATE_LABELS[newest.state] || newest.state);

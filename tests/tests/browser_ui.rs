@@ -642,6 +642,19 @@ fn screenshots_of_board_session_and_task_views() {
             .await
             .unwrap();
         println!("Start session with a missing Claude command -> {outcome}");
+        if outcome.as_str().unwrap_or("").starts_with("session") {
+            // The spawned session cannot start: its view says so.
+            let state = b
+                .wait_js(
+                    "the spawned session to end",
+                    "const s = document.querySelector('#session-state');                      return s && ['Failed', 'Lost', 'Completed'].includes(s.textContent) ? s.textContent : null",
+                    T,
+                )
+                .await
+                .unwrap();
+            println!("the spawned session ended as {state}");
+            b.screenshot("spawned-session").await.unwrap();
+        }
         assert_eq!(js_errors(&b).await, json!([]));
         b.close().await;
 

@@ -45,6 +45,10 @@ export function mountSession(root, id) {
   const events = h('span');
   const dir = h('span', { class: 'mono small' });
   const endReason = h('span');
+  const resultText = h('pre', { class: 'raw result-text' });
+  const resultMeta = h('p', { class: 'muted small pad' });
+  const resultPanel = panel('Result', h('div', {}, resultMeta, h('div', { class: 'pad-x' }, resultText)));
+  resultPanel.hidden = true;
   const blocked = h('button', { type: 'button', class: 'blocked-badge', hidden: true },
     h('span', { class: 'blocked-label', text: '⚠ Blocked' }), h('span', { class: 'blocked-text' }));
   const actions = h('div', { class: 'head-actions' });
@@ -56,6 +60,7 @@ export function mountSession(root, id) {
   const layout = h('div', { class: 'detail-grid' },
     h('div', { class: 'detail-main' }, panel('Timeline', timeline.el, timeline.countEl)),
     h('div', { class: 'detail-side' },
+      resultPanel,
       panel('Tool usage', chart.el),
       panel('Error log', errors.el, errors.count)));
   root.append(crumbs, h('div', { class: 'page-head' }, h('div', { class: 'head-title' }, title, blocked), actions), stats, layout);
@@ -84,6 +89,18 @@ export function mountSession(root, id) {
     setText(events, String(s.event_count));
     setText(dir, s.project_dir || s.cwd || '—');
     setText(endReason, s.end_reason ? `${s.end_reason}${s.exit_code !== null && s.exit_code !== undefined ? ` (exit ${s.exit_code})` : ''}` : '—');
+    // Spawned headless sessions end with a stream-json `result` record.
+    const r = s.result && typeof s.result === 'object' ? s.result : null;
+    resultPanel.hidden = !r;
+    if (r) {
+      const bits = [];
+      if (r.subtype) bits.push(String(r.subtype));
+      if (typeof r.total_cost_usd === 'number') bits.push(`$${r.total_cost_usd.toFixed(4)}`);
+      if (typeof r.num_turns === 'number') bits.push(`${r.num_turns} turn${r.num_turns === 1 ? '' : 's'}`);
+      if (typeof r.duration_ms === 'number') bits.push(duration(r.duration_ms));
+      setText(resultMeta, bits.join(' · '));
+      setText(resultText, typeof r.result === 'string' ? r.result : JSON.stringify(r, null, 2));
+    }
     const appr = approvalOfSession(s.id);
     const blockedText = appr ? appr.summary : s.state === 'blocked' ? s.blocked_on || 'Waiting for permission' : null;
     blocked.hidden = !blockedText;

@@ -124,6 +124,14 @@ export class LiveFeed {
 
   scheduleReconnect() {
     if (this.stopped) return;
+    if (this.attempt >= 1) {
+      // A socket that keeps failing may mean the login expired (the upgrade answers 401).
+      fetch('/api/me', { credentials: 'same-origin' })
+        .then((r) => {
+          if (r.status === 401 && !this.stopped) window.dispatchEvent(new CustomEvent('maestro:unauthorized'));
+        })
+        .catch(() => {});
+    }
     const base = Math.min(MAX_DELAY, MIN_DELAY * 2 ** this.attempt);
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.attempt += 1;

@@ -1031,3 +1031,57 @@ fn login_and_board_controls() {
     });
     assert_eq!(server.get("/api/tasks"), json!([]));
 }
+
+/// The card's health dot follows the session live: green while active, yellow when idle,
+/// red when stale, green again on the next event, grey once the session ended (and the card
+/// shows the session "Completed").
+#[test]
+fn health_dot_follows_the_session() {
+    let _g = serial();
+    let server = TestServer::start_with_env(&[
+        ("MAESTRO_IDLE_AFTER_SECS", "1"),
+        ("MAESTRO_STALE_AFTER_SECS", "2"),
+        ("MAESTRO_HEALTH_TICK_MS", "100"),
+    ]);
+    let task = create_task(&server, "Watch the health dot", "in_progress");
+    let agent = Agent::new(&server, Some(&task));
+    let rt = rt();
+    let b = rt.block_on(async {
+        let b = Browser::start().await.expect("browser");
+        b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        wait_text(&b, "#conn", "Live").await;
+        b
+    });
+    let card = format!(".card[data-task-id='{task}']");
+    let dot = |health: &'static str| {
+        let card = card.clone();
+        let b = &b;
+        async move {
+            b.wait_js_args(
+                &format!("the dot to turn {health}"),
+                "const d = document.querySelector(arguments[0] + ' .health-dot'); return !!d && d.classList.contains('health-' + arguments[1])",
+                vec![json!(card), json!(health)],
+                T,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    agent.start();
+    rt.block_on(async {
+        dot("active").await;
+        wait_text(&b, &format!("{card} .state-badge"), "Active").await;
+        dot("idle").await;
+        dot("stale").await;
+    });
+    agent.bash("git status");
+    rt.block_on(dot("active"));
+    agent.hook(&agent.payload("SessionEnd-other.json"));
+    rt.block_on(async {
+        dot("ended").await;
+        wait_text(&b, &format!("{card} .state-badge"), "Completed").await;
+        wait_text(&b, &format!("{card} .feed-text"), "Session ended").await;
+        assert_eq!(js_errors(&b).await, json!([]));
+    });
+    rt.block_on(b.close());
+}

@@ -977,6 +977,19 @@ fn login_and_board_controls() {
             .unwrap();
         b.click("#task-save").await.unwrap();
         wait_text(&b, ".card-title", "Write the v2 migration guide").await;
+        // Drag and drop the card to Done (HTML5 drag events, as a mouse drag sends them).
+        b.js(
+            "const card = document.querySelector('.col-in_progress .card'); \
+             const col = document.querySelector('.column.col-done'); \
+             const dt = new DataTransfer(); \
+             card.dispatchEvent(new DragEvent('dragstart', { dataTransfer: dt, bubbles: true })); \
+             col.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true })); \
+             col.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true })); \
+             card.dispatchEvent(new DragEvent('dragend', { dataTransfer: dt, bubbles: true })); return true;",
+        )
+        .await
+        .unwrap();
+        wait_text(&b, ".col-done .card-title", "Write the v2 migration guide").await;
         // Attach the unassigned session to it from the board.
         wait_text(&b, "#unassigned", "Attach").await;
         let task_id = b

@@ -306,16 +306,16 @@ impl BenchServer {
         })
     }
 
-    /// CPU time (user + system) the server used so far, in seconds.
-    fn cpu_secs(&self) -> f64 {
+    /// CPU time the server used so far, in seconds: (user, system).
+    fn cpu_secs(&self) -> (f64, f64) {
         let s = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the `(comm)`: state is field 3; utime 14 and stime 15 (1-based).
+        // After the `(comm)`: utime and stime are fields 14 and 15 of the line (1-based).
         let rest = s.rsplit(')').next().unwrap_or("");
         let f: Vec<&str> = rest.split_whitespace().collect();
         let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        (tick(11) + tick(12)) / hz
+        (tick(11) / hz, tick(12) / hz)
     }
 
     fn pid(&self) -> u32 {
@@ -711,7 +711,7 @@ async fn ingest(a: &Args) -> Result<()> {
         "FULL / null",
         "FULL p50 ms",
         "FULL p99 ms",
-        "FULL server CPU µs/event",
+        "FULL server CPU µs/event (user + sys)",
         "errors",
     ]);
     let mut batch = 0;
@@ -719,7 +719,7 @@ async fn ingest(a: &Args) -> Result<()> {
         for senders in [1usize, 8, 32] {
             let mut cell = Vec::new();
             let mut full_lat = Summary::default();
-            let mut full_cpu = 0.0;
+            let mut full_cpu = (0.0, 0.0);
             let mut errors = 0;
             for (which, url) in [(0, &null), (1, &full.url), (2, &normal.url)] {
                 batch += 1;
@@ -732,7 +732,11 @@ async fn ingest(a: &Args) -> Result<()> {
                 let (rate, lat, bad) = blast(url, Arc::new(bodies), senders, keepalive).await;
                 if which == 1 {
                     full_lat = summarize(&lat);
-                    full_cpu = (full.cpu_secs() - cpu0) * 1e6 / n as f64;
+                    let cpu1 = full.cpu_secs();
+                    full_cpu = (
+                        (cpu1.0 - cpu0.0) * 1e6 / n as f64,
+                        (cpu1.1 - cpu0.1) * 1e6 / n as f64,
+                    );
                 }
                 if which > 0 {
                     errors += bad;
@@ -752,7 +756,12 @@ async fn ingest(a: &Args) -> Result<()> {
                 ratio(cell[1], cell[0]),
                 f(full_lat.p50),
                 f(full_lat.p99),
-                format!("{full_cpu:.0}"),
+                format!(
+                    "{:.0} ({:.0} + {:.0})",
+                    full_cpu.0 + full_cpu.1,
+                    full_cpu.0,
+                    full_cpu.1
+                ),
                 errors.to_string(),
             ]);
         }
@@ -1084,23 +1093,8 @@ async fn latency(a: &Args) -> Result<()> {
         r.row(&mut table);
     }
     table.print();
-    let m = metrics_line(&server.url, "maestro_broadcast").await;
-    if !m.is_empty() {
-        println!("\nserver's own commit->broadcast histogram (/metrics):\n```\n{m}\n```");
-    }
     println!("\ngoal: hook->WS p99 under 10 ms at 1,000 events/s");
     Ok(())
-}
-
-async fn metrics_line(url: &str, prefix: &str) -> String {
-    let Ok(resp) = client(true).get(format!("{url}/metrics")).send().await else {
-        return String::new();
-    };
-    let text = resp.text().await.unwrap_or_default();
-    text.lines()
-        .filter(|l| l.starts_with(prefix) && (l.contains("_sum") || l.contains("_count")))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -461,7 +461,9 @@ fn hook_cost(a: &Args) -> Result<()> {
         "vs cat (median)",
         "bash / this (median)",
     ]);
+    let null = null_server()?;
     for (label, url) in [
+        ("null HTTP server (stores nothing)", null),
         ("up (FULL)", server.url.clone()),
         ("up (NORMAL)", normal.url.clone()),
         ("down (spool)", down_url),
@@ -491,6 +493,11 @@ fn hook_cost(a: &Args) -> Result<()> {
                 .stdout(Stdio::piped());
             c
         };
+        let version_cmd = || {
+            let mut c = Command::new(&hook);
+            c.arg("--version").stdout(Stdio::piped());
+            c
+        };
         let cat_cmd = || {
             let mut c = Command::new("cat");
             c.stdout(Stdio::null());
@@ -502,15 +509,22 @@ fn hook_cost(a: &Args) -> Result<()> {
             time_process(&mut hook_cmd(), &payload)?;
             time_process(&mut bash_cmd(), &payload)?;
         }
-        let (mut cat, mut mh, mut bash) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cat, mut mh, mut bash, mut ver) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..n {
             cat.push(time_process(&mut cat_cmd(), &payload)?);
             mh.push(time_process(&mut hook_cmd(), &payload)?);
             bash.push(time_process(&mut bash_cmd(), &payload)?);
+            ver.push(time_process(&mut version_cmd(), b"")?);
         }
-        let (c, h, b) = (summarize(&cat), summarize(&mh), summarize(&bash));
+        let (c, h, b, v) = (
+            summarize(&cat),
+            summarize(&mh),
+            summarize(&bash),
+            summarize(&ver),
+        );
         for (name, s) in [
             ("`cat >/dev/null` (spawn floor)", c),
+            ("`maestro-hook --version` (the binary's start-up only)", v),
             ("`maestro-hook post-tool-use`", h),
             ("bash + jq + curl (`tests/baseline/hook.sh`)", b),
         ] {
@@ -525,6 +539,7 @@ fn hook_cost(a: &Args) -> Result<()> {
             ]);
         }
         if label.starts_with("up") {
+            // (the null server keeps nothing to count)
             let (status, body) = get_json_blocking(&url, "/healthz")?;
             println!(
                 "server {label}: {} events stored after the runs (status {status})",
@@ -1132,7 +1147,7 @@ fn session_round(session: &str, round: usize) -> Vec<Value> {
         pre["tool_input"] = input.clone();
         pre["tool_use_id"] = json!(id);
         out.push(pre);
-        let failed = k == 1 && round % 3 == 0;
+        let failed = k == 1 && round.is_multiple_of(3);
         let mut post = base(if failed {
             "PostToolUseFailure"
         } else {

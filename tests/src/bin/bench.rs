@@ -545,7 +545,7 @@ fn hook_cost(a: &Args) -> Result<()> {
                 "server {label}: {} events stored after the runs (status {status})",
                 body["store"]["events"]
             );
-        } else {
+        } else if label.starts_with("down") {
             let spooled = std::fs::read_dir(&spool)
                 .map(|d| {
                     d.filter_map(Result::ok)

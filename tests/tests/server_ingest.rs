@@ -241,6 +241,15 @@ fn raw_post(server: &TestServer, token: Option<&str>, body: Vec<u8>) -> (u16, Va
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// (name, token, body, expected status, expected error code).
+type BadCase = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
 #[test]
 fn bad_input_gets_a_documented_status_and_a_json_error_and_the_server_keeps_serving() {
     let server = TestServer::start_with_env(&[("MAESTRO_BODY_LIMIT_BYTES", "65536")]);
@@ -249,7 +258,7 @@ fn bad_input_gets_a_documented_status_and_a_json_error_and_the_server_keeps_serv
         chrono::Utc::now(),
     );
     let good_bytes = serde_json::to_vec(&good).expect("bytes");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         ("no token", None, good_bytes.clone(), 401, "unauthorized"),
         (
             "wrong token",

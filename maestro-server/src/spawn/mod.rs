@@ -335,7 +335,7 @@ impl Supervisor {
     /// Starts queued sessions while slots are free.
     fn start_waiting(self: &Arc<Self>, store: &Arc<dyn Store>) {
         loop {
-            let next = self.lock().slots.next();
+            let next = self.lock().slots.take_next();
             match next {
                 Some((id, p)) => self.spawn_start(store, id, p),
                 None => break,

@@ -54,11 +54,11 @@ impl<T> Slots<T> {
     /// taken at once.
     pub fn release(&mut self) -> Option<(String, T)> {
         self.running = self.running.saturating_sub(1);
-        self.next()
+        self.take_next()
     }
 
     /// The next waiting item if a slot is free (taking the slot).
-    pub fn next(&mut self) -> Option<(String, T)> {
+    pub fn take_next(&mut self) -> Option<(String, T)> {
         if self.running < self.limit {
             let next = self.waiting.pop_front()?;
             self.running += 1;

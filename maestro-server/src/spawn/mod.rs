@@ -235,7 +235,7 @@ impl Supervisor {
                             ended: true,
                             end_reason: Some("spawn failed".into()),
                             timeline: Some((
-                                "session_end".into(),
+                                "process".into(),
                                 format!("Spawn failed: {msg}"),
                                 "error".into(),
                                 Some(json!({"error": msg})),
@@ -367,7 +367,7 @@ impl Supervisor {
                         ended: true,
                         end_reason: Some("stopped by operator".into()),
                         timeline: Some((
-                            "session_end".into(),
+                            "process".into(),
                             "Stopped by operator before it started".into(),
                             "warning".into(),
                             None,
@@ -597,7 +597,7 @@ async fn record_exit(
     }
     u.state = state;
     u.end_reason = reason;
-    u.timeline = Some(("session_end".into(), summary, status.into(), Some(detail)));
+    u.timeline = Some(("process".into(), summary, status.into(), Some(detail)));
     if let Err(e) = store.update_process(id, u).await {
         tracing::warn!(session = %id, error = %e, "cannot record the process end");
     }

@@ -62,6 +62,9 @@ fn open_log(path: &Path) -> std::io::Result<File> {
 /// Writes a small JSON file atomically (temp file + rename), mode 0600.
 pub fn write_json(path: &Path, value: &Value) -> std::io::Result<()> {
     use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let tmp = path.with_extension("tmp");
     {
         let mut o = OpenOptions::new();

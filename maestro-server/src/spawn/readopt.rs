@@ -163,7 +163,7 @@ pub async fn run(st: &AppState) {
                         ended: true,
                         end_reason: Some("process gone".into()),
                         timeline: Some((
-                            "session_end".into(),
+                            "process".into(),
                             "Lost: no process record after a server restart".into(),
                             "warning".into(),
                             None,

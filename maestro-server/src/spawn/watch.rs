@@ -73,7 +73,7 @@ pub async fn check_unmanaged(st: &AppState) {
                         ended: true,
                         end_reason: Some("process gone".into()),
                         timeline: Some((
-                            "session_end".into(),
+                            "process".into(),
                             format!("Claude Code process {pid} is gone (no SessionEnd)"),
                             "warning".into(),
                             Some(json!({"pid": pid})),

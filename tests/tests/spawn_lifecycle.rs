@@ -1,0 +1,432 @@
+//! Spawning through `POST /api/tasks/{id}/sessions` with the fake `claude`
+//! (`tests/src/bin/fake_claude.rs`), which runs the real `maestro-hook` from the `--settings`
+//! hooks: events map to the task without any install, the result record is kept, stop,
+//! crash, exit without SessionEnd, failure with stderr, the concurrency queue, validation.
+
+use maestro_tests::server::TestServer;
+use maestro_tests::{target_dir, wait_for, workspace_root};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The fake claude binary, built when missing.
+fn fake_claude() -> PathBuf {
+    let path = target_dir().join("debug").join("fake_claude");
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "maestro-tests", "--bins"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo build runs");
+        assert!(status.success(), "building fake_claude failed");
+    }
+    path
+}
+
+struct World {
+    server: TestServer,
+    project: tempfile::TempDir,
+    _spool: tempfile::TempDir,
+}
+
+fn world(extra: &[(&str, &str)]) -> World {
+    let fake = fake_claude();
+    let spool = tempfile::tempdir().expect("spool dir");
+    let project = tempfile::tempdir().expect("project dir");
+    let fake_s = fake.display().to_string();
+    let spool_s = spool.path().display().to_string();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("MAESTRO_CLAUDE_COMMAND", fake_s.as_str()),
+        ("MAESTRO_SPOOL_DIR", spool_s.as_str()),
+        ("MAESTRO_STOP_GRACE_MS", "3000"),
+        ("MAESTRO_WATCH_INTERVAL_MS", "200"),
+    ];
+    env.extend_from_slice(extra);
+    World {
+        server: TestServer::start_with_env(&env),
+        project,
+        _spool: spool,
+    }
+}
+
+impl World {
+    fn task(&self) -> String {
+        let (status, task) = self.server.post(
+            "/api/tasks",
+            &json!({"title": "spawn test", "working_dir": self.project.path().display().to_string()}),
+        );
+        assert_eq!(status, 201, "{task}");
+        task["id"].as_str().expect("task id").to_string()
+    }
+
+    fn spawn(&self, task: &str, prompt: &str) -> Value {
+        let (status, s) = self.server.post(
+            &format!("/api/tasks/{task}/sessions"),
+            &json!({"prompt": prompt}),
+        );
+        assert_eq!(status, 201, "spawn answered {status}: {s}");
+        s
+    }
+
+    fn session(&self, id: &str) -> Value {
+        self.server.get(&format!("/api/sessions/{id}"))
+    }
+
+    fn wait_session(&self, id: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        wait_for(what, WAIT, || {
+            let s = self.session(id);
+            f(&s).then_some(s)
+        })
+    }
+
+    fn timeline(&self, id: &str) -> Vec<String> {
+        self.server
+            .get(&format!("/api/sessions/{id}/timeline"))
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .map(|l| l["summary"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+fn state(s: &Value) -> &str {
+    s["state"].as_str().unwrap_or_default()
+}
+
+fn pid_gone(pid: i64) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid as i32, 0) };
+    if rc != 0 {
+        return true;
+    }
+    // A zombie nobody reaped yet is gone for our purposes.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|t| {
+            t.rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+#[test]
+fn spawned_session_reports_to_its_task_and_keeps_the_result() {
+    let w = world(&[]);
+    let task = w.task();
+    let s = w.spawn(&task, "write hello.txt");
+    let id = s["id"].as_str().expect("session id").to_string();
+    assert_eq!(s["task_id"], task.as_str());
+    assert_eq!(s["spawned"], true);
+    let t = w.server.get(&format!("/api/tasks/{task}"));
+    assert!(
+        ["in_progress"].contains(&t["status"].as_str().unwrap_or_default()),
+        "task while the session runs: {t}"
+    );
+
+    let done = w.wait_session(&id, "the spawned session to complete", |s| {
+        state(s) == "completed" && s["exit_code"] == 0 && s["result"].is_object()
+    });
+    assert_eq!(done["result"]["num_turns"], 2);
+    assert_eq!(done["result"]["subtype"], "success");
+    assert!(done["claude_session_id"].is_string(), "{done}");
+    assert!(
+        done["event_count"].as_i64().unwrap_or(0) >= 6,
+        "hook events mapped to the spawned session: {done}"
+    );
+    assert_eq!(
+        done["end_reason"], "other",
+        "SessionEnd's reason is kept: {done}"
+    );
+
+    // Every event went to this one session of the task: nothing unassigned.
+    let sessions = w.server.get(&format!("/api/sessions?task_id={task}"));
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
+    let unassigned = w.server.get("/api/sessions?unassigned=true");
+    assert_eq!(unassigned.as_array().map(Vec::len), Some(0), "{unassigned}");
+
+    // The visible result: timeline line, metrics, task still in progress (the operator
+    // decides when it is done).
+    let lines = w.timeline(&id);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Process exited (exit code 0): success, 2 turns")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("Process started (pid ")),
+        "{lines:?}"
+    );
+    let m = w.server.get(&format!("/api/tasks/{task}/metrics"));
+    assert_eq!(m["result"]["num_turns"], 2.0, "{m}");
+    let t = w.server.get(&format!("/api/tasks/{task}"));
+    assert_eq!(t["status"], "in_progress", "{t}");
+
+    // The stream-json log and the command line the fake saw.
+    let log = w
+        .server
+        .data_dir
+        .join("sessions")
+        .join(format!("{id}.jsonl"));
+    let text = std::fs::read_to_string(&log).expect("session log");
+    let init: Value = serde_json::from_str(text.lines().next().expect("init line")).expect("JSON");
+    assert_eq!(init["subtype"], "init");
+    let args: Vec<&str> = init["fake_args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(&args[..2], &["-p", "write hello.txt"]);
+    for flag in ["--output-format", "stream-json", "--verbose", "--settings"] {
+        assert!(args.contains(&flag), "{flag} missing from {args:?}");
+    }
+    assert_eq!(
+        init["cwd"].as_str().map(PathBuf::from),
+        Some(w.project.path().canonicalize().expect("canonical"))
+    );
+}
+
+#[test]
+fn exit_without_session_end_is_recorded_as_completed() {
+    let w = world(&[]);
+    let task = w.task();
+    let id = w.spawn(&task, "FAKE_NO_SESSION_END please")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let s = w.wait_session(&id, "completion without SessionEnd", |s| {
+        state(s) == "completed"
+    });
+    assert_eq!(s["exit_code"], 0);
+    assert_eq!(s["end_reason"], "exit code 0");
+    assert!(s["ended_at"].is_string());
+}
+
+#[test]
+fn failing_process_keeps_exit_code_and_stderr_tail() {
+    let w = world(&[]);
+    let task = w.task();
+    let id = w.spawn(&task, "FAKE_EXIT3")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let s = w.wait_session(&id, "failure", |s| state(s) == "failed");
+    assert_eq!(s["exit_code"], 3);
+    assert_eq!(s["end_reason"], "exit code 3");
+    let errors = w.server.get(&format!("/api/sessions/{id}/errors"));
+    let line = errors
+        .as_array()
+        .expect("errors")
+        .iter()
+        .find(|l| {
+            l["summary"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Process failed: exit code 3"))
+        })
+        .unwrap_or_else(|| panic!("no failure line in {errors}"))
+        .clone();
+    assert!(line["summary"]
+        .as_str()
+        .is_some_and(|t| t.contains("fatal: the fake failed on purpose")));
+    let tail = line["detail"]["stderr_tail"].as_str().expect("stderr tail");
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines.len(), 50, "{tail}");
+    assert_eq!(lines[0], "fake stderr line 12");
+    assert_eq!(lines[49], "fatal: the fake failed on purpose");
+}
+
+#[test]
+fn stop_terminates_the_process_group() {
+    let w = world(&[]);
+    let task = w.task();
+    let id = w.spawn(&task, "FAKE_SLOW")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let running = w.wait_session(&id, "the slow session to report", |s| {
+        s["event_count"].as_i64().unwrap_or(0) >= 2 && s["claude_pid"].is_i64()
+    });
+    let pid = running["claude_pid"].as_i64().expect("pid");
+    assert!(!state(&running).is_empty() && !pid_gone(pid));
+
+    let (status, stopped) = w
+        .server
+        .post(&format!("/api/sessions/{id}/stop"), &json!({}));
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(state(&stopped), "failed", "{stopped}");
+    assert_eq!(stopped["end_reason"], "stopped by operator");
+    assert!(stopped["ended_at"].is_string());
+    assert!(pid_gone(pid), "the process is gone after stop");
+    let lines = w.timeline(&id);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Stopped by operator (killed by signal 15")),
+        "{lines:?}"
+    );
+
+    // Stopping again answers the ended session.
+    let (status, again) = w
+        .server
+        .post(&format!("/api/sessions/{id}/stop"), &json!({}));
+    assert_eq!(status, 200);
+    assert_eq!(state(&again), "failed");
+    // Unknown session.
+    let (status, _) = w.server.post("/api/sessions/s_nope/stop", &json!({}));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn sigkill_marks_the_session_failed_within_seconds() {
+    let w = world(&[]);
+    let task = w.task();
+    let id = w.spawn(&task, "FAKE_CRASH")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let s = w.wait_session(&id, "the crashing session to run a tool", |s| {
+        s["event_count"].as_i64().unwrap_or(0) >= 3 && s["claude_pid"].is_i64()
+    });
+    let pid = s["claude_pid"].as_i64().expect("pid");
+    // SAFETY: kill(2) on the fake claude this test's server started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    let s = w.wait_session(&id, "failed or lost after SIGKILL", |s| {
+        matches!(state(s), "failed" | "lost")
+    });
+    assert!(
+        s["end_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("SIGKILL")),
+        "{s}"
+    );
+    assert!(s["ended_at"].is_string());
+}
+
+#[test]
+fn concurrency_limit_queues_the_second_session() {
+    let w = world(&[("MAESTRO_MAX_CONCURRENT_SESSIONS", "1")]);
+    let task = w.task();
+    let first = w.spawn(&task, "FAKE_SLOW")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    w.wait_session(&first, "the first session to run", |s| {
+        s["claude_pid"].is_i64()
+    });
+    let second = w.spawn(&task, "normal run");
+    let second_id = second["id"].as_str().expect("id").to_string();
+    assert_eq!(state(&second), "starting");
+    assert!(
+        second["claude_pid"].is_null(),
+        "queued, not started: {second}"
+    );
+    assert!(w
+        .timeline(&second_id)
+        .iter()
+        .any(|l| l.starts_with("Queued (position 1")));
+    // Still waiting while the first holds the only slot.
+    w.wait_session(&first, "the first session's hooks", |s| {
+        s["event_count"].as_i64().unwrap_or(0) >= 2
+    });
+    assert!(w.session(&second_id)["claude_pid"].is_null());
+
+    let (status, _) = w
+        .server
+        .post(&format!("/api/sessions/{first}/stop"), &json!({}));
+    assert_eq!(status, 200);
+    let done = w.wait_session(&second_id, "the queued session to run and complete", |s| {
+        state(s) == "completed" && s["exit_code"] == 0
+    });
+    assert!(done["claude_pid"].is_i64());
+    let lines = w.timeline(&second_id);
+    let queued = lines.iter().position(|l| l.starts_with("Queued"));
+    let started = lines.iter().position(|l| l.starts_with("Process started"));
+    assert!(
+        queued.is_some() && started.is_some() && queued < started,
+        "{lines:?}"
+    );
+
+    // A queued session can be stopped before it starts.
+    let third = w.spawn(&task, "FAKE_SLOW")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let fourth = w.spawn(&task, "normal run")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, s) = w
+        .server
+        .post(&format!("/api/sessions/{fourth}/stop"), &json!({}));
+    assert_eq!(status, 200);
+    assert_eq!(state(&s), "failed");
+    assert!(s["claude_pid"].is_null());
+    let (status, _) = w
+        .server
+        .post(&format!("/api/sessions/{third}/stop"), &json!({}));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn spawn_requests_are_validated() {
+    let w = world(&[]);
+    let task = w.task();
+    let path = format!("/api/tasks/{task}/sessions");
+    let dir = w.project.path().display().to_string();
+    let file = w.project.path().join("file.txt");
+    std::fs::write(&file, "x").expect("write");
+    let cases = [
+        json!({"prompt": ""}),
+        json!({"prompt": "   "}),
+        json!({"prompt": "x".repeat(100 * 1024 + 1)}),
+        json!({"prompt": "hi", "permission_mode": "yolo"}),
+        json!({"prompt": "hi", "working_dir": "/definitely/not/here"}),
+        json!({"prompt": "hi", "working_dir": file.display().to_string()}),
+        json!({"prompt": "hi", "working_dir": "relative"}),
+        json!({"prompt": "hi", "extra_args": ["ok", "nul\u{0}here"]}),
+        json!({"prompt": "hi", "extra_args": "not a list"}),
+        json!({"prompt": "hi", "headless": false}),
+        json!({"prompt": "hi", "unknown_field": 1}),
+        json!({"prompt": "hi", "model": "--settings"}),
+    ];
+    for body in cases {
+        let (status, err) = w.server.post(&path, &body);
+        assert_eq!(status, 422, "{body} answered {status}: {err}");
+        assert!(
+            err["error"]["code"].is_string() && err["error"]["message"].is_string(),
+            "{err}"
+        );
+    }
+    let (status, _) = w
+        .server
+        .post("/api/tasks/t_missing/sessions", &json!({"prompt": "hi"}));
+    assert_eq!(status, 404);
+    // A task without a working_dir needs one in the request.
+    let (_, bare) = w.server.post("/api/tasks", &json!({"title": "no dir"}));
+    let bare = bare["id"].as_str().expect("task id");
+    let (status, err) = w.server.post(
+        &format!("/api/tasks/{bare}/sessions"),
+        &json!({"prompt": "hi"}),
+    );
+    assert_eq!(status, 422, "{err}");
+    assert!(err["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("working_dir")));
+    let (status, s) = w.server.post(
+        &format!("/api/tasks/{bare}/sessions"),
+        &json!({"prompt": "hi", "working_dir": dir, "permission_mode": "acceptEdits", "model": "sonnet"}),
+    );
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().expect("id");
+    w.wait_session(id, "the session to complete", |s| state(s) == "completed");
+    // Nothing was spawned for the rejected requests.
+    let sessions = w.server.get(&format!("/api/sessions?task_id={task}"));
+    assert_eq!(sessions.as_array().map(Vec::len), Some(0), "{sessions}");
+}

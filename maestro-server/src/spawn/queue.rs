@@ -40,7 +40,7 @@ impl<T> Slots<T> {
         }
     }
 
-    /// Puts `id` at the end of the line without taking a slot (see [`Slots::next`]).
+    /// Puts `id` at the end of the line without taking a slot (see [`Slots::take_next`]).
     pub fn enqueue(&mut self, id: &str, item: T) {
         self.waiting.push_back((id.to_string(), item));
     }

@@ -145,6 +145,7 @@ pub async fn run(st: &AppState) {
         let Ok(list) = store
             .list_sessions(SessionFilter {
                 state: Some(state),
+                limit: Some(10_000),
                 ..Default::default()
             })
             .await

@@ -44,6 +44,7 @@ pub async fn check_unmanaged(st: &AppState) {
             .store
             .list_sessions(SessionFilter {
                 state: Some(state),
+                limit: Some(10_000),
                 ..Default::default()
             })
             .await

@@ -103,10 +103,14 @@ fn emit(v: Value) {
     let _ = out.flush();
 }
 
+/// "Forever" for a test: until a signal ends it, or five minutes at most, so a test that
+/// panics before stopping it leaves nothing behind for long.
 fn sleep_forever() -> ! {
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
+    for _ in 0..300 {
+        std::thread::sleep(Duration::from_secs(1));
     }
+    eprintln!("fake_claude: nobody stopped me in five minutes; exiting");
+    std::process::exit(1);
 }
 
 fn main() {

@@ -191,6 +191,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;
+    state.supervisor.set_local_addr(addr);
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it needs only a token");
     }

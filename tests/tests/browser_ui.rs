@@ -281,7 +281,12 @@ async fn js_errors(b: &Browser) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Refreshes the README's screenshots only when asked (`MAESTRO_UPDATE_SCREENSHOTS=1`), so a
+/// test run never changes tracked files.
 fn copy_to_docs(path: &std::path::Path) {
+    if std::env::var_os("MAESTRO_UPDATE_SCREENSHOTS").is_none() {
+        return;
+    }
     let docs = workspace_root().join("docs").join("screenshots");
     let _ = std::fs::create_dir_all(&docs);
     if let Some(name) = path.file_name() {

@@ -261,3 +261,63 @@ fn a_permission_request_waits_for_the_operator() {
     );
     assert_eq!(v["hookSpecificOutput"]["decision"]["behavior"], "allow");
 }
+
+#[test]
+fn a_task_policy_override_applies_to_its_sessions_only() {
+    let server = TestServer::start();
+    let (status, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "No network", "policy":
+            "[[rule]]\nid = \"deny-curl\"\ntool = \"Bash\"\ncommand = \"curl *\"\noutcome = \"deny\"\nreason = \"This task must not use the network.\"\n"}),
+    );
+    assert_eq!(status, 201, "{task}");
+    let tid = task["id"].as_str().expect("id");
+    // A broken override is refused with a clear error.
+    let resp = server
+        .client()
+        .patch(format!("{}/api/tasks/{tid}", server.url))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"policy": "[[rule]]\noutcome = 7"}))
+        .send()
+        .expect("patch");
+    assert_eq!(resp.status().as_u16(), 422);
+    // The task's session: mapped through the Maestro ids the hook forwards.
+    let run = |session: &str, task: Option<&str>| {
+        let spool = tempfile::tempdir().expect("spool");
+        let mut cmd = Command::new(bin_path("maestro-hook"));
+        cmd.arg("pre-tool-use")
+            .env("MAESTRO_SPOOL_DIR", spool.path())
+            .env("MAESTRO_HOOK_CONFIG", spool.path().join("none.env"))
+            .env_remove("MAESTRO_SESSION_ID")
+            .env_remove("MAESTRO_TASK_ID")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        for (k, v) in server.hook_env() {
+            cmd.env(k, v);
+        }
+        if let Some(t) = task {
+            cmd.env("MAESTRO_SESSION_ID", format!("s_{session}"))
+                .env("MAESTRO_TASK_ID", t);
+        }
+        let mut child = cmd.spawn().expect("hook");
+        let payload = pre_tool_use(session, "curl -s http://127.0.0.1:9/x");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(payload.to_string().as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("exit");
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    let inside = run("override-in", Some(tid));
+    let v: Value = serde_json::from_str(inside.trim()).expect("deny JSON");
+    assert_eq!(
+        v["hookSpecificOutput"]["permissionDecision"], "deny",
+        "{inside}"
+    );
+    assert!(inside.contains("deny-curl"), "{inside}");
+    // Another session, no task: the default policy asks (prints nothing).
+    let outside = run("override-out", None);
+    assert_eq!(outside, "");
+}

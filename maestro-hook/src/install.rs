@@ -57,56 +57,13 @@ impl Scope {
     }
 }
 
-/// Events `install` registers: all but WorktreeCreate (it would replace git worktree
-/// creation) and FileChanged (its matcher is a literal watch list).
+/// Events `install` registers (see [`maestro_shared::registration`]).
 pub fn installed_events() -> impl Iterator<Item = &'static HookEventName> {
-    HookEventName::ALL.iter().filter(|e| {
-        !matches!(
-            e,
-            HookEventName::WorktreeCreate | HookEventName::FileChanged
-        )
-    })
+    registration::registered_events()
 }
 
-/// The hook `timeout` (seconds) install writes for `event`.
-pub fn timeout_secs(event: &HookEventName) -> u64 {
-    match event {
-        HookEventName::PreToolUse => 120,
-        HookEventName::PermissionRequest => 600,
-        HookEventName::SessionEnd | HookEventName::MessageDisplay => 5,
-        _ => 10,
-    }
-}
-
-fn uses_tool_matcher(event: &HookEventName) -> bool {
-    matches!(
-        event,
-        HookEventName::PreToolUse
-            | HookEventName::PostToolUse
-            | HookEventName::PostToolUseFailure
-            | HookEventName::PermissionRequest
-            | HookEventName::PermissionDenied
-    )
-}
-
-/// Our handler for `event`.
-pub fn handler(event: &HookEventName, exe: &str) -> Value {
-    json!({
-        "type": "command",
-        "command": exe,
-        "args": [event.subcommand().unwrap_or_default()],
-        "timeout": timeout_secs(event),
-    })
-}
-
-fn group(event: &HookEventName, exe: &str) -> Value {
-    let mut g = Map::new();
-    if uses_tool_matcher(event) {
-        g.insert("matcher".into(), json!("*"));
-    }
-    g.insert("hooks".into(), json!([handler(event, exe)]));
-    Value::Object(g)
-}
+pub use maestro_shared::registration::handler;
+use maestro_shared::registration::{self, group};
 
 /// Is `h` a handler that `install` wrote (a maestro-hook binary with an event subcommand)?
 pub fn is_ours(h: &Value) -> bool {

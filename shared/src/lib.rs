@@ -5,12 +5,14 @@
 //! - [`envelope`]: the v1 envelope the hook wraps every payload in, and the size cap.
 //! - [`ws`]: WebSocket feed messages.
 //! - [`api`]: REST DTOs, the webhook answer and the JSON error type.
+//! - [`registration`]: the hook entries Maestro writes into Claude Code settings.
 //! - [`policy`]: the permission-policy evaluator (used by the server and the hook's offline fallback).
 
 pub mod api;
 pub mod envelope;
 pub mod events;
 pub mod policy;
+pub mod registration;
 pub mod ws;
 
 pub use envelope::Envelope;

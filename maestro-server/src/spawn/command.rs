@@ -7,8 +7,7 @@
 //! and args) and runs each once.
 
 use super::request::ValidSpawn;
-use maestro_shared::HookEventName;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Env var naming the `maestro-hook` binary (default: beside the server binary).
@@ -95,61 +94,11 @@ pub fn find_hook_bin() -> Result<String, String> {
         .ok_or_else(|| format!("the maestro-hook path is not UTF-8: {}", path.display()))
 }
 
-/// Hook events registered for spawned sessions: every one but WorktreeCreate (a handler
-/// would replace git's worktree creation) and FileChanged (its matcher is a watch list).
-pub fn hooked_events() -> impl Iterator<Item = &'static HookEventName> {
-    HookEventName::ALL.iter().filter(|e| {
-        !matches!(
-            e,
-            HookEventName::WorktreeCreate | HookEventName::FileChanged
-        )
-    })
-}
-
-/// The `timeout` (seconds) `maestro-hook install` writes for `event`.
-fn timeout_secs(event: &HookEventName) -> u64 {
-    match event {
-        HookEventName::PreToolUse => 120,
-        HookEventName::PermissionRequest => 600,
-        HookEventName::SessionEnd | HookEventName::MessageDisplay => 5,
-        _ => 10,
-    }
-}
-
-fn uses_tool_matcher(event: &HookEventName) -> bool {
-    matches!(
-        event,
-        HookEventName::PreToolUse
-            | HookEventName::PostToolUse
-            | HookEventName::PostToolUseFailure
-            | HookEventName::PermissionRequest
-            | HookEventName::PermissionDenied
-    )
-}
-
-/// The `--settings` JSON: `{"hooks": {Event: [{"matcher"?, "hooks": [handler]}]}}`.
+/// The `--settings` JSON: exactly the entries `maestro-hook install` writes
+/// ([`maestro_shared::registration`]), so Claude Code de-duplicates them where the project
+/// also has them installed.
 pub fn hook_settings(hook_bin: &str) -> Value {
-    let mut hooks = Map::new();
-    for event in hooked_events() {
-        let Some(sub) = event.subcommand() else {
-            continue;
-        };
-        let mut group = Map::new();
-        if uses_tool_matcher(event) {
-            group.insert("matcher".into(), json!("*"));
-        }
-        group.insert(
-            "hooks".into(),
-            json!([{
-                "type": "command",
-                "command": hook_bin,
-                "args": [sub],
-                "timeout": timeout_secs(event),
-            }]),
-        );
-        hooks.insert(event.as_str().to_string(), json!([Value::Object(group)]));
-    }
-    json!({ "hooks": hooks })
+    maestro_shared::registration::settings(hook_bin)
 }
 
 /// Builds the full command line.
@@ -223,6 +172,7 @@ pub fn is_executable(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn spawn() -> ValidSpawn {
         ValidSpawn {

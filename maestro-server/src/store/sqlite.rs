@@ -41,6 +41,9 @@ fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
         if sync_full { "FULL" } else { "NORMAL" },
     )?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // After a checkpoint the WAL is truncated back to this size (a large retention pass would
+    // otherwise leave it at its high-water mark).
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)

@@ -222,7 +222,7 @@ fn output_for(approval: &Approval, event: &HookEventName) -> Option<String> {
 pub async fn wait_for_operator(
     state: &AppState,
     approval_id: &str,
-    ev: &HookEvent,
+    event: &HookEventName,
     wait: Option<Duration>,
 ) -> Option<String> {
     let mut rx = state.approvals.register(approval_id);
@@ -251,7 +251,7 @@ pub async fn wait_for_operator(
     guard.state = None;
     state.approvals.forget(approval_id);
     match decided {
-        Ok(Some(a)) => output_for(&a, ev.name()),
+        Ok(Some(a)) => output_for(&a, event),
         Ok(None) => None,
         Err(_) => {
             match state
@@ -262,7 +262,7 @@ pub async fn wait_for_operator(
                 Ok(_) => None,
                 // Decided at the last moment: honour it.
                 Err(_) => match state.store.get_approval(approval_id).await {
-                    Ok(a) => output_for(&a, ev.name()),
+                    Ok(a) => output_for(&a, event),
                     Err(_) => None,
                 },
             }

@@ -15,7 +15,6 @@ use maestro_shared::api::IngestResponse;
 use maestro_shared::envelope::ENVELOPE_VERSION;
 use maestro_shared::events::HookEvent;
 use maestro_shared::Envelope;
-use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Header with the longest time the hook can wait for a held decision, in ms.
@@ -58,23 +57,22 @@ pub async fn hook_event(
             )
         }
     };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
+    // One parse, straight from the bytes: syntax errors are 400, a valid JSON document that
+    // is not an envelope is 422.
+    let envelope: Envelope = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) if e.is_data() => {
+            return reject(
+                &state,
+                "invalid_envelope",
+                HttpError::unprocessable("invalid_envelope", format!("not a v1 envelope: {e}")),
+            )
+        }
         Err(e) => {
             return reject(
                 &state,
                 "invalid_json",
                 HttpError::bad_request("invalid_json", format!("body is not valid JSON: {e}")),
-            )
-        }
-    };
-    let envelope: Envelope = match serde_json::from_value(value) {
-        Ok(e) => e,
-        Err(e) => {
-            return reject(
-                &state,
-                "invalid_envelope",
-                HttpError::unprocessable("invalid_envelope", format!("not a v1 envelope: {e}")),
             )
         }
     };
@@ -121,8 +119,9 @@ pub async fn hook_event(
         _ => None,
     };
     let approval = decision.as_ref().and_then(|d| d.approval_id.clone());
+    let decision_event = parsed.as_ref().map(|ev| ev.name().clone());
     let mut stdout = decision.as_ref().and_then(|d| d.stdout.clone());
-    let outcome = match state.store.ingest(envelope, size, decision).await {
+    let outcome = match state.store.ingest(envelope, parsed, size, decision).await {
         Ok(o) => o,
         Err(e) => {
             state.telemetry.store_failures.inc();
@@ -144,8 +143,10 @@ pub async fn hook_event(
             .ingest_seconds
             .observe(started.elapsed().as_secs_f64());
     }
-    if let (Some(approval_id), false, Some(ev)) = (approval, outcome.duplicate, parsed.as_ref()) {
-        stdout = crate::decide::wait_for_operator(&state, &approval_id, ev, wait).await;
+    if let (Some(approval_id), false, Some(event)) =
+        (approval, outcome.duplicate, decision_event.as_ref())
+    {
+        stdout = crate::decide::wait_for_operator(&state, &approval_id, event, wait).await;
     }
     Json(IngestResponse {
         accepted: true,

@@ -36,6 +36,7 @@ pub fn ingest(
     conn: &Connection,
     feed: &mut Feed,
     env: &Envelope,
+    ev: Option<&HookEvent>,
     size: usize,
     decision: Option<&DecisionRecord>,
 ) -> StoreResult<IngestOutcome> {
@@ -59,11 +60,8 @@ pub fn ingest(
             task_id,
         });
     }
-    let ev = match env.parse_error {
-        None => HookEvent::parse(&env.payload).ok(),
-        Some(_) => None,
-    };
-    let (session, created) = resolve_session(conn, env, ev.as_ref())?;
+    let ev = ev.filter(|_| env.parse_error.is_none());
+    let (session, created) = resolve_session(conn, env, ev)?;
     let session_id = session.as_ref().map(|s| s.id.clone());
     let task_id = session.as_ref().and_then(|s| s.task_id.clone());
     let at = env.captured_at;
@@ -73,10 +71,10 @@ pub fn ingest(
     let data = json!({
         "event_id": event_id,
         "event": env.event,
-        "claude_session_id": ev.as_ref().map(|e| e.common.session_id.clone()),
-        "tool_name": ev.as_ref().and_then(|e| e.tool.tool_name.clone()),
-        "tool_use_id": ev.as_ref().and_then(|e| e.tool.tool_use_id.clone()),
-        "agent_id": ev.as_ref().and_then(|e| e.common.agent_id.clone()),
+        "claude_session_id": ev.map(|e| e.common.session_id.clone()),
+        "tool_name": ev.and_then(|e| e.tool.tool_name.clone()),
+        "tool_use_id": ev.and_then(|e| e.tool.tool_use_id.clone()),
+        "agent_id": ev.and_then(|e| e.common.agent_id.clone()),
         "parse_error": env.parse_error,
         "payload": data_payload,
     });
@@ -101,14 +99,14 @@ pub fn ingest(
             fmt_ts(at),
             fmt_ts(Utc::now()),
             session_id,
-            ev.as_ref().map(|e| e.common.session_id.clone()),
+            ev.map(|e| e.common.session_id.clone()),
             env.parse_error.is_some() as i64,
             size as i64,
             envelope_text,
         ],
     )?;
     if let Some(session) = session {
-        apply_to_session(conn, feed, &session, created, env, ev.as_ref(), decision)?;
+        apply_to_session(conn, feed, &session, created, env, ev, decision)?;
     }
     Ok(IngestOutcome {
         seq,

@@ -15,7 +15,7 @@ use maestro_shared::api::{
 };
 use maestro_shared::policy::Decision;
 use maestro_shared::ws::WsMessage;
-use maestro_shared::Envelope;
+use maestro_shared::{Envelope, HookEvent};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -160,6 +160,7 @@ pub trait Store: Send + Sync {
     async fn ingest(
         &self,
         envelope: Envelope,
+        event: Option<HookEvent>,
         size: usize,
         decision: Option<DecisionRecord>,
     ) -> StoreResult<IngestOutcome>;

@@ -152,12 +152,20 @@ impl Store for SqliteStore {
     async fn ingest(
         &self,
         envelope: Envelope,
+        event: Option<HookEvent>,
         size: usize,
         decision: Option<DecisionRecord>,
     ) -> StoreResult<IngestOutcome> {
         self.writer
             .write(move |conn, feed| {
-                projection::ingest(conn, feed, &envelope, size, decision.as_ref())
+                projection::ingest(
+                    conn,
+                    feed,
+                    &envelope,
+                    event.as_ref(),
+                    size,
+                    decision.as_ref(),
+                )
             })
             .await
     }

@@ -17,14 +17,10 @@ pub fn bin_path(name: &str) -> PathBuf {
     static BUILD: std::sync::Once = std::sync::Once::new();
     BUILD.call_once(|| {
         let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--bins",
-                "-p",
-                "maestro-server",
-                "-p",
-                "maestro-hook",
-            ])
+            // The same command as tests/run-all.sh, so features resolve the same way and this
+            // is a no-op there (building only two packages would rebuild them with other
+            // features).
+            .args(["build", "--workspace", "--bins"])
             .current_dir(workspace_root())
             .status()
             .expect("cargo build runs");

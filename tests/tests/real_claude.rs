@@ -1011,9 +1011,9 @@ fn dangerous_command_is_denied_by_policy() {
     let Some(world) = World::new("dangerous_command_is_denied_by_policy") else {
         return;
     };
-    // Outside the project and outside temp dirs (the policy lets scripts clean up /tmp): a
-    // throwaway dir under the cargo target dir.
-    let victim_root = maestro_tests::target_dir().join("real-claude-scratch");
+    // The victim must be outside the project and outside every temp dir (the policy lets
+    // agents clean up temp dirs), wherever the checkout lives (a clone under /tmp included).
+    let victim_root = victim_root();
     std::fs::create_dir_all(&victim_root).expect("victim root");
     let victim_tmp = tempfile::tempdir_in(&victim_root).expect("victim dir");
     let victim = victim_tmp.path().join("precious");
@@ -1227,4 +1227,26 @@ fn sdk_permission_scenario(test: &str, approve: bool) {
             "a denied call is no success: {m:#}"
         );
     }
+}
+
+/// A directory for the policy scenario's victim that is neither in the project nor in a temp
+/// dir: the real user's home (not the scenario's scratch HOME), else `/var/lib`.
+fn victim_root() -> PathBuf {
+    let is_temp = |p: &Path| {
+        let tmp = std::env::temp_dir();
+        p.starts_with("/tmp") || p.starts_with("/var/tmp") || p.starts_with(&tmp)
+    };
+    let candidates = [
+        std::env::var_os("HOME").map(PathBuf::from),
+        Some(PathBuf::from("/var/lib")),
+    ];
+    for base in candidates.into_iter().flatten() {
+        if base.is_absolute() && !is_temp(&base) && base != Path::new("/") {
+            let root = base.join(".maestro-policy-victims");
+            if std::fs::create_dir_all(&root).is_ok() {
+                return root;
+            }
+        }
+    }
+    maestro_tests::target_dir().join("real-claude-scratch")
 }

@@ -1,6 +1,6 @@
 //! Sessions: list with filters, get, attach to a task, timeline, metrics, errors.
 
-use super::tasks::TimelineQuery;
+use super::scoped::{self, TimelineQuery};
 use super::{body, query};
 use crate::app::AppState;
 use crate::error::{HttpError, HttpResult};
@@ -93,13 +93,7 @@ pub async fn timeline(
     Path(id): Path<String>,
     q: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> HttpResult<Json<Vec<TimelineItem>>> {
-    let q = query(q)?;
-    st.store.get_session(&id).await?;
-    Ok(Json(
-        st.store
-            .timeline(Scope::Session(id), q.after_id, q.limit.unwrap_or(1000))
-            .await?,
-    ))
+    scoped::timeline(st, Scope::Session(id), q).await
 }
 
 /// `GET /api/sessions/{id}/metrics`.
@@ -107,8 +101,7 @@ pub async fn metrics(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Metrics>> {
-    st.store.get_session(&id).await?;
-    Ok(Json(st.store.metrics(Scope::Session(id)).await?))
+    scoped::metrics(st, Scope::Session(id)).await
 }
 
 /// `GET /api/sessions/{id}/errors`.
@@ -116,6 +109,5 @@ pub async fn errors(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Vec<TimelineItem>>> {
-    st.store.get_session(&id).await?;
-    Ok(Json(st.store.errors(Scope::Session(id)).await?))
+    scoped::errors(st, Scope::Session(id)).await
 }

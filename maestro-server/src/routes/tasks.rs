@@ -1,5 +1,6 @@
 //! Tasks: CRUD, timeline and metrics aggregated over the task's sessions.
 
+use super::scoped::{self, TimelineQuery};
 use super::{body, query};
 use crate::app::AppState;
 use crate::error::HttpResult;
@@ -63,28 +64,13 @@ pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> HttpR
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `?after_id=&limit=`.
-#[derive(Debug, Deserialize)]
-pub struct TimelineQuery {
-    /// Only lines with a greater id.
-    pub after_id: Option<i64>,
-    /// Most lines (default 1000).
-    pub limit: Option<i64>,
-}
-
 /// `GET /api/tasks/{id}/timeline`.
 pub async fn timeline(
     State(st): State<AppState>,
     Path(id): Path<String>,
     q: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> HttpResult<Json<Vec<TimelineItem>>> {
-    let q = query(q)?;
-    st.store.get_task(&id).await?;
-    Ok(Json(
-        st.store
-            .timeline(Scope::Task(id), q.after_id, q.limit.unwrap_or(1000))
-            .await?,
-    ))
+    scoped::timeline(st, Scope::Task(id), q).await
 }
 
 /// `GET /api/tasks/{id}/metrics`.
@@ -92,8 +78,7 @@ pub async fn metrics(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Metrics>> {
-    st.store.get_task(&id).await?;
-    Ok(Json(st.store.metrics(Scope::Task(id)).await?))
+    scoped::metrics(st, Scope::Task(id)).await
 }
 
 /// `GET /api/tasks/{id}/errors`.
@@ -101,6 +86,5 @@ pub async fn errors(
     State(st): State<AppState>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Vec<TimelineItem>>> {
-    st.store.get_task(&id).await?;
-    Ok(Json(st.store.errors(Scope::Task(id)).await?))
+    scoped::errors(st, Scope::Task(id)).await
 }

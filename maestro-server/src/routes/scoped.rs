@@ -1,0 +1,57 @@
+//! Timeline, metrics and errors of a scope (one session, or a task's sessions): the same three
+//! views for both, after checking that the scope exists.
+
+use super::query;
+use crate::app::AppState;
+use crate::error::HttpResult;
+use crate::store::Scope;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::Query;
+use axum::Json;
+use maestro_shared::api::{Metrics, TimelineItem};
+use serde::Deserialize;
+
+/// `?after_id=&limit=`.
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    /// Only lines with a greater id.
+    pub after_id: Option<i64>,
+    /// Most lines (default 1000).
+    pub limit: Option<i64>,
+}
+
+/// 404 unless the session or task exists.
+async fn exists(st: &AppState, scope: &Scope) -> HttpResult<()> {
+    match scope {
+        Scope::Session(id) => st.store.get_session(id).await.map(|_| ())?,
+        Scope::Task(id) => st.store.get_task(id).await.map(|_| ())?,
+    }
+    Ok(())
+}
+
+/// The timeline of a scope, in capture order.
+pub async fn timeline(
+    st: AppState,
+    scope: Scope,
+    q: Result<Query<TimelineQuery>, QueryRejection>,
+) -> HttpResult<Json<Vec<TimelineItem>>> {
+    let q = query(q)?;
+    exists(&st, &scope).await?;
+    Ok(Json(
+        st.store
+            .timeline(scope, q.after_id, q.limit.unwrap_or(1000))
+            .await?,
+    ))
+}
+
+/// Per-tool metrics of a scope.
+pub async fn metrics(st: AppState, scope: Scope) -> HttpResult<Json<Metrics>> {
+    exists(&st, &scope).await?;
+    Ok(Json(st.store.metrics(scope).await?))
+}
+
+/// Failures of a scope, with full detail.
+pub async fn errors(st: AppState, scope: Scope) -> HttpResult<Json<Vec<TimelineItem>>> {
+    exists(&st, &scope).await?;
+    Ok(Json(st.store.errors(scope).await?))
+}

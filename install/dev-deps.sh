@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, skipping what is there:
 # Chromium + ChromeDriver (browser tests), Node.js + npm and the pinned Claude Code CLI (real
-# end-to-end tests), the musl target and musl-tools (static hook build).
+# end-to-end tests), the musl target and musl-tools (static hook build), rustfmt and clippy.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 sudo=""
@@ -17,6 +17,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if command -v rustup >/dev/null 2>&1; then
+  # run-all.sh checks formatting and lints: a minimal toolchain may lack both.
+  cargo fmt --version >/dev/null 2>&1 || { echo "==> rustup component add rustfmt"; rustup component add rustfmt; }
+  cargo clippy --version >/dev/null 2>&1 || { echo "==> rustup component add clippy"; rustup component add clippy; }
 fi
 if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -q x86_64-unknown-linux-musl; then
   echo "==> rustup target add x86_64-unknown-linux-musl"

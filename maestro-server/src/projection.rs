@@ -26,6 +26,11 @@ use serde_json::{json, Value};
 /// Strings in feed copies of payloads are cut to this many bytes (the store keeps all).
 const FEED_STRING_CAP: usize = 2048;
 
+/// Serialises a DTO for a feed message.
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<Value> {
+    serde_json::to_value(v).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
 /// A new Maestro id with a prefix (`s_`, `t_`, `a_`).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())
@@ -460,7 +465,7 @@ pub fn emit_session(
     let Some(s) = load_session(conn, session_id)? else {
         return Ok(());
     };
-    let data = serde_json::to_value(&s).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let data = to_json(&s)?;
     feed.push(
         conn,
         types::SESSION_UPDATED,
@@ -483,7 +488,7 @@ pub fn emit_task(
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
     if let Some(t) = load_task(conn, task_id)? {
-        let data = serde_json::to_value(&t).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let data = to_json(&t)?;
         feed.push(conn, types::TASK_UPDATED, at, Some(&t.id), None, data)?;
     }
     Ok(())
@@ -901,7 +906,7 @@ pub fn insert_line(
 /// Emits `timeline:item` for a line.
 pub fn emit_line(conn: &Connection, feed: &mut Feed, id: i64) -> StoreResult<()> {
     if let Some(item) = load_timeline_item(conn, id)? {
-        let data = serde_json::to_value(&item).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let data = to_json(&item)?;
         feed.push(
             conn,
             types::TIMELINE_ITEM,
@@ -933,9 +938,8 @@ fn create_approval(
             ev.tool.tool_name.clone().unwrap_or_default(),
             ev.tool
                 .tool_input
-                .clone()
-                .unwrap_or(Value::Null)
-                .to_string(),
+                .as_ref()
+                .map_or_else(|| "null".to_string(), Value::to_string),
             ask_summary(ev),
             d.decision.rule_id,
             d.decision.reason,
@@ -944,7 +948,7 @@ fn create_approval(
         ],
     )?;
     if let Some(a) = load_approval(conn, approval_id)? {
-        let data = serde_json::to_value(&a).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let data = to_json(&a)?;
         feed.push(
             conn,
             types::APPROVAL_PENDING,

@@ -589,7 +589,7 @@ fn the_health_ticker_marks_quiet_sessions_idle_then_stale_and_ended_ones_grey() 
         (Some("ended"), Some("completed"))
     );
     assert_eq!(s["end_reason"], "other");
-    // Changes were broadcast on the feed.
+    // Health changes are projections: the ticker stored no hook event of its own.
     let events = server.get("/api/events?since=0");
     assert_eq!(events.as_array().expect("arr").len(), 3);
 }

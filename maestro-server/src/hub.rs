@@ -131,7 +131,7 @@ async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyho
     let mut rx = state.hub.subscribe();
     let mut last = match since {
         Some(s) => catch_up(&mut sink, state, s.max(0), None).await?,
-        None => state.store.stats().await?.latest_seq,
+        None => state.store.latest_seq(),
     };
     let ready = WsMessage {
         seq: 0,

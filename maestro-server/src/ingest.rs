@@ -112,7 +112,6 @@ pub async fn hook_event(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_millis);
-    let size = body.len();
     let event_name = envelope.event.clone();
     let decision = match &parsed {
         Some(ev) if ev.name().is_decision() => crate::decide::decide(&state, &envelope, ev).await,
@@ -121,7 +120,7 @@ pub async fn hook_event(
     let approval = decision.as_ref().and_then(|d| d.approval_id.clone());
     let decision_event = parsed.as_ref().map(|ev| ev.name().clone());
     let mut stdout = decision.as_ref().and_then(|d| d.stdout.clone());
-    let outcome = match state.store.ingest(envelope, parsed, size, decision).await {
+    let outcome = match state.store.ingest(envelope, parsed, body, decision).await {
         Ok(o) => o,
         Err(e) => {
             state.telemetry.store_failures.inc();

@@ -8,13 +8,15 @@
 //! session start is the earliest capture time seen.
 
 use crate::store::cached::CachedExt;
-use crate::store::rows::{load_approval, load_session, load_task, load_timeline_item};
+use crate::store::rows::{
+    load_approval, load_session, load_task, load_timeline_item, timeline_from_row,
+};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, IngestOutcome, StoreError, StoreResult};
 use crate::time::fmt_ts;
 use crate::timeline::{ask_summary, event_line, exit_code, tool_summary, ToolPhase};
 use chrono::{DateTime, Utc};
-use maestro_shared::api::{Session, SessionState, TaskStatus};
+use maestro_shared::api::{Session, SessionState, TaskStatus, TimelineItem};
 use maestro_shared::envelope::truncate_strings;
 use maestro_shared::events::{HookEvent, HookEventName};
 use maestro_shared::policy::Outcome;
@@ -42,12 +44,12 @@ pub fn ingest(
     feed: &mut Feed,
     env: &Envelope,
     ev: Option<&HookEvent>,
-    size: usize,
+    raw: &str,
     decision: Option<&DecisionRecord>,
 ) -> StoreResult<IngestOutcome> {
     let event_id = env.event_id.to_string();
     let existing: Option<(i64, Option<String>)> = conn
-        .query_row(
+        .row_cached(
             "SELECT seq, session_id FROM events WHERE event_id = ?1",
             [&event_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -71,9 +73,8 @@ pub fn ingest(
     let task_id = session.as_ref().and_then(|s| s.task_id.clone());
     let at = env.captured_at;
 
-    let mut data_payload = env.payload.clone();
-    truncate_strings(&mut data_payload, FEED_STRING_CAP);
-    let data = json!({
+    let kind = feed_kind(&env.event, env.parse_error.is_some());
+    let mut data = json!({
         "event_id": event_id,
         "event": env.event,
         "claude_session_id": ev.map(|e| e.common.session_id.clone()),
@@ -81,9 +82,12 @@ pub fn ingest(
         "tool_use_id": ev.and_then(|e| e.tool.tool_use_id.clone()),
         "agent_id": ev.and_then(|e| e.common.agent_id.clone()),
         "parse_error": env.parse_error,
-        "payload": data_payload,
     });
-    let kind = feed_kind(&env.event, env.parse_error.is_some());
+    if carries_payload(kind) {
+        let mut payload = env.payload.clone();
+        truncate_strings(&mut payload, FEED_STRING_CAP);
+        data["payload"] = payload;
+    }
     let seq = feed.push(
         conn,
         kind,
@@ -92,8 +96,6 @@ pub fn ingest(
         session_id.as_deref(),
         data,
     )?;
-    let envelope_text =
-        serde_json::to_string(env).map_err(|e| StoreError::Invalid(e.to_string()))?;
     conn.exec_cached(
         "INSERT INTO events (seq, event_id, event, captured_at, received_at, session_id, \
          claude_session_id, malformed, size, envelope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
@@ -106,8 +108,8 @@ pub fn ingest(
             session_id,
             ev.map(|e| e.common.session_id.clone()),
             env.parse_error.is_some() as i64,
-            size as i64,
-            envelope_text,
+            raw.len() as i64,
+            raw,
         ],
     )?;
     if let Some(session) = session {
@@ -119,6 +121,17 @@ pub fn ingest(
         session_id,
         task_id,
     })
+}
+
+/// Whether a `hook:*` message carries (a capped copy of) the payload: the kinds a client
+/// shows more of than the summary fields (error toasts, notifications, permission requests,
+/// malformed or unknown events). The timeline line says the rest, and every event's full JSON
+/// is at `/api/events/{event_id}`.
+fn carries_payload(kind: &str) -> bool {
+    !matches!(
+        kind,
+        types::HOOK_TOOL_USE | types::HOOK_SESSION_START | types::HOOK_SESSION_END
+    )
 }
 
 fn feed_kind(event: &str, malformed: bool) -> &'static str {
@@ -159,7 +172,7 @@ fn resolve_session(
         return Ok((None, false));
     };
     let mapped: Option<String> = conn
-        .query_row(
+        .row_cached(
             "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
             [cs],
             |r| r.get(0),
@@ -257,7 +270,6 @@ fn transition(
 struct SessionFacts {
     state_at: Option<String>,
     turn_failed: bool,
-    spawned: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -272,37 +284,31 @@ fn apply_to_session(
 ) -> StoreResult<()> {
     let at = env.captured_at;
     let at_s = fmt_ts(at);
+    // Counters, first/last seen, where the session is; returns what the state machine needs.
     let facts: SessionFacts = conn.row_cached(
-        "SELECT state_at, turn_failed, spawned FROM sessions WHERE id = ?1",
-        [&session.id],
+        "UPDATE sessions SET event_count = event_count + 1, \
+           last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
+           started_at = CASE WHEN spawned = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
+           cwd = CASE WHEN ?3 IS NOT NULL AND (last_event_at IS NULL OR last_event_at <= ?2) THEN ?3 ELSE cwd END, \
+           claude_pid = COALESCE(?4, claude_pid), host = COALESCE(host, ?5), \
+           project_dir = COALESCE(project_dir, ?6, ?3), \
+           claude_session_id = COALESCE(claude_session_id, ?7) \
+         WHERE id = ?1 RETURNING state_at, turn_failed",
+        params![
+            session.id,
+            at_s,
+            ev.and_then(|e| e.common.cwd.as_deref()),
+            env.source.claude_pid,
+            env.source.host,
+            env.source.project_dir,
+            ev.map(|e| e.common.session_id.as_str()),
+        ],
         |r| {
             Ok(SessionFacts {
                 state_at: r.get(0)?,
                 turn_failed: r.get::<_, i64>(1)? != 0,
-                spawned: r.get::<_, i64>(2)? != 0,
             })
         },
-    )?;
-    // Counters, first/last seen, where the session is.
-    conn.exec_cached(
-        "UPDATE sessions SET event_count = event_count + 1, \
-           last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
-           started_at = CASE WHEN ?3 = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
-           cwd = CASE WHEN ?4 IS NOT NULL AND (last_event_at IS NULL OR last_event_at <= ?2) THEN ?4 ELSE cwd END, \
-           claude_pid = COALESCE(?5, claude_pid), host = COALESCE(host, ?6), \
-           project_dir = COALESCE(project_dir, ?7, ?4), \
-           claude_session_id = COALESCE(claude_session_id, ?8) \
-         WHERE id = ?1",
-        params![
-            session.id,
-            at_s,
-            facts.spawned as i64,
-            ev.and_then(|e| e.common.cwd.clone()),
-            env.source.claude_pid,
-            env.source.host,
-            env.source.project_dir,
-            ev.map(|e| e.common.session_id.clone()),
-        ],
     )?;
     let mut changed = created;
 
@@ -337,21 +343,22 @@ fn apply_to_session(
         }
         project_lines(conn, feed, session, env, ev, decision)?;
     } else if let Some(err) = &env.parse_error {
-        let id = insert_line(
+        add_line(
             conn,
-            &session.id,
-            &at_s,
-            "event",
-            &env.event,
-            &format!("Malformed {} event: {err}", env.event),
-            None,
-            "warning",
-            None,
-            None,
-            Some(&env.event_id.to_string()),
-            Some(&json!({"parse_error": err})),
+            feed,
+            &Line {
+                session_id: &session.id,
+                task_id: session.task_id.as_deref(),
+                at: &at_s,
+                kind: "event",
+                event: &env.event,
+                summary: &format!("Malformed {} event: {err}", env.event),
+                status: "warning",
+                event_id: Some(&env.event_id.to_string()),
+                detail: Some(&json!({"parse_error": err})),
+                ..Line::default()
+            },
         )?;
-        emit_line(conn, feed, id)?;
     }
 
     if let Some(d) = decision {
@@ -392,6 +399,16 @@ fn set_state(
         Some(v) => (1, v),
         None => (0, None),
     };
+    // The common case (another tool call of an active session): nothing to write. The UPDATE
+    // below would match no row either; this saves the statement.
+    let same_blocked = set_blocked == 0 || blocked_val == session.blocked_on;
+    if !ending
+        && state == session.state
+        && same_blocked
+        && session.health == maestro_shared::api::Health::Active
+    {
+        return Ok(false);
+    }
     let n = conn.exec_cached(
         "UPDATE sessions SET state = ?2, state_at = ?3, \
            blocked_on = CASE WHEN ?4 = 1 THEN ?5 ELSE blocked_on END, \
@@ -568,21 +585,29 @@ fn project_lines(
                 );
             }
             let detail = (!detail.is_empty()).then_some(Value::Object(detail));
-            let id = upsert_tool_line(
+            upsert_tool_line(
                 conn,
-                &session.id,
-                &tool_use_id,
-                &at_s,
-                ev,
-                &tool,
-                &summary,
-                status,
-                &event_id,
-                detail.as_ref(),
+                feed,
+                &Line {
+                    session_id: &session.id,
+                    task_id: session.task_id.as_deref(),
+                    at: &at_s,
+                    kind: if status == "error" {
+                        "tool_failure"
+                    } else {
+                        "tool_use"
+                    },
+                    event: ev.name().as_str(),
+                    summary: &summary,
+                    tool_name: Some(&tool),
+                    tool_use_id: Some(&tool_use_id),
+                    status,
+                    prompt_id: ev.common.prompt_id.as_deref(),
+                    agent_id: ev.common.agent_id.as_deref(),
+                    event_id: Some(&event_id),
+                    detail: detail.as_ref(),
+                },
             )?;
-            if let Some(id) = id {
-                emit_line(conn, feed, id)?;
-            }
             if let Some(d) = decision {
                 decision_line(conn, feed, session, env, ev, d)?;
             }
@@ -632,22 +657,25 @@ fn project_lines(
                 let first = response.lines().next().unwrap_or("").trim();
                 let summary = format!("Not run: {pending_line} — {first}");
                 let detail = json!({"response": response});
-                let mut batch_ev = ev.clone();
-                batch_ev.tool.tool_name = Some(tool.clone());
-                if let Some(id) = upsert_tool_line(
+                upsert_tool_line(
                     conn,
-                    &session.id,
-                    tool_use_id,
-                    &at_s,
-                    &batch_ev,
-                    &tool,
-                    &summary,
-                    "warning",
-                    &event_id,
-                    Some(&detail),
-                )? {
-                    emit_line(conn, feed, id)?;
-                }
+                    feed,
+                    &Line {
+                        session_id: &session.id,
+                        task_id: session.task_id.as_deref(),
+                        at: &at_s,
+                        kind: "tool_use",
+                        event: ev.name().as_str(),
+                        summary: &summary,
+                        tool_name: Some(&tool),
+                        tool_use_id: Some(tool_use_id),
+                        status: "warning",
+                        prompt_id: ev.common.prompt_id.as_deref(),
+                        agent_id: ev.common.agent_id.as_deref(),
+                        event_id: Some(&event_id),
+                        detail: Some(&detail),
+                    },
+                )?;
             }
         }
         _ => {
@@ -679,21 +707,26 @@ fn generic_line(
         HookEventName::SessionEnd => Some(json!({"reason": ev.tool.reason})),
         _ => None,
     };
-    let id = insert_line(
+    add_line(
         conn,
-        &session.id,
-        &fmt_ts(env.captured_at),
-        kind,
-        ev.name().as_str(),
-        &summary,
-        ev.tool.tool_name.as_deref(),
-        status,
-        ev.common.prompt_id.as_deref(),
-        ev.common.agent_id.as_deref(),
-        Some(&env.event_id.to_string()),
-        detail.as_ref(),
+        feed,
+        &Line {
+            session_id: &session.id,
+            task_id: session.task_id.as_deref(),
+            at: &fmt_ts(env.captured_at),
+            kind,
+            event: ev.name().as_str(),
+            summary: &summary,
+            tool_name: ev.tool.tool_name.as_deref(),
+            tool_use_id: None,
+            status,
+            prompt_id: ev.common.prompt_id.as_deref(),
+            agent_id: ev.common.agent_id.as_deref(),
+            event_id: Some(&env.event_id.to_string()),
+            detail: detail.as_ref(),
+        },
     )?;
-    emit_line(conn, feed, id)
+    Ok(())
 }
 
 fn decision_line(
@@ -718,21 +751,26 @@ fn decision_line(
     };
     let detail = json!({"outcome": d.decision.outcome, "rule_id": d.decision.rule_id,
         "reason": d.decision.reason, "latency_ms": d.latency_ms, "approval_id": d.approval_id});
-    let id = insert_line(
+    add_line(
         conn,
-        &session.id,
-        &fmt_ts(env.captured_at),
-        "decision",
-        ev.name().as_str(),
-        &summary,
-        ev.tool.tool_name.as_deref(),
-        status,
-        ev.common.prompt_id.as_deref(),
-        ev.common.agent_id.as_deref(),
-        Some(&env.event_id.to_string()),
-        Some(&detail),
+        feed,
+        &Line {
+            session_id: &session.id,
+            task_id: session.task_id.as_deref(),
+            at: &fmt_ts(env.captured_at),
+            kind: "decision",
+            event: ev.name().as_str(),
+            summary: &summary,
+            tool_name: ev.tool.tool_name.as_deref(),
+            tool_use_id: None,
+            status,
+            prompt_id: ev.common.prompt_id.as_deref(),
+            agent_id: ev.common.agent_id.as_deref(),
+            event_id: Some(&env.event_id.to_string()),
+            detail: Some(&detail),
+        },
     )?;
-    emit_line(conn, feed, id)
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -748,6 +786,8 @@ fn upsert_tool_call(
     error: Option<&str>,
 ) -> StoreResult<()> {
     let is_pre = status == "pending";
+    // One statement: insert, or merge the other phase in. Without duration_ms from Claude
+    // Code, the duration is Post's capture time minus Pre's (paired by tool_use_id).
     conn.exec_cached(
         "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error) \
          VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9) \
@@ -755,7 +795,11 @@ fn upsert_tool_call(
            pre_at = CASE WHEN ?6 = 1 THEN ?7 ELSE pre_at END, \
            post_at = CASE WHEN ?6 = 0 THEN ?7 ELSE post_at END, \
            status = CASE WHEN ?6 = 0 THEN ?5 ELSE status END, \
-           duration_ms = COALESCE(?8, duration_ms), \
+           duration_ms = COALESCE(?8, duration_ms, CASE \
+             WHEN ?6 = 1 AND post_at IS NOT NULL AND status IN ('ok','error') \
+               THEN (julianday(post_at) - julianday(?7)) * 86400000.0 \
+             WHEN ?6 = 0 AND pre_at IS NOT NULL AND ?5 IN ('ok','error') \
+               THEN (julianday(?7) - julianday(pre_at)) * 86400000.0 END), \
            error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END",
         params![
             session_id,
@@ -769,141 +813,138 @@ fn upsert_tool_call(
             error
         ],
     )?;
-    // Without duration_ms from Claude Code, pair Pre and Post by tool_use_id.
-    conn.exec_cached(
-        "UPDATE tool_calls SET duration_ms = \
-           (julianday(post_at) - julianday(pre_at)) * 86400000.0 \
-         WHERE session_id = ?1 AND tool_use_id = ?2 AND duration_ms IS NULL \
-           AND pre_at IS NOT NULL AND post_at IS NOT NULL AND status IN ('ok','error')",
-        params![session_id, tool_use_id],
-    )?;
     Ok(())
 }
 
-/// Inserts or updates the one timeline line of a tool call; returns its id when it changed.
-#[allow(clippy::too_many_arguments)]
-fn upsert_tool_line(
-    conn: &Connection,
-    session_id: &str,
-    tool_use_id: &str,
-    at_s: &str,
-    ev: &HookEvent,
-    tool: &str,
-    summary: &str,
-    status: &str,
-    event_id: &str,
-    detail: Option<&Value>,
-) -> StoreResult<Option<i64>> {
+/// A timeline line to store.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Line<'a> {
+    /// Session.
+    pub session_id: &'a str,
+    /// The session's task (copied into the feed message).
+    pub task_id: Option<&'a str>,
+    /// Capture time (`fmt_ts`).
+    pub at: &'a str,
+    /// Kind (`tool_use`, `decision`, ...).
+    pub kind: &'a str,
+    /// Hook event name.
+    pub event: &'a str,
+    /// The human line.
+    pub summary: &'a str,
+    /// Tool, for tool lines.
+    pub tool_name: Option<&'a str>,
+    /// Tool use id: at most one line per tool call and session.
+    pub tool_use_id: Option<&'a str>,
+    /// `ok`, `error`, `pending`, `info`, `warning`.
+    pub status: &'a str,
+    /// Turn.
+    pub prompt_id: Option<&'a str>,
+    /// Subagent.
+    pub agent_id: Option<&'a str>,
+    /// The stored event it came from.
+    pub event_id: Option<&'a str>,
+    /// Details.
+    pub detail: Option<&'a Value>,
+}
+
+/// What `INSERT`/`UPDATE ... RETURNING` gives back, in `timeline_from_row` order (`?20` is
+/// the task id; the session start/end columns only matter for session-end lines, which are
+/// re-read with their session).
+const LINE_RETURNING: &str = "RETURNING id, session_id, ?20, at, kind, event, summary, tool_name, \
+    tool_use_id, status, prompt_id, agent_id, event_id, detail, NULL, NULL";
+
+/// Stores a line and emits `timeline:item` for it; returns its id.
+pub fn add_line(conn: &Connection, feed: &mut Feed, line: &Line<'_>) -> StoreResult<i64> {
+    let item = conn.row_cached(
+        &format!(
+            "INSERT INTO timeline (session_id, at, kind, event, summary, tool_name, tool_use_id, \
+             status, prompt_id, agent_id, event_id, detail) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) {LINE_RETURNING}"
+        ),
+        rusqlite::named_params! {
+            "?1": line.session_id, "?2": line.at, "?3": line.kind, "?4": line.event,
+            "?5": line.summary, "?6": line.tool_name, "?7": line.tool_use_id, "?8": line.status,
+            "?9": line.prompt_id, "?10": line.agent_id, "?11": line.event_id,
+            "?12": line.detail.map(Value::to_string), "?20": line.task_id,
+        },
+        timeline_from_row,
+    )?;
+    push_line(conn, feed, item)
+}
+
+/// Emits `timeline:item` for a line just written.
+fn push_line(conn: &Connection, feed: &mut Feed, item: TimelineItem) -> StoreResult<i64> {
+    let id = item.id;
+    if item.kind == "session_end" {
+        // Its summary is rendered from the session's start and end.
+        emit_line(conn, feed, id)?;
+        return Ok(id);
+    }
+    let data = to_json(&item)?;
+    feed.push(
+        conn,
+        types::TIMELINE_ITEM,
+        item.at,
+        item.task_id.as_deref(),
+        Some(&item.session_id),
+        data,
+    )?;
+    Ok(id)
+}
+
+/// Inserts or updates the one timeline line of a tool call (`line.tool_use_id`), keeping the
+/// earliest time and the most final status, and emits it when it changed.
+fn upsert_tool_line(conn: &Connection, feed: &mut Feed, line: &Line<'_>) -> StoreResult<()> {
     let existing: Option<(i64, String, String)> = conn
-        .query_row(
+        .row_cached(
             "SELECT id, status, at FROM timeline WHERE session_id = ?1 AND tool_use_id = ?2",
-            params![session_id, tool_use_id],
+            params![line.session_id, line.tool_use_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let kind = if status == "error" {
-        "tool_failure"
-    } else {
-        "tool_use"
+    let Some((id, old_status, old_at)) = existing else {
+        add_line(conn, feed, line)?;
+        return Ok(());
     };
-    let detail_text = detail.map(Value::to_string);
-    match existing {
-        None => {
-            let id = insert_line(
-                conn,
-                session_id,
-                at_s,
-                kind,
-                ev.name().as_str(),
-                summary,
-                Some(tool),
-                status,
-                ev.common.prompt_id.as_deref(),
-                ev.common.agent_id.as_deref(),
-                Some(event_id),
-                detail,
-            )?;
-            conn.exec_cached(
-                "UPDATE timeline SET tool_use_id = ?2 WHERE id = ?1",
-                params![id, tool_use_id],
-            )?;
-            Ok(Some(id))
-        }
-        Some((id, old_status, old_at)) => {
-            let earlier = if at_s < old_at.as_str() {
-                at_s
-            } else {
-                old_at.as_str()
-            };
-            if status_rank(status) >= status_rank(&old_status) {
-                // Keep details of an earlier phase (the decision) when this one has none.
-                conn.exec_cached(
-                    "UPDATE timeline SET at = ?2, kind = ?3, event = ?4, summary = ?5, status = ?6, \
-                       event_id = ?7, detail = COALESCE(?8, detail), \
-                       prompt_id = COALESCE(prompt_id, ?9) WHERE id = ?1",
-                    params![
-                        id,
-                        earlier,
-                        kind,
-                        ev.name().as_str(),
-                        summary,
-                        status,
-                        event_id,
-                        detail_text,
-                        ev.common.prompt_id
-                    ],
-                )?;
-                Ok(Some(id))
-            } else if earlier != old_at {
-                conn.exec_cached(
-                    "UPDATE timeline SET at = ?2, prompt_id = COALESCE(prompt_id, ?3) WHERE id = ?1",
-                    params![id, earlier, ev.common.prompt_id],
-                )?;
-                Ok(Some(id))
-            } else {
-                Ok(None)
-            }
-        }
-    }
+    let earlier = if line.at < old_at.as_str() {
+        line.at
+    } else {
+        old_at.as_str()
+    };
+    let item = if status_rank(line.status) >= status_rank(&old_status) {
+        // Keep details of an earlier phase (the decision) when this one has none.
+        conn.row_cached(
+            &format!(
+                "UPDATE timeline SET at = ?2, kind = ?3, event = ?4, summary = ?5, status = ?6, \
+                   event_id = ?7, detail = COALESCE(?8, detail), \
+                   prompt_id = COALESCE(prompt_id, ?9) WHERE id = ?1 {LINE_RETURNING}"
+            ),
+            rusqlite::named_params! {
+                "?1": id, "?2": earlier, "?3": line.kind, "?4": line.event, "?5": line.summary,
+                "?6": line.status, "?7": line.event_id, "?8": line.detail.map(Value::to_string),
+                "?9": line.prompt_id, "?20": line.task_id,
+            },
+            timeline_from_row,
+        )?
+    } else if earlier != old_at {
+        conn.row_cached(
+            &format!(
+                "UPDATE timeline SET at = ?2, prompt_id = COALESCE(prompt_id, ?3) WHERE id = ?1 \
+                 {LINE_RETURNING}"
+            ),
+            rusqlite::named_params! {
+                "?1": id, "?2": earlier, "?3": line.prompt_id, "?20": line.task_id,
+            },
+            timeline_from_row,
+        )?
+    } else {
+        return Ok(());
+    };
+    push_line(conn, feed, item)?;
+    Ok(())
 }
 
-/// Inserts a timeline line; returns its id.
-#[allow(clippy::too_many_arguments)]
-pub fn insert_line(
-    conn: &Connection,
-    session_id: &str,
-    at_s: &str,
-    kind: &str,
-    event: &str,
-    summary: &str,
-    tool_name: Option<&str>,
-    status: &str,
-    prompt_id: Option<&str>,
-    agent_id: Option<&str>,
-    event_id: Option<&str>,
-    detail: Option<&Value>,
-) -> StoreResult<i64> {
-    conn.exec_cached(
-        "INSERT INTO timeline (session_id, at, kind, event, summary, tool_name, status, prompt_id, \
-         agent_id, event_id, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-        params![
-            session_id,
-            at_s,
-            kind,
-            event,
-            summary,
-            tool_name,
-            status,
-            prompt_id,
-            agent_id,
-            event_id,
-            detail.map(Value::to_string)
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
-/// Emits `timeline:item` for a line.
+/// Emits `timeline:item` for a stored line, read back with its session.
 pub fn emit_line(conn: &Connection, feed: &mut Feed, id: i64) -> StoreResult<()> {
     if let Some(item) = load_timeline_item(conn, id)? {
         let data = to_json(&item)?;

@@ -2,10 +2,12 @@
 //! implements it on an embedded SQLite file (WAL, one writer thread with group commit, a pool
 //! of read connections). A PostgreSQL implementation can stand behind the same trait.
 
+mod batch;
 pub mod cached;
 pub mod rows;
 pub mod schema;
 pub mod sqlite;
+mod syncer;
 pub mod writer;
 
 use async_trait::async_trait;
@@ -156,12 +158,13 @@ pub struct HealthThresholds {
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Stores one envelope durably (deduplicated by `event_id`) and updates every projection
-    /// in the same transaction. `event` is the parsed payload (None for malformed stdin).
+    /// in the same transaction. `event` is the parsed payload (None for malformed stdin);
+    /// `raw` is the envelope as received (valid JSON, stored as is).
     async fn ingest(
         &self,
         envelope: Envelope,
         event: Option<HookEvent>,
-        size: usize,
+        raw: axum::body::Bytes,
         decision: Option<DecisionRecord>,
     ) -> StoreResult<IngestOutcome>;
 
@@ -245,6 +248,8 @@ pub trait Store: Send + Sync {
 
     /// Counts for health and metrics.
     async fn stats(&self) -> StoreResult<StoreStats>;
+    /// The seq of the last feed message that is durable (what replay serves up to).
+    fn latest_seq(&self) -> i64;
     /// False after a write failed and until one succeeds, or when the database is damaged.
     fn is_healthy(&self) -> bool;
     /// What is wrong, when not healthy.

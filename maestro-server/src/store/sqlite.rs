@@ -4,7 +4,9 @@
 use super::rows::*;
 use super::writer::Writer;
 use super::*;
-use crate::projection::{self, emit_session, emit_task, insert_line, new_id, refresh_task_status};
+use crate::projection::{
+    self, add_line, emit_session, emit_task, new_id, refresh_task_status, Line,
+};
 use crate::time::fmt_ts;
 use chrono::Utc;
 use maestro_shared::api::{Health, ToolMetric};
@@ -41,6 +43,9 @@ fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
         if sync_full { "FULL" } else { "NORMAL" },
     )?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Statement and savepoint journals in memory: every write job runs in a savepoint, and a
+    // temp file for its journal would cost a write(2) per page it touches.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // After a checkpoint the WAL is truncated back to this size (a large retention pass would
     // otherwise leave it at its high-water mark).
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
@@ -57,8 +62,10 @@ impl SqliteStore {
         feed_tx: broadcast::Sender<Arc<maestro_shared::ws::WsMessage>>,
     ) -> anyhow::Result<SqliteStore> {
         use anyhow::Context;
-        let mut conn = open(path, sync_full)
-            .with_context(|| format!("opening database {}", path.display()))?;
+        // The writer never fsyncs on commit itself: with `sync_full` its syncer thread fsyncs
+        // the WAL after each commit, off the writer's path, before anyone is answered.
+        let mut conn =
+            open(path, false).with_context(|| format!("opening database {}", path.display()))?;
         schema::migrate(&mut conn).context("migrating the database schema")?;
         // A damaged file must not stop the server silently or take it down: it starts,
         // reports itself degraded on /healthz, and keeps refusing what it cannot store.
@@ -83,7 +90,22 @@ impl SqliteStore {
         for _ in 0..READERS {
             readers.push(Mutex::new(open(path, sync_full)?));
         }
-        let writer = Writer::start(conn, feed_tx, Arc::new(AtomicBool::new(true)));
+        // The checkpointer copies the WAL back into the database; the writer does it only as a
+        // backstop, if the checkpointer falls far behind.
+        conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
+        // The writer walks the indexes of every table on each event: keep them in memory
+        // (a cap, in KiB: 8 MiB, the default is 2 MiB).
+        conn.pragma_update(None, "cache_size", -8192)?;
+        let wal = sync_full.then(|| {
+            let mut name = path.as_os_str().to_owned();
+            name.push("-wal");
+            PathBuf::from(name)
+        });
+        let writer = Writer::start(conn, feed_tx, Arc::new(AtomicBool::new(true)), wal);
+        writer.start_checkpointer(
+            open(path, sync_full)?,
+            std::time::Duration::from_millis(200),
+        );
         Ok(SqliteStore {
             writer,
             readers,
@@ -153,17 +175,19 @@ impl Store for SqliteStore {
         &self,
         envelope: Envelope,
         event: Option<HookEvent>,
-        size: usize,
+        raw: axum::body::Bytes,
         decision: Option<DecisionRecord>,
     ) -> StoreResult<IngestOutcome> {
         self.writer
-            .write(move |conn, feed| {
+            .write_repeatable(move |conn, feed| {
+                let text = std::str::from_utf8(&raw)
+                    .map_err(|e| StoreError::Invalid(format!("envelope is not UTF-8: {e}")))?;
                 projection::ingest(
                     conn,
                     feed,
                     &envelope,
                     event.as_ref(),
-                    size,
+                    text,
                     decision.as_ref(),
                 )
             })
@@ -411,11 +435,11 @@ impl Store for SqliteStore {
                      VALUES (?1, ?2, 'starting', ?3, 'active', ?4, ?4, 1, ?3, ?5)",
                     params![id, task_id, fmt_ts(now), cwd, spawn.to_string()],
                 )?;
-                let line = insert_line(
-                    conn, &id, &fmt_ts(now), "session_start", "Spawn",
-                    "Session spawned by Maestro", None, "info", None, None, None, Some(&spawn),
-                )?;
-                projection::emit_line(conn, feed, line)?;
+                add_line(conn, feed, &Line {
+                    session_id: &id, task_id: Some(&task_id), at: &fmt_ts(now),
+                    kind: "session_start", event: "Spawn", summary: "Session spawned by Maestro",
+                    status: "info", detail: Some(&spawn), ..Line::default()
+                })?;
                 refresh_task_status(conn, &task_id)?;
                 emit_session(conn, feed, &id, now)?;
                 load_session(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
@@ -465,11 +489,11 @@ impl Store for SqliteStore {
                     )?;
                 }
                 if let Some((kind, summary, status, detail)) = &u.timeline {
-                    let line = insert_line(
-                        conn, &id, &fmt_ts(now), kind, "Process", summary, None, status, None,
-                        None, None, detail.as_ref(),
-                    )?;
-                    projection::emit_line(conn, feed, line)?;
+                    add_line(conn, feed, &Line {
+                        session_id: &id, task_id: s.task_id.as_deref(), at: &fmt_ts(now), kind,
+                        event: "Process", summary, status, detail: detail.as_ref(),
+                        ..Line::default()
+                    })?;
                 }
                 if let Some(t) = &s.task_id {
                     refresh_task_status(conn, t)?;
@@ -621,11 +645,15 @@ impl Store for SqliteStore {
     }
 
     async fn feed_since(&self, since: i64, limit: i64) -> StoreResult<Vec<WsMessage>> {
+        // Only what is durable: a batch committed but not yet synced is broadcast (and so
+        // reaches the subscriber) once its fsync is done.
+        let durable = self.writer.durable_seq();
         self.read(move |conn| {
-            let mut st = conn.prepare(
-                "SELECT seq, kind, at, task_id, session_id, data FROM feed WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            let mut st = conn.prepare_cached(
+                "SELECT seq, kind, at, task_id, session_id, data FROM feed WHERE seq > ?1 AND seq <= ?3 \
+                 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = st.query_map(params![since, limit.clamp(1, 100_000)], |r| {
+            let rows = st.query_map(params![since, limit.clamp(1, 100_000), durable], |r| {
                 let data: String = r.get(5)?;
                 Ok(WsMessage {
                     seq: r.get(0)?,
@@ -739,22 +767,19 @@ impl Store for SqliteStore {
                 };
                 let by = if status == ApprovalStatus::TimedOut { String::new() } else { format!(" by {decided_by}") };
                 let why = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-                let line = insert_line(
-                    conn,
-                    &a.session_id,
-                    &fmt_ts(now),
-                    "decision",
-                    &a.event,
-                    &format!("{verb}{by}: {}{why}", a.summary),
-                    Some(&a.tool_name),
-                    line_status,
-                    None,
-                    None,
-                    None,
-                    Some(&json!({"approval_id": a.id, "status": a.status, "decided_by": a.decided_by,
+                add_line(conn, feed, &Line {
+                    session_id: &a.session_id,
+                    task_id: a.task_id.as_deref(),
+                    at: &fmt_ts(now),
+                    kind: "decision",
+                    event: &a.event,
+                    summary: &format!("{verb}{by}: {}{why}", a.summary),
+                    tool_name: Some(&a.tool_name),
+                    status: line_status,
+                    detail: Some(&json!({"approval_id": a.id, "status": a.status, "decided_by": a.decided_by,
                                  "latency_ms": a.latency_ms, "rule_id": a.rule_id})),
-                )?;
-                projection::emit_line(conn, feed, line)?;
+                    ..Line::default()
+                })?;
                 // The agent is no longer waiting on this request.
                 let still_pending: i64 = conn.query_row(
                     "SELECT COUNT(*) FROM approvals WHERE session_id = ?1 AND status = 'pending'",
@@ -837,10 +862,9 @@ impl Store for SqliteStore {
 
     async fn stats(&self) -> StoreResult<StoreStats> {
         let path = self.path.clone();
+        let latest_seq = self.writer.durable_seq();
         self.read(move |conn| {
             let events: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
-            let latest_seq: i64 =
-                conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM feed", [], |r| r.get(0))?;
             let mut st = conn.prepare("SELECT state, COUNT(*) FROM sessions GROUP BY state")?;
             let sessions_by_state = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -863,6 +887,10 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    fn latest_seq(&self) -> i64 {
+        self.writer.durable_seq()
     }
 
     fn is_healthy(&self) -> bool {

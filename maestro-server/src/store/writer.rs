@@ -1,24 +1,27 @@
 //! The single writer: one thread owns the write connection and runs every write job in
-//! group-committed transactions. A job's answer is sent only after its transaction is
-//! committed (durable), then the feed messages it produced are broadcast in seq order.
+//! group-committed transactions ([`super::batch`]). A job's answer is sent only after its
+//! transaction is committed and durable ([`super::syncer`]), then the feed messages it produced
+//! are broadcast in seq order.
 
+use super::batch;
+use super::syncer::{Outlet, Syncer};
 use super::StoreError;
 use crate::store::cached::CachedExt;
 use crate::time::fmt_ts;
 use maestro_shared::ws::WsMessage;
 use rusqlite::{params, Connection};
 use serde_json::Value;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// Most jobs folded into one transaction.
-const MAX_BATCH: usize = 1024;
-
-/// Feed messages produced by a job, written to the `feed` table in the job's transaction and
+/// Feed messages produced by the jobs of a transaction, written to the `feed` table in it and
 /// broadcast after commit.
+#[derive(Default)]
 pub struct Feed {
-    msgs: Vec<Arc<WsMessage>>,
+    pub(super) msgs: Vec<Arc<WsMessage>>,
 }
 
 impl Feed {
@@ -50,7 +53,6 @@ impl Feed {
     }
 }
 
-type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// How a job went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
@@ -62,152 +64,236 @@ pub enum JobStatus {
     StorageFailed,
 }
 
-/// A write job: runs inside the batch transaction; returns how it went (a job that did not
-/// succeed is rolled back to its savepoint) and what to do once the commit succeeded or failed.
-pub type Job = Box<dyn FnOnce(&Connection, &mut Feed) -> (JobStatus, Finish) + Send>;
+impl JobStatus {
+    fn of<R>(result: &Result<R, StoreError>) -> JobStatus {
+        match result {
+            Ok(_) => JobStatus::Ok,
+            Err(StoreError::Unavailable(_)) => JobStatus::StorageFailed,
+            Err(_) => JobStatus::Refused,
+        }
+    }
+}
+
+/// A write job: runs inside the writer's open transaction, then is told how the commit went.
+pub(super) trait WriteJob: Send {
+    /// Runs the job. A job that did not succeed is rolled back.
+    fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus;
+    /// Whether `run` may be called again after its writes were rolled back (it then runs
+    /// without a savepoint of its own until something fails).
+    fn repeatable(&self) -> bool;
+    /// Answers the caller once the transaction is committed and durable, or failed.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+/// What the writer thread receives.
+pub(super) enum Msg {
+    /// A job to run.
+    Job(Box<dyn WriteJob>),
+    /// The syncer finished: commit the open transaction if nothing else is queued.
+    Wake,
+}
+
+/// A job that runs once (its closure may consume what it captured).
+struct OnceJob<R, F> {
+    f: Option<F>,
+    result: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<R, F> WriteJob for OnceJob<R, F>
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus {
+        let result = match self.f.take() {
+            Some(f) => f(conn, feed),
+            None => Err(StoreError::Unavailable("a write job ran twice".into())),
+        };
+        let status = JobStatus::of(&result);
+        self.result = Some(result);
+        status
+    }
+
+    fn repeatable(&self) -> bool {
+        false
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let result = self
+            .result
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the write job did not run".into())));
+        let _ = self.reply.send(commit.and(result));
+    }
+}
+
+/// A job whose closure can run again after a rollback (the hot ingest path).
+struct RepeatJob<R, F> {
+    f: F,
+    result: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<R, F> WriteJob for RepeatJob<R, F>
+where
+    R: Send + 'static,
+    F: FnMut(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus {
+        let result = (self.f)(conn, feed);
+        let status = JobStatus::of(&result);
+        self.result = Some(result);
+        status
+    }
+
+    fn repeatable(&self) -> bool {
+        true
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let result = self
+            .result
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the write job did not run".into())));
+        let _ = self.reply.send(commit.and(result));
+    }
+}
 
 /// Handle to the writer thread.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Msg>,
     healthy: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+    durable_seq: Arc<AtomicI64>,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`. Committed feed messages go to `feed_tx`.
+    ///
+    /// With `fsync_wal` (the WAL file of `conn`'s database), a batch is answered only after a
+    /// syncer thread has fsynced the WAL following its COMMIT, while the writer already runs
+    /// the next jobs; `conn` itself should then not sync on commit (`synchronous=NORMAL`).
+    /// Without it, a batch is answered right after its COMMIT.
     pub fn start(
         conn: Connection,
         feed_tx: broadcast::Sender<Arc<WsMessage>>,
         healthy: Arc<AtomicBool>,
+        fsync_wal: Option<PathBuf>,
     ) -> Writer {
-        let (tx, rx) = mpsc::channel::<Job>(8192);
-        let flag = healthy.clone();
+        let (tx, rx) = mpsc::channel::<Msg>(8192);
+        let last_seq: i64 = conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM feed", [], |r| r.get(0))
+            .unwrap_or(0);
+        let durable_seq = Arc::new(AtomicI64::new(last_seq));
+        let outlet = Outlet {
+            feed_tx,
+            healthy: healthy.clone(),
+            durable_seq: durable_seq.clone(),
+        };
+        let syncer = fsync_wal.map(|wal| Syncer::start(wal, outlet.clone(), tx.downgrade()));
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
         std::thread::Builder::new()
             .name("maestro-writer".into())
-            .spawn(move || run(conn, rx, feed_tx, flag))
+            .spawn(move || batch::run(conn, rx, outlet, syncer, counter))
             .expect("spawning the writer thread");
-        Writer { tx, healthy }
+        Writer {
+            tx,
+            healthy,
+            commits,
+            durable_seq,
+        }
     }
 
-    /// Runs `f` in the writer's transaction and returns its result once committed.
+    /// The highest feed seq whose transaction is committed and synced: what replay may serve.
+    pub fn durable_seq(&self) -> i64 {
+        self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// Checkpoints the WAL from `conn` (a connection of its own) on a thread of its own,
+    /// every `every` while commits happen, so that the writer never copies pages back into the
+    /// database itself. The thread ends when the writer is dropped.
+    pub fn start_checkpointer(&self, conn: Connection, every: Duration) {
+        let commits: Weak<AtomicU64> = Arc::downgrade(&self.commits);
+        std::thread::Builder::new()
+            .name("maestro-checkpoint".into())
+            .spawn(move || {
+                let mut done = 0;
+                loop {
+                    std::thread::sleep(every);
+                    let Some(counter) = commits.upgrade() else {
+                        return;
+                    };
+                    let now = counter.load(Ordering::Relaxed);
+                    drop(counter);
+                    if now == done {
+                        continue;
+                    }
+                    done = now;
+                    // PASSIVE: copies what it can without waiting for readers or the writer.
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .expect("spawning the checkpoint thread");
+    }
+
+    /// Runs `f` in the writer's transaction (in a savepoint of its own) and returns its result
+    /// once committed.
     pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel::<Result<R, StoreError>>();
-        let job: Job = Box::new(move |conn, feed| {
-            let result = f(conn, feed);
-            let status = match &result {
-                Ok(_) => JobStatus::Ok,
-                Err(StoreError::Unavailable(_)) => JobStatus::StorageFailed,
-                Err(_) => JobStatus::Refused,
-            };
-            let finish: Finish = Box::new(move |commit: Result<(), StoreError>| {
-                let _ = reply.send(commit.and(result));
-            });
-            (status, finish)
-        });
+        let (reply, rx) = oneshot::channel();
+        let job = OnceJob {
+            f: Some(f),
+            result: None,
+            reply,
+        };
+        self.submit(Box::new(job), rx).await
+    }
+
+    /// Like [`Writer::write`] for a closure that can run again after its writes were rolled
+    /// back (it must not consume what it captured): such jobs share one savepoint, which makes
+    /// them cheaper; if one fails, they are run again one by one.
+    pub async fn write_repeatable<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnMut(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = RepeatJob {
+            f,
+            result: None,
+            reply,
+        };
+        self.submit(Box::new(job), rx).await
+    }
+
+    async fn submit<R>(
+        &self,
+        job: Box<dyn WriteJob>,
+        rx: oneshot::Receiver<Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
         self.tx
-            .send(job)
+            .send(Msg::Job(job))
             .await
             .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Unavailable("writer dropped the job".into()))?
     }
 
+    /// Jobs waiting in the writer's queue.
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// False after a commit failed (until a later commit succeeds).
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }
-}
-
-fn run(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
-    feed_tx: broadcast::Sender<Arc<WsMessage>>,
-    healthy: Arc<AtomicBool>,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        commit_batch(&mut conn, &mut batch, &feed_tx, &healthy);
-    }
-}
-
-fn commit_batch(
-    conn: &mut Connection,
-    batch: &mut Vec<Job>,
-    feed_tx: &broadcast::Sender<Arc<WsMessage>>,
-    healthy: &AtomicBool,
-) {
-    let mut feed = Feed { msgs: Vec::new() };
-    let mut storage_failed = false;
-    let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
-    let begin = conn.execute_batch("BEGIN IMMEDIATE");
-    if let Err(e) = begin {
-        healthy.store(false, Ordering::Relaxed);
-        tracing::error!(error = %e, "cannot begin a write transaction");
-        for job in batch.drain(..) {
-            // Run nothing: answer every job with the error.
-            let finish = job_failed(job);
-            finish(Err(StoreError::Unavailable(format!("begin: {e}"))));
-        }
-        return;
-    }
-    for job in batch.drain(..) {
-        // Each job runs in a savepoint so one failing job does not undo the others.
-        let mark = feed.msgs.len();
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-            finishes.push(job_failed(job));
-            tracing::error!(error = %e, "savepoint failed");
-            continue;
-        }
-        let (status, finish) = job(conn, &mut feed);
-        storage_failed |= status == JobStatus::StorageFailed;
-        if status != JobStatus::Ok {
-            feed.msgs.truncate(mark);
-            if let Err(e) = conn.execute_batch("ROLLBACK TO job") {
-                tracing::error!(error = %e, "rollback to savepoint failed");
-            }
-        }
-        finishes.push(finish);
-        if let Err(e) = conn.execute_batch("RELEASE job") {
-            tracing::error!(error = %e, "release savepoint failed");
-        }
-    }
-    let commit = conn.execute_batch("COMMIT");
-    match commit {
-        Ok(()) => {
-            healthy.store(!storage_failed, Ordering::Relaxed);
-            for f in finishes {
-                f(Ok(()));
-            }
-            for msg in feed.msgs {
-                let _ = feed_tx.send(msg);
-            }
-        }
-        Err(e) => {
-            healthy.store(false, Ordering::Relaxed);
-            tracing::error!(error = %e, "commit failed: events were not stored");
-            let _ = conn.execute_batch("ROLLBACK");
-            for f in finishes {
-                f(Err(StoreError::Unavailable(format!("commit: {e}"))));
-            }
-        }
-    }
-}
-
-/// Turns a job that will not run into a finisher that reports the failure.
-fn job_failed(job: Job) -> Finish {
-    // The job's closure owns the reply channel; dropping it makes the caller see
-    // "writer dropped the job", which maps to 503.
-    drop(job);
-    Box::new(|_| {})
 }

@@ -318,6 +318,39 @@ impl BenchServer {
         (tick(11) / hz, tick(12) / hz)
     }
 
+    /// CPU time (user + system, seconds) of the server's thread named `name`.
+    fn thread_cpu_secs(&self, name: &str) -> f64 {
+        let dir = format!("/proc/{}/task", self.pid());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0.0;
+        };
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let mut total = 0.0;
+        for e in entries.flatten() {
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            if comm.trim() != name {
+                continue;
+            }
+            let s = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let rest = s.rsplit(')').next().unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            total += (tick(11) + tick(12)) / hz;
+        }
+        total
+    }
+
+    /// Bytes the server process caused to be written to storage so far (`/proc/<pid>/io`).
+    fn disk_write_bytes(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/io", self.pid()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)
     }
@@ -727,14 +760,29 @@ async fn ingest(a: &Args) -> Result<()> {
         "FULL p50 ms",
         "FULL p99 ms",
         "FULL server CPU µs/event (user + sys)",
+        "FULL writer thread CPU µs/event",
+        "FULL disk writes KB/event",
         "errors",
     ]);
+    // `--senders N` and `--keepalive 0|1` restrict the cells (for quick iterations).
+    let only_senders = a.flags.get("senders").and_then(|v| v.parse::<usize>().ok());
+    let only_keepalive = a.flags.get("keepalive").map(|v| v == "1");
     let mut batch = 0;
+    let mut cells = 0;
     for keepalive in [false, true] {
+        if only_keepalive.is_some_and(|k| k != keepalive) {
+            continue;
+        }
         for senders in [1usize, 8, 32] {
+            if only_senders.is_some_and(|s| s != senders) {
+                continue;
+            }
+            cells += 1;
             let mut cell = Vec::new();
             let mut full_lat = Summary::default();
             let mut full_cpu = (0.0, 0.0);
+            let mut writer_cpu = 0.0;
+            let mut disk_kb = 0.0;
             let mut errors = 0;
             for (which, url) in [(0, &null), (1, &full.url), (2, &normal.url)] {
                 batch += 1;
@@ -744,6 +792,8 @@ async fn ingest(a: &Args) -> Result<()> {
                     })
                     .collect();
                 let cpu0 = full.cpu_secs();
+                let writer0 = full.thread_cpu_secs("maestro-writer");
+                let disk0 = full.disk_write_bytes();
                 let (rate, lat, bad) = blast(url, Arc::new(bodies), senders, keepalive).await;
                 if which == 1 {
                     full_lat = summarize(&lat);
@@ -752,6 +802,10 @@ async fn ingest(a: &Args) -> Result<()> {
                         (cpu1.0 - cpu0.0) * 1e6 / n as f64,
                         (cpu1.1 - cpu0.1) * 1e6 / n as f64,
                     );
+                    writer_cpu =
+                        (full.thread_cpu_secs("maestro-writer") - writer0) * 1e6 / n as f64;
+                    disk_kb =
+                        full.disk_write_bytes().saturating_sub(disk0) as f64 / 1024.0 / n as f64;
                 }
                 if which > 0 {
                     errors += bad;
@@ -777,6 +831,8 @@ async fn ingest(a: &Args) -> Result<()> {
                     full_cpu.0,
                     full_cpu.1
                 ),
+                format!("{writer_cpu:.0}"),
+                format!("{disk_kb:.1}"),
                 errors.to_string(),
             ]);
         }
@@ -788,7 +844,7 @@ async fn ingest(a: &Args) -> Result<()> {
         println!(
             "\n{name}: {} events stored (expected {}), db {} bytes",
             h["store"]["events"],
-            6 * n,
+            cells * n,
             h["store"]["db_bytes"]
         );
     }

@@ -1,0 +1,371 @@
+//! The writer thread's loop: runs jobs in one open transaction and commits it when nothing
+//! else is queued and the previous commit is durable (or after [`MAX_BATCH`] jobs).
+//!
+//! Jobs that cannot run again ([`WriteJob::repeatable`] false) each run in a savepoint of their
+//! own, so one failing job does not undo the others. Repeatable jobs (ingest) share one
+//! savepoint per run of consecutive jobs; when one of them fails, the run is rolled back and
+//! its jobs run again one by one in their own savepoints. Either way only the failing job's
+//! writes are lost.
+
+use super::cached::CachedExt;
+use super::syncer::{Committed, Outlet, Syncer};
+use super::writer::{Feed, JobStatus, Msg, WriteJob};
+use super::StoreError;
+use rusqlite::Connection;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc::{self, error::TryRecvError};
+
+/// Most jobs folded into one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// The writer thread: until every `Writer` handle is dropped.
+pub(super) fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Msg>,
+    out: Outlet,
+    syncer: Option<Syncer>,
+    commits: Arc<AtomicU64>,
+) {
+    let mut txn: Option<Txn> = None;
+    let commit = |t: Txn| {
+        let c = t.commit(&conn, &out);
+        commits.fetch_add(1, Ordering::Relaxed);
+        match &syncer {
+            Some(s) => s.send(c, &out),
+            None => out.deliver(c, Ok(())),
+        }
+    };
+    loop {
+        let msg = match rx.try_recv() {
+            Ok(m) => m,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if txn.is_some() && syncer.as_ref().is_none_or(Syncer::idle) {
+                    if let Some(t) = txn.take() {
+                        commit(t);
+                    }
+                    continue;
+                }
+                // Nothing queued: wait for a job, or (a transaction open while the syncer
+                // works) for the syncer's wake-up.
+                match rx.blocking_recv() {
+                    Some(m) => m,
+                    None => break,
+                }
+            }
+        };
+        let Msg::Job(job) = msg else {
+            continue;
+        };
+        let t = match txn.take() {
+            Some(t) => t,
+            None => match Txn::begin(&conn, &out) {
+                Ok(t) => t,
+                Err(e) => {
+                    job.finish(Err(e));
+                    continue;
+                }
+            },
+        };
+        let t = t.run(&conn, job);
+        if t.jobs >= MAX_BATCH || t.aborted {
+            commit(t);
+        } else {
+            txn = Some(t);
+        }
+    }
+    if let Some(t) = txn.take() {
+        commit(t);
+    }
+}
+
+/// The open transaction.
+struct Txn {
+    feed: Feed,
+    /// Jobs that ran in their own savepoint (or whose run was released), awaiting the commit.
+    done: Vec<Box<dyn WriteJob>>,
+    /// Repeatable jobs run since `SAVEPOINT run`, and the feed length before them.
+    run: Vec<Box<dyn WriteJob>>,
+    run_mark: usize,
+    jobs: usize,
+    storage_failed: bool,
+    /// SQLite rolled the whole transaction back (it does on some I/O errors): commit now.
+    aborted: bool,
+}
+
+impl Txn {
+    fn begin(conn: &Connection, out: &Outlet) -> Result<Txn, StoreError> {
+        if let Err(e) = conn.exec_cached("BEGIN IMMEDIATE", []) {
+            out.healthy.store(false, Ordering::Relaxed);
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            return Err(StoreError::Unavailable(format!("begin: {e}")));
+        }
+        Ok(Txn {
+            feed: Feed::default(),
+            done: Vec::new(),
+            run: Vec::new(),
+            run_mark: 0,
+            jobs: 0,
+            storage_failed: false,
+            aborted: false,
+        })
+    }
+
+    fn run(mut self, conn: &Connection, mut job: Box<dyn WriteJob>) -> Txn {
+        self.jobs += 1;
+        if !job.repeatable() {
+            self.release_run(conn);
+            self.run_alone(conn, job);
+            return self;
+        }
+        if self.run.is_empty() {
+            if let Err(e) = conn.exec_cached("SAVEPOINT run", []) {
+                tracing::error!(error = %e, "savepoint failed");
+                self.run_alone(conn, job);
+                return self;
+            }
+            self.run_mark = self.feed.msgs.len();
+        }
+        let status = job.run(conn, &mut self.feed);
+        self.run.push(job);
+        if status != JobStatus::Ok {
+            self.redo_run(conn);
+        }
+        self
+    }
+
+    /// Runs a job in a savepoint of its own; rolls it back if it did not succeed.
+    fn run_alone(&mut self, conn: &Connection, mut job: Box<dyn WriteJob>) {
+        if self.aborted {
+            self.done.push(job);
+            return;
+        }
+        if let Err(e) = conn.exec_cached("SAVEPOINT job", []) {
+            tracing::error!(error = %e, "savepoint failed");
+            self.storage_failed = true;
+            self.done.push(job);
+            return;
+        }
+        let mark = self.feed.msgs.len();
+        let status = job.run(conn, &mut self.feed);
+        self.storage_failed |= status == JobStatus::StorageFailed;
+        if status != JobStatus::Ok {
+            self.feed.msgs.truncate(mark);
+            if let Err(e) = conn.exec_cached("ROLLBACK TO job", []) {
+                tracing::error!(error = %e, "rollback to savepoint failed");
+            }
+        }
+        if let Err(e) = conn.exec_cached("RELEASE job", []) {
+            tracing::error!(error = %e, "release savepoint failed");
+        }
+        self.aborted |= conn.is_autocommit();
+        self.done.push(job);
+    }
+
+    /// A job of the current run failed: undo the run, then run its jobs one by one.
+    fn redo_run(&mut self, conn: &Connection) {
+        self.feed.msgs.truncate(self.run_mark);
+        for sql in ["ROLLBACK TO run", "RELEASE run"] {
+            if let Err(e) = conn.exec_cached(sql, []) {
+                tracing::error!(error = %e, "{sql} failed");
+            }
+        }
+        self.aborted |= conn.is_autocommit();
+        let jobs = std::mem::take(&mut self.run);
+        for job in jobs {
+            self.run_alone(conn, job);
+        }
+    }
+
+    /// Ends the current run of repeatable jobs (they all succeeded).
+    fn release_run(&mut self, conn: &Connection) {
+        if self.run.is_empty() {
+            return;
+        }
+        if let Err(e) = conn.exec_cached("RELEASE run", []) {
+            tracing::error!(error = %e, "release savepoint failed");
+        }
+        self.done.append(&mut self.run);
+    }
+
+    /// COMMITs (or rolls back what SQLite left); the jobs are answered by the caller.
+    fn commit(mut self, conn: &Connection, out: &Outlet) -> Committed {
+        self.done.append(&mut self.run);
+        let result = if self.aborted || conn.is_autocommit() {
+            Err("the transaction was rolled back by SQLite".to_string())
+        } else {
+            conn.exec_cached("COMMIT", [])
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        match result {
+            Ok(()) => {
+                out.healthy.store(!self.storage_failed, Ordering::Relaxed);
+                Committed {
+                    commit: Ok(()),
+                    jobs: self.done,
+                    msgs: self.feed.msgs,
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed: nothing of this transaction was stored");
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Committed {
+                    commit: Err(StoreError::Unavailable(format!("commit: {e}"))),
+                    jobs: self.done,
+                    msgs: Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema;
+    use super::super::writer::Writer;
+    use super::super::StoreError;
+    use rusqlite::Connection;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn store(
+        dir: &std::path::Path,
+        fsync: bool,
+    ) -> (
+        Writer,
+        tokio::sync::broadcast::Receiver<Arc<maestro_shared::ws::WsMessage>>,
+    ) {
+        let path = dir.join("t.db");
+        let mut conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("wal");
+        schema::migrate(&mut conn).expect("migrate");
+        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .expect("table");
+        let (tx, rx) = tokio::sync::broadcast::channel(64);
+        let wal = fsync.then(|| dir.join("t.db-wal"));
+        (
+            Writer::start(conn, tx, Arc::new(AtomicBool::new(true)), wal),
+            rx,
+        )
+    }
+
+    async fn wait_queued(w: &Writer, n: usize) {
+        for _ in 0..1000 {
+            if w.queued() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the jobs never queued up");
+    }
+
+    /// Repeatable jobs share a savepoint; one that fails is undone alone: the others in its
+    /// transaction are run again and committed, with their feed messages, in order.
+    #[tokio::test]
+    async fn a_failing_repeatable_job_undoes_only_itself() {
+        for fsync in [false, true] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let (w, mut feed_rx) = store(dir.path(), fsync);
+            // Hold the writer in a first job until five more are queued behind it, so that
+            // they all run in one transaction.
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+            let first = tokio::spawn({
+                let wj = w.clone();
+                async move {
+                    wj.write(move |_, _| {
+                        let _ = started_tx.send(());
+                        release_rx.recv_timeout(Duration::from_secs(30)).ok();
+                        Ok(())
+                    })
+                    .await
+                }
+            });
+            tokio::task::spawn_blocking(move || started_rx.recv_timeout(Duration::from_secs(30)))
+                .await
+                .expect("join")
+                .expect("the first job started");
+            let runs: Arc<Vec<AtomicUsize>> =
+                Arc::new((0..5).map(|_| AtomicUsize::new(0)).collect());
+            let mut tasks = Vec::new();
+            for n in 0..5i64 {
+                let wj = w.clone();
+                let runs = runs.clone();
+                tasks.push(tokio::spawn(async move {
+                    wj.write_repeatable(move |conn, feed| {
+                        runs[n as usize].fetch_add(1, Ordering::SeqCst);
+                        conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                        feed.push(
+                            conn,
+                            "test",
+                            chrono::Utc::now(),
+                            None,
+                            None,
+                            serde_json::json!(n),
+                        )?;
+                        if n == 2 {
+                            return Err(StoreError::Invalid("job 2 refuses".into()));
+                        }
+                        Ok(n)
+                    })
+                    .await
+                }));
+                // Queue them in order.
+                wait_queued(&w, n as usize + 1).await;
+            }
+            release_tx.send(()).expect("release");
+            first.await.expect("join").expect("first job");
+            let mut results = Vec::new();
+            for t in tasks {
+                results.push(t.await.expect("join"));
+            }
+            for (n, r) in results.iter().enumerate() {
+                match (n, r) {
+                    (2, Err(StoreError::Invalid(_))) => {}
+                    (2, other) => panic!("job 2 should be refused, got {other:?}"),
+                    (n, Ok(v)) => assert_eq!(*v, n as i64),
+                    (n, Err(e)) => panic!("job {n} failed: {e}"),
+                }
+            }
+            // Jobs 0 and 1 ran before the failure in the same savepoint, so they ran again.
+            assert_eq!(
+                runs[0].load(Ordering::SeqCst),
+                2,
+                "job 0 re-run (fsync {fsync})"
+            );
+            assert_eq!(runs[1].load(Ordering::SeqCst), 2, "job 1 re-run");
+            assert_eq!(runs[3].load(Ordering::SeqCst), 1, "job 3 ran once");
+            let rows: Vec<i64> = w
+                .write(|conn, _| {
+                    let mut st = conn.prepare("SELECT n FROM t ORDER BY n")?;
+                    let v = st
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    Ok(v)
+                })
+                .await
+                .expect("read");
+            assert_eq!(rows, vec![0, 1, 3, 4]);
+            let mut seen = Vec::new();
+            let mut last_seq = 0;
+            while let Ok(m) = feed_rx.try_recv() {
+                assert!(m.seq > last_seq, "feed in seq order");
+                last_seq = m.seq;
+                seen.push(m.data.as_i64().expect("n"));
+            }
+            assert_eq!(
+                seen,
+                vec![0, 1, 3, 4],
+                "only committed messages are broadcast"
+            );
+            assert_eq!(w.durable_seq(), last_seq);
+            assert!(w.is_healthy());
+        }
+    }
+}

@@ -548,7 +548,7 @@ fn project_lines(
                 HookEventName::PostToolUse => (ToolPhase::Ok, "ok"),
                 _ => (ToolPhase::Failed, "error"),
             };
-            upsert_tool_call(
+            let existing = upsert_tool_call(
                 conn,
                 &session.id,
                 &tool_use_id,
@@ -588,6 +588,7 @@ fn project_lines(
             upsert_tool_line(
                 conn,
                 feed,
+                existing,
                 &Line {
                     session_id: &session.id,
                     task_id: session.task_id.as_deref(),
@@ -657,9 +658,20 @@ fn project_lines(
                 let first = response.lines().next().unwrap_or("").trim();
                 let summary = format!("Not run: {pending_line} — {first}");
                 let detail = json!({"response": response});
+                let existing = conn
+                    .row_cached(
+                        "SELECT line_id, (SELECT status FROM timeline WHERE id = line_id), \
+                           (SELECT at FROM timeline WHERE id = line_id) \
+                         FROM tool_calls WHERE session_id = ?1 AND tool_use_id = ?2",
+                        params![session.id, tool_use_id],
+                        tool_line_from_row,
+                    )
+                    .optional()?
+                    .flatten();
                 upsert_tool_line(
                     conn,
                     feed,
+                    existing,
                     &Line {
                         session_id: &session.id,
                         task_id: session.task_id.as_deref(),
@@ -784,11 +796,11 @@ fn upsert_tool_call(
     at_s: &str,
     duration_ms: Option<f64>,
     error: Option<&str>,
-) -> StoreResult<()> {
+) -> StoreResult<Option<ToolLine>> {
     let is_pre = status == "pending";
     // One statement: insert, or merge the other phase in. Without duration_ms from Claude
     // Code, the duration is Post's capture time minus Pre's (paired by tool_use_id).
-    conn.exec_cached(
+    let existing = conn.row_cached(
         "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error) \
          VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9) \
          ON CONFLICT (session_id, tool_use_id) DO UPDATE SET \
@@ -800,7 +812,9 @@ fn upsert_tool_call(
                THEN (julianday(post_at) - julianday(?7)) * 86400000.0 \
              WHEN ?6 = 0 AND pre_at IS NOT NULL AND ?5 IN ('ok','error') \
                THEN (julianday(?7) - julianday(pre_at)) * 86400000.0 END), \
-           error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END",
+           error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END \
+         RETURNING line_id, (SELECT status FROM timeline WHERE id = line_id), \
+           (SELECT at FROM timeline WHERE id = line_id)",
         params![
             session_id,
             tool_use_id,
@@ -812,8 +826,9 @@ fn upsert_tool_call(
             duration_ms,
             error
         ],
+        tool_line_from_row,
     )?;
-    Ok(())
+    Ok(existing)
 }
 
 /// A timeline line to store.
@@ -892,18 +907,32 @@ fn push_line(conn: &Connection, feed: &mut Feed, item: TimelineItem) -> StoreRes
     Ok(id)
 }
 
-/// Inserts or updates the one timeline line of a tool call (`line.tool_use_id`), keeping the
-/// earliest time and the most final status, and emits it when it changed.
-fn upsert_tool_line(conn: &Connection, feed: &mut Feed, line: &Line<'_>) -> StoreResult<()> {
-    let existing: Option<(i64, String, String)> = conn
-        .row_cached(
-            "SELECT id, status, at FROM timeline WHERE session_id = ?1 AND tool_use_id = ?2",
-            params![line.session_id, line.tool_use_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+/// The timeline line of a tool call: id, status, time.
+type ToolLine = (i64, String, String);
+
+/// Maps `line_id, status, at` (all NULL when the call has no line yet).
+fn tool_line_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ToolLine>> {
+    Ok(match (r.get(0)?, r.get(1)?, r.get(2)?) {
+        (Some(id), Some(status), Some(at)) => Some((id, status, at)),
+        _ => None,
+    })
+}
+
+/// Inserts or updates the one timeline line of a tool call (`line.tool_use_id`, whose
+/// `tool_calls` row exists and points at `existing`), keeping the earliest time and the most
+/// final status, and emits it when it changed.
+fn upsert_tool_line(
+    conn: &Connection,
+    feed: &mut Feed,
+    existing: Option<ToolLine>,
+    line: &Line<'_>,
+) -> StoreResult<()> {
     let Some((id, old_status, old_at)) = existing else {
-        add_line(conn, feed, line)?;
+        let id = add_line(conn, feed, line)?;
+        conn.exec_cached(
+            "UPDATE tool_calls SET line_id = ?3 WHERE session_id = ?1 AND tool_use_id = ?2",
+            params![line.session_id, line.tool_use_id, id],
+        )?;
         return Ok(());
     };
     let earlier = if line.at < old_at.as_str() {

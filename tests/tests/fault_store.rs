@@ -165,23 +165,39 @@ fn a_full_database_is_reported_and_unstored_events_get_503_and_are_spooled() {
 fn corrupt_middle_pages(db: &std::path::Path) -> usize {
     use std::io::{Seek, SeekFrom, Write};
     // Fold the WAL into the main file first so the damage is not masked by newer frames.
-    {
+    // Damage the middle third of the timeline's pages: the integrity check finds it, while the
+    // events table (which the test reads back to check what was acknowledged) stays readable.
+    let (page, victims): (u64, Vec<u64>) = {
         let conn = rusqlite::Connection::open(db).expect("open db");
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .expect("checkpoint");
-    }
-    let page = 4096u64;
-    let len = std::fs::metadata(db).expect("db").len();
-    let pages = len / page;
-    assert!(pages > 30, "the database has pages to corrupt ({pages})");
+        let page = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size");
+        let pages: Vec<u64> = conn
+            .prepare("SELECT pageno FROM dbstat WHERE name = 'timeline' ORDER BY pageno")
+            .expect("dbstat")
+            .query_map([], |r| r.get(0))
+            .expect("pages")
+            .collect::<rusqlite::Result<_>>()
+            .expect("page numbers");
+        (page, pages)
+    };
+    assert!(
+        victims.len() > 10,
+        "the timeline has pages to corrupt ({})",
+        victims.len()
+    );
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .open(db)
         .expect("open for write");
     let garbage: Vec<u8> = b"\xde\xad\xbe\xef".repeat(200);
     let mut n = 0;
-    for p in pages / 3..2 * pages / 3 {
-        f.seek(SeekFrom::Start(p * page + 100)).expect("seek");
+    let third = victims.len() / 3;
+    for p in &victims[third..2 * third] {
+        // Page numbers start at 1.
+        f.seek(SeekFrom::Start((p - 1) * page + 100)).expect("seek");
         f.write_all(&garbage).expect("write");
         n += 1;
     }

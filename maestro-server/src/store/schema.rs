@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Migrations, index + 1 = the `user_version` after applying it.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tasks (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -112,7 +113,15 @@ CREATE TABLE approvals (
     event_id TEXT
 );
 CREATE INDEX approvals_status ON approvals(status, created_at);
-"#];
+"#,
+    // A tool call points at its timeline line: one index fewer to update per event.
+    r#"
+ALTER TABLE tool_calls ADD COLUMN line_id INTEGER;
+UPDATE tool_calls SET line_id = (SELECT t.id FROM timeline t
+    WHERE t.session_id = tool_calls.session_id AND t.tool_use_id = tool_calls.tool_use_id);
+DROP INDEX timeline_tool;
+"#,
+];
 
 /// Applies pending migrations.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -128,4 +137,47 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database made by the first schema keeps its tool calls' timeline lines.
+    #[test]
+    fn migrating_from_v1_links_tool_calls_to_their_lines() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("v1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO timeline (id, session_id, at, kind, event, summary, status, tool_use_id) \
+               VALUES (7, 's1', 't', 'tool_use', 'PostToolUse', 'Ran ls', 'ok', 'toolu_1'), \
+                      (8, 's1', 't', 'prompt', 'UserPromptSubmit', 'hi', 'info', NULL); \
+             INSERT INTO tool_calls (session_id, tool_use_id, tool_name, status) \
+               VALUES ('s1', 'toolu_1', 'Bash', 'ok'), ('s1', 'toolu_2', 'Bash', 'pending');",
+        )
+        .expect("v1 rows");
+        migrate(&mut conn).expect("migrate");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let links: Vec<(String, Option<i64>)> = conn
+            .prepare("SELECT tool_use_id, line_id FROM tool_calls ORDER BY tool_use_id")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(
+            links,
+            vec![
+                ("toolu_1".to_string(), Some(7)),
+                ("toolu_2".to_string(), None)
+            ]
+        );
+        // Migrating again changes nothing.
+        migrate(&mut conn).expect("idempotent");
+    }
 }

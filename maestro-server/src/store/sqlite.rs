@@ -36,6 +36,7 @@ fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    conn.pragma_update(None, "page_size", 2048)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
         None,
@@ -905,7 +906,14 @@ impl Store for SqliteStore {
 }
 
 fn stored_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let envelope: Option<String> = r.get(7)?;
+    // Read as bytes: a damaged row (invalid UTF-8 or JSON) shows no envelope instead of failing
+    // the whole listing.
+    let envelope = r
+        .get_ref(7)?
+        .as_bytes_or_null()
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok());
     Ok(StoredEvent {
         seq: r.get(0)?,
         event_id: r.get(1)?,
@@ -914,7 +922,7 @@ fn stored_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent>
         received_at: r.get(4)?,
         session_id: r.get(5)?,
         malformed: r.get::<_, i64>(6)? != 0,
-        envelope: envelope.and_then(|t| serde_json::from_str(&t).ok()),
+        envelope,
     })
 }
 

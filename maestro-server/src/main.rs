@@ -3,6 +3,11 @@
 use clap::Parser;
 use maestro_server::config::{Cli, Command, Config};
 
+// Every event allocates and frees its JSON values on the HTTP workers: mimalloc's per-thread
+// free lists cost less than glibc's arenas there (A/B in BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -465,9 +465,42 @@ fn time_process(cmd: &mut Command, stdin: &[u8]) -> Result<f64> {
     Ok(elapsed)
 }
 
+/// The statically linked hook `install/install.sh` installs, if built:
+/// `cargo build --release -p maestro-hook --target <arch>-unknown-linux-musl`.
+fn static_hook() -> Option<PathBuf> {
+    let dir = match std::env::var_os("MAESTRO_BENCH_BIN_DIR") {
+        Some(d) => PathBuf::from(d).join("musl"),
+        None => maestro_tests::target_dir()
+            .join(format!("{}-unknown-linux-musl", std::env::consts::ARCH))
+            .join("release"),
+    };
+    Some(dir.join("maestro-hook")).filter(|p| p.exists())
+}
+
+/// The hook to run in the latency and drain benchmarks: the static one when built.
+fn hook_bin() -> Result<PathBuf> {
+    let p = match static_hook() {
+        Some(p) => p,
+        None => release_bin("maestro-hook")?,
+    };
+    println!("hook binary: {}\n", p.display());
+    Ok(p)
+}
+
 fn hook_cost(a: &Args) -> Result<()> {
     let n = a.num("n", 500, 100)? as usize;
-    let hook = release_bin("maestro-hook")?;
+    let glibc_hook = release_bin("maestro-hook")?;
+    // The static binary is what users run; the glibc build is what `cargo build` makes.
+    let mut hooks = Vec::new();
+    match static_hook() {
+        Some(p) => hooks.push(("static musl, as installed", p)),
+        None => println!(
+            "(no static musl build: `cargo build --release -p maestro-hook --target {}-unknown-linux-musl` \
+             adds the binary users run to this table)\n",
+            std::env::consts::ARCH
+        ),
+    }
+    hooks.push(("glibc, dynamically linked", glibc_hook));
     let script = maestro_tests::workspace_root().join("tests/baseline/hook.sh");
     let payload = serde_json::to_vec(&tool_payload("cost-session", 1))?;
     let mut server = BenchServer::start(&[])?;
@@ -502,8 +535,8 @@ fn hook_cost(a: &Args) -> Result<()> {
         ("down (spool)", down_url),
     ] {
         let spool = tmp.path().join(format!("spool-{}", label.len()));
-        let hook_cmd = || {
-            let mut c = Command::new(&hook);
+        let hook_cmd = |hook: &Path| {
+            let mut c = Command::new(hook);
             c.arg("post-tool-use")
                 .env_clear()
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -526,8 +559,8 @@ fn hook_cost(a: &Args) -> Result<()> {
                 .stdout(Stdio::piped());
             c
         };
-        let version_cmd = || {
-            let mut c = Command::new(&hook);
+        let version_cmd = |hook: &Path| {
+            let mut c = Command::new(hook);
             c.arg("--version").stdout(Stdio::piped());
             c
         };
@@ -539,31 +572,39 @@ fn hook_cost(a: &Args) -> Result<()> {
         // Warm up caches (page cache, dynamic loader, server connection setup).
         for _ in 0..10 {
             time_process(&mut cat_cmd(), &payload)?;
-            time_process(&mut hook_cmd(), &payload)?;
+            for (_, hook) in &hooks {
+                time_process(&mut hook_cmd(hook), &payload)?;
+            }
             time_process(&mut bash_cmd(), &payload)?;
         }
-        let (mut cat, mut mh, mut bash, mut ver) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut cat, mut bash) = (Vec::new(), Vec::new());
+        let mut mh = vec![Vec::new(); hooks.len()];
+        let mut ver = vec![Vec::new(); hooks.len()];
         for _ in 0..n {
             cat.push(time_process(&mut cat_cmd(), &payload)?);
-            mh.push(time_process(&mut hook_cmd(), &payload)?);
+            for (i, (_, hook)) in hooks.iter().enumerate() {
+                mh[i].push(time_process(&mut hook_cmd(hook), &payload)?);
+                ver[i].push(time_process(&mut version_cmd(hook), b"")?);
+            }
             bash.push(time_process(&mut bash_cmd(), &payload)?);
-            ver.push(time_process(&mut version_cmd(), b"")?);
         }
-        let (c, h, b, v) = (
-            summarize(&cat),
-            summarize(&mh),
-            summarize(&bash),
-            summarize(&ver),
-        );
-        for (name, s) in [
-            ("`cat >/dev/null` (spawn floor)", c),
-            ("`maestro-hook --version` (the binary's start-up only)", v),
-            ("`maestro-hook post-tool-use`", h),
-            ("bash + jq + curl (`tests/baseline/hook.sh`)", b),
-        ] {
+        let (c, b) = (summarize(&cat), summarize(&bash));
+        let mut rows = vec![("`cat >/dev/null` (spawn floor)".to_string(), c)];
+        for (i, (kind, _)) in hooks.iter().enumerate() {
+            rows.push((
+                format!("`maestro-hook --version` ({kind}: start-up only)"),
+                summarize(&ver[i]),
+            ));
+            rows.push((
+                format!("`maestro-hook post-tool-use` ({kind})"),
+                summarize(&mh[i]),
+            ));
+        }
+        rows.push(("bash + jq + curl (`tests/baseline/hook.sh`)".to_string(), b));
+        for (name, s) in rows {
             table.row(vec![
                 label.to_string(),
-                name.to_string(),
+                name,
                 f(s.p50),
                 f(s.p95),
                 f(s.p99),
@@ -1068,7 +1109,7 @@ async fn latency_hooks(
         clients.push(ws_connect(server.port).await?);
     }
     let readers = spawn_ws_clients(clients, total, Duration::from_secs(secs + 60));
-    let hook = release_bin("maestro-hook")?;
+    let hook = hook_bin()?;
     let tmp = tempfile::tempdir()?;
     let url = server.url.clone();
     let tag = tag.to_string();
@@ -1367,7 +1408,7 @@ async fn sessions(a: &Args) -> Result<()> {
 
 async fn drain(a: &Args) -> Result<()> {
     let n = a.num("n", 10_000, 10_000)? as usize;
-    let hook = release_bin("maestro-hook")?;
+    let hook = hook_bin()?;
     let tmp = tempfile::tempdir()?;
     let spool = tmp.path().join("spool");
     std::fs::create_dir_all(&spool)?;

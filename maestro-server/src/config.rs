@@ -98,7 +98,8 @@ pub struct FileConfig {
     pub retention_days: Option<u64>,
     /// Raw event payload bytes kept at most (oldest dropped first).
     pub retention_max_bytes: Option<u64>,
-    /// `synchronous` pragma: `full` (default, durable across power loss) or `normal`.
+    /// `full` (default: the WAL is fsynced before an event is acknowledged, durable across
+    /// power loss) or `normal` (no fsync on commit).
     pub sqlite_synchronous: Option<String>,
     /// Allowed WebSocket origins besides the server's own.
     pub allowed_origins: Option<Vec<String>>,
@@ -139,7 +140,7 @@ pub struct Config {
     pub retention_max_bytes: Option<u64>,
     /// How often retention runs.
     pub retention_interval: Duration,
-    /// `synchronous=FULL`.
+    /// Acknowledge events only after the WAL is fsynced (`sqlite_synchronous = "full"`).
     pub sync_full: bool,
     /// Extra allowed WebSocket origins.
     pub allowed_origins: Vec<String>,

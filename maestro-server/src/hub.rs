@@ -5,6 +5,7 @@
 use crate::app::AppState;
 use crate::auth::{identify, Caller};
 use crate::error::HttpError;
+use crate::store::writer::LiveMessage;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
@@ -26,18 +27,18 @@ const PING: Duration = Duration::from_secs(20);
 /// Live fan-out.
 #[derive(Clone)]
 pub struct Hub {
-    tx: broadcast::Sender<Arc<WsMessage>>,
+    tx: broadcast::Sender<Arc<LiveMessage>>,
 }
 
 impl Hub {
     /// A hub and the sender the store's writer publishes committed messages to.
-    pub fn new() -> (Hub, broadcast::Sender<Arc<WsMessage>>) {
+    pub fn new() -> (Hub, broadcast::Sender<Arc<LiveMessage>>) {
         let (tx, _) = broadcast::channel(RING);
         (Hub { tx: tx.clone() }, tx)
     }
 
     /// Subscribes to live messages.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<WsMessage>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveMessage>> {
         self.tx.subscribe()
     }
 }
@@ -147,7 +148,8 @@ async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyho
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
-                Ok(m) => {
+                Ok(live) => {
+                    let m = &live.msg;
                     if m.seq <= last {
                         continue;
                     }
@@ -159,7 +161,8 @@ async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyho
                             continue;
                         }
                     }
-                    send(&mut sink, &m).await?;
+                    // Serialized once for every client.
+                    sink.send(Message::Text(live.text.as_str().into())).await?;
                     if m.kind.starts_with("hook:") {
                         let lag = (chrono::Utc::now() - m.at).num_microseconds().unwrap_or(0);
                         state.telemetry.broadcast_seconds.observe(lag.max(0) as f64 / 1e6);

@@ -24,6 +24,11 @@ pub struct WsMessage {
 }
 
 /// Message type names.
+///
+/// `hook:*` messages carry `event_id`, `event`, `claude_session_id`, `tool_name`,
+/// `tool_use_id`, `agent_id` and `parse_error`; all but `hook:tool_use`, `hook:session_start`
+/// and `hook:session_end` also carry `payload` (strings capped at 2 KiB). The full envelope of
+/// any event is at `GET /api/events/{event_id}`.
 pub mod types {
     /// SessionStart arrived.
     pub const HOOK_SESSION_START: &str = "hook:session_start";

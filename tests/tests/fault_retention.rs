@@ -109,3 +109,53 @@ fn old_raw_payloads_are_dropped_and_sessions_metrics_timelines_stay() {
     let got = event(fresh_id);
     assert!(got["envelope"].is_object() || got["envelope"].is_null());
 }
+
+#[test]
+fn a_size_limit_keeps_only_the_newest_payloads() {
+    // Room for about four of these ~1.3 KB envelopes.
+    let server = TestServer::start_with_env(&[
+        ("MAESTRO_RETENTION_MAX_BYTES", "6000"),
+        ("MAESTRO_RETENTION_INTERVAL_SECS", "1"),
+    ]);
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let payload = serde_json::json!({
+            "session_id": "retention-size-0000-4000-8000-000000000001",
+            "transcript_path": "/tmp/t.jsonl",
+            "cwd": "/tmp",
+            "hook_event_name": "PostToolUse",
+            "tool_name": "Bash",
+            "tool_input": {"command": format!("echo {n}")},
+            "tool_response": {"stdout": "x".repeat(1000)},
+            "tool_use_id": format!("toolu_size_{n:03}"),
+        });
+        let env = envelope(&payload, chrono::Utc::now());
+        let (status, body) = server.ingest(&env);
+        assert_eq!(status, 200, "{body}");
+        ids.push(env["event_id"].as_str().expect("id").to_string());
+    }
+    let kept = |server: &TestServer| -> Vec<bool> {
+        ids.iter()
+            .map(|id| server.get(&format!("/api/events/{id}"))["envelope"].is_object())
+            .collect()
+    };
+    let state = wait_for(
+        "retention to enforce the size limit",
+        Duration::from_secs(60),
+        || {
+            let k = kept(&server);
+            (!k[0]).then_some(k)
+        },
+    );
+    // The oldest are cleared, the newest kept, with no hole: a prefix is gone.
+    let first_kept = state.iter().position(|k| *k).expect("the newest are kept");
+    assert!(
+        state[first_kept..].iter().all(|k| *k),
+        "only a prefix is cleared: {state:?}"
+    );
+    let kept_n = state.len() - first_kept;
+    assert!(
+        (2..=5).contains(&kept_n),
+        "about 6,000 bytes of payloads are kept, here {kept_n} events: {state:?}"
+    );
+}

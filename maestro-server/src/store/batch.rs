@@ -233,13 +233,9 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    fn store(
-        dir: &std::path::Path,
-        fsync: bool,
-    ) -> (
-        Writer,
-        tokio::sync::broadcast::Receiver<Arc<maestro_shared::ws::WsMessage>>,
-    ) {
+    type Live = tokio::sync::broadcast::Receiver<Arc<super::super::writer::LiveMessage>>;
+
+    fn store(dir: &std::path::Path, fsync: bool) -> (Writer, Live) {
         let path = dir.join("t.db");
         let mut conn = Connection::open(&path).expect("open");
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -354,8 +350,14 @@ mod tests {
             assert_eq!(rows, vec![0, 1, 3, 4]);
             let mut seen = Vec::new();
             let mut last_seq = 0;
-            while let Ok(m) = feed_rx.try_recv() {
+            while let Ok(live) = feed_rx.try_recv() {
+                let m = &live.msg;
                 assert!(m.seq > last_seq, "feed in seq order");
+                assert_eq!(
+                    serde_json::from_str::<serde_json::Value>(&live.text).expect("text"),
+                    serde_json::to_value(m).expect("value"),
+                    "the text is the message"
+                );
                 last_seq = m.seq;
                 seen.push(m.data.as_i64().expect("n"));
             }

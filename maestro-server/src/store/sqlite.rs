@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 const READERS: usize = 4;
+/// Events cleared per retention transaction.
+const RETENTION_BATCH: i64 = 5000;
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -27,6 +29,10 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Set when the integrity check at open failed: the store runs degraded.
     integrity_error: Option<String>,
+    /// Retention has cleared every payload up to this seq.
+    retention_mark: std::sync::atomic::AtomicI64,
+    /// Retention has deleted every old feed message up to this seq.
+    feed_retention_mark: std::sync::atomic::AtomicI64,
 }
 
 fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
@@ -65,7 +71,7 @@ impl SqliteStore {
     pub fn open(
         path: &Path,
         sync_full: bool,
-        feed_tx: broadcast::Sender<Arc<maestro_shared::ws::WsMessage>>,
+        feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
     ) -> anyhow::Result<SqliteStore> {
         use anyhow::Context;
         // The writer never fsyncs on commit itself: with `sync_full` its syncer thread fsyncs
@@ -120,6 +126,8 @@ impl SqliteStore {
             next_reader: Default::default(),
             path: path.to_path_buf(),
             integrity_error,
+            retention_mark: Default::default(),
+            feed_retention_mark: Default::default(),
         })
     }
 
@@ -141,6 +149,31 @@ impl SqliteStore {
                 .map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
             f(&conn)
         })
+    }
+
+    /// Runs `sql` (`?1` < seq <= `?2`, `?3` = `arg`) over `(mark, upto]` in bounded ranges,
+    /// one short transaction each, so the writer keeps serving events between them and the
+    /// WAL stays small; `mark` remembers where the next pass starts. Returns the rows changed.
+    async fn in_ranges(
+        &self,
+        mark: &std::sync::atomic::AtomicI64,
+        upto: i64,
+        sql: &'static str,
+        arg: Option<String>,
+    ) -> StoreResult<u64> {
+        let mut from = mark.load(std::sync::atomic::Ordering::Relaxed);
+        let mut changed = 0u64;
+        while from < upto {
+            let to = (from + RETENTION_BATCH).min(upto);
+            let arg = arg.clone();
+            changed += self
+                .writer
+                .write(move |conn, _feed| Ok(conn.execute(sql, params![from, to, arg])? as u64))
+                .await?;
+            mark.fetch_max(to, std::sync::atomic::Ordering::Relaxed);
+            from = to;
+        }
+        Ok(changed)
     }
 
     /// The writer (for modules that run their own write jobs).
@@ -824,48 +857,70 @@ impl Store for SqliteStore {
         max_age: Option<std::time::Duration>,
         max_bytes: Option<u64>,
     ) -> StoreResult<u64> {
-        self.writer
-            .write(move |conn, _feed| {
-                let mut cleared = 0u64;
-                if let Some(age) = max_age {
-                    let cutoff = fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
-                    cleared += conn.execute(
-                        "UPDATE events SET envelope = NULL WHERE envelope IS NOT NULL AND received_at < ?1",
-                        [cutoff],
-                    )? as u64;
-                    conn.execute("DELETE FROM feed WHERE at < ?1", [fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default())])?;
-                }
-                if let Some(limit) = max_bytes {
-                    let total: i64 = conn.query_row(
-                        "SELECT COALESCE(SUM(size), 0) FROM events WHERE envelope IS NOT NULL",
-                        [],
-                        |r| r.get(0),
+        // The last seq to clear: by age (received before the cutoff) and by size (everything
+        // older than the newest `max_bytes` of payloads).
+        let by_age = match max_age {
+            Some(age) => {
+                let cutoff =
+                    fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
+                self.read(move |conn| {
+                    Ok(conn
+                        .query_row(
+                            "SELECT seq FROM events WHERE received_at < ?1 \
+                             ORDER BY received_at DESC LIMIT 1",
+                            [&cutoff],
+                            |r| r.get::<_, i64>(0),
+                        )
+                        .optional()?
+                        .unwrap_or(0))
+                })
+                .await?
+            }
+            None => 0,
+        };
+        let by_size = match max_bytes {
+            Some(limit) => {
+                self.read(move |conn| {
+                    // Newest first, until the limit is passed: reads what is kept, not the
+                    // whole table.
+                    let mut st = conn.prepare(
+                        "SELECT seq, size FROM events WHERE envelope IS NOT NULL ORDER BY seq DESC",
                     )?;
-                    let mut excess = total - limit as i64;
-                    if excess > 0 {
-                        let mut st = conn.prepare(
-                            "SELECT seq, size FROM events WHERE envelope IS NOT NULL ORDER BY seq",
-                        )?;
-                        let mut drop_upto = None;
-                        let mut rows = st.query([])?;
-                        while let Some(r) = rows.next()? {
-                            if excess <= 0 {
-                                break;
-                            }
-                            excess -= r.get::<_, i64>(1)?;
-                            drop_upto = Some(r.get::<_, i64>(0)?);
-                        }
-                        if let Some(upto) = drop_upto {
-                            cleared += conn.execute(
-                                "UPDATE events SET envelope = NULL WHERE envelope IS NOT NULL AND seq <= ?1",
-                                [upto],
-                            )? as u64;
+                    let mut rows = st.query([])?;
+                    let mut kept = 0i64;
+                    while let Some(r) = rows.next()? {
+                        kept += r.get::<_, i64>(1)?;
+                        if kept > limit as i64 {
+                            return Ok(r.get::<_, i64>(0)?);
                         }
                     }
-                }
-                Ok(cleared)
-            })
-            .await
+                    Ok(0)
+                })
+                .await?
+            }
+            None => 0,
+        };
+        let cleared = self
+            .in_ranges(
+                &self.retention_mark,
+                by_age.max(by_size),
+                "UPDATE events SET envelope = NULL \
+                 WHERE seq > ?1 AND seq <= ?2 AND envelope IS NOT NULL AND ?3 IS NULL",
+                None,
+            )
+            .await?;
+        if let Some(age) = max_age {
+            // Feed messages up to the last old event, by their capture time.
+            let cutoff = fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
+            self.in_ranges(
+                &self.feed_retention_mark,
+                by_age,
+                "DELETE FROM feed WHERE seq > ?1 AND seq <= ?2 AND at < ?3",
+                Some(cutoff),
+            )
+            .await?;
+        }
+        Ok(cleared)
     }
 
     async fn stats(&self) -> StoreResult<StoreStats> {

@@ -4,7 +4,7 @@
 //! in commit order. The writer goes on running jobs during the fsync, so the transaction it
 //! commits next holds everything that arrived meanwhile (group commit sized by the disk).
 
-use super::writer::{Msg, WriteJob};
+use super::writer::{LiveMessage, Msg, WriteJob};
 use super::StoreError;
 use maestro_shared::ws::WsMessage;
 use std::path::PathBuf;
@@ -16,13 +16,13 @@ use tokio::sync::{broadcast, mpsc};
 pub(super) struct Committed {
     pub commit: Result<(), StoreError>,
     pub jobs: Vec<Box<dyn WriteJob>>,
-    pub msgs: Vec<Arc<WsMessage>>,
+    pub msgs: Vec<WsMessage>,
 }
 
 /// Where committed transactions go: the answers, the broadcast, the durable seq and health.
 #[derive(Clone)]
 pub(super) struct Outlet {
-    pub feed_tx: broadcast::Sender<Arc<WsMessage>>,
+    pub feed_tx: broadcast::Sender<Arc<LiveMessage>>,
     pub healthy: Arc<AtomicBool>,
     pub durable_seq: Arc<AtomicI64>,
 }
@@ -45,7 +45,14 @@ impl Outlet {
             self.durable_seq.fetch_max(last.seq, Ordering::Release);
         }
         for msg in c.msgs {
-            let _ = self.feed_tx.send(msg);
+            match serde_json::to_string(&msg) {
+                Ok(text) => {
+                    let _ = self.feed_tx.send(Arc::new(LiveMessage { msg, text }));
+                }
+                // Not expected (the data is already a JSON value); the client catches up
+                // from the store when it sees the gap.
+                Err(e) => tracing::error!(error = %e, seq = msg.seq, "feed message not encodable"),
+            }
         }
     }
 }

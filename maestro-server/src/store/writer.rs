@@ -21,7 +21,17 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 /// broadcast after commit.
 #[derive(Default)]
 pub struct Feed {
-    pub(super) msgs: Vec<Arc<WsMessage>>,
+    pub(super) msgs: Vec<WsMessage>,
+}
+
+/// A committed feed message with its JSON text, serialized once (on the syncer or writer
+/// thread) for every WebSocket client.
+#[derive(Debug)]
+pub struct LiveMessage {
+    /// The message.
+    pub msg: WsMessage,
+    /// `msg` as JSON.
+    pub text: String,
 }
 
 impl Feed {
@@ -41,14 +51,14 @@ impl Feed {
             params![kind, fmt_ts(at), task_id, session_id, data.to_string()],
         )?;
         let seq = conn.last_insert_rowid();
-        self.msgs.push(Arc::new(WsMessage {
+        self.msgs.push(WsMessage {
             seq,
             kind: kind.to_string(),
             at,
             task_id: task_id.map(str::to_string),
             session_id: session_id.map(str::to_string),
             data,
-        }));
+        });
         Ok(seq)
     }
 }
@@ -176,7 +186,7 @@ impl Writer {
     /// Without it, a batch is answered right after its COMMIT.
     pub fn start(
         conn: Connection,
-        feed_tx: broadcast::Sender<Arc<WsMessage>>,
+        feed_tx: broadcast::Sender<Arc<LiveMessage>>,
         healthy: Arc<AtomicBool>,
         fsync_wal: Option<PathBuf>,
     ) -> Writer {

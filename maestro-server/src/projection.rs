@@ -719,6 +719,27 @@ fn generic_line(
         HookEventName::SessionEnd => Some(json!({"reason": ev.tool.reason})),
         _ => None,
     };
+    add_event_line(
+        conn,
+        feed,
+        session,
+        env,
+        ev,
+        (kind, &summary, status),
+        detail.as_ref(),
+    )
+}
+
+/// Adds the timeline line of an event (not a tool call): `(kind, summary, status)`.
+fn add_event_line(
+    conn: &Connection,
+    feed: &mut Feed,
+    session: &Session,
+    env: &Envelope,
+    ev: &HookEvent,
+    (kind, summary, status): (&str, &str, &str),
+    detail: Option<&Value>,
+) -> StoreResult<()> {
     add_line(
         conn,
         feed,
@@ -728,14 +749,14 @@ fn generic_line(
             at: &fmt_ts(env.captured_at),
             kind,
             event: ev.name().as_str(),
-            summary: &summary,
+            summary,
             tool_name: ev.tool.tool_name.as_deref(),
             tool_use_id: None,
             status,
             prompt_id: ev.common.prompt_id.as_deref(),
             agent_id: ev.common.agent_id.as_deref(),
             event_id: Some(&env.event_id.to_string()),
-            detail: detail.as_ref(),
+            detail,
         },
     )?;
     Ok(())
@@ -763,26 +784,15 @@ fn decision_line(
     };
     let detail = json!({"outcome": d.decision.outcome, "rule_id": d.decision.rule_id,
         "reason": d.decision.reason, "latency_ms": d.latency_ms, "approval_id": d.approval_id});
-    add_line(
+    add_event_line(
         conn,
         feed,
-        &Line {
-            session_id: &session.id,
-            task_id: session.task_id.as_deref(),
-            at: &fmt_ts(env.captured_at),
-            kind: "decision",
-            event: ev.name().as_str(),
-            summary: &summary,
-            tool_name: ev.tool.tool_name.as_deref(),
-            tool_use_id: None,
-            status,
-            prompt_id: ev.common.prompt_id.as_deref(),
-            agent_id: ev.common.agent_id.as_deref(),
-            event_id: Some(&env.event_id.to_string()),
-            detail: Some(&detail),
-        },
-    )?;
-    Ok(())
+        session,
+        env,
+        ev,
+        ("decision", &summary, status),
+        Some(&detail),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -895,16 +905,21 @@ fn push_line(conn: &Connection, feed: &mut Feed, item: TimelineItem) -> StoreRes
         emit_line(conn, feed, id)?;
         return Ok(id);
     }
-    let data = to_json(&item)?;
+    push_item(conn, feed, &item)?;
+    Ok(id)
+}
+
+/// Appends `timeline:item` for `item`.
+fn push_item(conn: &Connection, feed: &mut Feed, item: &TimelineItem) -> StoreResult<()> {
     feed.push(
         conn,
         types::TIMELINE_ITEM,
         item.at,
         item.task_id.as_deref(),
         Some(&item.session_id),
-        data,
+        to_json(item)?,
     )?;
-    Ok(id)
+    Ok(())
 }
 
 /// The timeline line of a tool call: id, status, time.
@@ -976,15 +991,7 @@ fn upsert_tool_line(
 /// Emits `timeline:item` for a stored line, read back with its session.
 pub fn emit_line(conn: &Connection, feed: &mut Feed, id: i64) -> StoreResult<()> {
     if let Some(item) = load_timeline_item(conn, id)? {
-        let data = to_json(&item)?;
-        feed.push(
-            conn,
-            types::TIMELINE_ITEM,
-            item.at,
-            item.task_id.as_deref(),
-            Some(&item.session_id),
-            data,
-        )?;
+        push_item(conn, feed, &item)?;
     }
     Ok(())
 }

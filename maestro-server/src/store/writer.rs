@@ -103,11 +103,31 @@ pub(super) enum Msg {
     Wake,
 }
 
+/// A job's result and the caller waiting for it.
+struct Answer<R> {
+    result: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<R> Answer<R> {
+    fn record(&mut self, result: Result<R, StoreError>) -> JobStatus {
+        let status = JobStatus::of(&result);
+        self.result = Some(result);
+        status
+    }
+
+    fn send(self, commit: Result<(), StoreError>) {
+        let result = self
+            .result
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the write job did not run".into())));
+        let _ = self.reply.send(commit.and(result));
+    }
+}
+
 /// A job that runs once (its closure may consume what it captured).
 struct OnceJob<R, F> {
     f: Option<F>,
-    result: Option<Result<R, StoreError>>,
-    reply: oneshot::Sender<Result<R, StoreError>>,
+    answer: Answer<R>,
 }
 
 impl<R, F> WriteJob for OnceJob<R, F>
@@ -120,9 +140,7 @@ where
             Some(f) => f(conn, feed),
             None => Err(StoreError::Unavailable("a write job ran twice".into())),
         };
-        let status = JobStatus::of(&result);
-        self.result = Some(result);
-        status
+        self.answer.record(result)
     }
 
     fn repeatable(&self) -> bool {
@@ -130,18 +148,14 @@ where
     }
 
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
-        let result = self
-            .result
-            .unwrap_or_else(|| Err(StoreError::Unavailable("the write job did not run".into())));
-        let _ = self.reply.send(commit.and(result));
+        self.answer.send(commit);
     }
 }
 
 /// A job whose closure can run again after a rollback (the hot ingest path).
 struct RepeatJob<R, F> {
     f: F,
-    result: Option<Result<R, StoreError>>,
-    reply: oneshot::Sender<Result<R, StoreError>>,
+    answer: Answer<R>,
 }
 
 impl<R, F> WriteJob for RepeatJob<R, F>
@@ -151,9 +165,7 @@ where
 {
     fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus {
         let result = (self.f)(conn, feed);
-        let status = JobStatus::of(&result);
-        self.result = Some(result);
-        status
+        self.answer.record(result)
     }
 
     fn repeatable(&self) -> bool {
@@ -161,10 +173,7 @@ where
     }
 
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
-        let result = self
-            .result
-            .unwrap_or_else(|| Err(StoreError::Unavailable("the write job did not run".into())));
-        let _ = self.reply.send(commit.and(result));
+        self.answer.send(commit);
     }
 }
 
@@ -260,8 +269,10 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         let job = OnceJob {
             f: Some(f),
-            result: None,
-            reply,
+            answer: Answer {
+                result: None,
+                reply,
+            },
         };
         self.submit(Box::new(job), rx).await
     }
@@ -277,8 +288,10 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         let job = RepeatJob {
             f,
-            result: None,
-            reply,
+            answer: Answer {
+                result: None,
+                reply,
+            },
         };
         self.submit(Box::new(job), rx).await
     }

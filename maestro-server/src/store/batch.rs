@@ -152,26 +152,35 @@ impl Txn {
         self.storage_failed |= status == JobStatus::StorageFailed;
         if status != JobStatus::Ok {
             self.feed.msgs.truncate(mark);
-            if let Err(e) = conn.exec_cached("ROLLBACK TO job", []) {
-                tracing::error!(error = %e, "rollback to savepoint failed");
+        }
+        // SQLite may have rolled back the whole transaction already (see `redo_run`).
+        self.aborted |= conn.is_autocommit();
+        if !self.aborted {
+            if status != JobStatus::Ok {
+                if let Err(e) = conn.exec_cached("ROLLBACK TO job", []) {
+                    tracing::error!(error = %e, "rollback to savepoint failed");
+                }
+            }
+            if let Err(e) = conn.exec_cached("RELEASE job", []) {
+                tracing::error!(error = %e, "release savepoint failed");
             }
         }
-        if let Err(e) = conn.exec_cached("RELEASE job", []) {
-            tracing::error!(error = %e, "release savepoint failed");
-        }
-        self.aborted |= conn.is_autocommit();
         self.done.push(job);
     }
 
     /// A job of the current run failed: undo the run, then run its jobs one by one.
     fn redo_run(&mut self, conn: &Connection) {
         self.feed.msgs.truncate(self.run_mark);
-        for sql in ["ROLLBACK TO run", "RELEASE run"] {
-            if let Err(e) = conn.exec_cached(sql, []) {
-                tracing::error!(error = %e, "{sql} failed");
+        // After some errors (a full disk, I/O) SQLite has already rolled back the whole
+        // transaction: then there is no savepoint left to go back to.
+        self.aborted |= conn.is_autocommit();
+        if !self.aborted {
+            for sql in ["ROLLBACK TO run", "RELEASE run"] {
+                if let Err(e) = conn.exec_cached(sql, []) {
+                    tracing::error!(error = %e, "{sql} failed");
+                }
             }
         }
-        self.aborted |= conn.is_autocommit();
         let jobs = std::mem::take(&mut self.run);
         for job in jobs {
             self.run_alone(conn, job);

@@ -121,6 +121,13 @@ UPDATE tool_calls SET line_id = (SELECT t.id FROM timeline t
     WHERE t.session_id = tool_calls.session_id AND t.tool_use_id = tool_calls.tool_use_id);
 DROP INDEX timeline_tool;
 "#,
+    // A session's events by seq: `(session_id)` entries are ordered by (session_id, seq), so
+    // `session_id = ? AND seq > ? ORDER BY seq` reads only that session's entries. The old
+    // `(session_id, captured_at)` index was larger and no query could use it.
+    r#"
+DROP INDEX events_session;
+CREATE INDEX events_session ON events(session_id);
+"#,
 ];
 
 /// Applies pending migrations.

@@ -657,10 +657,14 @@ impl Store for SqliteStore {
         session_id: Option<String>,
     ) -> StoreResult<Vec<StoredEvent>> {
         self.read(move |conn| {
-            let mut st = conn.prepare(
+            // Two statements so that each can use its index (rowid, or `events_session`).
+            let mut st = conn.prepare(if session_id.is_some() {
                 "SELECT seq, event_id, event, captured_at, received_at, session_id, malformed, envelope \
-                 FROM events WHERE seq > ?1 AND (?2 IS NULL OR session_id = ?2) ORDER BY seq LIMIT ?3",
-            )?;
+                 FROM events WHERE session_id = ?2 AND seq > ?1 ORDER BY seq LIMIT ?3"
+            } else {
+                "SELECT seq, event_id, event, captured_at, received_at, session_id, malformed, envelope \
+                 FROM events WHERE seq > ?1 AND ?2 IS NULL ORDER BY seq LIMIT ?3"
+            })?;
             let rows = st.query_map(
                 params![since, session_id, limit.clamp(1, 100_000)],
                 stored_event_from_row,

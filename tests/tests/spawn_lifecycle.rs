@@ -4,7 +4,7 @@
 //! crash, exit without SessionEnd, failure with stderr, the concurrency queue, validation.
 
 use maestro_tests::server::TestServer;
-use maestro_tests::{target_dir, wait_for, workspace_root};
+use maestro_tests::{bin_path, pid_gone, wait_for};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,19 +12,6 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// The fake claude binary, built when missing.
-fn fake_claude() -> PathBuf {
-    let path = target_dir().join("debug").join("fake_claude");
-    if !path.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "maestro-tests", "--bins"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo build runs");
-        assert!(status.success(), "building fake_claude failed");
-    }
-    path
-}
-
 struct World {
     server: TestServer,
     project: tempfile::TempDir,
@@ -32,7 +19,7 @@ struct World {
 }
 
 fn world(extra: &[(&str, &str)]) -> World {
-    let fake = fake_claude();
+    let fake = bin_path("fake_claude");
     let spool = tempfile::tempdir().expect("spool dir");
     let project = tempfile::tempdir().expect("project dir");
     let fake_s = fake.display().to_string();
@@ -94,23 +81,6 @@ impl World {
 
 fn state(s: &Value) -> &str {
     s["state"].as_str().unwrap_or_default()
-}
-
-fn pid_gone(pid: i64) -> bool {
-    // SAFETY: kill(2) with signal 0 only checks for existence.
-    let rc = unsafe { libc::kill(pid as i32, 0) };
-    if rc != 0 {
-        return true;
-    }
-    // A zombie nobody reaped yet is gone for our purposes.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|t| {
-            t.rsplit(')')
-                .next()
-                .map(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 #[test]

@@ -3,44 +3,14 @@
 
 use maestro_tests::envelopes::envelope;
 use maestro_tests::server::TestServer;
-use maestro_tests::{fixture, target_dir, wait_for, workspace_root};
+use maestro_tests::{bin_path, fixture, pid_gone, wait_for};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn fake_claude() -> PathBuf {
-    let path = target_dir().join("debug").join("fake_claude");
-    if !path.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "maestro-tests", "--bins"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo build runs");
-        assert!(status.success(), "building fake_claude failed");
-    }
-    path
-}
-
 fn state(s: &Value) -> &str {
     s["state"].as_str().unwrap_or_default()
-}
-
-fn pid_gone(pid: i64) -> bool {
-    // SAFETY: kill(2) with signal 0 only checks for existence.
-    let rc = unsafe { libc::kill(pid as i32, 0) };
-    if rc != 0 {
-        return true;
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|t| {
-            t.rsplit(')')
-                .next()
-                .map(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 fn wait_session(server: &TestServer, id: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
@@ -62,7 +32,7 @@ fn summaries(server: &TestServer, id: &str) -> Vec<String> {
 
 #[test]
 fn restart_readopts_live_processes_loses_gone_ones_and_requeues() {
-    let fake = fake_claude().display().to_string();
+    let fake = bin_path("fake_claude").display().to_string();
     let spool = tempfile::tempdir().expect("spool");
     let project = tempfile::tempdir().expect("project");
     let spool_s = spool.path().display().to_string();

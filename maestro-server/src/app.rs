@@ -144,10 +144,11 @@ async fn metrics(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Starts the health ticker and the retention job.
-pub fn spawn_background(state: &AppState) {
+/// Starts the health ticker and the retention job; returns their tasks.
+pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
     let st = state.clone();
-    tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(st.config.health_tick);
         loop {
             tick.tick().await;
@@ -159,10 +160,10 @@ pub fn spawn_background(state: &AppState) {
                 tracing::warn!(error = %e, "health tick failed");
             }
         }
-    });
+    }));
     if state.config.retention.is_some() || state.config.retention_max_bytes.is_some() {
         let st = state.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(
                 st.config
                     .retention_interval
@@ -180,8 +181,9 @@ pub fn spawn_background(state: &AppState) {
                     Err(e) => tracing::warn!(error = %e, "retention failed"),
                 }
             }
-        });
+        }));
     }
+    tasks
 }
 
 /// Binds, prints where the server is, and serves until SIGINT/SIGTERM.
@@ -201,13 +203,21 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     println!("  ingest token:    {ingest_src}");
     println!("  operator token:  {operator_src}");
     println!("  open http://{addr}/ and log in with the operator token");
-    spawn_background(&state);
-    crate::spawn::start(&state);
-    axum::serve(listener, router(state))
+    let mut background = spawn_background(&state);
+    background.push(crate::spawn::start(&state));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving")?;
-    Ok(())
+        .context("serving");
+    // Stop the background loops while the runtime still runs: a loop woken during the
+    // runtime's own shutdown would touch its timer and panic.
+    for task in &background {
+        task.abort();
+    }
+    for task in background {
+        let _ = task.await;
+    }
+    served
 }
 
 async fn shutdown_signal() {

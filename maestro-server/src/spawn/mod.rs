@@ -669,11 +669,12 @@ async fn stop_session(
     Ok(Json(sup.stop(&st.store, &id).await?))
 }
 
-/// Starts background supervision: re-adoption after a restart, then pid watching.
-pub fn start(state: &AppState) {
+/// Starts background supervision: re-adoption after a restart, then pid watching; returns
+/// its task.
+pub fn start(state: &AppState) -> tokio::task::JoinHandle<()> {
     let st = state.clone();
     tokio::spawn(async move {
         readopt::run(&st).await;
         watch::run(&st).await;
-    });
+    })
 }

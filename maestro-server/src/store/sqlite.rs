@@ -104,9 +104,11 @@ impl SqliteStore {
         }
         // The checkpointer thread copies the WAL back into the database every 100 ms. Under a
         // steady stream of commits its passive checkpoints never catch up with the last frame,
-        // so the WAL could not start over; the writer's own checkpoint at 4096 pages (8 MiB)
-        // copies the little that is left and lets it restart: the WAL stays small.
-        conn.pragma_update(None, "wal_autocheckpoint", 4096)?;
+        // so the WAL could not start over; the writer's own checkpoint at 32768 pages (64 MiB)
+        // copies the little that is left and lets it restart. That stalls the writer for a
+        // moment: rarely enough not to show at p99 at 1,000 events/s (8 MiB did, 256 MiB
+        // stalled longer; A/B in BENCHMARKS.md).
+        conn.pragma_update(None, "wal_autocheckpoint", 32768)?;
         // The writer walks the indexes of every table on each event: keep them in memory
         // (a cap, in KiB: 8 MiB, the default is 2 MiB).
         conn.pragma_update(None, "cache_size", -8192)?;

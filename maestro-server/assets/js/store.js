@@ -71,7 +71,8 @@ function upsertFeed(taskId, item) {
   state.feeds.set(taskId, list);
 }
 
-async function loadFeed(taskId) {
+/** (Re)loads a task card's activity feed from the server. */
+export async function loadFeed(taskId) {
   try {
     const items = await Api.taskTimeline(taskId);
     state.feeds.set(taskId, items.slice(-FEED_LINES));
@@ -100,6 +101,17 @@ export async function loadAll({ light = false } = {}) {
   }
 }
 
+/**
+ * After a session moved between tasks, both cards' feeds are reloaded: its lines now belong to
+ * the new task. Called for the session:updated message and for the PATCH answer, whichever
+ * arrives first (the other then sees no change).
+ */
+export function reloadMovedFeeds(old, updated) {
+  if (!old || old.task_id === updated.task_id) return;
+  if (updated.task_id) loadFeed(updated.task_id);
+  if (old.task_id) loadFeed(old.task_id);
+}
+
 /** Applies one WebSocket feed message (already deduplicated by seq). */
 export function applyMessage(msg) {
   const d = msg.data;
@@ -122,7 +134,7 @@ export function applyMessage(msg) {
         const old = state.sessions.get(d.id);
         state.sessions.set(d.id, d);
         emit('sessions', d);
-        if (old && old.task_id !== d.task_id && d.task_id) loadFeed(d.task_id);
+        reloadMovedFeeds(old, d);
       }
       break;
     case 'timeline:item': {

@@ -3,7 +3,7 @@
 
 import { h, setChildren, setText } from './dom.js';
 import { Api } from './api.js';
-import { state, emit } from './store.js';
+import { state, emit, reloadMovedFeeds } from './store.js';
 import { toast } from './toasts.js';
 import { STATE_LABELS, HEALTH_LABELS, relative, shortId } from './format.js';
 
@@ -18,6 +18,7 @@ export function taskPicker(id, current) {
 export async function attach(sessionId, taskId) {
   try {
     const s = await Api.attachSession(sessionId, taskId || null);
+    reloadMovedFeeds(state.sessions.get(s.id), s);
     state.sessions.set(s.id, s);
     emit('sessions', s);
     const t = taskId && state.tasks.get(taskId);

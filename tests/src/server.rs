@@ -163,6 +163,18 @@ impl Drop for TestServer {
     }
 }
 
+/// The port in the server's `maestro-server listening on http://127.0.0.1:PORT` line.
+pub fn listening_port(line: &str) -> Option<u16> {
+    line.split("listening on http://")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .rsplit(':')
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn spawn(data_dir: &Path, bind: &str, env: &[(String, String)]) -> (Child, u16) {
     let mut cmd = Command::new(bin_path("maestro-server"));
     cmd.arg("--bind")
@@ -185,16 +197,9 @@ fn spawn(data_dir: &Path, bind: &str, env: &[(String, String)]) -> (Child, u16) 
         let mut sent = false;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if !sent {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let port = rest
-                        .split_whitespace()
-                        .next()
-                        .and_then(|a| a.rsplit(':').next())
-                        .and_then(|p| p.parse::<u16>().ok());
-                    if let Some(port) = port {
-                        let _ = tx.send(port);
-                        sent = true;
-                    }
+                if let Some(port) = listening_port(&line) {
+                    let _ = tx.send(port);
+                    sent = true;
                 }
             }
         }

@@ -1,16 +1,11 @@
 //! Fault: a slow WebSocket client plus 1,000 connected clients. Server memory stays bounded
 //! and every client gets every message, in order, without a gap.
 
-use futures_util::StreamExt;
 use maestro_tests::envelopes::envelope;
-use maestro_tests::server::{TestServer, INGEST_TOKEN, OPERATOR_TOKEN};
+use maestro_tests::server::{TestServer, INGEST_TOKEN};
+use maestro_tests::ws::{connect, next_json, Ws};
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Clients that read as fast as they can.
 const CLIENTS: usize = 1000;
@@ -51,37 +46,10 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS")
 }
 
-async fn connect(port: u16) -> Ws {
-    let mut req = format!("ws://127.0.0.1:{port}/ws")
-        .into_client_request()
-        .expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {OPERATOR_TOKEN}").parse().expect("header"),
-    );
-    let (ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("connect");
-    ws
-}
-
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(MSG_BOUND, ws.next())
-            .await
-            .expect("a message within the bound")
-            .expect("stream open")
-            .expect("no error");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).expect("JSON message");
-        }
-    }
-}
-
 /// Waits for `ready`, returning the seq the live feed starts after.
 async fn ready(ws: &mut Ws) -> i64 {
     loop {
-        let m = next_json(ws).await;
+        let m = next_json(ws, MSG_BOUND).await;
         if m["type"] == "ready" {
             return m["data"]["seq"].as_i64().expect("ready seq");
         }
@@ -94,7 +62,7 @@ async fn read_all(ws: &mut Ws, mut last: i64, count: usize, keep: bool) -> (usiz
     let mut n = 0;
     let mut ids = Vec::new();
     while n < count {
-        let m = next_json(ws).await;
+        let m = next_json(ws, MSG_BOUND).await;
         let seq = m["seq"].as_i64().expect("seq");
         if seq == 0 {
             continue;
@@ -158,7 +126,7 @@ async fn a_thousand_clients_and_a_slow_one_get_everything_with_bounded_memory() 
     for batch in 0..CLIENTS / 50 {
         let conns: Vec<_> = (0..50)
             .map(|_| async move {
-                let mut ws = connect(port).await;
+                let mut ws = connect(port, None).await.expect("connect");
                 let start = ready(&mut ws).await;
                 (ws, start)
             })
@@ -168,7 +136,7 @@ async fn a_thousand_clients_and_a_slow_one_get_everything_with_bounded_memory() 
         clients.extend(got);
     }
     // The slow client connects and then reads nothing during the load.
-    let mut slow = connect(port).await;
+    let mut slow = connect(port, None).await.expect("connect");
     let slow_start = ready(&mut slow).await;
     let rss_connected = rss_kib(pid);
 

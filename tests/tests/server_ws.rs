@@ -1,45 +1,24 @@
 //! The WebSocket feed: resume with `since`, slow clients, auth and origin checks.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use maestro_tests::envelopes::envelope;
 use maestro_tests::server::{TestServer, INGEST_TOKEN, OPERATOR_TOKEN};
+use maestro_tests::ws::{self, Ws};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// Bound on any wait for a message.
+const MSG_BOUND: Duration = Duration::from_secs(30);
 
 async fn connect(server: &TestServer, since: Option<i64>) -> Ws {
-    let url = match since {
-        Some(s) => format!("ws://127.0.0.1:{}/ws?since={s}", server.port),
-        None => format!("ws://127.0.0.1:{}/ws", server.port),
-    };
-    let mut req = url.into_client_request().expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {OPERATOR_TOKEN}").parse().expect("header"),
-    );
-    let (ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("connect");
-    ws
+    ws::connect(server.port, since).await.expect("connect")
 }
 
-/// Next JSON text message (skipping pings), within a bounded wait.
 async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("a message within 30 s")
-            .expect("stream open")
-            .expect("no error");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).expect("JSON message");
-        }
-    }
+    ws::next_json(ws, MSG_BOUND).await
 }
 
 async fn post(server_url: &str, client: &reqwest::Client, env: &Value) {

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const INGEST_TOKEN: &str = "bench-ingest-token-0123456789";
-const OPERATOR_TOKEN: &str = "bench-operator-token-0123456789";
+// The same tokens as the test servers (the WebSocket helper logs in with the operator one).
+use maestro_tests::server::{INGEST_TOKEN, OPERATOR_TOKEN};
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -282,15 +282,8 @@ impl BenchServer {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let port = rest
-                        .split_whitespace()
-                        .next()
-                        .and_then(|a| a.rsplit(':').next())
-                        .and_then(|p| p.parse::<u16>().ok());
-                    if let Some(p) = port {
-                        let _ = tx.send(p);
-                    }
+                if let Some(p) = maestro_tests::server::listening_port(&line) {
+                    let _ = tx.send(p);
                 }
             }
         });
@@ -896,15 +889,10 @@ async fn ingest(a: &Args) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // latency
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use maestro_tests::ws::Ws;
 
 async fn ws_connect(port: u16) -> Result<Ws> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("ws://127.0.0.1:{port}/ws").into_client_request()?;
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {OPERATOR_TOKEN}").parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let mut ws = maestro_tests::ws::connect(port, None).await?;
     // Wait for `ready`.
     loop {
         let m = next_text(&mut ws, Duration::from_secs(30))

@@ -7,8 +7,8 @@
 use super::process::{self, SessionFiles};
 use super::{record_exit, Pending};
 use crate::app::AppState;
-use crate::store::{ProcessUpdate, SessionFilter, StoreError};
-use maestro_shared::api::SessionState;
+use crate::store::{ProcessUpdate, SessionFilter, Store, StoreError};
+use maestro_shared::api::{Session, SessionState};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,6 +20,24 @@ pub const LIVE_STATES: [SessionState; 4] = [
     SessionState::Blocked,
     SessionState::WaitingForInput,
 ];
+
+/// Every session in a live state (read from the store; a failed read counts as none).
+pub async fn live_sessions(store: &Arc<dyn Store>) -> Vec<Session> {
+    let mut all = Vec::new();
+    for state in LIVE_STATES {
+        if let Ok(list) = store
+            .list_sessions(SessionFilter {
+                state: Some(state),
+                limit: Some(10_000),
+                ..Default::default()
+            })
+            .await
+        {
+            all.extend(list);
+        }
+    }
+    all
+}
 
 /// Session ids with a file ending in `suffix` in the sessions dir.
 fn ids_with(dir: &std::path::Path, suffix: &str) -> Vec<String> {
@@ -141,38 +159,14 @@ pub async fn run(st: &AppState) {
     sup.start_waiting(store);
 
     // Spawned sessions that are not over and have neither a process nor a queue entry.
-    for state in LIVE_STATES {
-        let Ok(list) = store
-            .list_sessions(SessionFilter {
-                state: Some(state),
-                limit: Some(10_000),
-                ..Default::default()
-            })
-            .await
-        else {
+    for s in live_sessions(store).await {
+        if !s.spawned || handled.contains(&s.id) || sup.is_managed(&s.id) {
             continue;
-        };
-        for s in list {
-            if !s.spawned || handled.contains(&s.id) || sup.is_managed(&s.id) {
-                continue;
-            }
-            let _ = store
-                .update_process(
-                    &s.id,
-                    ProcessUpdate {
-                        state: Some(SessionState::Lost),
-                        ended: true,
-                        end_reason: Some("process gone".into()),
-                        timeline: Some((
-                            "process".into(),
-                            "Lost: no process record after a server restart".into(),
-                            "warning".into(),
-                            None,
-                        )),
-                        ..Default::default()
-                    },
-                )
-                .await;
         }
+        let lost = ProcessUpdate::lost(
+            "Lost: no process record after a server restart".into(),
+            None,
+        );
+        let _ = store.update_process(&s.id, lost).await;
     }
 }

@@ -10,10 +10,9 @@
 //! process keeps an unmanaged session looking alive until the health ticker marks it stale.
 
 use super::process;
-use super::readopt::LIVE_STATES;
+use super::readopt::live_sessions;
 use crate::app::AppState;
-use crate::store::{ProcessUpdate, SessionFilter};
-use maestro_shared::api::SessionState;
+use crate::store::ProcessUpdate;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -39,50 +38,24 @@ pub async fn check_unmanaged(st: &AppState) {
     let Some(host) = sup.settings.host.clone() else {
         return;
     };
-    for state in LIVE_STATES {
-        let Ok(list) = st
-            .store
-            .list_sessions(SessionFilter {
-                state: Some(state),
-                limit: Some(10_000),
-                ..Default::default()
-            })
-            .await
-        else {
+    for s in live_sessions(&st.store).await {
+        let Some(pid) = s.claude_pid else { continue };
+        if s.spawned || s.host.as_deref() != Some(host.as_str()) || sup.is_managed(&s.id) {
             continue;
-        };
-        for s in list {
-            let Some(pid) = s.claude_pid else { continue };
-            if s.spawned || s.host.as_deref() != Some(host.as_str()) || sup.is_managed(&s.id) {
-                continue;
-            }
-            if process::pid_alive(pid) {
-                continue;
-            }
-            // SessionEnd may have landed since the list was read.
-            match st.store.get_session(&s.id).await {
-                Ok(now) if !now.state.is_terminal() => {}
-                _ => continue,
-            }
-            tracing::info!(session = %s.id, pid, "Claude Code process gone without SessionEnd");
-            let _ = st
-                .store
-                .update_process(
-                    &s.id,
-                    ProcessUpdate {
-                        state: Some(SessionState::Lost),
-                        ended: true,
-                        end_reason: Some("process gone".into()),
-                        timeline: Some((
-                            "process".into(),
-                            format!("Claude Code process {pid} is gone (no SessionEnd)"),
-                            "warning".into(),
-                            Some(json!({"pid": pid})),
-                        )),
-                        ..Default::default()
-                    },
-                )
-                .await;
         }
+        if process::pid_alive(pid) {
+            continue;
+        }
+        // SessionEnd may have landed since the list was read.
+        match st.store.get_session(&s.id).await {
+            Ok(now) if !now.state.is_terminal() => {}
+            _ => continue,
+        }
+        tracing::info!(session = %s.id, pid, "Claude Code process gone without SessionEnd");
+        let lost = ProcessUpdate::lost(
+            format!("Claude Code process {pid} is gone (no SessionEnd)"),
+            Some(json!({"pid": pid})),
+        );
+        let _ = st.store.update_process(&s.id, lost).await;
     }
 }

@@ -285,3 +285,16 @@ pub struct ProcessUpdate {
     /// A timeline line to add (kind, summary, status, detail).
     pub timeline: Option<(String, String, String, Option<Value>)>,
 }
+
+impl ProcessUpdate {
+    /// The session's process is gone without an end: state `lost`, ended now, a warning line.
+    pub fn lost(summary: String, detail: Option<Value>) -> ProcessUpdate {
+        ProcessUpdate {
+            state: Some(SessionState::Lost),
+            ended: true,
+            end_reason: Some("process gone".into()),
+            timeline: Some(("process".into(), summary, "warning".into(), detail)),
+            ..Default::default()
+        }
+    }
+}

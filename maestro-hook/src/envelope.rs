@@ -70,7 +70,7 @@ pub fn build(
     let mut e = Envelope::new(event.as_str(), payload);
     e.parse_error = parse_error;
     e.truncated = truncated;
-    e.source.host = hostname();
+    e.source.host = maestro_shared::envelope::hostname();
     e.source.user = env_val("USER").or_else(|| env_val("LOGNAME"));
     e.source.claude_pid = env_val("CLAUDE_PID").and_then(|p| p.trim().parse().ok());
     e.source.project_dir = env_val("CLAUDE_PROJECT_DIR");
@@ -82,19 +82,6 @@ pub fn build(
 
 fn raw(stdin: &[u8]) -> Value {
     json!({ "raw": String::from_utf8_lossy(stdin) })
-}
-
-/// The host name (`gethostname(2)`), or `None`.
-pub fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes at most that many.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
-    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]
@@ -185,6 +172,6 @@ mod tests {
 
     #[test]
     fn hostname_is_found() {
-        assert!(hostname().is_some());
+        assert!(maestro_shared::envelope::hostname().is_some());
     }
 }

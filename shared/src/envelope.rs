@@ -126,6 +126,20 @@ fn truncate_map(map: &mut Map<String, Value>, cap: usize) -> bool {
         .fold(false, |acc, item| truncate_strings(item, cap) | acc)
 }
 
+/// This machine's host name (`gethostname(2)`), as the hook reports it in `source.host` and
+/// the server compares it (one definition, so that both agree).
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes at most that many.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    (!name.is_empty()).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

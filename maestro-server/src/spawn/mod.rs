@@ -114,7 +114,7 @@ impl Supervisor {
             ingest_token: config.ingest_token.clone(),
             stop_grace: env_millis(STOP_GRACE_ENV, 5_000),
             watch_interval: env_millis(WATCH_INTERVAL_ENV, 2_000).max(Duration::from_millis(50)),
-            host: process::hostname(),
+            host: maestro_shared::envelope::hostname(),
             max_concurrent: config.max_concurrent_sessions.max(1),
         };
         let url = (config.bind.port() != 0).then(|| command::server_url(config.bind));

@@ -205,6 +205,14 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     println!("  open http://{addr}/ and log in with the operator token");
     let mut background = spawn_background(&state);
     background.push(crate::spawn::start(&state));
+    // No Nagle delay: a WebSocket frame or an answer written while the previous one is not yet
+    // acknowledged would otherwise wait for the peer's delayed ACK (milliseconds).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

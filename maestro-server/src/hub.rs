@@ -15,7 +15,10 @@ use maestro_shared::ws::{types, WsMessage};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 /// Messages kept in the live ring per server.
 pub const RING: usize = 4096;
@@ -117,13 +120,49 @@ async fn catch_up(
         }
         for m in &page {
             if upto.is_some_and(|u| m.seq > u) {
+                sink.flush().await?;
                 return Ok(last);
             }
-            send(sink, m).await?;
+            sink.feed(Message::Text(serde_json::to_string(m)?.into()))
+                .await?;
             state.telemetry.ws_catchup.inc();
             last = m.seq;
         }
+        // One write per page.
+        sink.flush().await?;
     }
+}
+
+/// Queues one live message for the client (without flushing), first replaying from the
+/// store whatever it missed before it; returns the new last seq.
+async fn forward(
+    sink: &mut Sink,
+    state: &AppState,
+    live: &LiveMessage,
+    mut last: i64,
+) -> anyhow::Result<i64> {
+    let m = &live.msg;
+    if m.seq <= last {
+        return Ok(last);
+    }
+    if m.seq > last + 1 {
+        // Something committed before this is not in our receiver (we subscribed late or it
+        // is in flight): take it from the store.
+        last = catch_up(sink, state, last, Some(m.seq - 1)).await?;
+        if m.seq <= last {
+            return Ok(last);
+        }
+    }
+    // Serialized once for every client, and the bytes shared.
+    sink.feed(Message::Text(live.text.clone())).await?;
+    if m.kind.starts_with("hook:") {
+        let lag = (chrono::Utc::now() - m.at).num_microseconds().unwrap_or(0);
+        state
+            .telemetry
+            .broadcast_seconds
+            .observe(lag.max(0) as f64 / 1e6);
+    }
+    Ok(m.seq)
 }
 
 async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyhow::Result<()> {
@@ -149,25 +188,25 @@ async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyho
         tokio::select! {
             msg = rx.recv() => match msg {
                 Ok(live) => {
-                    let m = &live.msg;
-                    if m.seq <= last {
-                        continue;
-                    }
-                    if m.seq > last + 1 {
-                        // Something committed before this is not in our receiver (we
-                        // subscribed late or it is in flight): take it from the store.
-                        last = catch_up(&mut sink, state, last, Some(m.seq - 1)).await?;
-                        if m.seq <= last {
-                            continue;
+                    // Everything already in the ring goes out in one write: under load a
+                    // commit broadcasts several messages at once.
+                    let mut next = Some(live);
+                    while let Some(live) = next.take() {
+                        last = forward(&mut sink, state, &live, last).await?;
+                        match rx.try_recv() {
+                            Ok(more) => next = Some(more),
+                            Err(TryRecvError::Lagged(_)) => {
+                                sink.flush().await?;
+                                last = catch_up(&mut sink, state, last, None).await?;
+                            }
+                            Err(TryRecvError::Empty) => {}
+                            Err(TryRecvError::Closed) => {
+                                sink.flush().await?;
+                                return Ok(());
+                            }
                         }
                     }
-                    // Serialized once for every client.
-                    sink.send(Message::Text(live.text.as_str().into())).await?;
-                    if m.kind.starts_with("hook:") {
-                        let lag = (chrono::Utc::now() - m.at).num_microseconds().unwrap_or(0);
-                        state.telemetry.broadcast_seconds.observe(lag.max(0) as f64 / 1e6);
-                    }
-                    last = m.seq;
+                    sink.flush().await?;
                 }
                 Err(RecvError::Lagged(_)) => {
                     // Too slow for the ring: replay from the store, then continue live.

@@ -20,6 +20,13 @@ use tokio::sync::broadcast;
 const READERS: usize = 4;
 /// Events cleared per retention transaction.
 const RETENTION_BATCH: i64 = 5000;
+/// The WAL size at which the checkpointer has the writer start it over, and the size the WAL
+/// file is cut back to after a larger one. Each restart stalls the writer for one fsync of the
+/// database (~20 ms here), so the fewer the better: at 1,000 events/s (~19 MB/s of WAL) 128 MiB
+/// is one stall every ~7 s (A/B in BENCHMARKS.md: p95 3.4 ms against 4.6 ms at 32 MiB).
+const WAL_RESTART_BYTES: u64 = 128 * 1024 * 1024;
+/// The WAL size at which the writer checkpoints by itself (a safety net, see `open`).
+const WAL_SAFETY_CHECKPOINT_BYTES: i64 = 512 * 1024 * 1024;
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -60,7 +67,7 @@ fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // After a checkpoint the WAL is truncated back to this size (a large retention pass would
     // otherwise leave it at its high-water mark).
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_RESTART_BYTES as i64)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
@@ -102,13 +109,17 @@ impl SqliteStore {
         for _ in 0..READERS {
             readers.push(Mutex::new(open(path, sync_full)?));
         }
-        // The checkpointer thread copies the WAL back into the database every 100 ms. Under a
-        // steady stream of commits its passive checkpoints never catch up with the last frame,
-        // so the WAL could not start over; the writer's own checkpoint at 32768 pages (64 MiB)
-        // copies the little that is left and lets it restart. That stalls the writer for a
-        // moment: rarely enough not to show at p99 at 1,000 events/s (8 MiB did, 256 MiB
-        // stalled longer; A/B in BENCHMARKS.md).
-        conn.pragma_update(None, "wal_autocheckpoint", 32768)?;
+        // The checkpointer thread copies the WAL back into the database every 100 ms and has
+        // the writer let it start over at 32 MiB (`Writer::start_checkpointer`). The writer's
+        // own automatic checkpoint, which copies everything since the last one and stalls
+        // every job behind it (12-50 ms seen at 1,000 events/s), is only a safety net for a
+        // WAL that the checkpointer could not bring back (a reader holding an old snapshot).
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            WAL_SAFETY_CHECKPOINT_BYTES / page_size.max(512),
+        )?;
         // The writer walks the indexes of every table on each event: keep them in memory
         // (a cap, in KiB: 8 MiB, the default is 2 MiB).
         conn.pragma_update(None, "cache_size", -8192)?;
@@ -121,6 +132,7 @@ impl SqliteStore {
         writer.start_checkpointer(
             open(path, sync_full)?,
             std::time::Duration::from_millis(100),
+            WAL_RESTART_BYTES,
         );
         Ok(SqliteStore {
             writer,

@@ -47,6 +47,7 @@ impl Outlet {
         for msg in c.msgs {
             match serde_json::to_string(&msg) {
                 Ok(text) => {
+                    let text = text.into();
                     let _ = self.feed_tx.send(Arc::new(LiveMessage { msg, text }));
                 }
                 // Not expected (the data is already a JSON value); the client catches up

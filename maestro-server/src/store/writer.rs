@@ -30,8 +30,9 @@ pub struct Feed {
 pub struct LiveMessage {
     /// The message.
     pub msg: WsMessage,
-    /// `msg` as JSON.
-    pub text: String,
+    /// `msg` as JSON, in the WebSocket's own text type: every client's frame shares these
+    /// bytes (a clone is a reference count).
+    pub text: axum::extract::ws::Utf8Bytes,
 }
 
 impl Feed {
@@ -101,6 +102,10 @@ pub(super) enum Msg {
     Job(Box<dyn WriteJob>),
     /// The syncer finished: commit the open transaction if nothing else is queued.
     Wake,
+    /// The checkpointer has copied most of a long WAL into the database: checkpoint the few
+    /// frames left from the writer's own connection after its next commit, so that the next
+    /// transaction starts the WAL over (see [`Writer::start_checkpointer`]).
+    Checkpoint,
 }
 
 /// A job's result and the caller waiting for it.
@@ -230,10 +235,24 @@ impl Writer {
     }
 
     /// Checkpoints the WAL from `conn` (a connection of its own) on a thread of its own,
-    /// every `every` while commits happen, so that the writer never copies pages back into the
-    /// database itself. The thread ends when the writer is dropped.
-    pub fn start_checkpointer(&self, conn: Connection, every: Duration) {
+    /// every `every` while commits happen, so that the writer never copies many pages back
+    /// into the database itself: a checkpoint fsyncs the database file, which stalls whoever
+    /// runs it for as long as the disk takes (12-50 ms seen here for 100 ms of frames).
+    ///
+    /// Its PASSIVE checkpoints cannot let the WAL start over while commits keep coming (the
+    /// last frames are always newer than the checkpoint). Once the WAL holds `restart_bytes`
+    /// and a checkpoint has just caught up, it asks the writer ([`Msg::Checkpoint`]) to
+    /// checkpoint the few frames committed since, after which SQLite writes the WAL from its
+    /// start again. That still costs the writer one fsync of the database, hence a large
+    /// `restart_bytes`. The thread ends when the writer is dropped.
+    pub fn start_checkpointer(&self, conn: Connection, every: Duration, restart_bytes: u64) {
         let commits: Weak<AtomicU64> = Arc::downgrade(&self.commits);
+        let writer = self.tx.downgrade();
+        let page_size: u64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap_or(4096);
+        // A frame is a page and a 24-byte header.
+        let restart_frames = (restart_bytes / (page_size + 24)).max(1);
         std::thread::Builder::new()
             .name("maestro-checkpoint".into())
             .spawn(move || {
@@ -250,9 +269,22 @@ impl Writer {
                     }
                     done = now;
                     // PASSIVE: copies what it can without waiting for readers or the writer.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    // Returns (busy, frames in the WAL, frames checkpointed).
+                    let ran = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    });
+                    match ran {
+                        Ok((frames, copied))
+                            if frames >= 0
+                                && frames as u64 >= restart_frames
+                                && copied == frames =>
+                        {
+                            if let Some(tx) = writer.upgrade() {
+                                let _ = tx.try_send(Msg::Checkpoint);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
                     }
                 }
             })

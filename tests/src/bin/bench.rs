@@ -807,10 +807,8 @@ async fn ingest(a: &Args) -> Result<()> {
         if only_keepalive.is_some_and(|k| k != keepalive) {
             continue;
         }
-        for senders in [1usize, 8, 32] {
-            if only_senders.is_some_and(|s| s != senders) {
-                continue;
-            }
+        // `--senders N` runs that one count, even one outside the table's 1/8/32.
+        for senders in only_senders.map_or_else(|| vec![1usize, 8, 32], |s| vec![s]) {
             cells += 1;
             let mut cell = Vec::new();
             let mut full_lat = Summary::default();
@@ -1184,11 +1182,19 @@ async fn latency(a: &Args) -> Result<()> {
         "WS p99 / POST p99",
         "missing",
     ]);
-    for rate in [100u64, 1000] {
+    // `--rates 1000` runs one rate; `--hook-duration 0` skips the real hooks.
+    let rates: Vec<u64> = match a.flags.get("rates") {
+        Some(v) => v
+            .split(',')
+            .map(|r| r.trim().parse().with_context(|| format!("--rates {v}")))
+            .collect::<Result<_>>()?,
+        None => vec![100, 1000],
+    };
+    for &rate in &rates {
         let r = latency_loadgen(&server, rate, secs, &format!("g{rate}")).await?;
         r.row(&mut table);
     }
-    for rate in [100u64, 1000] {
+    for &rate in rates.iter().filter(|_| hook_secs > 0) {
         let r = latency_hooks(&server, rate, hook_secs, &format!("h{rate}")).await?;
         r.row(&mut table);
     }

@@ -13,7 +13,7 @@ use crate::store::rows::{
 };
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, IngestOutcome, StoreError, StoreResult};
-use crate::time::fmt_ts;
+use crate::time::{fmt_ts, parse_ts};
 use crate::timeline::{ask_summary, event_line, exit_code, tool_summary, ToolPhase};
 use chrono::{DateTime, Utc};
 use maestro_shared::api::{Session, SessionState, TaskStatus, TimelineItem};
@@ -284,54 +284,76 @@ fn apply_to_session(
 ) -> StoreResult<()> {
     let at = env.captured_at;
     let at_s = fmt_ts(at);
-    // Counters, first/last seen, where the session is; returns what the state machine needs.
-    let facts: SessionFacts = conn.row_cached(
+    // Counters, first/last seen, where the session is: one row update an event. Columns that
+    // are set once (and `claude_session_id` is indexed) are filled in by a second statement
+    // only while one is missing.
+    conn.exec_cached(
         "UPDATE sessions SET event_count = event_count + 1, \
            last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
            started_at = CASE WHEN spawned = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
            cwd = CASE WHEN ?3 IS NOT NULL AND (last_event_at IS NULL OR last_event_at <= ?2) THEN ?3 ELSE cwd END, \
-           claude_pid = COALESCE(?4, claude_pid), host = COALESCE(host, ?5), \
-           project_dir = COALESCE(project_dir, ?6, ?3), \
-           claude_session_id = COALESCE(claude_session_id, ?7) \
-         WHERE id = ?1 RETURNING state_at, turn_failed",
+           claude_pid = COALESCE(?4, claude_pid) \
+         WHERE id = ?1",
         params![
             session.id,
             at_s,
             ev.and_then(|e| e.common.cwd.as_deref()),
             env.source.claude_pid,
-            env.source.host,
-            env.source.project_dir,
-            ev.map(|e| e.common.session_id.as_str()),
         ],
-        |r| {
-            Ok(SessionFacts {
-                state_at: r.get(0)?,
-                turn_failed: r.get::<_, i64>(1)? != 0,
-            })
-        },
     )?;
+    let claude_sid = ev.map(|e| e.common.session_id.as_str());
+    if (session.host.is_none() && env.source.host.is_some())
+        || (session.project_dir.is_none()
+            && (env.source.project_dir.is_some() || ev.is_some_and(|e| e.common.cwd.is_some())))
+        || (session.claude_session_id.is_none() && claude_sid.is_some())
+    {
+        conn.exec_cached(
+            "UPDATE sessions SET host = COALESCE(host, ?2), project_dir = COALESCE(project_dir, ?3, ?4), \
+               claude_session_id = COALESCE(claude_session_id, ?5) WHERE id = ?1",
+            params![
+                session.id,
+                env.source.host,
+                env.source.project_dir,
+                ev.and_then(|e| e.common.cwd.as_deref()),
+                claude_sid,
+            ],
+        )?;
+    }
     let mut changed = created;
 
     if let Some(ev) = ev {
         if let Some((state, blocked_on)) = transition(ev, decision) {
-            let newer = facts.state_at.as_deref().is_none_or(|s| s <= at_s.as_str());
-            let current = session.state;
-            let reopen = match current {
-                SessionState::Completed | SessionState::Failed => {
-                    *ev.name() == HookEventName::SessionStart
-                }
-                _ => true,
-            };
-            if newer && reopen {
-                changed |= set_state(
-                    conn,
-                    session,
-                    state,
-                    blocked_on,
-                    ev,
-                    &at_s,
-                    facts.turn_failed,
+            // Most events (another tool call of an active session) change nothing here: then
+            // neither the session's state time nor its turn need reading.
+            if state_write_needed(session, state, &blocked_on) {
+                let facts: SessionFacts = conn.row_cached(
+                    "SELECT state_at, turn_failed FROM sessions WHERE id = ?1",
+                    [&session.id],
+                    |r| {
+                        Ok(SessionFacts {
+                            state_at: r.get(0)?,
+                            turn_failed: r.get::<_, i64>(1)? != 0,
+                        })
+                    },
                 )?;
+                let newer = facts.state_at.as_deref().is_none_or(|s| s <= at_s.as_str());
+                let reopen = match session.state {
+                    SessionState::Completed | SessionState::Failed => {
+                        *ev.name() == HookEventName::SessionStart
+                    }
+                    _ => true,
+                };
+                if newer && reopen {
+                    changed |= set_state(
+                        conn,
+                        session,
+                        state,
+                        blocked_on,
+                        ev,
+                        &at_s,
+                        facts.turn_failed,
+                    )?;
+                }
             }
         }
         if *ev.name() == HookEventName::StopFailure || *ev.name() == HookEventName::Stop {
@@ -374,6 +396,24 @@ fn apply_to_session(
     Ok(())
 }
 
+/// Whether moving `session` to `state` (and `blocked_on`, see [`transition`]) writes anything:
+/// not for the common case, another tool call of an active session. The `UPDATE` in
+/// [`set_state`] would match no row either; this saves it and the read before it.
+fn state_write_needed(
+    session: &Session,
+    state: SessionState,
+    blocked_on: &Option<Option<String>>,
+) -> bool {
+    let same_blocked = match blocked_on {
+        None => true,
+        Some(v) => *v == session.blocked_on,
+    };
+    state == SessionState::Completed
+        || state != session.state
+        || !same_blocked
+        || session.health != maestro_shared::api::Health::Active
+}
+
 fn set_state(
     conn: &Connection,
     session: &Session,
@@ -383,6 +423,9 @@ fn set_state(
     at_s: &str,
     turn_failed: bool,
 ) -> StoreResult<bool> {
+    if !state_write_needed(session, state, &blocked_on) {
+        return Ok(false);
+    }
     let ending = state == SessionState::Completed;
     if ending && (turn_failed || *ev.name() == HookEventName::StopFailure) {
         state = SessionState::Failed;
@@ -399,16 +442,6 @@ fn set_state(
         Some(v) => (1, v),
         None => (0, None),
     };
-    // The common case (another tool call of an active session): nothing to write. The UPDATE
-    // below would match no row either; this saves the statement.
-    let same_blocked = set_blocked == 0 || blocked_val == session.blocked_on;
-    if !ending
-        && state == session.state
-        && same_blocked
-        && session.health == maestro_shared::api::Health::Active
-    {
-        return Ok(false);
-    }
     let n = conn.exec_cached(
         "UPDATE sessions SET state = ?2, state_at = ?3, \
            blocked_on = CASE WHEN ?4 = 1 THEN ?5 ELSE blocked_on END, \
@@ -808,9 +841,20 @@ fn upsert_tool_call(
     error: Option<&str>,
 ) -> StoreResult<Option<ToolLine>> {
     let is_pre = status == "pending";
-    // One statement: insert, or merge the other phase in. Without duration_ms from Claude
-    // Code, the duration is Post's capture time minus Pre's (paired by tool_use_id).
-    let existing = conn.row_cached(
+    // The call's timeline line, if it has one: the upsert below does not change it (read
+    // first instead of `RETURNING`, see `add_line`).
+    let existing = conn
+        .row_cached(
+            "SELECT c.line_id, l.status, l.at FROM tool_calls c JOIN timeline l ON l.id = c.line_id \
+             WHERE c.session_id = ?1 AND c.tool_use_id = ?2",
+            params![session_id, tool_use_id],
+            tool_line_from_row,
+        )
+        .optional()?
+        .flatten();
+    // Insert, or merge the other phase in. Without duration_ms from Claude Code, the duration
+    // is Post's capture time minus Pre's (paired by tool_use_id).
+    conn.exec_cached(
         "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error) \
          VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9) \
          ON CONFLICT (session_id, tool_use_id) DO UPDATE SET \
@@ -822,9 +866,7 @@ fn upsert_tool_call(
                THEN (julianday(post_at) - julianday(?7)) * 86400000.0 \
              WHEN ?6 = 0 AND pre_at IS NOT NULL AND ?5 IN ('ok','error') \
                THEN (julianday(?7) - julianday(pre_at)) * 86400000.0 END), \
-           error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END \
-         RETURNING line_id, (SELECT status FROM timeline WHERE id = line_id), \
-           (SELECT at FROM timeline WHERE id = line_id)",
+           error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END",
         params![
             session_id,
             tool_use_id,
@@ -836,7 +878,6 @@ fn upsert_tool_call(
             duration_ms,
             error
         ],
-        tool_line_from_row,
     )?;
     Ok(existing)
 }
@@ -872,28 +913,44 @@ pub struct Line<'a> {
     pub detail: Option<&'a Value>,
 }
 
-/// What `INSERT`/`UPDATE ... RETURNING` gives back, in `timeline_from_row` order (`?20` is
-/// the task id; the session start/end columns only matter for session-end lines, which are
-/// re-read with their session).
-const LINE_RETURNING: &str = "RETURNING id, session_id, ?20, at, kind, event, summary, tool_name, \
-    tool_use_id, status, prompt_id, agent_id, event_id, detail, NULL, NULL";
-
-/// Stores a line and emits `timeline:item` for it; returns its id.
+/// Stores a line and emits `timeline:item` for it; returns its id. The item is built from
+/// the line itself (a `RETURNING` clause costs SQLite a temporary table per statement).
 pub fn add_line(conn: &Connection, feed: &mut Feed, line: &Line<'_>) -> StoreResult<i64> {
-    let item = conn.row_cached(
-        &format!(
-            "INSERT INTO timeline (session_id, at, kind, event, summary, tool_name, tool_use_id, \
-             status, prompt_id, agent_id, event_id, detail) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) {LINE_RETURNING}"
-        ),
-        rusqlite::named_params! {
-            "?1": line.session_id, "?2": line.at, "?3": line.kind, "?4": line.event,
-            "?5": line.summary, "?6": line.tool_name, "?7": line.tool_use_id, "?8": line.status,
-            "?9": line.prompt_id, "?10": line.agent_id, "?11": line.event_id,
-            "?12": line.detail.map(Value::to_string), "?20": line.task_id,
-        },
-        timeline_from_row,
+    conn.exec_cached(
+        "INSERT INTO timeline (session_id, at, kind, event, summary, tool_name, tool_use_id, \
+         status, prompt_id, agent_id, event_id, detail) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+        params![
+            line.session_id,
+            line.at,
+            line.kind,
+            line.event,
+            line.summary,
+            line.tool_name,
+            line.tool_use_id,
+            line.status,
+            line.prompt_id,
+            line.agent_id,
+            line.event_id,
+            line.detail.map(Value::to_string),
+        ],
     )?;
+    let item = TimelineItem {
+        id: conn.last_insert_rowid(),
+        session_id: line.session_id.to_string(),
+        task_id: line.task_id.map(str::to_string),
+        at: parse_ts(line.at),
+        kind: line.kind.to_string(),
+        event: line.event.to_string(),
+        summary: line.summary.to_string(),
+        tool_name: line.tool_name.map(str::to_string),
+        tool_use_id: line.tool_use_id.map(str::to_string),
+        status: line.status.to_string(),
+        prompt_id: line.prompt_id.map(str::to_string),
+        agent_id: line.agent_id.map(str::to_string),
+        event_id: line.event_id.map(str::to_string),
+        detail: line.detail.cloned(),
+    };
     push_line(conn, feed, item)
 }
 
@@ -955,35 +1012,41 @@ fn upsert_tool_line(
     } else {
         old_at.as_str()
     };
-    let item = if status_rank(line.status) >= status_rank(&old_status) {
+    if status_rank(line.status) >= status_rank(&old_status) {
         // Keep details of an earlier phase (the decision) when this one has none.
-        conn.row_cached(
-            &format!(
-                "UPDATE timeline SET at = ?2, kind = ?3, event = ?4, summary = ?5, status = ?6, \
-                   event_id = ?7, detail = COALESCE(?8, detail), \
-                   prompt_id = COALESCE(prompt_id, ?9) WHERE id = ?1 {LINE_RETURNING}"
-            ),
-            rusqlite::named_params! {
-                "?1": id, "?2": earlier, "?3": line.kind, "?4": line.event, "?5": line.summary,
-                "?6": line.status, "?7": line.event_id, "?8": line.detail.map(Value::to_string),
-                "?9": line.prompt_id, "?20": line.task_id,
-            },
-            timeline_from_row,
-        )?
+        conn.exec_cached(
+            "UPDATE timeline SET at = ?2, kind = ?3, event = ?4, summary = ?5, status = ?6, \
+               event_id = ?7, detail = COALESCE(?8, detail), \
+               prompt_id = COALESCE(prompt_id, ?9) WHERE id = ?1",
+            params![
+                id,
+                earlier,
+                line.kind,
+                line.event,
+                line.summary,
+                line.status,
+                line.event_id,
+                line.detail.map(Value::to_string),
+                line.prompt_id,
+            ],
+        )?;
     } else if earlier != old_at {
-        conn.row_cached(
-            &format!(
-                "UPDATE timeline SET at = ?2, prompt_id = COALESCE(prompt_id, ?3) WHERE id = ?1 \
-                 {LINE_RETURNING}"
-            ),
-            rusqlite::named_params! {
-                "?1": id, "?2": earlier, "?3": line.prompt_id, "?20": line.task_id,
-            },
-            timeline_from_row,
-        )?
+        conn.exec_cached(
+            "UPDATE timeline SET at = ?2, prompt_id = COALESCE(prompt_id, ?3) WHERE id = ?1",
+            params![id, earlier, line.prompt_id],
+        )?;
     } else {
         return Ok(());
-    };
+    }
+    // The merged line, read back by its key (cheaper than `RETURNING`, see `add_line`). The
+    // session start/end columns only matter for session-end lines, which are re-read with
+    // their session.
+    let item = conn.row_cached(
+        "SELECT id, session_id, ?2, at, kind, event, summary, tool_name, tool_use_id, status, \
+           prompt_id, agent_id, event_id, detail, NULL, NULL FROM timeline WHERE id = ?1",
+        params![id, line.task_id],
+        timeline_from_row,
+    )?;
     push_line(conn, feed, item)?;
     Ok(())
 }

@@ -50,14 +50,14 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
+/// `load_session`'s statement, built once (it runs for every event).
+static LOAD_SESSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"));
+
 /// Loads a session.
 pub fn load_session(conn: &Connection, id: &str) -> rusqlite::Result<Option<Session>> {
-    conn.row_cached(
-        &format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"),
-        [id],
-        session_from_row,
-    )
-    .optional()
+    conn.row_cached(&LOAD_SESSION, [id], session_from_row)
+        .optional()
 }
 
 /// Columns for [`task_from_row`].

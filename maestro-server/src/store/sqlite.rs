@@ -109,8 +109,9 @@ impl SqliteStore {
         for _ in 0..READERS {
             readers.push(Mutex::new(open(path, sync_full)?));
         }
-        // The checkpointer thread copies the WAL back into the database every 100 ms and has
-        // the writer let it start over at 32 MiB (`Writer::start_checkpointer`). The writer's
+        // The checkpointer thread copies the WAL back into the database every 10 ms (100 ms under
+        // heavy writes) and has the writer let it start over at `WAL_RESTART_BYTES`
+        // (`Writer::start_checkpointer`). The writer's
         // own automatic checkpoint, which copies everything since the last one and stalls
         // every job behind it (12-50 ms seen at 1,000 events/s), is only a safety net for a
         // WAL that the checkpointer could not bring back (a reader holding an old snapshot).
@@ -131,7 +132,7 @@ impl SqliteStore {
         let writer = Writer::start(conn, feed_tx, Arc::new(AtomicBool::new(true)), wal);
         writer.start_checkpointer(
             open(path, sync_full)?,
-            std::time::Duration::from_millis(100),
+            std::time::Duration::from_millis(10),
             WAL_RESTART_BYTES,
         );
         Ok(SqliteStore {

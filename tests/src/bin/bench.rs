@@ -66,8 +66,8 @@ impl Args {
 
 const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memory|all> [--quick]
   hook-cost  [--n 500]                 maestro-hook vs `cat >/dev/null` vs bash+jq+curl
-  ingest     [--n 10000]               durable events/s, 1/8/32 senders, new conn vs keep-alive
-  latency    [--duration 30] [--hook-duration 10]  hook->WebSocket at 100 and 1,000 ev/s, 10 WS clients
+  ingest     [--n 10000] [--senders N] [--keepalive 0|1]  durable events/s, 1/8/32 senders, new conn vs keep-alive
+  latency    [--duration 30] [--hook-duration 10] [--rates 100,1000]  hook->WebSocket, 10 WS clients (--hook-duration 0: no real hooks)
   sessions   [--rounds 10]             100 concurrent sessions vs an idle server
   drain      [--n 10000]               spool drain rate
   memory     [--events 1000000]        RSS and DB size, then retention";

@@ -459,4 +459,46 @@ mod tests {
             "the WAL grew to {largest} bytes (restart at {restart_bytes}): it did not start over"
         );
     }
+
+    /// An fsync of the WAL that fails (here `/dev/full` stands for the WAL file: fdatasync
+    /// on it is EINVAL) refuses the batch: the caller gets an error, so the hook spools the
+    /// event, and the store reports itself unhealthy. The row itself is committed, so the
+    /// hook's retry is answered as a duplicate, never stored twice.
+    #[tokio::test]
+    async fn a_failed_fsync_refuses_the_batch_and_marks_the_store_unhealthy() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("t.db");
+        let mut conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("wal");
+        schema::migrate(&mut conn).expect("migrate");
+        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .expect("table");
+        let (tx, _rx) = tokio::sync::broadcast::channel(64);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let w = Writer::start(
+            conn,
+            tx,
+            healthy,
+            Some(std::path::PathBuf::from("/dev/full")),
+        );
+        let refused = w
+            .write(|conn, _| {
+                conn.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                Ok(())
+            })
+            .await;
+        match refused {
+            Err(StoreError::Unavailable(msg)) => {
+                assert!(msg.contains("fsync"), "the error says why: {msg}")
+            }
+            other => panic!("a batch whose fsync failed must be refused, got {other:?}"),
+        }
+        assert!(!w.is_healthy(), "the store reports the failed fsync");
+        let n: i64 = Connection::open(&path)
+            .expect("open")
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 1, "the row is committed once (a retry is a duplicate)");
+    }
 }

@@ -100,6 +100,10 @@ pub async fn ws_handler(
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
+/// Most live messages a client task writes before one flush and another look at pings and the
+/// client's own messages.
+const BATCH: usize = 256;
+
 async fn send(sink: &mut Sink, msg: &WsMessage) -> anyhow::Result<()> {
     let text = serde_json::to_string(msg)?;
     sink.send(Message::Text(text.into())).await?;
@@ -188,11 +192,17 @@ async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyho
         tokio::select! {
             msg = rx.recv() => match msg {
                 Ok(live) => {
-                    // Everything already in the ring goes out in one write: under load a
-                    // commit broadcasts several messages at once.
+                    // What is already in the ring goes out with one flush (under load a commit
+                    // broadcasts several messages at once), at most `BATCH` at a time so that
+                    // pings and the client's close are still served under a steady stream.
                     let mut next = Some(live);
+                    let mut batched = 0;
                     while let Some(live) = next.take() {
                         last = forward(&mut sink, state, &live, last).await?;
+                        batched += 1;
+                        if batched >= BATCH {
+                            break;
+                        }
                         match rx.try_recv() {
                             Ok(more) => next = Some(more),
                             Err(TryRecvError::Lagged(_)) => {

@@ -19,7 +19,8 @@ pub struct Telemetry {
     pub rejected: IntCounterVec,
     /// Webhook latency (request in to answer out, without held decisions).
     pub ingest_seconds: Histogram,
-    /// Capture to WebSocket send, for live messages.
+    /// Capture to WebSocket send (the frame queued for the socket; the flush follows at once,
+    /// after the rest of its batch), for live messages.
     pub broadcast_seconds: Histogram,
     /// Connected WebSocket clients.
     pub ws_clients: IntGauge,

@@ -12,7 +12,7 @@ use super::syncer::{Committed, Outlet, Syncer};
 use super::writer::{Feed, JobStatus, Msg, WriteJob};
 use super::StoreError;
 use rusqlite::Connection;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::{self, error::TryRecvError};
 
@@ -28,19 +28,15 @@ pub(super) fn run(
     commits: Arc<AtomicU64>,
 ) {
     let mut txn: Option<Txn> = None;
-    // The checkpointer asked for the WAL's last frames to be checkpointed (`Msg::Checkpoint`):
-    // done right after the next commit, never inside a transaction.
-    let mut checkpoint_due = false;
-    let commit = |t: Txn, checkpoint_due: &mut bool| {
+    let mut restart = Restart::default();
+    let commit = |t: Txn, restart: &mut Restart| {
         let c = t.commit(&conn, &out);
         commits.fetch_add(1, Ordering::Relaxed);
         match &syncer {
             Some(s) => s.send(c, &out),
             None => out.deliver(c, Ok(())),
         }
-        if std::mem::take(checkpoint_due) {
-            checkpoint(&conn);
-        }
+        restart.after_commit(&conn);
     };
     loop {
         let msg = match rx.try_recv() {
@@ -49,7 +45,7 @@ pub(super) fn run(
             Err(TryRecvError::Empty) => {
                 if txn.is_some() && syncer.as_ref().is_none_or(Syncer::idle) {
                     if let Some(t) = txn.take() {
-                        commit(t, &mut checkpoint_due);
+                        commit(t, &mut restart);
                     }
                     continue;
                 }
@@ -64,12 +60,11 @@ pub(super) fn run(
         let job = match msg {
             Msg::Job(job) => job,
             Msg::Wake => continue,
-            Msg::Checkpoint if txn.is_none() => {
-                checkpoint(&conn);
-                continue;
-            }
-            Msg::Checkpoint => {
-                checkpoint_due = true;
+            Msg::Checkpoint(pending) => {
+                restart.due = Some(pending);
+                if txn.is_none() {
+                    restart.checkpoint(&conn);
+                }
                 continue;
             }
         };
@@ -85,23 +80,47 @@ pub(super) fn run(
         };
         let t = t.run(&conn, job);
         if t.jobs >= MAX_BATCH || t.aborted {
-            commit(t, &mut checkpoint_due);
+            commit(t, &mut restart);
         } else {
             txn = Some(t);
         }
     }
     if let Some(t) = txn.take() {
-        commit(t, &mut checkpoint_due);
+        commit(t, &mut restart);
     }
 }
 
-/// Checkpoints the WAL from the writer's connection, between transactions. The checkpointer
-/// thread has just copied all but the last few frames, so there is little to copy (the fsync
-/// of the database remains); when it copies everything, the next transaction starts the WAL
-/// over.
-fn checkpoint(conn: &Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-        tracing::warn!(error = %e, "WAL checkpoint from the writer failed");
+/// A WAL restart the checkpointer asked for (`Msg::Checkpoint`), never run inside a
+/// transaction. The checkpointer holds its own checkpoints from the request until the commit
+/// after the writer's checkpoint: SQLite restarts the WAL when that commit writes its first
+/// frame, and gives up silently if another connection's checkpoint holds a read lock then.
+#[derive(Default)]
+struct Restart {
+    /// Asked for: checkpoint after the next commit (or at once between transactions).
+    due: Option<Arc<AtomicBool>>,
+    /// Checkpointed: the next commit restarts the WAL; then the flag is cleared.
+    awaiting: Option<Arc<AtomicBool>>,
+}
+
+impl Restart {
+    fn after_commit(&mut self, conn: &Connection) {
+        if let Some(pending) = self.awaiting.take() {
+            pending.store(false, Ordering::Release);
+        }
+        self.checkpoint(conn);
+    }
+
+    /// Checkpoints the WAL from the writer's connection if asked to. The checkpointer thread
+    /// has just copied all but the last few frames, so there is little to copy (the fsync of
+    /// the database remains).
+    fn checkpoint(&mut self, conn: &Connection) {
+        let Some(pending) = self.due.take() else {
+            return;
+        };
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint from the writer failed");
+        }
+        self.awaiting = Some(pending);
     }
 }
 

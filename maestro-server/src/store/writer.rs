@@ -103,9 +103,11 @@ pub(super) enum Msg {
     /// The syncer finished: commit the open transaction if nothing else is queued.
     Wake,
     /// The checkpointer has copied most of a long WAL into the database: checkpoint the few
-    /// frames left from the writer's own connection after its next commit, so that the next
-    /// transaction starts the WAL over (see [`Writer::start_checkpointer`]).
-    Checkpoint,
+    /// frames left from the writer's own connection, right away if no transaction is open,
+    /// else after the next commit, so that the next transaction starts the WAL over (see
+    /// [`Writer::start_checkpointer`]). The flag is the checkpointer's; the writer clears it
+    /// after the commit that follows its checkpoint (the one that restarts the WAL).
+    Checkpoint(Arc<AtomicBool>),
 }
 
 /// A job's result and the caller waiting for it.
@@ -184,7 +186,7 @@ where
 
 /// The WAL write rate up to which the checkpointer runs at its short interval (see
 /// [`Writer::start_checkpointer`]). Measured here: ~30 MiB/s at 1,000 tool events/s (16-44
-/// from one 10 ms checkpoint to the next), 50-120 MiB/s at full load (~5,000 events/s).
+/// MiB/s from one 10 ms checkpoint to the next), 50-120 MiB/s at full load (~5,000 events/s).
 pub const STEADY_WAL_BYTES_PER_SEC: f64 = 48.0 * 1024.0 * 1024.0;
 
 /// Handle to the writer thread.
@@ -273,6 +275,12 @@ impl Writer {
                 let mut pause = every;
                 // Frames in the WAL at the last checkpoint, and when it ran.
                 let mut last = (0u64, std::time::Instant::now());
+                // When the last restart request went out, until the WAL started over.
+                let mut asked: Option<std::time::Instant> = None;
+                // Set from a restart request until the writer's commit after its checkpoint:
+                // the checkpointer holds its own meanwhile (SQLite runs one checkpoint at a
+                // time, and a checkpoint's read locks make the restart give up).
+                let pending = Arc::new(AtomicBool::new(false));
                 loop {
                     std::thread::sleep(pause);
                     let Some(counter) = commits.upgrade() else {
@@ -280,27 +288,35 @@ impl Writer {
                     };
                     let now = counter.load(Ordering::Relaxed);
                     drop(counter);
-                    if now == done {
+                    if now == done || pending.load(Ordering::Acquire) {
                         pause = every;
                         continue;
                     }
                     done = now;
                     // PASSIVE: copies what it can without waiting for readers or the writer.
-                    // Returns (busy, frames in the WAL, frames checkpointed).
+                    // Returns (busy, frames in the WAL, frames checkpointed); busy (-1, -1)
+                    // while another checkpoint runs, e.g. the writer's: nothing learnt then.
                     let ran = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
                     });
                     let (frames, copied) = match ran {
-                        Ok((f, c)) => (f.max(0) as u64, c.max(0) as u64),
+                        Ok((0, f, c)) if f >= 0 && c >= 0 => (f as u64, c as u64),
+                        Ok(_) => continue,
                         Err(e) => {
                             tracing::warn!(error = %e, "WAL checkpoint failed");
                             continue;
                         }
                     };
-                    // Frames written since the last checkpoint (the WAL may have started over).
+                    // Frames written since the last checkpoint (the WAL may have started over,
+                    // which also answers the last restart request).
                     let written = if frames >= last.0 {
                         frames - last.0
                     } else {
+                        asked = None;
                         frames
                     };
                     let secs = last.1.elapsed().as_secs_f64().max(1e-3);
@@ -310,9 +326,18 @@ impl Writer {
                     } else {
                         every * 10
                     };
-                    if frames >= restart_frames && copied == frames {
+                    // A restart the writer's checkpoint could not bring (a reader on an old
+                    // snapshot) is asked again after ten intervals, not at every tick: each
+                    // request costs the writer a database fsync.
+                    let asked_recently = asked.is_some_and(|at| at.elapsed() < every * 10);
+                    if frames >= restart_frames && copied == frames && !asked_recently {
                         if let Some(tx) = writer.upgrade() {
-                            let _ = tx.try_send(Msg::Checkpoint);
+                            pending.store(true, Ordering::Release);
+                            if tx.try_send(Msg::Checkpoint(pending.clone())).is_ok() {
+                                asked = Some(std::time::Instant::now());
+                            } else {
+                                pending.store(false, Ordering::Release);
+                            }
                         }
                     }
                 }

@@ -289,6 +289,11 @@ mod tests {
     type Live = tokio::sync::broadcast::Receiver<Arc<super::super::writer::LiveMessage>>;
 
     fn store(dir: &std::path::Path, fsync: bool) -> (Writer, Live) {
+        store_syncing(dir, fsync.then(|| dir.join("t.db-wal")))
+    }
+
+    /// A writer on `dir/t.db` whose syncer fsyncs `wal` (none: answered at COMMIT).
+    fn store_syncing(dir: &std::path::Path, wal: Option<std::path::PathBuf>) -> (Writer, Live) {
         let path = dir.join("t.db");
         let mut conn = Connection::open(&path).expect("open");
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -297,7 +302,6 @@ mod tests {
         conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
             .expect("table");
         let (tx, rx) = tokio::sync::broadcast::channel(64);
-        let wal = fsync.then(|| dir.join("t.db-wal"));
         (
             Writer::start(conn, tx, Arc::new(AtomicBool::new(true)), wal),
             rx,
@@ -487,20 +491,7 @@ mod tests {
     async fn a_failed_fsync_refuses_the_batch_and_marks_the_store_unhealthy() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("t.db");
-        let mut conn = Connection::open(&path).expect("open");
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .expect("wal");
-        schema::migrate(&mut conn).expect("migrate");
-        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-            .expect("table");
-        let (tx, _rx) = tokio::sync::broadcast::channel(64);
-        let healthy = Arc::new(AtomicBool::new(true));
-        let w = Writer::start(
-            conn,
-            tx,
-            healthy,
-            Some(std::path::PathBuf::from("/dev/full")),
-        );
+        let (w, _feed) = store_syncing(dir.path(), Some(std::path::PathBuf::from("/dev/full")));
         let refused = w
             .write(|conn, _| {
                 conn.execute("INSERT INTO t (n) VALUES (1)", [])?;

@@ -206,7 +206,7 @@ async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyho
                         match rx.try_recv() {
                             Ok(more) => next = Some(more),
                             Err(TryRecvError::Lagged(_)) => {
-                                sink.flush().await?;
+                                // Queued after what is already fed, flushed page by page.
                                 last = catch_up(&mut sink, state, last, None).await?;
                             }
                             Err(TryRecvError::Empty) => {}

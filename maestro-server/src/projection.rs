@@ -398,7 +398,8 @@ fn apply_to_session(
 
 /// Whether moving `session` to `state` (and `blocked_on`, see [`transition`]) writes anything:
 /// not for the common case, another tool call of an active session. The `UPDATE` in
-/// [`set_state`] would match no row either; this saves it and the read before it.
+/// [`set_state`] would match no row either; this saves it and the read before it, so
+/// `set_state` is only called when this is true.
 fn state_write_needed(
     session: &Session,
     state: SessionState,
@@ -414,6 +415,8 @@ fn state_write_needed(
         || session.health != maestro_shared::api::Health::Active
 }
 
+/// Writes a state change the caller found needed ([`state_write_needed`]); returns whether
+/// the session changed.
 fn set_state(
     conn: &Connection,
     session: &Session,
@@ -423,9 +426,6 @@ fn set_state(
     at_s: &str,
     turn_failed: bool,
 ) -> StoreResult<bool> {
-    if !state_write_needed(session, state, &blocked_on) {
-        return Ok(false);
-    }
     let ending = state == SessionState::Completed;
     if ending && (turn_failed || *ev.name() == HookEventName::StopFailure) {
         state = SessionState::Failed;

@@ -581,17 +581,7 @@ fn project_lines(
                 HookEventName::PostToolUse => (ToolPhase::Ok, "ok"),
                 _ => (ToolPhase::Failed, "error"),
             };
-            let existing = upsert_tool_call(
-                conn,
-                &session.id,
-                &tool_use_id,
-                &tool,
-                ev.common.agent_id.as_deref(),
-                status,
-                &at_s,
-                ev.tool.duration_ms,
-                error_text.as_deref(),
-            )?;
+            let existing = tool_line(conn, &session.id, &tool_use_id)?;
             let summary = tool_summary(
                 &tool,
                 ev.tool.tool_input.as_ref(),
@@ -618,30 +608,48 @@ fn project_lines(
                 );
             }
             let detail = (!detail.is_empty()).then_some(Value::Object(detail));
-            upsert_tool_line(
+            let line = Line {
+                session_id: &session.id,
+                task_id: session.task_id.as_deref(),
+                at: &at_s,
+                kind: if status == "error" {
+                    "tool_failure"
+                } else {
+                    "tool_use"
+                },
+                event: ev.name().as_str(),
+                summary: &summary,
+                tool_name: Some(&tool),
+                tool_use_id: Some(&tool_use_id),
+                status,
+                prompt_id: ev.common.prompt_id.as_deref(),
+                agent_id: ev.common.agent_id.as_deref(),
+                event_id: Some(&event_id),
+                detail: detail.as_ref(),
+            };
+            // A call seen for the first time gets its line first, so that the call's row is
+            // written once, already pointing at it.
+            let new_line = match existing {
+                None => Some(add_line(conn, feed, &line)?),
+                Some(_) => None,
+            };
+            upsert_tool_call(
                 conn,
-                feed,
-                existing,
-                &Line {
+                &ToolCallWrite {
                     session_id: &session.id,
-                    task_id: session.task_id.as_deref(),
-                    at: &at_s,
-                    kind: if status == "error" {
-                        "tool_failure"
-                    } else {
-                        "tool_use"
-                    },
-                    event: ev.name().as_str(),
-                    summary: &summary,
-                    tool_name: Some(&tool),
-                    tool_use_id: Some(&tool_use_id),
-                    status,
-                    prompt_id: ev.common.prompt_id.as_deref(),
+                    tool_use_id: &tool_use_id,
+                    tool: &tool,
                     agent_id: ev.common.agent_id.as_deref(),
-                    event_id: Some(&event_id),
-                    detail: detail.as_ref(),
+                    status,
+                    at_s: &at_s,
+                    duration_ms: ev.tool.duration_ms,
+                    error: error_text.as_deref(),
+                    line_id: new_line,
                 },
             )?;
+            if let Some(existing) = existing {
+                merge_tool_line(conn, feed, existing, &line)?;
+            }
             if let Some(d) = decision {
                 decision_line(conn, feed, session, env, ev, d)?;
             }
@@ -829,21 +837,28 @@ fn decision_line(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn upsert_tool_call(
+/// One phase of a tool call, for [`upsert_tool_call`].
+struct ToolCallWrite<'a> {
+    session_id: &'a str,
+    tool_use_id: &'a str,
+    tool: &'a str,
+    agent_id: Option<&'a str>,
+    status: &'a str,
+    at_s: &'a str,
+    duration_ms: Option<f64>,
+    error: Option<&'a str>,
+    /// The call's new timeline line, when it had none.
+    line_id: Option<i64>,
+}
+
+/// The timeline line of a tool call, if it has one (read before the call's row is upserted,
+/// which does not change it; cheaper than `RETURNING`, see `add_line`).
+fn tool_line(
     conn: &Connection,
     session_id: &str,
     tool_use_id: &str,
-    tool: &str,
-    agent_id: Option<&str>,
-    status: &str,
-    at_s: &str,
-    duration_ms: Option<f64>,
-    error: Option<&str>,
 ) -> StoreResult<Option<ToolLine>> {
-    let is_pre = status == "pending";
-    // The call's timeline line, if it has one: the upsert below does not change it (read
-    // first instead of `RETURNING`, see `add_line`).
-    let existing = conn
+    Ok(conn
         .row_cached(
             "SELECT c.line_id, l.status, l.at FROM tool_calls c JOIN timeline l ON l.id = c.line_id \
              WHERE c.session_id = ?1 AND c.tool_use_id = ?2",
@@ -851,12 +866,16 @@ fn upsert_tool_call(
             tool_line_from_row,
         )
         .optional()?
-        .flatten();
-    // Insert, or merge the other phase in. Without duration_ms from Claude Code, the duration
-    // is Post's capture time minus Pre's (paired by tool_use_id).
+        .flatten())
+}
+
+/// Inserts a tool call, or merges the other phase into it. Without duration_ms from Claude
+/// Code, the duration is Post's capture time minus Pre's (paired by tool_use_id).
+fn upsert_tool_call(conn: &Connection, c: &ToolCallWrite<'_>) -> StoreResult<()> {
+    let is_pre = c.status == "pending";
     conn.exec_cached(
-        "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9) \
+        "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error, line_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9, ?10) \
          ON CONFLICT (session_id, tool_use_id) DO UPDATE SET \
            pre_at = CASE WHEN ?6 = 1 THEN ?7 ELSE pre_at END, \
            post_at = CASE WHEN ?6 = 0 THEN ?7 ELSE post_at END, \
@@ -866,20 +885,22 @@ fn upsert_tool_call(
                THEN (julianday(post_at) - julianday(?7)) * 86400000.0 \
              WHEN ?6 = 0 AND pre_at IS NOT NULL AND ?5 IN ('ok','error') \
                THEN (julianday(?7) - julianday(pre_at)) * 86400000.0 END), \
-           error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END",
+           error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END, \
+           line_id = COALESCE(?10, line_id)",
         params![
-            session_id,
-            tool_use_id,
-            tool,
-            agent_id,
-            status,
+            c.session_id,
+            c.tool_use_id,
+            c.tool,
+            c.agent_id,
+            c.status,
             is_pre as i64,
-            at_s,
-            duration_ms,
-            error
+            c.at_s,
+            c.duration_ms,
+            c.error,
+            c.line_id,
         ],
     )?;
-    Ok(existing)
+    Ok(())
 }
 
 /// A timeline line to store.
@@ -999,7 +1020,7 @@ fn upsert_tool_line(
     existing: Option<ToolLine>,
     line: &Line<'_>,
 ) -> StoreResult<()> {
-    let Some((id, old_status, old_at)) = existing else {
+    let Some(existing) = existing else {
         let id = add_line(conn, feed, line)?;
         conn.exec_cached(
             "UPDATE tool_calls SET line_id = ?3 WHERE session_id = ?1 AND tool_use_id = ?2",
@@ -1007,6 +1028,17 @@ fn upsert_tool_line(
         )?;
         return Ok(());
     };
+    merge_tool_line(conn, feed, existing, line)
+}
+
+/// Merges `line` into a tool call's existing line (the earliest time, the most final status)
+/// and emits it when it changed.
+fn merge_tool_line(
+    conn: &Connection,
+    feed: &mut Feed,
+    (id, old_status, old_at): ToolLine,
+    line: &Line<'_>,
+) -> StoreResult<()> {
     let earlier = if line.at < old_at.as_str() {
         line.at
     } else {

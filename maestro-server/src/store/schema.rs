@@ -128,6 +128,11 @@ DROP INDEX timeline_tool;
 DROP INDEX events_session;
 CREATE INDEX events_session ON events(session_id);
 "#,
+    // Retention by age finds its cutoff by a binary search over seq (events are stored in
+    // the order they are received): one index fewer to update per event.
+    r#"
+DROP INDEX events_received;
+"#,
 ];
 
 /// Applies pending migrations.
@@ -142,6 +147,11 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
+    }
+    if current == 0 {
+        // A new database: what later migrations dropped left free pages behind; without them
+        // the file holds only what is in use (and a capped database is full when it says so).
+        conn.execute_batch("VACUUM")?;
     }
     Ok(())
 }

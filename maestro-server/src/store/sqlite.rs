@@ -74,6 +74,41 @@ fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// The last event received before `cutoff` (0: none). The writer stamps `received_at` as it
+/// assigns seqs, so `received_at` grows with seq: a binary search over seq, a few primary-key
+/// lookups, instead of an index on `received_at` that every event would have to update. (A
+/// wall clock set back makes the order approximate there, which retention tolerates: it only
+/// clears payloads, at most a few seconds early or late.)
+fn last_received_before(conn: &Connection, cutoff: &str) -> StoreResult<i64> {
+    // The first event at or after `seq`, with its receive time.
+    let at_or_after = |seq: i64| -> rusqlite::Result<Option<(i64, String)>> {
+        conn.query_row(
+            "SELECT seq, received_at FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+            [seq],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+    };
+    let Some((first, first_at)) = at_or_after(0)? else {
+        return Ok(0);
+    };
+    if first_at.as_str() >= cutoff {
+        return Ok(0);
+    }
+    let last: i64 = conn.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
+    // Invariant: `lo` is an event received before the cutoff; no event at or after `hi` is.
+    let (mut lo, mut hi) = (first, last + 1);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match at_or_after(mid)? {
+            Some((seq, at)) if seq < hi && at.as_str() < cutoff => lo = seq,
+            // The first event from `mid` on is not before the cutoff (or there is none).
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating) the database; committed feed messages go to `feed_tx`.
     pub fn open(
@@ -883,18 +918,8 @@ impl Store for SqliteStore {
             Some(age) => {
                 let cutoff =
                     fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
-                self.read(move |conn| {
-                    Ok(conn
-                        .query_row(
-                            "SELECT seq FROM events WHERE received_at < ?1 \
-                             ORDER BY received_at DESC LIMIT 1",
-                            [&cutoff],
-                            |r| r.get::<_, i64>(0),
-                        )
-                        .optional()?
-                        .unwrap_or(0))
-                })
-                .await?
+                self.read(move |conn| last_received_before(conn, &cutoff))
+                    .await?
             }
             None => 0,
         };
@@ -1061,4 +1086,50 @@ fn sum_results(results: &[Value]) -> Option<Value> {
         out[k] = json!(v);
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_received_before;
+    use rusqlite::Connection;
+
+    /// The binary search finds the last event received before the cutoff, whatever the gaps
+    /// between event seqs (the other feed messages take seqs too).
+    #[test]
+    fn last_received_before_searches_by_seq() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::schema::migrate(&mut conn).expect("schema");
+        let mut seqs = Vec::new();
+        let mut seq = 0;
+        for i in 0..200 {
+            seq += 1 + (i * 7) % 5;
+            seqs.push(seq);
+            conn.execute(
+                "INSERT INTO events (seq, event_id, event, captured_at, received_at, size) \
+                 VALUES (?1, ?2, 'Stop', 't', ?3, 0)",
+                rusqlite::params![
+                    seq,
+                    format!("e{i}"),
+                    format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60)
+                ],
+            )
+            .expect("insert");
+        }
+        let at = |i: usize| format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60);
+        assert_eq!(last_received_before(&conn, &at(0)).expect("search"), 0);
+        for i in [1, 2, 57, 100, 199] {
+            assert_eq!(
+                last_received_before(&conn, &at(i)).expect("search"),
+                seqs[i - 1],
+                "{i}"
+            );
+        }
+        assert_eq!(
+            last_received_before(&conn, "2027").expect("search"),
+            seqs[199]
+        );
+        let mut empty = Connection::open_in_memory().expect("open");
+        super::schema::migrate(&mut empty).expect("schema");
+        assert_eq!(last_received_before(&empty, "2027").expect("search"), 0);
+    }
 }

@@ -4,9 +4,8 @@
 //! in commit order. The writer goes on running jobs during the fsync, so the transaction it
 //! commits next holds everything that arrived meanwhile (group commit sized by the disk).
 
-use super::writer::{LiveMessage, Msg, WriteJob};
+use super::writer::{LiveMessage, Msg, Pushed, WriteJob};
 use super::StoreError;
-use maestro_shared::ws::WsMessage;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,7 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 pub(super) struct Committed {
     pub commit: Result<(), StoreError>,
     pub jobs: Vec<Box<dyn WriteJob>>,
-    pub msgs: Vec<WsMessage>,
+    pub msgs: Vec<Pushed>,
 }
 
 /// Where committed transactions go: the answers, the broadcast, the durable seq and health.
@@ -42,17 +41,20 @@ impl Outlet {
         if let Some(last) = c.msgs.last() {
             // In the database (and on disk unless the fsync failed, in which case the rows are
             // still there): replay may serve them from now on.
-            self.durable_seq.fetch_max(last.seq, Ordering::Release);
+            self.durable_seq.fetch_max(last.msg.seq, Ordering::Release);
         }
-        for msg in c.msgs {
-            match serde_json::to_string(&msg) {
+        for pushed in c.msgs {
+            match pushed.wire_text() {
                 Ok(text) => {
                     let text = text.into();
+                    let msg = pushed.msg;
                     let _ = self.feed_tx.send(Arc::new(LiveMessage { msg, text }));
                 }
-                // Not expected (the data is already a JSON value); the client catches up
-                // from the store when it sees the gap.
-                Err(e) => tracing::error!(error = %e, seq = msg.seq, "feed message not encodable"),
+                // Not expected (plain strings and a timestamp); the client catches up from
+                // the store when it sees the gap.
+                Err(e) => {
+                    tracing::error!(error = %e, seq = pushed.msg.seq, "feed message not encodable")
+                }
             }
         }
     }
@@ -91,13 +93,15 @@ impl Syncer {
                     } else {
                         Ok(())
                     };
-                    let n = group.len();
-                    for c in group {
-                        out.deliver(c, synced.clone());
-                    }
-                    pending.fetch_sub(n, Ordering::AcqRel);
+                    // Durable (or failed) now: the writer may commit its open transaction
+                    // while the group is answered and broadcast here. Its commit comes through
+                    // this channel, so answers and broadcasts stay in commit order.
+                    pending.fetch_sub(group.len(), Ordering::AcqRel);
                     if let Some(tx) = wake.upgrade() {
                         let _ = tx.try_send(Msg::Wake);
+                    }
+                    for c in group {
+                        out.deliver(c, synced.clone());
                     }
                 }
             })

@@ -21,7 +21,32 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 /// broadcast after commit.
 #[derive(Default)]
 pub struct Feed {
-    pub(super) msgs: Vec<WsMessage>,
+    pub(super) msgs: Vec<Pushed>,
+}
+
+/// A feed message of the open transaction and its `data` as the JSON text stored in `feed`,
+/// so that the message's wire text is built around it without serializing `data` again.
+pub(super) struct Pushed {
+    pub msg: WsMessage,
+    pub data: String,
+}
+
+impl Pushed {
+    /// The message as JSON: exactly `serde_json::to_string(&self.msg)` (same fields, same
+    /// order), with the stored `data` text spliced in.
+    pub fn wire_text(&self) -> serde_json::Result<String> {
+        let m = &self.msg;
+        let head = (
+            serde_json::to_string(&m.kind)?,
+            serde_json::to_string(&m.at)?,
+            serde_json::to_string(&m.task_id)?,
+            serde_json::to_string(&m.session_id)?,
+        );
+        Ok(format!(
+            "{{\"seq\":{},\"type\":{},\"at\":{},\"task_id\":{},\"session_id\":{},\"data\":{}}}",
+            m.seq, head.0, head.1, head.2, head.3, self.data
+        ))
+    }
 }
 
 /// A committed feed message with its JSON text, serialized once (on the syncer or writer
@@ -47,18 +72,22 @@ impl Feed {
         session_id: Option<&str>,
         data: Value,
     ) -> rusqlite::Result<i64> {
+        let text = data.to_string();
         conn.exec_cached(
             "INSERT INTO feed (kind, at, task_id, session_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![kind, fmt_ts(at), task_id, session_id, data.to_string()],
+            params![kind, fmt_ts(at), task_id, session_id, text],
         )?;
         let seq = conn.last_insert_rowid();
-        self.msgs.push(WsMessage {
-            seq,
-            kind: kind.to_string(),
-            at,
-            task_id: task_id.map(str::to_string),
-            session_id: session_id.map(str::to_string),
-            data,
+        self.msgs.push(Pushed {
+            msg: WsMessage {
+                seq,
+                kind: kind.to_string(),
+                at,
+                task_id: task_id.map(str::to_string),
+                session_id: session_id.map(str::to_string),
+                data,
+            },
+            data: text,
         });
         Ok(seq)
     }
@@ -404,5 +433,44 @@ impl Writer {
     /// False after a commit failed (until a later commit succeeds).
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pushed;
+    use maestro_shared::ws::WsMessage;
+    use serde_json::json;
+
+    /// The spliced wire text is byte for byte what serializing the whole message gives (the
+    /// text a catching-up client gets from the store for the same message).
+    #[test]
+    fn wire_text_is_the_serialized_message() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-25T10:00:00.123456Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        for (task, session, data) in [
+            (None, None, json!({})),
+            (
+                Some("t_1"),
+                Some("s_\"quoted\"\n"),
+                json!({"a": [1, 2.5, null], "b": "é\u{1}", "c": {"d": true}}),
+            ),
+        ] {
+            let msg = WsMessage {
+                seq: 42,
+                kind: "hook:tool_use".into(),
+                at,
+                task_id: task.map(str::to_string),
+                session_id: session.map(str::to_string),
+                data: data.clone(),
+            };
+            let expected = serde_json::to_string(&msg).expect("serialize");
+            let pushed = Pushed {
+                msg,
+                data: data.to_string(),
+            };
+            assert_eq!(pushed.wire_text().expect("wire text"), expected);
+        }
     }
 }

@@ -159,3 +159,42 @@ fn a_size_limit_keeps_only_the_newest_payloads() {
         "about 6,000 bytes of payloads are kept, here {kept_n} events: {state:?}"
     );
 }
+
+/// Retention never deletes the newest feed message, even when it is old: seqs are allocated
+/// after the largest one in the table, so deleting it would hand its seq out again (the next
+/// event would collide with the stored event of that seq, and a client resuming from it would
+/// miss the new message). Here the newest message is the `hook:event` of a malformed event
+/// without a session, so nothing follows it, and the server then idles past the age limit.
+#[test]
+fn retention_keeps_the_newest_feed_message_so_seqs_never_repeat() {
+    let server = TestServer::start_with_env(&[
+        ("MAESTRO_RETENTION_SECS", "1"),
+        ("MAESTRO_RETENTION_INTERVAL_SECS", "1"),
+    ]);
+    let mut old = envelope(&serde_json::json!({}), chrono::Utc::now());
+    old["parse_error"] = Value::String("stdin was not JSON".into());
+    let (status, body) = server.ingest(&old);
+    assert_eq!(status, 200, "{body}");
+    let old_seq = body["seq"].as_i64().expect("seq");
+    assert!(body["session_id"].is_null(), "no session: {body}");
+    let old_id = old["event_id"].as_str().expect("id").to_string();
+    wait_for(
+        "retention to clear the old payload",
+        Duration::from_secs(60),
+        || {
+            server.get(&format!("/api/events/{old_id}"))["envelope"]
+                .is_null()
+                .then_some(())
+        },
+    );
+    // Both retention passes (payloads, then feed rows) ran by the next tick.
+    std::thread::sleep(Duration::from_millis(2500));
+    let fresh = envelope(
+        &with_session(&sequence("core")[0].payload, "retention-seq"),
+        chrono::Utc::now(),
+    );
+    let (status, body) = server.ingest(&fresh);
+    assert_eq!(status, 200, "a new event after retention is stored: {body}");
+    let seq = body["seq"].as_i64().expect("seq");
+    assert!(seq > old_seq, "seqs only grow: {seq} after {old_seq}");
+}

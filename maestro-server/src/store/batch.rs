@@ -30,7 +30,7 @@ pub(super) fn run(
     let mut txn: Option<Txn> = None;
     let mut restart = Restart::default();
     let commit = |t: Txn, restart: &mut Restart| {
-        let c = t.commit(&conn, &out);
+        let c = t.commit(&conn);
         commits.fetch_add(1, Ordering::Relaxed);
         match &syncer {
             Some(s) => s.send(c, &out),
@@ -243,7 +243,7 @@ impl Txn {
     }
 
     /// COMMITs (or rolls back what SQLite left); the jobs are answered by the caller.
-    fn commit(mut self, conn: &Connection, out: &Outlet) -> Committed {
+    fn commit(mut self, conn: &Connection) -> Committed {
         self.done.append(&mut self.run);
         let result = if self.aborted || conn.is_autocommit() {
             Err("the transaction was rolled back by SQLite".to_string())
@@ -253,14 +253,12 @@ impl Txn {
                 .map_err(|e| e.to_string())
         };
         match result {
-            Ok(()) => {
-                out.healthy.store(!self.storage_failed, Ordering::Relaxed);
-                Committed {
-                    commit: Ok(()),
-                    jobs: self.done,
-                    msgs: self.feed.msgs,
-                }
-            }
+            Ok(()) => Committed {
+                commit: Ok(()),
+                storage_failed: self.storage_failed,
+                jobs: self.done,
+                msgs: self.feed.msgs,
+            },
             Err(e) => {
                 tracing::error!(error = %e, "commit failed: nothing of this transaction was stored");
                 if !conn.is_autocommit() {
@@ -268,6 +266,7 @@ impl Txn {
                 }
                 Committed {
                     commit: Err(StoreError::Unavailable(format!("commit: {e}"))),
+                    storage_failed: true,
                     jobs: self.done,
                     msgs: Vec::new(),
                 }
@@ -510,5 +509,29 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .expect("count");
         assert_eq!(n, 1, "the row is committed once (a retry is a duplicate)");
+    }
+
+    /// After a failed fsync, the next durable commit makes the store healthy again (health is
+    /// that of the last transaction delivered, in commit order).
+    #[tokio::test]
+    async fn a_durable_commit_after_a_failed_fsync_makes_the_store_healthy_again() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // The syncer fsyncs whatever this link points at: first /dev/full (fails), then the
+        // real WAL (the syncer reopens the file when the inode changes).
+        let link = dir.path().join("wal-link");
+        std::os::unix::fs::symlink("/dev/full", &link).expect("link");
+        let (w, _feed) = store_syncing(dir.path(), Some(link.clone()));
+        let insert = |n: i64| {
+            move |conn: &Connection, _: &mut super::super::writer::Feed| {
+                conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
+                Ok(())
+            }
+        };
+        assert!(w.write(insert(1)).await.is_err(), "the fsync fails");
+        assert!(!w.is_healthy(), "unhealthy after the failed fsync");
+        std::fs::remove_file(&link).expect("unlink");
+        std::os::unix::fs::symlink(dir.path().join("t.db-wal"), &link).expect("relink");
+        w.write(insert(2)).await.expect("a durable commit");
+        assert!(w.is_healthy(), "healthy again after a durable commit");
     }
 }

@@ -955,12 +955,16 @@ impl Store for SqliteStore {
             )
             .await?;
         if let Some(age) = max_age {
-            // Feed messages up to the last old event, by their capture time.
+            // Feed messages up to the last old event, by their capture time, but never the
+            // newest one: SQLite gives a new row the largest seq in the table plus one, so
+            // deleting the newest would hand its seq out again (colliding with the stored
+            // event of that seq, and hidden from a client resuming after it).
             let cutoff = fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
             self.in_ranges(
                 &self.feed_retention_mark,
                 by_age,
-                "DELETE FROM feed WHERE seq > ?1 AND seq <= ?2 AND at < ?3",
+                "DELETE FROM feed WHERE seq > ?1 AND seq <= ?2 AND at < ?3 \
+                 AND seq < (SELECT MAX(seq) FROM feed)",
                 Some(cutoff),
             )
             .await?;

@@ -14,6 +14,8 @@ use tokio::sync::{broadcast, mpsc};
 /// A transaction after its COMMIT: how the commit went, whom to answer, what to broadcast.
 pub(super) struct Committed {
     pub commit: Result<(), StoreError>,
+    /// A job of the transaction could not write (it was rolled back, the rest committed).
+    pub storage_failed: bool,
     pub jobs: Vec<Box<dyn WriteJob>>,
     pub msgs: Vec<Pushed>,
 }
@@ -28,11 +30,13 @@ pub(super) struct Outlet {
 
 impl Outlet {
     /// Answers a committed transaction's jobs (failed if `synced` failed), then broadcasts
-    /// its messages.
+    /// its messages. The store's health is set here, in commit order: it is that of the last
+    /// transaction delivered (a later durable commit makes the store healthy again).
     pub fn deliver(&self, c: Committed, synced: Result<(), StoreError>) {
         let outcome = c.commit.and(synced);
+        self.healthy
+            .store(outcome.is_ok() && !c.storage_failed, Ordering::Relaxed);
         if let Err(e) = &outcome {
-            self.healthy.store(false, Ordering::Relaxed);
             tracing::error!(error = %e, "a write transaction is not durable: its jobs are refused");
         }
         for job in c.jobs {

@@ -77,8 +77,8 @@ fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
 /// The last event received before `cutoff` (0: none). The writer stamps `received_at` as it
 /// assigns seqs, so `received_at` grows with seq: a binary search over seq, a few primary-key
 /// lookups, instead of an index on `received_at` that every event would have to update. (A
-/// wall clock set back makes the order approximate there, which retention tolerates: it only
-/// clears payloads, at most a few seconds early or late.)
+/// wall clock set back makes the order approximate around that point, as it did for the index:
+/// payloads are then cleared early or late by as much as the clock moved.)
 fn last_received_before(conn: &Connection, cutoff: &str) -> StoreResult<i64> {
     // The first event at or after `seq`, with its receive time.
     let at_or_after = |seq: i64| -> rusqlite::Result<Option<(i64, String)>> {

@@ -836,7 +836,6 @@ fn decision_line(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
 /// One phase of a tool call, for [`upsert_tool_call`].
 struct ToolCallWrite<'a> {
     session_id: &'a str,

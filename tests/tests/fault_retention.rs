@@ -160,35 +160,63 @@ fn a_size_limit_keeps_only_the_newest_payloads() {
     );
 }
 
+/// Seq and type of every feed message the server replays to a client resuming from 0.
+fn replayed(server: &TestServer) -> Vec<(i64, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut ws = maestro_tests::ws::connect(server.port, Some(0))
+            .await
+            .expect("connect");
+        let mut out = Vec::new();
+        loop {
+            let m = maestro_tests::ws::next_json(&mut ws, Duration::from_secs(10)).await;
+            let kind = m["type"].as_str().unwrap_or_default().to_string();
+            if kind == "ready" {
+                return out;
+            }
+            out.push((m["seq"].as_i64().expect("seq"), kind));
+        }
+    })
+}
+
 /// Retention never deletes the newest feed message, even when it is old: seqs are allocated
 /// after the largest one in the table, so deleting it would hand its seq out again (the next
 /// event would collide with the stored event of that seq, and a client resuming from it would
-/// miss the new message). Here the newest message is the `hook:event` of a malformed event
-/// without a session, so nothing follows it, and the server then idles past the age limit.
+/// miss the new message). Here the two messages are the `hook:event`s of malformed events
+/// without a session, so nothing follows them, and the server then idles past the age limit:
+/// the older one is deleted, the newest kept.
 #[test]
 fn retention_keeps_the_newest_feed_message_so_seqs_never_repeat() {
     let server = TestServer::start_with_env(&[
         ("MAESTRO_RETENTION_SECS", "1"),
         ("MAESTRO_RETENTION_INTERVAL_SECS", "1"),
     ]);
-    let mut old = envelope(&serde_json::json!({}), chrono::Utc::now());
-    old["parse_error"] = Value::String("stdin was not JSON".into());
-    let (status, body) = server.ingest(&old);
-    assert_eq!(status, 200, "{body}");
-    let old_seq = body["seq"].as_i64().expect("seq");
-    assert!(body["session_id"].is_null(), "no session: {body}");
-    let old_id = old["event_id"].as_str().expect("id").to_string();
-    wait_for(
-        "retention to clear the old payload",
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        let mut old = envelope(&serde_json::json!({}), chrono::Utc::now());
+        old["parse_error"] = Value::String("stdin was not JSON".into());
+        let (status, body) = server.ingest(&old);
+        assert_eq!(status, 200, "{body}");
+        assert!(body["session_id"].is_null(), "no session: {body}");
+        seqs.push(body["seq"].as_i64().expect("seq"));
+    }
+    let (older, newest) = (seqs[0], seqs[1]);
+    let kept = wait_for(
+        "retention to delete the older feed message",
         Duration::from_secs(60),
         || {
-            server.get(&format!("/api/events/{old_id}"))["envelope"]
-                .is_null()
-                .then_some(())
+            let r = replayed(&server);
+            (!r.iter().any(|(s, _)| *s == older)).then_some(r)
         },
     );
-    // Both retention passes (payloads, then feed rows) ran by the next tick.
-    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        kept,
+        vec![(newest, "hook:event".to_string())],
+        "only the newest message is left"
+    );
     let fresh = envelope(
         &with_session(&sequence("core")[0].payload, "retention-seq"),
         chrono::Utc::now(),
@@ -196,5 +224,5 @@ fn retention_keeps_the_newest_feed_message_so_seqs_never_repeat() {
     let (status, body) = server.ingest(&fresh);
     assert_eq!(status, 200, "a new event after retention is stored: {body}");
     let seq = body["seq"].as_i64().expect("seq");
-    assert!(seq > old_seq, "seqs only grow: {seq} after {old_seq}");
+    assert!(seq > newest, "seqs only grow: {seq} after {newest}");
 }

@@ -266,7 +266,7 @@ impl Txn {
                 }
                 Committed {
                     commit: Err(StoreError::Unavailable(format!("commit: {e}"))),
-                    storage_failed: true,
+                    storage_failed: self.storage_failed,
                     jobs: self.done,
                     msgs: Vec::new(),
                 }

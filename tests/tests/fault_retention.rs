@@ -226,3 +226,53 @@ fn retention_keeps_the_newest_feed_message_so_seqs_never_repeat() {
     let seq = body["seq"].as_i64().expect("seq");
     assert!(seq > newest, "seqs only grow: {seq} after {newest}");
 }
+
+/// A database an older build's retention damaged (its newest feed messages deleted while their
+/// events stayed) keeps working after a restart: the writer hands out seqs after the largest
+/// one in `feed` or `events`, so a new event never collides with a stored one, and seqs only
+/// grow. (Before, SQLite picked `MAX(feed.seq) + 1`, which here is the stored event's seq: every
+/// event failed with 503 until something else wrote a feed message.)
+#[test]
+fn a_database_missing_its_newest_feed_messages_still_stores_new_events() {
+    let mut server = TestServer::start();
+    let mut last = 0;
+    for _ in 0..2 {
+        let mut env = envelope(&serde_json::json!({}), chrono::Utc::now());
+        env["parse_error"] = Value::String("stdin was not JSON".into());
+        let (status, body) = server.ingest(&env);
+        assert_eq!(status, 200, "{body}");
+        last = body["seq"].as_i64().expect("seq");
+    }
+    server.stop();
+    let db = server.data_dir.join("maestro.db");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open db");
+        let deleted = conn
+            .execute("DELETE FROM feed WHERE seq >= ?1", [last])
+            .expect("delete the newest feed messages");
+        assert!(deleted >= 1, "the newest message was there");
+        let stored: i64 = conn
+            .query_row("SELECT COUNT(*) FROM events WHERE seq = ?1", [last], |r| {
+                r.get(0)
+            })
+            .expect("count");
+        assert_eq!(stored, 1, "its event stays");
+    }
+    server.restart();
+    for _ in 0..2 {
+        let env = envelope(
+            &with_session(&sequence("core")[0].payload, "damaged-feed"),
+            chrono::Utc::now(),
+        );
+        let (status, body) = server.ingest(&env);
+        assert_eq!(status, 200, "a new event is stored: {body}");
+        let seq = body["seq"].as_i64().expect("seq");
+        assert!(seq > last, "seqs only grow: {seq} after {last}");
+        last = seq;
+    }
+    assert_eq!(
+        server.get("/healthz")["status"],
+        "ok",
+        "the store is healthy"
+    );
+}

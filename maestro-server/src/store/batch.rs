@@ -26,11 +26,17 @@ pub(super) fn run(
     out: Outlet,
     syncer: Option<Syncer>,
     commits: Arc<AtomicU64>,
+    mut next_seq: i64,
 ) {
     let mut txn: Option<Txn> = None;
     let mut restart = Restart::default();
-    let commit = |t: Txn, restart: &mut Restart| {
+    // Commits `t`; the seqs its feed handed out are used up only if the commit succeeded.
+    let commit = |t: Txn, restart: &mut Restart, next_seq: &mut i64| {
+        let end = t.feed.next_seq();
         let c = t.commit(&conn);
+        if c.commit.is_ok() {
+            *next_seq = end;
+        }
         commits.fetch_add(1, Ordering::Relaxed);
         match &syncer {
             Some(s) => s.send(c, &out),
@@ -45,7 +51,7 @@ pub(super) fn run(
             Err(TryRecvError::Empty) => {
                 if txn.is_some() && syncer.as_ref().is_none_or(Syncer::idle) {
                     if let Some(t) = txn.take() {
-                        commit(t, &mut restart);
+                        commit(t, &mut restart, &mut next_seq);
                     }
                     continue;
                 }
@@ -70,7 +76,7 @@ pub(super) fn run(
         };
         let t = match txn.take() {
             Some(t) => t,
-            None => match Txn::begin(&conn, &out) {
+            None => match Txn::begin(&conn, &out, next_seq) {
                 Ok(t) => t,
                 Err(e) => {
                     job.finish(Err(e));
@@ -80,13 +86,13 @@ pub(super) fn run(
         };
         let t = t.run(&conn, job);
         if t.jobs >= MAX_BATCH || t.aborted {
-            commit(t, &mut restart);
+            commit(t, &mut restart, &mut next_seq);
         } else {
             txn = Some(t);
         }
     }
     if let Some(t) = txn.take() {
-        commit(t, &mut restart);
+        commit(t, &mut restart, &mut next_seq);
     }
 }
 
@@ -139,14 +145,14 @@ struct Txn {
 }
 
 impl Txn {
-    fn begin(conn: &Connection, out: &Outlet) -> Result<Txn, StoreError> {
+    fn begin(conn: &Connection, out: &Outlet, next_seq: i64) -> Result<Txn, StoreError> {
         if let Err(e) = conn.exec_cached("BEGIN IMMEDIATE", []) {
             out.healthy.store(false, Ordering::Relaxed);
             tracing::error!(error = %e, "cannot begin a write transaction");
             return Err(StoreError::Unavailable(format!("begin: {e}")));
         }
         Ok(Txn {
-            feed: Feed::default(),
+            feed: Feed::new(next_seq),
             done: Vec::new(),
             run: Vec::new(),
             run_mark: 0,
@@ -195,7 +201,7 @@ impl Txn {
         let status = job.run(conn, &mut self.feed);
         self.storage_failed |= status == JobStatus::StorageFailed;
         if status != JobStatus::Ok {
-            self.feed.msgs.truncate(mark);
+            self.feed.truncate(mark);
         }
         // SQLite may have rolled back the whole transaction already (see `redo_run`).
         self.aborted |= conn.is_autocommit();
@@ -214,7 +220,7 @@ impl Txn {
 
     /// A job of the current run failed: undo the run, then run its jobs one by one.
     fn redo_run(&mut self, conn: &Connection) {
-        self.feed.msgs.truncate(self.run_mark);
+        self.feed.truncate(self.run_mark);
         // After some errors (a full disk, I/O) SQLite has already rolled back the whole
         // transaction: then there is no savepoint left to go back to.
         self.aborted |= conn.is_autocommit();
@@ -408,7 +414,11 @@ mod tests {
             let mut last_seq = 0;
             while let Ok(live) = feed_rx.try_recv() {
                 let m = &live.msg;
-                assert!(m.seq > last_seq, "feed in seq order");
+                assert_eq!(
+                    m.seq,
+                    last_seq + 1,
+                    "feed in seq order, without gaps: the refused job's seq is handed out again"
+                );
                 assert_eq!(
                     serde_json::from_str::<serde_json::Value>(live.text.as_str()).expect("text"),
                     serde_json::to_value(m).expect("value"),

@@ -19,9 +19,13 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Feed messages produced by the jobs of a transaction, written to the `feed` table in it and
 /// broadcast after commit.
-#[derive(Default)]
 pub struct Feed {
     pub(super) msgs: Vec<Pushed>,
+    /// The seq the next message gets. The writer hands seqs out itself rather than letting
+    /// SQLite pick `MAX(seq) + 1`: an event's row takes its message's seq, and a seq must
+    /// never come back even when the newest feed rows are gone (deleted by an older build's
+    /// retention), or the event's insert fails on `events.seq` forever.
+    next_seq: i64,
 }
 
 /// A feed message of the open transaction and its `data` as the JSON text stored in `feed`,
@@ -61,7 +65,29 @@ pub struct LiveMessage {
 }
 
 impl Feed {
-    /// Appends a message: inserts it into `feed` (assigning the next seq) and queues it for
+    /// An empty feed whose first message gets `next_seq`.
+    pub(super) fn new(next_seq: i64) -> Feed {
+        Feed {
+            msgs: Vec::new(),
+            next_seq,
+        }
+    }
+
+    /// The seq the next message gets (after the last one pushed).
+    pub(super) fn next_seq(&self) -> i64 {
+        self.next_seq
+    }
+
+    /// Forgets the messages from `mark` on (their writes were rolled back): their seqs are
+    /// handed out again, so the feed stays without gaps.
+    pub(super) fn truncate(&mut self, mark: usize) {
+        if let Some(first) = self.msgs.get(mark) {
+            self.next_seq = first.msg.seq;
+        }
+        self.msgs.truncate(mark);
+    }
+
+    /// Appends a message: inserts it into `feed` with the next seq and queues it for
     /// broadcast. Returns its seq.
     pub fn push(
         &mut self,
@@ -73,11 +99,13 @@ impl Feed {
         data: Value,
     ) -> rusqlite::Result<i64> {
         let text = data.to_string();
+        let seq = self.next_seq;
         conn.exec_cached(
-            "INSERT INTO feed (kind, at, task_id, session_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![kind, fmt_ts(at), task_id, session_id, text],
+            "INSERT INTO feed (seq, kind, at, task_id, session_id, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![seq, kind, fmt_ts(at), task_id, session_id, text],
         )?;
-        let seq = conn.last_insert_rowid();
+        self.next_seq += 1;
         self.msgs.push(Pushed {
             msg: WsMessage {
                 seq,
@@ -241,8 +269,15 @@ impl Writer {
         fsync_wal: Option<PathBuf>,
     ) -> Writer {
         let (tx, rx) = mpsc::channel::<Msg>(8192);
+        // The highest seq ever handed out: events keep their message's seq, so a database
+        // whose newest feed rows an older build's retention deleted still has it in `events`.
         let last_seq: i64 = conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM feed", [], |r| r.get(0))
+            .query_row(
+                "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM feed), \
+                            (SELECT COALESCE(MAX(seq), 0) FROM events))",
+                [],
+                |r| r.get(0),
+            )
             .unwrap_or(0);
         let durable_seq = Arc::new(AtomicI64::new(last_seq));
         let outlet = Outlet {
@@ -255,7 +290,7 @@ impl Writer {
         let counter = commits.clone();
         std::thread::Builder::new()
             .name("maestro-writer".into())
-            .spawn(move || batch::run(conn, rx, outlet, syncer, counter))
+            .spawn(move || batch::run(conn, rx, outlet, syncer, counter, last_seq + 1))
             .expect("spawning the writer thread");
         Writer {
             tx,

@@ -30,6 +30,12 @@ pub(super) fn run(
 ) {
     let mut txn: Option<Txn> = None;
     let mut restart = Restart::default();
+    // Answers a transaction's jobs after its fsync (or at once without a syncer), in commit
+    // order: the store's health follows the last transaction delivered.
+    let hand_over = |c: Committed| match &syncer {
+        Some(s) => s.send(c, &out),
+        None => out.deliver(c, Ok(())),
+    };
     // Commits `t`; the seqs its feed handed out are used up only if the commit succeeded.
     let commit = |t: Txn, restart: &mut Restart, next_seq: &mut i64| {
         let end = t.feed.next_seq();
@@ -38,10 +44,7 @@ pub(super) fn run(
             *next_seq = end;
         }
         commits.fetch_add(1, Ordering::Relaxed);
-        match &syncer {
-            Some(s) => s.send(c, &out),
-            None => out.deliver(c, Ok(())),
-        }
+        hand_over(c);
         restart.after_commit(&conn);
     };
     loop {
@@ -76,10 +79,17 @@ pub(super) fn run(
         };
         let t = match txn.take() {
             Some(t) => t,
-            None => match Txn::begin(&conn, &out, next_seq) {
+            None => match Txn::begin(&conn, next_seq) {
                 Ok(t) => t,
                 Err(e) => {
-                    job.finish(Err(e));
+                    // Refused like a failed commit, and in commit order, so that an earlier
+                    // transaction's delivery cannot mark the store healthy after this.
+                    hand_over(Committed {
+                        commit: Err(e),
+                        storage_failed: true,
+                        jobs: vec![job],
+                        msgs: Vec::new(),
+                    });
                     continue;
                 }
             },
@@ -145,9 +155,8 @@ struct Txn {
 }
 
 impl Txn {
-    fn begin(conn: &Connection, out: &Outlet, next_seq: i64) -> Result<Txn, StoreError> {
+    fn begin(conn: &Connection, next_seq: i64) -> Result<Txn, StoreError> {
         if let Err(e) = conn.exec_cached("BEGIN IMMEDIATE", []) {
-            out.healthy.store(false, Ordering::Relaxed);
             tracing::error!(error = %e, "cannot begin a write transaction");
             return Err(StoreError::Unavailable(format!("begin: {e}")));
         }
@@ -434,6 +443,37 @@ mod tests {
             );
             assert_eq!(w.durable_seq(), last_seq);
             assert!(w.is_healthy());
+        }
+    }
+
+    /// A transaction that cannot even begin (another connection holds the write lock) refuses
+    /// its job and marks the store unhealthy, through the same ordered path as a failed
+    /// commit; the next transaction that commits makes the store healthy again.
+    #[tokio::test]
+    async fn a_transaction_that_cannot_begin_refuses_its_job_and_marks_the_store_unhealthy() {
+        for fsync in [false, true] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let path = dir.path().join("t.db");
+            let mut conn = Connection::open(&path).expect("open");
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .expect("wal");
+            schema::migrate(&mut conn).expect("migrate");
+            conn.busy_timeout(Duration::from_millis(50))
+                .expect("busy timeout");
+            let (tx, _rx) = tokio::sync::broadcast::channel(64);
+            let wal = fsync.then(|| dir.path().join("t.db-wal"));
+            let w = Writer::start(conn, tx, Arc::new(AtomicBool::new(true)), wal);
+            let other = Connection::open(&path).expect("open");
+            other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+            let refused = w.write(|_, _| Ok(())).await;
+            assert!(
+                matches!(refused, Err(StoreError::Unavailable(_))),
+                "refused while locked (fsync {fsync}): {refused:?}"
+            );
+            assert!(!w.is_healthy(), "unhealthy after a failed BEGIN");
+            other.execute_batch("ROLLBACK").expect("unlock");
+            w.write(|_, _| Ok(())).await.expect("commits once unlocked");
+            assert!(w.is_healthy(), "healthy again after a durable commit");
         }
     }
 

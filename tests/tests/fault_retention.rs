@@ -182,10 +182,10 @@ fn replayed(server: &TestServer) -> Vec<(i64, String)> {
     })
 }
 
-/// Retention never deletes the newest feed message, even when it is old: seqs are allocated
-/// after the largest one in the table, so deleting it would hand its seq out again (the next
-/// event would collide with the stored event of that seq, and a client resuming from it would
-/// miss the new message). Here the two messages are the `hook:event`s of malformed events
+/// Retention never deletes the newest feed message, even when it is old, so the largest seq in
+/// `feed` stays the high-water mark (older builds numbered new messages after it, and deleting
+/// it handed its seq out again: the next event collided with the stored event of that seq; the
+/// writer's own counter now also prevents that, see the next test). Here the two messages are the `hook:event`s of malformed events
 /// without a session, so nothing follows them, and the server then idles past the age limit:
 /// the older one is deleted, the newest kept.
 #[test]

@@ -160,8 +160,14 @@ impl Txn {
             tracing::error!(error = %e, "cannot begin a write transaction");
             return Err(StoreError::Unavailable(format!("begin: {e}")));
         }
+        // Never below what `feed` holds: if a row ever got there without the counter (another
+        // process on the same file, a write that failed to roll back), the counter catches up
+        // instead of failing every later message on `feed.seq`. One seek on the last page.
+        let stored: i64 = conn
+            .row_cached("SELECT COALESCE(MAX(seq), 0) FROM feed", [], |r| r.get(0))
+            .unwrap_or(0);
         Ok(Txn {
-            feed: Feed::new(next_seq),
+            feed: Feed::new(next_seq.max(stored + 1)),
             done: Vec::new(),
             run: Vec::new(),
             run_mark: 0,
@@ -217,7 +223,10 @@ impl Txn {
         if !self.aborted {
             if status != JobStatus::Ok {
                 if let Err(e) = conn.exec_cached("ROLLBACK TO job", []) {
+                    // The failed job's writes would be committed with the others: give up
+                    // the whole transaction instead (its jobs are refused, the hooks retry).
                     tracing::error!(error = %e, "rollback to savepoint failed");
+                    self.aborted = true;
                 }
             }
             if let Err(e) = conn.exec_cached("RELEASE job", []) {
@@ -237,6 +246,8 @@ impl Txn {
             for sql in ["ROLLBACK TO run", "RELEASE run"] {
                 if let Err(e) = conn.exec_cached(sql, []) {
                     tracing::error!(error = %e, "{sql} failed");
+                    // As in `run_alone`: the failed job's writes must not be committed.
+                    self.aborted |= sql.starts_with("ROLLBACK");
                 }
             }
         }
@@ -446,9 +457,42 @@ mod tests {
         }
     }
 
+    /// A feed row written behind the writer's back (another process on the same file) does not
+    /// make every later message fail on `feed.seq`: each transaction starts after the largest
+    /// seq stored.
+    #[tokio::test]
+    async fn the_seq_counter_catches_up_with_rows_written_by_another_connection() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (w, _feed_rx) = store(dir.path(), true);
+        let push = |w: Writer| async move {
+            w.write_repeatable(|conn, feed| {
+                Ok(feed.push(
+                    conn,
+                    "test",
+                    chrono::Utc::now(),
+                    None,
+                    None,
+                    serde_json::json!({}),
+                )?)
+            })
+            .await
+        };
+        assert_eq!(push(w.clone()).await.expect("first"), 1);
+        let other = Connection::open(dir.path().join("t.db")).expect("open");
+        other
+            .execute(
+                "INSERT INTO feed (seq, kind, at, data) VALUES (2, 'other', '2026-12-02', '{}')",
+                [],
+            )
+            .expect("a row behind the writer's back");
+        assert_eq!(push(w.clone()).await.expect("after the stray row"), 3);
+        assert!(w.is_healthy());
+    }
+
     /// A transaction that cannot even begin (another connection holds the write lock) refuses
     /// its job and marks the store unhealthy, through the same ordered path as a failed
-    /// commit; the next transaction that commits makes the store healthy again.
+    /// commit; the next transaction that commits makes the store healthy again. (It covers the
+    /// path, not the ordering: nothing waits in the syncer when the BEGIN fails here.)
     #[tokio::test]
     async fn a_transaction_that_cannot_begin_refuses_its_job_and_marks_the_store_unhealthy() {
         for fsync in [false, true] {

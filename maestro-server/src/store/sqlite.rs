@@ -956,9 +956,8 @@ impl Store for SqliteStore {
             .await?;
         if let Some(age) = max_age {
             // Feed messages up to the last old event, by their capture time, but never the
-            // newest one: SQLite gives a new row the largest seq in the table plus one, so
-            // deleting the newest would hand its seq out again (colliding with the stored
-            // event of that seq, and hidden from a client resuming after it).
+            // newest one, so that `MAX(seq)` of `feed` stays the true high-water mark (the
+            // writer's seqs count on from it; older builds let SQLite number rows after it).
             let cutoff = fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
             self.in_ranges(
                 &self.feed_retention_mark,

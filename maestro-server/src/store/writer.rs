@@ -278,7 +278,11 @@ impl Writer {
                 [],
                 |r| r.get(0),
             )
-            .unwrap_or(0);
+            .unwrap_or_else(|e| {
+                // Each transaction still starts after the largest seq in `feed` (`Txn::begin`).
+                tracing::error!(error = %e, "cannot read the last seq at start");
+                0
+            });
         let durable_seq = Arc::new(AtomicI64::new(last_seq));
         let outlet = Outlet {
             feed_tx,
@@ -465,7 +469,8 @@ impl Writer {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
-    /// False after a commit failed (until a later commit succeeds).
+    /// False after a transaction could not begin, a job could not write, or a commit or its
+    /// fsync failed (until a later durable commit succeeds).
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }

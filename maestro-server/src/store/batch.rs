@@ -457,6 +457,71 @@ mod tests {
         }
     }
 
+    /// The store's health follows commit order: a transaction that cannot begin while an
+    /// earlier one still waits for its fsync leaves the store unhealthy once both are
+    /// delivered (the earlier, durable one must not mark it healthy after the failure).
+    #[tokio::test]
+    async fn a_failed_begin_behind_a_pending_fsync_leaves_the_store_unhealthy() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("t.db");
+        let mut conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .expect("wal");
+        schema::migrate(&mut conn).expect("migrate");
+        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .expect("table");
+        conn.busy_timeout(Duration::from_millis(50))
+            .expect("busy timeout");
+        let wal = dir.path().join("t.db-wal");
+        let open_gate = super::super::syncer::gate::close(&wal);
+        let (tx, _rx) = tokio::sync::broadcast::channel(64);
+        let w = Writer::start(conn, tx, Arc::new(AtomicBool::new(true)), Some(wal));
+        // A commits, then waits at the gate for its fsync.
+        let first = tokio::spawn({
+            let w = w.clone();
+            async move {
+                w.write(|conn, _| Ok(conn.execute("INSERT INTO t (n) VALUES (1)", [])?))
+                    .await
+            }
+        });
+        let other = Connection::open(&path).expect("open");
+        let mut committed = false;
+        for _ in 0..1000 {
+            let n: i64 = other
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .expect("count");
+            if n == 1 {
+                committed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(committed, "the first transaction committed");
+        // B cannot begin: another connection holds the write lock.
+        other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+        let second = tokio::spawn({
+            let w = w.clone();
+            async move { w.write(|_, _| Ok(())).await }
+        });
+        // Give B's BEGIN time to fail (busy timeout 50 ms) while A still waits: its refusal
+        // is delivered after A's, so it cannot have been answered yet. (The lock stays until
+        // B is answered, so B fails whenever the writer gets to it.)
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!second.is_finished(), "B waits behind A, in commit order");
+        open_gate.send(()).expect("open the gate");
+        first.await.expect("join").expect("A is durable");
+        let refused = second.await.expect("join");
+        other.execute_batch("ROLLBACK").expect("unlock");
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "B refused: {refused:?}"
+        );
+        assert!(
+            !w.is_healthy(),
+            "the later failure is what the store reports"
+        );
+    }
+
     /// A feed row written behind the writer's back (another process on the same file) does not
     /// make every later message fail on `feed.seq`: each transaction starts after the largest
     /// seq stored.
@@ -491,8 +556,8 @@ mod tests {
 
     /// A transaction that cannot even begin (another connection holds the write lock) refuses
     /// its job and marks the store unhealthy, through the same ordered path as a failed
-    /// commit; the next transaction that commits makes the store healthy again. (It covers the
-    /// path, not the ordering: nothing waits in the syncer when the BEGIN fails here.)
+    /// commit; the next transaction that commits makes the store healthy again. (The ordering
+    /// behind a pending fsync: `a_failed_begin_behind_a_pending_fsync_leaves_the_store_unhealthy`.)
     #[tokio::test]
     async fn a_transaction_that_cannot_begin_refuses_its_job_and_marks_the_store_unhealthy() {
         for fsync in [false, true] {

@@ -91,6 +91,8 @@ impl Syncer {
                         group.push(c);
                     }
                     let synced = if group.iter().any(|c| c.commit.is_ok()) {
+                        #[cfg(test)]
+                        gate::wait(&wal.path);
                         wal.sync().map_err(|e| {
                             StoreError::Unavailable(format!("fsync {}: {e}", wal.path.display()))
                         })
@@ -158,6 +160,41 @@ impl WalFile {
         match &self.file {
             Some((f, _)) => f.sync_data(),
             None => Ok(()),
+        }
+    }
+}
+
+/// Test-only: holds the syncer of a given WAL before its next fsync until the test says so,
+/// to put a transaction in the middle of its fsync.
+#[cfg(test)]
+pub(super) mod gate {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{mpsc, Mutex};
+    use std::time::Duration;
+
+    type Gates = Mutex<Option<HashMap<PathBuf, mpsc::Receiver<()>>>>;
+    static GATES: Gates = Mutex::new(None);
+
+    /// The next fsync of `wal` waits until the returned sender sends (or is dropped).
+    pub fn close(wal: &Path) -> mpsc::Sender<()> {
+        let (tx, rx) = mpsc::channel();
+        GATES
+            .lock()
+            .expect("gates")
+            .get_or_insert_with(HashMap::new)
+            .insert(wal.to_path_buf(), rx);
+        tx
+    }
+
+    /// Waits at the gate of `wal`, if the test closed one (once).
+    pub(super) fn wait(wal: &Path) {
+        let gate = GATES
+            .lock()
+            .ok()
+            .and_then(|mut g| g.as_mut().and_then(|g| g.remove(wal)));
+        if let Some(rx) = gate {
+            let _ = rx.recv_timeout(Duration::from_secs(30));
         }
     }
 }

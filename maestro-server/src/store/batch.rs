@@ -317,15 +317,20 @@ mod tests {
         store_syncing(dir, fsync.then(|| dir.join("t.db-wal")))
     }
 
-    /// A writer on `dir/t.db` whose syncer fsyncs `wal` (none: answered at COMMIT).
-    fn store_syncing(dir: &std::path::Path, wal: Option<std::path::PathBuf>) -> (Writer, Live) {
-        let path = dir.join("t.db");
-        let mut conn = Connection::open(&path).expect("open");
+    /// The database at `path` in WAL mode, migrated, with a table `t` for the tests' rows.
+    fn database(path: &std::path::Path) -> Connection {
+        let mut conn = Connection::open(path).expect("open");
         conn.pragma_update(None, "journal_mode", "WAL")
             .expect("wal");
         schema::migrate(&mut conn).expect("migrate");
         conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
             .expect("table");
+        conn
+    }
+
+    /// A writer on `dir/t.db` whose syncer fsyncs `wal` (none: answered at COMMIT).
+    fn store_syncing(dir: &std::path::Path, wal: Option<std::path::PathBuf>) -> (Writer, Live) {
+        let conn = database(&dir.join("t.db"));
         let (tx, rx) = tokio::sync::broadcast::channel(64);
         (
             Writer::start(conn, tx, Arc::new(AtomicBool::new(true)), wal),
@@ -464,12 +469,7 @@ mod tests {
     async fn a_failed_begin_behind_a_pending_fsync_leaves_the_store_unhealthy() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("t.db");
-        let mut conn = Connection::open(&path).expect("open");
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .expect("wal");
-        schema::migrate(&mut conn).expect("migrate");
-        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-            .expect("table");
+        let conn = database(&path);
         conn.busy_timeout(Duration::from_millis(50))
             .expect("busy timeout");
         let wal = dir.path().join("t.db-wal");
@@ -563,10 +563,7 @@ mod tests {
         for fsync in [false, true] {
             let dir = tempfile::tempdir().expect("tmp");
             let path = dir.path().join("t.db");
-            let mut conn = Connection::open(&path).expect("open");
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .expect("wal");
-            schema::migrate(&mut conn).expect("migrate");
+            let conn = database(&path);
             conn.busy_timeout(Duration::from_millis(50))
                 .expect("busy timeout");
             let (tx, _rx) = tokio::sync::broadcast::channel(64);

@@ -699,16 +699,7 @@ fn project_lines(
                 let first = response.lines().next().unwrap_or("").trim();
                 let summary = format!("Not run: {pending_line} — {first}");
                 let detail = json!({"response": response});
-                let existing = conn
-                    .row_cached(
-                        "SELECT line_id, (SELECT status FROM timeline WHERE id = line_id), \
-                           (SELECT at FROM timeline WHERE id = line_id) \
-                         FROM tool_calls WHERE session_id = ?1 AND tool_use_id = ?2",
-                        params![session.id, tool_use_id],
-                        tool_line_from_row,
-                    )
-                    .optional()?
-                    .flatten();
+                let existing = tool_line(conn, &session.id, tool_use_id)?;
                 upsert_tool_line(
                     conn,
                     feed,

@@ -182,28 +182,30 @@ fn replayed(server: &TestServer) -> Vec<(i64, String)> {
     })
 }
 
+/// Stores a malformed event (no session, so its `hook:event` is the only feed message it
+/// makes) and returns its seq.
+fn ingest_malformed(server: &TestServer) -> i64 {
+    let mut env = envelope(&serde_json::json!({}), chrono::Utc::now());
+    env["parse_error"] = Value::String("stdin was not JSON".into());
+    let (status, body) = server.ingest(&env);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["session_id"].is_null(), "no session: {body}");
+    body["seq"].as_i64().expect("seq")
+}
+
 /// Retention never deletes the newest feed message, even when it is old, so the largest seq in
 /// `feed` stays the high-water mark (older builds numbered new messages after it, and deleting
 /// it handed its seq out again: the next event collided with the stored event of that seq; the
-/// writer's own counter now also prevents that, see the next test). Here the two messages are the `hook:event`s of malformed events
-/// without a session, so nothing follows them, and the server then idles past the age limit:
-/// the older one is deleted, the newest kept.
+/// writer's own counter now also prevents that, see the next test). Here the two messages are
+/// the `hook:event`s of malformed events, and the server then idles past the age limit: the
+/// older one is deleted, the newest kept.
 #[test]
 fn retention_keeps_the_newest_feed_message_so_seqs_never_repeat() {
     let server = TestServer::start_with_env(&[
         ("MAESTRO_RETENTION_SECS", "1"),
         ("MAESTRO_RETENTION_INTERVAL_SECS", "1"),
     ]);
-    let mut seqs = Vec::new();
-    for _ in 0..2 {
-        let mut old = envelope(&serde_json::json!({}), chrono::Utc::now());
-        old["parse_error"] = Value::String("stdin was not JSON".into());
-        let (status, body) = server.ingest(&old);
-        assert_eq!(status, 200, "{body}");
-        assert!(body["session_id"].is_null(), "no session: {body}");
-        seqs.push(body["seq"].as_i64().expect("seq"));
-    }
-    let (older, newest) = (seqs[0], seqs[1]);
+    let (older, newest) = (ingest_malformed(&server), ingest_malformed(&server));
     let kept = wait_for(
         "retention to delete the older feed message",
         Duration::from_secs(60),
@@ -235,14 +237,8 @@ fn retention_keeps_the_newest_feed_message_so_seqs_never_repeat() {
 #[test]
 fn a_database_missing_its_newest_feed_messages_still_stores_new_events() {
     let mut server = TestServer::start();
-    let mut last = 0;
-    for _ in 0..2 {
-        let mut env = envelope(&serde_json::json!({}), chrono::Utc::now());
-        env["parse_error"] = Value::String("stdin was not JSON".into());
-        let (status, body) = server.ingest(&env);
-        assert_eq!(status, 200, "{body}");
-        last = body["seq"].as_i64().expect("seq");
-    }
+    ingest_malformed(&server);
+    let mut last = ingest_malformed(&server);
     server.stop();
     let db = server.data_dir.join("maestro.db");
     {

@@ -633,3 +633,69 @@ fn permission_prompts_block_and_the_next_tool_event_unblocks() {
         "waiting_for_input"
     );
 }
+
+fn payload(name: &str) -> Value {
+    let path = maestro_tests::fixture(&format!("payloads/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
+}
+
+/// A PostToolBatch reporting calls that never ran: a call that was pending keeps its one
+/// timeline line, now a "Not run" warning; a call never seen before gets a line of its own; a
+/// call that completed is left as it was. Each call still has exactly one line.
+#[test]
+fn a_batch_marks_calls_that_never_ran_on_their_own_lines() {
+    let server = TestServer::start();
+    let claude_id = "batch-not-run-0000-4000-8000-000000000001";
+    let ingest = |p: &Value| {
+        let (status, body) =
+            server.ingest(&envelope(&with_session(p, claude_id), chrono::Utc::now()));
+        assert_eq!(status, 200, "{body}");
+    };
+    let pending = payload("PreToolUse-Write");
+    let pending_id = pending["tool_use_id"].as_str().expect("id").to_string();
+    ingest(&pending);
+    let done = payload("PostToolUse-Read");
+    let done_id = done["tool_use_id"].as_str().expect("id").to_string();
+    ingest(&done);
+    let mut batch = payload("PostToolBatch-Write-permission_denied");
+    let denied = batch["tool_calls"][0].clone();
+    let mut unseen = denied.clone();
+    unseen["tool_use_id"] = json!("toolu_never_seen_before");
+    let mut completed = denied.clone();
+    completed["tool_use_id"] = json!(done_id);
+    let mut pending_call = denied;
+    pending_call["tool_use_id"] = json!(pending_id);
+    batch["tool_calls"] = json!([pending_call, unseen, completed]);
+    ingest(&batch);
+
+    let s = session_by_claude_id(&server, claude_id);
+    let timeline = server.get(&format!(
+        "/api/sessions/{}/timeline",
+        s["id"].as_str().expect("id")
+    ));
+    let line = |id: &str| -> Value {
+        let lines: Vec<&Value> = timeline
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter(|l| l["tool_use_id"] == id)
+            .collect();
+        assert_eq!(lines.len(), 1, "one line for {id}: {timeline}");
+        lines[0].clone()
+    };
+    for id in [pending_id.as_str(), "toolu_never_seen_before"] {
+        let l = line(id);
+        assert_eq!(l["status"], "warning", "{l}");
+        let summary = l["summary"].as_str().expect("summary");
+        assert!(
+            summary.starts_with("Not run: ") && summary.contains("haven't granted it yet"),
+            "{summary}"
+        );
+    }
+    let l = line(&done_id);
+    assert_eq!(l["status"], "ok", "a completed call stays as it was: {l}");
+    assert!(!l["summary"]
+        .as_str()
+        .expect("summary")
+        .starts_with("Not run"));
+}

@@ -1102,23 +1102,20 @@ mod tests {
     fn last_received_before_searches_by_seq() {
         let mut conn = Connection::open_in_memory().expect("open");
         super::schema::migrate(&mut conn).expect("schema");
+        // The receive time of the i-th event.
+        let at = |i: usize| format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60);
         let mut seqs = Vec::new();
-        let mut seq = 0;
-        for i in 0..200 {
-            seq += 1 + (i * 7) % 5;
+        let mut seq: i64 = 0;
+        for i in 0..200usize {
+            seq += 1 + (i as i64 * 7) % 5;
             seqs.push(seq);
             conn.execute(
                 "INSERT INTO events (seq, event_id, event, captured_at, received_at, size) \
                  VALUES (?1, ?2, 'Stop', 't', ?3, 0)",
-                rusqlite::params![
-                    seq,
-                    format!("e{i}"),
-                    format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60)
-                ],
+                rusqlite::params![seq, format!("e{i}"), at(i)],
             )
             .expect("insert");
         }
-        let at = |i: usize| format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60);
         assert_eq!(last_received_before(&conn, &at(0)).expect("search"), 0);
         for i in [1, 2, 57, 100, 199] {
             assert_eq!(

@@ -168,31 +168,26 @@ impl WalFile {
 /// to put a transaction in the middle of its fsync.
 #[cfg(test)]
 pub(super) mod gate {
-    use std::collections::HashMap;
     use std::path::{Path, PathBuf};
     use std::sync::{mpsc, Mutex};
     use std::time::Duration;
 
-    type Gates = Mutex<Option<HashMap<PathBuf, mpsc::Receiver<()>>>>;
-    static GATES: Gates = Mutex::new(None);
+    /// Closed gates, by WAL path (tests run in parallel, each on its own WAL).
+    static GATES: Mutex<Vec<(PathBuf, mpsc::Receiver<()>)>> = Mutex::new(Vec::new());
 
     /// The next fsync of `wal` waits until the returned sender sends (or is dropped).
     pub fn close(wal: &Path) -> mpsc::Sender<()> {
         let (tx, rx) = mpsc::channel();
-        GATES
-            .lock()
-            .expect("gates")
-            .get_or_insert_with(HashMap::new)
-            .insert(wal.to_path_buf(), rx);
+        GATES.lock().expect("gates").push((wal.to_path_buf(), rx));
         tx
     }
 
     /// Waits at the gate of `wal`, if the test closed one (once).
     pub(super) fn wait(wal: &Path) {
-        let gate = GATES
-            .lock()
-            .ok()
-            .and_then(|mut g| g.as_mut().and_then(|g| g.remove(wal)));
+        let gate = GATES.lock().ok().and_then(|mut g| {
+            let i = g.iter().position(|(p, _)| p == wal)?;
+            Some(g.swap_remove(i).1)
+        });
         if let Some(rx) = gate {
             let _ = rx.recv_timeout(Duration::from_secs(30));
         }

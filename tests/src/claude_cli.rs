@@ -1,10 +1,13 @@
-//! The real Claude Code CLI, pinned to [`CLAUDE_CODE_VERSION`], for the end-to-end scenarios.
+//! The real Claude Code CLI for the end-to-end scenarios, pinned to the oldest supported
+//! ([`CLAUDE_CODE_VERSION`], [`OLDEST_VERSION`]) and the newest ([`NEWEST_VERSION`]) release:
+//! [`SUPPORTED_VERSIONS`] lists both, and end-to-end tests run on each.
 //!
-//! - [`claude_binary`] finds the CLI in the cache dir (`MAESTRO_CLAUDE_CACHE`, default
-//!   `<workspace>/.cache/claude-code`) or installs it there with plain
-//!   `npm install --prefix <cache> @anthropic-ai/claude-code@<version>` (npm's own registry
-//!   config applies). [`claude_or_skip`] turns "no Node.js / install failed" into a SKIP line,
-//!   or a loud panic when `CI` is set.
+//! - [`claude_binary_for`] finds one version in its cache dir (`<cache>/<version>`, where
+//!   `<cache>` is `MAESTRO_CLAUDE_CACHE`, default `<workspace>/.cache/claude-code`) or installs it
+//!   there with plain `npm install --prefix <dir> @anthropic-ai/claude-code@<version>` (npm's own
+//!   registry config applies); `.ci/install-claude.sh` installs the same versions in the same
+//!   place. [`claude_or_skip_for`] turns "no Node.js / install failed" into a SKIP line, or a loud
+//!   panic when `CI` is set. [`claude_binary`] / [`claude_or_skip`] are the oldest version.
 //! - [`ClaudeCommand`] runs `claude -p <prompt> --output-format stream-json --verbose
 //!   --include-hook-events` in a scratch project with a scratch HOME against a fake Messages
 //!   API, with the env vars that keep the CLI on loopback, a bounded timeout (killed by PID),
@@ -18,8 +21,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The pinned Claude Code version (the one the offline reference measured).
-pub const CLAUDE_CODE_VERSION: &str = "2.1.197";
+/// The oldest supported Claude Code version (the one the offline reference measured).
+pub const OLDEST_VERSION: &str = "2.1.197";
+/// The newest Claude Code release the suite pins (checked with `npm view` when it was pinned).
+pub const NEWEST_VERSION: &str = "2.1.332";
+/// Every pinned version, oldest first: end-to-end scenarios run on each.
+pub const SUPPORTED_VERSIONS: &[&str] = &[OLDEST_VERSION, NEWEST_VERSION];
+/// The version [`claude_binary`] returns (the oldest supported).
+pub const CLAUDE_CODE_VERSION: &str = OLDEST_VERSION;
 /// The npm package.
 pub const CLAUDE_CODE_PACKAGE: &str = "@anthropic-ai/claude-code";
 /// Default timeout of one CLI run.
@@ -52,12 +61,18 @@ pub fn offline_env(api_url: &str, home: &Path) -> Vec<(String, String)> {
     env
 }
 
-/// The cache dir: `MAESTRO_CLAUDE_CACHE`, else `<workspace>/.cache/claude-code`.
+/// The cache dir: `MAESTRO_CLAUDE_CACHE`, else `<workspace>/.cache/claude-code`; each version
+/// lives in its own subdirectory named by the version.
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("MAESTRO_CLAUDE_CACHE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::workspace_root().join(".cache").join("claude-code"))
+}
+
+/// Where `version` is installed: `<cache_dir>/<version>`.
+pub fn version_dir(version: &str) -> PathBuf {
+    cache_dir().join(version)
 }
 
 /// A real (not placeholder) executable: the package's `bin/claude.exe` is a small stub until
@@ -66,12 +81,12 @@ fn is_real_binary(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 4096)
 }
 
-/// The CLI binary in `cache`, when the pinned version is installed there.
-pub fn find_installed(cache: &Path) -> Option<PathBuf> {
+/// The CLI binary in `cache`, when `version` is installed there.
+pub fn find_installed(cache: &Path, version: &str) -> Option<PathBuf> {
     let modules = cache.join("node_modules");
     let manifest = modules.join(CLAUDE_CODE_PACKAGE).join("package.json");
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(manifest).ok()?).ok()?;
-    if manifest["version"] != CLAUDE_CODE_VERSION {
+    if manifest["version"] != version {
         return None;
     }
     let bin = modules.join(".bin").join("claude");
@@ -91,8 +106,8 @@ pub fn find_installed(cache: &Path) -> Option<PathBuf> {
     candidates.into_iter().next()
 }
 
-/// Installs the pinned CLI into `cache` with npm and returns the binary.
-pub fn install(cache: &Path) -> Result<PathBuf, String> {
+/// Installs `version` of the CLI into `cache` with npm and returns the binary.
+pub fn install(cache: &Path, version: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(cache).map_err(|e| format!("creating {}: {e}", cache.display()))?;
     let npm = Command::new("npm")
         .arg("--version")
@@ -101,7 +116,7 @@ pub fn install(cache: &Path) -> Result<PathBuf, String> {
     if !npm.status.success() {
         return Err("`npm --version` failed; install Node.js 18+ and npm".into());
     }
-    let spec = format!("{CLAUDE_CODE_PACKAGE}@{CLAUDE_CODE_VERSION}");
+    let spec = format!("{CLAUDE_CODE_PACKAGE}@{version}");
     eprintln!("installing {spec} into {} with npm", cache.display());
     let out = Command::new("npm")
         .args(["install", "--prefix"])
@@ -118,7 +133,7 @@ pub fn install(cache: &Path) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    find_installed(cache).ok_or_else(|| {
+    find_installed(cache, version).ok_or_else(|| {
         format!(
             "npm installed {spec} but no claude binary was found under {}",
             cache.display()
@@ -126,48 +141,66 @@ pub fn install(cache: &Path) -> Result<PathBuf, String> {
     })
 }
 
-/// The pinned CLI: found in the cache or installed there (once per process; concurrent
-/// processes serialise on a lock file next to the cache).
+/// The oldest supported CLI ([`CLAUDE_CODE_VERSION`]): see [`claude_binary_for`].
 pub fn claude_binary() -> Result<PathBuf, String> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cache = cache_dir();
-        if let Some(bin) = find_installed(&cache) {
-            return Ok(bin);
-        }
-        std::fs::create_dir_all(&cache)
-            .map_err(|e| format!("creating {}: {e}", cache.display()))?;
-        let lock = std::fs::File::create(cache.join(".install.lock"))
-            .map_err(|e| format!("lock file: {e}"))?;
-        // SAFETY: flock(2) on a file descriptor we own for the duration of the call.
-        unsafe {
-            use std::os::fd::AsRawFd;
-            libc::flock(lock.as_raw_fd(), libc::LOCK_EX);
-        }
-        let result = match find_installed(&cache) {
-            Some(bin) => Ok(bin),
-            None => install(&cache),
-        };
-        drop(lock);
-        result
-    })
-    .clone()
+    claude_binary_for(CLAUDE_CODE_VERSION)
 }
 
-/// The pinned CLI, or `None` after printing a SKIP line when it cannot be had. With `CI` set
-/// a missing CLI is a failure: this panics instead of skipping.
+/// `version` of the CLI: found in its cache dir or installed there (once per process and
+/// version; concurrent processes serialise on a lock file in the cache).
+pub fn claude_binary_for(version: &str) -> Result<PathBuf, String> {
+    static BINS: OnceLock<Mutex<std::collections::HashMap<String, Result<PathBuf, String>>>> =
+        OnceLock::new();
+    let bins = BINS.get_or_init(Default::default);
+    let mut bins = bins.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = bins.get(version) {
+        return found.clone();
+    }
+    let result = find_or_install(version);
+    bins.insert(version.to_string(), result.clone());
+    result
+}
+
+fn find_or_install(version: &str) -> Result<PathBuf, String> {
+    let cache = version_dir(version);
+    if let Some(bin) = find_installed(&cache, version) {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(&cache).map_err(|e| format!("creating {}: {e}", cache.display()))?;
+    let lock = std::fs::File::create(cache.join(".install.lock"))
+        .map_err(|e| format!("lock file: {e}"))?;
+    // SAFETY: flock(2) on a file descriptor we own for the duration of the call.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        libc::flock(lock.as_raw_fd(), libc::LOCK_EX);
+    }
+    let result = match find_installed(&cache, version) {
+        Some(bin) => Ok(bin),
+        None => install(&cache, version),
+    };
+    drop(lock);
+    result
+}
+
+/// The oldest supported CLI, or `None` after a SKIP line: see [`claude_or_skip_for`].
 pub fn claude_or_skip(test: &str) -> Option<PathBuf> {
-    match claude_binary() {
+    claude_or_skip_for(test, CLAUDE_CODE_VERSION)
+}
+
+/// `version` of the CLI, or `None` after printing a SKIP line when it cannot be had. With `CI`
+/// set a missing CLI is a failure: this panics instead of skipping.
+pub fn claude_or_skip_for(test: &str, version: &str) -> Option<PathBuf> {
+    match claude_binary_for(version) {
         Ok(bin) => Some(bin),
         Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("{test}: the real Claude Code CLI is required when CI is set: {e}")
+            panic!("{test}: the real Claude Code CLI {version} is required when CI is set: {e}")
         }
         Err(e) => {
             // Straight to the process's stderr: the test harness captures `eprintln!` of
             // passing tests, and a skip must be visible in a normal run.
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIP {test}: real Claude Code CLI unavailable: {e}"
+                "SKIP {test}: real Claude Code CLI {version} unavailable: {e}"
             );
             None
         }

@@ -11,6 +11,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -33,13 +34,38 @@ pub fn is_spool_name(name: &str) -> bool {
 
 /// Writes `bytes` as `<dir>/<name>` atomically and durably: temp file, fsync, rename, fsync
 /// of the directory.
+/// Mode of every file the spool writes: events carry commands, paths and file contents, so
+/// only the user may read them.
+const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` and its missing parents with mode 0700.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Writes (truncating) a small file readable by the user only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    fs::create_dir_all(dir).map_err(|e| ctx("creating", dir, e))?;
+    create_private_dir(dir).map_err(|e| ctx("creating", dir, e))?;
     let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
     let result = (|| -> std::io::Result<PathBuf> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(&tmp)
             .map_err(|e| ctx("creating", &tmp, e))?;
         f.write_all(bytes).map_err(|e| ctx("writing", &tmp, e))?;
@@ -89,7 +115,7 @@ pub fn quarantine(file: &Path, quarantine: &Path, reason: &str) -> std::io::Resu
     let name = file
         .file_name()
         .ok_or_else(|| std::io::Error::other(format!("{} has no file name", file.display())))?;
-    fs::create_dir_all(quarantine).map_err(|e| ctx("creating", quarantine, e))?;
+    create_private_dir(quarantine).map_err(|e| ctx("creating", quarantine, e))?;
     let mut reason_name = name.to_owned();
     reason_name.push(".reason");
     let reason_text = format!(
@@ -97,7 +123,7 @@ pub fn quarantine(file: &Path, quarantine: &Path, reason: &str) -> std::io::Resu
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
         reason
     );
-    fs::write(quarantine.join(&reason_name), reason_text)
+    write_private(&quarantine.join(&reason_name), reason_text.as_bytes())
         .map_err(|e| ctx("writing reason for", file, e))?;
     let dest = quarantine.join(name);
     fs::rename(file, &dest).map_err(|e| ctx("moving to quarantine", file, e))?;
@@ -113,13 +139,14 @@ pub fn quarantine_bytes(
     reason: &str,
 ) -> std::io::Result<PathBuf> {
     let path = write_atomic(quarantine, name, bytes)?;
-    fs::write(
-        quarantine.join(format!("{name}.reason")),
+    write_private(
+        &quarantine.join(format!("{name}.reason")),
         format!(
             "{}\n{}\n",
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
             reason
-        ),
+        )
+        .as_bytes(),
     )
     .map_err(|e| ctx("writing reason for", &path, e))?;
     Ok(path)
@@ -211,7 +238,7 @@ impl Drop for Lock {
 }
 
 fn open_lock(dir: &Path, name: &str) -> std::io::Result<File> {
-    fs::create_dir_all(dir).map_err(|e| ctx("creating", dir, e))?;
+    create_private_dir(dir).map_err(|e| ctx("creating", dir, e))?;
     let path = dir.join(name);
     OpenOptions::new()
         .read(true)

@@ -32,6 +32,8 @@ pub struct AppState {
     pub policy: Arc<crate::decide::PolicySet>,
     /// Spawned-session supervisor.
     pub supervisor: Arc<crate::spawn::Supervisor>,
+    /// Failed-login counter (throttles token guessing).
+    pub login_throttle: Arc<auth::LoginThrottle>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             telemetry: Arc::new(Telemetry::new()?),
             approvals: Arc::new(Approvals::default()),
             policy: Arc::new(policy),
+            login_throttle: Arc::default(),
         })
     }
 }
@@ -106,6 +109,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::check_host,
+        ))
         .with_state(state)
 }
 

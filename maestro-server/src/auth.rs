@@ -105,15 +105,30 @@ pub async fn login(
     State(state): State<AppState>,
     body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    let now = std::time::Instant::now();
+    if let Some(secs) = state.login_throttle.blocked_for(now) {
+        state.telemetry.rejected("login_throttled");
+        let mut resp = HttpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins: try again in {secs} s"),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return resp;
+    }
     let Json(login) = match body {
         Ok(b) => b,
         Err(e) => return crate::error::json_rejection(e).into_response(),
     };
     if token_eq(login.token.trim(), &state.config.ingest_token) {
+        state.login_throttle.failed(now);
         return HttpError::forbidden("the ingest token cannot log in to the UI").into_response();
     }
     if !token_eq(login.token.trim(), &state.config.operator_token) {
         state.telemetry.rejected("login");
+        state.login_throttle.failed(now);
         return HttpError::unauthorized("wrong operator token").into_response();
     }
     let cookie = format!(
@@ -142,5 +157,138 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match identify(&state, &headers, None) {
         Caller::Operator => Json(serde_json::json!({"operator": true})).into_response(),
         _ => HttpError::unauthorized("not logged in").into_response(),
+    }
+}
+
+/// The webhook's credential check: only `Authorization: Bearer <ingest token>` counts. The
+/// operator's login cookie (or token) never authorizes an event, so a page on another local
+/// port that rides on the browser's cookie cannot post one.
+pub fn check_ingest(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
+    match bearer(headers) {
+        Some(t) if token_eq(t, &state.config.ingest_token) => Ok(()),
+        Some(_) => Err(HttpError::unauthorized(
+            "wrong token: the webhook takes only the ingest token (Authorization: Bearer TOKEN)",
+        )),
+        None => Err(HttpError::unauthorized(
+            "ingest token required (Authorization: Bearer TOKEN)",
+        )),
+    }
+}
+
+/// Failed logins allowed per [`LOGIN_WINDOW`] before further attempts get 429.
+pub const LOGIN_FAILURES_ALLOWED: u32 = 10;
+/// The window over which failed logins are counted.
+pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Counts failed logins so that guessing the operator token is throttled: after
+/// [`LOGIN_FAILURES_ALLOWED`] failures in a [`LOGIN_WINDOW`], attempts are answered 429 (with
+/// `Retry-After`) until the window has passed.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    failures: std::sync::Mutex<(u32, Option<std::time::Instant>)>,
+}
+
+impl LoginThrottle {
+    /// Seconds to wait when the caller must back off now.
+    fn blocked_for(&self, now: std::time::Instant) -> Option<u64> {
+        let guard = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, start) = *guard;
+        let start = start?;
+        let elapsed = now.saturating_duration_since(start);
+        (count >= LOGIN_FAILURES_ALLOWED && elapsed < LOGIN_WINDOW)
+            .then(|| (LOGIN_WINDOW - elapsed).as_secs().max(1))
+    }
+
+    /// Records one failed attempt.
+    fn failed(&self, now: std::time::Instant) {
+        let mut guard = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.1 {
+            Some(start) if now.saturating_duration_since(start) < LOGIN_WINDOW => guard.0 += 1,
+            _ => *guard = (1, Some(now)),
+        }
+    }
+}
+
+/// Host names every loopback server answers to.
+const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "[::1]"];
+
+/// The host part of a `Host` header value (port removed, lower case).
+fn host_name(value: &str) -> String {
+    let value = value.trim().to_ascii_lowercase();
+    if value.starts_with('[') {
+        // [v6]:port
+        return match value.find(']') {
+            Some(end) => value[..=end].to_string(),
+            None => value,
+        };
+    }
+    match value.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host.to_string(),
+        _ => value,
+    }
+}
+
+/// Whether a request's `Host` is acceptable: on a loopback bind only loopback names and the
+/// configured `allowed_hosts` (a DNS-rebinding page's `Host: evil.example` is refused); on other
+/// binds anything, unless `allowed_hosts` is set.
+pub fn host_allowed(config: &crate::config::Config, host: Option<&str>) -> bool {
+    let restricted = config.bind.ip().is_loopback() || !config.allowed_hosts.is_empty();
+    if !restricted {
+        return true;
+    }
+    // HTTP/1.1 requires Host; browsers always send it. A request without one cannot come from a
+    // rebinding page.
+    let Some(host) = host else {
+        return true;
+    };
+    let name = host_name(host);
+    (config.bind.ip().is_loopback()
+        && (LOOPBACK_HOSTS.contains(&name.as_str()) || name.ends_with(".localhost")))
+        || config.allowed_hosts.iter().any(|h| *h == name)
+}
+
+/// Middleware: refuses requests whose `Host` is not allowed ([`host_allowed`]) with 421.
+pub async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if host_allowed(&state.config, host) {
+        return next.run(req).await;
+    }
+    state.telemetry.rejected("host");
+    HttpError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "host_not_allowed",
+        "this Host is not served here (add it to allowed_hosts / MAESTRO_ALLOWED_HOSTS when a proxy forwards it)",
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_lose_the_port() {
+        assert_eq!(host_name("LocalHost:8420"), "localhost");
+        assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_name("[::1]:80"), "[::1]");
+        assert_eq!(host_name("evil.example:8420"), "evil.example");
+    }
+
+    #[test]
+    fn login_throttle_blocks_after_the_allowed_failures_and_forgets_after_the_window() {
+        let t = LoginThrottle::default();
+        let start = std::time::Instant::now();
+        for _ in 0..LOGIN_FAILURES_ALLOWED {
+            assert_eq!(t.blocked_for(start), None);
+            t.failed(start);
+        }
+        assert!(t.blocked_for(start).is_some());
+        assert_eq!(t.blocked_for(start + LOGIN_WINDOW), None);
+        t.failed(start + LOGIN_WINDOW);
+        assert_eq!(t.blocked_for(start + LOGIN_WINDOW), None);
     }
 }

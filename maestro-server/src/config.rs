@@ -103,6 +103,10 @@ pub struct FileConfig {
     pub sqlite_synchronous: Option<String>,
     /// Allowed WebSocket origins besides the server's own.
     pub allowed_origins: Option<Vec<String>>,
+    /// Host names (`Host` header, without the port) accepted besides `localhost`, `127.0.0.1`
+    /// and `[::1]`, e.g. the name a reverse proxy forwards. On a loopback bind any other `Host`
+    /// is refused (DNS rebinding).
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// The effective configuration.
@@ -144,6 +148,8 @@ pub struct Config {
     pub sync_full: bool,
     /// Extra allowed WebSocket origins.
     pub allowed_origins: Vec<String>,
+    /// Extra accepted `Host` names (see [`FileConfig::allowed_hosts`]).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Default bind address.
@@ -174,6 +180,17 @@ where
 
 fn env_string(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A comma-separated list from the environment (empty items dropped).
+fn env_list(key: &str) -> Option<Vec<String>> {
+    env_string(key).map(|v| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
 }
 
 impl Config {
@@ -263,6 +280,12 @@ impl Config {
                 Some("normal") | Some("NORMAL")
             ),
             allowed_origins: file.allowed_origins.unwrap_or_default(),
+            allowed_hosts: env_list("MAESTRO_ALLOWED_HOSTS")
+                .or(file.allowed_hosts)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
         })
     }
 
@@ -280,20 +303,32 @@ fn restrict_dir(dir: &Path) {
     }
 }
 
+/// The shortest token accepted: 32 bytes (a guessable token is no protection on a shared host).
+pub const MIN_TOKEN_BYTES: usize = 32;
+
 /// Token precedence: env var, config file, token file in the data dir, else generate one and
 /// write it (mode 0600).
+/// A token shorter than [`MIN_TOKEN_BYTES`] from any of them stops the start with an error that
+/// says where it came from.
 fn resolve_token(env: &str, file_value: Option<String>, path: &Path) -> Result<(String, String)> {
-    if let Some(v) = env_string(env) {
-        return Ok((v.trim().to_string(), format!("env {env}")));
-    }
-    if let Some(v) = file_value.filter(|v| !v.trim().is_empty()) {
-        return Ok((v.trim().to_string(), "config file".to_string()));
-    }
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let t = text.trim();
-        if !t.is_empty() {
-            return Ok((t.to_string(), path.display().to_string()));
-        }
+    let given = if let Some(v) = env_string(env) {
+        Some((v.trim().to_string(), format!("env {env}")))
+    } else if let Some(v) = file_value.filter(|v| !v.trim().is_empty()) {
+        Some((v.trim().to_string(), "config file".to_string()))
+    } else {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|text| text.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(|t| (t, path.display().to_string()))
+    };
+    if let Some((token, source)) = given {
+        anyhow::ensure!(
+            token.len() >= MIN_TOKEN_BYTES,
+            "the token from {source} is {} bytes long; tokens must be at least {MIN_TOKEN_BYTES} bytes (generate one with `openssl rand -hex 32`, or remove it and a strong one is generated)",
+            token.len()
+        );
+        return Ok((token, source));
     }
     let token = generate_token();
     write_secret(path, &token).with_context(|| format!("writing token {}", path.display()))?;

@@ -3,7 +3,7 @@
 //! so that the hook spools the event instead of believing it was stored.
 
 use crate::app::AppState;
-use crate::auth::{identify, Caller};
+use crate::auth::check_ingest;
 use crate::error::{body_rejection, HttpError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -26,6 +26,16 @@ fn reject(state: &AppState, reason: &'static str, err: HttpError) -> Response {
     err.into_response()
 }
 
+/// Whether the request says its body is JSON (`application/json`, parameters allowed). A form
+/// or `text/plain` post (what a cross-site page can send without a preflight) is refused.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
 /// The webhook handler.
 pub async fn hook_event(
     State(state): State<AppState>,
@@ -33,11 +43,18 @@ pub async fn hook_event(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    if identify(&state, &headers, None) == Caller::Anonymous {
+    if let Err(e) = check_ingest(&state, &headers) {
+        return reject(&state, "unauthorized", e);
+    }
+    if !is_json(&headers) {
         return reject(
             &state,
-            "unauthorized",
-            HttpError::unauthorized("ingest token required (Authorization: Bearer TOKEN)"),
+            "content_type",
+            HttpError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the webhook takes only Content-Type: application/json",
+            ),
         );
     }
     let body = match body {

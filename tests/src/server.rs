@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Ingest token every test server uses.
-pub const INGEST_TOKEN: &str = "test-ingest-token-0123456789";
+pub const INGEST_TOKEN: &str = "test-ingest-token-0123456789abcdef";
 /// Operator token every test server uses.
-pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
 
 /// A running server. Killed (SIGKILL) on drop; [`TestServer::stop`] stops it gracefully.
 pub struct TestServer {

@@ -43,6 +43,40 @@ pub struct SqliteStore {
     feed_retention_mark: std::sync::atomic::AtomicI64,
 }
 
+/// Creates the database file with mode 0600 when it is new, and makes an existing one and its
+/// `-wal` / `-shm` files 0600 (SQLite gives the files it creates the database file's mode): the
+/// events hold commands, paths and file contents.
+fn restrict_mode(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    // A WAL without its database is left for SQLite (and the start-up checks) to judge.
+    if !Path::new(&wal).exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        match std::fs::metadata(file) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -119,6 +153,8 @@ impl SqliteStore {
         use anyhow::Context;
         // The writer never fsyncs on commit itself: with `sync_full` its syncer thread fsyncs
         // the WAL after each commit, off the writer's path, before anyone is answered.
+        restrict_mode(path)
+            .with_context(|| format!("making {} private (mode 0600)", path.display()))?;
         let mut conn =
             open(path, false).with_context(|| format!("opening database {}", path.display()))?;
         schema::migrate(&mut conn).context("migrating the database schema")?;

@@ -1,0 +1,225 @@
+//! Attack surface of the real server and hook: the webhook's credential and content type, the
+//! `Host` check (DNS rebinding), token strength at start, login throttling, and private file
+//! modes for the database and the hook's spool.
+
+mod hook_support;
+
+use hook_support::{closed_port, HookEnv};
+use maestro_tests::envelopes::envelope;
+use maestro_tests::server::{TestServer, INGEST_TOKEN, OPERATOR_TOKEN};
+use maestro_tests::{bin_path, wait_for};
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+fn hook_event_url(server: &TestServer) -> String {
+    format!("{}/api/webhooks/hook-event", server.url)
+}
+
+fn an_envelope() -> serde_json::Value {
+    envelope(
+        &json!({
+            "session_id": "11111111-2222-3333-4444-555555555555",
+            "hook_event_name": "SessionStart",
+            "cwd": "/tmp",
+            "source": "startup"
+        }),
+        chrono::Utc::now(),
+    )
+}
+
+#[test]
+fn the_webhook_takes_only_the_ingest_token_as_json() {
+    let server = TestServer::start();
+    let http = server.client();
+    let body = serde_json::to_vec(&an_envelope()).expect("json");
+    let post = |req: reqwest::blocking::RequestBuilder| {
+        let resp = req.body(body.clone()).send().expect("post");
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        (status, text)
+    };
+
+    // The operator's login cookie (what a page on another local port rides on) is refused.
+    let (status, text) = post(
+        http.post(hook_event_url(&server))
+            .header("cookie", format!("maestro_auth={OPERATOR_TOKEN}"))
+            .header("content-type", "application/json"),
+    );
+    assert_eq!(status, 401, "{text}");
+    // So is the operator token as a bearer: events come from hooks only.
+    let (status, text) = post(
+        http.post(hook_event_url(&server))
+            .bearer_auth(OPERATOR_TOKEN)
+            .header("content-type", "application/json"),
+    );
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("ingest token"), "{text}");
+    // The right token with a form content type (no CORS preflight) is refused.
+    let (status, text) = post(
+        http.post(hook_event_url(&server))
+            .bearer_auth(INGEST_TOKEN)
+            .header("content-type", "text/plain"),
+    );
+    assert_eq!(status, 415, "{text}");
+    assert!(text.contains("unsupported_media_type"), "{text}");
+    let (status, _) = post(http.post(hook_event_url(&server)).bearer_auth(INGEST_TOKEN));
+    assert_eq!(status, 415);
+    // Nothing above was stored.
+    let events = server.get("/api/events");
+    assert_eq!(events.as_array().map(Vec::len), Some(0), "{events}");
+
+    // The hook's own request shape is accepted.
+    let (status, text) = post(
+        http.post(hook_event_url(&server))
+            .bearer_auth(INGEST_TOKEN)
+            .header("content-type", "application/json; charset=utf-8"),
+    );
+    assert_eq!(status, 200, "{text}");
+}
+
+#[test]
+fn a_loopback_server_refuses_foreign_host_headers() {
+    let server = TestServer::start_with_env(&[("MAESTRO_ALLOWED_HOSTS", "maestro.internal")]);
+    let http = server.client();
+    let get = |host: &str, path: &str| {
+        http.get(format!("{}{path}", server.url))
+            .header("host", host)
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .expect("get")
+            .status()
+            .as_u16()
+    };
+    let port = server.port;
+    for path in ["/healthz", "/api/tasks", "/"] {
+        assert_eq!(get("evil.example", path), 421, "{path}");
+        assert_eq!(get(&format!("evil.example:{port}"), path), 421, "{path}");
+        assert_eq!(get(&format!("127.0.0.1.evil.example:{port}"), path), 421);
+        assert_eq!(get(&format!("localhost:{port}"), path), 200, "{path}");
+        assert_eq!(get(&format!("127.0.0.1:{port}"), path), 200, "{path}");
+        assert_eq!(get(&format!("[::1]:{port}"), path), 200, "{path}");
+        assert_eq!(get("MAESTRO.internal", path), 200, "{path}");
+    }
+    // The webhook too: a rebinding page cannot post events.
+    let resp = http
+        .post(hook_event_url(&server))
+        .header("host", "evil.example")
+        .bearer_auth(INGEST_TOKEN)
+        .json(&an_envelope())
+        .send()
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 421);
+}
+
+#[test]
+fn short_tokens_stop_the_start_with_a_clear_error() {
+    for (var, other) in [
+        ("MAESTRO_INGEST_TOKEN", "MAESTRO_OPERATOR_TOKEN"),
+        ("MAESTRO_OPERATOR_TOKEN", "MAESTRO_INGEST_TOKEN"),
+    ] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let out = std::process::Command::new(bin_path("maestro-server"))
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(tmp.path().join("data"))
+            .env(var, "short-token-31-bytes-0123456789")
+            .env(other, "a-strong-enough-token-0123456789abcdef")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run server");
+        assert!(!out.status.success(), "{var}: started with a short token");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("env {var}")) && err.contains("at least 32 bytes"),
+            "{var}: {err}"
+        );
+    }
+}
+
+#[test]
+fn failed_logins_are_throttled() {
+    let server = TestServer::start();
+    let http = server.client();
+    let login = |token: &str| {
+        http.post(format!("{}/api/login", server.url))
+            .json(&json!({"token": token}))
+            .send()
+            .expect("login")
+    };
+    assert_eq!(login(OPERATOR_TOKEN).status().as_u16(), 204);
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        statuses.push(login(&format!("guess-{i}")).status().as_u16());
+    }
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    // Now even the right token waits: a guesser cannot tell a hit from the throttle.
+    let resp = login(OPERATOR_TOKEN);
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Bearer-token API use is not affected.
+    let tasks = server.get("/api/tasks");
+    assert!(tasks.is_array());
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_database_and_the_spool_are_private() {
+    let server = TestServer::start();
+    let (status, body) = server.ingest(&an_envelope());
+    assert_eq!(status, 200, "{body}");
+    let db = server.data_dir.join("maestro.db");
+    let wal = server.data_dir.join("maestro.db-wal");
+    wait_for("the WAL to exist", Duration::from_secs(10), || {
+        wal.exists().then_some(())
+    });
+    assert_eq!(mode_of(&db), 0o600, "maestro.db");
+    assert_eq!(mode_of(&wal), 0o600, "maestro.db-wal");
+
+    // An older database made with the default umask is made private at the next start.
+    let mut server = server;
+    server.stop();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    server.restart();
+    wait_for("the server to answer", Duration::from_secs(30), || {
+        server
+            .client()
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+    assert_eq!(mode_of(&db), 0o600, "maestro.db after a restart");
+
+    // The hook's spool (server down): event files, their directory and quarantine reasons.
+    let hook = HookEnv::new(&format!("http://127.0.0.1:{}", closed_port()));
+    let run = hook.send(&json!({
+        "session_id": "s-private",
+        "hook_event_name": "PostToolUse",
+        "cwd": "/tmp",
+        "tool_name": "Bash",
+        "tool_input": {"command": "echo secret"},
+        "tool_use_id": "toolu_private"
+    }));
+    run.assert_silent_success("spooling");
+    let spooled = hook.spooled();
+    assert_eq!(spooled.len(), 1, "{spooled:?}");
+    assert_eq!(mode_of(&spooled[0]), 0o600, "spool file");
+    let dir = spooled[0].parent().expect("spool dir");
+    assert_eq!(mode_of(dir), 0o700, "spool dir");
+}

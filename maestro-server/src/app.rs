@@ -212,18 +212,13 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     println!("  open http://{addr}/ and log in with the operator token");
     let mut background = spawn_background(&state);
     background.push(crate::spawn::start(&state));
-    // No Nagle delay: a WebSocket frame or an answer written while the previous one is not yet
-    // acknowledged would otherwise wait for the peer's delayed ACK (milliseconds).
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving");
+    let limits = crate::connections::Limits {
+        max_connections: crate::connections::effective_max_connections(
+            state.config.max_connections,
+        ),
+        header_read_timeout: state.config.header_read_timeout,
+    };
+    crate::connections::serve(listener, router(state), limits, shutdown_signal()).await;
     // Stop the background loops while the runtime still runs: a loop woken during the
     // runtime's own shutdown would touch its timer and panic.
     for task in &background {
@@ -232,7 +227,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     for task in background {
         let _ = task.await;
     }
-    served
+    Ok(())
 }
 
 async fn shutdown_signal() {

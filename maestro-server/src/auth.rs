@@ -244,7 +244,7 @@ pub fn host_allowed(config: &crate::config::Config, host: Option<&str>) -> bool 
     let name = host_name(host);
     (config.bind.ip().is_loopback()
         && (LOOPBACK_HOSTS.contains(&name.as_str()) || name.ends_with(".localhost")))
-        || config.allowed_hosts.iter().any(|h| *h == name)
+        || config.allowed_hosts.contains(&name)
 }
 
 /// Middleware: refuses requests whose `Host` is not allowed ([`host_allowed`]) with 421.

@@ -107,6 +107,12 @@ pub struct FileConfig {
     /// and `[::1]`, e.g. the name a reverse proxy forwards. On a loopback bind any other `Host`
     /// is refused (DNS rebinding).
     pub allowed_hosts: Option<Vec<String>>,
+    /// Open connections served at once (default 1024, at most the open-file limit less a
+    /// reserve); more wait in the kernel's accept queue.
+    pub max_connections: Option<usize>,
+    /// How long a connection may take to send a request's headers, and how long an idle
+    /// keep-alive connection is kept, in milliseconds (default 10000).
+    pub header_read_timeout_ms: Option<u64>,
 }
 
 /// The effective configuration.
@@ -150,6 +156,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Extra accepted `Host` names (see [`FileConfig::allowed_hosts`]).
     pub allowed_hosts: Vec<String>,
+    /// Connections served at once (see [`FileConfig::max_connections`]).
+    pub max_connections: usize,
+    /// Header-read and keep-alive idle timeout (see [`FileConfig::header_read_timeout_ms`]).
+    pub header_read_timeout: Duration,
 }
 
 /// Default bind address.
@@ -286,6 +296,15 @@ impl Config {
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            max_connections: env_parse("MAESTRO_MAX_CONNECTIONS")?
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+                .max(1),
+            header_read_timeout: millis(
+                "MAESTRO_HEADER_READ_TIMEOUT_MS",
+                file.header_read_timeout_ms,
+                10_000,
+            )?,
         })
     }
 
@@ -302,6 +321,9 @@ fn restrict_dir(dir: &Path) {
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
 }
+
+/// Default of [`Config::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// The shortest token accepted: 32 bytes (a guessable token is no protection on a shared host).
 pub const MIN_TOKEN_BYTES: usize = 32;

@@ -5,6 +5,7 @@ pub mod app;
 pub mod approvals;
 pub mod auth;
 pub mod config;
+mod connections;
 pub mod decide;
 pub mod error;
 pub mod hub;

@@ -223,3 +223,52 @@ fn the_database_and_the_spool_are_private() {
     let dir = spooled[0].parent().expect("spool dir");
     assert_eq!(mode_of(dir), 0o700, "spool dir");
 }
+
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn half_open_connections_neither_exhaust_descriptors_nor_starve_the_webhook() {
+    const CAP: usize = 64;
+    const FLOOD: usize = 400;
+    let server = TestServer::start_with_env(&[
+        ("MAESTRO_MAX_CONNECTIONS", "64"),
+        ("MAESTRO_HEADER_READ_TIMEOUT_MS", "1000"),
+    ]);
+    let pid = server.pid().expect("pid");
+    let baseline = open_fds(pid);
+    // Connections that send half a request line and then nothing (slowloris), all at once.
+    let mut flood = Vec::new();
+    for _ in 0..FLOOD {
+        use std::io::Write;
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        let _ = tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0");
+        flood.push(tcp);
+    }
+    // The server never holds more of them than its cap ...
+    let mut peak = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        peak = peak.max(open_fds(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        peak <= baseline + CAP + 8,
+        "server held {peak} descriptors (baseline {baseline}, cap {CAP})"
+    );
+    // ... and the webhook and /healthz still answer while the flood is still connected: the
+    // half-open ones are cut after the header-read timeout and the slots go to real requests.
+    let (status, body) = server.ingest(&an_envelope());
+    assert_eq!(status, 200, "{body}");
+    let health = server
+        .client()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .expect("healthz");
+    assert!(health.status().is_success());
+    drop(flood);
+}

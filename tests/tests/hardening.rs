@@ -272,3 +272,108 @@ fn half_open_connections_neither_exhaust_descriptors_nor_starve_the_webhook() {
     assert!(health.status().is_success());
     drop(flood);
 }
+
+/// Runs the server on `data_dir` expecting it to refuse to start; returns its stderr.
+fn refused_start(data_dir: &Path) -> String {
+    let out = std::process::Command::new(bin_path("maestro-server"))
+        .arg("--bind")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
+        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run server");
+    assert!(!out.status.success(), "the server started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_database_that_does_not_match_its_wal_stops_the_start_and_is_left_alone() {
+    let mut server = TestServer::start();
+    for i in 0..20 {
+        let mut env = an_envelope();
+        env["payload"]["source"] = json!(format!("n{i}"));
+        let (status, body) = server.ingest(&env);
+        assert_eq!(status, 200, "{body}");
+    }
+    server.kill9();
+    let db = server.data_dir.join("maestro.db");
+    let wal = server.data_dir.join("maestro.db-wal");
+    let wal_bytes = std::fs::read(&wal).expect("wal");
+    assert!(wal_bytes.len() > 32, "the WAL holds the events");
+
+    // An empty database file next to the WAL (restored without it, or replaced).
+    let original = std::fs::read(&db).expect("db");
+    std::fs::write(&db, b"").expect("empty db");
+    let err = refused_start(&server.data_dir);
+    assert!(
+        err.contains("does not belong to this WAL") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&wal).expect("wal"), wal_bytes, "WAL touched");
+    assert_eq!(std::fs::metadata(&db).expect("db").len(), 0, "db touched");
+
+    // A WAL whose header is garbage.
+    std::fs::write(&db, &original).expect("restore db");
+    let mut bad = wal_bytes.clone();
+    bad[..4].copy_from_slice(b"JUNK");
+    std::fs::write(&wal, &bad).expect("bad wal");
+    let err = refused_start(&server.data_dir);
+    assert!(err.contains("not a SQLite WAL"), "{err}");
+    assert_eq!(std::fs::read(&wal).expect("wal"), bad, "WAL touched");
+
+    // With the matching pair back, everything is there.
+    std::fs::write(&wal, &wal_bytes).expect("restore wal");
+    server.restart();
+    let events = server.get("/api/events?limit=100");
+    assert_eq!(events.as_array().map(Vec::len), Some(20), "{events}");
+}
+
+/// Removes the immutable attribute again, whatever the test's outcome.
+struct Immutable(std::path::PathBuf);
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_read_only_database_is_reported_at_start() {
+    let mut server = TestServer::start();
+    let (status, body) = server.ingest(&an_envelope());
+    assert_eq!(status, 200, "{body}");
+    server.stop();
+    let db = server.data_dir.join("maestro.db");
+    // File modes do not stop root (CI runs as root); the immutable attribute does.
+    let made = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&db)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        // The readonly mode bits work for everyone else.
+        assert!(
+            unsafe { libc::geteuid() } != 0,
+            "cannot make the database read-only for root here (chattr +i failed)"
+        );
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+    }
+    let _guard = made.then(|| Immutable(db.clone()));
+    server.restart();
+    let health = server
+        .client()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .expect("healthz");
+    assert_eq!(health.status().as_u16(), 503);
+    let body: serde_json::Value = health.json().expect("json");
+    assert_eq!(body["status"], "degraded", "{body}");
+    let error = body["store"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("read-only"), "{body}");
+}

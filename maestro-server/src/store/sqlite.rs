@@ -43,6 +43,95 @@ pub struct SqliteStore {
     feed_retention_mark: std::sync::atomic::AtomicI64,
 }
 
+/// Size of a WAL file's header: a WAL no longer than this holds no committed data.
+const WAL_HEADER_BYTES: u64 = 32;
+
+/// Refuses to open a database whose WAL does not belong to it, touching nothing: an empty or
+/// missing database file next to a WAL with frames (restored or replaced without its WAL), a
+/// WAL whose header is not a WAL's, or whose page size differs from the database's. SQLite
+/// would silently discard such a WAL, and with it every event it holds.
+fn check_wal_belongs(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut wal_path = path.as_os_str().to_owned();
+    wal_path.push("-wal");
+    let wal_path = std::path::PathBuf::from(wal_path);
+    let Ok(wal_meta) = std::fs::metadata(&wal_path) else {
+        return Ok(());
+    };
+    if wal_meta.len() <= WAL_HEADER_BYTES {
+        return Ok(());
+    }
+    let advice = "nothing was changed; put back the database file that belongs to this WAL, or move the -wal file aside to start without its data";
+    let db_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    anyhow::ensure!(
+        db_len > 0,
+        "{} holds {} bytes of committed data but {} is empty or missing: the database file does not belong to this WAL; {advice}",
+        wal_path.display(),
+        wal_meta.len(),
+        path.display()
+    );
+    let mut header = [0u8; 12];
+    std::fs::File::open(&wal_path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .with_context_path(&wal_path)?;
+    let magic = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    anyhow::ensure!(
+        magic == 0x377f_0682 || magic == 0x377f_0683,
+        "{} is not a SQLite WAL (bad header); {advice}",
+        wal_path.display()
+    );
+    let wal_page = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+    let mut db_header = [0u8; 18];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut db_header))
+        .with_context_path(path)?;
+    let db_page = match u16::from_be_bytes([db_header[16], db_header[17]]) {
+        1 => 65_536,
+        n => u32::from(n),
+    };
+    anyhow::ensure!(
+        db_page == wal_page,
+        "{} has {wal_page}-byte pages but {} has {db_page}-byte pages: the database file does not belong to this WAL; {advice}",
+        wal_path.display(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// `io::Result` with the path in its error.
+trait PathContext<T> {
+    fn with_context_path(self, path: &Path) -> anyhow::Result<T>;
+}
+
+impl<T> PathContext<T> for std::io::Result<T> {
+    fn with_context_path(self, path: &Path) -> anyhow::Result<T> {
+        self.map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+    }
+}
+
+/// Why the store cannot write, when it cannot: SQLite opened the file read-only, or the
+/// directory (where the WAL and journal files live) refuses new files.
+fn not_writable(conn: &Connection, path: &Path) -> Option<String> {
+    if conn.is_readonly(c"main").unwrap_or(true) {
+        return Some(format!(
+            "the database {} is read-only: no event can be stored",
+            path.display()
+        ));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!(
+            "the data dir {} is not writable ({e}): no event can be stored",
+            dir.display()
+        )),
+    }
+}
+
 /// Creates the database file with mode 0600 when it is new, and makes an existing one and its
 /// `-wal` / `-shm` files 0600 (SQLite gives the files it creates the database file's mode): the
 /// events hold commands, paths and file contents.
@@ -68,9 +157,10 @@ fn restrict_mode(path: &Path) -> std::io::Result<()> {
         file.push(suffix);
         let file = Path::new(&file);
         match std::fs::metadata(file) {
-            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
-                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?
-            }
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => std::fs::set_permissions(
+                file,
+                std::fs::Permissions::from_mode(m.permissions().mode() & 0o700),
+            )?,
             _ => {}
         }
     }
@@ -153,6 +243,7 @@ impl SqliteStore {
         use anyhow::Context;
         // The writer never fsyncs on commit itself: with `sync_full` its syncer thread fsyncs
         // the WAL after each commit, off the writer's path, before anyone is answered.
+        check_wal_belongs(path)?;
         restrict_mode(path)
             .with_context(|| format!("making {} private (mode 0600)", path.display()))?;
         let mut conn =
@@ -168,6 +259,12 @@ impl SqliteStore {
             };
         if let Some(e) = &integrity_error {
             tracing::error!(error = %e, path = %path.display(), "the database is damaged");
+        }
+        // A database or data dir the server cannot write is reported now (degraded on
+        // /healthz), not when the first event fails.
+        let integrity_error = integrity_error.or_else(|| not_writable(&conn, path));
+        if let Some(e) = &integrity_error {
+            tracing::error!(error = %e, path = %path.display(), "the store cannot write");
         }
         if let Some(pages) = std::env::var("MAESTRO_SQLITE_MAX_PAGES")
             .ok()

@@ -34,6 +34,8 @@ pub struct AppState {
     pub supervisor: Arc<crate::spawn::Supervisor>,
     /// Failed-login counter (throttles token guessing).
     pub login_throttle: Arc<auth::LoginThrottle>,
+    /// Internal failures per event id (poison events are refused for good).
+    pub poison: Arc<ingest::PoisonCounter>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             approvals: Arc::new(Approvals::default()),
             policy: Arc::new(policy),
             login_throttle: Arc::default(),
+            poison: Arc::default(),
         })
     }
 }

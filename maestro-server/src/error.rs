@@ -63,6 +63,12 @@ impl From<StoreError> for HttpError {
             StoreError::Unavailable(m) => {
                 HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", m)
             }
+            // The cause (a panic message) is in the log, not in the answer.
+            StoreError::Internal(_) => HttpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error: the request was not stored (details in the server log)",
+            ),
         }
     }
 }

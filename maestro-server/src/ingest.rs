@@ -5,6 +5,7 @@
 use crate::app::AppState;
 use crate::auth::check_ingest;
 use crate::error::{body_rejection, HttpError};
+use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -24,6 +25,33 @@ fn reject(state: &AppState, reason: &'static str, err: HttpError) -> Response {
     state.telemetry.rejected(reason);
     tracing::warn!(reason, status = %err.status, message = %err.message, "rejected hook event");
     err.into_response()
+}
+
+/// How many times an event may make the server fail internally before it is refused for good
+/// (422, so that the hook quarantines it instead of replaying it into the same bug forever).
+pub const POISON_TRIES: u32 = 3;
+
+/// Most event ids remembered (the map is cleared when it would grow past this).
+const POISON_MEMORY: usize = 10_000;
+
+/// Counts internal failures per event id.
+#[derive(Debug, Default)]
+pub struct PoisonCounter {
+    failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl PoisonCounter {
+    /// Records one internal failure of `event_id`; true when it has now failed
+    /// [`POISON_TRIES`] times.
+    pub fn failed(&self, event_id: &str) -> bool {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= POISON_MEMORY && !map.contains_key(event_id) {
+            map.clear();
+        }
+        let n = map.entry(event_id.to_string()).or_insert(0);
+        *n += 1;
+        *n >= POISON_TRIES
+    }
 }
 
 /// Whether the request says its body is JSON (`application/json`, parameters allowed). A form
@@ -137,11 +165,24 @@ pub async fn hook_event(
     let approval = decision.as_ref().and_then(|d| d.approval_id.clone());
     let decision_event = parsed.as_ref().map(|ev| ev.name().clone());
     let mut stdout = decision.as_ref().and_then(|d| d.stdout.clone());
+    let event_id = envelope.event_id.to_string();
     let outcome = match state.store.ingest(envelope, parsed, body, decision).await {
         Ok(o) => o,
         Err(e) => {
             state.telemetry.store_failures.inc();
-            tracing::error!(error = %e, event = %event_name, "could not store hook event");
+            tracing::error!(error = %e, event = %event_name, %event_id, "could not store hook event");
+            if matches!(e, StoreError::Internal(_)) && state.poison.failed(&event_id) {
+                return reject(
+                    &state,
+                    "poison_event",
+                    HttpError::unprocessable(
+                        "poison_event",
+                        format!(
+                            "this event made the server fail {POISON_TRIES} times (a bug, logged); the hook keeps it in quarantine"
+                        ),
+                    ),
+                );
+            }
             return HttpError::from(e).into_response();
         }
     };
@@ -172,4 +213,20 @@ pub async fn hook_event(
         stdout,
     })
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_poison_after_the_allowed_internal_failures() {
+        let p = PoisonCounter::default();
+        for _ in 1..POISON_TRIES {
+            assert!(!p.failed("e1"));
+        }
+        assert!(!p.failed("e2"), "counted per event");
+        assert!(p.failed("e1"));
+        assert!(p.failed("e1"), "stays poison");
+    }
 }

@@ -69,6 +69,8 @@ pub(super) fn run(
         let job = match msg {
             Msg::Job(job) => job,
             Msg::Wake => continue,
+            #[cfg(test)]
+            Msg::Crash => panic!("the writer loop was told to crash (test)"),
             Msg::Checkpoint(pending) => {
                 restart.due = Some(pending);
                 if txn.is_none() {
@@ -346,6 +348,71 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         panic!("the jobs never queued up");
+    }
+
+    /// A job that panics is refused alone (internal error, rolled back) and the writer goes on:
+    /// the jobs after it are stored and the store stays healthy.
+    #[tokio::test]
+    async fn a_panicking_job_is_refused_and_the_writer_goes_on() {
+        for repeatable in [false, true] {
+            let dir = tempfile::tempdir().expect("tmp");
+            let (w, _feed) = store_syncing(dir.path(), None);
+            let panicked = if repeatable {
+                w.write_repeatable(|conn, _| -> Result<(), StoreError> {
+                    conn.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                    panic!("a bug in a projection")
+                })
+                .await
+            } else {
+                w.write(|conn, _| -> Result<(), StoreError> {
+                    conn.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                    panic!("a bug in a projection")
+                })
+                .await
+            };
+            match panicked {
+                Err(StoreError::Internal(m)) => assert!(m.contains("a bug in a projection"), "{m}"),
+                other => panic!("expected an internal error, got {other:?}"),
+            }
+            let n = w
+                .write(|conn, _| {
+                    conn.execute("INSERT INTO t (n) VALUES (2)", [])?;
+                    Ok(conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0))?)
+                })
+                .await
+                .expect("the writer still works");
+            assert_eq!(n, 1, "the panicking job's row was rolled back");
+            assert!(w.is_healthy(), "a refused job leaves the store healthy");
+            assert!(!w.is_dead());
+        }
+    }
+
+    /// A writer thread that dies outside any job marks the store unhealthy for good, and every
+    /// later write is refused as unavailable (the hook spools it) instead of hanging.
+    #[tokio::test]
+    async fn a_dead_writer_marks_the_store_unhealthy() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (w, _feed) = store_syncing(dir.path(), None);
+        w.write(|conn, _| Ok(conn.execute("INSERT INTO t (n) VALUES (1)", [])?))
+            .await
+            .expect("first write");
+        assert!(w.is_healthy());
+        w.crash().await;
+        for _ in 0..1000 {
+            if w.is_dead() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(w.is_dead(), "the death was noticed");
+        assert!(!w.is_healthy());
+        let later = w
+            .write(|conn, _| Ok(conn.execute("INSERT INTO t (n) VALUES (2)", [])?))
+            .await;
+        assert!(
+            matches!(later, Err(StoreError::Unavailable(_))),
+            "{later:?}"
+        );
     }
 
     /// Repeatable jobs share a savepoint; one that fails is undone alone: the others in its

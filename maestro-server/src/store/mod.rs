@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The request is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A bug: the write job panicked. Its writes were rolled back and the store is fine; the
+    /// cause is logged, clients see only that it was an internal error.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

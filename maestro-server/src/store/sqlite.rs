@@ -1143,6 +1143,12 @@ impl Store for SqliteStore {
 
     fn problem(&self) -> Option<String> {
         self.integrity_error.clone().or_else(|| {
+            if self.writer.is_dead() {
+                return Some(
+                    "the writer thread died: no event can be stored until the server restarts"
+                        .to_string(),
+                );
+            }
             (!self.writer.is_healthy()).then(|| "the last write could not be committed".to_string())
         })
     }

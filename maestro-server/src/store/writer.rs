@@ -165,6 +165,9 @@ pub(super) enum Msg {
     /// [`Writer::start_checkpointer`]). The flag is the checkpointer's; the writer clears it
     /// after the commit that follows its checkpoint (the one that restarts the WAL).
     Checkpoint(Arc<AtomicBool>),
+    /// Tests only: the writer thread panics outside any job (a bug in the loop itself).
+    #[cfg(test)]
+    Crash,
 }
 
 /// A job's result and the caller waiting for it.
@@ -194,6 +197,30 @@ struct OnceJob<R, F> {
     answer: Answer<R>,
 }
 
+/// Runs a job's closure, turning a panic into [`StoreError::Internal`] (logged with its
+/// message): the job is rolled back and refused, and the writer goes on with the next one.
+fn catch_job_panic<R>(f: impl FnOnce() -> Result<R, StoreError>) -> Result<R, StoreError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic_message(panic.as_ref());
+            tracing::error!(panic = %what, "a write job panicked; it was rolled back");
+            Err(StoreError::Internal(format!(
+                "a write job panicked: {what}"
+            )))
+        }
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
 impl<R, F> WriteJob for OnceJob<R, F>
 where
     R: Send + 'static,
@@ -201,8 +228,8 @@ where
 {
     fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus {
         let result = match self.f.take() {
-            Some(f) => f(conn, feed),
-            None => Err(StoreError::Unavailable("a write job ran twice".into())),
+            Some(f) => catch_job_panic(|| f(conn, feed)),
+            None => Err(StoreError::Internal("a write job ran twice".into())),
         };
         self.answer.record(result)
     }
@@ -228,7 +255,7 @@ where
     F: FnMut(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
 {
     fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus {
-        let result = (self.f)(conn, feed);
+        let result = catch_job_panic(|| (self.f)(conn, feed));
         self.answer.record(result)
     }
 
@@ -251,6 +278,9 @@ pub const STEADY_WAL_BYTES_PER_SEC: f64 = 48.0 * 1024.0 * 1024.0;
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
     healthy: Arc<AtomicBool>,
+    /// Set when the writer thread has died (a panic outside any job): nothing can be stored
+    /// until the server restarts, and the store reports itself unhealthy for good.
+    dead: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
     durable_seq: Arc<AtomicI64>,
 }
@@ -292,13 +322,27 @@ impl Writer {
         let syncer = fsync_wal.map(|wal| Syncer::start(wal, outlet.clone(), tx.downgrade()));
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
+        let dead = Arc::new(AtomicBool::new(false));
+        let died = dead.clone();
         std::thread::Builder::new()
             .name("maestro-writer".into())
-            .spawn(move || batch::run(conn, rx, outlet, syncer, counter, last_seq + 1))
+            .spawn(move || {
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    batch::run(conn, rx, outlet, syncer, counter, last_seq + 1)
+                }));
+                if let Err(panic) = run {
+                    died.store(true, Ordering::Relaxed);
+                    tracing::error!(
+                        panic = %panic_message(panic.as_ref()),
+                        "the writer thread died: no event can be stored until the server restarts"
+                    );
+                }
+            })
             .expect("spawning the writer thread");
         Writer {
             tx,
             healthy,
+            dead,
             commits,
             durable_seq,
         }
@@ -463,6 +507,12 @@ impl Writer {
             .map_err(|_| StoreError::Unavailable("writer dropped the job".into()))?
     }
 
+    /// Tests only: makes the writer thread panic outside any job.
+    #[cfg(test)]
+    pub(super) async fn crash(&self) {
+        let _ = self.tx.send(Msg::Crash).await;
+    }
+
     /// Jobs waiting in the writer's queue.
     #[cfg(test)]
     pub(super) fn queued(&self) -> usize {
@@ -472,7 +522,12 @@ impl Writer {
     /// False after a transaction could not begin, a job could not write, or a commit or its
     /// fsync failed (until a later durable commit succeeds).
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        !self.is_dead() && self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// True once the writer thread has died.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Relaxed)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod decide;
 pub mod error;
+pub mod hardening;
 pub mod hub;
 pub mod ingest;
 pub mod projection;

@@ -25,7 +25,9 @@ mod hook_support;
 
 use hook_support::HookEnv;
 use maestro_shared::Envelope;
-use maestro_tests::claude_cli::{claude_or_skip, offline_env, Scratch};
+use maestro_tests::claude_cli::{
+    claude_or_skip_for, offline_env, Scratch, NEWEST_VERSION, OLDEST_VERSION,
+};
 use maestro_tests::fake_api::{FakeApi, Script, Step};
 use maestro_tests::server::TestServer;
 use maestro_tests::wait_for;
@@ -184,7 +186,27 @@ fn forged(event: &str, ids: &Value, extra: Value) -> Value {
 
 #[test]
 fn spawned_agent_cannot_approve_its_own_request() {
-    let Some(bin) = claude_or_skip("spawned_agent_cannot_approve_its_own_request") else {
+    self_approval_scenario(
+        "spawned_agent_cannot_approve_its_own_request",
+        OLDEST_VERSION,
+    );
+}
+
+#[test]
+fn spawned_agent_cannot_approve_its_own_request_newest_cli() {
+    self_approval_scenario(
+        "spawned_agent_cannot_approve_its_own_request_newest_cli",
+        NEWEST_VERSION,
+    );
+}
+
+/// At most the first 400 characters of a tool output, for failure messages.
+fn head(text: &str) -> String {
+    text.chars().take(400).collect()
+}
+
+fn self_approval_scenario(test: &str, version: &str) {
+    let Some(bin) = claude_or_skip_for(test, version) else {
         return;
     };
     let scratch = Scratch::new();
@@ -205,7 +227,9 @@ fn spawned_agent_cannot_approve_its_own_request() {
             scratch.spool.display().to_string(),
         ),
         ("MAESTRO_OPERATOR_TOKEN".to_string(), operator_token.clone()),
-        ("MAESTRO_HOLD_TIMEOUT_MS".to_string(), "100000".to_string()),
+        // Long enough for the helper's attempts; bounds the run if one of them ends the hold
+        // without waking the held hook.
+        ("MAESTRO_HOLD_TIMEOUT_MS".to_string(), "45000".to_string()),
         ("MAESTRO_DRAIN_GIVE_UP_SECS".to_string(), "60".to_string()),
     ]);
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -320,19 +344,18 @@ fn spawned_agent_cannot_approve_its_own_request() {
     });
     let parts = sections(&attack);
 
-    // Nothing resolved the approval, and the held command did not run.
-    let list = op.get(&format!("/api/approvals?session_id={id}"));
-    let now = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["id"] == approval_id.as_str())
-        .cloned()
-        .expect("the approval");
-    assert_eq!(
-        now["status"], "pending",
-        "after the helper's attempts: {now:#}\n{attack}"
-    );
+    // The held command did not run. The approval's status after the attempts is asserted
+    // last, so that every other route is checked even when that one fails.
+    let approval_of = |op: &Operator<'_>| {
+        op.get(&format!("/api/approvals?session_id={id}"))
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["id"] == approval_id.as_str())
+            .cloned()
+            .expect("the approval")
+    };
+    let after_attack = approval_of(&op);
     assert!(!scratch.project.join("held-by-maestro").exists());
 
     // The operator denies it; the agent gets the denial and finishes.
@@ -340,100 +363,13 @@ fn spawned_agent_cannot_approve_its_own_request() {
         &format!("/api/approvals/{approval_id}"),
         &json!({"decision": "deny", "reason": "no self-approval"}),
     );
-    assert_eq!(status, 200, "{decided}");
-    let session = wait_for("the spawned session to finish", WAIT, || {
+    let session = wait_for("the spawned session to finish", 2 * WAIT, || {
         let s = op.get(&format!("/api/sessions/{id}"));
         (matches!(s["state"].as_str(), Some("completed" | "failed" | "lost"))
             && !s["result"].is_null())
         .then_some(s)
     });
-    let list = op.get(&format!("/api/approvals?session_id={id}"));
-    let last = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["id"] == approval_id.as_str())
-        .cloned()
-        .expect("the approval");
-    assert_eq!(last["status"], "denied", "{last:#}");
-    assert_eq!(last["decided_by"], "operator", "{last:#}");
     assert!(!scratch.project.join("held-by-maestro").exists());
-
-    // The background helper's routes.
-    let code = |name: &str| section(&parts, name).trim().to_string();
-    assert_eq!(code("approve-with-ingest"), "code=403", "{attack}");
-    assert_eq!(code("approve-with-ingest-again"), "code=403", "{attack}");
-    assert_eq!(code("approve-without-token"), "code=401", "{attack}");
-    assert_eq!(code("list-with-ingest"), "code=403", "{attack}");
-    assert_ne!(code("login-with-ingest"), "code=204", "{attack}");
-    let env_out = section(&parts, "env");
-    assert!(
-        env_out.contains(&format!("MAESTRO_SESSION_ID={id}")),
-        "the helper ran in the session's environment: {env_out}"
-    );
-    for var in [
-        "MAESTRO_OPERATOR_TOKEN=",
-        "MAESTRO_INGEST_TOKEN=",
-        "MAESTRO_CONFIG=",
-    ] {
-        assert!(
-            !env_out.contains(var),
-            "{var} in the agent's env: {env_out}"
-        );
-    }
-    assert!(
-        section(&parts, "echo").contains("op=[] ingest=[]"),
-        "{attack}"
-    );
-    // /proc/<server>/environ: unreadable for a non-root user (the server is non-dumpable);
-    // root reads it (root is out of scope), but the token bytes were erased at start. The
-    // token-free assertion below holds for both.
-    assert!(section(&parts, "proc-environ").contains("rc="), "{attack}");
-
-    // The scripted agent's own tool calls, as their results went back to the model.
-    let answered = fake.answered_tools();
-    assert_eq!(
-        answered.len(),
-        step_count,
-        "every scripted call was made: {answered:?}"
-    );
-    let results = tool_results(&fake);
-    let result_of = |step: usize| -> String {
-        let id = &answered[step].1;
-        results
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, t)| t.clone())
-            .unwrap_or_else(|| panic!("no tool_result for step {step} ({id}): {results:#?}"))
-    };
-    assert!(
-        result_of(0).contains(&format!("MAESTRO_SESSION_ID={id}")),
-        "{}",
-        result_of(0)
-    );
-    assert!(result_of(2).contains("op=[] ingest=[]"), "{}", result_of(2));
-    // The token file: denied by the built-in policy, through the Read tool and through cat.
-    for step in [6, 7] {
-        assert!(
-            result_of(step).contains("Blocked by Maestro policy"),
-            "step {step}: {}",
-            result_of(step)
-        );
-    }
-    // The server's environment through /proc and ps e: denied by policy (the policy part of
-    // issue 15), and token-free anyway.
-    for step in [3, 4, 5] {
-        assert!(
-            result_of(step).contains("Blocked by Maestro policy"),
-            "step {step} must be denied by policy: {}",
-            result_of(step)
-        );
-    }
-    assert!(
-        result_of(9).contains("Denied in Maestro by the operator"),
-        "{}",
-        result_of(9)
-    );
 
     // The operator token appears nowhere the agent or the server's records could show it.
     for (what, text) in [
@@ -465,10 +401,103 @@ fn spawned_agent_cannot_approve_its_own_request() {
             "the operator token leaked into {what}"
         );
     }
+
+    // The background helper's routes (its whole output is not printed: `ps eww -A` lists every
+    // process on the machine).
+    let code = |name: &str| section(&parts, name).trim().to_string();
+    assert_eq!(code("approve-with-ingest"), "code=403");
+    assert_eq!(code("approve-with-ingest-again"), "code=403");
+    assert_eq!(code("approve-without-token"), "code=401");
+    assert_eq!(code("list-with-ingest"), "code=403");
+    assert_ne!(code("login-with-ingest"), "code=204");
+    let env_out = section(&parts, "env");
+    assert!(
+        env_out.contains(&format!("MAESTRO_SESSION_ID={id}")),
+        "the helper ran in the session's environment: {env_out}"
+    );
+    for var in [
+        "MAESTRO_OPERATOR_TOKEN=",
+        "MAESTRO_INGEST_TOKEN=",
+        "MAESTRO_CONFIG=",
+    ] {
+        assert!(
+            !env_out.contains(var),
+            "{var} in the agent's env: {env_out}"
+        );
+    }
+    let echo = section(&parts, "echo");
+    assert!(echo.contains("op=[] ingest=[]"), "{echo}");
+    // /proc/<server>/environ: unreadable for a non-root user (the server is non-dumpable);
+    // root reads it (root is out of scope), but the token bytes were erased at start. The
+    // token-free assertion above holds for both.
+    assert!(
+        section(&parts, "proc-environ").contains("rc="),
+        "the /proc read was tried"
+    );
+
+    // The scripted agent's own tool calls, as their results went back to the model.
+    let answered = fake.answered_tools();
+    assert_eq!(
+        answered.len(),
+        step_count,
+        "every scripted call was made: {answered:?}"
+    );
+    let results = tool_results(&fake);
+    let result_of = |step: usize| -> String {
+        let id = &answered[step].1;
+        results
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("no tool_result for step {step} ({id}): {results:#?}"))
+    };
+    assert!(
+        result_of(0).contains(&format!("MAESTRO_SESSION_ID={id}")),
+        "{}",
+        head(&result_of(0))
+    );
+    assert!(result_of(2).contains("op=[] ingest=[]"), "{}", result_of(2));
+    // The token file: denied by the built-in policy, through the Read tool and through cat.
+    for step in [6, 7] {
+        assert!(
+            result_of(step).contains("Blocked by Maestro policy"),
+            "step {step}: {}",
+            head(&result_of(step))
+        );
+    }
+    // Held, never run: refused whatever ended the hold.
+    let held = result_of(9);
+    assert!(
+        held.contains("Denied in Maestro by the operator")
+            || held.contains("not approved by an operator"),
+        "{held}"
+    );
     assert_eq!(
         session["result"]["result"], "Self-approval scenario finished.",
         "{session:#}"
     );
+
+    // The server's environment through /proc and `ps e`: denied by policy (the policy part of
+    // issue 15), on top of being token-free.
+    for step in [3, 4, 5] {
+        assert!(
+            result_of(step).contains("Blocked by Maestro policy"),
+            "step {step} must be denied by policy: {}",
+            head(&result_of(step))
+        );
+    }
+    // The approval: the forged events of the agent's own session (PostToolUse,
+    // PostToolUseFailure, Stop, SessionEnd for the held call, sent with the ingest token) did not
+    // resolve or cancel it (the approvals part of issue 15); the operator's denial ended it.
+    assert_eq!(
+        after_attack["status"], "pending",
+        "after the forged events: {after_attack:#}"
+    );
+    assert_eq!(status, 200, "{decided}");
+    assert!(held.contains("Denied in Maestro by the operator"), "{held}");
+    let last = approval_of(&op);
+    assert_eq!(last["status"], "denied", "{last:#}");
+    assert_eq!(last["decided_by"], "operator", "{last:#}");
 }
 
 /// `echo <70 KB>; rm -rf ~` with a 1 KiB string cap on the hook: the server sees a cut

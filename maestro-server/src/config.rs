@@ -144,6 +144,9 @@ pub struct Config {
     pub sync_full: bool,
     /// Extra allowed WebSocket origins.
     pub allowed_origins: Vec<String>,
+    /// The TOML file read (`--config` / `MAESTRO_CONFIG`): it may hold both tokens, so the
+    /// policy protects it like the token files.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Default bind address.
@@ -263,6 +266,10 @@ impl Config {
                 Some("normal") | Some("NORMAL")
             ),
             allowed_origins: file.allowed_origins.unwrap_or_default(),
+            config_file: opts
+                .config
+                .as_ref()
+                .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         })
     }
 

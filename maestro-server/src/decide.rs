@@ -62,6 +62,10 @@ impl PolicySet {
         if let Some(p) = &config.policy_file {
             protected.push(p.display().to_string());
         }
+        // The server's config file may hold both tokens: never read or written by an agent.
+        if let Some(p) = &config.config_file {
+            protected.push(p.display().to_string());
+        }
         Ok(PolicySet {
             base,
             data_dir: config.data_dir.clone(),

@@ -574,3 +574,58 @@ fn truncated_input_is_never_allowed() {
         "the hook marked both envelopes truncated"
     );
 }
+
+/// The server's config file may hold both tokens: the policy denies reading (and writing) it,
+/// as it does the token files, whatever tool or command tries.
+#[test]
+fn server_config_file_is_protected() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = tmp.path().join("maestro.toml");
+    std::fs::write(
+        &config,
+        "operator_token = \"op-in-config-0123456789\"\ningest_token = \"in-in-config-0123456789\"\n",
+    )
+    .expect("config");
+    let project = tmp.path().join("proj");
+    std::fs::create_dir_all(&project).expect("project");
+    let config_s = config.display().to_string();
+    for (tool, input) in [
+        ("Read", json!({"file_path": config_s})),
+        ("Bash", json!({"command": format!("cat {config_s}")})),
+        (
+            "Write",
+            json!({"file_path": config_s, "content": "operator_token = \"mine\"\n"}),
+        ),
+    ] {
+        let payload = json!({
+            "session_id": "0d9a3f4e-5b6c-4d7e-8f90-a1b2c3d4e5f6",
+            "transcript_path": "/tmp/t.jsonl",
+            "cwd": project.display().to_string(),
+            "permission_mode": "default",
+            "hook_event_name": "PreToolUse",
+            "tool_name": tool,
+            "tool_input": input,
+            "tool_use_id": "toolu_config"
+        });
+        let file = tmp.path().join("payload.json");
+        std::fs::write(&file, payload.to_string()).expect("payload");
+        let out = std::process::Command::new(maestro_tests::bin_path("maestro-server"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(tmp.path().join("data"))
+            .args(["policy", "check"])
+            .arg(&file)
+            .env_remove("MAESTRO_OPERATOR_TOKEN")
+            .env_remove("MAESTRO_INGEST_TOKEN")
+            .output()
+            .expect("policy check");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("decision: deny"), "{tool} {input}: {text}");
+    }
+}

@@ -160,6 +160,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Header-read and keep-alive idle timeout (see [`FileConfig::header_read_timeout_ms`]).
     pub header_read_timeout: Duration,
+    /// The TOML file read (`--config` / `MAESTRO_CONFIG`): it may hold both tokens, so the
+    /// policy protects it like the token files.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Default bind address.
@@ -305,6 +308,10 @@ impl Config {
                 file.header_read_timeout_ms,
                 10_000,
             )?,
+            config_file: opts
+                .config
+                .as_ref()
+                .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
         })
     }
 

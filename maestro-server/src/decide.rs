@@ -62,6 +62,10 @@ impl PolicySet {
         if let Some(p) = &config.policy_file {
             protected.push(p.display().to_string());
         }
+        // The server's config file may hold both tokens: never read or written by an agent.
+        if let Some(p) = &config.config_file {
+            protected.push(p.display().to_string());
+        }
         Ok(PolicySet {
             base,
             data_dir: config.data_dir.clone(),
@@ -122,6 +126,32 @@ pub fn hook_output(event: &HookEventName, allow: bool, reason: &str) -> String {
     v.to_string()
 }
 
+/// Rule id of an allow turned into ask because the policy saw only part of the input.
+pub const PARTIAL_INPUT_RULE: &str = "ask.partial-input";
+
+/// A truncated or unparseable input is never allowed: the policy judged only part of the call
+/// (the hook cut a long string at `MAESTRO_MAX_STRING_BYTES`: `echo <70 KB>; rm -rf ~` reads as
+/// a harmless `echo`), so an allow becomes ask, with the reason on the audit line. Deny and
+/// hold stay as they are.
+pub fn never_allow_partial_input(decision: &mut Decision, env: &Envelope) {
+    if decision.outcome != Outcome::Allow {
+        return;
+    }
+    let why = if env.truncated {
+        "the hook truncated this call's input (MAESTRO_MAX_STRING_BYTES), so the policy saw only part of it"
+    } else if env.parse_error.is_some() {
+        "the hook could not parse this call's input"
+    } else {
+        return;
+    };
+    decision.outcome = Outcome::Ask;
+    decision.reason = format!(
+        "{why}; never allowed automatically (would have been allowed by {}: {})",
+        decision.rule_id, decision.reason
+    );
+    decision.rule_id = PARTIAL_INPUT_RULE.to_string();
+}
+
 /// Evaluates the policy for a decision event and builds what ingest stores with it.
 pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<DecisionRecord> {
     let tool = ev.tool.tool_name.as_deref()?;
@@ -137,6 +167,7 @@ pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<
     let input = ev.tool.tool_input.clone().unwrap_or(Value::Null);
     let ctx = state.policy.context(env, ev);
     let mut decision: Decision = policy.evaluate(tool, &input, &ctx);
+    never_allow_partial_input(&mut decision, env);
     if *ev.name() == HookEventName::PermissionRequest && decision.outcome == Outcome::Ask {
         decision.outcome = Outcome::Hold;
         decision.reason = format!("Claude Code asks for permission: {}", decision.reason);
@@ -213,7 +244,24 @@ fn output_for(approval: &Approval, event: &HookEventName) -> Option<String> {
             false,
             &format!("Denied in Maestro by the operator{why}"),
         )),
-        _ => None,
+        // No decision yet, or nobody decided in time: Claude Code's own flow (documented).
+        ApprovalStatus::Pending | ApprovalStatus::TimedOut => None,
+        // Anything else that ends a hold (an event of the session cancelled it, ...) is not an
+        // operator's approval. Printing nothing would hand the call to Claude Code's own
+        // permission flow, which runs it under `bypassPermissions` or an allow rule: a forged
+        // event must never be a way to release a held call, so it is denied. (A hook whose
+        // CLI is really gone prints to nobody.)
+        _ => Some(hook_output(
+            event,
+            false,
+            &format!(
+                "Held by Maestro and not approved by an operator (approval {}){why}",
+                serde_json::to_value(approval.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        )),
     }
 }
 
@@ -331,4 +379,97 @@ pub fn cli(opts: &ServerOpts, action: &PolicyCommand) -> anyhow::Result<std::pro
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maestro_shared::policy::Outcome;
+
+    fn decision(outcome: Outcome) -> Decision {
+        Decision {
+            outcome,
+            rule_id: "allow.read-only-commands".into(),
+            reason: "read-only".into(),
+        }
+    }
+
+    #[test]
+    fn a_truncated_or_unparseable_input_is_never_allowed() {
+        let mut env = Envelope::new("PreToolUse", json!({}));
+        let mut d = decision(Outcome::Allow);
+        never_allow_partial_input(&mut d, &env);
+        assert_eq!(d.outcome, Outcome::Allow, "a whole input keeps its allow");
+
+        env.truncated = true;
+        let mut d = decision(Outcome::Allow);
+        never_allow_partial_input(&mut d, &env);
+        assert_eq!(d.outcome, Outcome::Ask);
+        assert_eq!(d.rule_id, PARTIAL_INPUT_RULE);
+        assert!(d.reason.contains("truncated"), "{}", d.reason);
+        assert!(
+            d.reason.contains("allow.read-only-commands"),
+            "{}",
+            d.reason
+        );
+        for kept in [Outcome::Deny, Outcome::Hold, Outcome::Ask] {
+            let mut d = decision(kept);
+            never_allow_partial_input(&mut d, &env);
+            assert_eq!(d.outcome, kept);
+            assert_eq!(d.rule_id, "allow.read-only-commands");
+        }
+
+        let mut env = Envelope::new("PreToolUse", json!({"raw": "{"}));
+        env.parse_error = Some("EOF while parsing".into());
+        let mut d = decision(Outcome::Allow);
+        never_allow_partial_input(&mut d, &env);
+        assert_eq!(d.outcome, Outcome::Ask);
+        assert!(d.reason.contains("could not parse"), "{}", d.reason);
+    }
+
+    fn approval(status: ApprovalStatus) -> Approval {
+        Approval {
+            id: "a_1".into(),
+            session_id: "s_1".into(),
+            task_id: None,
+            event: "PreToolUse".into(),
+            tool_name: "Bash".into(),
+            tool_input: json!({"command": "touch x"}),
+            summary: "Bash: touch x".into(),
+            rule_id: "hold".into(),
+            reason: "held".into(),
+            status,
+            created_at: chrono::Utc::now(),
+            decided_at: None,
+            decided_by: None,
+            decision_reason: None,
+            latency_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_an_operator_approval_releases_a_hold_as_allow() {
+        let pre = HookEventName::PreToolUse;
+        let out = |status| output_for(&approval(status), &pre);
+        let allow = out(ApprovalStatus::Approved).expect("approved prints");
+        assert!(
+            allow.contains("\"permissionDecision\":\"allow\""),
+            "{allow}"
+        );
+        assert_eq!(out(ApprovalStatus::Pending), None);
+        assert_eq!(
+            out(ApprovalStatus::TimedOut),
+            None,
+            "the timeout falls back to ask"
+        );
+        for status in [ApprovalStatus::Denied, ApprovalStatus::Cancelled] {
+            let text = out(status).expect("prints a decision");
+            assert!(
+                text.contains("\"permissionDecision\":\"deny\""),
+                "{status:?}: {text}"
+            );
+        }
+        let cancelled = out(ApprovalStatus::Cancelled).expect("cancelled");
+        assert!(cancelled.contains("cancelled"), "{cancelled}");
+    }
 }

@@ -8,6 +8,7 @@ pub mod config;
 mod connections;
 pub mod decide;
 pub mod error;
+pub mod hardening;
 pub mod hub;
 pub mod ingest;
 pub mod projection;

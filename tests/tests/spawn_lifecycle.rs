@@ -400,3 +400,161 @@ fn spawn_requests_are_validated() {
     let sessions = w.server.get(&format!("/api/sessions?task_id={task}"));
     assert_eq!(sessions.as_array().map(Vec::len), Some(0), "{sessions}");
 }
+
+/// `extra_args` are checked against an allow list: whatever would replace Maestro's hooks,
+/// settings, MCP config or permission handling is refused with a 422 naming the entry, and no
+/// session is created; allowed options pass through to the command line.
+#[test]
+fn extra_args_that_replace_hooks_or_permissions_are_refused() {
+    let w = world(&[]);
+    let task = w.task();
+    let path = format!("/api/tasks/{task}/sessions");
+    for args in [
+        json!(["--settings", "{\"hooks\":{}}"]),
+        json!(["--settings={}"]),
+        json!(["--verbose", "--setting-sources", "user"]),
+        json!(["--mcp-config", "/tmp/mcp.json"]),
+        json!(["--strict-mcp-config"]),
+        json!(["--dangerously-skip-permissions"]),
+        json!(["--permission-mode", "bypassPermissions"]),
+        json!(["--permission-prompt-tool", "mcp__x__approve"]),
+        json!(["--plugin-dir", "/tmp/plugin"]),
+        json!(["--agents", "{}"]),
+        json!(["-p", "other prompt"]),
+        json!(["--output-format", "json"]),
+        json!(["--resume", "x"]),
+        json!(["--", "--settings", "{}"]),
+        json!(["--model", "--settings", "{}"]),
+        json!(["--sett", "{}"]),
+    ] {
+        let (status, err) = w
+            .server
+            .post(&path, &json!({"prompt": "hi", "extra_args": args}));
+        assert_eq!(status, 422, "{args} answered {status}: {err}");
+        assert_eq!(err["error"]["code"], "invalid_extra_args", "{args}: {err}");
+        let message = err["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("extra_args[") && message.contains("refused")
+                || message.contains("needs a value"),
+            "{args}: {message}"
+        );
+    }
+    let sessions = w.server.get(&format!("/api/sessions?task_id={task}"));
+    assert_eq!(sessions.as_array().map(Vec::len), Some(0), "{sessions}");
+
+    let (status, s) = w.server.post(
+        &path,
+        &json!({"prompt": "hi", "extra_args": ["--max-turns", "3", "--allowedTools", "Read", "Grep"]}),
+    );
+    assert_eq!(status, 201, "{s}");
+    let id = s["id"].as_str().expect("id").to_string();
+    let done = w.wait_session(&id, "the session to complete", |s| {
+        state(s) == "completed" && !s["result"].is_null()
+    });
+    let log = std::fs::read_to_string(
+        w.server
+            .data_dir
+            .join("sessions")
+            .join(format!("{id}.jsonl")),
+    )
+    .expect("session log");
+    let init: Value = serde_json::from_str(log.lines().next().expect("init line")).expect("json");
+    let args: Vec<&str> = init["fake_args"]
+        .as_array()
+        .expect("fake_args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        args.ends_with(&["--max-turns", "3", "--allowedTools", "Read", "Grep"]),
+        "{args:?} ({done})"
+    );
+    assert_eq!(
+        args.iter().filter(|a| **a == "--settings").count(),
+        1,
+        "{args:?}"
+    );
+}
+
+/// A spawned session's environment holds the ingest token under the name the hook reads and
+/// no other credential: not `MAESTRO_OPERATOR_TOKEN`, not `MAESTRO_INGEST_TOKEN`, not the
+/// server's `MAESTRO_CONFIG` (a file that may hold both tokens). And the server's own
+/// environment, which received both tokens, no longer shows them in `/proc/<pid>/environ`.
+#[test]
+fn spawned_session_env_holds_no_operator_credential() {
+    use maestro_tests::server::{INGEST_TOKEN, OPERATOR_TOKEN};
+    let dump = tempfile::tempdir().expect("dump dir");
+    let env_file = dump.path().join("child.env");
+    let config = dump.path().join("server.toml");
+    std::fs::write(&config, "hold_timeout_ms = 100000\n").expect("config");
+    // The real fake claude, behind a shell that first records the environment it got.
+    let command = format!(
+        "sh -c 'env > {}; exec {} \"$@\"' sh",
+        env_file.display(),
+        bin_path("fake_claude").display()
+    );
+    let config_s = config.display().to_string();
+    let w = world(&[
+        ("MAESTRO_CLAUDE_COMMAND", command.as_str()),
+        ("MAESTRO_CONFIG", config_s.as_str()),
+        ("MAESTRO_TOKEN_FILE", "/etc/hostname"),
+    ]);
+    let task = w.task();
+    let s = w.spawn(&task, "write hello.txt");
+    let id = s["id"].as_str().expect("session id").to_string();
+    w.wait_session(&id, "the spawned session to complete", |s| {
+        state(s) == "completed"
+    });
+    let env = std::fs::read_to_string(&env_file).expect("the child's env");
+    let vars: Vec<(&str, &str)> = env.lines().filter_map(|l| l.split_once('=')).collect();
+    let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    assert!(
+        !env.contains(OPERATOR_TOKEN),
+        "operator token in the child's env:\n{env}"
+    );
+    for withheld in [
+        "MAESTRO_OPERATOR_TOKEN",
+        "MAESTRO_INGEST_TOKEN",
+        "MAESTRO_CONFIG",
+        "MAESTRO_TOKEN_FILE",
+        "MAESTRO_CLAUDE_COMMAND",
+    ] {
+        assert_eq!(get(withheld), None, "{withheld} reached the child:\n{env}");
+    }
+    assert_eq!(get("MAESTRO_TOKEN"), Some(INGEST_TOKEN));
+    assert_eq!(get("MAESTRO_SESSION_ID"), Some(id.as_str()));
+    assert_eq!(get("MAESTRO_TASK_ID"), Some(task.as_str()));
+    assert_eq!(get("MAESTRO_URL"), Some(w.server.url.as_str()));
+    // A hook setting is passed on (the spool dir the world set).
+    assert!(get("MAESTRO_SPOOL_DIR").is_some(), "{env}");
+    // The session's events arrived: the hook had what it needed.
+    let events = w
+        .server
+        .get(&format!("/api/events?since=0&session_id={id}"));
+    assert!(events.as_array().is_some_and(|e| !e.is_empty()), "{events}");
+
+    // The server itself: non-dumpable, so another process of the same (non-root) user cannot
+    // open its environ at all; root can (root is out of scope), but the token bytes were
+    // overwritten at start, so it reads no token either.
+    let pid = w.server.pid().expect("server pid");
+    match std::fs::read(format!("/proc/{pid}/environ")) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(OPERATOR_TOKEN),
+                "operator token in the server's environ"
+            );
+            assert!(
+                !text.contains(INGEST_TOKEN),
+                "ingest token in the server's environ"
+            );
+        }
+        Err(e) => assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::PermissionDenied,
+            "reading the server's environ: {e}"
+        ),
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(status.lines().any(|l| l.starts_with("Pid:")), "{status}");
+}

@@ -22,6 +22,8 @@ pub struct CommandLine {
     pub args: Vec<String>,
     /// Env vars set on top of the server's own.
     pub env: Vec<(String, String)>,
+    /// Env vars of the server's own not passed on (see [`withheld_env`]).
+    pub env_remove: Vec<String>,
     /// Working directory.
     pub cwd: PathBuf,
 }
@@ -55,6 +57,46 @@ pub struct Target {
     pub session_id: String,
     /// Maestro task id.
     pub task_id: String,
+    /// The server's data dir, as `MAESTRO_DATA_DIR`: not a secret, and the hook's offline
+    /// fallback protects it (its token files are denied to the agent).
+    pub data_dir: String,
+}
+
+/// `MAESTRO_*` variables of the server's environment a spawned session may inherit: settings
+/// of the hook itself, none of them a credential or a path to one.
+pub const INHERITED_MAESTRO_ENV: &[&str] = &[
+    "MAESTRO_SPOOL_DIR",
+    "MAESTRO_HOOK_LOG",
+    "MAESTRO_HOOK_CONFIG",
+    "MAESTRO_CONNECT_TIMEOUT_MS",
+    "MAESTRO_TIMEOUT_MS",
+    "MAESTRO_PRE_TOOL_USE_WAIT_MS",
+    "MAESTRO_PERMISSION_REQUEST_WAIT_MS",
+    "MAESTRO_DRAIN_TIMEOUT_MS",
+    "MAESTRO_DRAIN_GIVE_UP_SECS",
+    "MAESTRO_MAX_STRING_BYTES",
+];
+
+/// The variables of `server_env` (names) a spawned session must not inherit: every
+/// `MAESTRO_*` one not in [`INHERITED_MAESTRO_ENV`] (`MAESTRO_OPERATOR_TOKEN`,
+/// `MAESTRO_INGEST_TOKEN`, `MAESTRO_CONFIG` whose file may hold both tokens,
+/// `MAESTRO_TOKEN_FILE`, the server's own settings, ...), and `CLAUDECODE` (a server started
+/// from inside Claude Code must not make the child think it is nested). The variables the
+/// hook needs are then set explicitly ([`build`]).
+pub fn withheld_env<I, S>(server_env: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    server_env
+        .into_iter()
+        .filter_map(|k| {
+            let k = k.as_ref();
+            let withheld = (k.starts_with("MAESTRO_") && !INHERITED_MAESTRO_ENV.contains(&k))
+                || k == "CLAUDECODE";
+            withheld.then(|| k.to_string())
+        })
+        .collect()
 }
 
 /// Splits `MAESTRO_CLAUDE_COMMAND` (a path, or a command with leading arguments, quoted as in
@@ -134,16 +176,23 @@ pub fn build(
         args.push(m.clone());
     }
     args.extend(spawn.extra_args.iter().cloned());
+    // Exactly what the hook needs: where to report, as which session, with the ingest token.
     let env = vec![
         ("MAESTRO_SESSION_ID".to_string(), target.session_id.clone()),
         ("MAESTRO_TASK_ID".to_string(), target.task_id.clone()),
         ("MAESTRO_URL".to_string(), target.url.clone()),
         ("MAESTRO_TOKEN".to_string(), target.token.clone()),
+        ("MAESTRO_DATA_DIR".to_string(), target.data_dir.clone()),
     ];
+    let env_remove = withheld_env(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+        .into_iter()
+        .filter(|k| !env.iter().any(|(set, _)| set == k))
+        .collect();
     Ok(CommandLine {
         program: program.clone(),
         args,
         env,
+        env_remove,
         cwd: spawn.working_dir.clone(),
     })
 }
@@ -201,6 +250,7 @@ mod tests {
             token: "tok".into(),
             session_id: "s_1".into(),
             task_id: "t_1".into(),
+            data_dir: "/data".into(),
         };
         let base = vec!["node".to_string(), "cli.js".to_string()];
         let c = build(&base, &spawn(), "/bin/maestro-hook", &target).expect("build");
@@ -228,6 +278,77 @@ mod tests {
             .env
             .contains(&("MAESTRO_SESSION_ID".to_string(), "s_1".to_string())));
         assert!(c.display_words().contains(&"<maestro hooks>".to_string()));
+    }
+
+    #[test]
+    fn no_credential_but_the_ingest_token_reaches_the_child() {
+        let server_env = [
+            "PATH",
+            "HOME",
+            "ANTHROPIC_API_KEY",
+            "MAESTRO_OPERATOR_TOKEN",
+            "MAESTRO_INGEST_TOKEN",
+            "MAESTRO_CONFIG",
+            "MAESTRO_TOKEN_FILE",
+            "MAESTRO_TOKEN",
+            "MAESTRO_DATA_DIR",
+            "MAESTRO_BIND",
+            "MAESTRO_SOMETHING_NEW",
+            "MAESTRO_SPOOL_DIR",
+            "MAESTRO_MAX_STRING_BYTES",
+            "CLAUDECODE",
+        ];
+        let withheld = withheld_env(server_env);
+        for k in [
+            "MAESTRO_OPERATOR_TOKEN",
+            "MAESTRO_INGEST_TOKEN",
+            "MAESTRO_CONFIG",
+            "MAESTRO_TOKEN_FILE",
+            "MAESTRO_TOKEN",
+            "MAESTRO_DATA_DIR",
+            "MAESTRO_BIND",
+            "MAESTRO_SOMETHING_NEW",
+            "CLAUDECODE",
+        ] {
+            assert!(withheld.iter().any(|w| w == k), "{k} must be withheld");
+        }
+        for k in [
+            "PATH",
+            "HOME",
+            "ANTHROPIC_API_KEY",
+            "MAESTRO_SPOOL_DIR",
+            "MAESTRO_MAX_STRING_BYTES",
+        ] {
+            assert!(!withheld.iter().any(|w| w == k), "{k} is passed on");
+        }
+        // What build sets for the hook: the ingest token under the name the hook reads.
+        let target = Target {
+            url: "http://127.0.0.1:1".into(),
+            token: "ingest".into(),
+            session_id: "s_1".into(),
+            task_id: "t_1".into(),
+            data_dir: "/data".into(),
+        };
+        let c = build(
+            &["claude".to_string()],
+            &spawn(),
+            "/bin/maestro-hook",
+            &target,
+        )
+        .expect("build");
+        let names: Vec<&str> = c.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "MAESTRO_SESSION_ID",
+                "MAESTRO_TASK_ID",
+                "MAESTRO_URL",
+                "MAESTRO_TOKEN",
+                "MAESTRO_DATA_DIR"
+            ]
+        );
+        assert!(c.env.iter().all(|(_, v)| v != "operator"));
+        assert!(!c.env_remove.iter().any(|k| names.contains(&k.as_str())));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Spawning and supervising Claude Code sessions.
 //!
-//! - [`request`]: the spawn request and its validation.
+//! - [`request`]: the spawn request and its validation (`args`: the `extra_args` allow list).
 //! - [`command`]: the command line, the `--settings` hooks and the child's env.
 //! - [`process`]: starting a process in its own group with output to files, exit and result.
 //! - [`queue`]: the concurrency limit and the FIFO waiting line.
@@ -11,6 +11,7 @@
 //! wait for a slot); everything durable goes through [`Store::update_process`] and a few
 //! small files under `<data_dir>/sessions/`.
 
+mod args;
 pub mod command;
 pub mod process;
 pub mod queue;
@@ -215,6 +216,7 @@ impl Supervisor {
                 token: self.settings.ingest_token.clone(),
                 session_id: id.to_string(),
                 task_id: pending.task_id.clone(),
+                data_dir: self.settings.data_dir.display().to_string(),
             };
             command::build(&base, &pending.spawn, &hook, &target)
         });

@@ -95,11 +95,12 @@ pub fn launch(cmd: &CommandLine, files: &SessionFiles) -> std::io::Result<tokio:
     let stdout = open_log(&files.stdout)?;
     let stderr = open_log(&files.stderr)?;
     let mut c = tokio::process::Command::new(&cmd.program);
+    for k in &cmd.env_remove {
+        c.env_remove(k);
+    }
     c.args(&cmd.args)
         .current_dir(&cmd.cwd)
         .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        // A server started from inside Claude Code must not make the child think it is nested.
-        .env_remove("CLAUDECODE")
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))

@@ -38,7 +38,7 @@ pub struct SpawnRequest {
     /// `--model`.
     #[serde(default)]
     pub model: Option<String>,
-    /// More arguments, passed as they are.
+    /// More options for Claude Code, checked against an allow list (see `spawn::args`).
     #[serde(default)]
     pub extra_args: Option<Vec<String>>,
     /// Headless (`-p --output-format stream-json --verbose`); the only mode supported.
@@ -161,6 +161,8 @@ pub fn validate(req: SpawnRequest, task_dir: Option<&str>) -> Result<ValidSpawn,
             )));
         }
     }
+    super::args::check(&extra_args)
+        .map_err(|m| HttpError::unprocessable("invalid_extra_args", m))?;
 
     Ok(ValidSpawn {
         prompt,
@@ -250,5 +252,13 @@ mod tests {
         let mut r = req("hi");
         r.model = Some("--settings".into());
         assert!(validate(r, None).is_err());
+        let mut r = req("hi");
+        r.extra_args = Some(vec!["--settings".into(), "{}".into()]);
+        let e = validate(r, None).expect_err("second settings");
+        assert_eq!(e.code, "invalid_extra_args");
+        assert!(e.message.contains("Maestro's hooks"), "{}", e.message);
+        let mut r = req("hi");
+        r.extra_args = Some(vec!["--max-turns".into(), "2".into()]);
+        assert!(validate(r, None).is_ok());
     }
 }

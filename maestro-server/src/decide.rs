@@ -75,16 +75,18 @@ impl PolicySet {
 
     /// The policy for a task (its override layered on the base), falling back to the base
     /// when the override does not load.
-    pub fn for_task(&self, task_policy: Option<&str>) -> std::borrow::Cow<'_, Policy> {
+    ///
+    /// An override that cannot load is an error, never a silent fall back to the (possibly
+    /// weaker) base policy: the caller holds the call for a human.
+    pub fn for_task(
+        &self,
+        task_policy: Option<&str>,
+    ) -> Result<std::borrow::Cow<'_, Policy>, String> {
         match task_policy.filter(|t| !t.trim().is_empty()) {
-            Some(text) => match Policy::layered(&self.base, text) {
-                Ok(p) => std::borrow::Cow::Owned(p),
-                Err(e) => {
-                    tracing::warn!(error = %e, "task policy override ignored");
-                    std::borrow::Cow::Borrowed(&self.base)
-                }
-            },
-            None => std::borrow::Cow::Borrowed(&self.base),
+            Some(text) => Policy::layered(&self.base, text)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| e.to_string()),
+            None => Ok(std::borrow::Cow::Borrowed(&self.base)),
         }
     }
 
@@ -126,6 +128,9 @@ pub fn hook_output(event: &HookEventName, allow: bool, reason: &str) -> String {
     v.to_string()
 }
 
+/// Rule id of a call held because its task's policy override cannot load.
+pub const TASK_POLICY_UNAVAILABLE_RULE: &str = "hold.task-policy-unavailable";
+
 /// Rule id of an allow turned into ask because the policy saw only part of the input.
 pub const PARTIAL_INPUT_RULE: &str = "ask.partial-input";
 
@@ -156,17 +161,27 @@ pub fn never_allow_partial_input(decision: &mut Decision, env: &Envelope) {
 pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<DecisionRecord> {
     let tool = ev.tool.tool_name.as_deref()?;
     let started = Instant::now();
-    let task_policy = match state.store.decision_context(env).await {
-        Ok(c) => c.task_policy,
-        Err(e) => {
-            tracing::warn!(error = %e, "no decision context; using the base policy");
-            None
-        }
-    };
-    let policy = state.policy.for_task(task_policy.as_deref());
     let input = ev.tool.tool_input.clone().unwrap_or(Value::Null);
     let ctx = state.policy.context(env, ev);
-    let mut decision: Decision = policy.evaluate(tool, &input, &ctx);
+    // The task's override decides; when it (or the context naming it) cannot be had, the call
+    // is held for a human instead of being judged by the base policy alone.
+    let policy = match state.store.decision_context(env).await {
+        Ok(c) => state.policy.for_task(c.task_policy.as_deref()),
+        Err(e) => Err(format!("the decision context could not be read: {e}")),
+    };
+    let mut decision: Decision = match policy {
+        Ok(policy) => policy.evaluate(tool, &input, &ctx),
+        Err(why) => {
+            tracing::error!(error = %why, "task policy override cannot load; holding the call");
+            Decision {
+                outcome: Outcome::Hold,
+                rule_id: TASK_POLICY_UNAVAILABLE_RULE.to_string(),
+                reason: format!(
+                    "the task's policy override cannot be used ({why}); held for a human instead of a possibly weaker policy"
+                ),
+            }
+        }
+    };
     never_allow_partial_input(&mut decision, env);
     if *ev.name() == HookEventName::PermissionRequest && decision.outcome == Outcome::Ask {
         decision.outcome = Outcome::Hold;

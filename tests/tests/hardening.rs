@@ -377,3 +377,58 @@ fn a_read_only_database_is_reported_at_start() {
     let error = body["store"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("read-only"), "{body}");
 }
+
+#[test]
+fn a_task_policy_override_that_cannot_load_holds_instead_of_failing_open() {
+    let mut server = TestServer::start_with_env(&[("MAESTRO_HOLD_TIMEOUT_MS", "1000")]);
+    // Creating a task with a broken override is refused like updating one.
+    let (status, body) = server.post(
+        "/api/tasks",
+        &json!({"title": "broken", "policy": "[[rule]]\noutcome = 7"}),
+    );
+    assert_eq!(status, 422, "{body}");
+    let (status, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "strict", "policy":
+            "[[rule]]\nid = \"deny-ls\"\ntool = \"Bash\"\ncommand = \"ls*\"\noutcome = \"deny\"\n"}),
+    );
+    assert_eq!(status, 201, "{task}");
+    let tid = task["id"].as_str().expect("id").to_string();
+    // An override that no longer loads (written by an older build, edited by hand, ...).
+    server.stop();
+    let db = rusqlite::Connection::open(server.data_dir.join("maestro.db")).expect("db");
+    db.execute(
+        "UPDATE tasks SET policy = ?1 WHERE id = ?2",
+        rusqlite::params!["[[rule]]\nid = 3", tid],
+    )
+    .expect("break the override");
+    drop(db);
+    server.restart();
+    // `ls` is allowed by the base policy, denied by the task's: it must not be allowed.
+    let mut env = envelope(
+        &json!({"session_id": "c-broken", "hook_event_name": "PreToolUse", "cwd": "/tmp",
+            "tool_name": "Bash", "tool_input": {"command": "ls"}, "tool_use_id": "toolu_broken"}),
+        chrono::Utc::now(),
+    );
+    env["maestro"] = json!({"session_id": "s_broken", "task_id": tid});
+    let (status, answer) = server.ingest(&env);
+    assert_eq!(status, 200, "{answer}");
+    let printed = answer["stdout"].as_str().unwrap_or_default();
+    assert!(!printed.contains("\"allow\""), "allowed: {answer}");
+    let approvals = server.get("/api/approvals");
+    let held = approvals
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x["rule_id"] == "hold.task-policy-unavailable")
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no hold for the broken override: {approvals}"));
+    assert!(
+        held["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot be used"),
+        "{held}"
+    );
+}

@@ -34,6 +34,9 @@ pub async fn create(
     b: Result<Json<TaskInput>, JsonRejection>,
 ) -> HttpResult<(StatusCode, Json<Task>)> {
     let input = body(b)?;
+    if let Some(p) = &input.policy {
+        crate::decide::validate_policy(p)?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(st.store.create_task(input).await?),

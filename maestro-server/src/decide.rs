@@ -13,6 +13,7 @@
 //! | hold | wait for the operator, then allow or deny; on timeout nothing (Claude Code's own flow) | same |
 
 use crate::app::AppState;
+use crate::approvals::machine::Trigger;
 use crate::config::{Config, PolicyCommand, ServerOpts};
 use crate::error::HttpError;
 use crate::projection::new_id;
@@ -174,8 +175,10 @@ pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<
     })
 }
 
-/// Cancels a held approval if the hook's request goes away before a decision (the agent was
-/// interrupted or the hook timed out).
+/// Resolves a held approval as answered in the terminal (denied or dismissed) when the hook's
+/// request goes away before a decision: Claude Code kills the held hook when the user answers
+/// "No" or presses Escape at its own dialog (a "Yes" lets it run on, and the tool's
+/// PostToolUse resolves the approval instead).
 struct CancelOnDrop {
     state: Option<AppState>,
     id: String,
@@ -188,7 +191,7 @@ impl Drop for CancelOnDrop {
             tokio::spawn(async move {
                 let _ = state
                     .store
-                    .resolve_approval(&id, ApprovalStatus::Cancelled, "hook gone", None)
+                    .resolve_approval(&id, Trigger::HookGone, None)
                     .await;
                 state.approvals.forget(&id);
             });
@@ -218,7 +221,8 @@ fn output_for(approval: &Approval, event: &HookEventName) -> Option<String> {
 }
 
 /// Waits for an operator's decision on a held request; returns the text the hook prints
-/// (nothing on timeout: Claude Code's own permission flow applies).
+/// (nothing on timeout: Claude Code's own permission flow applies; nothing either when an
+/// event showed the request answered in the terminal, which releases the hook at once).
 pub async fn wait_for_operator(
     state: &AppState,
     approval_id: &str,
@@ -256,7 +260,7 @@ pub async fn wait_for_operator(
         Err(_) => {
             match state
                 .store
-                .resolve_approval(approval_id, ApprovalStatus::TimedOut, "timeout", None)
+                .resolve_approval(approval_id, Trigger::HoldTimeout, None)
                 .await
             {
                 Ok(_) => None,

@@ -1,5 +1,14 @@
-//! Held decisions waiting for an operator: the webhook request of a held PreToolUse or
-//! PermissionRequest waits here until `POST /api/approvals/{id}` resolves it (or it times out).
+//! Approvals: the one owner of a held request's life.
+//!
+//! - [`machine`]: the state machine (every status and what may move it), pure.
+//! - `crate::store::approvals`: applies a transition inside a write transaction (the row, the
+//!   audit line on the timeline, the session state, the tool call's line, the committed
+//!   `approval:resolved` feed message), for operator decisions, timeouts, dropped hooks and
+//!   the events of the raising process alike.
+//! - [`Approvals`] (this file): the registry where the webhook request of a held PreToolUse or
+//!   PermissionRequest waits until a transition releases it.
+
+pub mod machine;
 
 use maestro_shared::api::Approval;
 use std::collections::HashMap;

@@ -1,0 +1,504 @@
+//! Approvals in the store: creation and every transition of [`crate::approvals::machine`],
+//! applied inside a write transaction. Each transition writes the row, an audit line on the
+//! session's timeline, the session's state when it changes, the tool call's line when the call
+//! did not run, and a committed `approval:resolved` feed message, so every browser's modal,
+//! badge and count follow it.
+//!
+//! Events resolve an approval only when they come from the process that raised it: the same
+//! Claude session id, host and CLI process (pid and start time). A forged event sent with the
+//! shared ingest token for another session cannot resolve or cancel its approvals.
+
+use crate::approvals::machine::{self, Trigger};
+use crate::projection::{add_line, emit_session, mark_not_run, refresh_task_status, Line};
+use crate::store::cached::CachedExt;
+use crate::store::rows::{approval_status_str, load_approval, load_session};
+use crate::store::writer::Feed;
+use crate::store::{DecisionRecord, StoreError, StoreResult};
+use crate::time::fmt_ts;
+use crate::timeline::ask_summary;
+use chrono::{DateTime, Utc};
+use maestro_shared::api::{Approval, ApprovalStatus, Session, SessionState};
+use maestro_shared::events::{HookEvent, HookEventName};
+use maestro_shared::ws::types;
+use maestro_shared::Envelope;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+/// Statuses an event of the raising process can still move (see [`machine::open_to_events`]).
+const OPEN: &str = "('pending','timed_out','terminal_denied')";
+
+/// Who sent an event: what must match the raiser of an approval.
+struct Origin<'a> {
+    claude_session_id: &'a str,
+    host: Option<&'a str>,
+    pid: Option<i64>,
+    pid_start: Option<i64>,
+}
+
+impl<'a> Origin<'a> {
+    fn of(env: &'a Envelope, ev: &'a HookEvent) -> Origin<'a> {
+        Origin {
+            claude_session_id: &ev.common.session_id,
+            host: env.source.host.as_deref(),
+            pid: env.source.claude_pid.map(i64::from),
+            pid_start: env
+                .source
+                .claude_pid_start
+                .and_then(|s| i64::try_from(s).ok()),
+        }
+    }
+}
+
+/// The SQL condition (on `approvals`) that the event's origin raised it: `?2..?5`.
+const SAME_ORIGIN: &str = "claude_session_id IS ?2 AND host IS ?3 AND claude_pid IS ?4 \
+     AND claude_pid_start IS ?5";
+
+/// Creates the approval of a held decision and emits `approval:pending`. A PermissionRequest
+/// (no `tool_use_id`) is linked to the pending call its PreToolUse announced: the newest
+/// pending call of the same tool (and subagent) not yet held by another open approval.
+pub fn create(
+    conn: &Connection,
+    feed: &mut Feed,
+    approval_id: &str,
+    session: &Session,
+    env: &Envelope,
+    ev: &HookEvent,
+    d: &DecisionRecord,
+) -> StoreResult<()> {
+    let tool = ev.tool.tool_name.clone().unwrap_or_default();
+    let tool_use_id = match &ev.tool.tool_use_id {
+        Some(id) => Some(id.clone()),
+        None => conn
+            .query_row(
+                &format!(
+                    "SELECT c.tool_use_id FROM tool_calls c WHERE c.session_id = ?1 \
+                     AND c.tool_name = ?2 AND c.status = 'pending' AND c.agent_id IS ?3 \
+                     AND c.pre_at <= ?4 AND NOT EXISTS (SELECT 1 FROM approvals a \
+                       WHERE a.session_id = c.session_id AND a.tool_use_id = c.tool_use_id \
+                       AND a.status IN {OPEN}) \
+                     ORDER BY c.pre_at DESC LIMIT 1"
+                ),
+                params![
+                    session.id,
+                    tool,
+                    ev.common.agent_id,
+                    fmt_ts(env.captured_at)
+                ],
+                |r| r.get(0),
+            )
+            .optional()?,
+    };
+    let origin = Origin::of(env, ev);
+    conn.exec_cached(
+        "INSERT INTO approvals (id, session_id, event, tool_name, tool_input, summary, rule_id, \
+         reason, status, created_at, event_id, tool_use_id, claude_session_id, host, claude_pid, \
+         claude_pid_start) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'pending',?9,?10,?11,?12,?13,?14,?15)",
+        params![
+            approval_id,
+            session.id,
+            ev.name().as_str(),
+            tool,
+            input_text(ev.tool.tool_input.as_ref()),
+            ask_summary(ev),
+            d.decision.rule_id,
+            d.decision.reason,
+            fmt_ts(Utc::now()),
+            env.event_id.to_string(),
+            tool_use_id,
+            origin.claude_session_id,
+            origin.host,
+            origin.pid,
+            origin.pid_start,
+        ],
+    )?;
+    if let Some(a) = load_approval(conn, approval_id)? {
+        let data = serde_json::to_value(&a).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        feed.push(
+            conn,
+            types::APPROVAL_PENDING,
+            env.captured_at,
+            a.task_id.as_deref(),
+            Some(&a.session_id),
+            data,
+        )?;
+    }
+    Ok(())
+}
+
+/// How a tool input is stored (and compared when a PermissionRequest's call is matched).
+fn input_text(input: Option<&Value>) -> String {
+    input.map_or_else(|| "null".to_string(), Value::to_string)
+}
+
+/// Applies `trigger` to approval `id`. `Ok(Ok(new))` when it moved, `Ok(Err(current))` when
+/// the machine refused (already decided, a duplicate or late event). `ended_by` names the end
+/// of a session for [`Trigger::SessionGone`]; `reason` is the operator's.
+pub fn transition(
+    conn: &Connection,
+    feed: &mut Feed,
+    id: &str,
+    trigger: Trigger,
+    ended_by: Option<&str>,
+    reason: Option<&str>,
+    at: DateTime<Utc>,
+) -> StoreResult<Result<Approval, Approval>> {
+    let current =
+        load_approval(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("approval {id}")))?;
+    let Some(step) = machine::next(current.status, trigger) else {
+        return Ok(Err(current));
+    };
+    let by = match (trigger, ended_by) {
+        (Trigger::SessionGone, Some(b)) => b,
+        _ => step.decided_by,
+    };
+    let reason = match (reason, current.status) {
+        (Some(r), _) => Some(r.to_string()),
+        (None, ApprovalStatus::Pending) if step.status == ApprovalStatus::TimedOut => Some(
+            "no decision in Maestro within the hold timeout: left to Claude Code's own prompt in the terminal"
+                .to_string(),
+        ),
+        (None, ApprovalStatus::TimedOut) => {
+            Some("after Maestro's hold timed out, answered at Claude Code's own prompt".into())
+        }
+        (None, _) => current.decision_reason.clone(),
+    };
+    let at_s = fmt_ts(at);
+    conn.execute(
+        "UPDATE approvals SET status = ?2, decided_at = ?3, decided_by = ?4, decision_reason = ?5 \
+         WHERE id = ?1",
+        params![id, approval_status_str(step.status), at_s, by, reason],
+    )?;
+    let a =
+        load_approval(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("approval {id}")))?;
+    audit_line(conn, feed, &a, &at_s)?;
+    let session = load_session(conn, &a.session_id)?;
+    let tool_use_id: Option<String> = conn
+        .query_row(
+            "SELECT tool_use_id FROM approvals WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    if step.status == ApprovalStatus::TerminalDenied {
+        if let (Some(tu), Some(s)) = (&tool_use_id, &session) {
+            mark_not_run(
+                conn,
+                feed,
+                s,
+                &a,
+                tu,
+                "denied or dismissed in the terminal",
+                &at_s,
+            )?;
+        }
+    }
+    if let Some(s) = &session {
+        settle_session(conn, feed, s, trigger, at)?;
+    }
+    let data = serde_json::to_value(&a).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    feed.push(
+        conn,
+        types::APPROVAL_RESOLVED,
+        at,
+        a.task_id.as_deref(),
+        Some(&a.session_id),
+        data,
+    )?;
+    Ok(Ok(a))
+}
+
+/// The audit line of a transition.
+fn audit_line(conn: &Connection, feed: &mut Feed, a: &Approval, at_s: &str) -> StoreResult<()> {
+    let why = a
+        .decision_reason
+        .as_deref()
+        .filter(|_| a.decided_by.as_deref() == Some("operator"))
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    let by = a.decided_by.as_deref().unwrap_or("");
+    let (summary, status) = match a.status {
+        ApprovalStatus::Approved => (format!("Approved by operator: {}{why}", a.summary), "ok"),
+        ApprovalStatus::Denied => (format!("Denied by operator: {}{why}", a.summary), "error"),
+        ApprovalStatus::TimedOut => (
+            format!(
+                "No decision in Maestro in time, left to the terminal: {}",
+                a.summary
+            ),
+            "warning",
+        ),
+        ApprovalStatus::TerminalAllowed => (
+            format!("Answered in the terminal (allowed): {}", a.summary),
+            "ok",
+        ),
+        ApprovalStatus::TerminalDenied => (
+            format!(
+                "Answered in the terminal (denied or dismissed): {}",
+                a.summary
+            ),
+            "warning",
+        ),
+        ApprovalStatus::Cancelled => (format!("Cancelled ({by}): {}", a.summary), "info"),
+        ApprovalStatus::Pending => return Ok(()),
+    };
+    add_line(
+        conn,
+        feed,
+        &Line {
+            session_id: &a.session_id,
+            task_id: a.task_id.as_deref(),
+            at: at_s,
+            kind: "decision",
+            event: &a.event,
+            summary: &summary,
+            tool_name: Some(&a.tool_name),
+            status,
+            detail: Some(&json!({"approval_id": a.id, "status": a.status,
+                "decided_by": a.decided_by, "latency_ms": a.latency_ms, "rule_id": a.rule_id})),
+            ..Line::default()
+        },
+    )?;
+    Ok(())
+}
+
+/// After a transition, what a blocked session waits for: another pending approval (keep it),
+/// a dialog left to the terminal ("Waiting at the terminal: ..."), nothing after a terminal
+/// "No" or Escape (waiting for input: no hook fires then), else it is active again.
+fn settle_session(
+    conn: &Connection,
+    feed: &mut Feed,
+    s: &Session,
+    trigger: Trigger,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let Some(current) = load_session(conn, &s.id)? else {
+        return Ok(());
+    };
+    if current.state != SessionState::Blocked {
+        return Ok(());
+    }
+    let open: Option<(String, String)> = conn
+        .query_row(
+            "SELECT status, summary FROM approvals WHERE session_id = ?1 \
+             AND status IN ('pending','timed_out') \
+             ORDER BY status = 'pending' DESC, created_at DESC LIMIT 1",
+            [&s.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (state, blocked_on) = match open {
+        Some((status, summary)) if status == "pending" => (SessionState::Blocked, Some(summary)),
+        Some((_, summary)) => (
+            SessionState::Blocked,
+            Some(format!("Waiting at the terminal: {summary}")),
+        ),
+        None if trigger == Trigger::HookGone => (SessionState::WaitingForInput, None),
+        None => (SessionState::Active, None),
+    };
+    if state == current.state && blocked_on == current.blocked_on {
+        return Ok(());
+    }
+    let at_s = fmt_ts(at);
+    conn.execute(
+        "UPDATE sessions SET state = ?2, blocked_on = ?3, \
+           state_at = CASE WHEN state_at IS NULL OR state_at < ?4 THEN ?4 ELSE state_at END \
+         WHERE id = ?1",
+        params![s.id, state.as_str(), blocked_on, at_s],
+    )?;
+    if let Some(t) = &s.task_id {
+        refresh_task_status(conn, t)?;
+    }
+    emit_session(conn, feed, &s.id, at)
+}
+
+/// Resolves the open approvals of `session` that this event proves answered: a tool that
+/// ran (PostToolUse, PostToolUseFailure, PostToolBatch), a call that never ran, the end of
+/// the turn or a new prompt (the dialog is gone), the end of the session. Only approvals the
+/// same process raised are touched. Returns the approvals that moved (their held hooks are
+/// released by the caller once the transaction is durable).
+pub fn on_event(
+    conn: &Connection,
+    feed: &mut Feed,
+    session: &Session,
+    env: &Envelope,
+    ev: &HookEvent,
+) -> StoreResult<Vec<Approval>> {
+    use HookEventName as E;
+    let origin = Origin::of(env, ev);
+    let at = env.captured_at;
+    let at_s = fmt_ts(at);
+    let mut moved = Vec::new();
+    match ev.name() {
+        E::PostToolUse | E::PostToolUseFailure => {
+            for id in matching_call(
+                conn,
+                session,
+                &origin,
+                ev.tool.tool_use_id.as_deref(),
+                ev.tool.tool_name.as_deref(),
+                ev.tool.tool_input.as_ref(),
+                &at_s,
+            )? {
+                push_moved(
+                    &mut moved,
+                    transition(conn, feed, &id, Trigger::ToolRan, None, None, at)?,
+                );
+            }
+        }
+        E::PostToolBatch => {
+            for call in ev.tool_calls.iter().flatten() {
+                let Some(tool_use_id) = call.tool_use_id.as_deref() else {
+                    continue;
+                };
+                let ids = matching_call(
+                    conn,
+                    session,
+                    &origin,
+                    Some(tool_use_id),
+                    call.tool_name.as_deref(),
+                    call.tool_input.as_ref(),
+                    &at_s,
+                )?;
+                if ids.is_empty() {
+                    continue;
+                }
+                let trigger = if call_ran(conn, &session.id, tool_use_id)? {
+                    Trigger::ToolRan
+                } else {
+                    Trigger::ToolNotRun
+                };
+                for id in ids {
+                    push_moved(
+                        &mut moved,
+                        transition(conn, feed, &id, trigger, None, None, at)?,
+                    );
+                }
+            }
+        }
+        E::Stop | E::StopFailure | E::UserPromptSubmit | E::SessionEnd => {
+            // Raised before this event by the same process and not answered yet: the dialog
+            // is gone (a turn cannot end, nor a prompt be typed, while it is shown).
+            let rows: Vec<(String, Option<String>)> = {
+                let mut st = conn.prepare_cached(&format!(
+                    "SELECT a.id, a.tool_use_id FROM approvals a \
+                     JOIN events e ON e.event_id = a.event_id \
+                     WHERE a.session_id = ?1 AND a.status IN ('pending','timed_out') \
+                     AND {SAME_ORIGIN} AND e.captured_at <= ?6 ORDER BY a.created_at"
+                ))?;
+                let rows = st.query_map(
+                    params![
+                        session.id,
+                        origin.claude_session_id,
+                        origin.host,
+                        origin.pid,
+                        origin.pid_start,
+                        at_s
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for (id, tool_use_id) in rows {
+                let trigger = if *ev.name() == E::SessionEnd {
+                    Trigger::SessionGone
+                } else if let Some(tu) = &tool_use_id {
+                    if call_ran(conn, &session.id, tu)? {
+                        Trigger::ToolRan
+                    } else {
+                        Trigger::ToolNotRun
+                    }
+                } else {
+                    Trigger::ToolNotRun
+                };
+                push_moved(
+                    &mut moved,
+                    transition(conn, feed, &id, trigger, None, None, at)?,
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(moved)
+}
+
+fn push_moved(moved: &mut Vec<Approval>, r: Result<Approval, Approval>) {
+    if let Ok(a) = r {
+        moved.push(a);
+    }
+}
+
+/// Whether a call of the session ran (its PostToolUse or PostToolUseFailure was stored).
+fn call_ran(conn: &Connection, session_id: &str, tool_use_id: &str) -> StoreResult<bool> {
+    Ok(conn
+        .row_cached(
+            "SELECT status IN ('ok','error') FROM tool_calls WHERE session_id = ?1 AND tool_use_id = ?2",
+            params![session_id, tool_use_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Open approvals of the same origin for one call: linked by `tool_use_id`, or (a
+/// PermissionRequest not linked to its PreToolUse) the same tool and input raised before.
+#[allow(clippy::too_many_arguments)]
+fn matching_call(
+    conn: &Connection,
+    session: &Session,
+    origin: &Origin<'_>,
+    tool_use_id: Option<&str>,
+    tool_name: Option<&str>,
+    tool_input: Option<&Value>,
+    at_s: &str,
+) -> StoreResult<Vec<String>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT a.id FROM approvals a LEFT JOIN events e ON e.event_id = a.event_id \
+         WHERE a.session_id = ?1 AND a.status IN {OPEN} AND {SAME_ORIGIN} \
+         AND ((?6 IS NOT NULL AND a.tool_use_id = ?6) \
+           OR (a.tool_use_id IS NULL AND a.tool_name IS ?7 AND a.tool_input = ?8 \
+               AND e.captured_at <= ?9)) \
+         ORDER BY a.created_at"
+    ))?;
+    let rows = st.query_map(
+        params![
+            session.id,
+            origin.claude_session_id,
+            origin.host,
+            origin.pid,
+            origin.pid_start,
+            tool_use_id,
+            tool_name,
+            input_text(tool_input),
+            at_s,
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Cancels the open approvals of a session whose process ended or is gone (the server's own
+/// observation: no origin check). `by`: `session ended`, `process gone`.
+pub fn end_session(
+    conn: &Connection,
+    feed: &mut Feed,
+    session_id: &str,
+    by: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<Vec<Approval>> {
+    let ids: Vec<String> = {
+        let mut st = conn.prepare_cached(
+            "SELECT id FROM approvals WHERE session_id = ?1 AND status IN ('pending','timed_out') \
+             ORDER BY created_at",
+        )?;
+        let rows = st.query_map([session_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut moved = Vec::new();
+    for id in ids {
+        push_moved(
+            &mut moved,
+            transition(conn, feed, &id, Trigger::SessionGone, Some(by), None, at)?,
+        );
+    }
+    Ok(moved)
+}

@@ -49,9 +49,9 @@ impl<'a> Origin<'a> {
     }
 }
 
-/// The SQL condition (on `approvals`) that the event's origin raised it: `?2..?5`.
-const SAME_ORIGIN: &str = "claude_session_id IS ?2 AND host IS ?3 AND claude_pid IS ?4 \
-     AND claude_pid_start IS ?5";
+/// The SQL condition (on `approvals a`) that the event's origin raised it: `?2..?5`.
+const SAME_ORIGIN: &str = "a.claude_session_id IS ?2 AND a.host IS ?3 AND a.claude_pid IS ?4 \
+     AND a.claude_pid_start IS ?5";
 
 /// Creates the approval of a held decision and emits `approval:pending`. A PermissionRequest
 /// (no `tool_use_id`) is linked to the pending call its PreToolUse announced: the newest

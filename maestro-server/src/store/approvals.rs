@@ -502,3 +502,232 @@ pub fn end_session(
     }
     Ok(moved)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::approvals::machine::Trigger;
+    use crate::projection::new_id;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{DecisionRecord, Store};
+    use maestro_shared::api::{ApprovalStatus, SessionState};
+    use maestro_shared::policy::{Decision, Outcome};
+    use maestro_shared::{Envelope, HookEvent};
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    struct World {
+        store: Arc<dyn Store>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn world() -> World {
+        let dir = tempfile::tempdir().expect("dir");
+        let (tx, _) = tokio::sync::broadcast::channel(1024);
+        let store = SqliteStore::open(&dir.path().join("m.db"), false, tx).expect("open the store");
+        World {
+            store: Arc::new(store),
+            _dir: dir,
+        }
+    }
+
+    /// An envelope from the test "CLI" (host h1, pid 100 started at 5) unless `origin` says.
+    fn env(payload: Value, origin: (&str, u32)) -> Envelope {
+        let name = payload["hook_event_name"]
+            .as_str()
+            .expect("name")
+            .to_string();
+        let mut e = Envelope::new(name, payload);
+        e.source.host = Some(origin.0.into());
+        e.source.claude_pid = Some(origin.1);
+        e.source.claude_pid_start = Some(5);
+        e
+    }
+
+    const CLI: (&str, u32) = ("h1", 100);
+
+    impl World {
+        /// Stores an event (with a hold decision for decision events); returns the approval
+        /// created, if any.
+        async fn send(&self, payload: Value, origin: (&str, u32)) -> Option<String> {
+            let e = env(payload, origin);
+            self.send_env(e).await
+        }
+
+        async fn send_env(&self, e: Envelope) -> Option<String> {
+            let ev = HookEvent::parse(&e.payload).expect("payload");
+            let decision = ev.name().is_decision().then(|| DecisionRecord {
+                decision: Decision {
+                    outcome: Outcome::Hold,
+                    rule_id: "test".into(),
+                    reason: "held".into(),
+                },
+                stdout: None,
+                approval_id: Some(new_id("a_")),
+                latency_ms: 0.0,
+            });
+            let id = decision.as_ref().and_then(|d| d.approval_id.clone());
+            let raw = axum::body::Bytes::from(serde_json::to_vec(&e).expect("json"));
+            self.store
+                .ingest(e, Some(ev), raw, decision)
+                .await
+                .expect("ingest");
+            id
+        }
+
+        async fn status(&self, id: &str) -> ApprovalStatus {
+            self.store.get_approval(id).await.expect("approval").status
+        }
+
+        async fn state(&self, id: &str) -> SessionState {
+            let a = self.store.get_approval(id).await.expect("approval");
+            self.store
+                .get_session(&a.session_id)
+                .await
+                .expect("session")
+                .state
+        }
+    }
+
+    fn pre(tu: &str) -> Value {
+        json!({"session_id": "c1", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": {"command": "make"}, "tool_use_id": tu})
+    }
+
+    fn request() -> Value {
+        json!({"session_id": "c1", "hook_event_name": "PermissionRequest", "tool_name": "Bash",
+            "tool_input": {"command": "make"}})
+    }
+
+    fn post(tu: &str) -> Value {
+        json!({"session_id": "c1", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+            "tool_input": {"command": "make"}, "tool_use_id": tu, "tool_response": {"stdout": ""}})
+    }
+
+    /// A PermissionRequest held after its PreToolUse (which Maestro had no opinion on).
+    async fn held(w: &World) -> String {
+        let e = env(pre("t1"), CLI);
+        let ev = HookEvent::parse(&e.payload).expect("payload");
+        let raw = axum::body::Bytes::from(serde_json::to_vec(&e).expect("json"));
+        w.store.ingest(e, Some(ev), raw, None).await.expect("pre");
+        w.send(request(), CLI).await.expect("approval")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn post_tool_use_before_the_hook_disconnects() {
+        let w = world();
+        let id = held(&w).await;
+        assert_eq!(w.state(&id).await, SessionState::Blocked);
+        w.send(post("t1"), CLI).await;
+        assert_eq!(w.status(&id).await, ApprovalStatus::TerminalAllowed);
+        assert_eq!(w.state(&id).await, SessionState::Active);
+        // The hook's connection drops afterwards: nothing changes.
+        let err = w.store.resolve_approval(&id, Trigger::HookGone, None).await;
+        assert!(err.is_err());
+        assert_eq!(w.status(&id).await, ApprovalStatus::TerminalAllowed);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn post_tool_use_after_the_hook_disconnects() {
+        let w = world();
+        let id = held(&w).await;
+        w.store
+            .resolve_approval(&id, Trigger::HookGone, None)
+            .await
+            .expect("hook gone");
+        assert_eq!(w.status(&id).await, ApprovalStatus::TerminalDenied);
+        assert_eq!(w.state(&id).await, SessionState::WaitingForInput);
+        // The tool did run after all (a PostToolUse replayed late): the stronger evidence wins.
+        w.send(post("t1"), CLI).await;
+        assert_eq!(w.status(&id).await, ApprovalStatus::TerminalAllowed);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn duplicate_and_replayed_events_change_nothing() {
+        let w = world();
+        let id = held(&w).await;
+        let e = env(post("t1"), CLI);
+        w.send_env(e.clone()).await;
+        let first = w.store.get_approval(&id).await.expect("approval");
+        // The same event again (a spool replay of a delivered event): a duplicate.
+        w.send_env(e).await;
+        assert_eq!(w.store.get_approval(&id).await.expect("approval"), first);
+        // A later Stop of the same process finds nothing open.
+        w.send(json!({"session_id": "c1", "hook_event_name": "Stop"}), CLI)
+            .await;
+        assert_eq!(w.store.get_approval(&id).await.expect("approval"), first);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_operator_racing_a_terminal_answer_gets_a_conflict() {
+        let w = world();
+        let id = held(&w).await;
+        w.send(post("t1"), CLI).await;
+        let err = w
+            .store
+            .resolve_approval(&id, Trigger::Operator { approve: false }, None)
+            .await
+            .expect_err("conflict");
+        assert!(
+            err.to_string()
+                .contains("answered in the terminal (allowed)"),
+            "{err}"
+        );
+        // And the other way round: the operator first, the PostToolUse after.
+        let w = world();
+        let id = held(&w).await;
+        w.store
+            .resolve_approval(&id, Trigger::Operator { approve: true }, None)
+            .await
+            .expect("approve");
+        w.send(post("t1"), CLI).await;
+        assert_eq!(w.status(&id).await, ApprovalStatus::Approved);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timed_out_request_stays_blocked_until_the_terminal_answers() {
+        let w = world();
+        let id = held(&w).await;
+        w.store
+            .resolve_approval(&id, Trigger::HoldTimeout, None)
+            .await
+            .expect("timeout");
+        let a = w.store.get_approval(&id).await.expect("approval");
+        let s = w.store.get_session(&a.session_id).await.expect("session");
+        assert_eq!(s.state, SessionState::Blocked);
+        assert!(s
+            .blocked_on
+            .as_deref()
+            .is_some_and(|b| b.starts_with("Waiting at the terminal")));
+        // The turn ends without the call running: "No" at the terminal.
+        w.send(json!({"session_id": "c1", "hook_event_name": "Stop"}), CLI)
+            .await;
+        assert_eq!(w.status(&id).await, ApprovalStatus::TerminalDenied);
+        assert_eq!(w.state(&id).await, SessionState::WaitingForInput);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_from_another_process_or_host_touch_nothing() {
+        let w = world();
+        let id = held(&w).await;
+        for origin in [("h2", 100), ("h1", 101)] {
+            w.send(post("t1"), origin).await;
+            w.send(
+                json!({"session_id": "c1", "hook_event_name": "SessionEnd", "reason": "other"}),
+                origin,
+            )
+            .await;
+            assert_eq!(w.status(&id).await, ApprovalStatus::Pending, "{origin:?}");
+        }
+        // The same pid with another start time is another process.
+        let mut e = env(post("t1"), CLI);
+        e.source.claude_pid_start = Some(6);
+        w.send_env(e).await;
+        assert_eq!(w.status(&id).await, ApprovalStatus::Pending);
+        w.send(
+            json!({"session_id": "c1", "hook_event_name": "SessionEnd", "reason": "other"}),
+            CLI,
+        )
+        .await;
+        assert_eq!(w.status(&id).await, ApprovalStatus::Cancelled);
+    }
+}

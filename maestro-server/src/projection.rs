@@ -299,14 +299,15 @@ fn apply_to_session(
     let at_s = fmt_ts(at);
     // Counters, first/last seen, where the session is: one row update an event. Columns that
     // are set once (and `claude_session_id` is indexed) are filled in by a second statement
-    // only while one is missing.
+    // only while one is missing. The CLI process is taken only from events of the session's
+    // host (another host's pid means nothing to this host's liveness watch).
     conn.exec_cached(
         "UPDATE sessions SET event_count = event_count + 1, \
            last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
            started_at = CASE WHEN spawned = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
            cwd = CASE WHEN ?3 IS NOT NULL AND (last_event_at IS NULL OR last_event_at <= ?2) THEN ?3 ELSE cwd END, \
-           claude_pid_start = CASE WHEN ?4 IS NOT NULL THEN ?5 ELSE claude_pid_start END, \
-           claude_pid = COALESCE(?4, claude_pid) \
+           claude_pid_start = CASE WHEN ?4 IS NOT NULL AND (host IS NULL OR host IS ?6) THEN ?5 ELSE claude_pid_start END, \
+           claude_pid = CASE WHEN ?4 IS NOT NULL AND (host IS NULL OR host IS ?6) THEN ?4 ELSE claude_pid END \
          WHERE id = ?1",
         params![
             session.id,
@@ -314,6 +315,7 @@ fn apply_to_session(
             ev.and_then(|e| e.common.cwd.as_deref()),
             env.source.claude_pid,
             env.source.claude_pid_start.and_then(|s| i64::try_from(s).ok()),
+            env.source.host,
         ],
     )?;
     let claude_sid = ev.map(|e| e.common.session_id.as_str());

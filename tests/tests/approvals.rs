@@ -391,7 +391,7 @@ fn a_no_in_the_terminal_kills_the_held_hook_and_the_call_did_not_run() {
 /// same events from the process that raised it do.
 #[test]
 fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
-    let (server, _dir) = policy_server(&[]);
+    let (server, _dir) = policy_server(&[("MAESTRO_WATCH_INTERVAL_MS", "100")]);
     let pre = pre_tool_use("victim", "deploy prod");
     let held = run_hook(&server, "pre-tool-use", &pre);
     let approval = pending(&server);
@@ -402,6 +402,27 @@ fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
             "event": event, "source": {"host": "forged-host", "claude_pid": 4_000_000},
             "payload": payload})
     };
+    // An event that claims this host and a dead CLI pid: the liveness watch finds that pid
+    // gone and marks the session lost, but the approval was raised by a live process.
+    let mut forged_here = forged(
+        "Notification",
+        json!({"session_id": "victim", "hook_event_name": "Notification",
+               "notification_type": "idle_prompt", "message": "x"}),
+    );
+    forged_here["source"]["host"] = approval_host(&server, &approval);
+    let (status, _) = server.ingest(&forged_here);
+    assert_eq!(status, 200);
+    let sid = approval["session_id"].as_str().expect("sid").to_string();
+    wait_for(
+        "the watch to look at the forged pid",
+        Duration::from_secs(20),
+        || {
+            let s = server.get(&format!("/api/sessions/{sid}"));
+            (s["state"] == "lost").then_some(())
+        },
+    );
+    let a = server.get(&format!("/api/approvals/{id}"));
+    assert_eq!(a["status"], "pending", "a forged pid cancelled it: {a}");
     let mut post = post_tool_use(&pre);
     post["tool_response"] = json!({"stdout": "ran"});
     for (event, payload) in [
@@ -445,6 +466,15 @@ fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
     assert_eq!(a["decided_by"], "session ended");
     let (code, out) = finish(held);
     assert_eq!((code, out.as_str()), (0, ""));
+}
+
+/// The host the session of `approval` reports (this machine's name, as the hook sent it).
+fn approval_host(server: &TestServer, approval: &Value) -> Value {
+    let s = server.get(&format!(
+        "/api/sessions/{}",
+        approval["session_id"].as_str().expect("sid")
+    ));
+    s["host"].clone()
 }
 
 /// A held request replayed from the hook's spool (`X-Maestro-Wait-Ms: 0`) has nobody

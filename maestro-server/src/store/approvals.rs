@@ -477,20 +477,24 @@ fn matching_call(
 }
 
 /// Cancels the open approvals of a session whose process ended or is gone (the server's own
-/// observation: no origin check). `by`: `session ended`, `process gone`.
+/// observation). `by`: `session ended`, `process gone`. With `gone_pid` (an unmanaged CLI
+/// found gone by the liveness watch) only approvals raised by that process are cancelled: a
+/// forged event that pointed the session at a dead pid cannot cancel what a live process
+/// raised.
 pub fn end_session(
     conn: &Connection,
     feed: &mut Feed,
     session_id: &str,
     by: &str,
+    gone_pid: Option<i64>,
     at: DateTime<Utc>,
 ) -> StoreResult<Vec<Approval>> {
     let ids: Vec<String> = {
         let mut st = conn.prepare_cached(
             "SELECT id FROM approvals WHERE session_id = ?1 AND status IN ('pending','timed_out') \
-             ORDER BY created_at",
+             AND (?2 IS NULL OR claude_pid IS NULL OR claude_pid = ?2) ORDER BY created_at",
         )?;
-        let rows = st.query_map([session_id], |r| r.get(0))?;
+        let rows = st.query_map(params![session_id, gone_pid], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let mut moved = Vec::new();

@@ -591,8 +591,10 @@ impl Store for SqliteStore {
                 if u.ended {
                     // Approvals the agent can no longer receive (each one a committed
                     // `approval:resolved`, so no browser keeps a stale modal).
-                    let by = if state == Some(SessionState::Lost) { "process gone" } else { "session ended" };
-                    crate::store::approvals::end_session(conn, feed, &id, by, now)?;
+                    let lost = state == Some(SessionState::Lost);
+                    let by = if lost { "process gone" } else { "session ended" };
+                    let gone_pid = if lost && !s.spawned { s.claude_pid } else { None };
+                    crate::store::approvals::end_session(conn, feed, &id, by, gone_pid, now)?;
                 }
                 if let Some((kind, summary, status, detail)) = &u.timeline {
                     add_line(conn, feed, &Line {

@@ -327,6 +327,14 @@ fn cli_killed(version: &str) {
     let a = run.dialog();
     let s = run.session(&a);
     let pid = run.assert_cli_pid(&s);
+    // The held PermissionRequest hook, a child of the CLI (it survives the CLI's SIGKILL).
+    let hook = descendants(pid)
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "maestro-hook")
+        })
+        .expect("the held hook under the CLI");
     // SAFETY: kill(2) on the CLI process this test started (found under its own tmux pane).
     unsafe {
         libc::kill(pid as i32, libc::SIGKILL);
@@ -339,6 +347,10 @@ fn cli_killed(version: &str) {
     let now = run.approval(&a);
     assert_eq!(now["status"], "cancelled", "{now}");
     assert_eq!(now["decided_by"], "process gone");
+    // The orphaned held hook is released at once (not at the 120 s hold timeout).
+    wait_for("the held hook released", WAIT, || {
+        pid_gone(i64::from(hook)).then_some(())
+    });
 }
 
 macro_rules! on_both_versions {

@@ -10,9 +10,13 @@
 
 pub mod machine;
 
+use crate::store::writer::LiveMessage;
 use maestro_shared::api::Approval;
+use maestro_shared::ws::types;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
+use tokio::sync::broadcast;
 use tokio::sync::watch;
 
 /// Registry of waiting requests.
@@ -42,5 +46,30 @@ impl Approvals {
     pub fn forget(&self, id: &str) {
         let mut map = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(id);
+    }
+}
+
+/// Releases held hooks from the committed feed: every `approval:resolved` message (whatever
+/// made it: an operator, an event, the end or loss of the session found by the process watch)
+/// wakes the request waiting on that approval. The callers that resolve an approval also
+/// notify directly (at once, without the broadcast hop); a second notification is harmless.
+pub async fn release_on_feed(
+    mut rx: broadcast::Receiver<Arc<LiveMessage>>,
+    approvals: Arc<Approvals>,
+) {
+    loop {
+        match rx.recv().await {
+            Ok(m) if m.msg.kind == types::APPROVAL_RESOLVED => {
+                if let Ok(a) = serde_json::from_value::<Approval>(m.msg.data.clone()) {
+                    approvals.notify(&a);
+                }
+            }
+            Ok(_) => {}
+            // Missed messages: the waiters of those approvals still end at their timeout.
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(missed = n, "approval release fell behind the feed");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

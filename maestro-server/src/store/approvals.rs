@@ -55,7 +55,8 @@ const SAME_ORIGIN: &str = "a.claude_session_id IS ?2 AND a.host IS ?3 AND a.clau
 
 /// Creates the approval of a held decision and emits `approval:pending`. A PermissionRequest
 /// (no `tool_use_id`) is linked to the pending call its PreToolUse announced: the newest
-/// pending call of the same tool (and subagent) not yet held by another open approval.
+/// pending call of the same tool (and subagent) not held by another pending approval (a
+/// PreToolUse hold that timed out on the same call does not count: its dialog is this one).
 pub fn create(
     conn: &Connection,
     feed: &mut Feed,
@@ -70,14 +71,12 @@ pub fn create(
         Some(id) => Some(id.clone()),
         None => conn
             .query_row(
-                &format!(
-                    "SELECT c.tool_use_id FROM tool_calls c WHERE c.session_id = ?1 \
-                     AND c.tool_name = ?2 AND c.status = 'pending' AND c.agent_id IS ?3 \
-                     AND c.pre_at <= ?4 AND NOT EXISTS (SELECT 1 FROM approvals a \
-                       WHERE a.session_id = c.session_id AND a.tool_use_id = c.tool_use_id \
-                       AND a.status IN {OPEN}) \
-                     ORDER BY c.pre_at DESC LIMIT 1"
-                ),
+                "SELECT c.tool_use_id FROM tool_calls c WHERE c.session_id = ?1 \
+                 AND c.tool_name = ?2 AND c.status = 'pending' AND c.agent_id IS ?3 \
+                 AND c.pre_at <= ?4 AND NOT EXISTS (SELECT 1 FROM approvals a \
+                   WHERE a.session_id = c.session_id AND a.tool_use_id = c.tool_use_id \
+                   AND a.status = 'pending') \
+                 ORDER BY c.pre_at DESC LIMIT 1",
                 params![
                     session.id,
                     tool,
@@ -707,6 +706,27 @@ mod tests {
             .await;
         assert_eq!(w.status(&id).await, ApprovalStatus::TerminalDenied);
         assert_eq!(w.state(&id).await, SessionState::WaitingForInput);
+    }
+
+    /// A PreToolUse hold that timed out leaves the call to Claude Code's own dialog, whose
+    /// PermissionRequest is held again: one PostToolUse settles both.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timed_out_pre_tool_use_and_the_dialogs_request_settle_together() {
+        let w = world();
+        let first = w.send(pre("t1"), CLI).await.expect("held PreToolUse");
+        w.store
+            .resolve_approval(&first, Trigger::HoldTimeout, None)
+            .await
+            .expect("timeout");
+        let second = w
+            .send(request(), CLI)
+            .await
+            .expect("held PermissionRequest");
+        assert_eq!(w.status(&second).await, ApprovalStatus::Pending);
+        w.send(post("t1"), CLI).await;
+        assert_eq!(w.status(&first).await, ApprovalStatus::TerminalAllowed);
+        assert_eq!(w.status(&second).await, ApprovalStatus::TerminalAllowed);
+        assert_eq!(w.state(&second).await, SessionState::Active);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -215,10 +215,11 @@ fn create_session(
     let cwd = ev.and_then(|e| e.common.cwd.clone());
     let project_dir = env.source.project_dir.clone().or_else(|| cwd.clone());
     let claude_sid = ev.map(|e| e.common.session_id.clone());
+    let (pid, pid_start) = watchable_pid(env);
     conn.exec_cached(
         "INSERT INTO sessions (id, claude_session_id, task_id, state, state_at, health, \
-         project_dir, cwd, host, claude_pid, spawned, started_at) \
-         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8)",
+         project_dir, cwd, host, claude_pid, spawned, started_at, claude_pid_start) \
+         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8, ?9)",
         params![
             id,
             claude_sid,
@@ -226,14 +227,47 @@ fn create_session(
             project_dir,
             cwd,
             env.source.host,
-            env.source.claude_pid,
+            pid,
             fmt_ts(env.captured_at),
+            pid_start,
         ],
     )?;
     if let Some(cs) = &claude_sid {
         map_claude(conn, cs, id)?;
     }
     load_session(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
+}
+
+/// The CLI process an event reports, if it is worth watching: from this host, only while it
+/// is alive with the reported start time. A spool replay of a process that has exited
+/// reports a dead pid; adopting it would get the session marked lost before the rest of its
+/// events (its SessionEnd) are replayed. Events from other hosts are taken as they are (this
+/// host's watch never probes them).
+fn watchable_pid(env: &Envelope) -> (Option<u32>, Option<i64>) {
+    static HOST: std::sync::LazyLock<Option<String>> =
+        std::sync::LazyLock::new(maestro_shared::envelope::hostname);
+    let Some(pid) = env.source.claude_pid else {
+        return (None, None);
+    };
+    let start = env
+        .source
+        .claude_pid_start
+        .and_then(|s| i64::try_from(s).ok());
+    if env.source.host.is_some() && env.source.host == *HOST {
+        let same = match (
+            start,
+            i32::try_from(pid)
+                .ok()
+                .and_then(crate::spawn::process::proc_stat),
+        ) {
+            (Some(want), Some((_, got))) => u64::try_from(want).is_ok_and(|w| w == got),
+            _ => true,
+        };
+        if !(crate::spawn::process::pid_alive(i64::from(pid)) && same) {
+            return (None, None);
+        }
+    }
+    (Some(pid), start)
 }
 
 /// The state an event moves a session to, and what it waits for while blocked
@@ -297,6 +331,17 @@ fn apply_to_session(
 ) -> StoreResult<Vec<Approval>> {
     let at = env.captured_at;
     let at_s = fmt_ts(at);
+    // A process seen before needs no probe (the common case: one per event would cost).
+    let (pid, pid_start) = if env.source.claude_pid.map(i64::from) == session.claude_pid {
+        (
+            env.source.claude_pid,
+            env.source
+                .claude_pid_start
+                .and_then(|s| i64::try_from(s).ok()),
+        )
+    } else {
+        watchable_pid(env)
+    };
     // Counters, first/last seen, where the session is: one row update an event. Columns that
     // are set once (and `claude_session_id` is indexed) are filled in by a second statement
     // only while one is missing. The CLI process is taken only from events of the session's
@@ -313,8 +358,8 @@ fn apply_to_session(
             session.id,
             at_s,
             ev.and_then(|e| e.common.cwd.as_deref()),
-            env.source.claude_pid,
-            env.source.claude_pid_start.and_then(|s| i64::try_from(s).ok()),
+            pid,
+            pid_start,
             env.source.host,
         ],
     )?;

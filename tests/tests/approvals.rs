@@ -402,19 +402,28 @@ fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
             "event": event, "source": {"host": "forged-host", "claude_pid": 4_000_000},
             "payload": payload})
     };
-    // An event that claims this host and a dead CLI pid: the liveness watch finds that pid
-    // gone and marks the session lost, but the approval was raised by a live process.
+    // An event that claims this host and another live process (which then exits): the
+    // liveness watch finds that pid gone and marks the session lost, but the approval was
+    // raised by a live process and stays pending.
+    let mut other = Command::new("sleep").arg("600").spawn().expect("sleep");
     let mut forged_here = forged(
         "Notification",
         json!({"session_id": "victim", "hook_event_name": "Notification",
                "notification_type": "idle_prompt", "message": "x"}),
     );
     forged_here["source"]["host"] = approval_host(&server, &approval);
+    forged_here["source"]["claude_pid"] = json!(other.id());
     let (status, _) = server.ingest(&forged_here);
     assert_eq!(status, 200);
     let sid = approval["session_id"].as_str().expect("sid").to_string();
+    assert_eq!(
+        server.get(&format!("/api/sessions/{sid}"))["claude_pid"].as_u64(),
+        Some(u64::from(other.id()))
+    );
+    other.kill().expect("kill sleep");
+    other.wait().expect("reap sleep");
     wait_for(
-        "the watch to look at the forged pid",
+        "the watch to find the forged pid gone",
         Duration::from_secs(20),
         || {
             let s = server.get(&format!("/api/sessions/{sid}"));

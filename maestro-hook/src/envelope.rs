@@ -1,5 +1,7 @@
 //! Builds the v1 envelope from stdin and the environment.
 
+mod claude_process;
+
 use maestro_shared::envelope::truncate_strings;
 use maestro_shared::{Envelope, HookEventName};
 use serde_json::{json, Value};
@@ -72,7 +74,10 @@ pub fn build(
     e.truncated = truncated;
     e.source.host = maestro_shared::envelope::hostname();
     e.source.user = env_val("USER").or_else(|| env_val("LOGNAME"));
-    e.source.claude_pid = env_val("CLAUDE_PID").and_then(|p| p.trim().parse().ok());
+    let (pid, start) =
+        claude_process::find(env_val("CLAUDE_PID").and_then(|p| p.trim().parse().ok()));
+    e.source.claude_pid = pid;
+    e.source.claude_pid_start = start;
     e.source.project_dir = env_val("CLAUDE_PROJECT_DIR");
     e.source.entrypoint = env_val("CLAUDE_CODE_ENTRYPOINT");
     e.maestro.session_id = env_val("MAESTRO_SESSION_ID");

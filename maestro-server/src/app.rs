@@ -157,6 +157,10 @@ async fn metrics(State(st): State<AppState>) -> Response {
 /// Starts the health ticker and the retention job; returns their tasks.
 pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(crate::approvals::release_on_feed(
+        state.hub.subscribe(),
+        Arc::clone(&state.approvals),
+    )));
     let st = state.clone();
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(st.config.health_tick);

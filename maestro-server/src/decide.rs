@@ -13,6 +13,7 @@
 //! | hold | wait for the operator, then allow or deny; on timeout nothing (Claude Code's own flow) | same |
 
 use crate::app::AppState;
+use crate::approvals::machine::Trigger;
 use crate::config::{Config, PolicyCommand, ServerOpts};
 use crate::error::HttpError;
 use crate::projection::new_id;
@@ -220,8 +221,10 @@ pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<
     })
 }
 
-/// Cancels a held approval if the hook's request goes away before a decision (the agent was
-/// interrupted or the hook timed out).
+/// Resolves a held approval as answered in the terminal (denied or dismissed) when the hook's
+/// request goes away before a decision: Claude Code kills the held hook when the user answers
+/// "No" or presses Escape at its own dialog (a "Yes" lets it run on, and the tool's
+/// PostToolUse resolves the approval instead).
 struct CancelOnDrop {
     state: Option<AppState>,
     id: String,
@@ -234,7 +237,7 @@ impl Drop for CancelOnDrop {
             tokio::spawn(async move {
                 let _ = state
                     .store
-                    .resolve_approval(&id, ApprovalStatus::Cancelled, "hook gone", None)
+                    .resolve_approval(&id, Trigger::HookGone, None)
                     .await;
                 state.approvals.forget(&id);
             });
@@ -259,13 +262,20 @@ fn output_for(approval: &Approval, event: &HookEventName) -> Option<String> {
             false,
             &format!("Denied in Maestro by the operator{why}"),
         )),
-        // No decision yet, or nobody decided in time: Claude Code's own flow (documented).
-        ApprovalStatus::Pending | ApprovalStatus::TimedOut => None,
-        // Anything else that ends a hold (an event of the session cancelled it, ...) is not an
+        // No decision yet, nobody decided in time, or the terminal already answered: Claude
+        // Code's own dialog decides (or has decided); Maestro adds nothing. Events can end a
+        // hold this way only for a PermissionRequest (the dialog is on screen beside it): a
+        // held PreToolUse blocks the CLI, so no event of its call is accepted while it is held
+        // (`store::approvals::transition`).
+        ApprovalStatus::Pending
+        | ApprovalStatus::TimedOut
+        | ApprovalStatus::TerminalAllowed
+        | ApprovalStatus::TerminalDenied => None,
+        // Anything else that ends a hold (the session ended, the process is gone) is not an
         // operator's approval. Printing nothing would hand the call to Claude Code's own
-        // permission flow, which runs it under `bypassPermissions` or an allow rule: a forged
-        // event must never be a way to release a held call, so it is denied. (A hook whose
-        // CLI is really gone prints to nobody.)
+        // permission flow, which may run it under `bypassPermissions` or an allow rule: a
+        // forged event must never be a way to release a held call, so it is denied. (A hook
+        // whose CLI is really gone prints to nobody.)
         _ => Some(hook_output(
             event,
             false,
@@ -281,7 +291,8 @@ fn output_for(approval: &Approval, event: &HookEventName) -> Option<String> {
 }
 
 /// Waits for an operator's decision on a held request; returns the text the hook prints
-/// (nothing on timeout: Claude Code's own permission flow applies).
+/// (nothing on timeout: Claude Code's own permission flow applies; nothing either when an
+/// event showed the request answered in the terminal, which releases the hook at once).
 pub async fn wait_for_operator(
     state: &AppState,
     approval_id: &str,
@@ -319,7 +330,7 @@ pub async fn wait_for_operator(
         Err(_) => {
             match state
                 .store
-                .resolve_approval(approval_id, ApprovalStatus::TimedOut, "timeout", None)
+                .resolve_approval(approval_id, Trigger::HoldTimeout, None)
                 .await
             {
                 Ok(_) => None,
@@ -477,6 +488,16 @@ mod tests {
             None,
             "the timeout falls back to ask"
         );
+        for status in [
+            ApprovalStatus::TerminalAllowed,
+            ApprovalStatus::TerminalDenied,
+        ] {
+            assert_eq!(
+                out(status),
+                None,
+                "{status:?}: the terminal's answer stands"
+            );
+        }
         for status in [ApprovalStatus::Denied, ApprovalStatus::Cancelled] {
             let text = out(status).expect("prints a decision");
             assert!(

@@ -158,10 +158,19 @@ pub async fn hook_event(
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_millis);
     let event_name = envelope.event.clone();
-    let decision = match &parsed {
+    let mut decision = match &parsed {
         Some(ev) if ev.name().is_decision() => crate::decide::decide(&state, &envelope, ev).await,
         _ => None,
     };
+    if let Some(d) = decision.as_mut() {
+        // A replay from the hook's spool (`X-Maestro-Wait-Ms: 0`) has nobody waiting: the
+        // agent moved on long ago. It records the decision but holds no approval.
+        if wait.is_some_and(|w| w < Duration::from_secs(1)) {
+            if let Some(id) = d.approval_id.take() {
+                state.approvals.forget(&id);
+            }
+        }
+    }
     let approval = decision.as_ref().and_then(|d| d.approval_id.clone());
     let decision_event = parsed.as_ref().map(|ev| ev.name().clone());
     let mut stdout = decision.as_ref().and_then(|d| d.stdout.clone());
@@ -169,6 +178,9 @@ pub async fn hook_event(
     let outcome = match state.store.ingest(envelope, parsed, body, decision).await {
         Ok(o) => o,
         Err(e) => {
+            if let Some(id) = &approval {
+                state.approvals.forget(id);
+            }
             state.telemetry.store_failures.inc();
             tracing::error!(error = %e, event = %event_name, %event_id, "could not store hook event");
             if matches!(e, StoreError::Internal(_)) && state.poison.failed(&event_id) {
@@ -186,7 +198,15 @@ pub async fn hook_event(
             return HttpError::from(e).into_response();
         }
     };
+    // Held hooks this event showed answered (in the terminal, or the session ended) are
+    // released now that the event is durable.
+    for a in &outcome.resolved {
+        state.approvals.notify(a);
+    }
     if outcome.duplicate {
+        if let Some(id) = &approval {
+            state.approvals.forget(id);
+        }
         state.telemetry.duplicates.inc();
         stdout = None;
     } else {

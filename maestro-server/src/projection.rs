@@ -8,15 +8,13 @@
 //! session start is the earliest capture time seen.
 
 use crate::store::cached::CachedExt;
-use crate::store::rows::{
-    load_approval, load_session, load_task, load_timeline_item, timeline_from_row,
-};
+use crate::store::rows::{load_session, load_task, load_timeline_item, timeline_from_row};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, IngestOutcome, StoreError, StoreResult};
 use crate::time::{fmt_ts, parse_ts};
 use crate::timeline::{ask_summary, event_line, exit_code, tool_summary, ToolPhase};
 use chrono::{DateTime, Utc};
-use maestro_shared::api::{Session, SessionState, TaskStatus, TimelineItem};
+use maestro_shared::api::{Approval, Session, SessionState, TaskStatus, TimelineItem};
 use maestro_shared::envelope::truncate_strings;
 use maestro_shared::events::{HookEvent, HookEventName};
 use maestro_shared::policy::Outcome;
@@ -65,6 +63,7 @@ pub fn ingest(
             duplicate: true,
             session_id,
             task_id,
+            resolved: Vec::new(),
         });
     }
     let ev = ev.filter(|_| env.parse_error.is_none());
@@ -83,6 +82,11 @@ pub fn ingest(
         "agent_id": ev.and_then(|e| e.common.agent_id.clone()),
         "parse_error": env.parse_error,
     });
+    if let Some(s) = &session {
+        // Live counts: every `hook:*` message carries its session's event count, so headers
+        // and lists follow the feed (the session itself is only re-sent when it changes).
+        data["session_event_count"] = json!(s.event_count + 1);
+    }
     if carries_payload(kind) {
         let mut payload = env.payload.clone();
         truncate_strings(&mut payload, FEED_STRING_CAP);
@@ -112,14 +116,16 @@ pub fn ingest(
             raw,
         ],
     )?;
-    if let Some(session) = session {
-        apply_to_session(conn, feed, &session, created, env, ev, decision)?;
-    }
+    let resolved = match session {
+        Some(session) => apply_to_session(conn, feed, &session, created, env, ev, decision)?,
+        None => Vec::new(),
+    };
     Ok(IngestOutcome {
         seq,
         duplicate: false,
         session_id,
         task_id,
+        resolved,
     })
 }
 
@@ -209,10 +215,11 @@ fn create_session(
     let cwd = ev.and_then(|e| e.common.cwd.clone());
     let project_dir = env.source.project_dir.clone().or_else(|| cwd.clone());
     let claude_sid = ev.map(|e| e.common.session_id.clone());
+    let (pid, pid_start) = watchable_pid(env);
     conn.exec_cached(
         "INSERT INTO sessions (id, claude_session_id, task_id, state, state_at, health, \
-         project_dir, cwd, host, claude_pid, spawned, started_at) \
-         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8)",
+         project_dir, cwd, host, claude_pid, spawned, started_at, claude_pid_start) \
+         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8, ?9)",
         params![
             id,
             claude_sid,
@@ -220,14 +227,47 @@ fn create_session(
             project_dir,
             cwd,
             env.source.host,
-            env.source.claude_pid,
+            pid,
             fmt_ts(env.captured_at),
+            pid_start,
         ],
     )?;
     if let Some(cs) = &claude_sid {
         map_claude(conn, cs, id)?;
     }
     load_session(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
+}
+
+/// The CLI process an event reports, if it is worth watching: from this host, only while it
+/// is alive with the reported start time. A spool replay of a process that has exited
+/// reports a dead pid; adopting it would get the session marked lost before the rest of its
+/// events (its SessionEnd) are replayed. Events from other hosts are taken as they are (this
+/// host's watch never probes them).
+fn watchable_pid(env: &Envelope) -> (Option<u32>, Option<i64>) {
+    static HOST: std::sync::LazyLock<Option<String>> =
+        std::sync::LazyLock::new(maestro_shared::envelope::hostname);
+    let Some(pid) = env.source.claude_pid else {
+        return (None, None);
+    };
+    let start = env
+        .source
+        .claude_pid_start
+        .and_then(|s| i64::try_from(s).ok());
+    if env.source.host.is_some() && env.source.host == *HOST {
+        let same = match (
+            start,
+            i32::try_from(pid)
+                .ok()
+                .and_then(crate::spawn::process::proc_stat),
+        ) {
+            (Some(want), Some((_, got))) => u64::try_from(want).is_ok_and(|w| w == got),
+            _ => true,
+        };
+        if !(crate::spawn::process::pid_alive(i64::from(pid)) && same) {
+            return (None, None);
+        }
+    }
+    (Some(pid), start)
 }
 
 /// The state an event moves a session to, and what it waits for while blocked
@@ -237,7 +277,7 @@ fn transition(
     decision: Option<&DecisionRecord>,
 ) -> Option<(SessionState, Option<Option<String>>)> {
     use HookEventName as E;
-    let held = decision.is_some_and(|d| d.decision.outcome == Outcome::Hold);
+    let held = decision.is_some_and(is_held);
     Some(match ev.name() {
         E::SessionStart | E::UserPromptSubmit | E::UserPromptExpansion => {
             (SessionState::Active, Some(None))
@@ -267,11 +307,18 @@ fn transition(
     })
 }
 
+/// A hold that created an approval (a replay from the spool holds nothing: nobody waits).
+fn is_held(d: &DecisionRecord) -> bool {
+    d.decision.outcome == Outcome::Hold && d.approval_id.is_some()
+}
+
 struct SessionFacts {
     state_at: Option<String>,
     turn_failed: bool,
 }
 
+/// Updates the session, its lines and its approvals for one event; returns the approvals
+/// the event resolved.
 #[allow(clippy::too_many_arguments)]
 fn apply_to_session(
     conn: &Connection,
@@ -281,24 +328,39 @@ fn apply_to_session(
     env: &Envelope,
     ev: Option<&HookEvent>,
     decision: Option<&DecisionRecord>,
-) -> StoreResult<()> {
+) -> StoreResult<Vec<Approval>> {
     let at = env.captured_at;
     let at_s = fmt_ts(at);
+    // A process seen before needs no probe (the common case: one per event would cost).
+    let (pid, pid_start) = if env.source.claude_pid.map(i64::from) == session.claude_pid {
+        (
+            env.source.claude_pid,
+            env.source
+                .claude_pid_start
+                .and_then(|s| i64::try_from(s).ok()),
+        )
+    } else {
+        watchable_pid(env)
+    };
     // Counters, first/last seen, where the session is: one row update an event. Columns that
     // are set once (and `claude_session_id` is indexed) are filled in by a second statement
-    // only while one is missing.
+    // only while one is missing. The CLI process is taken only from events of the session's
+    // host (another host's pid means nothing to this host's liveness watch).
     conn.exec_cached(
         "UPDATE sessions SET event_count = event_count + 1, \
            last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
            started_at = CASE WHEN spawned = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
            cwd = CASE WHEN ?3 IS NOT NULL AND (last_event_at IS NULL OR last_event_at <= ?2) THEN ?3 ELSE cwd END, \
-           claude_pid = COALESCE(?4, claude_pid) \
+           claude_pid_start = CASE WHEN ?4 IS NOT NULL AND (host IS NULL OR host IS ?6) THEN ?5 ELSE claude_pid_start END, \
+           claude_pid = CASE WHEN ?4 IS NOT NULL AND (host IS NULL OR host IS ?6) THEN ?4 ELSE claude_pid END \
          WHERE id = ?1",
         params![
             session.id,
             at_s,
             ev.and_then(|e| e.common.cwd.as_deref()),
-            env.source.claude_pid,
+            pid,
+            pid_start,
+            env.source.host,
         ],
     )?;
     let claude_sid = ev.map(|e| e.common.session_id.as_str());
@@ -320,6 +382,7 @@ fn apply_to_session(
         )?;
     }
     let mut changed = created;
+    let mut resolved = Vec::new();
 
     if let Some(ev) = ev {
         if let Some((state, blocked_on)) = transition(ev, decision) {
@@ -364,6 +427,7 @@ fn apply_to_session(
             )?;
         }
         project_lines(conn, feed, session, env, ev, decision)?;
+        resolved = crate::store::approvals::on_event(conn, feed, session, env, ev)?;
     } else if let Some(err) = &env.parse_error {
         add_line(
             conn,
@@ -385,7 +449,7 @@ fn apply_to_session(
 
     if let Some(d) = decision {
         if let (Some(approval_id), Some(ev)) = (&d.approval_id, ev) {
-            create_approval(conn, feed, approval_id, session, env, ev, d)?;
+            crate::store::approvals::create(conn, feed, approval_id, session, env, ev, d)?;
             changed = true;
         }
     }
@@ -393,7 +457,7 @@ fn apply_to_session(
     if changed {
         emit_session(conn, feed, &session.id, at)?;
     }
-    Ok(())
+    Ok(resolved)
 }
 
 /// Whether moving `session` to `state` (and `blocked_on`, see [`transition`]) writes anything:
@@ -459,14 +523,8 @@ fn set_state(
             end_reason,
         ],
     )?;
-    if n > 0 && ending {
-        // Requests the agent can no longer receive.
-        conn.exec_cached(
-            "UPDATE approvals SET status = 'cancelled', decided_at = ?2, decided_by = 'session ended' \
-             WHERE session_id = ?1 AND status = 'pending'",
-            params![session.id, at_s],
-        )?;
-    }
+    // Pending approvals are cancelled by `store::approvals::on_event`, only when SessionEnd
+    // comes from the process that raised them.
     if n > 0 {
         if let Some(task_id) = &session.task_id {
             refresh_task_status(conn, task_id)?;
@@ -812,6 +870,10 @@ fn decision_line(
         // No opinion: the tool line's detail records it; a line per call would drown the
         // timeline.
         Outcome::Ask => return Ok(()),
+        Outcome::Hold if d.approval_id.is_none() => (
+            format!("Would be held for approval, but replayed late from the hook's spool (nobody waits; Claude Code's own prompt decided): {what}"),
+            "warning",
+        ),
         Outcome::Hold => (format!("Held for approval: {what}"), "warning"),
     };
     let detail = json!({"outcome": d.decision.outcome, "rule_id": d.decision.rule_id,
@@ -1081,44 +1143,52 @@ pub fn emit_line(conn: &Connection, feed: &mut Feed, id: i64) -> StoreResult<()>
     Ok(())
 }
 
-fn create_approval(
+/// Marks a pending tool call as not run (a permission dialog answered "No" or dismissed in
+/// the terminal): its row and its one timeline line ("Not run: ... — why").
+pub fn mark_not_run(
     conn: &Connection,
     feed: &mut Feed,
-    approval_id: &str,
     session: &Session,
-    env: &Envelope,
-    ev: &HookEvent,
-    d: &DecisionRecord,
+    approval: &Approval,
+    tool_use_id: &str,
+    why: &str,
+    at_s: &str,
 ) -> StoreResult<()> {
-    conn.exec_cached(
-        "INSERT INTO approvals (id, session_id, event, tool_name, tool_input, summary, rule_id, \
-         reason, status, created_at, event_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'pending',?9,?10)",
-        params![
-            approval_id,
-            session.id,
-            ev.name().as_str(),
-            ev.tool.tool_name.clone().unwrap_or_default(),
-            ev.tool
-                .tool_input
-                .as_ref()
-                .map_or_else(|| "null".to_string(), Value::to_string),
-            ask_summary(ev),
-            d.decision.rule_id,
-            d.decision.reason,
-            fmt_ts(Utc::now()),
-            env.event_id.to_string(),
-        ],
+    let n = conn.exec_cached(
+        "UPDATE tool_calls SET status = 'not_run', error = ?3, post_at = ?4 \
+         WHERE session_id = ?1 AND tool_use_id = ?2 AND status = 'pending'",
+        params![session.id, tool_use_id, why, at_s],
     )?;
-    if let Some(a) = load_approval(conn, approval_id)? {
-        let data = to_json(&a)?;
-        feed.push(
-            conn,
-            types::APPROVAL_PENDING,
-            env.captured_at,
-            a.task_id.as_deref(),
-            Some(&a.session_id),
-            data,
-        )?;
+    if n == 0 {
+        return Ok(());
     }
-    Ok(())
+    let pending_line = tool_summary(
+        &approval.tool_name,
+        Some(&approval.tool_input),
+        ToolPhase::Pending,
+        None,
+        session.project_dir.as_deref(),
+        session.cwd.as_deref(),
+    );
+    let summary = format!("Not run: {pending_line} — {why}");
+    let detail = json!({"response": why, "approval_id": approval.id});
+    let existing = tool_line(conn, &session.id, tool_use_id)?;
+    upsert_tool_line(
+        conn,
+        feed,
+        existing,
+        &Line {
+            session_id: &session.id,
+            task_id: session.task_id.as_deref(),
+            at: at_s,
+            kind: "tool_use",
+            event: &approval.event,
+            summary: &summary,
+            tool_name: Some(&approval.tool_name),
+            tool_use_id: Some(tool_use_id),
+            status: "warning",
+            detail: Some(&detail),
+            ..Line::default()
+        },
+    )
 }

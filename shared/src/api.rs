@@ -344,10 +344,16 @@ pub enum ApprovalStatus {
     Approved,
     /// Denied by an operator.
     Denied,
-    /// Nobody decided in time: fell back to Claude Code's own prompt.
+    /// Nobody decided in Maestro in time: the decision was left to Claude Code's own prompt
+    /// in the terminal (the session stays blocked until an event shows the answer).
     TimedOut,
-    /// The hook went away before a decision (the agent moved on).
+    /// The session ended (or its process is gone) before a decision.
     Cancelled,
+    /// Answered at Claude Code's own dialog in the terminal: the tool ran.
+    TerminalAllowed,
+    /// Answered at Claude Code's own dialog in the terminal: denied or dismissed (Escape);
+    /// the tool did not run.
+    TerminalDenied,
 }
 
 /// An approval request (a held decision).
@@ -377,7 +383,7 @@ pub struct Approval {
     pub created_at: DateTime<Utc>,
     /// Decided.
     pub decided_at: Option<DateTime<Utc>>,
-    /// Who decided (`operator`, `timeout`).
+    /// Who decided (`operator`, `timeout`, `terminal`, `session ended`, `process gone`).
     pub decided_by: Option<String>,
     /// Operator's reason.
     pub decision_reason: Option<String>,

@@ -23,9 +23,14 @@ pub struct Source {
     /// User running Claude Code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// `CLAUDE_PID`: the Claude Code process.
+    /// The Claude Code process the hook runs under: `CLAUDE_PID` when set, else the hook's
+    /// parent process (walking up through a shell for shell-form hooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claude_pid: Option<u32>,
+    /// Start time of `claude_pid` (clock ticks after boot, `/proc/<pid>/stat` field 22), so
+    /// that a reused pid is not mistaken for the same process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_pid_start: Option<u64>,
     /// `CLAUDE_PROJECT_DIR`: the stable project root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_dir: Option<String>,

@@ -7,6 +7,7 @@ pub mod claude_cli;
 pub mod envelopes;
 pub mod fake_api;
 pub mod server;
+pub mod tui;
 pub mod ws;
 
 use std::path::PathBuf;

@@ -795,6 +795,80 @@ fn held_tool_call_is_approved_from_the_modal_in_one_of_two_pages() {
     });
 }
 
+/// Claude Code's own dialog answered "Yes" in the terminal while the modal is open in the
+/// session view: the tool's PostToolUse closes the modal and clears the badge live, a toast
+/// says who answered, the held hook prints nothing, and the header's event count follows the
+/// feed event by event.
+#[test]
+fn a_terminal_answer_closes_the_modal_and_the_counts_follow_the_feed() {
+    let _g = serial();
+    let dir = tempfile::tempdir().expect("dir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, HOLD_POLICY).expect("policy file");
+    let policy = policy.display().to_string();
+    let server = TestServer::start_with_env(&[("MAESTRO_POLICY_FILE", policy.as_str())]);
+    let task = create_task(&server, "Terminal answers", "in_progress");
+    let agent = Agent::new(&server, Some(&task));
+    agent.start();
+    let rt = rt();
+    let a = rt.block_on(async {
+        let a = Browser::start().await.expect("browser");
+        a.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        wait_text(&a, "#conn", "Live").await;
+        a.route(&format!("#/session/{}", agent.session))
+            .await
+            .unwrap();
+        a
+    });
+    let mut pre = agent.payload("PreToolUse-Bash.json");
+    pre["tool_input"] =
+        json!({"command": "deploy production --service api", "description": "deploy"});
+    let hook = agent.spawn_hook(&pre);
+    rt.block_on(async {
+        wait_text(&a, ".blocked-badge", "deploy production --service api").await;
+        a.click(".page-head .blocked-badge").await.unwrap();
+        wait_text(&a, "dialog[open]", "Deploys need a human.").await;
+    });
+    // "Yes" at the terminal: the tool ran.
+    let mut post = agent.payload("PostToolUse-Bash.json");
+    post["tool_use_id"] = pre["tool_use_id"].clone();
+    post["tool_input"] = pre["tool_input"].clone();
+    agent.hook(&post);
+    rt.block_on(async {
+        a.wait_js("the modal to close", "return !document.querySelector('dialog[open]')", T)
+            .await
+            .unwrap();
+        wait_text(&a, ".toast", "answered in the terminal (allowed)").await;
+        a.wait_js(
+            "the badge to clear",
+            "const el = document.querySelector('.page-head .blocked-badge'); return !!el && el.hidden",
+            T,
+        )
+        .await
+        .unwrap();
+        wait_text(&a, "#pending-label", "No pending approvals").await;
+    });
+    let out = hook.wait_with_output().expect("hook exits");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "the terminal decided"
+    );
+    // Live counts: more events of an active session (no state change) move the header.
+    for i in 0..3 {
+        agent.bash(&format!("echo {i}"));
+    }
+    let count = server.get(&format!("/api/sessions/{}", agent.session))["event_count"]
+        .as_i64()
+        .expect("count");
+    rt.block_on(async {
+        wait_text(&a, "#session-events", &count.to_string()).await;
+        assert_eq!(js_errors(&a).await, json!([]));
+        a.close().await;
+    });
+}
+
 /// Posts `PostToolUse` Read envelopes `range` for the agent's session from 4 threads.
 fn bulk_ingest(server: &TestServer, agent: &Agent, task: &str, range: std::ops::Range<usize>) {
     let threads: Vec<_> = (0..4)

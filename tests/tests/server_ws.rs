@@ -201,3 +201,28 @@ async fn the_feed_needs_the_operator_token_and_a_same_origin() {
     assert_eq!(next_json(&mut ws).await["type"], "ready");
     ws.send(Message::Close(None)).await.expect("close");
 }
+
+/// Live counts: every hook event's feed message carries its session's event count, so headers
+/// and lists follow the feed although the session itself is only re-sent when it changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hook_message_carries_its_sessions_live_event_count() {
+    let server = tokio::task::spawn_blocking(TestServer::start)
+        .await
+        .expect("server");
+    let http = reqwest::Client::new();
+    let mut ws = connect(&server, Some(0)).await;
+    let ready = next_json(&mut ws).await;
+    assert_eq!(ready["type"], "ready");
+    // Session ws-0 gets events 0, 7, 14: counts 1, 2, 3.
+    for i in [0, 7, 14] {
+        post(&server.url, &http, &event(i)).await;
+    }
+    let mut counts = Vec::new();
+    while counts.len() < 3 {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "hook:tool_use" {
+            counts.push(m["data"]["session_event_count"].as_i64().expect("count"));
+        }
+    }
+    assert_eq!(counts, vec![1, 2, 3]);
+}

@@ -216,7 +216,12 @@ export function initApprovals() {
       const dlg = openModal.dialog;
       openModal = null;
       dlg.close();
-      const verb = { approved: 'approved', denied: 'denied', timed_out: 'timed out', cancelled: 'cancelled' }[resolved.status] || resolved.status;
+      const verb = {
+        approved: 'approved', denied: 'denied', cancelled: 'cancelled',
+        timed_out: 'not decided in time: left to the terminal',
+        terminal_allowed: 'answered in the terminal (allowed)',
+        terminal_denied: 'answered in the terminal (denied or dismissed)',
+      }[resolved.status] || resolved.status;
       toast({ kind: 'info', title: `Request ${verb}`, message: `${resolved.summary}${resolved.decided_by ? ` (by ${resolved.decided_by})` : ''}` });
     }
   });

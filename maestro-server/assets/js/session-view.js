@@ -42,7 +42,8 @@ export function mountSession(root, id) {
   const started = h('span');
   const ended = h('span');
   const dur = h('span', { id: 'session-duration' });
-  const events = h('span');
+  const events = h('span', { id: 'session-events' });
+  const toolCalls = h('span', { id: 'session-tool-calls', text: '—' });
   const dir = h('span', { class: 'mono small' });
   const endReason = h('span');
   const resultText = h('pre', { class: 'raw result-text' });
@@ -55,7 +56,7 @@ export function mountSession(root, id) {
   const stats = h('dl', { class: 'stats' },
     kv('State', stateBadge),
     kv('Health', h('span', { class: 'inline' }, healthDot, healthText)),
-    kv('Started', started), kv('Ended', ended), kv('Duration', dur), kv('Events', events),
+    kv('Started', started), kv('Ended', ended), kv('Duration', dur), kv('Events', events), kv('Tool calls', toolCalls),
     kv('Project', dir), kv('End reason', endReason));
   const layout = h('div', { class: 'detail-grid' },
     h('div', { class: 'detail-main' }, panel('Timeline', timeline.el, timeline.countEl)),
@@ -138,8 +139,12 @@ export function mountSession(root, id) {
     else openBlockedInfo(session, session && session.blocked_on);
   });
 
+  const showMetrics = (m) => {
+    chart.update(m);
+    if (m && typeof m.total_calls === 'number') setText(toolCalls, String(m.total_calls));
+  };
   const refreshMetrics = debounce(async () => {
-    try { chart.update(await Api.sessionMetrics(id)); } catch { /* keep the last */ }
+    try { showMetrics(await Api.sessionMetrics(id)); } catch { /* keep the last */ }
   }, 250);
 
   async function load() {
@@ -150,7 +155,7 @@ export function mountSession(root, id) {
       session = s;
       renderHead();
       timeline.setItems(items);
-      chart.update(m);
+      showMetrics(m);
       errors.setItems(errs);
     } catch (e) {
       setChildren(root, h('div', { class: 'empty-state' },

@@ -159,6 +159,15 @@ export function applyMessage(msg) {
       }
       break;
     default:
+      // Live counts: every hook event carries its session's event count.
+      if (msg.type.startsWith('hook:') && d && typeof d.session_event_count === 'number' && msg.session_id) {
+        const s = state.sessions.get(msg.session_id);
+        if (s && d.session_event_count > s.event_count) {
+          const next = { ...s, event_count: d.session_event_count };
+          state.sessions.set(s.id, next);
+          emit('sessions', next);
+        }
+      }
       break;
   }
   emit('message', msg);

@@ -2,6 +2,7 @@
 
 use super::{body, query};
 use crate::app::AppState;
+use crate::approvals::machine::Trigger;
 use crate::error::{HttpError, HttpResult};
 use crate::store::ApprovalFilter;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -43,16 +44,18 @@ pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> HttpResu
     Ok(Json(st.store.get_approval(&id).await?))
 }
 
-/// `POST /api/approvals/{id}` with `{"decision": "approve"|"deny", "reason": "..."}`.
+/// `POST /api/approvals/{id}` with `{"decision": "approve"|"deny", "reason": "..."}`. An
+/// approval that is no longer pending (answered in the terminal, timed out, cancelled) is a
+/// 409 saying what it already is.
 pub async fn decide(
     State(st): State<AppState>,
     Path(id): Path<String>,
     b: Result<Json<ApprovalDecision>, JsonRejection>,
 ) -> HttpResult<Json<Approval>> {
     let d = body(b)?;
-    let status = match d.decision.as_str() {
-        "approve" | "allow" => ApprovalStatus::Approved,
-        "deny" => ApprovalStatus::Denied,
+    let approve = match d.decision.as_str() {
+        "approve" | "allow" => true,
+        "deny" => false,
         other => {
             return Err(HttpError::unprocessable(
                 "invalid_request",
@@ -69,7 +72,7 @@ pub async fn decide(
     }
     let approval = st
         .store
-        .resolve_approval(&id, status, "operator", reason)
+        .resolve_approval(&id, Trigger::Operator { approve }, reason)
         .await?;
     st.approvals.notify(&approval);
     Ok(Json(approval))

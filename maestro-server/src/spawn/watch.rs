@@ -6,8 +6,9 @@
 //!   probed; a vanished process marks the session lost ("process gone") unless SessionEnd
 //!   already ended it, so it does not stay "active" forever.
 //!
-//! A probe is `kill(pid, 0)` plus a zombie check in `/proc`. A pid reused by an unrelated
-//! process keeps an unmanaged session looking alive until the health ticker marks it stale.
+//! A probe is `kill(pid, 0)` plus a zombie check in `/proc`, and for unmanaged sessions the
+//! process start time the hook reported (`/proc/<pid>/stat`), so a pid reused by an unrelated
+//! process is not taken for the CLI.
 
 use super::process;
 use super::readopt::live_sessions;
@@ -43,7 +44,7 @@ pub async fn check_unmanaged(st: &AppState) {
         if s.spawned || s.host.as_deref() != Some(host.as_str()) || sup.is_managed(&s.id) {
             continue;
         }
-        if process::pid_alive(pid) {
+        if process::pid_alive(pid) && same_start(st, &s.id, pid).await {
             continue;
         }
         // SessionEnd may have landed since the list was read.
@@ -57,5 +58,17 @@ pub async fn check_unmanaged(st: &AppState) {
             Some(json!({"pid": pid})),
         );
         let _ = st.store.update_process(&s.id, lost).await;
+    }
+}
+
+/// Whether the live process `pid` started when the hook said the session's CLI did (true
+/// when the hook reported no start time or `/proc` cannot tell).
+async fn same_start(st: &AppState, session_id: &str, pid: i64) -> bool {
+    let Ok(Some(want)) = st.store.claude_pid_start(session_id).await else {
+        return true;
+    };
+    match i32::try_from(pid).ok().and_then(process::proc_stat) {
+        Some((_, start)) => start == want,
+        None => true,
     }
 }

@@ -2,6 +2,7 @@
 //! implements it on an embedded SQLite file (WAL, one writer thread with group commit, a pool
 //! of read connections). A PostgreSQL implementation can stand behind the same trait.
 
+pub mod approvals;
 mod batch;
 pub mod cached;
 pub mod rows;
@@ -66,7 +67,7 @@ pub struct DecisionRecord {
 }
 
 /// The result of storing one event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IngestOutcome {
     /// Feed seq of the event.
     pub seq: i64,
@@ -76,6 +77,9 @@ pub struct IngestOutcome {
     pub session_id: Option<String>,
     /// Task of the session.
     pub task_id: Option<String>,
+    /// Approvals this event resolved (answered in the terminal, session ended): their held
+    /// hooks are released once the event is durable.
+    pub resolved: Vec<Approval>,
 }
 
 /// Filters for listing sessions.
@@ -190,6 +194,9 @@ pub trait Store: Send + Sync {
     async fn list_sessions(&self, filter: SessionFilter) -> StoreResult<Vec<Session>>;
     /// One session.
     async fn get_session(&self, id: &str) -> StoreResult<Session>;
+    /// The start time (clock ticks after boot) the hook reported for the session's CLI
+    /// process, if any: the liveness watch tells a reused pid from the same process by it.
+    async fn claude_pid_start(&self, id: &str) -> StoreResult<Option<u64>>;
     /// Attaches a session to a task (or detaches with None).
     async fn attach_session(&self, id: &str, task_id: Option<String>) -> StoreResult<Session>;
     /// Creates a session for a spawn (state starting).
@@ -233,13 +240,14 @@ pub trait Store: Send + Sync {
     async fn list_approvals(&self, filter: ApprovalFilter) -> StoreResult<Vec<Approval>>;
     /// One approval.
     async fn get_approval(&self, id: &str) -> StoreResult<Approval>;
-    /// Resolves a pending approval (operator decision, timeout or cancel). Returns the
-    /// approval; a `Conflict` when it was already resolved.
+    /// Applies a transition of the approval state machine
+    /// ([`crate::approvals::machine`]: an operator decision, the hold timeout, the held
+    /// hook's connection dropping). Returns the approval; a `Conflict` saying what it already
+    /// is when the machine refuses (e.g. answered in the terminal).
     async fn resolve_approval(
         &self,
         id: &str,
-        status: ApprovalStatus,
-        decided_by: &str,
+        trigger: crate::approvals::machine::Trigger,
         reason: Option<String>,
     ) -> StoreResult<Approval>;
 

@@ -157,6 +157,8 @@ pub fn approval_status_str(s: ApprovalStatus) -> &'static str {
         ApprovalStatus::Denied => "denied",
         ApprovalStatus::TimedOut => "timed_out",
         ApprovalStatus::Cancelled => "cancelled",
+        ApprovalStatus::TerminalAllowed => "terminal_allowed",
+        ApprovalStatus::TerminalDenied => "terminal_denied",
     }
 }
 
@@ -166,6 +168,8 @@ fn parse_approval_status(s: &str) -> ApprovalStatus {
         "denied" => ApprovalStatus::Denied,
         "timed_out" => ApprovalStatus::TimedOut,
         "cancelled" => ApprovalStatus::Cancelled,
+        "terminal_allowed" => ApprovalStatus::TerminalAllowed,
+        "terminal_denied" => ApprovalStatus::TerminalDenied,
         _ => ApprovalStatus::Pending,
     }
 }

@@ -133,6 +133,19 @@ CREATE INDEX events_session ON events(session_id);
     r#"
 DROP INDEX events_received;
 "#,
+    // Approvals remember the call they hold (PreToolUse's `tool_use_id`, or the PreToolUse
+    // of a PermissionRequest's call) and who raised them: only events of the same Claude
+    // session, host and CLI process (pid and its start time) may resolve or cancel them.
+    // Sessions keep their CLI process's start time, so a reused pid is not taken for it.
+    r#"
+ALTER TABLE approvals ADD COLUMN tool_use_id TEXT;
+ALTER TABLE approvals ADD COLUMN claude_session_id TEXT;
+ALTER TABLE approvals ADD COLUMN host TEXT;
+ALTER TABLE approvals ADD COLUMN claude_pid INTEGER;
+ALTER TABLE approvals ADD COLUMN claude_pid_start INTEGER;
+CREATE INDEX approvals_session ON approvals(session_id, status);
+ALTER TABLE sessions ADD COLUMN claude_pid_start INTEGER;
+"#,
 ];
 
 /// Applies pending migrations.

@@ -611,6 +611,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn claude_pid_start(&self, id: &str) -> StoreResult<Option<u64>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let start: Option<i64> = conn
+                .query_row(
+                    "SELECT claude_pid_start FROM sessions WHERE id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            Ok(start.and_then(|s| u64::try_from(s).ok()))
+        })
+        .await
+    }
+
     async fn attach_session(&self, id: &str, task_id: Option<String>) -> StoreResult<Session> {
         let id = id.to_string();
         self.writer
@@ -706,12 +722,12 @@ impl Store for SqliteStore {
                     ],
                 )?;
                 if u.ended {
-                    // Approvals the agent can no longer receive.
-                    conn.execute(
-                        "UPDATE approvals SET status = 'cancelled', decided_at = ?2, decided_by = 'session ended' \
-                         WHERE session_id = ?1 AND status = 'pending'",
-                        params![id, fmt_ts(now)],
-                    )?;
+                    // Approvals the agent can no longer receive (each one a committed
+                    // `approval:resolved`, so no browser keeps a stale modal).
+                    let lost = state == Some(SessionState::Lost);
+                    let by = if lost { "process gone" } else { "session ended" };
+                    let gone_pid = if lost && !s.spawned { s.claude_pid } else { None };
+                    crate::store::approvals::end_session(conn, feed, &id, by, gone_pid, now)?;
                 }
                 if let Some((kind, summary, status, detail)) = &u.timeline {
                     add_line(conn, feed, &Line {
@@ -965,77 +981,27 @@ impl Store for SqliteStore {
     async fn resolve_approval(
         &self,
         id: &str,
-        status: ApprovalStatus,
-        decided_by: &str,
+        trigger: crate::approvals::machine::Trigger,
         reason: Option<String>,
     ) -> StoreResult<Approval> {
         let id = id.to_string();
-        let decided_by = decided_by.to_string();
         self.writer
             .write(move |conn, feed| {
-                let a = load_approval(conn, &id)?
-                    .ok_or_else(|| StoreError::NotFound(format!("approval {id}")))?;
-                if a.status != ApprovalStatus::Pending {
-                    return Err(StoreError::Conflict(format!(
-                        "approval {id} is already {}",
-                        approval_status_str(a.status)
-                    )));
-                }
-                let now = Utc::now();
-                conn.execute(
-                    "UPDATE approvals SET status = ?2, decided_at = ?3, decided_by = ?4, decision_reason = ?5 WHERE id = ?1",
-                    params![id, approval_status_str(status), fmt_ts(now), decided_by, reason],
-                )?;
-                let a = load_approval(conn, &id)?
-                    .ok_or_else(|| StoreError::NotFound(format!("approval {id}")))?;
-                let (verb, line_status) = match status {
-                    ApprovalStatus::Approved => ("Approved", "ok"),
-                    ApprovalStatus::Denied => ("Denied", "error"),
-                    ApprovalStatus::TimedOut => ("No decision in time, left to Claude Code's prompt", "warning"),
-                    _ => ("Cancelled", "info"),
-                };
-                let by = if status == ApprovalStatus::TimedOut { String::new() } else { format!(" by {decided_by}") };
-                let why = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-                add_line(conn, feed, &Line {
-                    session_id: &a.session_id,
-                    task_id: a.task_id.as_deref(),
-                    at: &fmt_ts(now),
-                    kind: "decision",
-                    event: &a.event,
-                    summary: &format!("{verb}{by}: {}{why}", a.summary),
-                    tool_name: Some(&a.tool_name),
-                    status: line_status,
-                    detail: Some(&json!({"approval_id": a.id, "status": a.status, "decided_by": a.decided_by,
-                                 "latency_ms": a.latency_ms, "rule_id": a.rule_id})),
-                    ..Line::default()
-                })?;
-                // The agent is no longer waiting on this request.
-                let still_pending: i64 = conn.query_row(
-                    "SELECT COUNT(*) FROM approvals WHERE session_id = ?1 AND status = 'pending'",
-                    [&a.session_id],
-                    |r| r.get(0),
-                )?;
-                if still_pending == 0 {
-                    conn.execute(
-                        "UPDATE sessions SET state = 'active', blocked_on = NULL, state_at = ?2 \
-                         WHERE id = ?1 AND state = 'blocked'",
-                        params![a.session_id, fmt_ts(now)],
-                    )?;
-                }
-                if let Some(t) = &a.task_id {
-                    refresh_task_status(conn, t)?;
-                }
-                let data = serde_json::to_value(&a).map_err(|e| StoreError::Invalid(e.to_string()))?;
-                feed.push(
+                match crate::store::approvals::transition(
                     conn,
-                    maestro_shared::ws::types::APPROVAL_RESOLVED,
-                    now,
-                    a.task_id.as_deref(),
-                    Some(&a.session_id),
-                    data,
-                )?;
-                emit_session(conn, feed, &a.session_id, now)?;
-                Ok(a)
+                    feed,
+                    &id,
+                    trigger,
+                    None,
+                    reason.as_deref(),
+                    Utc::now(),
+                )? {
+                    Ok(a) => Ok(a),
+                    Err(current) => Err(StoreError::Conflict(format!(
+                        "approval {id} was already {}",
+                        crate::approvals::machine::describe(current.status)
+                    ))),
+                }
             })
             .await
     }

@@ -7,6 +7,7 @@
 //! and args) and runs each once.
 
 use super::request::ValidSpawn;
+use maestro_shared::cli_versions::ClaudeVersion;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -94,11 +95,12 @@ pub fn find_hook_bin() -> Result<String, String> {
         .ok_or_else(|| format!("the maestro-hook path is not UTF-8: {}", path.display()))
 }
 
-/// The `--settings` JSON: exactly the entries `maestro-hook install` writes
-/// ([`maestro_shared::registration`]), so Claude Code de-duplicates them where the project
+/// The `--settings` JSON: exactly the entries `maestro-hook install` writes for Claude Code
+/// `version` ([`maestro_shared::registration`]): only the events that version knows, so it
+/// never warns about an unknown one, and Claude Code de-duplicates them where the project
 /// also has them installed.
-pub fn hook_settings(hook_bin: &str) -> Value {
-    maestro_shared::registration::settings(hook_bin)
+pub fn hook_settings(hook_bin: &str, version: &ClaudeVersion) -> Value {
+    maestro_shared::registration::settings(hook_bin, version)
 }
 
 /// Builds the full command line.
@@ -107,6 +109,7 @@ pub fn build(
     spawn: &ValidSpawn,
     hook_bin: &str,
     target: &Target,
+    version: &ClaudeVersion,
 ) -> Result<CommandLine, String> {
     let (program, leading) = base
         .split_first()
@@ -124,7 +127,7 @@ pub fn build(
     for a in ["--output-format", "stream-json", "--verbose", "--settings"] {
         args.push(a.into());
     }
-    args.push(hook_settings(hook_bin).to_string());
+    args.push(hook_settings(hook_bin, version).to_string());
     if let Some(m) = &spawn.permission_mode {
         args.push("--permission-mode".into());
         args.push(m.clone());
@@ -203,7 +206,14 @@ mod tests {
             task_id: "t_1".into(),
         };
         let base = vec!["node".to_string(), "cli.js".to_string()];
-        let c = build(&base, &spawn(), "/bin/maestro-hook", &target).expect("build");
+        let c = build(
+            &base,
+            &spawn(),
+            "/bin/maestro-hook",
+            &target,
+            &ClaudeVersion::new(2, 1, 197),
+        )
+        .expect("build");
         assert_eq!(c.program, "node");
         assert_eq!(&c.args[..3], &["cli.js", "-p", " -do it"]);
         let i = c
@@ -219,6 +229,12 @@ mod tests {
             json!({"type": "command", "command": "/bin/maestro-hook", "args": ["post-tool-use"], "timeout": 10})
         );
         assert!(settings["hooks"].get("WorktreeCreate").is_none());
+        // 2.1.197 does not know these: registering them would make it warn.
+        for unknown in ["DirectoryAdded", "PreModelSwitch", "PreSkillShellCommand"] {
+            assert!(settings["hooks"].get(unknown).is_none(), "{unknown}");
+        }
+        let newest = hook_settings("/bin/maestro-hook", &ClaudeVersion::new(2, 1, 332));
+        assert!(newest["hooks"].get("PreSkillShellCommand").is_some());
         assert!(settings["hooks"].get("FileChanged").is_none());
         assert!(settings["hooks"]["Stop"][0].get("matcher").is_none());
         assert!(c

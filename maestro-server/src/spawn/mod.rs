@@ -11,7 +11,9 @@
 //! wait for a slot); everything durable goes through [`Store::update_process`] and a few
 //! small files under `<data_dir>/sessions/`.
 
+pub mod claude_version;
 pub mod command;
+pub mod outcome;
 pub mod process;
 pub mod queue;
 pub mod readopt;
@@ -103,6 +105,8 @@ struct Inner {
 pub struct Supervisor {
     settings: Settings,
     inner: Mutex<Inner>,
+    /// The Claude Code version of `claude_command`, learned at the first spawn.
+    claude: tokio::sync::OnceCell<claude_version::ClaudeInfo>,
 }
 
 impl Supervisor {
@@ -125,7 +129,25 @@ impl Supervisor {
                 url,
             }),
             settings,
+            claude: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The Claude Code version of the configured command (`<command> --version`, run once and
+    /// cached; the oldest supported version when that fails).
+    pub async fn claude_info(&self) -> claude_version::ClaudeInfo {
+        self.claude
+            .get_or_init(|| async {
+                match command::split_command(&self.settings.claude_command) {
+                    Ok(base) => claude_version::detect(&base).await,
+                    Err(e) => claude_version::ClaudeInfo {
+                        version: maestro_shared::cli_versions::OLDEST_SUPPORTED,
+                        fallback: Some(e),
+                    },
+                }
+            })
+            .await
+            .clone()
     }
 
     /// The settings in force.
@@ -208,6 +230,7 @@ impl Supervisor {
     ) -> Session {
         let files = self.files(id);
         let url = self.lock().url.clone();
+        let claude = self.claude_info().await;
         let built = command::split_command(&self.settings.claude_command).and_then(|base| {
             let hook = command::find_hook_bin()?;
             let target = command::Target {
@@ -216,7 +239,7 @@ impl Supervisor {
                 session_id: id.to_string(),
                 task_id: pending.task_id.clone(),
             };
-            command::build(&base, &pending.spawn, &hook, &target)
+            command::build(&base, &pending.spawn, &hook, &target, &claude.version)
         });
         let launched = built.and_then(|cmd| match process::launch(&cmd, &files) {
             Ok(child) => Ok((child, cmd)),
@@ -281,6 +304,7 @@ impl Supervisor {
                         Some(json!({
                             "pid": pid,
                             "command": cmd.display_words(),
+                            "claude_version": claude.describe(),
                             "cwd": cmd.cwd.display().to_string(),
                             "log": files.stdout.display().to_string(),
                         })),
@@ -526,7 +550,7 @@ async fn record_exit(
     let tail = process::tail_lines(&files.stderr, process::STDERR_TAIL_LINES);
     let result_text = result
         .as_ref()
-        .map(process::summarize_result)
+        .map(outcome::summarize)
         .filter(|s| !s.is_empty());
     let with_result = |s: String| match &result_text {
         Some(r) => format!("{s}: {r}"),
@@ -547,6 +571,14 @@ async fn record_exit(
     let result_ok = result
         .as_ref()
         .is_some_and(|r| r.get("is_error").and_then(Value::as_bool) == Some(false));
+    // What the result says, told as it is: an error result is no success even with exit 0,
+    // and calls refused without asking make the line a warning.
+    let told = result.as_ref().map(outcome::Outcome::of);
+    let result_status = told.as_ref().map_or("ok", outcome::Outcome::status);
+    let error_reason = told
+        .as_ref()
+        .zip(result.as_ref())
+        .and_then(|(o, r)| o.error_reason(r));
     let (state, reason, summary, status) = if stopped {
         (
             Some(SessionState::Failed),
@@ -555,12 +587,20 @@ async fn record_exit(
             "warning",
         )
     } else if let Some(e) = exit {
-        if e.success() {
+        if e.success() && error_reason.is_some() {
+            // Exit 0 with `is_error: true` (an API error): failed, with its status.
+            (
+                (!already_ended).then_some(SessionState::Failed),
+                error_reason.clone(),
+                with_result("Process exited (exit code 0)".to_string()),
+                "error",
+            )
+        } else if e.success() {
             (
                 Some(SessionState::Completed),
                 (!already_ended).then(|| "exit code 0".to_string()),
                 with_result("Process exited (exit code 0)".to_string()),
-                "ok",
+                result_status,
             )
         } else {
             let last = tail.lines().rev().find(|l| !l.trim().is_empty());
@@ -569,10 +609,27 @@ async fn record_exit(
                 let l: String = l.chars().take(200).collect();
                 s.push_str(&format!(" ({l})"));
             }
-            (Some(SessionState::Failed), Some(how.clone()), s, "error")
+            if let Some(r) = &result_text {
+                s.push_str(&format!(": {r}"));
+            }
+            (
+                Some(SessionState::Failed),
+                Some(error_reason.clone().unwrap_or_else(|| how.clone())),
+                s,
+                "error",
+            )
         }
     } else if already_ended {
-        (None, None, with_result("Process ended".to_string()), "info")
+        (
+            None,
+            None,
+            with_result("Process ended".to_string()),
+            if result_status == "ok" {
+                "info"
+            } else {
+                result_status
+            },
+        )
     } else if result.is_some() {
         (
             Some(if result_ok {

@@ -25,6 +25,9 @@ pub struct CommandLine {
     pub env: Vec<(String, String)>,
     /// Working directory.
     pub cwd: PathBuf,
+    /// SDK control protocol (CLIs before 2.1.268): the stdin line carrying the prompt; stdin
+    /// is piped and kept open by [`super::sdk::feed`]. `None`: stdin is /dev/null.
+    pub stdin: Option<String>,
 }
 
 impl CommandLine {
@@ -115,15 +118,32 @@ pub fn build(
         .split_first()
         .ok_or_else(|| "the claude command is empty".to_string())?;
     let mut args: Vec<String> = leading.to_vec();
-    // `-p` is a flag and the prompt a positional argument: a prompt that starts with '-'
-    // would be read as an option, so it gets a leading space.
-    let prompt = if spawn.prompt.starts_with('-') {
-        format!(" {}", spawn.prompt)
+    let sdk = uses_sdk_prompts(version);
+    let stdin = if sdk {
+        // The prompt goes in on stdin; asks reach the PermissionRequest hook (held in
+        // Maestro) instead of being refused without a word, as plain `-p` does on these CLIs.
+        args.push("-p".into());
+        for a in [
+            "--input-format",
+            "stream-json",
+            "--permission-prompt-tool",
+            "stdio",
+        ] {
+            args.push(a.into());
+        }
+        Some(super::sdk::user_message(&spawn.prompt))
     } else {
-        spawn.prompt.clone()
+        // `-p` is a flag and the prompt a positional argument: a prompt that starts with '-'
+        // would be read as an option, so it gets a leading space.
+        let prompt = if spawn.prompt.starts_with('-') {
+            format!(" {}", spawn.prompt)
+        } else {
+            spawn.prompt.clone()
+        };
+        args.push("-p".into());
+        args.push(prompt);
+        None
     };
-    args.push("-p".into());
-    args.push(prompt);
     for a in ["--output-format", "stream-json", "--verbose", "--settings"] {
         args.push(a.into());
     }
@@ -148,7 +168,15 @@ pub fn build(
         args,
         env,
         cwd: spawn.working_dir.clone(),
+        stdin,
     })
+}
+
+/// Does a session on Claude Code `version` ask for permission through the SDK control
+/// protocol? Yes before 2.1.268, where PermissionRequest does not fire in `-p` runs; since
+/// then the plain `-p` run fires it and Maestro holds it like any other.
+pub fn uses_sdk_prompts(version: &ClaudeVersion) -> bool {
+    !version.permission_request_in_print()
 }
 
 /// `http://ADDR` the hooks of a spawned session post to; an unspecified bind address
@@ -215,7 +243,7 @@ mod tests {
         )
         .expect("build");
         assert_eq!(c.program, "node");
-        assert_eq!(&c.args[..3], &["cli.js", "-p", " -do it"]);
+        assert_eq!(&c.args[..3], &["cli.js", "-p", "--input-format"]);
         let i = c
             .args
             .iter()
@@ -244,6 +272,25 @@ mod tests {
             .env
             .contains(&("MAESTRO_SESSION_ID".to_string(), "s_1".to_string())));
         assert!(c.display_words().contains(&"<maestro hooks>".to_string()));
+        // 2.1.197: the prompt goes in on stdin through the SDK control protocol.
+        let stdin: Value = serde_json::from_str(c.stdin.as_deref().expect("sdk")).expect("json");
+        assert_eq!(stdin["message"]["content"], "-do it");
+        assert!(c
+            .args
+            .windows(2)
+            .any(|w| w == ["--permission-prompt-tool", "stdio"]));
+        // 2.1.268+: a plain `-p` run (PermissionRequest fires there).
+        let plain = build(
+            &base,
+            &spawn(),
+            "/bin/maestro-hook",
+            &target,
+            &ClaudeVersion::new(2, 1, 268),
+        )
+        .expect("build");
+        assert_eq!(plain.stdin, None);
+        assert_eq!(&plain.args[..3], &["cli.js", "-p", " -do it"]);
+        assert!(!plain.args.iter().any(|a| a == "--permission-prompt-tool"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod process;
 pub mod queue;
 pub mod readopt;
 pub mod request;
+pub mod sdk;
 pub mod watch;
 
 use crate::app::AppState;
@@ -274,8 +275,18 @@ impl Supervisor {
                 };
             }
         };
+        let mut child = child;
         let pid = child.id().unwrap_or(0);
         let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        if let (Some(line), Some(stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
+            tokio::spawn(sdk::feed(
+                stdin,
+                line,
+                files.stdout.clone(),
+                done_rx.clone(),
+                sdk::UNANSWERED_LIMIT,
+            ));
+        }
         self.lock().running.insert(
             id.to_string(),
             Running {
@@ -305,6 +316,7 @@ impl Supervisor {
                             "pid": pid,
                             "command": cmd.display_words(),
                             "claude_version": claude.describe(),
+                            "permission_prompts": if cmd.stdin.is_some() { "sdk" } else { "hook" },
                             "cwd": cmd.cwd.display().to_string(),
                             "log": files.stdout.display().to_string(),
                         })),

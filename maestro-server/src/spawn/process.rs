@@ -87,7 +87,7 @@ pub fn read_json(path: &Path) -> Option<Value> {
 }
 
 /// Starts the process: its own process group (pgid = pid, so a stop reaches every process
-/// it started), stdin from /dev/null, stdout and stderr appended to the session's files.
+/// it started), stdin from /dev/null (piped in SDK mode), stdout and stderr appended to the session's files.
 pub fn launch(cmd: &CommandLine, files: &SessionFiles) -> std::io::Result<tokio::process::Child> {
     if let Some(dir) = files.stdout.parent() {
         std::fs::create_dir_all(dir)?;
@@ -100,7 +100,12 @@ pub fn launch(cmd: &CommandLine, files: &SessionFiles) -> std::io::Result<tokio:
         .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         // A server started from inside Claude Code must not make the child think it is nested.
         .env_remove("CLAUDECODE")
-        .stdin(Stdio::null())
+        // Piped only for the SDK control protocol (see `spawn::sdk`).
+        .stdin(if cmd.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
         .process_group(0)

@@ -54,6 +54,7 @@ per_version!(
     sdk_permission_request_becomes_a_pending_approval,
     sdk_permission_denied_by_the_operator,
     tui_starts_without_settings_warning,
+    spawned_default_mode_asks_through_maestro,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -931,6 +932,16 @@ fn spawned_session_runs_the_real_cli(version: &str) {
         .filter_map(|e| e["envelope"]["payload"]["tool_name"].as_str())
         .collect();
     assert_eq!(pre, ["Write", "Bash"], "each hook ran once");
+    // The server learned the CLI's version and registered only the events it knows.
+    let started = timeline(&server, &id)
+        .into_iter()
+        .find(|l| {
+            l["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Process started"))
+        })
+        .expect("Process started line");
+    assert_eq!(started["detail"]["claude_version"], version, "{started:#}");
     let m = metrics(&server, &id);
     assert_tool_metric(&m, "Write", 1, 1, 0);
     assert_tool_metric(&m, "Bash", 1, 1, 0);
@@ -1500,4 +1511,110 @@ fn tui_starts_without_settings_warning(version: &str) {
         shows_settings_warning(&screen),
         "the control shows no settings warning, so the check above proves nothing:\n{screen}"
     );
+}
+
+/// A session started from the UI in the form's default permission mode asks through Maestro:
+/// its Write becomes a pending approval (PermissionRequest in the `-p` run on 2.1.268+, the SDK
+/// control protocol before), the operator approves, the file is written, and the result has no
+/// permission denials. A second session whose Write the operator denies ends with the denial
+/// shown as such, not as a plain success.
+fn spawned_default_mode_asks_through_maestro(version: &str) {
+    let Some(bin) = claude_or_skip_for("spawned_default_mode_asks_through_maestro", version) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let fake = FakeApi::start(Script::new(vec![
+        Step::tool(
+            "Write",
+            json!({"file_path": "{cwd}/asked.txt", "content": "asked\n"}),
+        ),
+        Step::text("Default mode scenario finished."),
+    ]));
+    let mut env = offline_env(&fake.url, &scratch.home);
+    env.push(("MAESTRO_CLAUDE_COMMAND".into(), bin.display().to_string()));
+    env.push((
+        "MAESTRO_SPOOL_DIR".into(),
+        scratch.spool.display().to_string(),
+    ));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = TestServer::start_with_env(&env_refs);
+    let project = scratch.project.display().to_string();
+    let (status, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "default mode", "working_dir": project}),
+    );
+    assert_eq!(status, 201, "{task}");
+    let task_id = task["id"].as_str().expect("task id").to_string();
+
+    for approve in [true, false] {
+        let _ = std::fs::remove_file(scratch.project.join("asked.txt"));
+        let (status, spawned) = server.post(
+            &format!("/api/tasks/{task_id}/sessions"),
+            &json!({"prompt": "write the file"}),
+        );
+        assert_eq!(status, 201, "{spawned}");
+        let id = spawned["id"].as_str().expect("session id").to_string();
+        let approval = wait_for("a pending approval from the spawned session", WAIT, || {
+            server
+                .get("/api/approvals?status=pending")
+                .as_array()
+                .and_then(|a| a.iter().find(|x| x["session_id"] == id.as_str()).cloned())
+        });
+        assert_eq!(approval["tool_name"], "Write", "{approval:#}");
+        let (status, decided) = server.post(
+            &format!("/api/approvals/{}", approval["id"].as_str().expect("id")),
+            &json!({"decision": if approve { "approve" } else { "deny" }, "reason": "operator"}),
+        );
+        assert_eq!(status, 200, "{decided}");
+        let session = wait_for(
+            "the session's result recorded",
+            Duration::from_secs(60),
+            || {
+                let s = server.get(&format!("/api/sessions/{id}"));
+                (!s["result"].is_null() && !s["exit_code"].is_null()).then_some(s)
+            },
+        );
+        let file = scratch.project.join("asked.txt");
+        let tl = timeline(&server, &id);
+        let ended = tl
+            .iter()
+            .rev()
+            .find(|l| l["kind"] == "process")
+            .cloned()
+            .expect("process line");
+        if approve {
+            assert_eq!(std::fs::read_to_string(&file).expect("file"), "asked\n");
+            assert_eq!(session["state"], "completed", "{session:#}");
+            assert_eq!(
+                session["result"]["permission_denials"],
+                json!([]),
+                "{session:#}"
+            );
+            assert_eq!(ended["status"], "ok", "{ended:#}");
+        } else {
+            assert!(!file.exists(), "a denied Write ran");
+            // The denial is visible: counted in the result and a warning on the process line,
+            // never a plain success.
+            let denials = session["result"]["permission_denials"]
+                .as_array()
+                .map_or(0, Vec::len);
+            if denials > 0 {
+                assert_eq!(ended["status"], "warning", "{ended:#}");
+                assert!(
+                    ended["summary"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("permission denial (Write)")),
+                    "{ended:#}"
+                );
+            }
+            let m = metrics(&server, &id);
+            assert!(
+                m["tools"].as_array().is_none_or(|t| t
+                    .iter()
+                    .all(|t| t["tool"] != "Write" || t["successes"] == 0)),
+                "a denied call is no success: {m:#}"
+            );
+        }
+        assert_eq!(session["exit_code"], 0, "{session:#}");
+    }
 }

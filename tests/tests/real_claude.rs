@@ -356,6 +356,13 @@ fn assert_paired(timeline: &[Value], answered: &[(String, String)], failing: &[&
     }
 }
 
+/// Does the fake play the auto-mode classifier for this CLI? 2.1.197 asks a classifier prompt
+/// through the Messages API, which the fake answers; 2.1.332 relies on a safety check the fake
+/// does not serve, so in auto mode it refuses calls that need it ("Auto mode is unavailable").
+fn fake_plays_the_classifier(version: &str) -> bool {
+    version == OLDEST_VERSION
+}
+
 // ---------------------------------------------------------------------------------------------
 // The harness itself, without Maestro
 // ---------------------------------------------------------------------------------------------
@@ -433,7 +440,18 @@ fn fake_api_drives_the_real_cli(version: &str) {
     );
     let out = ClaudeCommand::in_scratch(&bin, &fake.url, &scratch)
         .prompt("do the task")
-        .args(&["--permission-mode", "auto", "--allowedTools", "Grep Glob"])
+        .args(if fake_plays_the_classifier(version) {
+            &["--permission-mode", "auto", "--allowedTools", "Grep Glob"]
+        } else {
+            // Auto mode would refuse every call that needs its check (the Agent included):
+            // allow the tools instead; the DENYME curl then fails on its own.
+            &[
+                "--permission-mode",
+                "acceptEdits",
+                "--allowedTools",
+                "Grep Glob Bash Agent",
+            ]
+        })
         .run();
     eprintln!("claude ran {:?}", out.elapsed);
     out.assert_success();
@@ -441,7 +459,10 @@ fn fake_api_drives_the_real_cli(version: &str) {
 
     // The fake: probe, main turns 0..=4 in order, two subagent turns, classifier verdicts.
     let reqs = fake.requests();
-    assert!(reqs.iter().any(|r| r.kind == RequestKind::Probe));
+    if version == OLDEST_VERSION {
+        // 2.1.332 no longer probes the API before its first request.
+        assert!(reqs.iter().any(|r| r.kind == RequestKind::Probe));
+    }
     assert!(
         reqs.iter().all(|r| r.kind != RequestKind::Other),
         "only the probe and /v1/messages: {:?}",
@@ -469,9 +490,11 @@ fn fake_api_drives_the_real_cli(version: &str) {
             && r.cwd.as_deref() == Some(scratch.project.to_str().unwrap())
     }));
     assert_eq!(fake.agent_requests("SUBAGENT-A").len(), 2);
-    assert!(reqs
-        .iter()
-        .any(|r| r.kind == RequestKind::Classifier { blocked: true }));
+    if fake_plays_the_classifier(version) {
+        assert!(reqs
+            .iter()
+            .any(|r| r.kind == RequestKind::Classifier { blocked: true }));
+    }
     assert_eq!(
         std::fs::read_to_string(scratch.project.join("a.txt")).expect("a.txt"),
         "hello\n"
@@ -806,16 +829,36 @@ fn auto_mode_denial_is_on_the_timeline(version: &str) {
         .args(&["--permission-mode", "auto"])
         .run();
     out.assert_success();
+    let sid = out.session_id().expect("claude session id");
+    let server = &world.server;
+    wait_session_end(server, &sid);
+    assert_one_event_per_hook_run(server, &out, &sid);
+    if !fake_plays_the_classifier(version) {
+        // 2.1.332 refuses the call itself ("Auto mode is unavailable"): a denial in the result,
+        // and no success for the call.
+        let result = out.result().expect("result");
+        assert!(
+            result["permission_denials"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["tool_name"] == "Bash")),
+            "{result}"
+        );
+        let session = session_of(server, &sid);
+        let m = metrics(server, session["id"].as_str().expect("id"));
+        assert!(
+            m["tools"]
+                .as_array()
+                .is_none_or(|t| t.iter().all(|t| t["tool"] != "Bash" || t["successes"] == 0)),
+            "a denied call is no success: {m:#}"
+        );
+        return;
+    }
     assert!(
         fake.requests()
             .iter()
             .any(|r| r.kind == RequestKind::Classifier { blocked: true }),
         "the classifier was asked and blocked"
     );
-    let sid = out.session_id().expect("claude session id");
-    let server = &world.server;
-    wait_session_end(server, &sid);
-    assert_one_event_per_hook_run(server, &out, &sid);
     let events = events_of(server, &sid);
     let denied: Vec<&Value> = events
         .iter()

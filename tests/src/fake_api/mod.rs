@@ -458,7 +458,7 @@ fn labelled_cwd(text: &str) -> Option<String> {
 /// The longest absolute path in `text` that names an existing directory.
 fn deepest_existing_dir(text: &str) -> Option<String> {
     text.split(|c: char| c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '(' | '<' | '>' | ','))
-        .map(|w| w.trim_end_matches(|c| matches!(c, '.' | ':' | ';' | ')' | ']')))
+        .map(|w| w.trim_end_matches(['.', ':', ';', ')', ']']))
         .filter(|w| w.starts_with('/') && w.len() > 1 && !w.contains("/.claude"))
         .filter(|w| std::path::Path::new(w).is_dir())
         .max_by_key(|w| w.len())

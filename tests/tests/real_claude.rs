@@ -55,6 +55,7 @@ per_version!(
     sdk_permission_denied_by_the_operator,
     tui_starts_without_settings_warning,
     spawned_default_mode_asks_through_maestro,
+    skill_shell_command_is_observed,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -802,7 +803,7 @@ fn api_error_becomes_a_stop_failure_line(version: &str) {
     assert!(
         line["summary"]
             .as_str()
-            .is_some_and(|s| s.starts_with("API error")),
+            .is_some_and(|s| s.starts_with("API error 400: ")),
         "{line:#}"
     );
     let m = metrics(server, session["id"].as_str().expect("id"));
@@ -1660,4 +1661,65 @@ fn spawned_default_mode_asks_through_maestro(version: &str) {
         }
         assert_eq!(session["exit_code"], 0, "{session:#}");
     }
+}
+
+/// A slash command with an inline `` !`cmd` `` shell command: on 2.1.332 the CLI fires
+/// PreSkillShellCommand, which Maestro registers there, stores, shows on the timeline and answers
+/// with nothing (observe-only: the command runs); 2.1.197 does not know the event, so nothing of
+/// it is registered or stored, and the command runs all the same.
+fn skill_shell_command_is_observed(version: &str) {
+    let Some(world) = World::new("skill_shell_command_is_observed", version) else {
+        return;
+    };
+    world.scratch.write(
+        ".claude/commands/greet.md",
+        "---\ndescription: greet\nallowed-tools: Bash(echo:*)\n---\nThe output: !`echo skill-shell-hi`\nSay hi.\n",
+    );
+    let fake = FakeApi::start(Script::new(vec![Step::text("hi")]));
+    let out = world.claude(&fake).prompt("/greet").run();
+    out.assert_success();
+    let sid = out.session_id().expect("claude session id");
+    let server = &world.server;
+    wait_session_end(server, &sid);
+    assert_one_event_per_hook_run(server, &out, &sid);
+    // The command's output reached the model either way.
+    let first = fake.main_requests().first().cloned().expect("main request");
+    assert!(
+        first.body["messages"]
+            .to_string()
+            .contains("skill-shell-hi"),
+        "the inline command ran"
+    );
+    let stored: Vec<Value> = events_of(server, &sid)
+        .into_iter()
+        .filter(|e| e["event"] == "PreSkillShellCommand")
+        .collect();
+    if version == OLDEST_VERSION {
+        assert!(stored.is_empty(), "{stored:#?}");
+        return;
+    }
+    assert_eq!(stored.len(), 1, "{}", out.dump());
+    assert_eq!(
+        stored[0]["envelope"]["payload"]["tool_input"]["command"],
+        "echo skill-shell-hi"
+    );
+    let response = out
+        .hook_responses()
+        .into_iter()
+        .find(|r| r["hook_event"] == "PreSkillShellCommand")
+        .cloned()
+        .expect("PreSkillShellCommand hook_response");
+    assert_eq!(
+        response["stdout"].as_str().map(str::trim),
+        Some(""),
+        "{response}"
+    );
+    let session = session_of(server, &sid);
+    let lines = summaries(&timeline(server, session["id"].as_str().expect("id")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "Skill shell command: echo skill-shell-hi (/greet)"),
+        "{lines:#?}"
+    );
 }

@@ -484,7 +484,15 @@ fn fake_api_drives_the_real_cli(version: &str) {
             _ => unreachable!(),
         })
         .collect();
-    assert_eq!(main_turns, vec![0, 1, 2, 3, 4], "one main request per turn");
+    // A request the CLI retries (seen once on 2.1.332 under load) repeats its turn; the turns
+    // still come in order, each once after merging such repeats.
+    let mut main_turns = main_turns;
+    main_turns.dedup();
+    assert_eq!(
+        main_turns,
+        vec![0, 1, 2, 3, 4],
+        "main requests per turn, in order"
+    );
     assert!(fake.main_requests().iter().all(|r| {
         r.query.as_deref() == Some("beta=true")
             && r.body["stream"] == true

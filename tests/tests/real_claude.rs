@@ -56,6 +56,7 @@ per_version!(
     tui_starts_without_settings_warning,
     spawned_default_mode_asks_through_maestro,
     skill_shell_command_is_observed,
+    spawned_prompt_nobody_answers_is_refused,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1729,5 +1730,79 @@ fn skill_shell_command_is_observed(version: &str) {
             .iter()
             .any(|l| l == "Skill shell command: echo skill-shell-hi (/greet)"),
         "{lines:#?}"
+    );
+}
+
+/// A permission request of a spawned default-mode session that nobody answers within the hold
+/// timeout is refused (on 2.1.197 the server closes the SDK session's stdin, on 2.1.332 the
+/// `-p` run refuses it itself), the session ends instead of hanging, and its end says so: a
+/// permission denial, never a plain success.
+fn spawned_prompt_nobody_answers_is_refused(version: &str) {
+    let Some(bin) = claude_or_skip_for("spawned_prompt_nobody_answers_is_refused", version) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let fake = FakeApi::start(Script::new(vec![
+        Step::tool(
+            "Write",
+            json!({"file_path": "{cwd}/unanswered.txt", "content": "no\n"}),
+        ),
+        Step::text("Unanswered scenario finished."),
+    ]));
+    let mut env = offline_env(&fake.url, &scratch.home);
+    env.push(("MAESTRO_CLAUDE_COMMAND".into(), bin.display().to_string()));
+    env.push((
+        "MAESTRO_SPOOL_DIR".into(),
+        scratch.spool.display().to_string(),
+    ));
+    env.push(("MAESTRO_HOLD_TIMEOUT_MS".into(), "500".into()));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = TestServer::start_with_env(&env_refs);
+    let project = scratch.project.display().to_string();
+    let (status, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "unanswered", "working_dir": project}),
+    );
+    assert_eq!(status, 201, "{task}");
+    let (status, spawned) = server.post(
+        &format!("/api/tasks/{}/sessions", task["id"].as_str().expect("id")),
+        &json!({"prompt": "write the file"}),
+    );
+    assert_eq!(status, 201, "{spawned}");
+    let id = spawned["id"].as_str().expect("session id").to_string();
+    let session = wait_for(
+        "the session's result recorded",
+        Duration::from_secs(60),
+        || {
+            let s = server.get(&format!("/api/sessions/{id}"));
+            (!s["result"].is_null() && !s["exit_code"].is_null()).then_some(s)
+        },
+    );
+    assert!(!scratch.project.join("unanswered.txt").exists());
+    let denials = &session["result"]["permission_denials"];
+    assert!(
+        denials
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["tool_name"] == "Write")),
+        "{session:#}"
+    );
+    let approvals = server.get(&format!("/api/approvals?session_id={id}"));
+    assert!(
+        approvals
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|a| a["status"] != "pending")),
+        "the request reached Maestro and is no longer pending: {approvals:#}"
+    );
+    let ended = timeline(&server, &id)
+        .into_iter()
+        .rev()
+        .find(|l| l["kind"] == "process")
+        .expect("process line");
+    assert_eq!(ended["status"], "warning", "{ended:#}");
+    assert!(
+        ended["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("1 permission denial (Write)")),
+        "{ended:#}"
     );
 }

@@ -62,6 +62,10 @@ pub struct Settings {
     pub host: Option<String>,
     /// Concurrent processes.
     pub max_concurrent: usize,
+    /// SDK mode: how long a permission prompt may stay unanswered before stdin is closed
+    /// (the CLI then refuses it): the hold timeout plus a margin, at most
+    /// [`sdk::UNANSWERED_LIMIT`].
+    pub sdk_prompt_limit: Duration,
 }
 
 fn env_millis(key: &str, default: u64) -> Duration {
@@ -121,6 +125,8 @@ impl Supervisor {
             watch_interval: env_millis(WATCH_INTERVAL_ENV, 2_000).max(Duration::from_millis(50)),
             host: maestro_shared::envelope::hostname(),
             max_concurrent: config.max_concurrent_sessions.max(1),
+            sdk_prompt_limit: (config.hold_timeout + Duration::from_secs(15))
+                .min(sdk::UNANSWERED_LIMIT),
         };
         let url = (config.bind.port() != 0).then(|| command::server_url(config.bind));
         Supervisor {
@@ -284,7 +290,7 @@ impl Supervisor {
                 line,
                 files.stdout.clone(),
                 done_rx.clone(),
-                sdk::UNANSWERED_LIMIT,
+                self.settings.sdk_prompt_limit,
             ));
         }
         self.lock().running.insert(

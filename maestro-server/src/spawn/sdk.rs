@@ -6,9 +6,9 @@
 //! own SDK prompt (`control_cancel_request`).
 //!
 //! stdin stays open until the turn's `result` record is in the stdout log (an early EOF ends
-//! the run before it starts), and is closed when an SDK prompt stays unanswered longer than
-//! the PermissionRequest hook can wait: the CLI then denies it, and the run ends instead of
-//! waiting forever.
+//! the run before it starts), and is closed when an SDK prompt stays unanswered past the
+//! operator's hold timeout (plus a margin): the hook then answered nothing, the CLI denies the
+//! prompt on EOF, and the run ends instead of waiting forever.
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -19,8 +19,8 @@ use tokio::io::AsyncWriteExt;
 
 /// How often the stdout log is read.
 const POLL: Duration = Duration::from_millis(200);
-/// An SDK prompt unanswered for this long is refused by closing stdin (the PermissionRequest
-/// hook's timeout is 600 s; its answer always comes before).
+/// The longest an SDK prompt may stay unanswered before stdin is closed (the PermissionRequest
+/// hook's own timeout is 600 s: its answer, if any, always comes before).
 pub const UNANSWERED_LIMIT: Duration = Duration::from_secs(610);
 
 /// The stdin line carrying the prompt.

@@ -792,7 +792,16 @@ fn api_error_becomes_a_stop_failure_line(version: &str) {
     let sid = out.session_id().expect("claude session id");
     let server = &world.server;
     wait_session_end(server, &sid);
-    let events = events_of(server, &sid);
+    // StopFailure's hook may finish after SessionEnd's (hooks run concurrently).
+    let stop_failure_ran = out.hook_events().iter().any(|e| e == "StopFailure");
+    let events = wait_for("StopFailure stored", WAIT, || {
+        let events = events_of(server, &sid);
+        events
+            .iter()
+            .any(|e| e["event"] == "StopFailure")
+            .then_some(events)
+    });
+    assert!(stop_failure_ran || events.iter().any(|e| e["event"] == "StopFailure"));
     assert_eq!(
         events
             .iter()
@@ -1366,8 +1375,11 @@ impl Tui {
     /// Starts `bin` in `scratch.project` against the fake API at `api_url`, with `env` on top.
     fn start(bin: &Path, api_url: &str, scratch: &Scratch, env: &[(String, String)]) -> Tui {
         seed_claude_json(scratch);
+        // A fresh socket per start: the previous server may still be going away.
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let socket = format!(
-            "maestro-tui-{}-{}",
+            "maestro-tui-{}-{n}-{}",
             std::process::id(),
             scratch
                 .project
@@ -1400,7 +1412,7 @@ impl Tui {
             ),
         )
         .expect("write the TUI script");
-        let status = Command::new("tmux")
+        let out = Command::new("tmux")
             .args([
                 "-L",
                 &socket,
@@ -1413,9 +1425,14 @@ impl Tui {
             ])
             .args(["-x", "120", "-y", "40", "sh"])
             .arg(&script)
-            .status()
+            .output()
             .expect("run tmux");
-        assert!(status.success(), "tmux new-session failed: {status}");
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         Tui { socket }
     }
 

@@ -578,6 +578,15 @@ fn core_session_is_observed_exactly(version: &str) {
         .run();
     eprintln!("claude ran {:?}", out.elapsed);
     out.assert_success();
+    // The installed settings name no event this CLI does not know: nothing about it on stderr
+    // or in the stream (the TUI scenario checks the interactive warning dialog).
+    for text in [out.stderr.clone(), out.dump()] {
+        assert!(
+            !text.contains("Unknown hook event") && !text.contains("Settings Warning"),
+            "{}",
+            out.dump()
+        );
+    }
     assert_eq!(
         std::fs::read_to_string(world.scratch.project.join("notes.txt")).expect("notes"),
         "alpha\ngamma\n"

@@ -3,6 +3,7 @@
 
 use crate::install::Scope;
 use clap::{Arg, ArgAction, ArgMatches, Command};
+use maestro_shared::cli_versions::ClaudeVersion;
 use maestro_shared::HookEventName;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub enum Cli {
         server: Option<String>,
         /// Project dir for project/local scope.
         project_dir: Option<PathBuf>,
+        /// `--claude-version`: register for this Claude Code version instead of detecting it.
+        claude_version: Option<ClaudeVersion>,
     },
     /// Remove the hooks.
     Uninstall {
@@ -36,6 +39,8 @@ pub enum Cli {
     Status {
         /// Project dir whose settings are inspected.
         project_dir: Option<PathBuf>,
+        /// `--claude-version`: check against this Claude Code version instead of detecting it.
+        claude_version: Option<ClaudeVersion>,
     },
     /// Drain the spool in the foreground.
     Flush {
@@ -81,6 +86,14 @@ fn project_dir_arg() -> Arg {
         .help("Project dir (default: $CLAUDE_PROJECT_DIR, else the current dir)")
 }
 
+fn claude_version_arg() -> Arg {
+    Arg::new("claude-version")
+        .long("claude-version")
+        .value_name("X.Y.Z")
+        .value_parser(|s: &str| ClaudeVersion::parse(s).map_err(|e| e.to_string()))
+        .help("The Claude Code version to register for (default: `claude --version` of the claude on PATH; when that fails, the oldest supported version)")
+}
+
 fn dry_run_arg() -> Arg {
     Arg::new("dry-run")
         .long("dry-run")
@@ -122,9 +135,10 @@ pub fn command() -> Command {
     }
     cmd.subcommand(
         Command::new("install")
-            .about("Register maestro-hook for every hook event in a Claude Code settings file")
+            .about("Register maestro-hook for every hook event your Claude Code knows in a settings file")
             .arg(scope_arg())
             .arg(dry_run_arg())
+            .arg(claude_version_arg())
             .arg(
                 Arg::new("server")
                     .long("server")
@@ -142,8 +156,9 @@ pub fn command() -> Command {
     )
     .subcommand(
         Command::new("status")
-            .about("Server reachability, token source, spool, quarantine, installed events")
-            .arg(project_dir_arg()),
+            .about("Server reachability, token source, spool, quarantine, the Claude Code found, installed events")
+            .arg(project_dir_arg())
+            .arg(claude_version_arg()),
     )
     .subcommand(
         Command::new("flush")
@@ -186,12 +201,19 @@ fn from_matches(m: &ArgMatches) -> Cli {
         return Cli::Drain;
     };
     let project_dir = || sub.get_one::<PathBuf>("project-dir").cloned();
+    let claude_version = || {
+        sub.try_get_one::<ClaudeVersion>("claude-version")
+            .ok()
+            .flatten()
+            .copied()
+    };
     match name {
         "install" => Cli::Install {
             scope: scope_of(sub),
             dry_run: sub.get_flag("dry-run"),
             server: sub.get_one::<String>("server").cloned(),
             project_dir: project_dir(),
+            claude_version: claude_version(),
         },
         "uninstall" => Cli::Uninstall {
             scope: scope_of(sub),
@@ -200,6 +222,7 @@ fn from_matches(m: &ArgMatches) -> Cli {
         },
         "status" => Cli::Status {
             project_dir: project_dir(),
+            claude_version: claude_version(),
         },
         "flush" => Cli::Flush {
             requeue: sub.get_flag("requeue"),
@@ -240,15 +263,33 @@ mod tests {
                 "user",
                 "--dry-run",
                 "--server",
-                "http://h:1"
+                "http://h:1",
+                "--claude-version",
+                "2.1.251"
             ]),
             Cli::Install {
                 scope: Scope::User,
                 dry_run: true,
                 server: Some("http://h:1".into()),
-                project_dir: None
+                project_dir: None,
+                claude_version: Some(ClaudeVersion::new(2, 1, 251)),
             }
         );
+        assert_eq!(
+            parse([
+                "maestro-hook",
+                "status",
+                "--claude-version",
+                "2.1.332 (Claude Code)"
+            ]),
+            Cli::Status {
+                project_dir: None,
+                claude_version: Some(ClaudeVersion::new(2, 1, 332)),
+            }
+        );
+        assert!(command()
+            .try_get_matches_from(["maestro-hook", "install", "--claude-version", "latest"])
+            .is_err());
         assert_eq!(
             parse(["maestro-hook", "uninstall", "--project-dir", "/p"]),
             Cli::Uninstall {

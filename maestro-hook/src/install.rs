@@ -7,7 +7,9 @@
 //! file up before writing. Uninstall removes exactly our handlers (and the groups, event
 //! keys and `hooks` object that only held them).
 
+use crate::claude::Choice;
 use crate::config;
+use maestro_shared::cli_versions::{ClaudeVersion, Support, NEWEST_KNOWN, OLDEST_SUPPORTED};
 use maestro_shared::HookEventName;
 use serde_json::{json, Map, Value};
 use std::fs;
@@ -57,9 +59,12 @@ impl Scope {
     }
 }
 
-/// Events `install` registers (see [`maestro_shared::registration`]).
-pub fn installed_events() -> impl Iterator<Item = &'static HookEventName> {
-    registration::registered_events()
+/// Events `install` registers for Claude Code `version` (see
+/// [`maestro_shared::registration`]).
+pub fn installed_events(
+    version: &ClaudeVersion,
+) -> impl Iterator<Item = &'static HookEventName> + '_ {
+    registration::registered_events(version)
 }
 
 pub use maestro_shared::registration::handler;
@@ -119,9 +124,16 @@ pub fn read_settings(path: &Path) -> Result<(Value, Option<String>), String> {
     Ok((v, Some(text)))
 }
 
-/// Merges our handlers into `settings` (a JSON object). Returns the number of events whose
-/// entry was added or replaced (0: nothing changed).
-pub fn merge(settings: &mut Value, exe: &str, path: &Path) -> Result<usize, String> {
+/// Merges our handlers for the events of Claude Code `version` into `settings` (a JSON
+/// object), and removes ours from events that version does not know (an earlier install for
+/// a newer CLI). Returns the number of events whose entry was added, replaced or removed
+/// (0: nothing changed).
+pub fn merge(
+    settings: &mut Value,
+    exe: &str,
+    path: &Path,
+    version: &ClaudeVersion,
+) -> Result<usize, String> {
     let root = settings
         .as_object_mut()
         .ok_or_else(|| shape_error(path, "the top level is not a JSON object"))?;
@@ -131,13 +143,13 @@ pub fn merge(settings: &mut Value, exe: &str, path: &Path) -> Result<usize, Stri
         .as_object_mut()
         .ok_or_else(|| shape_error(path, "`hooks` is not a JSON object"))?;
     // Check every shape first so that an error leaves `settings` unchanged.
-    for event in installed_events() {
+    for event in installed_events(version) {
         if let Some(v) = hooks.get(event.as_str()) {
             check_event_shape(v, event, path)?;
         }
     }
     let mut changed = 0;
-    for event in installed_events() {
+    for event in installed_events(version) {
         let want = handler(event, exe);
         let groups = hooks
             .entry(event.as_str())
@@ -177,6 +189,10 @@ pub fn merge(settings: &mut Value, exe: &str, path: &Path) -> Result<usize, Stri
             changed += 1;
         }
     }
+    changed += remove_ours(settings, |key| {
+        !maestro_shared::registration::is_registered(version, key)
+    })
+    .1;
     Ok(changed)
 }
 
@@ -210,15 +226,25 @@ fn check_event_shape(v: &Value, event: &HookEventName, path: &Path) -> Result<()
 /// Removes every handler of ours from `settings`, and the groups, event keys and `hooks`
 /// object that held nothing else. Returns how many handlers were removed.
 pub fn remove(settings: &mut Value) -> usize {
+    remove_ours(settings, |_| true).0
+}
+
+/// Removes our handlers from the event keys `key_matches` selects, and the groups, keys and
+/// `hooks` object that held nothing else. Returns (handlers removed, keys touched).
+fn remove_ours(settings: &mut Value, key_matches: impl Fn(&str) -> bool) -> (usize, usize) {
     let Some(root) = settings.as_object_mut() else {
-        return 0;
+        return (0, 0);
     };
     let Some(hooks) = root.get_mut("hooks").and_then(Value::as_object_mut) else {
-        return 0;
+        return (0, 0);
     };
     let mut removed_total = 0;
+    let mut keys_touched = 0;
     let mut emptied_keys = Vec::new();
     for (key, groups) in hooks.iter_mut() {
+        if !key_matches(key) {
+            continue;
+        }
         let Some(groups) = groups.as_array_mut() else {
             continue;
         };
@@ -245,6 +271,7 @@ pub fn remove(settings: &mut Value) -> usize {
             }
         }
         removed_total += removed_here;
+        keys_touched += usize::from(removed_here > 0);
     }
     for k in &emptied_keys {
         hooks.shift_remove(k);
@@ -252,7 +279,7 @@ pub fn remove(settings: &mut Value) -> usize {
     if removed_total > 0 && hooks.is_empty() {
         root.shift_remove("hooks");
     }
-    removed_total
+    (removed_total, keys_touched)
 }
 
 /// The events of `settings` that have one of our handlers, with the command paths used.
@@ -376,13 +403,29 @@ fn apply(
     Ok(n)
 }
 
-/// `install`: merges our handlers into the target file. `server`, when given, is saved as
-/// `MAESTRO_URL` in the hook's config file.
-pub fn run_install(target: &Target, exe: &str, server: Option<&str>) -> Result<(), String> {
+/// `install`: merges our handlers for the events of the chosen Claude Code version into the
+/// target file. `server`, when given, is saved as `MAESTRO_URL` in the hook's config file.
+pub fn run_install(
+    target: &Target,
+    exe: &str,
+    server: Option<&str>,
+    claude: &Choice,
+) -> Result<(), String> {
     if let Some(url) = server {
         save_server(url, target.dry_run)?;
     }
-    apply(target, "maestro-hook installed", |s, p| merge(s, exe, p))?;
+    let version = claude.version();
+    println!("{}", claude.describe());
+    for line in version_warnings(claude) {
+        println!("{line}");
+    }
+    apply(target, "maestro-hook installed", |s, p| {
+        merge(s, exe, p, &version)
+    })?;
+    println!(
+        "registered {} events for Claude Code {version}",
+        installed_events(&version).count()
+    );
     let cfg = config::Config::load();
     if cfg.token.is_none() {
         println!(
@@ -391,6 +434,32 @@ pub fn run_install(target: &Target, exe: &str, server: Option<&str>) -> Result<(
         );
     }
     Ok(())
+}
+
+/// The warnings `install` prints for the chosen version: undetected (the oldest supported set
+/// is used), older than supported, newer than this build knows.
+pub fn version_warnings(claude: &Choice) -> Vec<String> {
+    let mut out = Vec::new();
+    match claude {
+        Choice::Unknown(why) => out.push(format!(
+            "warning: cannot find the Claude Code version ({why}); registering the events of \
+             the oldest supported version {OLDEST_SUPPORTED}, which every supported version \
+             knows; pass --claude-version X.Y.Z to register the events of yours"
+        )),
+        Choice::Known { version, .. } => match version.support() {
+            Support::TooOld => out.push(format!(
+                "warning: Claude Code {version} is older than the oldest supported version \
+                 {OLDEST_SUPPORTED}; registering the events of {OLDEST_SUPPORTED} (some may be \
+                 unknown to it: upgrade Claude Code)"
+            )),
+            Support::Newer => out.push(format!(
+                "note: Claude Code {version} is newer than the newest version this maestro-hook \
+                 knows ({NEWEST_KNOWN}); registering every event known up to {NEWEST_KNOWN}"
+            )),
+            Support::Supported => {}
+        },
+    }
+    out
 }
 
 /// `uninstall`: removes our handlers from the target file.
@@ -475,12 +544,12 @@ mod tests {
 
     #[test]
     fn installs_every_event_but_two_with_timeouts() {
-        assert_eq!(installed_events().count(), 31);
+        assert_eq!(installed_events(&NEWEST_KNOWN).count(), 32);
         let mut s = json!({});
-        let n = merge(&mut s, EXE, Path::new("x")).expect("merge");
-        assert_eq!(n, 31);
+        let n = merge(&mut s, EXE, Path::new("x"), &NEWEST_KNOWN).expect("merge");
+        assert_eq!(n, 32);
         let hooks = s["hooks"].as_object().expect("hooks");
-        assert_eq!(hooks.len(), 31);
+        assert_eq!(hooks.len(), 32);
         assert!(!hooks.contains_key("WorktreeCreate") && !hooks.contains_key("FileChanged"));
         assert_eq!(
             s["hooks"]["PermissionRequest"][0],
@@ -497,9 +566,56 @@ mod tests {
     }
 
     #[test]
+    fn an_older_cli_gets_fewer_events_and_stale_entries_go() {
+        let mut s = user_settings();
+        merge(&mut s, EXE, Path::new("x"), &NEWEST_KNOWN).expect("newest");
+        // A user hook of their own on an event the old CLI does not know stays: it is theirs.
+        s["hooks"]["DirectoryAdded"]
+            .as_array_mut()
+            .expect("arr")
+            .push(json!({"hooks": [{"type": "command", "command": "echo mine"}]}));
+        let n = merge(&mut s, EXE, Path::new("x"), &OLDEST_SUPPORTED).expect("oldest");
+        assert_eq!(n, 4, "four stale events pruned");
+        let hooks = s["hooks"].as_object().expect("hooks");
+        for gone in ["PreModelSwitch", "PostModelSwitch", "PreSkillShellCommand"] {
+            assert!(!hooks.contains_key(gone), "{gone}: {s:#}");
+        }
+        assert_eq!(
+            s["hooks"]["DirectoryAdded"],
+            json!([{"hooks": [{"type": "command", "command": "echo mine"}]}])
+        );
+        assert_eq!(installed_in(&s).len(), 28);
+        assert_eq!(
+            merge(&mut s, EXE, Path::new("x"), &OLDEST_SUPPORTED).expect("again"),
+            0
+        );
+    }
+
+    #[test]
+    fn version_choices_warn_as_they_should() {
+        let flag = |v| Choice::Known {
+            version: v,
+            from: crate::claude::Origin::Flag,
+        };
+        assert!(version_warnings(&flag(NEWEST_KNOWN)).is_empty());
+        let old = version_warnings(&flag(ClaudeVersion::new(2, 1, 100)));
+        assert!(
+            old[0].starts_with("warning:") && old[0].contains("older than"),
+            "{old:?}"
+        );
+        let newer = version_warnings(&flag(ClaudeVersion::new(2, 1, 400)));
+        assert!(newer[0].starts_with("note:"), "{newer:?}");
+        let unknown = version_warnings(&Choice::Unknown("no `claude` on PATH".into()));
+        assert!(
+            unknown[0].contains("oldest supported version 2.1.197"),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
     fn merge_keeps_user_hooks_and_is_idempotent() {
         let mut s = user_settings();
-        merge(&mut s, EXE, Path::new("x")).expect("merge");
+        merge(&mut s, EXE, Path::new("x"), &NEWEST_KNOWN).expect("merge");
         assert_eq!(s["model"], "opus");
         assert_eq!(s["hooks"]["PreToolUse"].as_array().expect("arr").len(), 2);
         assert_eq!(
@@ -511,12 +627,21 @@ mod tests {
             user_settings()["hooks"]["WorktreeCreate"]
         );
         let once = s.clone();
-        assert_eq!(merge(&mut s, EXE, Path::new("x")).expect("again"), 0);
+        assert_eq!(
+            merge(&mut s, EXE, Path::new("x"), &NEWEST_KNOWN).expect("again"),
+            0
+        );
         assert_eq!(s, once);
         // A new binary path replaces the old entries instead of adding more.
         assert_eq!(
-            merge(&mut s, "/usr/bin/maestro-hook", Path::new("x")).expect("moved"),
-            31
+            merge(
+                &mut s,
+                "/usr/bin/maestro-hook",
+                Path::new("x"),
+                &NEWEST_KNOWN
+            )
+            .expect("moved"),
+            32
         );
         assert_eq!(s["hooks"]["PreToolUse"].as_array().expect("arr").len(), 2);
         assert_eq!(
@@ -534,8 +659,8 @@ mod tests {
             {"hooks": [{"type": "command", "command": "echo hi"}]}]}}),
         ] {
             let mut s = original.clone();
-            merge(&mut s, EXE, Path::new("x")).expect("merge");
-            assert_eq!(remove(&mut s), 31);
+            merge(&mut s, EXE, Path::new("x"), &NEWEST_KNOWN).expect("merge");
+            assert_eq!(remove(&mut s), 32);
             assert_eq!(s, original);
             assert_eq!(remove(&mut s), 0);
         }
@@ -570,7 +695,8 @@ mod tests {
             json!({"hooks": {"Stop": [{"hooks": "x"}]}}),
         ] {
             let mut s = bad.clone();
-            let err = merge(&mut s, EXE, Path::new("/p/settings.json")).expect_err("refused");
+            let err = merge(&mut s, EXE, Path::new("/p/settings.json"), &NEWEST_KNOWN)
+                .expect_err("refused");
             assert!(err.contains("/p/settings.json"), "{err}");
             assert_eq!(s, bad);
         }
@@ -608,9 +734,9 @@ mod tests {
     #[test]
     fn lists_installed_events() {
         let mut s = user_settings();
-        merge(&mut s, EXE, Path::new("x")).expect("merge");
+        merge(&mut s, EXE, Path::new("x"), &NEWEST_KNOWN).expect("merge");
         let found = installed_in(&s);
-        assert_eq!(found.len(), 31);
+        assert_eq!(found.len(), 32);
         assert!(found.iter().all(|(_, cmds)| cmds == &vec![EXE.to_string()]));
     }
 }

@@ -6,6 +6,7 @@
 //! nothing and always exit 0; PreToolUse and PermissionRequest print the server's decision
 //! (or, with the server down, the local policy's deny). See `--help` for the rest.
 
+mod claude;
 mod cli;
 mod config;
 mod decide;
@@ -25,7 +26,7 @@ use std::path::PathBuf;
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // Fast path: `maestro-hook <event>` (what Claude Code runs) skips building the clap
-    // command for the 38 subcommands.
+    // command for the 39 subcommands.
     let fast = match args.as_slice() {
         [_, sub] => sub.to_str().and_then(HookEventName::from_subcommand),
         _ => None,
@@ -52,15 +53,25 @@ fn run(cli: Cli) -> i32 {
             let cfg = config::Config::load();
             drain::run_flush(&cfg, requeue, timeout)
         }
-        Cli::Status { project_dir } => {
+        Cli::Status {
+            project_dir,
+            claude_version,
+        } => {
             let cfg = config::Config::load();
-            status::run(&cfg, &project_dir_or_default(project_dir), &home_dir())
+            let claude = claude::choose(claude_version, std::env::var_os("PATH").as_deref());
+            status::run(
+                &cfg,
+                &project_dir_or_default(project_dir),
+                &home_dir(),
+                &claude,
+            )
         }
         Cli::Install {
             scope,
             dry_run,
             server,
             project_dir,
+            claude_version,
         } => {
             let target = install::Target {
                 scope,
@@ -72,7 +83,8 @@ fn run(cli: Cli) -> i32 {
                 Ok(e) => e,
                 Err(e) => return fail(&e),
             };
-            match install::run_install(&target, &exe, server.as_deref()) {
+            let claude = claude::choose(claude_version, std::env::var_os("PATH").as_deref());
+            match install::run_install(&target, &exe, server.as_deref(), &claude) {
                 Ok(()) => 0,
                 Err(e) => fail(&e),
             }

@@ -172,6 +172,31 @@ fn suffix_failed(line: String, phase: ToolPhase, err: &str) -> String {
     }
 }
 
+/// The StopFailure line: `API error 400: <message>`. Claude Code sends `error: "unknown"` for
+/// most HTTP errors, so the status comes from the message (`API Error: 400 ...`); a known error
+/// kind (`rate_limit`, ...) is kept in parentheses.
+fn api_error_line(kind: Option<&str>, message: Option<&str>) -> String {
+    let message = message.unwrap_or("").trim();
+    let (status, rest) = match message.strip_prefix("API Error: ") {
+        Some(r) if r.len() >= 3 && r.as_bytes()[..3].iter().all(u8::is_ascii_digit) => {
+            (Some(&r[..3]), r[3..].trim_start())
+        }
+        _ => (None, message),
+    };
+    let mut line = "API error".to_string();
+    if let Some(code) = status {
+        line.push(' ');
+        line.push_str(code);
+    }
+    if let Some(k) = kind.filter(|k| !k.is_empty() && *k != "unknown") {
+        line.push_str(&format!(" ({k})"));
+    }
+    if !rest.is_empty() {
+        line.push_str(&format!(": {}", clip(rest, 120)));
+    }
+    line
+}
+
 /// A line for a non-tool event: `(kind, summary, status)`, or `None` for events that make no
 /// line of their own (tool events, PostToolBatch, streaming MessageDisplay chunks).
 pub fn event_line(ev: &HookEvent) -> Option<(&'static str, String, &'static str)> {
@@ -229,20 +254,25 @@ pub fn event_line(ev: &HookEvent) -> Option<(&'static str, String, &'static str)
             "error",
         ),
         HookEventName::Stop => ("stop", "Turn finished".to_string(), "ok"),
-        HookEventName::StopFailure => {
-            let err = s("error").unwrap_or("unknown");
-            let detail = ev
-                .last_assistant_message
-                .as_ref()
-                .and_then(Value::as_str)
-                .map(|m| format!(": {}", clip(m, 120)))
-                .unwrap_or_default();
-            (
-                "stop_failure",
-                format!("API error ({err}){detail}"),
-                "error",
-            )
-        }
+        HookEventName::StopFailure => (
+            "stop_failure",
+            api_error_line(
+                s("error"),
+                ev.last_assistant_message.as_ref().and_then(Value::as_str),
+            ),
+            "error",
+        ),
+        HookEventName::PreSkillShellCommand => (
+            "event",
+            format!(
+                "Skill shell command: {}{}",
+                clip(ev.input_str("command").unwrap_or(""), 120),
+                s("command_name")
+                    .map(|c| format!(" (/{})", clip(c, 60)))
+                    .unwrap_or_default()
+            ),
+            "info",
+        ),
         HookEventName::SubagentStart => (
             "subagent",
             format!(
@@ -372,6 +402,24 @@ pub fn ask_summary(ev: &HookEvent) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn api_errors_show_their_status_not_unknown() {
+        assert_eq!(
+            api_error_line(Some("unknown"), Some("API Error: 400 fake: bad request")),
+            "API error 400: fake: bad request"
+        );
+        assert_eq!(
+            api_error_line(Some("rate_limit"), Some("API Error: 429 slow down")),
+            "API error 429 (rate_limit): slow down"
+        );
+        assert_eq!(api_error_line(Some("unknown"), None), "API error");
+        assert_eq!(
+            api_error_line(None, Some("Request timed out")),
+            "API error: Request timed out"
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -94,6 +94,7 @@ hook_event_names! {
     FileChanged => "file-changed",
     DirectoryAdded => "directory-added",
     MessageDisplay => "message-display",
+    PreSkillShellCommand => "pre-skill-shell-command",
 }
 
 impl HookEventName {
@@ -338,7 +339,7 @@ mod tests {
 
     #[test]
     fn every_event_has_a_subcommand_that_maps_back() {
-        assert_eq!(HookEventName::ALL.len(), 33);
+        assert_eq!(HookEventName::ALL.len(), 34);
         for ev in HookEventName::ALL {
             let sub = ev.subcommand().expect("known event has subcommand");
             assert_eq!(HookEventName::from_subcommand(sub).as_ref(), Some(ev));

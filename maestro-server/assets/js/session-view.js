@@ -95,7 +95,18 @@ export function mountSession(root, id) {
     resultPanel.hidden = !r;
     if (r) {
       const bits = [];
-      if (r.subtype) bits.push(String(r.subtype));
+      // `is_error: true` comes with `subtype: "success"` (an API error): say "error", with the
+      // HTTP status when there is one, and name calls refused without asking.
+      if (r.is_error === true) {
+        bits.push(typeof r.api_error_status === 'number' ? `error (API error ${r.api_error_status})` : 'error');
+      } else if (r.subtype) bits.push(String(r.subtype));
+      const denials = Array.isArray(r.permission_denials) ? r.permission_denials : [];
+      if (denials.length) {
+        const tools = [...new Set(denials.map((d) => (d && d.tool_name) || 'a tool'))];
+        bits.push(`${denials.length} permission denial${denials.length === 1 ? '' : 's'} (${tools.join(', ')})`);
+      }
+      resultMeta.classList.toggle('result-error', r.is_error === true);
+      resultMeta.classList.toggle('result-warning', r.is_error !== true && denials.length > 0);
       if (typeof r.total_cost_usd === 'number') bits.push(`$${r.total_cost_usd.toFixed(4)}`);
       if (typeof r.num_turns === 'number') bits.push(`${r.num_turns} turn${r.num_turns === 1 ? '' : 's'}`);
       if (typeof r.duration_ms === 'number') bits.push(duration(r.duration_ms));

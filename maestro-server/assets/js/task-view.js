@@ -40,6 +40,11 @@ export function mountTask(root, id) {
     h('div', { class: 'form-row' },
       h('div', {}, h('label', { class: 'sr-only', for: 'spawn-dir', text: 'Working directory' }), spawnDir),
       h('div', {}, h('label', { class: 'sr-only', for: 'spawn-mode', text: 'Permission mode' }), spawnMode)),
+    h('p', { class: 'muted small spawn-note', id: 'spawn-mode-note',
+      text: 'Default mode: whenever Claude Code asks for permission, the request waits for you here in Maestro '
+        + '(Claude Code 2.1.268+ asks through its PermissionRequest hook, older versions through the SDK '
+        + 'permission prompt, which Maestro answers the same way). A request nobody answers in time is refused, '
+        + 'and the session\'s Result shows the refusal.' }),
     spawnErr,
     h('div', { class: 'form-actions' }, spawnBtn));
   spawnForm.addEventListener('submit', async (e) => {

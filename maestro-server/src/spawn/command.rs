@@ -7,6 +7,7 @@
 //! and args) and runs each once.
 
 use super::request::ValidSpawn;
+use maestro_shared::cli_versions::ClaudeVersion;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,9 @@ pub struct CommandLine {
     pub env_remove: Vec<String>,
     /// Working directory.
     pub cwd: PathBuf,
+    /// SDK control protocol (CLIs before 2.1.268): the stdin line carrying the prompt; stdin
+    /// is piped and kept open by [`super::sdk::feed`]. `None`: stdin is /dev/null.
+    pub stdin: Option<String>,
 }
 
 impl CommandLine {
@@ -136,11 +140,12 @@ pub fn find_hook_bin() -> Result<String, String> {
         .ok_or_else(|| format!("the maestro-hook path is not UTF-8: {}", path.display()))
 }
 
-/// The `--settings` JSON: exactly the entries `maestro-hook install` writes
-/// ([`maestro_shared::registration`]), so Claude Code de-duplicates them where the project
+/// The `--settings` JSON: exactly the entries `maestro-hook install` writes for Claude Code
+/// `version` ([`maestro_shared::registration`]): only the events that version knows, so it
+/// never warns about an unknown one, and Claude Code de-duplicates them where the project
 /// also has them installed.
-pub fn hook_settings(hook_bin: &str) -> Value {
-    maestro_shared::registration::settings(hook_bin)
+pub fn hook_settings(hook_bin: &str, version: &ClaudeVersion) -> Value {
+    maestro_shared::registration::settings(hook_bin, version)
 }
 
 /// Builds the full command line.
@@ -149,24 +154,42 @@ pub fn build(
     spawn: &ValidSpawn,
     hook_bin: &str,
     target: &Target,
+    version: &ClaudeVersion,
 ) -> Result<CommandLine, String> {
     let (program, leading) = base
         .split_first()
         .ok_or_else(|| "the claude command is empty".to_string())?;
     let mut args: Vec<String> = leading.to_vec();
-    // `-p` is a flag and the prompt a positional argument: a prompt that starts with '-'
-    // would be read as an option, so it gets a leading space.
-    let prompt = if spawn.prompt.starts_with('-') {
-        format!(" {}", spawn.prompt)
+    let sdk = uses_sdk_prompts(version);
+    let stdin = if sdk {
+        // The prompt goes in on stdin; asks reach the PermissionRequest hook (held in
+        // Maestro) instead of being refused without a word, as plain `-p` does on these CLIs.
+        args.push("-p".into());
+        for a in [
+            "--input-format",
+            "stream-json",
+            "--permission-prompt-tool",
+            "stdio",
+        ] {
+            args.push(a.into());
+        }
+        Some(super::sdk::user_message(&spawn.prompt))
     } else {
-        spawn.prompt.clone()
+        // `-p` is a flag and the prompt a positional argument: a prompt that starts with '-'
+        // would be read as an option, so it gets a leading space.
+        let prompt = if spawn.prompt.starts_with('-') {
+            format!(" {}", spawn.prompt)
+        } else {
+            spawn.prompt.clone()
+        };
+        args.push("-p".into());
+        args.push(prompt);
+        None
     };
-    args.push("-p".into());
-    args.push(prompt);
     for a in ["--output-format", "stream-json", "--verbose", "--settings"] {
         args.push(a.into());
     }
-    args.push(hook_settings(hook_bin).to_string());
+    args.push(hook_settings(hook_bin, version).to_string());
     if let Some(m) = &spawn.permission_mode {
         args.push("--permission-mode".into());
         args.push(m.clone());
@@ -194,7 +217,15 @@ pub fn build(
         env,
         env_remove,
         cwd: spawn.working_dir.clone(),
+        stdin,
     })
+}
+
+/// Does a session on Claude Code `version` ask for permission through the SDK control
+/// protocol? Yes before 2.1.268, where PermissionRequest does not fire in `-p` runs; since
+/// then the plain `-p` run fires it and Maestro holds it like any other.
+pub fn uses_sdk_prompts(version: &ClaudeVersion) -> bool {
+    !version.permission_request_in_print()
 }
 
 /// `http://ADDR` the hooks of a spawned session post to; an unspecified bind address
@@ -253,9 +284,16 @@ mod tests {
             data_dir: "/data".into(),
         };
         let base = vec!["node".to_string(), "cli.js".to_string()];
-        let c = build(&base, &spawn(), "/bin/maestro-hook", &target).expect("build");
+        let c = build(
+            &base,
+            &spawn(),
+            "/bin/maestro-hook",
+            &target,
+            &ClaudeVersion::new(2, 1, 197),
+        )
+        .expect("build");
         assert_eq!(c.program, "node");
-        assert_eq!(&c.args[..3], &["cli.js", "-p", " -do it"]);
+        assert_eq!(&c.args[..3], &["cli.js", "-p", "--input-format"]);
         let i = c
             .args
             .iter()
@@ -269,6 +307,12 @@ mod tests {
             json!({"type": "command", "command": "/bin/maestro-hook", "args": ["post-tool-use"], "timeout": 10})
         );
         assert!(settings["hooks"].get("WorktreeCreate").is_none());
+        // 2.1.197 does not know these: registering them would make it warn.
+        for unknown in ["DirectoryAdded", "PreModelSwitch", "PreSkillShellCommand"] {
+            assert!(settings["hooks"].get(unknown).is_none(), "{unknown}");
+        }
+        let newest = hook_settings("/bin/maestro-hook", &ClaudeVersion::new(2, 1, 332));
+        assert!(newest["hooks"].get("PreSkillShellCommand").is_some());
         assert!(settings["hooks"].get("FileChanged").is_none());
         assert!(settings["hooks"]["Stop"][0].get("matcher").is_none());
         assert!(c
@@ -278,6 +322,25 @@ mod tests {
             .env
             .contains(&("MAESTRO_SESSION_ID".to_string(), "s_1".to_string())));
         assert!(c.display_words().contains(&"<maestro hooks>".to_string()));
+        // 2.1.197: the prompt goes in on stdin through the SDK control protocol.
+        let stdin: Value = serde_json::from_str(c.stdin.as_deref().expect("sdk")).expect("json");
+        assert_eq!(stdin["message"]["content"], "-do it");
+        assert!(c
+            .args
+            .windows(2)
+            .any(|w| w == ["--permission-prompt-tool", "stdio"]));
+        // 2.1.268+: a plain `-p` run (PermissionRequest fires there).
+        let plain = build(
+            &base,
+            &spawn(),
+            "/bin/maestro-hook",
+            &target,
+            &ClaudeVersion::new(2, 1, 268),
+        )
+        .expect("build");
+        assert_eq!(plain.stdin, None);
+        assert_eq!(&plain.args[..3], &["cli.js", "-p", " -do it"]);
+        assert!(!plain.args.iter().any(|a| a == "--permission-prompt-tool"));
     }
 
     #[test]
@@ -334,6 +397,7 @@ mod tests {
             &spawn(),
             "/bin/maestro-hook",
             &target,
+            &ClaudeVersion::new(2, 1, 332),
         )
         .expect("build");
         let names: Vec<&str> = c.env.iter().map(|(k, _)| k.as_str()).collect();

@@ -12,11 +12,14 @@
 //! small files under `<data_dir>/sessions/`.
 
 mod args;
+pub mod claude_version;
 pub mod command;
+pub mod outcome;
 pub mod process;
 pub mod queue;
 pub mod readopt;
 pub mod request;
+pub mod sdk;
 pub mod watch;
 
 use crate::app::AppState;
@@ -60,6 +63,10 @@ pub struct Settings {
     pub host: Option<String>,
     /// Concurrent processes.
     pub max_concurrent: usize,
+    /// SDK mode: how long a permission prompt may stay unanswered before stdin is closed
+    /// (the CLI then refuses it): the hold timeout plus a margin, at most
+    /// [`sdk::UNANSWERED_LIMIT`].
+    pub sdk_prompt_limit: Duration,
 }
 
 fn env_millis(key: &str, default: u64) -> Duration {
@@ -104,6 +111,8 @@ struct Inner {
 pub struct Supervisor {
     settings: Settings,
     inner: Mutex<Inner>,
+    /// The Claude Code version of `claude_command`, learned at the first spawn.
+    claude: tokio::sync::OnceCell<claude_version::ClaudeInfo>,
 }
 
 impl Supervisor {
@@ -117,6 +126,8 @@ impl Supervisor {
             watch_interval: env_millis(WATCH_INTERVAL_ENV, 2_000).max(Duration::from_millis(50)),
             host: maestro_shared::envelope::hostname(),
             max_concurrent: config.max_concurrent_sessions.max(1),
+            sdk_prompt_limit: (config.hold_timeout + Duration::from_secs(15))
+                .min(sdk::UNANSWERED_LIMIT),
         };
         let url = (config.bind.port() != 0).then(|| command::server_url(config.bind));
         Supervisor {
@@ -126,7 +137,25 @@ impl Supervisor {
                 url,
             }),
             settings,
+            claude: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The Claude Code version of the configured command (`<command> --version`, run once and
+    /// cached; the oldest supported version when that fails).
+    pub async fn claude_info(&self) -> claude_version::ClaudeInfo {
+        self.claude
+            .get_or_init(|| async {
+                match command::split_command(&self.settings.claude_command) {
+                    Ok(base) => claude_version::detect(&base).await,
+                    Err(e) => claude_version::ClaudeInfo {
+                        version: maestro_shared::cli_versions::OLDEST_SUPPORTED,
+                        fallback: Some(e),
+                    },
+                }
+            })
+            .await
+            .clone()
     }
 
     /// The settings in force.
@@ -209,6 +238,7 @@ impl Supervisor {
     ) -> Session {
         let files = self.files(id);
         let url = self.lock().url.clone();
+        let claude = self.claude_info().await;
         let built = command::split_command(&self.settings.claude_command).and_then(|base| {
             let hook = command::find_hook_bin()?;
             let target = command::Target {
@@ -218,7 +248,7 @@ impl Supervisor {
                 task_id: pending.task_id.clone(),
                 data_dir: self.settings.data_dir.display().to_string(),
             };
-            command::build(&base, &pending.spawn, &hook, &target)
+            command::build(&base, &pending.spawn, &hook, &target, &claude.version)
         });
         let launched = built.and_then(|cmd| match process::launch(&cmd, &files) {
             Ok(child) => Ok((child, cmd)),
@@ -253,8 +283,18 @@ impl Supervisor {
                 };
             }
         };
+        let mut child = child;
         let pid = child.id().unwrap_or(0);
         let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+        if let (Some(line), Some(stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
+            tokio::spawn(sdk::feed(
+                stdin,
+                line,
+                files.stdout.clone(),
+                done_rx.clone(),
+                self.settings.sdk_prompt_limit,
+            ));
+        }
         self.lock().running.insert(
             id.to_string(),
             Running {
@@ -283,6 +323,8 @@ impl Supervisor {
                         Some(json!({
                             "pid": pid,
                             "command": cmd.display_words(),
+                            "claude_version": claude.describe(),
+                            "permission_prompts": if cmd.stdin.is_some() { "sdk" } else { "hook" },
                             "cwd": cmd.cwd.display().to_string(),
                             "log": files.stdout.display().to_string(),
                         })),
@@ -528,7 +570,7 @@ async fn record_exit(
     let tail = process::tail_lines(&files.stderr, process::STDERR_TAIL_LINES);
     let result_text = result
         .as_ref()
-        .map(process::summarize_result)
+        .map(outcome::summarize)
         .filter(|s| !s.is_empty());
     let with_result = |s: String| match &result_text {
         Some(r) => format!("{s}: {r}"),
@@ -549,6 +591,14 @@ async fn record_exit(
     let result_ok = result
         .as_ref()
         .is_some_and(|r| r.get("is_error").and_then(Value::as_bool) == Some(false));
+    // What the result says, told as it is: an error result is no success even with exit 0,
+    // and calls refused without asking make the line a warning.
+    let told = result.as_ref().map(outcome::Outcome::of);
+    let result_status = told.as_ref().map_or("ok", outcome::Outcome::status);
+    let error_reason = told
+        .as_ref()
+        .zip(result.as_ref())
+        .and_then(|(o, r)| o.error_reason(r));
     let (state, reason, summary, status) = if stopped {
         (
             Some(SessionState::Failed),
@@ -557,12 +607,20 @@ async fn record_exit(
             "warning",
         )
     } else if let Some(e) = exit {
-        if e.success() {
+        if e.success() && error_reason.is_some() {
+            // Exit 0 with `is_error: true` (an API error): failed, with its status.
+            (
+                (!already_ended).then_some(SessionState::Failed),
+                error_reason.clone(),
+                with_result("Process exited (exit code 0)".to_string()),
+                "error",
+            )
+        } else if e.success() {
             (
                 Some(SessionState::Completed),
                 (!already_ended).then(|| "exit code 0".to_string()),
                 with_result("Process exited (exit code 0)".to_string()),
-                "ok",
+                result_status,
             )
         } else {
             let last = tail.lines().rev().find(|l| !l.trim().is_empty());
@@ -571,10 +629,27 @@ async fn record_exit(
                 let l: String = l.chars().take(200).collect();
                 s.push_str(&format!(" ({l})"));
             }
-            (Some(SessionState::Failed), Some(how.clone()), s, "error")
+            if let Some(r) = &result_text {
+                s.push_str(&format!(": {r}"));
+            }
+            (
+                Some(SessionState::Failed),
+                Some(error_reason.clone().unwrap_or_else(|| how.clone())),
+                s,
+                "error",
+            )
         }
     } else if already_ended {
-        (None, None, with_result("Process ended".to_string()), "info")
+        (
+            None,
+            None,
+            with_result("Process ended".to_string()),
+            if result_status == "ok" {
+                "info"
+            } else {
+                result_status
+            },
+        )
     } else if result.is_some() {
         (
             Some(if result_ok {

@@ -87,7 +87,7 @@ pub fn read_json(path: &Path) -> Option<Value> {
 }
 
 /// Starts the process: its own process group (pgid = pid, so a stop reaches every process
-/// it started), stdin from /dev/null, stdout and stderr appended to the session's files.
+/// it started), stdin from /dev/null (piped in SDK mode), stdout and stderr appended to the session's files.
 pub fn launch(cmd: &CommandLine, files: &SessionFiles) -> std::io::Result<tokio::process::Child> {
     if let Some(dir) = files.stdout.parent() {
         std::fs::create_dir_all(dir)?;
@@ -101,7 +101,12 @@ pub fn launch(cmd: &CommandLine, files: &SessionFiles) -> std::io::Result<tokio:
     c.args(&cmd.args)
         .current_dir(&cmd.cwd)
         .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
+        // Piped only for the SDK control protocol (see `spawn::sdk`).
+        .stdin(if cmd.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
         .process_group(0)
@@ -216,28 +221,6 @@ pub fn tail_lines(path: &Path, n: usize) -> String {
     lines[from..].join("\n")
 }
 
-/// A one-line summary of a `result` record: "success, 3 turns, $0.0123".
-pub fn summarize_result(result: &Value) -> String {
-    let mut parts = Vec::new();
-    if let Some(s) = result.get("subtype").and_then(Value::as_str) {
-        parts.push(s.replace('_', " "));
-    }
-    if let Some(n) = result.get("num_turns").and_then(Value::as_i64) {
-        parts.push(format!("{n} turn{}", if n == 1 { "" } else { "s" }));
-    }
-    if let Some(c) = result.get("total_cost_usd").and_then(Value::as_f64) {
-        parts.push(format!("${c:.4}"));
-    }
-    if let Some(d) = result
-        .get("permission_denials")
-        .and_then(Value::as_array)
-        .filter(|d| !d.is_empty())
-    {
-        parts.push(format!("{} permission denial(s)", d.len()));
-    }
-    parts.join(", ")
-}
-
 /// Sends `sig` to the process group `pgid`. False when there is no such group.
 pub fn signal_group(pgid: i32, sig: i32) -> bool {
     if pgid <= 1 {
@@ -317,7 +300,6 @@ mod tests {
         .expect("write");
         let r = read_result(&log).expect("result");
         assert_eq!(r["num_turns"], 3);
-        assert_eq!(summarize_result(&r), "success, 3 turns, $0.0100");
         assert!(read_result(&dir.path().join("missing")).is_none());
 
         let err = dir.path().join("e.log");

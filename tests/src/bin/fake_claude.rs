@@ -11,6 +11,8 @@
 //! - `FAKE_SLOW`: starts, then sleeps until a signal ends it;
 //! - `FAKE_EXIT3`: starts, writes 60 lines to stderr and exits with code 3;
 //! - anything else: a normal run (SessionStart .. SessionEnd, a `result` record, exit 0).
+//!
+//! `--version` alone prints `$FAKE_CLAUDE_VERSION (Claude Code)` (default 2.1.332).
 
 use serde_json::{json, Value};
 use std::io::Write;
@@ -115,6 +117,13 @@ fn sleep_forever() -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The server asks the version once, to pick the hook events and the permission path:
+    // this fake behaves like a plain `-p` run of a CLI where PermissionRequest fires there.
+    if args == ["--version"] {
+        let v = std::env::var("FAKE_CLAUDE_VERSION").unwrap_or_else(|_| "2.1.332".into());
+        println!("{v} (Claude Code)");
+        return;
+    }
     let mut prompt = String::new();
     let mut settings = Value::Null;
     let mut model = "claude-fake-1".to_string();

@@ -259,8 +259,8 @@ fn messages(shared: &Shared, rec: &mut RecordedRequest) -> Response {
     let stream = body["stream"].as_bool().unwrap_or(false);
     let model = body["model"].as_str().unwrap_or("claude-fake").to_string();
     let system = system_text(&body["system"]);
-    rec.cwd = primary_cwd(&system);
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    rec.cwd = find_cwd(&system, &messages);
     let msg_id = format!(
         "msg_fake{:016x}",
         shared.next_id.fetch_add(1, Ordering::Relaxed)
@@ -417,16 +417,52 @@ fn has_tool_result(message: &Value) -> bool {
         .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"))
 }
 
-/// The working directory from the system prompt: `Primary working directory: /path` (main
-/// conversation) or `Working directory: /path` (subagents).
-fn primary_cwd(system: &str) -> Option<String> {
-    ["Primary working directory:", "Working directory:"]
+/// The session's working directory. Versions place and word it differently: 2.1.197 has
+/// `Primary working directory: /path` in the system prompt (`Working directory: /path` in
+/// subagents); 2.1.332 moved the environment block into a `system`-role entry of `messages`.
+/// So: a labelled line in the system prompt, else in any message, else the deepest absolute
+/// path in them that is an existing directory (Claude Code's own `.claude` dirs excluded).
+fn find_cwd(system: &str, messages: &[Value]) -> Option<String> {
+    if let Some(cwd) = labelled_cwd(system) {
+        return Some(cwd);
+    }
+    let texts: Vec<String> = messages
         .iter()
-        .find_map(|label| {
-            let rest = system.split(label).nth(1)?;
-            let line = rest.lines().next()?.trim();
-            (!line.is_empty()).then(|| line.to_string())
-        })
+        .map(|m| content_text(&m["content"]))
+        .collect();
+    texts
+        .iter()
+        .find_map(|t| labelled_cwd(t))
+        .or_else(|| deepest_existing_dir(system))
+        .or_else(|| texts.iter().find_map(|t| deepest_existing_dir(t)))
+}
+
+/// The path after a working-directory label, on the same line.
+fn labelled_cwd(text: &str) -> Option<String> {
+    [
+        "Primary working directory:",
+        "Working directory:",
+        "Current working directory:",
+        "working directory:",
+        "cwd:",
+    ]
+    .iter()
+    .find_map(|label| {
+        let rest = text.split(label).nth(1)?;
+        let line = rest.lines().next()?.trim();
+        let line = line.trim_matches(|c| matches!(c, '`' | '"' | '\''));
+        line.starts_with('/').then(|| line.to_string())
+    })
+}
+
+/// The longest absolute path in `text` that names an existing directory.
+fn deepest_existing_dir(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '(' | '<' | '>' | ','))
+        .map(|w| w.trim_end_matches(['.', ':', ';', ')', ']']))
+        .filter(|w| w.starts_with('/') && w.len() > 1 && !w.contains("/.claude"))
+        .filter(|w| std::path::Path::new(w).is_dir())
+        .max_by_key(|w| w.len())
+        .map(str::to_string)
 }
 
 /// The last non-empty line of the transcript the classifier reviews: the last line of the
@@ -466,11 +502,38 @@ mod tests {
         let system = json!([{"type": "text", "text": "x"},
             {"type": "text", "text": "Env\n - Primary working directory: /tmp/p q\n - Is a git repo: no"}]);
         assert_eq!(
-            primary_cwd(&system_text(&system)).as_deref(),
+            find_cwd(&system_text(&system), &[]).as_deref(),
             Some("/tmp/p q")
         );
         let sub = "<env>\nWorking directory: /tmp/sub\nIs directory a git repo: No\n</env>";
-        assert_eq!(primary_cwd(sub).as_deref(), Some("/tmp/sub"));
+        assert_eq!(find_cwd(sub, &[]).as_deref(), Some("/tmp/sub"));
+    }
+
+    #[test]
+    fn finds_an_unlabelled_cwd_by_existing_dirs() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let proj = dir.path().join("proj");
+        std::fs::create_dir_all(&proj).expect("proj");
+        let p = proj.display().to_string();
+        // Worded differently, the path in backticks with a full stop after it.
+        let system = format!("You are working in `{p}`. Files under /nonexistent/x are not yours.");
+        assert_eq!(find_cwd(&system, &[]).as_deref(), Some(p.as_str()));
+        // Or only in a message (a system reminder), never Claude Code's own dirs.
+        let msgs = vec![json!({"role": "user", "content": [
+            {"type": "text", "text": format!("<system-reminder>The project is at {p}.</system-reminder>")}]})];
+        assert_eq!(
+            find_cwd("no paths here", &msgs).as_deref(),
+            Some(p.as_str())
+        );
+        // 2.1.332: the environment block is a system-role entry of `messages`.
+        let msgs = vec![
+            json!({"role": "user", "content": "hi"}),
+            json!({"role": "system", "content": [{"type": "text",
+                "text": "# Environment\n - Primary working directory: /tmp/p2\n - Platform: linux"}]}),
+        ];
+        let memory = format!("memory at `{p}/.claude/projects/x/memory/`");
+        assert_eq!(find_cwd(&memory, &msgs).as_deref(), Some("/tmp/p2"));
+        assert_eq!(find_cwd("nothing", &[]), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! Step `n` answers the request on turn `n`, where the turn is the number of user messages
 //! that carry `tool_result` blocks (one per answered batch, however many calls it had).
 //! `{cwd}` anywhere in a tool input is replaced with the session's working directory (from the
-//! system prompt's `Primary working directory:` line). A turn past the end of the steps gets
+//! system prompt, whatever its wording: see `find_cwd` in the parent module). A turn past the end of the steps gets
 //! the text answer [`EXHAUSTED_TEXT`].
 
 use serde::{Deserialize, Serialize};

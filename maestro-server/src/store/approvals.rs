@@ -147,10 +147,8 @@ pub fn transition(
     // legitimately show the call answered until the hold ends (times out, the operator decides,
     // the hook is killed or the process is gone). Such an event is a forgery (the ingest token
     // is in the agent's environment) and changes nothing.
-    let from_event = matches!(
-        trigger,
-        Trigger::ToolRan | Trigger::ToolNotRun | Trigger::SessionGone
-    ) && ended_by.is_none();
+    // (A SessionEnd still cancels it: cancelled prints deny, so a forged one only ever denies.)
+    let from_event = matches!(trigger, Trigger::ToolRan | Trigger::ToolNotRun);
     if from_event
         && current.status == ApprovalStatus::Pending
         && current.event == HookEventName::PreToolUse.as_str()
@@ -632,7 +630,7 @@ mod tests {
     /// A held PreToolUse blocks the CLI on its hook, so no event of the call can answer it:
     /// events forged by the agent itself (same session, host, pid and start time, with the
     /// ingest token from its environment) leave it pending. Only a timeout, an operator, the
-    /// hook's end or the process's end move it.
+    /// hook's end or the session's end (which denies) move it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn events_forged_by_the_raising_process_cannot_end_a_held_pre_tool_use() {
         let w = world();
@@ -648,14 +646,6 @@ mod tests {
             w.send(forged.clone(), CLI).await;
             assert_eq!(w.status(&id).await, ApprovalStatus::Pending, "{forged}");
         }
-        // A forged SessionEnd (like the events above) can move the session's state, never
-        // the held call's approval.
-        w.send(
-            json!({"session_id": "c1", "hook_event_name": "SessionEnd", "reason": "other"}),
-            CLI,
-        )
-        .await;
-        assert_eq!(w.status(&id).await, ApprovalStatus::Pending);
         // After the hold timed out, Claude Code's own dialog is up and events answer it.
         w.store
             .resolve_approval(&id, Trigger::HoldTimeout, None)

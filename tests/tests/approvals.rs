@@ -473,8 +473,14 @@ fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
     let a = server.get(&format!("/api/approvals/{id}"));
     assert_eq!(a["status"], "cancelled", "{a}");
     assert_eq!(a["decided_by"], "session ended");
+    // Released at once with a deny: only an operator's approval ends a hold as allow (a
+    // forged SessionEnd could otherwise hand the call to Claude Code's own flow).
     let (code, out) = finish(held);
-    assert_eq!((code, out.as_str()), (0, ""));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("\"permissionDecision\":\"deny\"") && out.contains("cancelled"),
+        "{out}"
+    );
 }
 
 /// The host the session of `approval` reports (this machine's name, as the hook sent it).

@@ -459,9 +459,12 @@ fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
     let (_, out) = finish(held);
     assert!(out.contains("\"allow\""), "{out}");
 
-    // The real process's own SessionEnd does cancel what it raised, live.
-    let pre = pre_tool_use("victim-2", "deploy staging");
-    let held = run_hook(&server, "pre-tool-use", &pre);
+    // The real process's own SessionEnd does cancel a permission request it raised (its dialog
+    // is on screen beside the held hook), live. (A held PreToolUse blocks the CLI, so no event
+    // of its session ends it: see the forged events above.)
+    let request = json!({"session_id": "victim-2", "hook_event_name": "PermissionRequest",
+        "cwd": "/tmp/proj", "tool_name": "Bash", "tool_input": {"command": "deploy staging"}});
+    let held = run_hook(&server, "permission-request", &request);
     let approval = pending(&server);
     let id = approval["id"].as_str().expect("id").to_string();
     let (code, _) = finish(run_hook(
@@ -473,12 +476,11 @@ fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
     let a = server.get(&format!("/api/approvals/{id}"));
     assert_eq!(a["status"], "cancelled", "{a}");
     assert_eq!(a["decided_by"], "session ended");
-    // Released at once with a deny: only an operator's approval ends a hold as allow (a
-    // forged SessionEnd could otherwise hand the call to Claude Code's own flow).
+    // Released at once with a deny: only an operator's approval ends a hold as allow.
     let (code, out) = finish(held);
     assert_eq!(code, 0);
     assert!(
-        out.contains("\"permissionDecision\":\"deny\"") && out.contains("cancelled"),
+        out.contains("\"deny\"") && out.contains("cancelled"),
         "{out}"
     );
 }

@@ -583,7 +583,7 @@ fn server_config_file_is_protected() {
     let config = tmp.path().join("maestro.toml");
     std::fs::write(
         &config,
-        "operator_token = \"op-in-config-0123456789\"\ningest_token = \"in-in-config-0123456789\"\n",
+        "operator_token = \"op-in-config-0123456789abcdefghij\"\ningest_token = \"in-in-config-0123456789abcdefghij\"\n",
     )
     .expect("config");
     let project = tmp.path().join("proj");

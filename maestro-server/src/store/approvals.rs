@@ -147,8 +147,10 @@ pub fn transition(
     // legitimately show the call answered until the hold ends (times out, the operator decides,
     // the hook is killed or the process is gone). Such an event is a forgery (the ingest token
     // is in the agent's environment) and changes nothing.
-    // (A SessionEnd still cancels it: cancelled prints deny, so a forged one only ever denies.)
-    let from_event = matches!(trigger, Trigger::ToolRan | Trigger::ToolNotRun);
+    let from_event = matches!(
+        trigger,
+        Trigger::ToolRan | Trigger::ToolNotRun | Trigger::SessionGone
+    ) && ended_by.is_none();
     if from_event
         && current.status == ApprovalStatus::Pending
         && current.event == HookEventName::PreToolUse.as_str()
@@ -630,7 +632,7 @@ mod tests {
     /// A held PreToolUse blocks the CLI on its hook, so no event of the call can answer it:
     /// events forged by the agent itself (same session, host, pid and start time, with the
     /// ingest token from its environment) leave it pending. Only a timeout, an operator, the
-    /// hook's end or the session's end (which denies) move it.
+    /// hook's end or the process's end move it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn events_forged_by_the_raising_process_cannot_end_a_held_pre_tool_use() {
         let w = world();

@@ -820,10 +820,14 @@ fn a_terminal_answer_closes_the_modal_and_the_counts_follow_the_feed() {
             .unwrap();
         a
     });
+    // Claude Code's own dialog is on screen while its PermissionRequest hook is held (a held
+    // PreToolUse would block the CLI before any dialog: no terminal answer is possible then).
     let mut pre = agent.payload("PreToolUse-Bash.json");
     pre["tool_input"] =
         json!({"command": "deploy production --service api", "description": "deploy"});
-    let hook = agent.spawn_hook(&pre);
+    let mut request = agent.payload("PermissionRequest-Bash-sdk.json");
+    request["tool_input"] = pre["tool_input"].clone();
+    let hook = agent.spawn_hook(&request);
     rt.block_on(async {
         wait_text(&a, ".blocked-badge", "deploy production --service api").await;
         a.click(".page-head .blocked-badge").await.unwrap();

@@ -59,7 +59,7 @@ const BASH: &[(&str, Outcome, &str)] = &[
     ("ls -d */", Allow, ""),
     ("diff <(sort a.txt) <(sort b.txt)", Allow, ""),
     ("python3 --version", Allow, ""),
-    ("export FOO=bar", Allow, ""),
+    ("export FOO=bar", Ask, "ask.not-understood"),
     ("cat .env.example", Allow, ""),
     ("cat <<'EOF'\nhello\nEOF", Allow, ""),
     ("echo 'ls' | bash", Allow, ""),

@@ -410,7 +410,8 @@ fn find_access(s: &Subject<'_>, pred: impl Fn(&FileAccess) -> bool) -> Option<St
 
 /// Within a work root (lexically, and after symlink resolution when known).
 fn inside(p: &Resolved, roots: &[Root]) -> bool {
-    roots
+    !p.uncertain
+        && roots
         .iter()
         .any(|root| is_within(&p.lexical, &root.lexical))
         && p.real.as_deref().is_none_or(|r| {

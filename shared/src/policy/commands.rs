@@ -174,6 +174,9 @@ pub(super) fn effect(
 /// Interprets one raw command (and whatever it wraps or runs) into `out`.
 pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>) {
     let mut a = Analyzed::new(raw, expand_braces(&raw.argv));
+    if let Some(t) = &raw.taint {
+        a.problem = Some(t.clone());
+    }
     for r in &raw.redirects {
         let kind = if r.write {
             EffectKind::Write
@@ -274,6 +277,7 @@ pub(super) fn derived(raw: &RawCommand, argv: Vec<Word>, cwd: CwdState) -> RawCo
         piped: raw.piped,
         fork_bomb: false,
         untrusted_env: raw.untrusted_env,
+        taint: raw.taint.clone(),
     }
 }
 
@@ -291,6 +295,9 @@ pub(super) fn run_script(script: &str, raw: &RawCommand, depth: usize, out: &mut
                 }
                 c.piped |= raw.piped;
                 c.untrusted_env |= raw.untrusted_env;
+                if c.taint.is_none() {
+                    c.taint.clone_from(&raw.taint);
+                }
                 interpret(&c, depth + 1, out);
             }
         }
@@ -350,10 +357,10 @@ fn interpret_program(
         "find" => find(raw, a, &args, depth, out),
         _ => {
             file_effects(program, a, &args, &cwd);
-            let values = a.arg_values();
-            a.role = readonly::classify(program, &values);
+            let classified = readonly::classify(program, &args);
+            a.role = classified.role;
             if a.role == Role::Reader {
-                reader_effects(program, a, &args, &cwd);
+                reader_effects(a, &classified, &cwd);
             }
         }
     }

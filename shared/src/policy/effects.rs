@@ -4,7 +4,7 @@
 use super::args::{has_short, is_short_cluster, option_eq_values, option_value, positionals};
 use super::commands::{derived, effect, interpret, Analyzed, EffectKind};
 use super::paths::CwdState;
-use super::readonly::{self, PATTERN_FIRST};
+use super::readonly::{self, Classified};
 use super::shell::RawCommand;
 use super::words::Word;
 
@@ -63,8 +63,11 @@ pub(super) fn find(
             None => r.clone(),
         })
         .collect();
-    let values = a.arg_values();
-    a.role = readonly::classify("find", &values);
+    let classified = readonly::classify("find", args);
+    a.role = classified.role;
+    for w in &classified.reads {
+        a.effects.extend(effect(EffectKind::Read, w, &cwd, false));
+    }
     let mut i = expr_start;
     while i < args.len() {
         let v = args[i].value.as_deref().unwrap_or_default();
@@ -109,37 +112,11 @@ pub(super) fn find(
     }
 }
 
-/// Files read by a reader: positionals (but the pattern of `grep`-likes), option values that
-/// look like paths, and the working directory itself.
-pub(super) fn reader_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: &CwdState) {
-    let explicit_pattern = has_short(args, "ef", &["--regexp", "--file", "--expression"]);
-    let skip = usize::from(PATTERN_FIRST.contains(&program) && !explicit_pattern);
-    let mut reads: Vec<Word> = Vec::new();
-    if program == "git" {
-        reads.extend(option_value(args, &["-C"], &[]).into_iter().cloned());
-    } else {
-        reads.extend(positionals(args).into_iter().skip(skip).cloned());
-        for w in args {
-            if let Some(v) = w.value.as_deref() {
-                if v.starts_with('-') {
-                    if let Some(pos) = v.find(['/', '~']) {
-                        let path = &v[pos..];
-                        let path = path.strip_prefix('=').unwrap_or(path);
-                        let mut word = Word::literal(path);
-                        word.tilde = path.starts_with('~') && w.tilde;
-                        reads.push(word);
-                    }
-                }
-            }
-        }
-    }
-    reads.push(Word::literal("."));
-    let recursive = matches!(program, "rg" | "ag")
-        || (matches!(program, "grep" | "egrep" | "fgrep")
-            && has_short(args, "rR", &["--recursive", "--dereference-recursive"]));
-    for w in &reads {
+/// Files read by a reader: what its option parse found, and the working directory itself.
+pub(super) fn reader_effects(a: &mut Analyzed, classified: &Classified, cwd: &CwdState) {
+    for w in classified.reads.iter().chain(std::iter::once(&Word::literal("."))) {
         a.effects
-            .extend(effect(EffectKind::Read, w, cwd, recursive));
+            .extend(effect(EffectKind::Read, w, cwd, classified.recursive));
     }
 }
 

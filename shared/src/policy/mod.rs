@@ -118,7 +118,9 @@ mod commands;
 mod defaults;
 mod effects;
 mod glob;
+mod options;
 mod paths;
+mod programs;
 mod readonly;
 mod rules;
 mod runners;
@@ -191,10 +193,13 @@ pub struct Decision {
 
 /// Resolves symlinks for the policy, which itself does no I/O.
 ///
-/// Called with an absolute, lexically normalised path; returns the same path with symlinks
-/// resolved, or `None` when it cannot tell. The path may not exist yet (a file about to be
-/// written): resolve the longest existing ancestor and append the rest. A suitable
-/// implementation for the server and the hook:
+/// Called with an absolute path *as written* (`..` not collapsed, so that it is applied after
+/// the symlinks before it, as the kernel does); returns where it leads with every symlink
+/// resolved, or `None` when it cannot tell (a `..` after a component that does not exist, a
+/// symlink loop, an unreadable directory): such a path is never allowed. The path may not
+/// exist yet (a file about to be written): resolve the longest existing prefix, following a
+/// dangling symlink's target, and append the rest. The server's `decide::canonical` walks the
+/// path component by component; a simpler resolver (not following dangling symlinks):
 ///
 /// ```
 /// use std::path::{Path, PathBuf};

@@ -71,6 +71,10 @@ pub(crate) struct RawCommand {
     /// `LD_PRELOAD=x ls`, `export GIT_EXTERNAL_DIFF=x; git diff`): its program may not be the
     /// system one or may not behave as usual. Locale and colour variables do not count.
     pub untrusted_env: bool,
+    /// Set when the command line assigns a variable that may change what a program does, or
+    /// has an arithmetic / subscript context that can run `$(...)`: nothing in it is then
+    /// allowed (it is at most asked).
+    pub taint: Option<String>,
 }
 
 /// Parses `text` (starting in directory `cwd`) into its simple commands. `depth` counts
@@ -97,8 +101,18 @@ pub(crate) fn parse(text: &str, cwd: CwdState, depth: usize) -> Result<Vec<RawCo
             functions: Vec::new(),
             inherited_redirects: Vec::new(),
             env_changed: false,
+            taint: None,
         };
         walker.program(&program)?;
+        let taint = walker
+            .taint
+            .clone()
+            .or_else(|| walker.out.iter().find_map(|c| c.taint.clone()));
+        if let Some(t) = taint {
+            for c in &mut walker.out {
+                c.taint.get_or_insert_with(|| t.clone());
+            }
+        }
         Ok(walker.out)
     }));
     match outcome {
@@ -159,9 +173,15 @@ struct Walker {
     inherited_redirects: Vec<Redirect>,
     /// A variable other than locale / colour ones was assigned earlier in the line.
     env_changed: bool,
+    /// Why nothing in the line may be allowed (see [`RawCommand::taint`]).
+    taint: Option<String>,
 }
 
 impl Walker {
+    fn taint(&mut self, why: String) {
+        self.taint.get_or_insert(why);
+    }
+
     fn push(&mut self, cmd: RawCommand) -> Result<(), String> {
         if self.out.len() >= MAX_COMMANDS {
             return Err("too many commands to analyse".into());
@@ -309,8 +329,37 @@ impl Walker {
                 self.test_expr(b)
             }
             ExtendedTestExpr::Not(a) | ExtendedTestExpr::Parenthesized(a) => self.test_expr(a),
-            ExtendedTestExpr::UnaryTest(_, w) => self.word(&w.value).map(|_| ()),
-            ExtendedTestExpr::BinaryTest(_, a, b) => {
+            ExtendedTestExpr::UnaryTest(pred, w) => {
+                use brush_parser::ast::UnaryPredicate as U;
+                if matches!(
+                    pred,
+                    U::ShellVariableIsSetAndAssigned | U::ShellVariableIsSetAndNameRef
+                ) {
+                    self.taint(format!("`[[ -v {} ]]` evaluates an array subscript", w.value));
+                }
+                self.word(&w.value).map(|_| ())
+            }
+            ExtendedTestExpr::BinaryTest(op, a, b) => {
+                use brush_parser::ast::BinaryPredicate as B;
+                let arithmetic = matches!(
+                    op,
+                    B::ArithmeticEqualTo
+                        | B::ArithmeticNotEqualTo
+                        | B::ArithmeticLessThan
+                        | B::ArithmeticLessThanOrEqualTo
+                        | B::ArithmeticGreaterThan
+                        | B::ArithmeticGreaterThanOrEqualTo
+                );
+                let number = |s: &str| {
+                    let s = s.trim().trim_start_matches(['-', '+']);
+                    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
+                };
+                if arithmetic && !(number(&a.value) && number(&b.value)) {
+                    self.taint(format!(
+                        "`[[ {} {op} {} ]]` evaluates its operands as arithmetic",
+                        a.value, b.value
+                    ));
+                }
                 self.word(&a.value)?;
                 self.word(&b.value).map(|_| ())
             }
@@ -327,9 +376,11 @@ impl Walker {
                 return outcome;
             }
             CompoundCommand::Arithmetic(a) => {
+                self.taint(format!("`(( {} ))` is arithmetic evaluation", a.expr.value));
                 self.word(&a.expr.value)?;
             }
             CompoundCommand::ArithmeticForClause(f) => {
+                self.taint("`for (( ))` is arithmetic evaluation".into());
                 for e in [&f.initializer, &f.condition, &f.updater]
                     .into_iter()
                     .flatten()
@@ -339,6 +390,9 @@ impl Walker {
                 self.list(&f.body.list, place)?;
             }
             CompoundCommand::ForClause(f) => {
+                if !is_inert_variable(&f.variable_name) {
+                    self.taint(format!("`for {} in` assigns that variable", f.variable_name));
+                }
                 for w in f.values.iter().flatten() {
                     self.word(&w.value)?;
                 }
@@ -391,6 +445,9 @@ impl Walker {
     /// Expands a word and walks the scripts of its command substitutions (which run first).
     /// Returns the word and the words of the substituted commands.
     fn word(&mut self, raw: &str) -> Result<(Word, Vec<String>), String> {
+        if let Some(why) = evaluating_expansion(raw) {
+            self.taint(why);
+        }
         let w = words::expand(raw, &self.opts)?;
         let mut sources = Vec::new();
         for sub in &w.substitutions {
@@ -510,6 +567,9 @@ impl Walker {
     /// Notes environment changes: for this command (`LD_PRELOAD=x cmd`) and, when they outlive
     /// it (`PATH=x`, `export PATH=x`), for every later one.
     fn track_env(&mut self, cmd: &mut RawCommand) {
+        if let Some(name) = cmd.assignments.iter().find(|a| !is_inert_variable(a)) {
+            self.taint(format!("assigns `{name}`, which may change what programs do"));
+        }
         let assigns = cmd.assignments.iter().any(|a| !is_benign_variable(a));
         let exported = matches!(
             cmd.argv.first().and_then(|w| w.value.as_deref()),
@@ -547,8 +607,10 @@ impl Walker {
             CommandPrefixOrSuffixItem::AssignmentWord(a, w) => {
                 if prefix {
                     let name = match &a.name {
-                        brush_parser::ast::AssignmentName::VariableName(n)
-                        | brush_parser::ast::AssignmentName::ArrayElementName(n, _) => n.clone(),
+                        brush_parser::ast::AssignmentName::VariableName(n) => n.clone(),
+                        brush_parser::ast::AssignmentName::ArrayElementName(n, i) => {
+                            format!("{n}[{i}]")
+                        }
                     };
                     let (_, sources) = self.word(&w.value)?;
                     cmd.sources.extend(sources);
@@ -592,6 +654,60 @@ impl Walker {
             _ => {}
         }
     }
+}
+
+/// Variables whose assignment cannot change what a program or the shell does: lowercase
+/// names (no program reads them from the environment, but the `*_proxy` ones) and
+/// [`is_benign_variable`]. An array element (`a[i]=`) is never inert: its subscript is
+/// evaluated.
+pub(crate) fn is_inert_variable(name: &str) -> bool {
+    let lowercase = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.ends_with("proxy")
+        && name != "_";
+    lowercase || is_benign_variable(name)
+}
+
+/// Why a word's expansion can evaluate arithmetic on a variable (which runs `$(...)` found
+/// in its value or in an array subscript): `$((x))`, `$[x]`, `${a[i]}`, `${x:i}`. Quotes are
+/// ignored (over-approximation: a quoted `'$((x))'` is treated the same).
+fn evaluating_expansion(raw: &str) -> Option<String> {
+    let variable_operand = |s: &str| s.chars().any(|c| c.is_ascii_alphabetic() || c == '$' || c == '`');
+    for pat in ["$((", "$["] {
+        if let Some(pos) = raw.find(pat) {
+            if variable_operand(&raw[pos + pat.len()..]) {
+                return Some(format!("`{raw}` evaluates arithmetic on variables"));
+            }
+        }
+    }
+    let mut rest = raw;
+    while let Some(pos) = rest.find("${") {
+        let inner = &rest[pos + 2..];
+        let end = inner.find('}').unwrap_or(inner.len());
+        let body = &inner[..end];
+        let name_len = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#' || c == '!'))
+            .unwrap_or(body.len());
+        let after = &body[name_len..];
+        if let Some(sub) = after.strip_prefix('[') {
+            let idx = sub.split(']').next().unwrap_or_default();
+            if !(idx == "@" || idx == "*" || (!idx.is_empty() && idx.chars().all(|c| c.is_ascii_digit()))) {
+                return Some(format!("`{raw}` evaluates an array subscript"));
+            }
+        }
+        if let Some(off) = after.strip_prefix(':') {
+            if !off.starts_with(['-', '=', '?', '+']) && variable_operand(off) {
+                return Some(format!("`{raw}` evaluates a substring offset"));
+            }
+        }
+        rest = &inner[end.min(inner.len())..];
+    }
+    None
 }
 
 /// Variables that only change formatting (locale, time zone, colours, terminal size).

@@ -22,6 +22,20 @@ pub(crate) enum EffectKind {
     Write,
     /// Deletes (or moves away) it.
     Delete,
+    /// Sends its content to the network (`curl -T f`, `scp f host:`, `nc host < f`).
+    Upload,
+}
+
+impl EffectKind {
+    /// Whether the effect changes the file (write or delete).
+    pub(crate) fn changes(self) -> bool {
+        matches!(self, EffectKind::Write | EffectKind::Delete)
+    }
+
+    /// Whether the effect reads the file's content (read or upload).
+    pub(crate) fn reads(self) -> bool {
+        matches!(self, EffectKind::Read | EffectKind::Upload)
+    }
 }
 
 /// The file an effect is on.
@@ -205,6 +219,18 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
     };
     let mut inner: Vec<Analyzed> = Vec::new();
     interpret_program(&program, raw, &mut a, depth, &mut inner);
+    if NETWORK_SENDERS.contains(&program.as_str()) {
+        // What reaches a network program's stdin or its file arguments leaves the machine.
+        for e in &mut a.effects {
+            if e.kind == EffectKind::Read {
+                e.kind = EffectKind::Upload;
+            }
+        }
+        for w in &raw.upstream {
+            a.effects
+                .extend(effect(EffectKind::Upload, w, &raw.cwd, false));
+        }
+    }
     let written = a
         .argv
         .first()
@@ -217,6 +243,28 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
     out.push(a);
     out.append(&mut inner);
 }
+
+/// Programs that send data to another machine.
+pub(crate) const NETWORK_SENDERS: &[&str] = &[
+    "curl",
+    "wget",
+    "nc",
+    "ncat",
+    "netcat",
+    "socat",
+    "telnet",
+    "ssh",
+    "scp",
+    "sftp",
+    "ftp",
+    "http",
+    "https",
+    "xh",
+    "aria2c",
+    "lwp-request",
+    "POST",
+    "PUT",
+];
 
 /// Whether a program as written is looked up on `PATH` (a bare name) or lives in a system
 /// directory (`/bin/ls`, `/usr/bin/git`), rather than being a file in the project.
@@ -278,6 +326,7 @@ pub(super) fn derived(raw: &RawCommand, argv: Vec<Word>, cwd: CwdState) -> RawCo
         fork_bomb: false,
         untrusted_env: raw.untrusted_env,
         taint: raw.taint.clone(),
+        upstream: raw.upstream.clone(),
     }
 }
 

@@ -114,10 +114,91 @@ pub(super) fn find(
 
 /// Files read by a reader: what its option parse found, and the working directory itself.
 pub(super) fn reader_effects(a: &mut Analyzed, classified: &Classified, cwd: &CwdState) {
-    for w in classified.reads.iter().chain(std::iter::once(&Word::literal("."))) {
+    for w in classified
+        .reads
+        .iter()
+        .chain(std::iter::once(&Word::literal(".")))
+    {
         a.effects
             .extend(effect(EffectKind::Read, w, cwd, classified.recursive));
     }
+}
+
+/// A word for a path found inside another argument (`@file`, `name=<file`).
+fn inner_path(w: &Word, path: &str) -> Word {
+    let mut word = Word::literal(path);
+    word.tilde = path.starts_with('~');
+    if w.value.is_none() {
+        word = Word::dynamic(path);
+    }
+    word
+}
+
+/// Files `curl` / `wget` send (curl 8 curl(1): `-d @f`, `--data-binary @f`, `-F x=@f`,
+/// `-F x=<f`, `-H @f`, `--json @f`, `--url-query @f`, `-T f`, `--upload-file f`, `-K f`;
+/// wget 1.21: `--post-file`, `--body-file`). Any `@` in a curl argument is taken as a file
+/// (over-approximation: `user@host` names a file `host` inside the project, harmless).
+fn uploads(program: &str, args: &[Word]) -> Vec<Word> {
+    let mut out = Vec::new();
+    let long_prefix = |v: &str, full: &str, min: usize| {
+        let name = v.split('=').next().unwrap_or(v);
+        name.len() >= min && full.starts_with(name)
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let w = &args[i];
+        let v = w.value.as_deref().unwrap_or(&w.raw);
+        i += 1;
+        let takes_file = if program == "curl" {
+            v == "-T"
+                || v == "-K"
+                || (is_short_cluster(v) && (v.ends_with('T') || v.ends_with('K')))
+                || (v.starts_with("--")
+                    && !v.contains('=')
+                    && (long_prefix(v, "--upload-file", 5) || long_prefix(v, "--config", 4)))
+        } else {
+            v.starts_with("--")
+                && !v.contains('=')
+                && (long_prefix(v, "--post-file", 7) || long_prefix(v, "--body-file", 7))
+        };
+        if takes_file {
+            if let Some(next) = args.get(i) {
+                out.push(next.clone());
+                i += 1;
+            }
+            continue;
+        }
+        if program == "curl" {
+            if let Some(rest) = v.strip_prefix("-T").or_else(|| v.strip_prefix("-K")) {
+                if !rest.is_empty() && !v.starts_with("--") {
+                    out.push(inner_path(w, rest));
+                    continue;
+                }
+            }
+            let at = v.find('@').map(|p| p + 1);
+            let lt = v.find("=<").map(|p| p + 2);
+            for start in [at, lt].into_iter().flatten() {
+                let path = v[start..].split(';').next().unwrap_or_default();
+                if !path.is_empty() && path != "-" {
+                    out.push(inner_path(w, path));
+                }
+            }
+            if v.starts_with("--") {
+                if let Some((name, value)) = v.split_once('=') {
+                    if long_prefix(name, "--upload-file", 5) || long_prefix(name, "--config", 4) {
+                        out.push(inner_path(w, value));
+                    }
+                }
+            }
+        } else if let Some((name, value)) = v.split_once('=') {
+            if name.starts_with("--")
+                && (long_prefix(name, "--post-file", 7) || long_prefix(name, "--body-file", 7))
+            {
+                out.push(inner_path(w, value));
+            }
+        }
+    }
+    out
 }
 
 /// Writes and deletes of the common file-changing programs.
@@ -167,6 +248,7 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 (Vec::new(), pos.clone())
             };
             let recursive_copy = has_short(args, "rRa", &["--recursive", "--archive"]);
+            let to_remote = matches!(program, "rsync" | "scp") && pos.iter().any(|w| !local(w));
             for w in dest.iter().copied().filter(|w| local(w)) {
                 add(EffectKind::Write, w, recursive_copy || program == "mv");
                 if program == "rsync"
@@ -190,6 +272,8 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                     // Moved away: a delete of the source (not recursive, so that `mv "$f" x`
                     // is asked rather than denied; `mv ~ x` is still a write outside).
                     add(EffectKind::Delete, w, false);
+                } else if to_remote {
+                    add(EffectKind::Upload, w, recursive_copy);
                 } else if program != "ln" {
                     add(EffectKind::Read, w, recursive_copy);
                 }
@@ -254,32 +338,10 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 }
                 add(EffectKind::Write, w, false);
             }
-            for w in option_value(args, &["-T"], &["--upload-file"]) {
-                add(EffectKind::Read, w, false);
+            for w in uploads(program, args) {
+                add(EffectKind::Upload, &w, false);
             }
-            for w in option_value(
-                args,
-                &["-d", "-F"],
-                &[
-                    "--data",
-                    "--data-binary",
-                    "--data-raw",
-                    "--data-urlencode",
-                    "--form",
-                ],
-            ) {
-                if let Some(v) = w.value.as_deref() {
-                    if let Some((_, file)) = v.split_once('@') {
-                        let file = file.split(';').next().unwrap_or(file);
-                        let mut word = Word::literal(file);
-                        word.tilde = file.starts_with('~');
-                        add(EffectKind::Read, &word, false);
-                    }
-                } else {
-                    add(EffectKind::Read, w, false);
-                }
-            }
-            for w in option_eq_values(args, &["--output", "--output-document", "--post-file"]) {
+            for w in option_eq_values(args, &["--output", "--output-document"]) {
                 add(EffectKind::Write, &w, false);
             }
         }
@@ -310,6 +372,19 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 }
                 for d in &dirs {
                     add(EffectKind::Write, d, true);
+                }
+            }
+        }
+        "socat" => {
+            for w in args {
+                if let Some(v) = w.value.as_deref() {
+                    let upper = v.to_ascii_uppercase();
+                    for prefix in ["FILE:", "OPEN:", "GOPEN:", "READLINE:"] {
+                        if let Some(rest) = upper.strip_prefix(prefix).map(|_| &v[prefix.len()..]) {
+                            let path = rest.split(',').next().unwrap_or_default();
+                            add(EffectKind::Read, &inner_path(w, path), false);
+                        }
+                    }
                 }
             }
         }

@@ -357,7 +357,14 @@ impl Policy {
         keep: impl Fn(&Rule) -> bool,
     ) -> Decision {
         let analysed;
-        let subjects = if tool_name == "Bash" {
+        let subjects = if contains_truncation(tool_input) {
+            vec![subject::Subject {
+                tool: tool_name,
+                command: None,
+                accesses: Vec::new(),
+                problem: Some("the input was truncated on its way to Maestro".into()),
+            }]
+        } else if tool_name == "Bash" {
             match subject::analyze_bash(tool_input) {
                 Ok(cmds) => {
                     analysed = cmds;
@@ -420,6 +427,19 @@ impl Policy {
             rule_id: format!("default:{}", self.fallback),
             reason,
         }
+    }
+}
+
+/// Whether any string in `v` carries the envelope's truncation marker (the text judged would
+/// not be the text run).
+fn contains_truncation(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(crate::envelope::TRUNCATION_MARKER),
+        Value::Array(a) => a.iter().any(contains_truncation),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| k.contains(crate::envelope::TRUNCATION_MARKER) || contains_truncation(v)),
+        _ => false,
     }
 }
 

@@ -141,7 +141,10 @@ fn resolve_long<'s>(spec: &'s Spec, name: &str) -> Result<(&'s str, Val), String
     if let Some(exact) = entries.iter().find(|(n, _)| *n == name) {
         return Ok(*exact);
     }
-    let matches: Vec<&(&str, Val)> = entries.iter().filter(|(n, _)| n.starts_with(name)).collect();
+    let matches: Vec<&(&str, Val)> = entries
+        .iter()
+        .filter(|(n, _)| n.starts_with(name))
+        .collect();
     match matches.as_slice() {
         [one] => Ok(**one),
         [] => Err(format!("option `--{name}` is not on the allow list")),
@@ -268,9 +271,7 @@ pub(crate) fn parse(spec: &Spec, args: &[Word]) -> Result<Parsed, String> {
                 return Err("operands are not allowed".into());
             }
         }
-        Operands::Text => out
-            .texts
-            .extend(rest.filter_map(|w| w.value.clone())),
+        Operands::Text => out.texts.extend(rest.filter_map(|w| w.value.clone())),
         Operands::Reads => out.reads.extend(rest.cloned()),
         Operands::PatternThenReads => {
             if out.patterns.is_empty() {
@@ -291,7 +292,15 @@ mod tests {
 
     const SPEC: Spec = Spec {
         short: "nEe%f&l:#",
-        long: &["expression=%", "file=&", "in-place!", "quiet", "silent", "color?", "line-length="],
+        long: &[
+            "expression=%",
+            "file=&",
+            "in-place!",
+            "quiet",
+            "silent",
+            "color?",
+            "line-length=",
+        ],
         more_long: &[],
         operands: Operands::PatternThenReads,
         max_operands: usize::MAX,
@@ -306,17 +315,26 @@ mod tests {
     fn getopt_long_rules() {
         assert!(p(&["--in-pl", "x"]).is_err());
         assert!(p(&["--i", "x"]).is_err());
-        assert_eq!(p(&["--expr=1p", "f"]).map(|r| r.patterns), Ok(vec!["1p".into()]));
+        assert_eq!(
+            p(&["--expr=1p", "f"]).map(|r| r.patterns),
+            Ok(vec!["1p".into()])
+        );
         assert_eq!(p(&["--ex", "1p", "f"]).map(|r| r.reads.len()), Ok(1));
         assert!(p(&["--s", "x"]).is_ok());
         assert!(p(&["--qu", "x"]).is_ok());
-        assert_eq!(p(&["-ne1e", "f"]).map(|r| r.patterns), Ok(vec!["1e".into()]));
+        assert_eq!(
+            p(&["-ne1e", "f"]).map(|r| r.patterns),
+            Ok(vec!["1e".into()])
+        );
         assert_eq!(p(&["-nf", "script", "x"]).map(|r| r.reads.len()), Ok(2));
         assert!(p(&["-nx", "x"]).is_err());
         assert!(p(&["-20", "x"]).is_ok());
         assert!(p(&["--quiet=1", "x"]).is_err());
         assert!(p(&["--color", "x"]).is_ok());
         assert!(p(&["-l"]).is_err());
-        assert_eq!(p(&["--", "-x", "y"]).map(|r| r.patterns), Ok(vec!["-x".into()]));
+        assert_eq!(
+            p(&["--", "-x", "y"]).map(|r| r.patterns),
+            Ok(vec!["-x".into()])
+        );
     }
 }

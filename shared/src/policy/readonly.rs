@@ -59,8 +59,7 @@ impl Classified {
 
 /// Shell builtins that only change the shell's own state in ways the rules do not depend on.
 const SHELL_STATE: &[&str] = &[
-    "cd", "pushd", "popd", "dirs", "jobs", "wait", "shift", "return", "exit", "break",
-    "continue",
+    "cd", "pushd", "popd", "dirs", "jobs", "wait", "shift", "return", "exit", "break", "continue",
 ];
 
 /// `set` options that are inert (bash 5.2 `set` builtin): `-e`, `-u`, `-x`, `-o pipefail`...
@@ -82,7 +81,11 @@ fn set_is_inert(args: &[Option<&str>]) -> bool {
 pub(crate) fn classify(program: &str, args: &[Word]) -> Classified {
     let values: Vec<Option<&str>> = args.iter().map(|w| w.value.as_deref()).collect();
     if program == "command" {
-        let query = values.first().copied().flatten().is_some_and(|a| a == "-v" || a == "-V");
+        let query = values
+            .first()
+            .copied()
+            .flatten()
+            .is_some_and(|a| a == "-v" || a == "-V");
         return if query && values.iter().all(Option::is_some) {
             Classified::pure()
         } else {
@@ -108,12 +111,22 @@ pub(crate) fn classify(program: &str, args: &[Word]) -> Classified {
             let ok = values
                 .iter()
                 .all(|v| v.is_some_and(|v| v != "-v" && v != "-R"));
-            return if ok { Classified::pure() } else { Classified::other() };
+            return if ok {
+                Classified::pure()
+            } else {
+                Classified::other()
+            };
         }
         // `printf -v VAR` assigns (and evaluates an array subscript); options come first.
         "printf" => {
-            let literal_format = values.first().is_some_and(|f| f.is_some_and(|f| !f.starts_with('-')));
-            return if literal_format { Classified::pure() } else { Classified::other() };
+            let literal_format = values
+                .first()
+                .is_some_and(|f| f.is_some_and(|f| !f.starts_with('-')));
+            return if literal_format {
+                Classified::pure()
+            } else {
+                Classified::other()
+            };
         }
         "sed" => return sed(args),
         "git" => return git(args),
@@ -131,9 +144,10 @@ pub(crate) fn classify(program: &str, args: &[Word]) -> Classified {
     }
     let recursive = match program {
         "rg" => true,
-        "grep" | "egrep" | "fgrep" => parsed.options.iter().any(|o| {
-            matches!(o.as_str(), "-r" | "recursive" | "directories" | "-d")
-        }),
+        "grep" | "egrep" | "fgrep" => parsed
+            .options
+            .iter()
+            .any(|o| matches!(o.as_str(), "-r" | "recursive" | "directories" | "-d")),
         "diff" => parsed
             .options
             .iter()
@@ -205,8 +219,12 @@ fn git(args: &[Word]) -> Classified {
                 i += 2;
             }
             Some(
-                "--no-pager" | "-P" | "--no-optional-locks" | "--literal-pathspecs"
-                | "--no-replace-objects" | "--no-advice",
+                "--no-pager"
+                | "-P"
+                | "--no-optional-locks"
+                | "--literal-pathspecs"
+                | "--no-replace-objects"
+                | "--no-advice",
             ) => i += 1,
             Some(v) if !v.starts_with('-') => break,
             _ => return Classified::other(),
@@ -339,12 +357,21 @@ mod tests {
         assert_eq!(c("git", &["-c", "x=y", "status"]), Role::Other);
         assert_eq!(c("git", &["branch", "-D", "x"]), Role::Other);
         assert_eq!(c("git", &["push"]), Role::Other);
-        assert_eq!(c("git", &["ls-remote", "--upload-pack=x", "o"]), Role::Other);
-        assert_eq!(c("git", &["grep", "--open-files-in-pager=x", "y"]), Role::Other);
+        assert_eq!(
+            c("git", &["ls-remote", "--upload-pack=x", "o"]),
+            Role::Other
+        );
+        assert_eq!(
+            c("git", &["grep", "--open-files-in-pager=x", "y"]),
+            Role::Other
+        );
         assert_eq!(c("git", &["grep", "-Ox", "y"]), Role::Other);
         assert_eq!(c("git", &["diff", "--ext-diff"]), Role::Other);
         assert_eq!(c("git", &["diff", "--ext"]), Role::Other);
-        assert_eq!(c("git", &["blame", "--contents=/etc/passwd", "x"]), Role::Other);
+        assert_eq!(
+            c("git", &["blame", "--contents=/etc/passwd", "x"]),
+            Role::Other
+        );
         assert_eq!(c("git", &["log", "--oneline", "-5"]), Role::Reader);
         assert_eq!(c("git", &["remote", "-v"]), Role::Reader);
         assert_eq!(c("git", &["stash", "list"]), Role::Reader);

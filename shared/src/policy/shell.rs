@@ -75,6 +75,9 @@ pub(crate) struct RawCommand {
     /// has an arithmetic / subscript context that can run `$(...)`: nothing in it is then
     /// allowed (it is at most asked).
     pub taint: Option<String>,
+    /// Arguments and input files of the earlier stages of its pipeline (what may reach its
+    /// stdin: `cat secret | curl -d @- host`).
+    pub upstream: Vec<Word>,
 }
 
 /// Parses `text` (starting in directory `cwd`) into its simple commands. `depth` counts
@@ -235,6 +238,17 @@ impl Walker {
                     .iter()
                     .flat_map(command_words)
                     .collect();
+                let upstream_words: Vec<Word> = self.out[stage_starts[0]..*start]
+                    .iter()
+                    .flat_map(|c| {
+                        c.argv
+                            .iter()
+                            .skip(1)
+                            .chain(c.redirects.iter().filter(|r| !r.write).map(|r| &r.target))
+                            .filter(|w| w.value.as_deref().is_none_or(|v| !v.starts_with('-')))
+                            .cloned()
+                    })
+                    .collect();
                 let stage_end = stage_starts.get(k + 1).copied().unwrap_or(end);
                 let echoed = match &self.out[stage_starts[k - 1]..*start] {
                     [only] => echoed_text(only),
@@ -243,6 +257,7 @@ impl Walker {
                 for cmd in &mut self.out[*start..stage_end] {
                     cmd.piped = true;
                     cmd.sources.extend(upstream.iter().cloned());
+                    cmd.upstream.extend(upstream_words.iter().cloned());
                     if cmd.stdin_text.is_none() {
                         cmd.stdin_text.clone_from(&echoed);
                     }
@@ -335,7 +350,10 @@ impl Walker {
                     pred,
                     U::ShellVariableIsSetAndAssigned | U::ShellVariableIsSetAndNameRef
                 ) {
-                    self.taint(format!("`[[ -v {} ]]` evaluates an array subscript", w.value));
+                    self.taint(format!(
+                        "`[[ -v {} ]]` evaluates an array subscript",
+                        w.value
+                    ));
                 }
                 self.word(&w.value).map(|_| ())
             }
@@ -391,7 +409,10 @@ impl Walker {
             }
             CompoundCommand::ForClause(f) => {
                 if !is_inert_variable(&f.variable_name) {
-                    self.taint(format!("`for {} in` assigns that variable", f.variable_name));
+                    self.taint(format!(
+                        "`for {} in` assigns that variable",
+                        f.variable_name
+                    ));
                 }
                 for w in f.values.iter().flatten() {
                     self.word(&w.value)?;
@@ -568,7 +589,9 @@ impl Walker {
     /// it (`PATH=x`, `export PATH=x`), for every later one.
     fn track_env(&mut self, cmd: &mut RawCommand) {
         if let Some(name) = cmd.assignments.iter().find(|a| !is_inert_variable(a)) {
-            self.taint(format!("assigns `{name}`, which may change what programs do"));
+            self.taint(format!(
+                "assigns `{name}`, which may change what programs do"
+            ));
         }
         let assigns = cmd.assignments.iter().any(|a| !is_benign_variable(a));
         let exported = matches!(
@@ -644,6 +667,7 @@ impl Walker {
                     None => self.cwd.cd("~"),
                     Some(w) => match (&w.value, w.tilde) {
                         (Some(v), _) if v == "-" => CwdState::Unknown,
+                        (Some(v), _) if super::glob::has_glob_chars(v) => CwdState::Unknown,
                         (Some(v), tilde) if !v.starts_with('~') || tilde => self.cwd.cd(v),
                         (Some(v), _) => self.cwd.cd(&format!("./{v}")),
                         (None, _) => CwdState::Unknown,
@@ -677,7 +701,10 @@ pub(crate) fn is_inert_variable(name: &str) -> bool {
 /// in its value or in an array subscript): `$((x))`, `$[x]`, `${a[i]}`, `${x:i}`. Quotes are
 /// ignored (over-approximation: a quoted `'$((x))'` is treated the same).
 fn evaluating_expansion(raw: &str) -> Option<String> {
-    let variable_operand = |s: &str| s.chars().any(|c| c.is_ascii_alphabetic() || c == '$' || c == '`');
+    let variable_operand = |s: &str| {
+        s.chars()
+            .any(|c| c.is_ascii_alphabetic() || c == '$' || c == '`')
+    };
     for pat in ["$((", "$["] {
         if let Some(pos) = raw.find(pat) {
             if variable_operand(&raw[pos + pat.len()..]) {
@@ -696,7 +723,10 @@ fn evaluating_expansion(raw: &str) -> Option<String> {
         let after = &body[name_len..];
         if let Some(sub) = after.strip_prefix('[') {
             let idx = sub.split(']').next().unwrap_or_default();
-            if !(idx == "@" || idx == "*" || (!idx.is_empty() && idx.chars().all(|c| c.is_ascii_digit()))) {
+            if !(idx == "@"
+                || idx == "*"
+                || (!idx.is_empty() && idx.chars().all(|c| c.is_ascii_digit())))
+            {
                 return Some(format!("`{raw}` evaluates an array subscript"));
             }
         }

@@ -413,6 +413,15 @@ impl Check {
                 {
                     return Some(text());
                 }
+                // A path only known at run time (`/proc/$(pgrep x)/environ`) as written.
+                if cmd.is_some_and(|c| {
+                    c.argv.iter().any(|w| {
+                        w.raw.contains("/proc/")
+                            && (w.raw.contains("environ") || w.raw.ends_with("/mem"))
+                    })
+                }) {
+                    return Some(text());
+                }
                 find_access(s, |a| {
                     a.kind.reads()
                         && match &a.path {

@@ -230,6 +230,19 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
             a.effects
                 .extend(effect(EffectKind::Upload, w, &raw.cwd, false));
         }
+        if matches!(program.as_str(), "sftp" | "ftp") {
+            // Batch commands on stdin: `put FILE`, `mput FILES`, `reput FILE`.
+            for line in raw.stdin_text.as_deref().unwrap_or_default().lines() {
+                let mut words = line.split_whitespace();
+                if matches!(words.next(), Some("put" | "mput" | "reput" | "append")) {
+                    for f in words.take(1) {
+                        let w = Word::literal(f);
+                        a.effects
+                            .extend(effect(EffectKind::Upload, &w, &raw.cwd, false));
+                    }
+                }
+            }
+        }
     }
     let written = a
         .argv

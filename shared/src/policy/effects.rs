@@ -319,11 +319,36 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
             }
         }
         "sort" => {
-            for w in option_value(args, &["-o"], &["--output"]) {
-                add(EffectKind::Write, w, false);
-            }
-            for w in option_eq_values(args, &["--output"]) {
-                add(EffectKind::Write, &w, false);
+            // `-o F`, `-oF`, `--output F`, `--output=F` and any abbreviation (`--o=F`).
+            let mut i = 0;
+            while i < args.len() {
+                let v = args[i].value.as_deref().unwrap_or_default();
+                i += 1;
+                let name = v.split('=').next().unwrap_or(v);
+                let long = name.len() >= 3 && "--output".starts_with(name);
+                if long {
+                    match v.split_once('=') {
+                        Some((_, f)) => add(EffectKind::Write, &inner_path(&args[i - 1], f), false),
+                        None => {
+                            if let Some(w) = args.get(i) {
+                                add(EffectKind::Write, w, false);
+                                i += 1;
+                            }
+                        }
+                    }
+                } else if is_short_cluster(v) {
+                    if let Some(pos) = v.find('o') {
+                        let rest = &v[pos + 1..];
+                        if rest.is_empty() {
+                            if let Some(w) = args.get(i) {
+                                add(EffectKind::Write, w, false);
+                                i += 1;
+                            }
+                        } else {
+                            add(EffectKind::Write, &inner_path(&args[i - 1], rest), false);
+                        }
+                    }
+                }
             }
         }
         "uniq" => {

@@ -105,6 +105,7 @@ pub(crate) fn parse(text: &str, cwd: CwdState, depth: usize) -> Result<Vec<RawCo
             inherited_redirects: Vec::new(),
             env_changed: false,
             taint: None,
+            sub_words: Vec::new(),
         };
         walker.program(&program)?;
         let taint = walker
@@ -178,6 +179,9 @@ struct Walker {
     env_changed: bool,
     /// Why nothing in the line may be allowed (see [`RawCommand::taint`]).
     taint: Option<String>,
+    /// Arguments of the commands run by substitutions since the current simple command began
+    /// (their output may be in its arguments: `curl -d "$(cat .env)"`).
+    sub_words: Vec<Word>,
 }
 
 impl Walker {
@@ -481,6 +485,15 @@ impl Walker {
     fn nested(&mut self, script: &str) -> Result<Vec<String>, String> {
         let cmds = parse(script, self.cwd.clone(), self.depth + 1)?;
         let words: Vec<String> = cmds.iter().flat_map(command_words).collect();
+        for c in &cmds {
+            self.sub_words.extend(c.argv.iter().skip(1).cloned());
+            self.sub_words.extend(
+                c.redirects
+                    .iter()
+                    .filter(|r| !r.write)
+                    .map(|r| r.target.clone()),
+            );
+        }
         for c in cmds {
             self.push(c)?;
         }
@@ -561,6 +574,7 @@ impl Walker {
             redirects: self.inherited_redirects.clone(),
             ..RawCommand::default()
         };
+        self.sub_words.clear();
         if let Some(prefix) = &sc.prefix {
             for item in &prefix.0 {
                 self.item(item, true, &mut cmd)?;
@@ -580,6 +594,7 @@ impl Walker {
                 cmd.fork_bomb = true;
             }
         }
+        cmd.upstream.append(&mut self.sub_words);
         self.track_cd(&cmd);
         self.track_env(&mut cmd);
         self.push(cmd)

@@ -159,6 +159,14 @@ impl Tree {
         }
     }
 
+    /// Points `{data}` (and the `d` symlink) at another data dir (a running server's).
+    pub fn set_data(&mut self, data: &Path) {
+        self.data = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf());
+        let link = self.project.join("d");
+        std::fs::remove_file(&link).expect("remove d");
+        symlink(&self.data, &link).expect("symlink d");
+    }
+
     /// `v` with the placeholders replaced by this tree's paths.
     pub fn substitute(&self, v: &Value) -> Value {
         match v {

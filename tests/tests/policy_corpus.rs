@@ -30,7 +30,12 @@ fn payload(tree: &Tree, case: &Case, n: usize) -> Value {
 }
 
 /// `maestro-server policy check` on the payload: the `decision:` line.
-fn policy_check(tree: &Tree, server: &TestServer, payload: &Value, dir: &std::path::Path) -> String {
+fn policy_check(
+    tree: &Tree,
+    server: &TestServer,
+    payload: &Value,
+    dir: &std::path::Path,
+) -> String {
     let file = dir.join("payload.json");
     std::fs::write(&file, payload.to_string()).expect("write payload");
     let out = Command::new(bin_path("maestro-server"))
@@ -91,7 +96,10 @@ fn corpus_through_policy_check_and_the_real_hook() {
         for case in cases {
             n += 1;
             let p = payload(&tree, &case, n);
-            by_check.push((case.clone(), policy_check(&tree, &server, &p, scratch.path())));
+            by_check.push((
+                case.clone(),
+                policy_check(&tree, &server, &p, scratch.path()),
+            ));
             by_hook.push((case, through_hook(&hook, &p)));
         }
         (by_check, by_hook)

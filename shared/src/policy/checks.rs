@@ -388,7 +388,7 @@ impl Check {
                         && a.path.as_ref().is_some_and(|p| {
                             !inside(p, root)
                                 && !in_user_dir(p, ctx, CACHE)
-                                && !(in_user_dir(p, ctx, CONFIG) && !is_secret(p, env))
+                                && (!in_user_dir(p, ctx, CONFIG) || is_secret(p, env))
                                 && !p.forms().all(|f| {
                                     TEMP_DIRS.iter().any(|t| is_within(f, t))
                                         || plans.as_deref().is_some_and(|d| is_within(f, d))
@@ -477,7 +477,7 @@ fn below_tmpdir_variable(written: &str) -> bool {
             !rest.is_empty()
                 && !rest.contains("..")
                 && !rest.contains(['$', '`', '*', '?', '['])
-                && rest.trim_matches('/') != ""
+                && !rest.trim_matches('/').is_empty()
         })
     })
 }

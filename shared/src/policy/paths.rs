@@ -225,7 +225,7 @@ fn real_path(written: &str, ctx: &EvalContext) -> Option<String> {
         .iter()
         .position(|c| has_glob_chars(c))
         .unwrap_or(comps.len());
-    if comps[cut..].iter().any(|c| *c == "..") {
+    if comps[cut..].contains(&"..") {
         return None;
     }
     let head = comps[..cut].join("/");

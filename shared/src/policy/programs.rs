@@ -2,7 +2,9 @@
 //!
 //! Only what is listed here can be auto-allowed. Each table was checked against the manual
 //! named in its comment (GNU coreutils 9.1, GNU grep 3.8, GNU sed 4.9, GNU findutils 4.9.0,
-//! git 2.47, ripgrep 14, jq 1.7, as installed on the build machine: `man`, `--help`). Options
+//! git 2.47, jq 1.6, file 5.44, util-linux 2.38, diffutils 3.8, binutils 2.40, as installed on
+//! the build machine: `man`, `--help`; ripgrep 14 and tree 2.1 from their published manuals,
+//! they are not installed there). Options
 //! that run programs, write files, read files the policy cannot see, or follow symlinks into
 //! trees are left off; the known unsafe long options are listed as refused (`!`) so that their
 //! abbreviations resolve to them. A smaller list is always fine: what is not here is asked.
@@ -143,9 +145,10 @@ const STAT: Spec = spec(
     ],
     Operands::Reads,
 );
-/// `file` (file 5.44 file(1); `-C`/`--compile` writes, `-m` loads magic: left off).
+/// `file` (file 5.44 file(1); `-C`/`--compile` writes, `-m` loads magic, `-z`/`-Z` may run
+/// decompressors: left off).
 const FILE: Spec = spec(
-    "bhiLzZkNnrs0",
+    "bhiLkNnrs0",
     &[
         "brief",
         "mime",
@@ -153,7 +156,8 @@ const FILE: Spec = spec(
         "mime-encoding",
         "no-dereference",
         "dereference",
-        "uncompress",
+        "uncompress!",
+        "uncompress-noreport!",
         "keep-going",
         "no-pad",
         "no-buffer",
@@ -459,7 +463,7 @@ const GREP: Spec = spec(
     ],
     Operands::PatternThenReads,
 );
-/// `rg` (ripgrep 14 rg(1)). `--pre`, `--pre-glob`, `-z`/`--search-zip` (run programs),
+/// `rg` (ripgrep 14 rg(1) manual). `--pre`, `--pre-glob`, `-z`/`--search-zip` (run programs),
 /// `--hostname-bin` (runs a program), `-L`/`--follow` (follows symlinks out of the tree) are
 /// refused.
 const RG: Spec = spec(
@@ -706,8 +710,9 @@ const TR: Spec = spec(
     &["complement", "delete", "squeeze-repeats", "truncate-set1"],
     Operands::Text,
 );
-/// `jq` (jq 1.7 jq(1)). `-f`/`--from-file`, `-L`, `--rawfile`, `--slurpfile`, `--args`
-/// and the two-value options are left off.
+/// `jq` (jq 1.6 jq(1), plus `--raw-output0` of 1.7). `-f`/`--from-file`, `-L`, `--rawfile`,
+/// `--slurpfile`, `--args` and the two-value options are left off; filters that `import` or
+/// `include` modules (which read files by a search path) are refused in `readonly`.
 const JQ: Spec = spec(
     "rcnseSjaCM",
     &[
@@ -781,7 +786,7 @@ const HOSTNAME: Spec = spec(
     ],
     Operands::None,
 );
-/// `tree` (tree 2.1). `-o` writes, `-l` follows symlinks, `--fromfile` reads a list: refused.
+/// `tree` (tree 2.1 manual). `-o` writes, `-l` follows symlinks, `--fromfile` reads a list: refused.
 const TREE: Spec = spec(
     "adfixpsughDFqNQrtvUcCAnSL:P:I:J",
     &[

@@ -139,6 +139,14 @@ pub(crate) fn classify(program: &str, args: &[Word]) -> Classified {
     let Ok(parsed) = options::parse(spec, args) else {
         return Classified::other();
     };
+    if program == "jq"
+        && parsed
+            .patterns
+            .iter()
+            .any(|f| f.contains("import") || f.contains("include"))
+    {
+        return Classified::other();
+    }
     if spec.operands == Operands::Text && parsed.reads.is_empty() {
         return Classified::pure();
     }
@@ -249,7 +257,23 @@ fn git(args: &[Word]) -> Classified {
     };
     match parsed {
         Ok(p) => {
+            // `HEAD:.env` shows a file from the repository: judge its path too.
+            let in_revision: Vec<Word> = p
+                .reads
+                .iter()
+                .filter_map(|w| w.value.clone())
+                .chain(p.texts.iter().cloned())
+                .filter_map(|v| {
+                    v.split_once(':').map(|(_, path)| {
+                        let path = path.trim_start_matches('/');
+                        path.strip_prefix("./").unwrap_or(path).to_string()
+                    })
+                })
+                .filter(|path| !path.is_empty())
+                .map(|path| Word::literal(&path))
+                .collect();
             reads.extend(p.reads);
+            reads.extend(in_revision);
             Classified::reader(reads, false)
         }
         Err(_) => Classified::other(),

@@ -171,6 +171,16 @@ d("option-runs-code", "ask",
   "./ls",
   "bin/cat README.md",
   "builtin eval \"$X\"",
+  "git show HEAD:.env",
+  "git show HEAD:./.env.production",
+  "git cat-file -p HEAD:.env",
+  "git log -p -- .env",
+  "jq 'import \"../.claude/.credentials\" as $c; $c' package.json",
+  "jq -n 'include \"x\"; 1'",
+  "file -z archive.gz",
+  "git -C h/.. log",
+  "cat h/../notes.txt",
+  "ls h/..",
 )
 
 # 2. Shell features that evaluate code or change what programs do.

@@ -170,12 +170,14 @@ impl Parsed {
     }
 }
 
-/// A word made from the part of `w` after its first `skip` bytes (an attached value).
+/// A word for the value attached to an option (`--from-file=F`, `-fF`). A leading `~` is
+/// taken to mean home (bash expands `--opt=~/x`; taking it so when it is quoted only makes
+/// the path look outside the project, the safe side).
 fn tail_word(w: &Word, value: &str) -> Word {
     Word {
         raw: value.to_string(),
         value: Some(value.to_string()),
-        tilde: w.tilde && value.starts_with('~') && w.raw.contains('~'),
+        tilde: value.starts_with('~') && w.value.is_some(),
         substitutions: Vec::new(),
     }
 }

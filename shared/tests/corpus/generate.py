@@ -181,6 +181,10 @@ d("option-runs-code", "ask",
   "git -C h/.. log",
   "cat h/../notes.txt",
   "ls h/..",
+  "diff --from-file=~/.bashrc src/main.rs",
+  "realpath --relative-to=~/.ssh src",
+  "grep -f ~/.ssh/id_rsa -r .",
+  "cat ~/notes.txt",
 )
 
 # 2. Shell features that evaluate code or change what programs do.

@@ -259,6 +259,10 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
 
 /// Programs that send data to another machine.
 pub(crate) const NETWORK_SENDERS: &[&str] = &[
+    "gh",
+    "aws",
+    "gsutil",
+    "rclone",
     "curl",
     "wget",
     "nc",

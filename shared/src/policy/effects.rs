@@ -400,6 +400,44 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 }
             }
         }
+        // Uploads by cloud and forge clients: `gh gist create F`, `gh release upload T F`,
+        // `gh api --input F`, `aws s3 cp F s3://...`, `gsutil cp F gs://...`,
+        // `rclone copy F remote:` (their file operands are sent; the command is a network
+        // sender, so these reads become uploads).
+        "gh" | "aws" | "gsutil" | "rclone" => {
+            let values: Vec<&str> = pos.iter().filter_map(|w| w.value.as_deref()).collect();
+            let remote = |v: &str| v.contains("://") || (program == "rclone" && v.contains(':'));
+            let files: Vec<&Word> = match (program, values.as_slice()) {
+                ("gh", ["gist", "create" | "new", ..]) => pos.iter().skip(2).copied().collect(),
+                ("gh", ["release", "upload", _, ..]) => pos.iter().skip(3).copied().collect(),
+                ("aws", ["s3", "cp" | "mv" | "sync", ..])
+                | ("gsutil", ["cp" | "mv" | "rsync", ..])
+                | ("rclone", ["copy" | "move" | "sync" | "copyto" | "moveto", ..]) => {
+                    let skip = if program == "aws" { 2 } else { 1 };
+                    if values.last().is_some_and(|v| remote(v)) {
+                        pos.iter()
+                            .skip(skip)
+                            .take(pos.len().saturating_sub(skip + 1))
+                            .copied()
+                            .collect()
+                    } else {
+                        Vec::new()
+                    }
+                }
+                _ => Vec::new(),
+            };
+            for w in files {
+                add(EffectKind::Read, w, true);
+            }
+            if program == "gh" {
+                for w in option_value(args, &[], &["--input"]) {
+                    add(EffectKind::Read, w, false);
+                }
+                for w in option_eq_values(args, &["--input"]) {
+                    add(EffectKind::Read, &w, false);
+                }
+            }
+        }
         "socat" => {
             for w in args {
                 if let Some(v) = w.value.as_deref() {

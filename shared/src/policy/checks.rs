@@ -199,7 +199,7 @@ pub(crate) enum Check {
     ForcePushMain,
     /// Writes outside the project and temp dirs.
     WriteOutsideProject,
-    /// Sends a secret file, or a file outside the project, to the network.
+    /// Sends a secret file, or a file outside the project and temp dirs, to the network.
     Exfiltration,
     /// Reads a process environment or memory (`/proc/*/environ`, `ps e`).
     ProcessEnvironment,
@@ -401,7 +401,7 @@ impl Check {
                 find_access(s, |a| {
                     a.kind == EffectKind::Upload
                         && a.path.as_ref().is_some_and(|p| {
-                            roots.is_none_or(|r| !inside(p, r))
+                            (roots.is_none_or(|r| !inside(p, r)) && !in_temp(p))
                                 || is_secret(p, env)
                                 || reads_any(p, a.recursive, env.secrets())
                         })

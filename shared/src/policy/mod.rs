@@ -37,7 +37,7 @@
 //!   [`EvalContext::protected_paths`]; reads of Maestro's tokens and data, of
 //!   `~/.claude/.credentials.json`, of SSH private keys and of process environments
 //!   (`/proc/*/environ`, `/proc/*/mem`, `ps e`); uploads of secret files or files outside the
-//!   project (`curl -d @f`, `-F x=@f`, `-T f`, `wget --post-file`, `scp`/`rsync` to a remote,
+//!   project and temp dirs (`curl -d @f`, `-F x=@f`, `-T f`, `wget --post-file`, `scp`/`rsync` to a remote,
 //!   a file on the stdin of `nc`/`ssh`/`curl`/..., `cat f | curl -d @-`); `git push --force`
 //!   (or `--delete`, `--mirror`, `+ref`) to main/master or with no branch named; writes outside
 //!   the project (temp dirs, `~/.cache`, and `~/.config` but secret files excepted).

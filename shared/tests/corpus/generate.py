@@ -578,6 +578,7 @@ e("ls", "ls -la", "ls -la src", "ls -lh --color=auto src", "pwd", "git status", 
   "npx prettier --write src", "ps aux", "ps -ef | grep cargo", "kill %1", "curl -F file=@README.md https://x.example",
   "scp build/app.tar host:/srv/", "cat .env", "grep API_KEY .env",
   "find . -name '*.orig' -delete", "git clean -fdx", "xargs -a list.txt wc -l",
+  "curl -F file=@/tmp/build.log https://ci.example/upload", "scp /tmp/report.html host:/srv/",
 )
 et("Read", file_path="{project}/src/main.rs")
 et("Read", file_path="{project}/README.md")

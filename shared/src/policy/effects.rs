@@ -274,7 +274,8 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                     add(EffectKind::Delete, w, false);
                 } else if to_remote {
                     add(EffectKind::Upload, w, recursive_copy);
-                } else if program != "ln" {
+                } else {
+                    // `ln`: a link to a protected file reads it (through the link, later).
                     add(EffectKind::Read, w, recursive_copy);
                 }
             }
@@ -386,6 +387,26 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 )
                 .collect();
             let extract = flags.contains('x') || has_short(args, "", &["--extract", "--get"]);
+            let create = flags.contains('c')
+                || flags.contains('r')
+                || flags.contains('u')
+                || args.iter().filter_map(|w| w.value.as_deref()).any(|v| {
+                    [
+                        "--create", "--append", "--update", "--cre", "--app", "--upd",
+                    ]
+                    .iter()
+                    .any(|l| v.starts_with(l))
+                });
+            if create {
+                // Every operand (and the archive name: harmless) is read, whole trees.
+                let traditional = args
+                    .first()
+                    .and_then(|w| w.value.as_deref())
+                    .is_some_and(|v| !v.starts_with('-'));
+                for w in pos.iter().skip(usize::from(traditional)) {
+                    add(EffectKind::Read, w, true);
+                }
+            }
             if extract {
                 let dirs: Vec<Word> = option_value(args, &["-C"], &["--directory"])
                     .into_iter()
@@ -449,6 +470,11 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                         }
                     }
                 }
+            }
+        }
+        "zip" | "7z" | "rar" => {
+            for w in pos.iter() {
+                add(EffectKind::Read, w, true);
             }
         }
         "unzip" => {

@@ -1495,8 +1495,9 @@ pub(crate) fn git_spec(sub: &str) -> Option<Spec> {
             ],
             Operands::PatternThenReads,
         ),
+        // Listing only: no operands (`git branch NAME` creates one); `-c`/`-m`/`-d` not listed.
         "branch" => spec(
-            "arlvc",
+            "arlv",
             &[
                 "all",
                 "remotes",

@@ -182,3 +182,125 @@ fn rule_ids_are_unique_and_namespaced() {
     ids.dedup();
     assert_eq!(ids.len(), n);
 }
+
+/// The built-in policy, built once.
+fn policy() -> &'static Policy {
+    static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    POLICY.get_or_init(Policy::builtin)
+}
+
+/// (program and leading arguments, unsafe long option) of the allow-listed programs: any
+/// abbreviation of the option GNU / git would accept must not be allowed.
+const UNSAFE_LONG: &[(&str, &str)] = &[
+    ("sed -n", "--in-place"),
+    ("sed -n", "--file"),
+    ("sed", "--follow-symlinks"),
+    ("sort", "--output"),
+    ("sort", "--compress-program"),
+    ("sort", "--temporary-directory"),
+    ("sort", "--files0-from"),
+    ("sort", "--random-source"),
+    ("git diff", "--ext-diff"),
+    ("git diff", "--textconv"),
+    ("git diff", "--output"),
+    ("git diff", "--no-index"),
+    ("git log", "--show-signature"),
+    ("git log -p", "--ext-diff"),
+    ("git blame", "--contents"),
+    ("git grep", "--open-files-in-pager"),
+    ("git grep", "--textconv"),
+    ("git grep", "--no-index"),
+    ("git cat-file", "--textconv"),
+    ("git cat-file", "--filters"),
+    ("rg", "--pre"),
+    ("rg", "--search-zip"),
+    ("rg", "--hostname-bin"),
+    ("rg", "--follow"),
+    ("grep -r", "--dereference-recursive"),
+    ("date", "--set"),
+    ("date", "--file"),
+    ("wc", "--files0-from"),
+    ("du", "--files0-from"),
+    ("tree", "--fromfile"),
+    ("sha256sum", "--check"),
+];
+
+/// Short options that run code, write, or read what the policy cannot see.
+const UNSAFE_SHORT: &[(&str, char)] = &[
+    ("sed", 'i'),
+    ("sed", 'f'),
+    ("sort", 'o'),
+    ("sort", 'T'),
+    ("git grep", 'O'),
+    ("rg", 'z'),
+    ("rg", 'L'),
+    ("grep", 'R'),
+    ("date", 's'),
+    ("date", 'f'),
+    ("tree", 'o'),
+    ("tree", 'l'),
+    ("xxd", 'r'),
+    ("file", 'C'),
+    ("sha256sum", 'c'),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// Every abbreviation of an unsafe long option (with `=value`, a separate value or none)
+    /// keeps the call from being allowed.
+    #[test]
+    fn unsafe_long_option_abbreviations_are_never_allowed(
+        which in 0..UNSAFE_LONG.len(),
+        cut in 0usize..40,
+        style in 0u8..3,
+        value in "[a-z/.]{1,12}",
+    ) {
+        let (prog, opt) = UNSAFE_LONG[which];
+        // `--i` may be ambiguous; anything from three letters after `--` on is a prefix the
+        // programs accept when it is unique.
+        let len = (4 + cut).min(opt.len());
+        let abbrev = &opt[..len];
+        // `--text` is a prefix of `--textconv` and also a (safe) option of its own: an exact
+        // name wins, in git as in getopt_long.
+        prop_assume!(abbrev != "--text");
+        let arg = match style {
+            0 => format!("{abbrev}={value}"),
+            1 => format!("{abbrev} {value}"),
+            _ => abbrev.to_string(),
+        };
+        let cmd = format!("{prog} {arg} 's/a/b/' src/main.rs");
+        let d = policy().evaluate("Bash", &json!({"command": cmd}), &ctx());
+        prop_assert_ne!(d.outcome, Outcome::Allow, "{} -> {:?}", cmd, d);
+    }
+
+    /// An unsafe short option anywhere in a cluster (`-nn` + `i`), with its value attached or
+    /// not, keeps the call from being allowed.
+    #[test]
+    fn unsafe_short_options_in_clusters_are_never_allowed(
+        which in 0..UNSAFE_SHORT.len(),
+        before in "n{0,3}",
+        attached in "[a-z]{0,4}",
+    ) {
+        let (prog, c) = UNSAFE_SHORT[which];
+        let cmd = format!("{prog} -{before}{c}{attached} x src/main.rs");
+        let d = policy().evaluate("Bash", &json!({"command": cmd}), &ctx());
+        prop_assert_ne!(d.outcome, Outcome::Allow, "{} -> {:?}", cmd, d);
+    }
+
+    /// Random option spellings on allow-listed programs never panic, and an option that is not
+    /// on the program's list (random letters after `--zz`) never turns into allow.
+    #[test]
+    fn unknown_options_are_never_allowed(
+        prog in prop_oneof![Just("cat"), Just("ls"), Just("grep x"), Just("rg x"), Just("sed -n 1p"),
+            Just("sort"), Just("git log"), Just("git diff"), Just("head"), Just("find ."), Just("jq .")],
+        name in "[a-z-]{1,12}",
+        junk in "[-=a-zA-Z0-9@%&:!?]{0,10}",
+    ) {
+        let cmd = format!("{prog} --zz{name}{junk} README.md");
+        let d = policy().evaluate("Bash", &json!({"command": cmd}), &ctx());
+        prop_assert_ne!(d.outcome, Outcome::Allow, "{} -> {:?}", cmd, d);
+        let cmd = format!("{prog} -{junk} README.md");
+        let _ = policy().evaluate("Bash", &json!({"command": cmd}), &ctx());
+    }
+}

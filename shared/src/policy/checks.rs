@@ -40,7 +40,7 @@ pub(crate) struct Env<'a> {
     /// The context.
     pub(crate) ctx: &'a EvalContext,
     roots: OnceCell<Option<Vec<Root>>>,
-    protected: [OnceCell<Vec<(Glob, bool)>>; 5],
+    protected: [OnceCell<Vec<(Glob, bool)>>; 6],
     secrets: OnceCell<(Vec<Glob>, Vec<Glob>)>,
     home_keys: OnceCell<Option<Glob>>,
 }
@@ -80,6 +80,7 @@ impl<'a> Env<'a> {
             Protected::GitInternals => 2,
             Protected::ClaudeSettings => 3,
             Protected::MaestroData => 4,
+            Protected::ShellStartup => 5,
         };
         self.protected[slot].get_or_init(|| protected_globs(group, self.ctx))
     }
@@ -133,6 +134,15 @@ const SECRET_NAMES: &[&str] = &[
     "**/.ssh/**",
     "**/.aws/**",
     "**/.gnupg/**",
+    "**/.config/gcloud/**",
+    "**/.azure/**",
+    "**/.kube/config",
+    "**/.docker/config.json",
+    "**/.config/gh/hosts.yml",
+    ".git-credentials",
+    "**/.claude/.credentials.json",
+    "*.token",
+    "id_dsa*",
 ];
 
 /// Temporary directories where writes outside the project are fine.
@@ -151,6 +161,9 @@ pub(crate) enum Protected {
     ClaudeSettings,
     /// Maestro's data dir, token files, config and any extra protected path.
     MaestroData,
+    /// Shell startup files (`~/.bashrc`, `~/.profile`, ...) and `~/.gitconfig`: what the next
+    /// shell or git runs.
+    ShellStartup,
 }
 
 /// A built-in test.
@@ -186,6 +199,10 @@ pub(crate) enum Check {
     ForcePushMain,
     /// Writes outside the project and temp dirs.
     WriteOutsideProject,
+    /// Sends a secret file, or a file outside the project and temp dirs, to the network.
+    Exfiltration,
+    /// Reads a process environment or memory (`/proc/*/environ`, `ps e`).
+    ProcessEnvironment,
     /// A read-only tool inside the project.
     ReadOnlyTool,
     /// A read-only command inside the project.
@@ -211,8 +228,13 @@ impl Check {
             Check::Write(Protected::EnvFiles) => "writes to .env, .env.*, .envrc",
             Check::Write(Protected::Ssh) => "writes to .ssh directories",
             Check::Write(Protected::GitInternals) => "writes to .git/ internals",
-            Check::Write(Protected::ClaudeSettings) => "writes to .claude/settings*.json",
+            Check::Write(Protected::ClaudeSettings) => {
+                "writes to .claude/settings*.json, .mcp.json, ~/.claude.json"
+            }
             Check::Write(Protected::MaestroData) => "writes to Maestro's data, tokens, config",
+            Check::Write(Protected::ShellStartup) => "writes to shell startup files, ~/.gitconfig",
+            Check::Exfiltration => "uploads of secret files or files outside the project",
+            Check::ProcessEnvironment => "reads of /proc/*/environ, /proc/*/mem, `ps e`",
             Check::ReadMaestroSecrets => "reads of Maestro's tokens and data",
             Check::ReadSshKeys => "reads of SSH private keys",
             Check::ForcePushMain => "git push --force (or delete, mirror) to main/master",
@@ -256,7 +278,7 @@ impl Check {
                 hit.then(text)
             }
             Check::DeviceWrite => find_access(s, |a| {
-                a.kind != EffectKind::Read
+                a.kind.changes()
                     && a.path
                         .as_ref()
                         .is_some_and(|p| p.forms().any(|f| f.starts_with("/dev/")))
@@ -282,13 +304,16 @@ impl Check {
                 find_access(s, |a| {
                     a.kind == EffectKind::Delete
                         && a.recursive
-                        && a.path
-                            .as_ref()
-                            .is_some_and(|p| !strictly_inside(p, root) && !in_temp(p))
+                        && a.path.as_ref().is_some_and(|p| {
+                            !strictly_inside(p, root) && !in_temp(p) && !in_user_dir(p, ctx, CACHE)
+                        })
                 })
             }
             Check::DeleteUnknown => find_access(s, |a| {
-                a.kind == EffectKind::Delete && a.recursive && a.path.is_none()
+                a.kind == EffectKind::Delete
+                    && a.recursive
+                    && a.path.is_none()
+                    && !below_tmpdir_variable(&a.written)
             }),
             Check::ChmodOutsideProject => {
                 if !matches!(program, "chmod" | "chown" | "chgrp") {
@@ -307,8 +332,11 @@ impl Check {
             }
             Check::Write(group) => {
                 let globs = env.protected(group);
+                if group == Protected::EnvFiles && copies_env_template(s) {
+                    return None;
+                }
                 find_access(s, |a| {
-                    a.kind != EffectKind::Read
+                    a.kind.changes()
                         && a.path.as_ref().is_some_and(|p| {
                             globs.iter().any(|(g, name)| {
                                 if *name {
@@ -326,7 +354,7 @@ impl Check {
                 }
                 let globs = env.secrets();
                 find_access(s, |a| {
-                    a.kind == EffectKind::Read
+                    a.kind.reads()
                         && a.path
                             .as_ref()
                             .is_some_and(|p| reads_any(p, a.recursive, globs))
@@ -340,7 +368,7 @@ impl Check {
                 // A recursive read (`cp -r`, `grep -r`) of a tree holding ~/.ssh.
                 let home_keys = env.home_keys();
                 find_access(s, |a| {
-                    a.kind == EffectKind::Read
+                    a.kind.reads()
                         && a.path.as_ref().is_some_and(|p| {
                             (path_matches(&glob, p) && !p.lexical.ends_with(".pub"))
                                 || (a.recursive
@@ -356,14 +384,50 @@ impl Check {
                 let root = env.roots()?;
                 let plans = ctx.home.as_deref().map(|h| format!("{h}/.claude/plans"));
                 find_access(s, |a| {
-                    a.kind != EffectKind::Read
+                    a.kind.changes()
                         && a.path.as_ref().is_some_and(|p| {
                             !inside(p, root)
+                                && !in_user_dir(p, ctx, CACHE)
+                                && (!in_user_dir(p, ctx, CONFIG) || is_secret(p, env))
                                 && !p.forms().all(|f| {
                                     TEMP_DIRS.iter().any(|t| is_within(f, t))
                                         || plans.as_deref().is_some_and(|d| is_within(f, d))
                                 })
                         })
+                })
+            }
+            Check::Exfiltration => {
+                let roots = env.roots();
+                find_access(s, |a| {
+                    a.kind == EffectKind::Upload
+                        && a.path.as_ref().is_some_and(|p| {
+                            (roots.is_none_or(|r| !inside(p, r)) && !in_temp(p))
+                                || is_secret(p, env)
+                                || reads_any(p, a.recursive, env.secrets())
+                        })
+                })
+            }
+            Check::ProcessEnvironment => {
+                if program == "ps"
+                    && ps_shows_environment(cmd.map(|c| c.arg_values()).unwrap_or_default())
+                {
+                    return Some(text());
+                }
+                // A path only known at run time (`/proc/$(pgrep x)/environ`) as written.
+                if cmd.is_some_and(|c| {
+                    c.argv.iter().any(|w| {
+                        w.raw.contains("/proc/")
+                            && (w.raw.contains("environ") || w.raw.ends_with("/mem"))
+                    })
+                }) {
+                    return Some(text());
+                }
+                find_access(s, |a| {
+                    a.kind.reads()
+                        && match &a.path {
+                            Some(p) => p.forms().any(is_process_secret),
+                            None => is_process_secret(&a.written),
+                        }
                 })
             }
             Check::ReadOnlyTool => {
@@ -391,6 +455,134 @@ impl Check {
     }
 }
 
+/// `~/.cache` and `~/.config`: the user's caches and own configuration.
+const CACHE: &str = ".cache";
+const CONFIG: &str = ".config";
+
+/// Strictly inside `~/<dir>` in every form (not `~/<dir>` itself).
+fn in_user_dir(p: &Resolved, ctx: &EvalContext, dir: &str) -> bool {
+    let Some(home) = ctx.home.as_deref().map(paths::normalize) else {
+        return false;
+    };
+    let base = format!("{}/{dir}", home.trim_end_matches('/'));
+    !p.uncertain && p.forms().all(|f| is_within(f, &base) && f != base)
+}
+
+/// A path written as below `$TMPDIR` (`"$TMPDIR/build"`, `${TMPDIR}/x`), not `$TMPDIR` itself.
+fn below_tmpdir_variable(written: &str) -> bool {
+    let w = written.trim_start_matches('"');
+    ["$TMPDIR/", "${TMPDIR}/", "${TMPDIR:?}/"].iter().any(|p| {
+        w.strip_prefix(p).is_some_and(|rest| {
+            let rest = rest.trim_end_matches('"');
+            !rest.is_empty()
+                && !rest.contains("..")
+                && !rest.contains(['$', '`', '*', '?', '['])
+                && !rest.trim_matches('/').is_empty()
+        })
+    })
+}
+
+/// `cp .env.example .env`: every file the command reads is an env template.
+fn copies_env_template(s: &Subject<'_>) -> bool {
+    let program = s.command.and_then(|c| c.program.as_deref());
+    if !matches!(program, Some("cp" | "install")) {
+        return false;
+    }
+    let mut sources = s
+        .accesses
+        .iter()
+        .filter(|a| a.kind == EffectKind::Read)
+        .peekable();
+    sources.peek().is_some()
+        && sources.all(|a| {
+            a.path
+                .as_ref()
+                .is_some_and(|p| !p.is_glob() && exempt(Protected::EnvFiles, p))
+        })
+}
+
+/// Whether the file looks like a secret (`.env*` but templates, keys, cloud credentials,
+/// tokens) or is one of Maestro's or Claude Code's secrets.
+fn is_secret(p: &Resolved, env: &Env<'_>) -> bool {
+    env.secret_names().iter().any(|(g, _)| name_matches(g, p)) && !exempt(Protected::EnvFiles, p)
+        || reads_any(p, false, env.secrets())
+}
+
+/// `/proc/<pid>/environ`, `/proc/<pid>/mem` (and their task variants), in any spelling.
+fn is_process_secret(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/proc/") else {
+        return false;
+    };
+    let last = rest.rsplit('/').next().unwrap_or_default();
+    last.contains("environ")
+        || last == "mem"
+        || (super::glob::has_glob_chars(last)
+            && (glob_match_name(last, "environ") || glob_match_name(last, "mem")))
+}
+
+fn glob_match_name(pattern: &str, name: &str) -> bool {
+    super::glob::glob_match(pattern, name, true)
+}
+
+/// `ps` with a BSD-style `e` (show the environment: `ps e`, `ps auxe`, `ps eww`) or `-E`.
+fn ps_shows_environment(args: Vec<Option<&str>>) -> bool {
+    const WITH_VALUE: &[&str] = &[
+        "-o",
+        "-O",
+        "-p",
+        "-u",
+        "-U",
+        "-g",
+        "-G",
+        "-C",
+        "-t",
+        "-q",
+        "-s",
+        "--format",
+        "--pid",
+        "--ppid",
+        "--user",
+        "--User",
+        "--group",
+        "--Group",
+        "--sort",
+        "--tty",
+        "--sid",
+        "--quick-pid",
+        "--cols",
+        "--columns",
+        "--rows",
+        "--width",
+        "o",
+        "O",
+        "p",
+        "U",
+        "t",
+        "k",
+    ];
+    let mut skip = false;
+    for a in args {
+        let Some(a) = a else {
+            return true;
+        };
+        if skip {
+            skip = false;
+            continue;
+        }
+        if WITH_VALUE.contains(&a) {
+            skip = true;
+            continue;
+        }
+        if a == "-E" || a == "--env" {
+            return true;
+        }
+        if !a.starts_with('-') && a.chars().all(|c| c.is_ascii_alphabetic()) && a.contains('e') {
+            return true;
+        }
+    }
+    false
+}
+
 /// Glob and LS list names and read no content.
 fn listing_only(s: &Subject<'_>) -> bool {
     matches!(s.tool, "Glob" | "LS")
@@ -410,9 +602,10 @@ fn find_access(s: &Subject<'_>, pred: impl Fn(&FileAccess) -> bool) -> Option<St
 
 /// Within a work root (lexically, and after symlink resolution when known).
 fn inside(p: &Resolved, roots: &[Root]) -> bool {
-    roots
-        .iter()
-        .any(|root| is_within(&p.lexical, &root.lexical))
+    !p.uncertain
+        && roots
+            .iter()
+            .any(|root| is_within(&p.lexical, &root.lexical))
         && p.real.as_deref().is_none_or(|r| {
             roots
                 .iter()
@@ -509,7 +702,29 @@ fn protected_globs(group: Protected, ctx: &EvalContext) -> Vec<(Glob, bool)> {
         Protected::EnvFiles => vec![".env".into(), ".env.*".into(), ".envrc".into()],
         Protected::Ssh => vec!["**/.ssh".into(), "**/.ssh/**".into()],
         Protected::GitInternals => vec!["**/.git".into(), "**/.git/**".into()],
-        Protected::ClaudeSettings => vec!["**/.claude/settings*.json".into()],
+        Protected::ClaudeSettings => vec![
+            "**/.claude/settings*.json".into(),
+            "**/.mcp.json".into(),
+            "~/.claude.json".into(),
+            "~/.claude/.credentials.json".into(),
+        ],
+        Protected::ShellStartup => [
+            ".bashrc",
+            ".bash_profile",
+            ".bash_login",
+            ".bash_logout",
+            ".profile",
+            ".zshrc",
+            ".zshenv",
+            ".zprofile",
+            ".zlogin",
+            ".inputrc",
+            ".gitconfig",
+            ".config/fish/config.fish",
+        ]
+        .iter()
+        .map(|n| format!("~/{n}"))
+        .collect(),
         Protected::MaestroData => {
             let mut v: Vec<String> = vec![
                 "{data_dir}".into(),
@@ -555,6 +770,7 @@ fn secret_globs(ctx: &EvalContext) -> (Vec<Glob>, Vec<Glob>) {
         "{data_dir}/**".into(),
         "~/.local/share/maestro*/**".into(),
         "~/.config/maestro*/**".into(),
+        "~/.claude/.credentials.json".into(),
     ];
     for p in &ctx.protected_paths {
         v.push(p.clone());

@@ -22,6 +22,20 @@ pub(crate) enum EffectKind {
     Write,
     /// Deletes (or moves away) it.
     Delete,
+    /// Sends its content to the network (`curl -T f`, `scp f host:`, `nc host < f`).
+    Upload,
+}
+
+impl EffectKind {
+    /// Whether the effect changes the file (write or delete).
+    pub(crate) fn changes(self) -> bool {
+        matches!(self, EffectKind::Write | EffectKind::Delete)
+    }
+
+    /// Whether the effect reads the file's content (read or upload).
+    pub(crate) fn reads(self) -> bool {
+        matches!(self, EffectKind::Read | EffectKind::Upload)
+    }
 }
 
 /// The file an effect is on.
@@ -174,6 +188,9 @@ pub(super) fn effect(
 /// Interprets one raw command (and whatever it wraps or runs) into `out`.
 pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>) {
     let mut a = Analyzed::new(raw, expand_braces(&raw.argv));
+    if let Some(t) = &raw.taint {
+        a.problem = Some(t.clone());
+    }
     for r in &raw.redirects {
         let kind = if r.write {
             EffectKind::Write
@@ -202,6 +219,31 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
     };
     let mut inner: Vec<Analyzed> = Vec::new();
     interpret_program(&program, raw, &mut a, depth, &mut inner);
+    if NETWORK_SENDERS.contains(&program.as_str()) {
+        // What reaches a network program's stdin or its file arguments leaves the machine.
+        for e in &mut a.effects {
+            if e.kind == EffectKind::Read {
+                e.kind = EffectKind::Upload;
+            }
+        }
+        for w in &raw.upstream {
+            a.effects
+                .extend(effect(EffectKind::Upload, w, &raw.cwd, false));
+        }
+        if matches!(program.as_str(), "sftp" | "ftp") {
+            // Batch commands on stdin: `put FILE`, `mput FILES`, `reput FILE`.
+            for line in raw.stdin_text.as_deref().unwrap_or_default().lines() {
+                let mut words = line.split_whitespace();
+                if matches!(words.next(), Some("put" | "mput" | "reput" | "append")) {
+                    for f in words.take(1) {
+                        let w = Word::literal(f);
+                        a.effects
+                            .extend(effect(EffectKind::Upload, &w, &raw.cwd, false));
+                    }
+                }
+            }
+        }
+    }
     let written = a
         .argv
         .first()
@@ -214,6 +256,32 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
     out.push(a);
     out.append(&mut inner);
 }
+
+/// Programs that send data to another machine.
+pub(crate) const NETWORK_SENDERS: &[&str] = &[
+    "gh",
+    "aws",
+    "gsutil",
+    "rclone",
+    "curl",
+    "wget",
+    "nc",
+    "ncat",
+    "netcat",
+    "socat",
+    "telnet",
+    "ssh",
+    "scp",
+    "sftp",
+    "ftp",
+    "http",
+    "https",
+    "xh",
+    "aria2c",
+    "lwp-request",
+    "POST",
+    "PUT",
+];
 
 /// Whether a program as written is looked up on `PATH` (a bare name) or lives in a system
 /// directory (`/bin/ls`, `/usr/bin/git`), rather than being a file in the project.
@@ -274,6 +342,8 @@ pub(super) fn derived(raw: &RawCommand, argv: Vec<Word>, cwd: CwdState) -> RawCo
         piped: raw.piped,
         fork_bomb: false,
         untrusted_env: raw.untrusted_env,
+        taint: raw.taint.clone(),
+        upstream: raw.upstream.clone(),
     }
 }
 
@@ -291,6 +361,9 @@ pub(super) fn run_script(script: &str, raw: &RawCommand, depth: usize, out: &mut
                 }
                 c.piped |= raw.piped;
                 c.untrusted_env |= raw.untrusted_env;
+                if c.taint.is_none() {
+                    c.taint.clone_from(&raw.taint);
+                }
                 interpret(&c, depth + 1, out);
             }
         }
@@ -350,10 +423,10 @@ fn interpret_program(
         "find" => find(raw, a, &args, depth, out),
         _ => {
             file_effects(program, a, &args, &cwd);
-            let values = a.arg_values();
-            a.role = readonly::classify(program, &values);
+            let classified = readonly::classify(program, &args);
+            a.role = classified.role;
             if a.role == Role::Reader {
-                reader_effects(program, a, &args, &cwd);
+                reader_effects(a, &classified, &cwd);
             }
         }
     }

@@ -97,8 +97,8 @@ pub(crate) fn guard_rules() -> Vec<Rule> {
         Rule::builtin(
             "deny.write-claude-settings",
             Deny,
-            "Changing .claude/settings*.json (permissions and hooks) is blocked; ask the user to \
-             make the change.",
+            "Changing .claude/settings*.json, .mcp.json or ~/.claude.json (permissions, hooks, MCP \
+             servers) is blocked; ask the user to make the change.",
             Check::Write(Protected::ClaudeSettings),
         ),
         Rule::builtin(
@@ -110,9 +110,30 @@ pub(crate) fn guard_rules() -> Vec<Rule> {
         Rule::builtin(
             "deny.read-maestro-tokens",
             Deny,
-            "Reading Maestro's tokens and data is blocked (an agent must not approve its own \
-             requests). Search a narrower directory if this was a broad search.",
+            "Reading Maestro's tokens and data or Claude Code's credentials is blocked (an agent \
+             must not approve its own requests). Search a narrower directory if this was a broad search.",
             Check::ReadMaestroSecrets,
+        ),
+        Rule::builtin(
+            "deny.read-process-environment",
+            Deny,
+            "Reading process environments or memory (/proc/*/environ, /proc/*/mem, `ps e`) is \
+             blocked: they may hold Maestro's operator token and other secrets.",
+            Check::ProcessEnvironment,
+        ),
+        Rule::builtin(
+            "deny.exfiltration",
+            Deny,
+            "Sending secret files (.env, keys, cloud credentials, tokens) or files outside the \
+             project to the network is blocked.",
+            Check::Exfiltration,
+        ),
+        Rule::builtin(
+            "deny.write-shell-startup",
+            Deny,
+            "Writing shell startup files (~/.bashrc, ~/.profile, ~/.zshrc, ...) or ~/.gitconfig \
+             is blocked: the next shell or git would run what they contain.",
+            Check::Write(Protected::ShellStartup),
         ),
         Rule::builtin(
             "deny.read-ssh-private-keys",

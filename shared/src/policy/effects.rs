@@ -4,7 +4,7 @@
 use super::args::{has_short, is_short_cluster, option_eq_values, option_value, positionals};
 use super::commands::{derived, effect, interpret, Analyzed, EffectKind};
 use super::paths::CwdState;
-use super::readonly::{self, PATTERN_FIRST};
+use super::readonly::{self, Classified};
 use super::shell::RawCommand;
 use super::words::Word;
 
@@ -63,8 +63,11 @@ pub(super) fn find(
             None => r.clone(),
         })
         .collect();
-    let values = a.arg_values();
-    a.role = readonly::classify("find", &values);
+    let classified = readonly::classify("find", args);
+    a.role = classified.role;
+    for w in &classified.reads {
+        a.effects.extend(effect(EffectKind::Read, w, &cwd, false));
+    }
     let mut i = expr_start;
     while i < args.len() {
         let v = args[i].value.as_deref().unwrap_or_default();
@@ -109,38 +112,93 @@ pub(super) fn find(
     }
 }
 
-/// Files read by a reader: positionals (but the pattern of `grep`-likes), option values that
-/// look like paths, and the working directory itself.
-pub(super) fn reader_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: &CwdState) {
-    let explicit_pattern = has_short(args, "ef", &["--regexp", "--file", "--expression"]);
-    let skip = usize::from(PATTERN_FIRST.contains(&program) && !explicit_pattern);
-    let mut reads: Vec<Word> = Vec::new();
-    if program == "git" {
-        reads.extend(option_value(args, &["-C"], &[]).into_iter().cloned());
-    } else {
-        reads.extend(positionals(args).into_iter().skip(skip).cloned());
-        for w in args {
-            if let Some(v) = w.value.as_deref() {
-                if v.starts_with('-') {
-                    if let Some(pos) = v.find(['/', '~']) {
-                        let path = &v[pos..];
-                        let path = path.strip_prefix('=').unwrap_or(path);
-                        let mut word = Word::literal(path);
-                        word.tilde = path.starts_with('~') && w.tilde;
-                        reads.push(word);
+/// Files read by a reader: what its option parse found, and the working directory itself.
+pub(super) fn reader_effects(a: &mut Analyzed, classified: &Classified, cwd: &CwdState) {
+    for w in classified
+        .reads
+        .iter()
+        .chain(std::iter::once(&Word::literal(".")))
+    {
+        a.effects
+            .extend(effect(EffectKind::Read, w, cwd, classified.recursive));
+    }
+}
+
+/// A word for a path found inside another argument (`@file`, `name=<file`).
+fn inner_path(w: &Word, path: &str) -> Word {
+    let mut word = Word::literal(path);
+    word.tilde = path.starts_with('~');
+    if w.value.is_none() {
+        word = Word::dynamic(path);
+    }
+    word
+}
+
+/// Files `curl` / `wget` send (curl 8 curl(1): `-d @f`, `--data-binary @f`, `-F x=@f`,
+/// `-F x=<f`, `-H @f`, `--json @f`, `--url-query @f`, `-T f`, `--upload-file f`, `-K f`;
+/// wget 1.21: `--post-file`, `--body-file`). Any `@` in a curl argument is taken as a file
+/// (over-approximation: `user@host` names a file `host` inside the project, harmless).
+fn uploads(program: &str, args: &[Word]) -> Vec<Word> {
+    let mut out = Vec::new();
+    let long_prefix = |v: &str, full: &str, min: usize| {
+        let name = v.split('=').next().unwrap_or(v);
+        name.len() >= min && full.starts_with(name)
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let w = &args[i];
+        let v = w.value.as_deref().unwrap_or(&w.raw);
+        i += 1;
+        let takes_file = if program == "curl" {
+            v == "-T"
+                || v == "-K"
+                || (is_short_cluster(v) && (v.ends_with('T') || v.ends_with('K')))
+                || (v.starts_with("--")
+                    && !v.contains('=')
+                    && (long_prefix(v, "--upload-file", 5) || long_prefix(v, "--config", 4)))
+        } else {
+            v.starts_with("--")
+                && !v.contains('=')
+                && (long_prefix(v, "--post-file", 7) || long_prefix(v, "--body-file", 7))
+        };
+        if takes_file {
+            if let Some(next) = args.get(i) {
+                out.push(next.clone());
+                i += 1;
+            }
+            continue;
+        }
+        if program == "curl" {
+            if let Some(rest) = v.strip_prefix("-T").or_else(|| v.strip_prefix("-K")) {
+                if !rest.is_empty() && !v.starts_with("--") {
+                    out.push(inner_path(w, rest));
+                    continue;
+                }
+            }
+            let at = v.find('@').map(|p| p + 1);
+            let lt = v.find("=<").map(|p| p + 2);
+            for start in [at, lt].into_iter().flatten() {
+                let path = v[start..].split(';').next().unwrap_or_default();
+                if !path.is_empty() && path != "-" {
+                    out.push(inner_path(w, path));
+                }
+            }
+            if v.starts_with("--") {
+                if let Some((name, value)) = v.split_once('=') {
+                    if long_prefix(name, "--upload-file", 5) || long_prefix(name, "--config", 4) {
+                        out.push(inner_path(w, value));
                     }
                 }
             }
+        } else if let Some((name, value)) = v.split_once('=') {
+            if name.starts_with("--")
+                && (long_prefix(name, "--post-file", 7) || long_prefix(name, "--body-file", 7))
+            {
+                out.push(inner_path(w, value));
+            }
         }
     }
-    reads.push(Word::literal("."));
-    let recursive = matches!(program, "rg" | "ag")
-        || (matches!(program, "grep" | "egrep" | "fgrep")
-            && has_short(args, "rR", &["--recursive", "--dereference-recursive"]));
-    for w in &reads {
-        a.effects
-            .extend(effect(EffectKind::Read, w, cwd, recursive));
-    }
+    out
 }
 
 /// Writes and deletes of the common file-changing programs.
@@ -190,6 +248,7 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 (Vec::new(), pos.clone())
             };
             let recursive_copy = has_short(args, "rRa", &["--recursive", "--archive"]);
+            let to_remote = matches!(program, "rsync" | "scp") && pos.iter().any(|w| !local(w));
             for w in dest.iter().copied().filter(|w| local(w)) {
                 add(EffectKind::Write, w, recursive_copy || program == "mv");
                 if program == "rsync"
@@ -213,7 +272,10 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                     // Moved away: a delete of the source (not recursive, so that `mv "$f" x`
                     // is asked rather than denied; `mv ~ x` is still a write outside).
                     add(EffectKind::Delete, w, false);
-                } else if program != "ln" {
+                } else if to_remote {
+                    add(EffectKind::Upload, w, recursive_copy);
+                } else {
+                    // `ln`: a link to a protected file reads it (through the link, later).
                     add(EffectKind::Read, w, recursive_copy);
                 }
             }
@@ -258,11 +320,36 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
             }
         }
         "sort" => {
-            for w in option_value(args, &["-o"], &["--output"]) {
-                add(EffectKind::Write, w, false);
-            }
-            for w in option_eq_values(args, &["--output"]) {
-                add(EffectKind::Write, &w, false);
+            // `-o F`, `-oF`, `--output F`, `--output=F` and any abbreviation (`--o=F`).
+            let mut i = 0;
+            while i < args.len() {
+                let v = args[i].value.as_deref().unwrap_or_default();
+                i += 1;
+                let name = v.split('=').next().unwrap_or(v);
+                let long = name.len() >= 3 && "--output".starts_with(name);
+                if long {
+                    match v.split_once('=') {
+                        Some((_, f)) => add(EffectKind::Write, &inner_path(&args[i - 1], f), false),
+                        None => {
+                            if let Some(w) = args.get(i) {
+                                add(EffectKind::Write, w, false);
+                                i += 1;
+                            }
+                        }
+                    }
+                } else if is_short_cluster(v) {
+                    if let Some(pos) = v.find('o') {
+                        let rest = &v[pos + 1..];
+                        if rest.is_empty() {
+                            if let Some(w) = args.get(i) {
+                                add(EffectKind::Write, w, false);
+                                i += 1;
+                            }
+                        } else {
+                            add(EffectKind::Write, &inner_path(&args[i - 1], rest), false);
+                        }
+                    }
+                }
             }
         }
         "uniq" => {
@@ -277,32 +364,10 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 }
                 add(EffectKind::Write, w, false);
             }
-            for w in option_value(args, &["-T"], &["--upload-file"]) {
-                add(EffectKind::Read, w, false);
+            for w in uploads(program, args) {
+                add(EffectKind::Upload, &w, false);
             }
-            for w in option_value(
-                args,
-                &["-d", "-F"],
-                &[
-                    "--data",
-                    "--data-binary",
-                    "--data-raw",
-                    "--data-urlencode",
-                    "--form",
-                ],
-            ) {
-                if let Some(v) = w.value.as_deref() {
-                    if let Some((_, file)) = v.split_once('@') {
-                        let file = file.split(';').next().unwrap_or(file);
-                        let mut word = Word::literal(file);
-                        word.tilde = file.starts_with('~');
-                        add(EffectKind::Read, &word, false);
-                    }
-                } else {
-                    add(EffectKind::Read, w, false);
-                }
-            }
-            for w in option_eq_values(args, &["--output", "--output-document", "--post-file"]) {
+            for w in option_eq_values(args, &["--output", "--output-document"]) {
                 add(EffectKind::Write, &w, false);
             }
         }
@@ -322,6 +387,26 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 )
                 .collect();
             let extract = flags.contains('x') || has_short(args, "", &["--extract", "--get"]);
+            let create = flags.contains('c')
+                || flags.contains('r')
+                || flags.contains('u')
+                || args.iter().filter_map(|w| w.value.as_deref()).any(|v| {
+                    [
+                        "--create", "--append", "--update", "--cre", "--app", "--upd",
+                    ]
+                    .iter()
+                    .any(|l| v.starts_with(l))
+                });
+            if create {
+                // Every operand (and the archive name: harmless) is read, whole trees.
+                let traditional = args
+                    .first()
+                    .and_then(|w| w.value.as_deref())
+                    .is_some_and(|v| !v.starts_with('-'));
+                for w in pos.iter().skip(usize::from(traditional)) {
+                    add(EffectKind::Read, w, true);
+                }
+            }
             if extract {
                 let dirs: Vec<Word> = option_value(args, &["-C"], &["--directory"])
                     .into_iter()
@@ -334,6 +419,62 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 for d in &dirs {
                     add(EffectKind::Write, d, true);
                 }
+            }
+        }
+        // Uploads by cloud and forge clients: `gh gist create F`, `gh release upload T F`,
+        // `gh api --input F`, `aws s3 cp F s3://...`, `gsutil cp F gs://...`,
+        // `rclone copy F remote:` (their file operands are sent; the command is a network
+        // sender, so these reads become uploads).
+        "gh" | "aws" | "gsutil" | "rclone" => {
+            let values: Vec<&str> = pos.iter().filter_map(|w| w.value.as_deref()).collect();
+            let remote = |v: &str| v.contains("://") || (program == "rclone" && v.contains(':'));
+            let files: Vec<&Word> = match (program, values.as_slice()) {
+                ("gh", ["gist", "create" | "new", ..]) => pos.iter().skip(2).copied().collect(),
+                ("gh", ["release", "upload", _, ..]) => pos.iter().skip(3).copied().collect(),
+                ("aws", ["s3", "cp" | "mv" | "sync", ..])
+                | ("gsutil", ["cp" | "mv" | "rsync", ..])
+                | ("rclone", ["copy" | "move" | "sync" | "copyto" | "moveto", ..]) => {
+                    let skip = if program == "aws" { 2 } else { 1 };
+                    if values.last().is_some_and(|v| remote(v)) {
+                        pos.iter()
+                            .skip(skip)
+                            .take(pos.len().saturating_sub(skip + 1))
+                            .copied()
+                            .collect()
+                    } else {
+                        Vec::new()
+                    }
+                }
+                _ => Vec::new(),
+            };
+            for w in files {
+                add(EffectKind::Read, w, true);
+            }
+            if program == "gh" {
+                for w in option_value(args, &[], &["--input"]) {
+                    add(EffectKind::Read, w, false);
+                }
+                for w in option_eq_values(args, &["--input"]) {
+                    add(EffectKind::Read, &w, false);
+                }
+            }
+        }
+        "socat" => {
+            for w in args {
+                if let Some(v) = w.value.as_deref() {
+                    let upper = v.to_ascii_uppercase();
+                    for prefix in ["FILE:", "OPEN:", "GOPEN:", "READLINE:"] {
+                        if let Some(rest) = upper.strip_prefix(prefix).map(|_| &v[prefix.len()..]) {
+                            let path = rest.split(',').next().unwrap_or_default();
+                            add(EffectKind::Read, &inner_path(w, path), false);
+                        }
+                    }
+                }
+            }
+        }
+        "zip" | "7z" | "rar" => {
+            for w in pos.iter() {
+                add(EffectKind::Read, w, true);
             }
         }
         "unzip" => {

@@ -28,28 +28,38 @@
 //! - deny: fork bombs; `curl`/`wget` output run by a shell or interpreter (`curl x | sh`,
 //!   `bash <(curl x)`, `eval "$(curl x)"`); `mkfs` and other disk formatting; writes to `/dev/*`
 //!   (`dd of=/dev/sda`); shutdown/reboot; recursive delete of `/`, home, their ancestors, the
-//!   project dir itself or anything outside the project, or of a target only known at run time
-//!   (`rm -rf "$X"`, `xargs rm -rf`); `chmod -R`/`chown -R` outside the project; writes to
-//!   `.env*` (not `.env.example`), `.envrc`, `.ssh/`, `.git/` internals (git commands are fine),
-//!   `.claude/settings*.json`, Maestro's data dir / token files / config and
-//!   [`EvalContext::protected_paths`]; reads of Maestro's tokens and data and of SSH private keys;
-//!   `git push --force` (or `--delete`, `--mirror`, `+ref`) to main/master or with no branch
-//!   named; writes outside the project (temp dirs excepted).
+//!   project dir itself or anything outside the project (temp dirs and `~/.cache/*` excepted),
+//!   or of a target only known at run time (`rm -rf "$X"`, `xargs rm -rf`; `"$TMPDIR/x"`
+//!   excepted); `chmod -R`/`chown -R` outside the project; writes to `.env*` (not
+//!   `.env.example`; `cp .env.example .env` is asked), `.envrc`, `.ssh/`, `.git/` internals
+//!   (git commands are fine), `.claude/settings*.json`, `.mcp.json`, `~/.claude.json`, shell
+//!   startup files and `~/.gitconfig`, Maestro's data dir / token files / config and
+//!   [`EvalContext::protected_paths`]; reads of Maestro's tokens and data, of
+//!   `~/.claude/.credentials.json`, of SSH private keys and of process environments
+//!   (`/proc/*/environ`, `/proc/*/mem`, `ps e`); uploads of secret files or files outside the
+//!   project and temp dirs (`curl -d @f`, `-F x=@f`, `-T f`, `wget --post-file`, `scp`/`rsync` to a remote,
+//!   a file on the stdin of `nc`/`ssh`/`curl`/..., `cat f | curl -d @-`); `git push --force`
+//!   (or `--delete`, `--mirror`, `+ref`) to main/master or with no branch named; writes outside
+//!   the project (temp dirs, `~/.cache`, and `~/.config` but secret files excepted).
 //! - allow: Read, Glob, Grep, LS inside the project; TaskCreate/TaskUpdate/TaskGet/TaskList/
-//!   TodoWrite; clearly read-only commands inside the project (`ls`, `cat`, `head`, `grep`,
-//!   `rg`, `find` without `-delete`, `wc`, `sed -n` without `-i`/`w`/`e`, `git status`/`diff`/
-//!   `log`/`show`/..., `echo`, `pwd`, `which`, `X --version`, ...). Reads of files that look
-//!   like secrets (`.env*`, `*.pem`, `*.key`, `id_rsa*`, `.netrc`, ...) are never auto-allowed,
-//!   nor are programs run from the project (`./ls`, `bin/cat`) or with a changed environment
-//!   (`PATH=...`, `LD_PRELOAD=...`, `export X=...` earlier in the line; locale and colour
-//!   variables excepted).
-//! - ask: everything else (file edits inside the project, builds, network tools, MCP tools).
+//!   TodoWrite; provably read-only commands inside the project: every program on the allow list
+//!   of `programs.rs` with every option on its list (matched as `getopt_long` / git match them,
+//!   abbreviations included), every operand classified, every file read inside the project.
+//!   Reads of files that look like secrets (`.env*`, `*.pem`, `*.key`, `id_rsa*`, `.netrc`,
+//!   cloud credentials, ...) are never auto-allowed, nor are programs run from the project
+//!   (`./ls`, `bin/cat`), lines that assign a variable (lowercase and locale / colour names
+//!   excepted) or have an arithmetic / subscript context that can evaluate one.
+//! - ask: everything else (file edits inside the project, builds, network tools, MCP tools,
+//!   options not on a program's list, truncated or unparseable input).
 //!
 //! "The project" is the project dir (the cwd when it is not known), plus the session cwd when
 //! it lies elsewhere (a worktree), unless that cwd is `/`, the home dir or one of its ancestors.
-//! Paths are resolved against the cwd (following `cd` earlier in the same command line),
-//! `..` is normalised lexically and symlinks through the [`PathResolver`]. A path written as a
-//! shell glob (`rm ~/*`, `cat dir/*.token`) matches a rule when some file could match both.
+//! Paths are resolved against the cwd (following `cd` earlier in the same command line; a `cd`
+//! to a directory only known at run time makes later relative paths unknown), `..` is
+//! normalised lexically for the lexical form, and the path as written goes to the
+//! [`PathResolver`] for the real form (symlinks before `..`, as the kernel does). A path written
+//! as a shell glob (`rm ~/*`, `cat dir/[o]perator.token`) matches a rule when some file could
+//! match both.
 //!
 //! Rule ids of the default policy (see [`Policy::rules`] for reasons): `deny.fork-bomb`,
 //! `deny.download-piped-to-shell`, `deny.disk-format`, `deny.write-device`,
@@ -57,6 +67,7 @@
 //! `deny.rm-recursive-unknown-target`, `deny.chmod-recursive-outside-project`,
 //! `deny.write-env-files`, `deny.write-ssh`, `deny.write-git-internals`,
 //! `deny.write-claude-settings`, `deny.write-maestro-data`, `deny.read-maestro-tokens`,
+//! `deny.read-process-environment`, `deny.exfiltration`, `deny.write-shell-startup`,
 //! `deny.read-ssh-private-keys`, `deny.git-force-push-main`, `deny.write-outside-project`,
 //! `ask.not-understood`, `allow.read-only-tools`, `allow.task-tools`,
 //! `allow.read-only-commands`; `default:<outcome>` when no rule matches.
@@ -118,7 +129,9 @@ mod commands;
 mod defaults;
 mod effects;
 mod glob;
+mod options;
 mod paths;
+mod programs;
 mod readonly;
 mod rules;
 mod runners;
@@ -191,10 +204,13 @@ pub struct Decision {
 
 /// Resolves symlinks for the policy, which itself does no I/O.
 ///
-/// Called with an absolute, lexically normalised path; returns the same path with symlinks
-/// resolved, or `None` when it cannot tell. The path may not exist yet (a file about to be
-/// written): resolve the longest existing ancestor and append the rest. A suitable
-/// implementation for the server and the hook:
+/// Called with an absolute path *as written* (`..` not collapsed, so that it is applied after
+/// the symlinks before it, as the kernel does); returns where it leads with every symlink
+/// resolved, or `None` when it cannot tell (a `..` after a component that does not exist, a
+/// symlink loop, an unreadable directory): such a path is never allowed. The path may not
+/// exist yet (a file about to be written): resolve the longest existing prefix, following a
+/// dangling symlink's target, and append the rest. The server's `decide::canonical` walks the
+/// path component by component; a simpler resolver (not following dangling symlinks):
 ///
 /// ```
 /// use std::path::{Path, PathBuf};
@@ -352,7 +368,14 @@ impl Policy {
         keep: impl Fn(&Rule) -> bool,
     ) -> Decision {
         let analysed;
-        let subjects = if tool_name == "Bash" {
+        let subjects = if contains_truncation(tool_input) {
+            vec![subject::Subject {
+                tool: tool_name,
+                command: None,
+                accesses: Vec::new(),
+                problem: Some("the input was truncated on its way to Maestro".into()),
+            }]
+        } else if tool_name == "Bash" {
             match subject::analyze_bash(tool_input) {
                 Ok(cmds) => {
                     analysed = cmds;
@@ -415,6 +438,19 @@ impl Policy {
             rule_id: format!("default:{}", self.fallback),
             reason,
         }
+    }
+}
+
+/// Whether any string in `v` carries the envelope's truncation marker (the text judged would
+/// not be the text run).
+fn contains_truncation(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(crate::envelope::TRUNCATION_MARKER),
+        Value::Array(a) => a.iter().any(contains_truncation),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| k.contains(crate::envelope::TRUNCATION_MARKER) || contains_truncation(v)),
+        _ => false,
     }
 }
 

@@ -51,8 +51,12 @@ pub(crate) struct PathExpr {
 pub(crate) struct Resolved {
     /// Absolute, lexically normalised.
     pub lexical: String,
-    /// After symlink resolution, when a resolver is configured and answered.
+    /// After symlink resolution, when a resolver is configured and answered (and differs).
     pub real: Option<String>,
+    /// A resolver is configured and could not tell where the path leads (a `..` after a
+    /// component that does not exist, a loop, an unreadable directory): the path is then
+    /// never taken to be inside the project.
+    pub uncertain: bool,
 }
 
 impl Resolved {
@@ -96,6 +100,7 @@ pub(crate) fn normalize(path: &str) -> String {
 }
 
 /// Joins `rel` to the absolute `base` and normalises.
+#[cfg(test)]
 pub(crate) fn join(base: &str, rel: &str) -> String {
     if rel.starts_with('/') {
         normalize(rel)
@@ -160,10 +165,14 @@ pub(crate) fn work_roots(ctx: &EvalContext) -> Option<Vec<String>> {
 }
 
 /// Resolves a path expression against the context. `None` when it depends on something unknown.
+///
+/// The lexical form collapses `..` textually; the real form is what the kernel opens: the
+/// resolver gets the path *as written* (absolute, `..` kept), so that symlinks are followed
+/// before `..` is applied (`link/../x` is `x` next to the link's target).
 pub(crate) fn resolve(expr: &PathExpr, ctx: &EvalContext) -> Option<Resolved> {
     let text = expand_home(&expr.text, expr.tilde, ctx)?;
-    let lexical = if text.starts_with('/') {
-        normalize(&text)
+    let written = if text.starts_with('/') {
+        text
     } else {
         let base = match &expr.cwd {
             CwdState::Session => session_base(ctx)?,
@@ -171,17 +180,28 @@ pub(crate) fn resolve(expr: &PathExpr, ctx: &EvalContext) -> Option<Resolved> {
                 let tilde = d.starts_with('~');
                 let d = expand_home(d, tilde, ctx)?;
                 if d.starts_with('/') {
-                    normalize(&d)
+                    d
                 } else {
-                    join(&session_base(ctx)?, &d)
+                    format!("{}/{d}", session_base(ctx)?)
                 }
             }
             CwdState::Unknown => return None,
         };
-        join(&base, &text)
+        format!("{base}/{text}")
     };
-    let real = real_path(&lexical, ctx);
-    Some(Resolved { lexical, real })
+    let lexical = normalize(&written);
+    let (real, uncertain) = match ctx.resolver {
+        None => (None, false),
+        Some(_) => match real_path(&written, ctx) {
+            Some(r) => ((r != lexical).then_some(r), false),
+            None => (None, true),
+        },
+    };
+    Some(Resolved {
+        lexical,
+        real,
+        uncertain,
+    })
 }
 
 /// Resolves a plain path string from a tool input (absolute, `~/`, or relative to the cwd).
@@ -196,14 +216,18 @@ pub(crate) fn resolve_tool_path(text: &str, ctx: &EvalContext) -> Option<Resolve
     )
 }
 
-/// Runs the resolver on the part of `lexical` before any glob component, keeping the rest.
-fn real_path(lexical: &str, ctx: &EvalContext) -> Option<String> {
+/// Runs the resolver on the part of the written path before any glob component, keeping the
+/// rest (a `..` after a glob component cannot be resolved: `None`).
+fn real_path(written: &str, ctx: &EvalContext) -> Option<String> {
     let resolver = ctx.resolver.as_ref()?;
-    let comps: Vec<&str> = lexical.split('/').collect();
+    let comps: Vec<&str> = written.split('/').collect();
     let cut = comps
         .iter()
         .position(|c| has_glob_chars(c))
         .unwrap_or(comps.len());
+    if comps[cut..].contains(&"..") {
+        return None;
+    }
     let head = comps[..cut].join("/");
     let head = if head.is_empty() {
         "/".to_string()
@@ -211,16 +235,14 @@ fn real_path(lexical: &str, ctx: &EvalContext) -> Option<String> {
         head
     };
     let real_head = resolver.resolve(std::path::Path::new(&head))?;
-    let real_head = normalize(real_head.to_str()?);
-    let mut out = real_head;
+    let mut out = real_head.to_str()?.to_string();
     for c in &comps[cut..] {
         if !out.ends_with('/') {
             out.push('/');
         }
         out.push_str(c);
     }
-    let out = normalize(&out);
-    (out != lexical).then_some(out)
+    Some(normalize(&out))
 }
 
 /// The real form of a directory from the context (for containment checks).

@@ -1,76 +1,13 @@
-//! Which programs are clearly read-only, and with which arguments.
+//! Which programs are provably read-only, and with which arguments.
 //!
-//! Only programs listed here can be auto-allowed; anything else falls through to the other
-//! rules (and by default to ask). A listed program is read-only only with arguments that keep
-//! it so (`sort -o`, `sed -i`, `find -delete`, `git branch -D` are not).
+//! Only programs on the allow list of [`super::programs`] can be auto-allowed, and only with the
+//! options listed there (parsed by [`super::options`] the way the program parses them). The
+//! files a listed program reads are returned so that the rules can check them; anything not
+//! on the list, or not understood, is [`Role::Other`] (asked by default).
 
-/// Programs that touch no files at all (beyond redirections, judged separately).
-const PURE: &[&str] = &[
-    "echo", "printf", "true", "false", ":", "pwd", "whoami", "id", "uname", "which", "type",
-    "basename", "dirname", "seq", "sleep", "test", "[", "expr", "nproc", "arch", "tty", "locale",
-    "groups", "cd", "pushd", "popd", "dirs", "cal", "factor", "uptime", "free", "ps", "jobs",
-    "wait", "export", "unset", "set", "shopt", "local", "declare", "typeset", "readonly", "shift",
-    "return", "exit", "break", "continue", "umask",
-];
-
-/// Programs that only read the files named in their arguments.
-const READERS: &[&str] = &[
-    "cat",
-    "head",
-    "tail",
-    "wc",
-    "ls",
-    "tree",
-    "stat",
-    "file",
-    "du",
-    "df",
-    "diff",
-    "cmp",
-    "comm",
-    "cut",
-    "nl",
-    "od",
-    "hexdump",
-    "md5sum",
-    "sha1sum",
-    "sha224sum",
-    "sha256sum",
-    "sha384sum",
-    "sha512sum",
-    "b2sum",
-    "cksum",
-    "realpath",
-    "readlink",
-    "grep",
-    "egrep",
-    "fgrep",
-    "rg",
-    "strings",
-    "column",
-    "tac",
-    "rev",
-    "fold",
-    "fmt",
-    "expand",
-    "unexpand",
-    "paste",
-    "join",
-    "sort",
-    "uniq",
-    "tr",
-    "jq",
-    "xxd",
-    "base64",
-    "find",
-    "sed",
-    "git",
-    "date",
-    "hostname",
-];
-
-/// Readers whose first positional argument is a pattern or filter, not a file.
-pub(crate) const PATTERN_FIRST: &[&str] = &["grep", "egrep", "fgrep", "rg", "jq", "sed"];
+use super::options::{self, Operands};
+use super::programs::{self, FIND_PREDICATES, SED};
+use super::words::Word;
 
 /// How a program may be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,118 +20,264 @@ pub(crate) enum Role {
     Other,
 }
 
-/// Classifies `program` (a base name) with its arguments (`None` for run-time values).
-pub(crate) fn classify(program: &str, args: &[Option<&str>]) -> Role {
+/// A classification and the files a reader reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Classified {
+    /// The role.
+    pub role: Role,
+    /// Files read (for a reader), besides the working directory.
+    pub reads: Vec<Word>,
+    /// The reads cover whole trees (`grep -r`, `rg`, `diff -r`).
+    pub recursive: bool,
+}
+
+impl Classified {
+    fn other() -> Classified {
+        Classified {
+            role: Role::Other,
+            reads: Vec::new(),
+            recursive: false,
+        }
+    }
+
+    fn pure() -> Classified {
+        Classified {
+            role: Role::Pure,
+            reads: Vec::new(),
+            recursive: false,
+        }
+    }
+
+    fn reader(reads: Vec<Word>, recursive: bool) -> Classified {
+        Classified {
+            role: Role::Reader,
+            reads,
+            recursive,
+        }
+    }
+}
+
+/// Shell builtins that only change the shell's own state in ways the rules do not depend on.
+const SHELL_STATE: &[&str] = &[
+    "cd", "pushd", "popd", "dirs", "jobs", "wait", "shift", "return", "exit", "break", "continue",
+];
+
+/// `set` options that are inert (bash 5.2 `set` builtin): `-e`, `-u`, `-x`, `-o pipefail`...
+fn set_is_inert(args: &[Option<&str>]) -> bool {
+    args.iter().all(|a| match a {
+        Some(a) => {
+            matches!(
+                *a,
+                "pipefail" | "errexit" | "nounset" | "xtrace" | "noclobber" | "noglob" | "--"
+            ) || ((a.starts_with('-') || a.starts_with('+'))
+                && a.len() > 1
+                && a[1..].chars().all(|c| "euxvEBCfo".contains(c)))
+        }
+        None => false,
+    })
+}
+
+/// Classifies `program` (a base name) with its arguments.
+pub(crate) fn classify(program: &str, args: &[Word]) -> Classified {
+    let values: Vec<Option<&str>> = args.iter().map(|w| w.value.as_deref()).collect();
     if program == "command" {
-        let query = args
+        let query = values
             .first()
             .copied()
             .flatten()
             .is_some_and(|a| a == "-v" || a == "-V");
-        return if query { Role::Pure } else { Role::Other };
-    }
-    if args.len() == 1 && !program.contains('/') {
-        if let Some(Some(a)) = args.first() {
-            if *a == "--version" {
-                return Role::Pure;
-            }
-        }
-    }
-    if PURE.contains(&program) {
-        return Role::Pure;
-    }
-    if !READERS.contains(&program) {
-        return Role::Other;
-    }
-    let ok = match program {
-        "date" => !args
-            .iter()
-            .any(|a| a.is_none_or(|a| a == "-s" || a.starts_with("--set"))),
-        "hostname" => args.iter().all(|a| a.is_some_and(|a| a.starts_with('-'))),
-        "sort" => !has_flag(args, &["-o", "--output", "--compress-program"], "o"),
-        "file" => !has_flag(args, &["-C", "--compile"], ""),
-        "uniq" => positional(args).len() <= 1,
-        "xxd" => positional(args).len() <= 1 && !has_flag(args, &["-r", "-revert"], ""),
-        "tree" => !has_flag(args, &["-o"], ""),
-        "rg" => !args
-            .iter()
-            .any(|a| a.is_some_and(|a| a.starts_with("--pre") || a == "--search-zip" || a == "-z")),
-        "find" => find_read_only(args),
-        "sed" => sed_read_only(args),
-        "git" => git_read_only(args),
-        _ => true,
-    };
-    if ok {
-        Role::Reader
-    } else {
-        Role::Other
-    }
-}
-
-fn positional<'a>(args: &[Option<&'a str>]) -> Vec<Option<&'a str>> {
-    args.iter()
-        .copied()
-        .filter(|a| a.is_none_or(|a| !a.starts_with('-') || a == "-"))
-        .collect()
-}
-
-/// Whether any of `long` flags (exact or `--x=`), or a short cluster containing one of `short`,
-/// is present.
-fn has_flag(args: &[Option<&str>], long: &[&str], short: &str) -> bool {
-    args.iter().flatten().any(|a| {
-        long.iter()
-            .any(|f| *a == *f || (f.starts_with("--") && a.starts_with(&format!("{f}="))))
-            || (a.starts_with('-')
-                && !a.starts_with("--")
-                && a.len() > 1
-                && a[1..].chars().any(|c| short.contains(c)))
-    })
-}
-
-fn find_read_only(args: &[Option<&str>]) -> bool {
-    const WRITERS: &[&str] = &["-delete", "-fprint", "-fprint0", "-fprintf", "-fls"];
-    args.iter()
-        .all(|a| a.is_some_and(|a| !WRITERS.contains(&a)))
-}
-
-fn sed_read_only(args: &[Option<&str>]) -> bool {
-    let mut scripts = Vec::new();
-    let mut explicit = false;
-    let mut i = 0;
-    while i < args.len() {
-        let Some(a) = args[i] else {
-            return false;
+        return if query && values.iter().all(Option::is_some) {
+            Classified::pure()
+        } else {
+            Classified::other()
         };
-        if a == "-i" || a.starts_with("--in-place") || (a.starts_with("-i") && !a.starts_with("--"))
-        {
-            return false;
-        }
-        if a == "-f" || a.starts_with("--file") || a == "-s" || a == "--separate" {
-            return false;
-        }
-        if a == "-e" || a == "--expression" {
-            explicit = true;
-            match args.get(i + 1).copied().flatten() {
-                Some(s) => scripts.push(s),
-                None => return false,
+    }
+    if values.len() == 1 && values[0] == Some("--version") && program != "date" {
+        return Classified::pure();
+    }
+    if SHELL_STATE.contains(&program) {
+        return Classified::pure();
+    }
+    match program {
+        "set" => {
+            return if set_is_inert(&values) {
+                Classified::pure()
+            } else {
+                Classified::other()
             }
-            i += 2;
-            continue;
         }
-        if let Some(s) = a.strip_prefix("--expression=") {
-            explicit = true;
-            scripts.push(s);
-        } else if a.starts_with('-') && a.len() > 1 {
-            // -n, -E, -r, -z, -u and their clusters; anything with i/f/e/s was handled above.
-            if a[1..].chars().any(|c| !"nErzu".contains(c)) && !a.starts_with("--") {
-                return false;
+        // `-v`/`-R` test variables (an array subscript is evaluated: `test -v 'a[$(x)]'`).
+        "test" | "[" => {
+            let ok = values
+                .iter()
+                .all(|v| v.is_some_and(|v| v != "-v" && v != "-R"));
+            return if ok {
+                Classified::pure()
+            } else {
+                Classified::other()
+            };
+        }
+        // `printf -v VAR` assigns (and evaluates an array subscript); options come first.
+        "printf" => {
+            let literal_format = values
+                .first()
+                .is_some_and(|f| f.is_some_and(|f| !f.starts_with('-')));
+            return if literal_format {
+                Classified::pure()
+            } else {
+                Classified::other()
+            };
+        }
+        "sed" => return sed(args),
+        "git" => return git(args),
+        "find" => return find(args),
+        _ => {}
+    }
+    let Some(spec) = programs::spec_of(program) else {
+        return Classified::other();
+    };
+    let Ok(parsed) = options::parse(spec, args) else {
+        return Classified::other();
+    };
+    if program == "jq"
+        && parsed
+            .patterns
+            .iter()
+            .any(|f| f.contains("import") || f.contains("include"))
+    {
+        return Classified::other();
+    }
+    if spec.operands == Operands::Text && parsed.reads.is_empty() {
+        return Classified::pure();
+    }
+    let recursive = match program {
+        "rg" => true,
+        "grep" | "egrep" | "fgrep" => parsed
+            .options
+            .iter()
+            .any(|o| matches!(o.as_str(), "-r" | "recursive" | "directories" | "-d")),
+        "diff" => parsed
+            .options
+            .iter()
+            .any(|o| matches!(o.as_str(), "-r" | "recursive")),
+        _ => false,
+    };
+    Classified::reader(parsed.reads, recursive)
+}
+
+/// `sed` with only the allowed options and scripts that only print, delete and substitute.
+fn sed(args: &[Word]) -> Classified {
+    match options::parse(&SED, args) {
+        Ok(p) if !p.patterns.is_empty() && p.patterns.iter().all(|s| sed_script_safe(s)) => {
+            Classified::reader(p.reads, false)
+        }
+        _ => Classified::other(),
+    }
+}
+
+/// `find` with only the allowed predicates (no `-exec`, `-delete`, `-fprint`, `-L`, ...).
+fn find(args: &[Word]) -> Classified {
+    let mut reads = Vec::new();
+    let mut i = 0;
+    // Roots come first; the expression starts at the first word that starts like one.
+    while let Some(w) = args.get(i) {
+        match w.value.as_deref() {
+            Some(v) if v.starts_with('-') || v == "(" || v == "!" || v == ")" => break,
+            Some(_) => i += 1,
+            None => return Classified::other(),
+        }
+    }
+    while let Some(w) = args.get(i) {
+        let Some(v) = w.value.as_deref() else {
+            return Classified::other();
+        };
+        let Some((_, arity)) = FIND_PREDICATES.iter().find(|(p, _)| *p == v) else {
+            return Classified::other();
+        };
+        if *arity > 0 {
+            let Some(value) = args.get(i + 1) else {
+                return Classified::other();
+            };
+            if value.value.is_none() {
+                return Classified::other();
             }
-        } else if !explicit && scripts.is_empty() {
-            scripts.push(a);
+            if *arity == 2 {
+                reads.push(value.clone());
+            }
+            i += 1;
         }
         i += 1;
     }
-    !scripts.is_empty() && scripts.iter().all(|s| sed_script_safe(s))
+    Classified::reader(reads, false)
+}
+
+/// `git` with only allowed global options, subcommands and their options.
+fn git(args: &[Word]) -> Classified {
+    let mut reads = Vec::new();
+    let mut i = 0;
+    // Global options (git 2.47 git(1)): `-c`, `--exec-path`, `--git-dir`, `--work-tree`,
+    // `--namespace`, `--config-env`, `--super-prefix` and anything else are refused.
+    while let Some(w) = args.get(i) {
+        match w.value.as_deref() {
+            Some("-C") => {
+                match args.get(i + 1) {
+                    Some(d) if d.value.is_some() => reads.push(d.clone()),
+                    _ => return Classified::other(),
+                }
+                i += 2;
+            }
+            Some(
+                "--no-pager"
+                | "-P"
+                | "--no-optional-locks"
+                | "--literal-pathspecs"
+                | "--no-replace-objects"
+                | "--no-advice",
+            ) => i += 1,
+            Some(v) if !v.starts_with('-') => break,
+            _ => return Classified::other(),
+        }
+    }
+    let Some(sub) = args.get(i).and_then(|w| w.value.as_deref()) else {
+        return Classified::other();
+    };
+    let rest = &args[i + 1..];
+    let parsed = if let Some(spec) = programs::git_spec(sub) {
+        options::parse(&spec, rest)
+    } else {
+        let action = rest.first().and_then(|w| w.value.as_deref());
+        let (spec, rest) = match programs::git_action_spec(sub, action) {
+            Some(spec) => (spec, rest.get(1..).unwrap_or_default()),
+            None => match programs::git_action_spec(sub, None) {
+                Some(spec) => (spec, rest),
+                None => return Classified::other(),
+            },
+        };
+        options::parse(&spec, rest)
+    };
+    match parsed {
+        Ok(p) => {
+            // `HEAD:.env` shows a file from the repository: judge its path too.
+            let in_revision: Vec<Word> = p
+                .reads
+                .iter()
+                .filter_map(|w| w.value.clone())
+                .chain(p.texts.iter().cloned())
+                .filter_map(|v| {
+                    v.split_once(':').map(|(_, path)| {
+                        let path = path.trim_start_matches('/');
+                        path.strip_prefix("./").unwrap_or(path).to_string()
+                    })
+                })
+                .filter(|path| !path.is_empty())
+                .map(|path| Word::literal(&path))
+                .collect();
+            reads.extend(p.reads);
+            reads.extend(in_revision);
+            Classified::reader(reads, false)
+        }
+        Err(_) => Classified::other(),
+    }
 }
 
 /// Whether a sed script only prints / deletes / substitutes (no `w`, `r`, `e` commands or
@@ -269,122 +352,13 @@ fn sed_script_safe(script: &str) -> bool {
     true
 }
 
-/// `git` with only read-only subcommands and options.
-fn git_read_only(args: &[Option<&str>]) -> bool {
-    let mut i = 0;
-    // Global options.
-    while let Some(Some(a)) = args.get(i) {
-        match *a {
-            "-C" => i += 2,
-            "--no-pager"
-            | "-P"
-            | "--no-optional-locks"
-            | "--literal-pathspecs"
-            | "--no-replace-objects" => i += 1,
-            a if a.starts_with('-') => return false,
-            _ => break,
-        }
-    }
-    let Some(Some(sub)) = args.get(i) else {
-        return false;
-    };
-    let rest: Vec<Option<&str>> = args[i + 1..].to_vec();
-    if rest.iter().any(|a| {
-        a.is_some_and(|a| {
-            a.starts_with("--output")
-                || a == "--no-index"
-                || a.starts_with("--ext-diff")
-                || a == "-o"
-        })
-    }) {
-        return false;
-    }
-    let flags_only = |allowed: &[&str]| {
-        rest.iter().all(|a| {
-            a.is_some_and(|a| {
-                allowed
-                    .iter()
-                    .any(|f| a == *f || a.starts_with(&format!("{f}=")))
-            })
-        })
-    };
-    match *sub {
-        "status" | "diff" | "log" | "show" | "blame" | "shortlog" | "describe" | "rev-parse"
-        | "rev-list" | "ls-files" | "ls-tree" | "cat-file" | "grep" | "merge-base" | "name-rev"
-        | "whatchanged" | "count-objects" | "for-each-ref" | "show-ref" | "check-ignore"
-        | "version" | "show-branch" | "annotate" | "diff-tree" | "diff-files" | "diff-index"
-        | "ls-remote" | "var" | "check-attr" | "cherry" => true,
-        "branch" => flags_only(&[
-            "-a",
-            "--all",
-            "-r",
-            "--remotes",
-            "-l",
-            "--list",
-            "-v",
-            "-vv",
-            "--verbose",
-            "--show-current",
-            "--color",
-            "--no-color",
-            "--contains",
-            "--merged",
-            "--no-merged",
-            "--sort",
-            "--format",
-            "--column",
-            "--no-column",
-        ]),
-        "tag" => {
-            rest.is_empty()
-                || flags_only(&[
-                    "-l",
-                    "--list",
-                    "-n",
-                    "--sort",
-                    "--contains",
-                    "--points-at",
-                    "--format",
-                ])
-        }
-        "remote" => {
-            rest.is_empty()
-                || flags_only(&["-v", "--verbose"])
-                || matches!(rest.first().copied().flatten(), Some("get-url" | "show"))
-        }
-        "stash" => matches!(rest.first().copied().flatten(), Some("list" | "show")),
-        "reflog" => rest.is_empty() || matches!(rest.first().copied().flatten(), Some("show")),
-        "config" => {
-            rest.iter()
-                .flatten()
-                .any(|a| matches!(*a, "--get" | "--get-all" | "--get-regexp" | "--list" | "-l"))
-                && !rest.iter().flatten().any(|a| {
-                    matches!(
-                        *a,
-                        "--add"
-                            | "--unset"
-                            | "--unset-all"
-                            | "--replace-all"
-                            | "--edit"
-                            | "-e"
-                            | "--rename-section"
-                            | "--remove-section"
-                    )
-                })
-        }
-        "worktree" => matches!(rest.first().copied().flatten(), Some("list")),
-        "submodule" => matches!(rest.first().copied().flatten(), Some("status")),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn c(program: &str, args: &[&str]) -> Role {
-        let args: Vec<Option<&str>> = args.iter().map(|a| Some(*a)).collect();
-        classify(program, &args)
+        let args: Vec<Word> = args.iter().map(|a| Word::literal(a)).collect();
+        classify(program, &args).role
     }
 
     #[test]
@@ -392,17 +366,49 @@ mod tests {
         assert_eq!(c("ls", &["-la"]), Role::Reader);
         assert_eq!(c("echo", &["hi"]), Role::Pure);
         assert_eq!(c("sort", &["-o", "x"]), Role::Other);
+        assert_eq!(c("sort", &["--o=x"]), Role::Other);
+        assert_eq!(c("sort", &["--compress-prog=sh", "x"]), Role::Other);
         assert_eq!(c("sed", &["-n", "1,20p", "f"]), Role::Reader);
         assert_eq!(c("sed", &["s/a/b/g", "f"]), Role::Reader);
         assert_eq!(c("sed", &["-i", "s/a/b/", "f"]), Role::Other);
+        assert_eq!(c("sed", &["--in-pl", "s/a/b/", "f"]), Role::Other);
+        assert_eq!(c("sed", &["-n", "--expr=1e id", "f"]), Role::Other);
+        assert_eq!(c("sed", &["-ne1e", "f"]), Role::Other);
+        assert_eq!(c("sed", &["--fil=x", "f"]), Role::Other);
         assert_eq!(c("sed", &["s/a/b/w out", "f"]), Role::Other);
         assert_eq!(c("sed", &["1e rm -rf /", "f"]), Role::Other);
         assert_eq!(c("git", &["status"]), Role::Reader);
         assert_eq!(c("git", &["-c", "x=y", "status"]), Role::Other);
         assert_eq!(c("git", &["branch", "-D", "x"]), Role::Other);
         assert_eq!(c("git", &["push"]), Role::Other);
+        assert_eq!(
+            c("git", &["ls-remote", "--upload-pack=x", "o"]),
+            Role::Other
+        );
+        assert_eq!(
+            c("git", &["grep", "--open-files-in-pager=x", "y"]),
+            Role::Other
+        );
+        assert_eq!(c("git", &["grep", "-Ox", "y"]), Role::Other);
+        assert_eq!(c("git", &["diff", "--ext-diff"]), Role::Other);
+        assert_eq!(c("git", &["diff", "--ext"]), Role::Other);
+        assert_eq!(
+            c("git", &["blame", "--contents=/etc/passwd", "x"]),
+            Role::Other
+        );
+        assert_eq!(c("git", &["log", "--oneline", "-5"]), Role::Reader);
+        assert_eq!(c("git", &["remote", "-v"]), Role::Reader);
+        assert_eq!(c("git", &["stash", "list"]), Role::Reader);
+        assert_eq!(c("git", &["stash", "drop"]), Role::Other);
         assert_eq!(c("find", &[".", "-delete"]), Role::Other);
+        assert_eq!(c("find", &[".", "-name", "*.rs"]), Role::Reader);
+        assert_eq!(c("find", &[".", "-fprint", "x"]), Role::Other);
         assert_eq!(c("cargo", &["--version"]), Role::Pure);
         assert_eq!(c("rm", &["x"]), Role::Other);
+        assert_eq!(c("rg", &["--pre", "sh", "x"]), Role::Other);
+        assert_eq!(c("rg", &["--pr=sh", "x"]), Role::Other);
+        assert_eq!(c("printf", &["-v", "x", "y"]), Role::Other);
+        assert_eq!(c("test", &["-v", "x"]), Role::Other);
+        assert_eq!(c("ps", &["e"]), Role::Other);
     }
 }

@@ -29,8 +29,8 @@ impl Access {
     pub(crate) fn covers(self, kind: EffectKind) -> bool {
         match self {
             Access::Any => true,
-            Access::Read => kind == EffectKind::Read,
-            Access::Write => kind != EffectKind::Read,
+            Access::Read => kind.reads(),
+            Access::Write => kind.changes(),
             Access::Delete => kind == EffectKind::Delete,
         }
     }

@@ -247,6 +247,25 @@ pub(super) fn wrapper(
         ),
         "chroot" => (&["--userspec", "--groups"], 1, false),
         "watch" => (&["-n", "--interval", "-d"], 0, true),
+        "setsid" => (&[], 0, true),
+        "unshare" => (
+            &[
+                "--map-user",
+                "--map-group",
+                "--setgroups",
+                "--propagation",
+                "-S",
+                "-G",
+                "--setuid",
+                "--setgid",
+                "-R",
+                "--root",
+                "-w",
+                "--wd",
+            ],
+            0,
+            true,
+        ),
         _ => return false,
     };
     let (value_opts, skip_positionals, transparent) = spec;

@@ -71,6 +71,13 @@ pub(crate) struct RawCommand {
     /// `LD_PRELOAD=x ls`, `export GIT_EXTERNAL_DIFF=x; git diff`): its program may not be the
     /// system one or may not behave as usual. Locale and colour variables do not count.
     pub untrusted_env: bool,
+    /// Set when the command line assigns a variable that may change what a program does, or
+    /// has an arithmetic / subscript context that can run `$(...)`: nothing in it is then
+    /// allowed (it is at most asked).
+    pub taint: Option<String>,
+    /// Arguments and input files of the earlier stages of its pipeline (what may reach its
+    /// stdin: `cat secret | curl -d @- host`).
+    pub upstream: Vec<Word>,
 }
 
 /// Parses `text` (starting in directory `cwd`) into its simple commands. `depth` counts
@@ -97,8 +104,19 @@ pub(crate) fn parse(text: &str, cwd: CwdState, depth: usize) -> Result<Vec<RawCo
             functions: Vec::new(),
             inherited_redirects: Vec::new(),
             env_changed: false,
+            taint: None,
+            sub_words: Vec::new(),
         };
         walker.program(&program)?;
+        let taint = walker
+            .taint
+            .clone()
+            .or_else(|| walker.out.iter().find_map(|c| c.taint.clone()));
+        if let Some(t) = taint {
+            for c in &mut walker.out {
+                c.taint.get_or_insert_with(|| t.clone());
+            }
+        }
         Ok(walker.out)
     }));
     match outcome {
@@ -159,9 +177,18 @@ struct Walker {
     inherited_redirects: Vec<Redirect>,
     /// A variable other than locale / colour ones was assigned earlier in the line.
     env_changed: bool,
+    /// Why nothing in the line may be allowed (see [`RawCommand::taint`]).
+    taint: Option<String>,
+    /// Arguments of the commands run by substitutions since the current simple command began
+    /// (their output may be in its arguments: `curl -d "$(cat .env)"`).
+    sub_words: Vec<Word>,
 }
 
 impl Walker {
+    fn taint(&mut self, why: String) {
+        self.taint.get_or_insert(why);
+    }
+
     fn push(&mut self, cmd: RawCommand) -> Result<(), String> {
         if self.out.len() >= MAX_COMMANDS {
             return Err("too many commands to analyse".into());
@@ -215,6 +242,17 @@ impl Walker {
                     .iter()
                     .flat_map(command_words)
                     .collect();
+                let upstream_words: Vec<Word> = self.out[stage_starts[0]..*start]
+                    .iter()
+                    .flat_map(|c| {
+                        c.argv
+                            .iter()
+                            .skip(1)
+                            .chain(c.redirects.iter().filter(|r| !r.write).map(|r| &r.target))
+                            .filter(|w| w.value.as_deref().is_none_or(|v| !v.starts_with('-')))
+                            .cloned()
+                    })
+                    .collect();
                 let stage_end = stage_starts.get(k + 1).copied().unwrap_or(end);
                 let echoed = match &self.out[stage_starts[k - 1]..*start] {
                     [only] => echoed_text(only),
@@ -223,6 +261,7 @@ impl Walker {
                 for cmd in &mut self.out[*start..stage_end] {
                     cmd.piped = true;
                     cmd.sources.extend(upstream.iter().cloned());
+                    cmd.upstream.extend(upstream_words.iter().cloned());
                     if cmd.stdin_text.is_none() {
                         cmd.stdin_text.clone_from(&echoed);
                     }
@@ -309,8 +348,40 @@ impl Walker {
                 self.test_expr(b)
             }
             ExtendedTestExpr::Not(a) | ExtendedTestExpr::Parenthesized(a) => self.test_expr(a),
-            ExtendedTestExpr::UnaryTest(_, w) => self.word(&w.value).map(|_| ()),
-            ExtendedTestExpr::BinaryTest(_, a, b) => {
+            ExtendedTestExpr::UnaryTest(pred, w) => {
+                use brush_parser::ast::UnaryPredicate as U;
+                if matches!(
+                    pred,
+                    U::ShellVariableIsSetAndAssigned | U::ShellVariableIsSetAndNameRef
+                ) {
+                    self.taint(format!(
+                        "`[[ -v {} ]]` evaluates an array subscript",
+                        w.value
+                    ));
+                }
+                self.word(&w.value).map(|_| ())
+            }
+            ExtendedTestExpr::BinaryTest(op, a, b) => {
+                use brush_parser::ast::BinaryPredicate as B;
+                let arithmetic = matches!(
+                    op,
+                    B::ArithmeticEqualTo
+                        | B::ArithmeticNotEqualTo
+                        | B::ArithmeticLessThan
+                        | B::ArithmeticLessThanOrEqualTo
+                        | B::ArithmeticGreaterThan
+                        | B::ArithmeticGreaterThanOrEqualTo
+                );
+                let number = |s: &str| {
+                    let s = s.trim().trim_start_matches(['-', '+']);
+                    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
+                };
+                if arithmetic && !(number(&a.value) && number(&b.value)) {
+                    self.taint(format!(
+                        "`[[ {} {op} {} ]]` evaluates its operands as arithmetic",
+                        a.value, b.value
+                    ));
+                }
                 self.word(&a.value)?;
                 self.word(&b.value).map(|_| ())
             }
@@ -327,9 +398,11 @@ impl Walker {
                 return outcome;
             }
             CompoundCommand::Arithmetic(a) => {
+                self.taint(format!("`(( {} ))` is arithmetic evaluation", a.expr.value));
                 self.word(&a.expr.value)?;
             }
             CompoundCommand::ArithmeticForClause(f) => {
+                self.taint("`for (( ))` is arithmetic evaluation".into());
                 for e in [&f.initializer, &f.condition, &f.updater]
                     .into_iter()
                     .flatten()
@@ -339,6 +412,12 @@ impl Walker {
                 self.list(&f.body.list, place)?;
             }
             CompoundCommand::ForClause(f) => {
+                if !is_inert_variable(&f.variable_name) {
+                    self.taint(format!(
+                        "`for {} in` assigns that variable",
+                        f.variable_name
+                    ));
+                }
                 for w in f.values.iter().flatten() {
                     self.word(&w.value)?;
                 }
@@ -391,6 +470,9 @@ impl Walker {
     /// Expands a word and walks the scripts of its command substitutions (which run first).
     /// Returns the word and the words of the substituted commands.
     fn word(&mut self, raw: &str) -> Result<(Word, Vec<String>), String> {
+        if let Some(why) = evaluating_expansion(raw) {
+            self.taint(why);
+        }
         let w = words::expand(raw, &self.opts)?;
         let mut sources = Vec::new();
         for sub in &w.substitutions {
@@ -403,6 +485,15 @@ impl Walker {
     fn nested(&mut self, script: &str) -> Result<Vec<String>, String> {
         let cmds = parse(script, self.cwd.clone(), self.depth + 1)?;
         let words: Vec<String> = cmds.iter().flat_map(command_words).collect();
+        for c in &cmds {
+            self.sub_words.extend(c.argv.iter().skip(1).cloned());
+            self.sub_words.extend(
+                c.redirects
+                    .iter()
+                    .filter(|r| !r.write)
+                    .map(|r| r.target.clone()),
+            );
+        }
         for c in cmds {
             self.push(c)?;
         }
@@ -483,6 +574,7 @@ impl Walker {
             redirects: self.inherited_redirects.clone(),
             ..RawCommand::default()
         };
+        self.sub_words.clear();
         if let Some(prefix) = &sc.prefix {
             for item in &prefix.0 {
                 self.item(item, true, &mut cmd)?;
@@ -502,6 +594,7 @@ impl Walker {
                 cmd.fork_bomb = true;
             }
         }
+        cmd.upstream.append(&mut self.sub_words);
         self.track_cd(&cmd);
         self.track_env(&mut cmd);
         self.push(cmd)
@@ -510,6 +603,11 @@ impl Walker {
     /// Notes environment changes: for this command (`LD_PRELOAD=x cmd`) and, when they outlive
     /// it (`PATH=x`, `export PATH=x`), for every later one.
     fn track_env(&mut self, cmd: &mut RawCommand) {
+        if let Some(name) = cmd.assignments.iter().find(|a| !is_inert_variable(a)) {
+            self.taint(format!(
+                "assigns `{name}`, which may change what programs do"
+            ));
+        }
         let assigns = cmd.assignments.iter().any(|a| !is_benign_variable(a));
         let exported = matches!(
             cmd.argv.first().and_then(|w| w.value.as_deref()),
@@ -547,8 +645,10 @@ impl Walker {
             CommandPrefixOrSuffixItem::AssignmentWord(a, w) => {
                 if prefix {
                     let name = match &a.name {
-                        brush_parser::ast::AssignmentName::VariableName(n)
-                        | brush_parser::ast::AssignmentName::ArrayElementName(n, _) => n.clone(),
+                        brush_parser::ast::AssignmentName::VariableName(n) => n.clone(),
+                        brush_parser::ast::AssignmentName::ArrayElementName(n, i) => {
+                            format!("{n}[{i}]")
+                        }
                     };
                     let (_, sources) = self.word(&w.value)?;
                     cmd.sources.extend(sources);
@@ -582,6 +682,7 @@ impl Walker {
                     None => self.cwd.cd("~"),
                     Some(w) => match (&w.value, w.tilde) {
                         (Some(v), _) if v == "-" => CwdState::Unknown,
+                        (Some(v), _) if super::glob::has_glob_chars(v) => CwdState::Unknown,
                         (Some(v), tilde) if !v.starts_with('~') || tilde => self.cwd.cd(v),
                         (Some(v), _) => self.cwd.cd(&format!("./{v}")),
                         (None, _) => CwdState::Unknown,
@@ -592,6 +693,66 @@ impl Walker {
             _ => {}
         }
     }
+}
+
+/// Variables whose assignment cannot change what a program or the shell does: lowercase
+/// names (no program reads them from the environment, but the `*_proxy` ones) and
+/// [`is_benign_variable`]. An array element (`a[i]=`) is never inert: its subscript is
+/// evaluated.
+pub(crate) fn is_inert_variable(name: &str) -> bool {
+    let lowercase = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.ends_with("proxy")
+        && name != "_";
+    lowercase || is_benign_variable(name)
+}
+
+/// Why a word's expansion can evaluate arithmetic on a variable (which runs `$(...)` found
+/// in its value or in an array subscript): `$((x))`, `$[x]`, `${a[i]}`, `${x:i}`. Quotes are
+/// ignored (over-approximation: a quoted `'$((x))'` is treated the same).
+fn evaluating_expansion(raw: &str) -> Option<String> {
+    let variable_operand = |s: &str| {
+        s.chars()
+            .any(|c| c.is_ascii_alphabetic() || c == '$' || c == '`')
+    };
+    for pat in ["$((", "$["] {
+        if let Some(pos) = raw.find(pat) {
+            if variable_operand(&raw[pos + pat.len()..]) {
+                return Some(format!("`{raw}` evaluates arithmetic on variables"));
+            }
+        }
+    }
+    let mut rest = raw;
+    while let Some(pos) = rest.find("${") {
+        let inner = &rest[pos + 2..];
+        let end = inner.find('}').unwrap_or(inner.len());
+        let body = &inner[..end];
+        let name_len = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#' || c == '!'))
+            .unwrap_or(body.len());
+        let after = &body[name_len..];
+        if let Some(sub) = after.strip_prefix('[') {
+            let idx = sub.split(']').next().unwrap_or_default();
+            if !(idx == "@"
+                || idx == "*"
+                || (!idx.is_empty() && idx.chars().all(|c| c.is_ascii_digit())))
+            {
+                return Some(format!("`{raw}` evaluates an array subscript"));
+            }
+        }
+        if let Some(off) = after.strip_prefix(':') {
+            if !off.starts_with(['-', '=', '?', '+']) && variable_operand(off) {
+                return Some(format!("`{raw}` evaluates a substring offset"));
+            }
+        }
+        rest = &inner[end.min(inner.len())..];
+    }
+    None
 }
 
 /// Variables that only change formatting (locale, time zone, colours, terminal size).

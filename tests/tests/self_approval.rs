@@ -555,7 +555,13 @@ fn truncated_input_is_never_allowed() {
     };
     let echo = decision("toolu_trunc_echo");
     assert_eq!(echo["outcome"], "ask", "{timeline:#}");
-    assert_eq!(echo["rule_id"], "ask.partial-input", "{echo}");
+    // Caught twice: the policy itself never allows a string carrying the truncation marker
+    // (ask.not-understood), and the server caps any allow of a truncated envelope
+    // (ask.partial-input).
+    assert!(
+        echo["rule_id"] == "ask.partial-input" || echo["rule_id"] == "ask.not-understood",
+        "{echo}"
+    );
     assert!(
         echo["reason"]
             .as_str()

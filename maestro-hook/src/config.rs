@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Default server URL.
-pub const DEFAULT_URL: &str = "http://127.0.0.1:8420";
+pub use maestro_shared::wire::DEFAULT_URL;
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 500;
 /// Default total time an observe-only event may spend talking to the server.
@@ -136,7 +136,8 @@ pub fn hook_dirs() -> Option<directories::ProjectDirs> {
 
 /// The server's default data dir (`~/.local/share/maestro` on Linux).
 pub fn default_server_data_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "maestro").map(|d| d.data_dir().to_path_buf())
+    directories::ProjectDirs::from("", "", maestro_shared::wire::DATA_DIR_APP)
+        .map(|d| d.data_dir().to_path_buf())
 }
 
 /// The config file path: `MAESTRO_HOOK_CONFIG` or `<config dir>/config.env`.
@@ -278,7 +279,7 @@ impl Config {
 
     /// The webhook endpoint.
     pub fn webhook_url(&self) -> String {
-        format!("{}/api/webhooks/hook-event", self.url)
+        format!("{}{}", self.url, maestro_shared::wire::WEBHOOK_PATH)
     }
 
     /// The quarantine dir (inside the spool dir).

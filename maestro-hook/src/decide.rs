@@ -4,9 +4,9 @@
 use crate::config::Config;
 use maestro_shared::policy::{local_fallback, EvalContext, Outcome, PathResolver};
 use maestro_shared::{Envelope, HookEventName};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Prints `text` followed by a newline on stdout, as one write. Errors (a closed pipe) are
 /// ignored: there is nobody left to tell.
@@ -21,19 +21,7 @@ pub fn print_stdout(text: &str) {
 
 /// The deny JSON for `event` (compact, one line), or `None` for events without decisions.
 pub fn deny_json(event: &HookEventName, reason: &str) -> Option<String> {
-    let v = match event {
-        HookEventName::PreToolUse => json!({"hookSpecificOutput": {
-            "hookEventName": "PreToolUse",
-            "permissionDecision": "deny",
-            "permissionDecisionReason": reason,
-        }}),
-        HookEventName::PermissionRequest => json!({"hookSpecificOutput": {
-            "hookEventName": "PermissionRequest",
-            "decision": {"behavior": "deny", "message": reason},
-        }}),
-        _ => return None,
-    };
-    serde_json::to_string(&v).ok()
+    maestro_shared::wire::decision_output(event, false, reason)
 }
 
 /// What to print when the server did not decide: the local policy's deny, or nothing.
@@ -61,7 +49,7 @@ pub fn fallback_output(
             .as_ref()
             .map(|d| d.to_string_lossy().into_owned()),
         protected_paths: protected_paths(cfg),
-        resolver: Some(PathResolver::new(canonical)),
+        resolver: Some(PathResolver::kernel()),
     };
     let decision = local_fallback(tool_name, &tool_input, &ctx)?;
     if decision.outcome != Outcome::Deny {
@@ -91,22 +79,10 @@ fn protected_paths(cfg: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Resolves symlinks of `path`, or of its longest existing ancestor.
-fn canonical(path: &Path) -> Option<PathBuf> {
-    let mut existing = path.to_path_buf();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(&existing) {
-            return Some(rest.iter().rev().fold(real, |p, c| p.join(c)));
-        }
-        rest.push(existing.file_name()?.to_owned());
-        existing = existing.parent()?.to_path_buf();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn deny_shapes_match_the_hook_contract() {

@@ -10,7 +10,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// Header telling the server how long the hook can wait for a held decision.
-pub const WAIT_HEADER: &str = "X-Maestro-Wait-Ms";
+pub use maestro_shared::wire::WAIT_HEADER;
 
 /// What happened to one POST.
 #[derive(Debug)]

@@ -98,7 +98,9 @@ pub fn router(state: AppState) -> Router {
         ));
     let api = Router::new()
         .route(
-            "/webhooks/hook-event",
+            maestro_shared::wire::WEBHOOK_PATH
+                .strip_prefix("/api")
+                .unwrap_or(maestro_shared::wire::WEBHOOK_PATH),
             post(ingest::hook_event).layer(DefaultBodyLimit::max(state.config.body_limit_bytes)),
         )
         .route("/login", post(auth::login))

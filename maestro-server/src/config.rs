@@ -166,13 +166,13 @@ pub struct Config {
 }
 
 /// Default bind address.
-pub const DEFAULT_BIND: &str = "127.0.0.1:8420";
+pub use maestro_shared::wire::DEFAULT_BIND;
 /// Default webhook body limit (8 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// The default data dir (`~/.local/share/maestro` on Linux).
 pub fn default_data_dir() -> PathBuf {
-    directories::ProjectDirs::from("", "", "maestro")
+    directories::ProjectDirs::from("", "", maestro_shared::wire::DATA_DIR_APP)
         .map(|d| d.data_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".maestro"))
 }

@@ -23,8 +23,8 @@ use maestro_shared::api::{Approval, ApprovalStatus};
 use maestro_shared::events::{HookEvent, HookEventName};
 use maestro_shared::policy::{Decision, EvalContext, Outcome, PathResolver, Policy};
 use maestro_shared::Envelope;
-use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use serde_json::Value;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The effective policy: built-in rules plus the user's policy file.
@@ -32,76 +32,6 @@ pub struct PolicySet {
     base: Policy,
     data_dir: PathBuf,
     protected: Vec<String>,
-}
-
-/// Most symlinks followed while resolving one path (the kernel's limit, `ELOOP`).
-const MAX_SYMLINKS: usize = 40;
-
-/// Where `path` leads, resolved the way the kernel resolves it: component by component, each
-/// symlink replaced by its target *before* a following `..` is applied (`link/../x` is `x`
-/// next to the link's target, not next to the link). Once a component does not exist, the rest
-/// is appended as written; a `..` after a missing component cannot be judged (`None`). A
-/// dangling symlink is followed to where its target would be created, as a write through it
-/// would. `None` also for symlink loops and unreadable directories: the policy then never
-/// takes the path to be inside the project.
-fn canonical(path: &Path) -> Option<PathBuf> {
-    use std::collections::VecDeque;
-    use std::ffi::OsString;
-    use std::path::Component;
-
-    fn parts(p: &Path) -> VecDeque<OsString> {
-        p.components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(n.to_owned()),
-                Component::ParentDir => Some(OsString::from("..")),
-                _ => None,
-            })
-            .collect()
-    }
-
-    if !path.is_absolute() {
-        return None;
-    }
-    let mut queue = parts(path);
-    let mut cur = PathBuf::from("/");
-    let mut exists = true;
-    let mut hops = 0;
-    while let Some(c) = queue.pop_front() {
-        if c == ".." {
-            if !exists {
-                return None;
-            }
-            cur.pop();
-            continue;
-        }
-        let next = cur.join(&c);
-        if !exists {
-            cur = next;
-            continue;
-        }
-        match std::fs::symlink_metadata(&next) {
-            Ok(m) if m.file_type().is_symlink() => {
-                hops += 1;
-                if hops > MAX_SYMLINKS {
-                    return None;
-                }
-                let target = std::fs::read_link(&next).ok()?;
-                if target.is_absolute() {
-                    cur = PathBuf::from("/");
-                }
-                let mut rest = parts(&target);
-                rest.extend(queue);
-                queue = rest;
-            }
-            Ok(_) => cur = next,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                exists = false;
-                cur = next;
-            }
-            Err(_) => return None,
-        }
-    }
-    Some(cur)
 }
 
 impl PolicySet {
@@ -157,7 +87,7 @@ impl PolicySet {
             home: std::env::var("HOME").ok(),
             maestro_data_dir: Some(self.data_dir.display().to_string()),
             protected_paths: self.protected.clone(),
-            resolver: Some(PathResolver::new(canonical)),
+            resolver: Some(PathResolver::kernel()),
         }
     }
 
@@ -169,21 +99,7 @@ impl PolicySet {
 
 /// The JSON Claude Code acts on, for an event and a final outcome.
 pub fn hook_output(event: &HookEventName, allow: bool, reason: &str) -> String {
-    let v = match event {
-        HookEventName::PermissionRequest => {
-            if allow {
-                json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest",
-                    "decision": {"behavior": "allow"}}})
-            } else {
-                json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest",
-                    "decision": {"behavior": "deny", "message": reason}}})
-            }
-        }
-        _ => json!({"hookSpecificOutput": {"hookEventName": "PreToolUse",
-            "permissionDecision": if allow { "allow" } else { "deny" },
-            "permissionDecisionReason": reason}}),
-    };
-    v.to_string()
+    maestro_shared::wire::decision_output(event, allow, reason).unwrap_or_default()
 }
 
 /// Rule id of a call held because its task's policy override cannot load.
@@ -468,6 +384,7 @@ pub fn cli(opts: &ServerOpts, action: &PolicyCommand) -> anyhow::Result<std::pro
 mod tests {
     use super::*;
     use maestro_shared::policy::Outcome;
+    use serde_json::json;
 
     fn decision(outcome: Outcome) -> Decision {
         Decision {
@@ -564,50 +481,5 @@ mod tests {
         }
         let cancelled = out(ApprovalStatus::Cancelled).expect("cancelled");
         assert!(cancelled.contains("cancelled"), "{cancelled}");
-    }
-
-    use std::os::unix::fs::symlink;
-    use std::path::PathBuf;
-
-    /// A real tree: `root/proj/{src, link_out -> ../outside, dangling -> ../outside/new.txt}`,
-    /// `root/outside/{x}`, `root/proj/loop -> loop`.
-    fn tree() -> (tempfile::TempDir, PathBuf) {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let root = std::fs::canonicalize(tmp.path()).expect("canonical temp dir");
-        std::fs::create_dir_all(root.join("proj/src")).expect("mkdir");
-        std::fs::create_dir_all(root.join("outside/deep")).expect("mkdir");
-        std::fs::write(root.join("outside/x"), "x").expect("write");
-        symlink(root.join("outside/deep"), root.join("proj/link_out")).expect("symlink");
-        symlink("../outside/new.txt", root.join("proj/dangling")).expect("symlink");
-        symlink("loop", root.join("proj/loop")).expect("symlink");
-        (tmp, root)
-    }
-
-    #[test]
-    fn symlinks_are_resolved_before_dotdot() {
-        let (_tmp, root) = tree();
-        // Lexically `proj/x`; the kernel goes to `outside/deep/..` = `outside`.
-        let p = root.join("proj/link_out/../x");
-        assert_eq!(canonical(&p), Some(root.join("outside/x")));
-        let p = root.join("proj/src/../src/a.rs");
-        assert_eq!(canonical(&p), Some(root.join("proj/src/a.rs")));
-    }
-
-    #[test]
-    fn missing_components_and_dangling_links() {
-        let (_tmp, root) = tree();
-        assert_eq!(
-            canonical(&root.join("proj/new/file.rs")),
-            Some(root.join("proj/new/file.rs"))
-        );
-        // `..` after a component that does not exist: unknown.
-        assert_eq!(canonical(&root.join("proj/nope/../x")), None);
-        // A write through a dangling symlink lands at its target.
-        assert_eq!(
-            canonical(&root.join("proj/dangling")),
-            Some(root.join("outside/new.txt"))
-        );
-        assert_eq!(canonical(&root.join("proj/loop")), None);
-        assert_eq!(canonical(std::path::Path::new("relative")), None);
     }
 }

@@ -19,7 +19,7 @@ use maestro_shared::Envelope;
 use std::time::{Duration, Instant};
 
 /// Header with the longest time the hook can wait for a held decision, in ms.
-pub const WAIT_HEADER: &str = "x-maestro-wait-ms";
+pub use maestro_shared::wire::WAIT_HEADER;
 
 fn reject(state: &AppState, reason: &'static str, err: HttpError) -> Response {
     state.telemetry.rejected(reason);

@@ -242,7 +242,7 @@ impl Supervisor {
         let built = command::split_command(&self.settings.claude_command).and_then(|base| {
             let hook = command::find_hook_bin()?;
             let target = command::Target {
-                url: url.unwrap_or_else(|| "http://127.0.0.1:8420".into()),
+                url: url.unwrap_or_else(|| maestro_shared::wire::DEFAULT_URL.into()),
                 token: self.settings.ingest_token.clone(),
                 session_id: id.to_string(),
                 task_id: pending.task_id.clone(),

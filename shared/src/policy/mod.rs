@@ -244,6 +244,12 @@ impl PathResolver {
         PathResolver(Arc::new(f))
     }
 
+    /// The resolver the server and the hook use: [`crate::kernel_path::resolve`] (symlinks
+    /// before `..`, dangling links followed, unknown after a missing component).
+    pub fn kernel() -> PathResolver {
+        PathResolver::new(crate::kernel_path::resolve)
+    }
+
     /// Resolves `path`.
     pub fn resolve(&self, path: &Path) -> Option<PathBuf> {
         (self.0)(path)

@@ -101,6 +101,20 @@ impl Sender {
         }
     }
 
+    /// `GET` of the webhook with the ingest token: the server answers 204 when it accepts the
+    /// token (nothing is stored), 401 when not. `None` without a configured token.
+    pub fn check_token(&self) -> Option<Result<u16, String>> {
+        let auth = self.auth.as_ref()?;
+        Some(
+            self.agent
+                .get(&self.endpoint)
+                .header("Authorization", auth)
+                .call()
+                .map(|r| r.status().as_u16())
+                .map_err(|e| describe_error(&e)),
+        )
+    }
+
     /// `GET <url><path>` with the same timeouts; returns (status, body).
     pub fn get(&self, url: &str) -> Result<(u16, String), String> {
         let mut resp = self.agent.get(url).call().map_err(|e| describe_error(&e))?;

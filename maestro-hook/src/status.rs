@@ -12,7 +12,8 @@ use maestro_shared::HookEventName;
 use std::path::Path;
 use std::time::Duration;
 
-/// Prints the status report. Returns the exit code (0, or 1 when the server is unreachable).
+/// Prints the status report. Returns the exit code (0, or 1 when the server is unreachable or
+/// does not accept the token).
 pub fn run(cfg: &Config, project_dir: &Path, home: &Path, claude: &Choice) -> i32 {
     println!("maestro-hook {}", env!("CARGO_PKG_VERSION"));
     match &cfg.config_file {
@@ -45,6 +46,28 @@ pub fn run(cfg: &Config, project_dir: &Path, home: &Path, claude: &Choice) -> i3
         }
     };
     println!("token: {}", cfg.token_source);
+    // A wrong token looks fine until every event lands in quarantine with a 401: ask.
+    let token_ok = match sender.check_token() {
+        None => false,
+        Some(Ok(204)) | Some(Ok(200)) => {
+            println!("  accepted by the server");
+            true
+        }
+        Some(Ok(401)) | Some(Ok(403)) => {
+            println!(
+                "  REJECTED by the server (401): every event would be quarantined; set MAESTRO_TOKEN to the server's ingest token"
+            );
+            false
+        }
+        Some(Ok(s)) => {
+            println!("  not checked (server answered {s})");
+            reachable
+        }
+        Some(Err(e)) => {
+            println!("  not checked ({e})");
+            false
+        }
+    };
 
     println!("spool: {}", cfg.spool_dir.display());
     match spool::stats(&cfg.spool_dir) {
@@ -97,7 +120,7 @@ pub fn run(cfg: &Config, project_dir: &Path, home: &Path, claude: &Choice) -> i3
         };
         println!("  {:<7} {}: {line}", scope.as_str(), path.display());
     }
-    if reachable {
+    if reachable && token_ok {
         0
     } else {
         1

@@ -101,7 +101,9 @@ pub fn router(state: AppState) -> Router {
             maestro_shared::wire::WEBHOOK_PATH
                 .strip_prefix("/api")
                 .unwrap_or(maestro_shared::wire::WEBHOOK_PATH),
-            post(ingest::hook_event).layer(DefaultBodyLimit::max(state.config.body_limit_bytes)),
+            post(ingest::hook_event)
+                .get(ingest::check_token)
+                .layer(DefaultBodyLimit::max(state.config.body_limit_bytes)),
         )
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))

@@ -64,6 +64,15 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// `GET` of the webhook: 204 when the request carries the ingest token (what `maestro-hook
+/// status` checks), 401 otherwise. Stores nothing.
+pub async fn check_token(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match check_ingest(&state, &headers) {
+        Ok(()) => axum::http::StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// The webhook handler.
 pub async fn hook_event(
     State(state): State<AppState>,

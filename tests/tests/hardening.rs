@@ -432,3 +432,29 @@ fn a_task_policy_override_that_cannot_load_holds_instead_of_failing_open() {
         "{held}"
     );
 }
+
+#[test]
+fn hook_status_checks_the_token_with_the_server() {
+    let server = TestServer::start();
+    let mut hook = HookEnv::for_server(&server);
+    let run = hook.run(&["status"], b"");
+    assert!(
+        run.out().contains("accepted by the server"),
+        "{}",
+        run.out()
+    );
+    hook.set(
+        "MAESTRO_TOKEN",
+        "a-wrong-token-that-is-long-enough-0123456789",
+    );
+    let run = hook.run(&["status"], b"");
+    assert!(
+        run.out().contains("REJECTED by the server"),
+        "{}",
+        run.out()
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.out());
+    // The check stores nothing.
+    let events = server.get("/api/events");
+    assert_eq!(events.as_array().map(Vec::len), Some(0), "{events}");
+}

@@ -405,6 +405,15 @@ fn hostile_payload_is_shown_as_text_and_runs_nothing() {
         let card = format!(".card[data-task-id='{task}']");
         wait_text(&b, &format!("{card} .feed-text"), &format!("Reading {path}")).await;
         wait_text(&b, &format!("{card} .feed-text"), "<img src=x onerror=alert(1)>").await;
+        // Bidi overrides and zero-width characters are shown as escapes, so what is shown is
+        // what runs ("Trojan Source").
+        agent.bash("ls \u{202e}gnp.exe\u{202c}\u{200b}");
+        wait_text(
+            &b,
+            &format!("{card} .feed-text"),
+            "ls ⟪U+202E⟫gnp.exe⟪U+202C⟫⟪U+200B⟫",
+        )
+        .await;
         wait_text(&b, ".toast", "<img src=x onerror=alert(6)>").await;
         let link = b
             .js("return document.querySelector('.toast-error .toast-link').getAttribute('href')")

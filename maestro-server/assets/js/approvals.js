@@ -7,7 +7,7 @@ import { openDialog } from './modal.js';
 import { Api } from './api.js';
 import { on, state, emit } from './store.js';
 import { toast } from './toasts.js';
-import { clockTime, relative, shortId, toolSubject } from './format.js';
+import { clockTime, relative, reveal, shortId, toolSubject } from './format.js';
 
 let openModal = null; // { id, dialog }
 
@@ -49,7 +49,7 @@ export function openApproval(approval) {
     rows: '2',
     placeholder: 'Optional: told to Claude on deny, kept in the audit log',
   });
-  const subject = toolSubject(a.tool_input);
+  const subject = reveal(toolSubject(a.tool_input));
   const content = h(
     'div',
     { class: 'approval' },
@@ -64,7 +64,7 @@ export function openApproval(approval) {
       row('Tool', h('span', { class: 'tool-chip', text: a.tool_name || a.event })),
       row(subjectLabel(a.tool_input), h('code', { class: 'approval-subject', text: subject }), { mono: true }),
       row('Rule', h('code', { text: a.rule_id || '—' })),
-      row('Reason', a.reason || '—'),
+      row('Reason', reveal(a.reason) || '—'),
       row(
         'Session',
         h('span', {},
@@ -80,7 +80,7 @@ export function openApproval(approval) {
       row('Asked', `${clockTime(a.created_at)} (${relative(a.created_at)})`),
     ),
     h('details', { class: 'approval-input' }, h('summary', { text: 'Full tool input' }),
-      h('pre', { class: 'raw', text: JSON.stringify(a.tool_input, null, 2) })),
+      h('pre', { class: 'raw', text: reveal(JSON.stringify(a.tool_input, null, 2)) })),
     h('label', { class: 'field-label', for: 'approval-reason', text: 'Reason (optional)' }),
     reason,
   );
@@ -92,7 +92,7 @@ export function openApproval(approval) {
     toast({
       kind: decision === 'approve' ? 'success' : 'info',
       title: decision === 'approve' ? 'Approved' : 'Denied',
-      message: a.summary,
+      message: reveal(a.summary),
     });
     return true;
   };
@@ -164,7 +164,7 @@ function renderPendingPanel(panel, label, btn) {
             openApproval(a);
           },
         },
-        h('span', { class: 'pending-summary', text: a.summary }),
+        h('span', { class: 'pending-summary', text: reveal(a.summary) }),
         h('span', { class: 'pending-meta', text: `${task ? task.title : 'Unassigned'} · ${relative(a.created_at)}` })));
     })),
   );
@@ -202,7 +202,7 @@ export function initApprovals() {
       const el = toast({
         kind: 'warning',
         title: `Permission requested${task ? ` · ${task.title}` : ''}`,
-        message: pending.summary,
+        message: reveal(pending.summary),
         action: { label: 'Review', onClick: () => { const a = state.approvals.get(pending.id); if (a) openApproval(a); } },
       });
       if (el) el.dataset.approvalId = pending.id;
@@ -222,7 +222,7 @@ export function initApprovals() {
         terminal_allowed: 'answered in the terminal (allowed)',
         terminal_denied: 'answered in the terminal (denied or dismissed)',
       }[resolved.status] || resolved.status;
-      toast({ kind: 'info', title: `Request ${verb}`, message: `${resolved.summary}${resolved.decided_by ? ` (by ${resolved.decided_by})` : ''}` });
+      toast({ kind: 'info', title: `Request ${verb}`, message: `${reveal(resolved.summary)}${resolved.decided_by ? ` (by ${resolved.decided_by})` : ''}` });
     }
   });
   on('tasks', render);

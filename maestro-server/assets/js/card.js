@@ -3,7 +3,7 @@
 
 import { h, setText, setChildren, icon } from './dom.js';
 import { state, sessionsOfTask, taskHealth, blockedInfo } from './store.js';
-import { HEALTH_LABELS, STATE_LABELS, STATUS_LABELS, STATUS_ORDER, clockTime } from './format.js';
+import { HEALTH_LABELS, STATE_LABELS, STATUS_LABELS, STATUS_ORDER, clockTime, reveal } from './format.js';
 import { openBlocked } from './approvals.js';
 
 /** Creates the card component for `taskId`; `actions` = {move(task, status), edit(task), remove(task)}. */
@@ -75,7 +75,7 @@ export function createCard(taskId, actions) {
     badge.hidden = !info;
     el.classList.toggle('is-blocked', !!info);
     if (info) {
-      setText(badge.lastChild, info.text);
+      setText(badge.lastChild, reveal(info.text));
       badge.setAttribute('aria-label', `Blocked: ${info.text}. Open the permission request`);
     }
     const i = STATUS_ORDER.indexOf(t.status);
@@ -93,7 +93,7 @@ export function createCard(taskId, actions) {
           items.map((it) =>
             h('li', { class: ['feed-line', `st-${it.status}`], dataset: { itemId: String(it.id), kind: it.kind } },
               h('time', { datetime: it.at, text: clockTime(it.at) }),
-              h('span', { class: 'feed-text', text: it.summary }),
+              h('span', { class: 'feed-text', text: reveal(it.summary) }),
             ),
           ),
         );

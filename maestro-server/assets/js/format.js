@@ -132,3 +132,16 @@ export function pct(rate) {
   const p = rate * 100;
   return `${Math.abs(p - Math.round(p)) < 0.05 ? p.toFixed(0) : p.toFixed(1)}%`;
 }
+
+// Characters that change how text is displayed without being visible: C0/C1 controls (but tab
+// and newline), bidi embeddings, overrides and isolates, and zero-width characters. A command
+// shown for approval must read as what will run ("Trojan Source"), so each is shown as an
+// escape such as ⟪U+202E⟫.
+const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+/** `text` with every invisible or direction-changing character shown as ⟪U+XXXX⟫. */
+export function reveal(text) {
+  if (text === null || text === undefined) return text;
+  return String(text).replace(INVISIBLE, (c) =>
+    `⟪U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}⟫`);
+}

@@ -10,7 +10,7 @@ import { createErrorLog } from './errors.js';
 import { taskPicker, attach } from './unassigned.js';
 import { openApproval, openBlockedInfo } from './approvals.js';
 import { toast } from './toasts.js';
-import { HEALTH_LABELS, STATE_LABELS, shortDateTime, duration, parseTime, shortId } from './format.js';
+import { HEALTH_LABELS, STATE_LABELS, shortDateTime, duration, parseTime, reveal, shortId } from './format.js';
 
 export function kv(label, valueEl) {
   return h('div', { class: 'stat' }, h('dt', { text: label }), h('dd', {}, valueEl));
@@ -116,7 +116,7 @@ export function mountSession(root, id) {
     const appr = approvalOfSession(s.id);
     const blockedText = appr ? appr.summary : s.state === 'blocked' ? s.blocked_on || 'Waiting for permission' : null;
     blocked.hidden = !blockedText;
-    if (blockedText) setText(blocked.lastChild, blockedText);
+    if (blockedText) setText(blocked.lastChild, reveal(blockedText));
     const key = `${s.task_id}:${s.state}:${s.spawned}:${state.tasks.size}`;
     if (key !== actionsKey) {
       actionsKey = key;

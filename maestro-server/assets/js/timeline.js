@@ -7,7 +7,7 @@ import { Api } from './api.js';
 import { textDialog } from './modal.js';
 import { toast } from './toasts.js';
 import { byTime } from './store.js';
-import { clockTime, detailText, shortId } from './format.js';
+import { clockTime, detailText, reveal, shortId } from './format.js';
 
 const WINDOW = 250;
 
@@ -93,7 +93,7 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
       h('time', { class: 'tl-time', datetime: it.at, title: it.at, text: clockTime(it.at) }),
       h('span', { class: 'tl-icon', 'aria-label': it.status, text: STATUS_ICON[it.status] || '•' }),
       h('div', { class: 'tl-main' },
-        h('span', { class: 'tl-summary', text: it.summary }),
+        h('span', { class: 'tl-summary', text: reveal(it.summary) }),
         h('span', { class: 'tl-chips' },
           it.tool_name ? h('span', { class: 'chip', text: it.tool_name }) : null,
           it.agent_id ? h('span', { class: 'chip chip-agent', title: it.agent_id, text: `subagent ${it.agent_id.slice(0, 6)}` }) : null,

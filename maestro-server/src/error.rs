@@ -60,9 +60,12 @@ impl From<StoreError> for HttpError {
             StoreError::NotFound(m) => HttpError::not_found(format!("{m} not found")),
             StoreError::Conflict(m) => HttpError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Invalid(m) => HttpError::unprocessable("invalid_request", m),
-            StoreError::Unavailable(m) => {
-                HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", m)
-            }
+            // The SQLite text (paths, internals) is in the log, not in the answer.
+            StoreError::Unavailable(_) => HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the store cannot write right now: nothing was stored (details in the server log)",
+            ),
             // The cause (a panic message) is in the log, not in the answer.
             StoreError::Internal(_) => HttpError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -45,8 +45,81 @@ pub enum StoreError {
 }
 
 impl From<rusqlite::Error> for StoreError {
+    /// A failure of the storage itself (disk full, I/O error, corruption, locked, read-only)
+    /// is [`StoreError::Unavailable`]: nothing was stored, the hook spools and retries, and the
+    /// store reports itself unhealthy. Anything else (a constraint violation, a type mismatch,
+    /// a misused statement, a row that does not map) is a bug: [`StoreError::Internal`], which
+    /// refuses only that request and does not make the store look like a full disk.
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Unavailable(e.to_string())
+        if is_storage_failure(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Internal(format!("database: {e}"))
+        }
+    }
+}
+
+/// Whether a SQLite error is the storage's fault rather than the code's.
+fn is_storage_failure(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => matches!(
+            f.code,
+            C::DiskFull
+                | C::SystemIoFailure
+                | C::CannotOpen
+                | C::ReadOnly
+                | C::DatabaseCorrupt
+                | C::NotADatabase
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::OutOfMemory
+                | C::FileLockingProtocolFailed
+                | C::PermissionDenied
+                | C::NoLargeFileSupport
+                | C::OperationInterrupted
+                | C::InternalMalfunction
+        ),
+        // The connection or its thread is gone: storage, not a bug in a query.
+        rusqlite::Error::SqliteSingleThreadedMode | rusqlite::Error::InvalidPath(_) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn storage_failures_and_bugs_are_told_apart() {
+        let conn = rusqlite::Connection::open_in_memory().expect("db");
+        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .expect("table");
+        conn.execute("INSERT INTO t VALUES (1)", []).expect("row");
+        // A constraint violation is a bug in the code that wrote it.
+        let dup = conn
+            .execute("INSERT INTO t VALUES (1)", [])
+            .expect_err("dup");
+        assert!(matches!(StoreError::from(dup), StoreError::Internal(_)));
+        // A query error (no such table) too.
+        let bad = conn
+            .execute("INSERT INTO nope VALUES (1)", [])
+            .expect_err("bad");
+        assert!(matches!(StoreError::from(bad), StoreError::Internal(_)));
+        // A full database is the storage's.
+        conn.pragma_update(None, "max_page_count", 1).expect("cap");
+        let mut full = None;
+        for i in 2..10_000 {
+            if let Err(e) = conn.execute("INSERT INTO t VALUES (?1)", [i]) {
+                full = Some(e);
+                break;
+            }
+        }
+        let full = full.expect("the cap is reached");
+        assert!(
+            matches!(StoreError::from(full), StoreError::Unavailable(_)),
+            "disk full is unavailable"
+        );
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Report {
     pub quarantined: Vec<(String, String)>,
     /// Why the last attempt failed, if the spool is not empty.
     pub last_error: Option<String>,
+    /// Files that could be neither read nor moved to quarantine (left in place, skipped so
+    /// that the files behind them are still delivered), with the reason.
+    pub stuck: Vec<(String, String)>,
 }
 
 impl Report {
@@ -69,8 +72,14 @@ pub fn pass(cfg: &Config, sender: &Sender, report: &mut Report) -> Result<(), Pa
         return Ok(());
     }
     let _deliver = spool::lock(&cfg.spool_dir, DELIVER_LOCK).map_err(|e| fatal(e.to_string()))?;
+    // Files that can be neither read nor quarantined: skipped for the rest of this pass.
+    let mut skipped = std::collections::HashSet::new();
     loop {
-        let files = spool::list(&cfg.spool_dir).map_err(|e| fatal(e.to_string()))?;
+        let files: Vec<_> = spool::list(&cfg.spool_dir)
+            .map_err(|e| fatal(e.to_string()))?
+            .into_iter()
+            .filter(|f| !skipped.contains(f))
+            .collect();
         if files.is_empty() {
             return Ok(());
         }
@@ -82,7 +91,19 @@ pub fn pass(cfg: &Config, sender: &Sender, report: &mut Report) -> Result<(), Pa
             let bytes = match std::fs::read(&file) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(fatal(format!("reading {}: {e}", file.display()))),
+                Err(e) => {
+                    // One unreadable file never blocks the ones behind it.
+                    let reason = format!("unreadable spool file: {e}");
+                    if quarantine(cfg, &file, &name, &reason, report).is_err() {
+                        log::append(
+                            &cfg.log_file,
+                            &format!("cannot read or quarantine {name}: {e}; skipped"),
+                        );
+                        report.stuck.push((name, reason));
+                        skipped.insert(file);
+                    }
+                    continue;
+                }
             };
             let event = match serde_json::from_slice::<Envelope>(&bytes) {
                 Ok(env) => env.event,
@@ -314,6 +335,9 @@ pub fn run_flush(cfg: &Config, requeue: bool, timeout: Duration) -> i32 {
     );
     for (name, reason) in &report.quarantined {
         println!("quarantined {name}: {reason}");
+    }
+    for (name, reason) in &report.stuck {
+        println!("skipped {name}: {reason} (could not be moved to quarantine either)");
     }
     if let Err(e) = &result {
         println!("stopped: {}", e.message);

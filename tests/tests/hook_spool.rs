@@ -338,3 +338,51 @@ fn status_reports_spool_and_quarantine() {
     assert!(out.contains("1 event(s)"), "{out}");
     assert!(out.contains("quarantine: 0 event(s)"), "{out}");
 }
+
+/// An unreadable spool entry (here a directory under a spool file's name: unreadable for root
+/// too) is quarantined with its reason and never blocks the files behind it.
+#[test]
+fn an_unreadable_spool_file_never_blocks_the_ones_behind_it() {
+    let server = TestServer::start();
+    let hook = HookEnv::for_server(&server);
+    std::fs::create_dir_all(&hook.spool).expect("spool");
+    let first = Envelope::new("PostToolUse", tool_event("sess-u", 0));
+    let mut second = Envelope::new("PostToolUse", tool_event("sess-u", 1));
+    second.captured_at = first.captured_at + chrono::Duration::milliseconds(20);
+    let unreadable = format!(
+        "{:020}-00000000-0000-7000-8000-0000000000aa.json",
+        first.captured_at.timestamp_micros() + 1
+    );
+    std::fs::create_dir(hook.spool.join(&unreadable)).expect("unreadable entry");
+    for e in [&first, &second] {
+        std::fs::write(
+            hook.spool.join(e.spool_name()),
+            serde_json::to_vec(e).expect("json"),
+        )
+        .expect("write");
+    }
+    let flush = hook.flush();
+    assert_eq!(
+        flush.status.code(),
+        Some(0),
+        "{}{}",
+        flush.out(),
+        flush.stderr
+    );
+    assert!(flush.out().contains("delivered 2"), "{}", flush.out());
+    let reason = std::fs::read_to_string(
+        hook.spool
+            .join("quarantine")
+            .join(format!("{unreadable}.reason")),
+    )
+    .expect("reason");
+    assert!(reason.contains("unreadable"), "{reason}");
+    let ids: Vec<String> = all_events(&server)
+        .iter()
+        .map(|e| e["event_id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![first.event_id.to_string(), second.event_id.to_string()]
+    );
+}

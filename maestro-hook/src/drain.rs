@@ -81,6 +81,7 @@ pub fn pass(cfg: &Config, sender: &Sender, report: &mut Report) -> Result<(), Pa
             .filter(|f| !skipped.contains(f))
             .collect();
         if files.is_empty() {
+            report_losses(cfg, sender);
             return Ok(());
         }
         for file in files {
@@ -140,6 +141,30 @@ pub fn pass(cfg: &Config, sender: &Sender, report: &mut Report) -> Result<(), Pa
                 }
             }
         }
+    }
+}
+
+/// Tells the server about events lost since the last report (the spool is empty and the
+/// server reachable now); forgets them once it answered 2xx.
+fn report_losses(cfg: &Config, sender: &Sender) {
+    let Some(loss) = crate::loss::read(&cfg.spool_dir).filter(|l| l.count > 0) else {
+        return;
+    };
+    let envelope = crate::loss::report_envelope(&loss);
+    let Ok(body) = serde_json::to_vec(&envelope) else {
+        return;
+    };
+    if let SendOutcome::Delivered(_) = sender.post(&body, None) {
+        if let Err(e) = crate::loss::reported(&cfg.spool_dir, loss.count) {
+            log::append(
+                &cfg.log_file,
+                &format!("cannot update the loss record: {e}"),
+            );
+        }
+        log::append(
+            &cfg.log_file,
+            &format!("reported {} lost event(s) to the server", loss.count),
+        );
     }
 }
 

@@ -74,13 +74,26 @@ pub fn run_event(event: &HookEventName) -> i32 {
                         cfg.url
                     ),
                 ),
-                Err(e) => log::problem(
-                    &cfg.log_file,
-                    &format!(
-                        "{event}: not delivered to {} ({why}) and NOT spooled: {e}",
-                        cfg.url
-                    ),
-                ),
+                Err(e) => {
+                    let session = envelope
+                        .payload
+                        .get("session_id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("");
+                    let counted = crate::loss::record(
+                        &cfg.spool_dir,
+                        session,
+                        &format!("not delivered ({why}) and not spooled ({e})"),
+                    );
+                    log::problem(
+                        &cfg.log_file,
+                        &format!(
+                            "{event}: not delivered to {} ({why}) and NOT spooled: {e}; lost events counted: {}",
+                            cfg.url,
+                            counted.map_or_else(|c| format!("not even counted: {c}"), |n| n.to_string())
+                        ),
+                    )
+                }
             }
             // Without a token the drainer could not deliver either; it starts again once
             // one is configured (next call).

@@ -15,6 +15,7 @@ mod envelope;
 mod forward;
 mod install;
 mod log;
+mod loss;
 mod send;
 mod spool;
 mod status;

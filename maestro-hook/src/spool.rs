@@ -19,6 +19,8 @@ use std::time::{Duration, SystemTime};
 pub const DRAINER_LOCK: &str = ".drainer.lock";
 /// Name of the delivery lock file.
 pub const DELIVER_LOCK: &str = ".deliver.lock";
+/// Serialises updates of the loss record (`crate::loss`).
+pub const LOSS_LOCK: &str = ".loss.lock";
 /// Temp files older than this are left-overs of a crash and removed.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
@@ -60,6 +62,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
     create_private_dir(dir).map_err(|e| ctx("creating", dir, e))?;
+    // While there is room: the loss record a full disk can still be counted in.
+    crate::loss::prepare(dir);
     let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
     let result = (|| -> std::io::Result<PathBuf> {
         let mut f = OpenOptions::new()

@@ -89,6 +89,12 @@ pub fn run(cfg: &Config, project_dir: &Path, home: &Path, claude: &Choice) -> i3
         q.count,
         cfg.quarantine_dir().display()
     );
+    if let Some(loss) = crate::loss::read(&cfg.spool_dir).filter(|l| l.count > 0) {
+        println!(
+            "  LOST: {} event(s) could be neither delivered nor spooled (last: {}); reported to the server when it is reachable",
+            loss.count, loss.reason
+        );
+    }
     let running = spool::is_locked(&cfg.spool_dir, DRAINER_LOCK);
     println!(
         "  drainer: {}",

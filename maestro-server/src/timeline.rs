@@ -355,6 +355,21 @@ pub fn event_line(ev: &HookEvent) -> Option<(&'static str, String, &'static str)
         | HookEventName::PostToolUse
         | HookEventName::PostToolUseFailure
         | HookEventName::PostToolBatch => return None,
+        HookEventName::Other(name) if name == maestro_shared::wire::EVENTS_LOST => (
+            "warning",
+            format!(
+                "{} event{} lost on {}: {}",
+                ev.extra.get("lost").and_then(Value::as_u64).unwrap_or(0),
+                if ev.extra.get("lost").and_then(Value::as_u64) == Some(1) {
+                    ""
+                } else {
+                    "s"
+                },
+                s("host").unwrap_or("a machine"),
+                clip(s("loss_reason").unwrap_or("unknown reason"), 160)
+            ),
+            "warning",
+        ),
         other => ("event", humanize(other.as_str()), "info"),
     })
 }

@@ -19,6 +19,11 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:8420";
 /// DATA_DIR_APP)`: `~/.local/share/maestro` on Linux); the hook reads the ingest token there.
 pub const DATA_DIR_APP: &str = "maestro";
 
+/// The event a hook sends (for the Claude session of the last one) when events were lost
+/// because they could be neither delivered nor spooled: payload `lost` (count), `loss_reason`,
+/// `host`. The session's timeline shows "N events lost on <host>: <reason>".
+pub const EVENTS_LOST: &str = "MaestroEventsLost";
+
 /// What a decision hook prints for Claude Code (compact, one line): allow or deny with the
 /// reason, in the shape of `event` (PreToolUse's `permissionDecision`, PermissionRequest's
 /// `decision.behavior`). `None` for events that take no decision.

@@ -386,3 +386,77 @@ fn an_unreadable_spool_file_never_blocks_the_ones_behind_it() {
         vec![first.event_id.to_string(), second.event_id.to_string()]
     );
 }
+
+/// Removes the immutable attribute again, whatever the test's outcome.
+struct Immutable(std::path::PathBuf);
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// With the server down and no room to spool (the spool dir refuses new files, as a full disk
+/// does), events are lost: they are counted, `status` says so, and once the server is back the
+/// session's timeline says how many were lost on which host.
+#[test]
+fn events_that_cannot_be_spooled_are_counted_shown_and_reported() {
+    let mut hook = HookEnv::new(&format!("http://127.0.0.1:{}", closed_port()));
+    hook.set("MAESTRO_DRAIN_GIVE_UP_SECS", "1");
+    hook.send(&tool_event("sess-lost", 0))
+        .assert_silent_success("spooling the first event");
+    assert_eq!(hook.spooled().len(), 1);
+    // Files modes do not stop root (CI runs as root); the immutable attribute does.
+    let made = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&hook.spool)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "chattr +i is needed to simulate a full spool here");
+    let guard = Immutable(hook.spool.clone());
+    for n in 1..=3 {
+        hook.send(&tool_event("sess-lost", n))
+            .assert_silent_success("an event that cannot be spooled");
+    }
+    assert_eq!(hook.spooled().len(), 1, "nothing more could be spooled");
+    let status = hook.run(&["status"], b"");
+    assert!(
+        status.out().contains("LOST: 3 event(s)"),
+        "{}",
+        status.out()
+    );
+    drop(guard);
+
+    let server = TestServer::start();
+    hook.set("MAESTRO_URL", &server.url);
+    let flush = hook.flush();
+    assert_eq!(
+        flush.status.code(),
+        Some(0),
+        "{}{}",
+        flush.out(),
+        flush.stderr
+    );
+    let sessions = server.get("/api/sessions?claude_session_id=sess-lost");
+    let sid = sessions[0]["id"].as_str().expect("the session").to_string();
+    let timeline = server.get(&format!("/api/sessions/{sid}/timeline"));
+    let line = timeline
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|l| {
+            l["summary"]
+                .as_str()
+                .filter(|s| s.contains("events lost on"))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no loss line: {timeline:#}"));
+    assert!(line.starts_with("3 events lost on "), "{line}");
+    assert!(line.contains("not spooled"), "{line}");
+    // Reported once: the record is back to zero.
+    let status = hook.run(&["status"], b"");
+    assert!(!status.out().contains("LOST:"), "{}", status.out());
+}

@@ -59,7 +59,10 @@ pub fn run_event(event: &HookEventName) -> i32 {
                     decide::print_stdout(&text);
                 }
             }
-            if spool::has_entries(&cfg.spool_dir) {
+            // Spooled events, or lost ones still to report: the drainer does both.
+            if spool::has_entries(&cfg.spool_dir)
+                || crate::loss::read(&cfg.spool_dir).is_some_and(|l| l.count > 0)
+            {
                 drain::ensure_drainer(&cfg);
             }
             true

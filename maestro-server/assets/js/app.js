@@ -44,6 +44,8 @@ function route() {
     unmount = mountBoard(page);
   }
   document.body.dataset.view = view;
+  // A new page starts at its top, not at the previous page's scroll position.
+  window.scrollTo(0, 0);
   if (state.approvals.size) document.title = `(${state.approvals.size}) ${document.title}`;
 }
 

@@ -2,7 +2,7 @@
 // "Read: 45 uses (100% success)" label, and p50 / p95 durations.
 
 import { h, s, setChildren } from './dom.js';
-import { ms, pct } from './format.js';
+import { ms, pct, plural } from './format.js';
 
 const ROW = 46;
 const WIDTH = 560;
@@ -53,7 +53,7 @@ export function createToolChart() {
     });
     setChildren(holder, svg);
     const rate = m.total_calls ? (m.total_calls - m.total_failures) / m.total_calls : null;
-    totals.textContent = `${m.total_calls} tool call${m.total_calls === 1 ? '' : 's'} · ${m.total_failures} failed · ${pct(rate)} success · ${m.events} events`;
+    totals.textContent = `${m.total_calls} tool call${m.total_calls === 1 ? '' : 's'} · ${m.total_failures} failed · ${pct(rate)} success · ${plural(m.events, 'event')}`;
     setChildren(table,
       h('caption', { text: 'Tool usage' }),
       h('tr', {}, ['Tool', 'Calls', 'Successes', 'Failures', 'Success rate', 'p50', 'p95'].map((c) => h('th', { text: c }))),

@@ -16,7 +16,7 @@ export function createErrorLog({ showSession = false } = {}) {
     setText(count, String(items.length));
     count.classList.toggle('has-errors', items.length > 0);
     if (!items.length) {
-      setChildren(list, h('li', { class: 'muted pad', text: 'No failures. 🎉' }));
+      setChildren(list, h('li', { class: 'muted pad', text: 'No failures.' }));
       return;
     }
     const shown = items.slice(-MAX).reverse(); // newest first

@@ -145,3 +145,9 @@ export function reveal(text) {
   return String(text).replace(INVISIBLE, (c) =>
     `⟪U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}⟫`);
 }
+
+/** "1 event", "2 events". */
+export function plural(n, word) {
+  const count = Number(n) || 0;
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}

@@ -7,7 +7,7 @@
 
 use maestro_tests::browser::{artifacts_dir, Browser};
 use maestro_tests::server::{TestServer, OPERATOR_TOKEN};
-use maestro_tests::{bin_path, fixture, workspace_root};
+use maestro_tests::{bin_path, fixture, wait_for, workspace_root};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -1189,4 +1189,70 @@ fn health_dot_follows_the_session() {
         assert_eq!(js_errors(&b).await, json!([]));
     });
     rt.block_on(b.close());
+}
+
+/// Stopping a spawned session kills its process, so the view asks first: Cancel leaves it
+/// running, "Stop session" in the dialog stops it.
+#[test]
+fn stopping_a_session_asks_for_confirmation() {
+    let _g = serial();
+    let fake = bin_path("fake_claude").display().to_string();
+    let project = tempfile::tempdir().expect("project");
+    let server = TestServer::start_with_env(&[
+        ("MAESTRO_CLAUDE_COMMAND", fake.as_str()),
+        ("MAESTRO_STOP_GRACE_MS", "3000"),
+        ("MAESTRO_WATCH_INTERVAL_MS", "200"),
+    ]);
+    let (status, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "Long job", "status": "in_progress",
+            "working_dir": project.path().display().to_string()}),
+    );
+    assert_eq!(status, 201, "{task}");
+    let tid = task["id"].as_str().expect("id");
+    let (status, s) = server.post(
+        &format!("/api/tasks/{tid}/sessions"),
+        &json!({"prompt": "FAKE_SLOW"}),
+    );
+    assert_eq!(status, 201, "{s}");
+    let sid = s["id"].as_str().expect("session").to_string();
+    let rt = rt();
+    let b = rt.block_on(async {
+        let b = Browser::start().await.expect("browser");
+        b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        b.route(&format!("#/session/{sid}")).await.unwrap();
+        b.wait_find("#session-stop", T).await.unwrap();
+        b.click("#session-stop").await.unwrap();
+        wait_text(&b, "dialog[open]", "Stop this session?").await;
+        b.click("#session-stop-cancel").await.unwrap();
+        b.wait_js(
+            "the dialog to close",
+            "return !document.querySelector('dialog[open]')",
+            T,
+        )
+        .await
+        .unwrap();
+        b
+    });
+    let still = server.get(&format!("/api/sessions/{sid}"));
+    assert!(still["ended_at"].is_null(), "Cancel stopped it: {still}");
+    rt.block_on(async {
+        b.click("#session-stop").await.unwrap();
+        wait_text(&b, "dialog[open]", "Stop this session?").await;
+        b.click("#session-stop-confirm").await.unwrap();
+        b.wait_js(
+            "the dialog to close",
+            "return !document.querySelector('dialog[open]')",
+            T,
+        )
+        .await
+        .unwrap();
+        assert_eq!(js_errors(&b).await, json!([]));
+        b.close().await;
+    });
+    let stopped = wait_for("the session to stop", Duration::from_secs(30), || {
+        let s = server.get(&format!("/api/sessions/{sid}"));
+        s["ended_at"].is_string().then_some(s)
+    });
+    assert_eq!(stopped["end_reason"], "stopped by operator", "{stopped}");
 }

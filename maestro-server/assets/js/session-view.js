@@ -9,6 +9,7 @@ import { createToolChart } from './chart.js';
 import { createErrorLog } from './errors.js';
 import { taskPicker, attach } from './unassigned.js';
 import { openApproval, openBlockedInfo } from './approvals.js';
+import { openDialog } from './modal.js';
 import { toast } from './toasts.js';
 import { HEALTH_LABELS, STATE_LABELS, shortDateTime, duration, parseTime, reveal, shortId } from './format.js';
 
@@ -130,15 +131,26 @@ export function mountSession(root, id) {
       const running = !['completed', 'failed', 'lost'].includes(s.state);
       const stop = running && s.spawned ? h('button', { type: 'button', class: 'btn btn-danger btn-sm', id: 'session-stop', text: 'Stop session' }) : null;
       if (stop) {
-        stop.addEventListener('click', async () => {
-          stop.disabled = true;
-          try {
-            session = await Api.stopSession(s.id);
-            renderHead();
-          } catch (e) {
-            toast({ kind: 'error', title: 'Could not stop the session', message: e.message });
-            stop.disabled = false;
-          }
+        // Stopping kills the agent's process: ask first.
+        stop.addEventListener('click', () => {
+          openDialog({
+            title: 'Stop this session?',
+            label: 'Stop the session',
+            content: h('p', { text: 'Claude Code is terminated (SIGTERM, then SIGKILL after a grace period). Work it has not saved is lost; the session is marked stopped by the operator.' }),
+            actions: [
+              { label: 'Cancel', kind: 'ghost', id: 'session-stop-cancel' },
+              {
+                label: 'Stop session',
+                kind: 'danger',
+                id: 'session-stop-confirm',
+                onClick: async () => {
+                  session = await Api.stopSession(s.id);
+                  renderHead();
+                  return true;
+                },
+              },
+            ],
+          });
         });
       }
       setChildren(actions, h('label', { class: 'sr-only', for: 'session-attach', text: 'Task' }), picker, attachBtn, stop);

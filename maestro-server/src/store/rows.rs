@@ -31,8 +31,8 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         id: r.get(0)?,
         claude_session_id: r.get(1)?,
         task_id: r.get(2)?,
-        state: SessionState::parse(&state).unwrap_or(SessionState::Active),
-        health: Health::parse(&health).unwrap_or(Health::Active),
+        state: known(3, SessionState::parse(&state), &state)?,
+        health: known(4, Health::parse(&health), &health)?,
         project_dir: r.get(5)?,
         cwd: r.get(6)?,
         host: r.get(7)?,
@@ -73,7 +73,7 @@ pub fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
         id: r.get(0)?,
         title: r.get(1)?,
         description: r.get(2)?,
-        status: TaskStatus::parse(&status).unwrap_or_default(),
+        status: known(3, TaskStatus::parse(&status), &status)?,
         working_dir: r.get(4)?,
         policy: r.get(5)?,
         created_at: parse_ts(&r.get::<_, String>(6)?),
@@ -162,16 +162,29 @@ pub fn approval_status_str(s: ApprovalStatus) -> &'static str {
     }
 }
 
-fn parse_approval_status(s: &str) -> ApprovalStatus {
-    match s {
+fn parse_approval_status(s: &str) -> Option<ApprovalStatus> {
+    Some(match s {
+        "pending" => ApprovalStatus::Pending,
         "approved" => ApprovalStatus::Approved,
         "denied" => ApprovalStatus::Denied,
         "timed_out" => ApprovalStatus::TimedOut,
         "cancelled" => ApprovalStatus::Cancelled,
         "terminal_allowed" => ApprovalStatus::TerminalAllowed,
         "terminal_denied" => ApprovalStatus::TerminalDenied,
-        _ => ApprovalStatus::Pending,
-    }
+        _ => return None,
+    })
+}
+
+/// A stored state name this build does not know is an error (never read as some default: an
+/// unknown approval status read as `pending` could be decided again).
+fn known<T>(column: usize, parsed: Option<T>, raw: &str) -> rusqlite::Result<T> {
+    parsed.ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("unknown value {raw:?}").into(),
+        )
+    })
 }
 
 /// Maps an `APPROVAL_COLS` row.
@@ -189,7 +202,10 @@ pub fn approval_from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
         summary: r.get(6)?,
         rule_id: r.get(7)?,
         reason: r.get(8)?,
-        status: parse_approval_status(&r.get::<_, String>(9)?),
+        status: {
+            let raw: String = r.get(9)?;
+            known(9, parse_approval_status(&raw), &raw)?
+        },
         created_at,
         decided_at,
         decided_by: r.get(12)?,
@@ -209,4 +225,31 @@ pub fn load_approval(conn: &Connection, id: &str) -> rusqlite::Result<Option<App
         approval_from_row,
     )
     .optional()
+}
+
+#[cfg(test)]
+mod state_name_tests {
+    use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn every_approval_status_reads_back_and_unknown_names_are_errors() {
+        for s in [
+            ApprovalStatus::Pending,
+            ApprovalStatus::Approved,
+            ApprovalStatus::Denied,
+            ApprovalStatus::TimedOut,
+            ApprovalStatus::Cancelled,
+            ApprovalStatus::TerminalAllowed,
+            ApprovalStatus::TerminalDenied,
+        ] {
+            assert_eq!(parse_approval_status(approval_status_str(s)), Some(s));
+        }
+        assert_eq!(parse_approval_status("bogus"), None);
+        assert!(known(9, parse_approval_status("bogus"), "bogus").is_err());
+        assert!(known(3, SessionState::parse("zombie"), "zombie").is_err());
+        // A read error of this kind is a bug, not a full disk.
+        let e = known(3, TaskStatus::parse("x"), "x").expect_err("unknown");
+        assert!(matches!(StoreError::from(e), StoreError::Internal(_)));
+    }
 }

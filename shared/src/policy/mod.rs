@@ -130,6 +130,7 @@ mod defaults;
 mod effects;
 mod glob;
 mod options;
+mod paranoid;
 mod paths;
 mod programs;
 mod readonly;
@@ -385,7 +386,17 @@ impl Policy {
             match subject::analyze_bash(tool_input) {
                 Ok(cmds) => {
                     analysed = cmds;
-                    subject::bash_subjects(tool_name, &analysed, ctx)
+                    let mut subjects = subject::bash_subjects(tool_name, &analysed, ctx);
+                    let text = tool_input.get("command").and_then(Value::as_str);
+                    if let Some(problem) = text.and_then(paranoid::bash_problem) {
+                        subjects.push(subject::Subject {
+                            tool: tool_name,
+                            command: None,
+                            accesses: Vec::new(),
+                            problem: Some(problem),
+                        });
+                    }
+                    subjects
                 }
                 Err(problem) => vec![subject::Subject {
                     tool: tool_name,
@@ -395,7 +406,16 @@ impl Policy {
                 }],
             }
         } else {
-            vec![subject::tool_subject(tool_name, tool_input, ctx)]
+            let mut subjects = vec![subject::tool_subject(tool_name, tool_input, ctx)];
+            if let Some(problem) = paranoid::tool_problem(tool_name, tool_input) {
+                subjects.push(subject::Subject {
+                    tool: tool_name,
+                    command: None,
+                    accesses: Vec::new(),
+                    problem: Some(problem),
+                });
+            }
+            subjects
         };
         let env = checks::Env::new(ctx);
         let mut best: Option<Decision> = None;

@@ -1,0 +1,474 @@
+//! A second, deliberately blunt look at a call before anything in it may be allowed.
+//!
+//! The analyzer (`shell`, `commands`, `programs`) understands a command in depth; this module
+//! does not try to. It scans the command text for constructs that a red-team pass showed the
+//! analyzer could misjudge, and for each one found the call is at most `ask` (a "not
+//! understood" problem). It can only ever turn an allow into an ask, never the other way, so a
+//! false alarm costs a prompt and a miss here is still covered by the analyzer.
+//!
+//! What it refuses to allow (each with the reason given to the user):
+//! - parameter expansions with any operator (`${x@P}`, `${!x}`, `${@:x}`, `${x:-...}`, ...):
+//!   prompt expansion, indirection and arithmetic offsets can run `$(...)` from a value;
+//! - expanding an environment variable other than a few inert ones (`$MAESTRO_OPERATOR_TOKEN`,
+//!   any `$API_KEY`): the environment may hold credentials;
+//! - `env -S` in any spelling (it splits a string into a new command line);
+//! - `cd`/`pushd` to anything but a plain literal path, or through `builtin`/`command`/`exec`
+//!   (later relative paths would be judged against the wrong directory);
+//! - `git` with `-C`, `-c`, `--git-dir`, `--work-tree`, after a `cd` in the same line (an
+//!   embedded repository's config can run commands), with `%G` in a format (runs
+//!   `gpg.program`), with pathspec magic, stage-number revisions, `cat-file`, `--untracked`,
+//!   `--no-index`, `--no-exclude-standard`, or `log -p` (history diffs may hold secrets);
+//! - response files (`@file` operands: binutils and others read arguments from any file);
+//! - globs in the operands of programs that print file contents (a glob can reach a symlink to
+//!   a token or a secret-looking file);
+//! - recursive content searches (`grep -r`, `rg`) and `diff` (directories are compared file by
+//!   file): they read every file below, secrets included;
+//! - `jq` programs that read the environment or other files (`env`, `$ENV`, `input`, `import`,
+//!   `include`).
+//!
+//! For the Grep tool: content and count output (a recursive read of file contents), and
+//! `glob`/`path`/`type` filters naming secret-looking files.
+
+use serde_json::Value;
+
+/// Environment variables whose expansion is harmless to allow.
+const INERT_VARS: &[&str] = &[
+    "HOME", "PWD", "OLDPWD", "USER", "LOGNAME", "TMPDIR", "HOSTNAME", "LANG", "TERM", "SHLVL",
+    "RANDOM", "LINENO", "SECONDS", "COLUMNS", "LINES",
+];
+
+/// Programs that print the contents of the files they are given.
+const CONTENT_READERS: &[&str] = &[
+    "cat",
+    "head",
+    "tail",
+    "less",
+    "more",
+    "xxd",
+    "od",
+    "hexdump",
+    "base64",
+    "base32",
+    "strings",
+    "nl",
+    "tac",
+    "rev",
+    "fold",
+    "fmt",
+    "expand",
+    "unexpand",
+    "paste",
+    "join",
+    "sort",
+    "uniq",
+    "cut",
+    "wc",
+    "md5sum",
+    "sha1sum",
+    "sha224sum",
+    "sha256sum",
+    "sha384sum",
+    "sha512sum",
+    "b2sum",
+    "cksum",
+    "grep",
+    "egrep",
+    "fgrep",
+    "rg",
+    "diff",
+    "cmp",
+    "comm",
+    "jq",
+    "sed",
+    "awk",
+    "file",
+    "column",
+    "tr",
+    "git",
+    "tee",
+    "xargs",
+    "sum",
+];
+
+/// Words that only run the next word as the command.
+const PREFIXES: &[&str] = &[
+    "sudo", "nice", "nohup", "time", "command", "builtin", "exec", "stdbuf", "setsid", "ionice",
+    "chrt", "taskset", "unshare", "flock", "timeout", "xargs", "env",
+];
+
+/// Fragments of file names that look like secrets (for Grep tool filters).
+const SECRET_HINTS: &[&str] = &[
+    "env",
+    "key",
+    "pem",
+    "token",
+    "secret",
+    "credential",
+    "passw",
+    "id_rsa",
+    "id_ed",
+    "netrc",
+    "npmrc",
+    "pypirc",
+    "p12",
+    "pfx",
+    "kube",
+    "aws",
+];
+
+/// Why a Bash command must not be allowed, if it must not.
+pub(crate) fn bash_problem(command: &str) -> Option<String> {
+    expansion_problem(command).or_else(|| {
+        let segments = segments(command);
+        let mut cd_seen = false;
+        for words in &segments {
+            if let Some(p) = segment_problem(words, cd_seen) {
+                return Some(p);
+            }
+            if words
+                .iter()
+                .any(|w| w == "cd" || w == "pushd" || w == "popd")
+            {
+                cd_seen = true;
+            }
+        }
+        None
+    })
+}
+
+/// Why a non-Bash tool call must not be allowed, if it must not.
+pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
+    if tool_name != "Grep" {
+        return None;
+    }
+    let mode = input.get("output_mode").and_then(Value::as_str);
+    if matches!(mode, Some("content") | Some("count")) {
+        return Some(
+            "Grep printing file contents searches every file below its path, secret files included"
+                .into(),
+        );
+    }
+    for key in ["glob", "path", "type"] {
+        if let Some(v) = input.get(key).and_then(Value::as_str) {
+            let lower = v.to_ascii_lowercase();
+            if SECRET_HINTS.iter().any(|h| lower.contains(h)) {
+                return Some(format!(
+                    "Grep's {key} filter {v:?} names files that look like secrets"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// `${...}` with anything but a plain name, and `$NAME` of a variable that may hold secrets.
+fn expansion_problem(command: &str) -> Option<String> {
+    let b = command.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        let Some(&next) = b.get(i + 1) else { break };
+        if next == b'{' {
+            let start = i + 2;
+            let Some(len) = command[start..].find('}') else {
+                return Some("an unterminated ${...} expansion".into());
+            };
+            let inner = &command[start..start + len];
+            if !is_name(inner) {
+                return Some(format!(
+                    "the expansion ${{{inner}}} has an operator (prompt expansion, indirection or arithmetic can run code)"
+                ));
+            }
+            if let Some(p) = variable_problem(inner) {
+                return Some(p);
+            }
+            i = start + len + 1;
+            continue;
+        }
+        if next == b'_' || next.is_ascii_alphabetic() {
+            let start = i + 1;
+            let end = command[start..]
+                .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+                .map_or(command.len(), |n| start + n);
+            if let Some(p) = variable_problem(&command[start..end]) {
+                return Some(p);
+            }
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// An environment variable (any upper-case letter in its name) that is not inert.
+fn variable_problem(name: &str) -> Option<String> {
+    (name.chars().any(|c| c.is_ascii_uppercase()) && !INERT_VARS.contains(&name))
+        .then(|| format!("expands ${name}: the environment may hold credentials"))
+}
+
+/// The command split into simple-command word lists (an approximation: quotes removed,
+/// separators `; & | ( ) \n` and command substitutions start a new segment).
+fn segments(command: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let flush_word = |word: &mut String, words: &mut Vec<String>| {
+        if !word.is_empty() {
+            words.push(std::mem::take(word));
+        }
+    };
+    for c in command.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => word.push(c),
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                ' ' | '\t' => flush_word(&mut word, &mut words),
+                ';' | '&' | '|' | '(' | ')' | '\n' | '`' => {
+                    flush_word(&mut word, &mut words);
+                    if !words.is_empty() {
+                        out.push(std::mem::take(&mut words));
+                    }
+                }
+                _ => word.push(c),
+            },
+        }
+    }
+    flush_word(&mut word, &mut words);
+    if !words.is_empty() {
+        out.push(words);
+    }
+    out
+}
+
+/// The program of a simple command and its arguments, past assignments and prefixes.
+fn program(words: &[String]) -> (Option<&str>, &[String], bool) {
+    let mut i = 0;
+    let mut prefixed = false;
+    while i < words.len() {
+        let w = words[i].as_str();
+        if w.contains('=') && !w.starts_with('-') && is_name(w.split('=').next().unwrap_or("")) {
+            i += 1;
+            continue;
+        }
+        if PREFIXES.contains(&w) {
+            prefixed = true;
+            i += 1;
+            // Their own options and numbers (`timeout 5`, `nice -n 1`, `env -i`).
+            while i < words.len()
+                && (words[i].starts_with('-')
+                    || words[i].chars().all(|c| c.is_ascii_digit() || c == '.'))
+            {
+                i += 1;
+            }
+            continue;
+        }
+        return (Some(w), &words[i + 1..], prefixed);
+    }
+    (None, &[], prefixed)
+}
+
+/// A grep option that makes it recurse into directories.
+fn is_recursive_flag(a: &str) -> bool {
+    a == "--recursive"
+        || a == "--dereference-recursive"
+        || a.starts_with("--directories")
+        || a == "-d"
+        || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R']))
+}
+
+fn has_glob(word: &str) -> bool {
+    word.contains(['*', '?', '['])
+}
+
+fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
+    // `env -S` / `--split-string` anywhere among the words of `env`.
+    if let Some(pos) = words.iter().position(|w| w == "env") {
+        for w in &words[pos + 1..] {
+            if w.starts_with("--s")
+                || (w.starts_with('-') && !w.starts_with("--") && w.contains('S'))
+            {
+                return Some("`env -S` splits a string into a new command line".into());
+            }
+            if !w.starts_with('-') {
+                break;
+            }
+        }
+    }
+    if words.iter().any(|w| w.len() > 1 && w.starts_with('@')) {
+        return Some("an @file operand makes the program read its arguments from a file".into());
+    }
+    let (prog, args, prefixed) = program(words);
+    let prog = prog?;
+    let base = prog.rsplit('/').next().unwrap_or(prog);
+    match base {
+        "cd" | "pushd" | "popd" => {
+            if prefixed {
+                return Some(format!("`{base}` through a prefix is not tracked"));
+            }
+            if args
+                .iter()
+                .any(|a| a.starts_with('-') || a.contains(['{', '}', '*', '?', '[', '$', '`']))
+            {
+                return Some(format!("`{base}` to a directory only known at run time"));
+            }
+        }
+        "git" => {
+            if cd_before {
+                return Some(
+                    "git after a `cd`: another repository's config can run commands".into(),
+                );
+            }
+            for a in args {
+                let a = a.as_str();
+                if a == "-C"
+                    || a == "-c"
+                    || a.starts_with("--git-dir")
+                    || a.starts_with("--work-tree")
+                    || a.starts_with("--exec-path")
+                    || a.starts_with("--namespace")
+                {
+                    return Some(format!(
+                        "git {a} changes which repository or config is used"
+                    ));
+                }
+                if a.contains("%G") {
+                    return Some("a %G format runs gpg.program".into());
+                }
+                if a.starts_with(":(")
+                    || a.starts_with(":/")
+                    || a.starts_with(":!")
+                    || a.starts_with(":^")
+                {
+                    return Some("git pathspec magic".into());
+                }
+                if a.len() > 2 && a.starts_with(':') && a.as_bytes()[1].is_ascii_digit() {
+                    return Some("a stage-number revision (:N:path) reads a file".into());
+                }
+                if matches!(
+                    a,
+                    "cat-file" | "--untracked" | "--no-index" | "--no-exclude-standard"
+                ) {
+                    return Some(format!(
+                        "git {a} reads files beyond the repository's tracked content"
+                    ));
+                }
+            }
+            if args.first().is_some_and(|s| s == "log")
+                && args
+                    .iter()
+                    .any(|a| a == "-p" || a == "-u" || a.starts_with("--patch"))
+            {
+                return Some(
+                    "git log -p prints whole history diffs (secrets ever committed)".into(),
+                );
+            }
+        }
+        "grep" | "egrep" | "fgrep" if args.iter().any(|a| is_recursive_flag(a)) => {
+            return Some("a recursive grep reads every file below, secret files included".into());
+        }
+        "rg" => return Some("rg reads every file below its paths, secret files included".into()),
+        "diff" => {
+            return Some(
+                "diff of directories compares every file in them, secret files included".into(),
+            )
+        }
+        "jq" if args.iter().any(|a| {
+            ["env", "$ENV", "input", "import", "include", "$__prog"]
+                .iter()
+                .any(|k| a.contains(k))
+        }) =>
+        {
+            return Some("a jq program that reads the environment or other files".into());
+        }
+        _ => {}
+    }
+    if CONTENT_READERS.contains(&base) && args.iter().any(|a| has_glob(a)) {
+        return Some(format!(
+            "`{base}` with a glob: it can reach a symlink to a token or a secret-looking file"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn red_team_bypasses_are_caught() {
+        for c in [
+            r#"env -S'sh -c "touch /tmp/x"' ls"#,
+            r#"timeout 5 env -iS'sh -c "touch x"' ls"#,
+            "echo '$(touch rt-bc)' ${BASH_COMMAND@P}",
+            "for x in '$(touch /tmp/rt-q)'; do echo ${x@P}; done",
+            r#"for x in 'a[$(touch f)]'; do echo "${@:x}"; done"#,
+            r#"for x in 'a[$(touch f)]'; do echo "${!x}"; done"#,
+            r#"echo "${x:-'$(touch f)'}""#,
+            "git -C fx/evil.git status",
+            "cd fx/evil.git && git status",
+            "git log --format=%G? -1",
+            "cd {/root/.local/share/maestro,} && cat *",
+            "builtin cd /root/.local/share/maestro && cat operator.token",
+            "strings @/etc/shadow",
+            "cat a/*",
+            "xxd a/t?k",
+            "echo $MAESTRO_OPERATOR_TOKEN",
+            "jq -n env",
+            "git show :0:.env",
+            "git grep --untracked --no-exclude-standard -e SECRET",
+            "git log -p -- '*env'",
+            "grep -r SECRET .",
+            "grep -Rn SECRET src",
+            "rg SECRET",
+            "diff a b",
+            "cat certs/*",
+            "git cat-file --batch",
+        ] {
+            assert!(bash_problem(c).is_some(), "not caught: {c}");
+        }
+    }
+
+    #[test]
+    fn everyday_commands_pass() {
+        for c in [
+            "ls -la",
+            "ls src/*.rs",
+            "git status",
+            "git diff",
+            "git log --oneline -20",
+            "cat src/main.rs",
+            "grep -n fn src/lib.rs",
+            "echo $HOME",
+            "cd src && ls",
+            "for f in a b; do echo $f; done",
+            "wc -l Cargo.toml",
+            "echo \"${HOME}\"",
+        ] {
+            assert_eq!(bash_problem(c), None, "{c}");
+        }
+    }
+
+    #[test]
+    fn grep_tool_reading_contents_or_naming_secrets_is_asked() {
+        let g = |v: Value| tool_problem("Grep", &v);
+        assert!(g(serde_json::json!({"pattern": "x", "output_mode": "content"})).is_some());
+        assert!(g(serde_json::json!({"pattern": "x", "glob": ".env*"})).is_some());
+        assert!(g(serde_json::json!({"pattern": "x", "path": "certs/server.key"})).is_some());
+        assert!(g(serde_json::json!({"pattern": "x", "path": "src"})).is_none());
+        assert!(tool_problem("Read", &serde_json::json!({})).is_none());
+    }
+}

@@ -377,9 +377,16 @@ fn tool_table() -> Vec<(&'static str, Value, Outcome, &'static str)> {
         ("Glob", json!({"pattern": "**/*.md"}), Allow, ""),
         (
             "Grep",
-            json!({"pattern": "fn", "path": "/home/u/proj/src"}),
+            json!({"pattern": "fn", "path": "/home/u/proj/src", "glob": "*.rs"}),
             Allow,
             "",
+        ),
+        // Without a filter every file below is searched, secrets included: asked.
+        (
+            "Grep",
+            json!({"pattern": "fn", "path": "/home/u/proj/src"}),
+            Ask,
+            "ask.not-understood",
         ),
         (
             "TaskCreate",

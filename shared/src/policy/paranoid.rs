@@ -26,8 +26,9 @@
 //! - `jq` programs that read the environment or other files (`env`, `$ENV`, `input`, `import`,
 //!   `include`).
 //!
-//! For the Grep tool: content and count output (a recursive read of file contents), and
-//! `glob`/`path`/`type` filters naming secret-looking files.
+//! For the Grep tool: content and count output (a recursive read of file contents), no `glob`
+//! or `type` filter (every file below, secrets included: each match answers a question about
+//! their contents), and filters naming secret-looking files.
 
 use serde_json::Value;
 
@@ -145,6 +146,12 @@ pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
     if matches!(mode, Some("content") | Some("count")) {
         return Some(
             "Grep printing file contents searches every file below its path, secret files included"
+                .into(),
+        );
+    }
+    if input.get("glob").is_none() && input.get("type").is_none() {
+        return Some(
+            "Grep without a glob or type filter searches every file below its path, secret files included (each match is an answer about their contents)"
                 .into(),
         );
     }
@@ -468,7 +475,9 @@ mod tests {
         assert!(g(serde_json::json!({"pattern": "x", "output_mode": "content"})).is_some());
         assert!(g(serde_json::json!({"pattern": "x", "glob": ".env*"})).is_some());
         assert!(g(serde_json::json!({"pattern": "x", "path": "certs/server.key"})).is_some());
-        assert!(g(serde_json::json!({"pattern": "x", "path": "src"})).is_none());
+        assert!(g(serde_json::json!({"pattern": "x", "path": "src"})).is_some());
+        assert!(g(serde_json::json!({"pattern": "x", "path": "src", "glob": "*.rs"})).is_none());
+        assert!(g(serde_json::json!({"pattern": "x", "type": "rust"})).is_none());
         assert!(tool_problem("Read", &serde_json::json!({})).is_none());
     }
 }

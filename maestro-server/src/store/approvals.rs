@@ -27,6 +27,10 @@ use serde_json::{json, Value};
 /// Statuses an event of the raising process can still move (see [`machine::open_to_events`]).
 const OPEN: &str = "('pending','timed_out','terminal_denied')";
 
+/// Whether a session has an approval in an [`OPEN`] status.
+const HAS_OPEN: &str = "SELECT EXISTS(SELECT 1 FROM approvals WHERE session_id = ?1 \
+     AND status IN ('pending','timed_out','terminal_denied'))";
+
 /// Who sent an event: what must match the raiser of an approval.
 struct Origin<'a> {
     claude_session_id: &'a str,
@@ -337,6 +341,26 @@ pub fn on_event(
     ev: &HookEvent,
 ) -> StoreResult<Vec<Approval>> {
     use HookEventName as E;
+    if !matches!(
+        ev.name(),
+        E::PostToolUse
+            | E::PostToolUseFailure
+            | E::PostToolBatch
+            | E::Stop
+            | E::StopFailure
+            | E::UserPromptSubmit
+            | E::SessionEnd
+    ) {
+        return Ok(Vec::new());
+    }
+    // The common case, on the hot path: nothing open in this session, nothing to match (one
+    // index probe instead of serialising the tool input for the matching query).
+    let open: bool = conn
+        .prepare_cached(HAS_OPEN)?
+        .query_row([&session.id], |r| r.get(0))?;
+    if !open {
+        return Ok(Vec::new());
+    }
     let origin = Origin::of(env, ev);
     let at = env.captured_at;
     let at_s = fmt_ts(at);

@@ -17,7 +17,9 @@
 //! - `git` with `-C`, `-c`, `--git-dir`, `--work-tree`, after a `cd` in the same line (an
 //!   embedded repository's config can run commands), with `%G` in a format (runs
 //!   `gpg.program`), with pathspec magic, stage-number revisions, `cat-file`, `--untracked`,
-//!   `--no-index`, `--no-exclude-standard`, or `log -p` (history diffs may hold secrets);
+//!   `--no-index`, `--no-exclude-standard`; `show`, `diff`, `grep`, `whatchanged` and `log`
+//!   with patches (tracked contents, committed secrets included);
+//! - `xargs -a FILE` (reads any file into the command line);
 //! - response files (`@file` operands: binutils and others read arguments from any file);
 //! - globs in the operands of programs that print file contents (a glob can reach a symlink to
 //!   a token or a secret-looking file);
@@ -139,6 +141,15 @@ pub(crate) fn bash_problem(command: &str) -> Option<String> {
 
 /// Why a non-Bash tool call must not be allowed, if it must not.
 pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
+    for key in ["file_path", "path", "notebook_path", "pattern"] {
+        if let Some(v) = input.get(key).and_then(Value::as_str) {
+            if v.contains(".git/config") || v.ends_with(".git-credentials") {
+                return Some(format!(
+                    "{v} can hold credentials (remote URLs with tokens)"
+                ));
+            }
+        }
+    }
     if tool_name != "Grep" {
         return None;
     }
@@ -288,6 +299,22 @@ fn program(words: &[String]) -> (Option<&str>, &[String], bool) {
     (None, &[], prefixed)
 }
 
+/// A `git log` option that prints patches.
+fn is_patch_flag(a: &str) -> bool {
+    [
+        "--patch",
+        "--unified",
+        "--word-diff",
+        "--color-words",
+        "--function-context",
+        "--ext",
+        "--text",
+    ]
+    .iter()
+    .any(|p| a.starts_with(p))
+        || (a.starts_with('-') && !a.starts_with("--") && a.contains(['p', 'u', 'U', 'W']))
+}
+
 /// A grep option that makes it recurse into directories.
 fn is_recursive_flag(a: &str) -> bool {
     a == "--recursive"
@@ -309,6 +336,19 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                 || (w.starts_with('-') && !w.starts_with("--") && w.contains('S'))
             {
                 return Some("`env -S` splits a string into a new command line".into());
+            }
+            if !w.starts_with('-') {
+                break;
+            }
+        }
+    }
+    // `xargs -a FILE` reads FILE (any file) into the command line.
+    if let Some(pos) = words.iter().position(|w| w == "xargs") {
+        for w in &words[pos + 1..] {
+            if w.starts_with("--a")
+                || (w.starts_with('-') && !w.starts_with("--") && w.contains('a'))
+            {
+                return Some("`xargs -a` reads its arguments from a file".into());
             }
             if !w.starts_with('-') {
                 break;
@@ -374,13 +414,29 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                     ));
                 }
             }
-            if args.first().is_some_and(|s| s == "log")
-                && args
-                    .iter()
-                    .any(|a| a == "-p" || a == "-u" || a.starts_with("--patch"))
-            {
+            // Patches and tracked-file contents print whatever is tracked, a committed `.env`
+            // included: asked.
+            let sub = args
+                .iter()
+                .find(|a| !a.starts_with('-'))
+                .map(String::as_str);
+            // Scoped to named paths (`-- path`, `REV:path`), which the analyzer judges as reads.
+            let scoped = args
+                .iter()
+                .position(|a| a == "--")
+                .is_some_and(|i| i + 1 < args.len())
+                || args.iter().any(|a| !a.starts_with('-') && a.contains(':'));
+            if let Some(sub @ ("show" | "diff" | "grep" | "whatchanged" | "format-patch")) = sub {
+                if !scoped {
+                    return Some(format!(
+                        "git {sub} prints tracked contents, which may include committed secrets"
+                    ));
+                }
+            }
+            if sub == Some("log") && args.iter().any(|a| is_patch_flag(a)) {
                 return Some(
-                    "git log -p prints whole history diffs (secrets ever committed)".into(),
+                    "git log with patches prints whole history diffs (secrets ever committed)"
+                        .into(),
                 );
             }
         }
@@ -444,6 +500,17 @@ mod tests {
             "diff a b",
             "cat certs/*",
             "git cat-file --batch",
+            "xargs -a ../data/operator.token echo",
+            "xargs --arg-file=creds echo",
+            "xargs -0a .env echo",
+            "git show",
+            "git diff --cached",
+            "git grep -h ''",
+            "git log -U3",
+            "git log -pU1",
+            "git whatchanged -p",
+            "git diff -- '*env'",
+            "git show HEAD -- .e*",
         ] {
             assert!(bash_problem(c).is_some(), "not caught: {c}");
         }
@@ -455,7 +522,8 @@ mod tests {
             "ls -la",
             "ls src/*.rs",
             "git status",
-            "git diff",
+            "git status --short",
+            "xargs -n1 echo",
             "git log --oneline -20",
             "cat src/main.rs",
             "grep -n fn src/lib.rs",

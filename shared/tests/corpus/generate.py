@@ -585,6 +585,11 @@ d("redteam2-secret-reads", "ask",
   "echo ${!MAESTRO*}",
 )
 
+d("redteam2-glob-reads", "ask",
+  "cat d/*", "cat ?ok", "cat [t]ok", "head d/*", "xxd d/o?erator.token", "base64 d/*",
+  "cat certs/*", "cat certs/[c]redentials.json", "cat certs/*s.json", "cat .e*",
+)
+
 E = []  # everyday
 
 

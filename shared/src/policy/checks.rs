@@ -670,7 +670,10 @@ fn source_glob(path: &str) -> bool {
         "log", "sql", "proto", "swift", "vue", "svelte", "lua", "zig", "ex", "exs", "rst",
     ];
     let (dir, last) = path.rsplit_once('/').unwrap_or(("", path));
-    if super::glob::has_glob_chars(dir) {
+    if dir
+        .split('/')
+        .any(|c| c != "**" && super::glob::has_glob_chars(c))
+    {
         return false;
     }
     let Some((stem, ext)) = last.rsplit_once('.') else {

@@ -590,6 +590,10 @@ d("redteam2-glob-reads", "ask",
   "cat certs/*", "cat certs/[c]redentials.json", "cat certs/*s.json", "cat .e*",
 )
 
+dt("redteam2-grep-glob", "ask", "Grep", pattern="SECRET", glob=".env*")
+dt("redteam2-grep-glob", "ask", "Grep", pattern="KEY", glob="*.key")
+dt("redteam2-grep-glob", "ask", "Grep", pattern="x", glob="**/credentials*")
+
 E = []  # everyday
 
 

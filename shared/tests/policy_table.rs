@@ -603,3 +603,23 @@ fn fixtures_from_real_payloads() {
         assert_eq!(d.outcome, want, "{file}: {d:?}");
     }
 }
+
+/// A session started in a system directory without a project dir: that directory is not a
+/// work root, so reading its files is not allowed (red-team: `cwd: /etc`, `cat shadow`).
+#[test]
+fn a_system_cwd_is_not_a_work_root() {
+    let policy = Policy::builtin();
+    let ctx = EvalContext {
+        cwd: Some("/etc".into()),
+        project_dir: None,
+        home: Some("/home/u".into()),
+        maestro_data_dir: Some("/home/u/.local/share/maestro".into()),
+        ..Default::default()
+    };
+    for cmd in ["cat shadow", "cat ./passwd", "head -1 shadow"] {
+        let d = policy.evaluate("Bash", &bash(cmd), &ctx);
+        assert_ne!(d.outcome, Allow, "{cmd}: {}", d.reason);
+    }
+    let d = policy.evaluate("Read", &json!({ "file_path": "/etc/shadow" }), &ctx);
+    assert_ne!(d.outcome, Allow, "Read /etc/shadow: {}", d.reason);
+}

@@ -594,6 +594,12 @@ dt("redteam2-grep-glob", "ask", "Grep", pattern="SECRET", glob=".env*")
 dt("redteam2-grep-glob", "ask", "Grep", pattern="KEY", glob="*.key")
 dt("redteam2-grep-glob", "ask", "Grep", pattern="x", glob="**/credentials*")
 
+d("redteam2-git", "ask",
+  "cd fx/evil.git && git status",
+  "cd sub && git log -1",
+  "pushd fx && git diff",
+)
+
 E = []  # everyday
 
 

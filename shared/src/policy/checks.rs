@@ -751,6 +751,8 @@ fn protected_globs(group: Protected, ctx: &EvalContext) -> Vec<(Glob, bool)> {
             ".zlogin",
             ".inputrc",
             ".gitconfig",
+            ".config/git/config",
+            ".config/git/attributes",
             ".config/fish/config.fish",
         ]
         .iter()

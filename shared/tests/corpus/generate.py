@@ -600,6 +600,9 @@ d("redteam2-git", "ask",
   "pushd fx && git diff",
 )
 
+dt("redteam2-protected-writes", "deny", "Write", file_path="{home}/.config/git/config", content="[core]\n\tfsmonitor = touch /tmp/x\n")
+d("redteam2-protected-writes", "deny", "echo '[core]' >> ~/.config/git/config")
+
 E = []  # everyday
 
 

@@ -34,7 +34,8 @@ const BASH: &[(&str, Outcome, &str)] = &[
     ("git log --oneline -n 10", Allow, ""),
     ("git show HEAD:Cargo.toml", Allow, ""),
     ("git branch", Allow, ""),
-    ("git -C sub status", Ask, "ask.not-understood"),
+    // `-C` may name an embedded repository whose config runs code (core.fsmonitor).
+    ("git -C sub status", Ask, ""),
     ("pwd", Allow, ""),
     ("echo hello world", Allow, ""),
     ("which cargo", Allow, ""),
@@ -613,4 +614,24 @@ fn fixtures_from_real_payloads() {
         let d = Policy::builtin().evaluate(tool, &payload["tool_input"], &ctx);
         assert_eq!(d.outcome, want, "{file}: {d:?}");
     }
+}
+
+/// A session started in a system directory without a project dir: that directory is not a
+/// work root, so reading its files is not allowed (red-team: `cwd: /etc`, `cat shadow`).
+#[test]
+fn a_system_cwd_is_not_a_work_root() {
+    let policy = Policy::builtin();
+    let ctx = EvalContext {
+        cwd: Some("/etc".into()),
+        project_dir: None,
+        home: Some("/home/u".into()),
+        maestro_data_dir: Some("/home/u/.local/share/maestro".into()),
+        ..Default::default()
+    };
+    for cmd in ["cat shadow", "cat ./passwd", "head -1 shadow"] {
+        let d = policy.evaluate("Bash", &bash(cmd), &ctx);
+        assert_ne!(d.outcome, Allow, "{cmd}: {}", d.reason);
+    }
+    let d = policy.evaluate("Read", &json!({ "file_path": "/etc/shadow" }), &ctx);
+    assert_ne!(d.outcome, Allow, "Read /etc/shadow: {}", d.reason);
 }

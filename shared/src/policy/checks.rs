@@ -638,6 +638,16 @@ fn all_reads_inside(s: &Subject<'_>, roots: &[Root], env: &Env<'_>) -> bool {
         // A glob argument is taken to name a secret when it starts like one (`.env*`, `id_*`)
         // or shares a suffix pattern with one (`*.pem`); `src/*.rs` and `*` are not.
         let starts_literal = !last.starts_with(['*', '?', '[']);
+        // A glob may match any file, symlinks included (`a/*` reaching `a/tok -> token`,
+        // `[c]redentials.json`): only `dir/*.ext` with a source-like extension is read.
+        // Programs that print names, sizes or types but no content are not concerned.
+        let metadata_only = s
+            .command
+            .and_then(|c| c.program.as_deref())
+            .is_some_and(|p| matches!(p, "ls" | "du" | "file" | "stat" | "wc" | "tree"));
+        if p.is_glob() && !metadata_only && !source_glob(&p.lexical) {
+            return true;
+        }
         secrets
             .iter()
             .any(|(g, suffix)| (!p.is_glob() || starts_literal || *suffix) && name_matches(g, p))
@@ -649,6 +659,27 @@ fn all_reads_inside(s: &Subject<'_>, roots: &[Root], env: &Env<'_>) -> bool {
                 .as_ref()
                 .is_some_and(|p| inside(p, roots) && !secret(p))
     })
+}
+
+/// Whether a glob path only has wildcards in its last component and that component ends in
+/// a literal source-like extension (`src/*.rs`, `docs/*.md`).
+fn source_glob(path: &str) -> bool {
+    const EXTENSIONS: &[&str] = &[
+        "rs", "md", "toml", "ts", "tsx", "js", "jsx", "mjs", "py", "go", "c", "h", "cc", "cpp",
+        "hpp", "java", "kt", "rb", "sh", "txt", "html", "css", "scss", "yml", "yaml", "lock",
+        "log", "sql", "proto", "swift", "vue", "svelte", "lua", "zig", "ex", "exs", "rst",
+    ];
+    let (dir, last) = path.rsplit_once('/').unwrap_or(("", path));
+    if dir
+        .split('/')
+        .any(|c| c != "**" && super::glob::has_glob_chars(c))
+    {
+        return false;
+    }
+    let Some((stem, ext)) = last.rsplit_once('.') else {
+        return false;
+    };
+    !super::glob::has_glob_chars(ext) && EXTENSIONS.contains(&ext) && !stem.starts_with('.')
 }
 
 /// `/`, the home dir, an ancestor of home, a strict ancestor of the project, or everything
@@ -720,6 +751,8 @@ fn protected_globs(group: Protected, ctx: &EvalContext) -> Vec<(Glob, bool)> {
             ".zlogin",
             ".inputrc",
             ".gitconfig",
+            ".config/git/config",
+            ".config/git/attributes",
             ".config/fish/config.fish",
         ]
         .iter()

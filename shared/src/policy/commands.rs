@@ -423,7 +423,12 @@ fn interpret_program(
         "find" => find(raw, a, &args, depth, out),
         _ => {
             file_effects(program, a, &args, &cwd);
-            let classified = readonly::classify(program, &args);
+            let mut classified = readonly::classify(program, &args);
+            if program == "git" && cwd != CwdState::Session {
+                // After a `cd` git may run inside an embedded repository whose `config` runs
+                // code (core.fsmonitor): only the session's own directory is trusted.
+                classified.role = Role::Other;
+            }
             a.role = classified.role;
             if a.role == Role::Reader {
                 reader_effects(a, &classified, &cwd);

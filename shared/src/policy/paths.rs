@@ -161,7 +161,19 @@ pub(crate) fn work_roots(ctx: &EvalContext) -> Option<Vec<String>> {
             roots.push(cwd);
         }
     }
-    Some(roots)
+    // A session started in a system directory (`cwd: /etc` without a project dir) does not
+    // make that directory "the project".
+    roots.retain(|r| !system_dir(r));
+    (!roots.is_empty()).then_some(roots)
+}
+
+/// `/` and the system trees (`/etc`, `/proc`, `/usr`, ...) and everything below them.
+fn system_dir(path: &str) -> bool {
+    const SYSTEM: &[&str] = &[
+        "/etc", "/proc", "/sys", "/dev", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib64",
+        "/var", "/run", "/opt", "/srv", "/snap",
+    ];
+    path == "/" || SYSTEM.iter().any(|s| is_within(path, s))
 }
 
 /// Resolves a path expression against the context. `None` when it depends on something unknown.

@@ -1387,7 +1387,7 @@ pub(crate) fn git_spec(sub: &str) -> Option<Spec> {
             &[
                 "textconv!",
                 "filters!",
-                "batch?",
+                "batch!",
                 "batch-check?",
                 "batch-command!",
             ],
@@ -1446,9 +1446,9 @@ pub(crate) fn git_spec(sub: &str) -> Option<Spec> {
             "e%f&nilLvwcEFGPhHIoqWzA:B:C:m:ar#",
             &[
                 "cached",
-                "untracked",
+                "untracked!",
                 "no-index!",
-                "no-exclude-standard",
+                "no-exclude-standard!",
                 "exclude-standard",
                 "recurse-submodules",
                 "text",

@@ -95,6 +95,36 @@ pub(crate) fn classify(program: &str, args: &[Word]) -> Classified {
     if values.len() == 1 && values[0] == Some("--version") && program != "date" {
         return Classified::pure();
     }
+    // binutils read options from `@file` operands (any file, `@/etc/shadow`).
+    if matches!(
+        program,
+        "strings" | "objdump" | "readelf" | "nm" | "size" | "addr2line" | "c++filt" | "ar"
+    ) && values.iter().any(|v| v.is_none_or(|v| v.starts_with('@')))
+    {
+        return Classified::other();
+    }
+    // jq can read the environment (`env`, `$ENV`), more input (`input`, `inputs`) and
+    // modules: refused when the filter mentions them.
+    if program == "jq"
+        && values.iter().any(|v| {
+            v.is_none_or(|v| {
+                [
+                    "env",
+                    "ENV",
+                    "input",
+                    "$__",
+                    "import",
+                    "include",
+                    "modulemeta",
+                    "getpath",
+                ]
+                .iter()
+                .any(|k| v.contains(k))
+            })
+        })
+    {
+        return Classified::other();
+    }
     if SHELL_STATE.contains(&program) {
         return Classified::pure();
     }
@@ -219,13 +249,6 @@ fn git(args: &[Word]) -> Classified {
     // `--namespace`, `--config-env`, `--super-prefix` and anything else are refused.
     while let Some(w) = args.get(i) {
         match w.value.as_deref() {
-            Some("-C") => {
-                match args.get(i + 1) {
-                    Some(d) if d.value.is_some() => reads.push(d.clone()),
-                    _ => return Classified::other(),
-                }
-                i += 2;
-            }
             Some(
                 "--no-pager"
                 | "-P"
@@ -242,6 +265,19 @@ fn git(args: &[Word]) -> Classified {
         return Classified::other();
     };
     let rest = &args[i + 1..];
+    // `%G?`, `%GK`, ... in a format run `gpg.program`; pathspec magic and globs can reach
+    // secret files the path checks do not see.
+    for w in rest {
+        let Some(v) = w.value.as_deref() else {
+            return Classified::other();
+        };
+        if v.contains("%G")
+            || v.starts_with(":(")
+            || (!v.starts_with('-') && v.contains(['*', '?', '[']))
+        {
+            return Classified::other();
+        }
+    }
     let parsed = if let Some(spec) = programs::git_spec(sub) {
         options::parse(&spec, rest)
     } else {
@@ -263,11 +299,14 @@ fn git(args: &[Word]) -> Classified {
                 .iter()
                 .filter_map(|w| w.value.clone())
                 .chain(p.texts.iter().cloned())
-                .filter_map(|v| {
-                    v.split_once(':').map(|(_, path)| {
-                        let path = path.trim_start_matches('/');
-                        path.strip_prefix("./").unwrap_or(path).to_string()
-                    })
+                .flat_map(|v| {
+                    // Every suffix after a `:`: `:0:.env` (stage number), `HEAD:.env`.
+                    v.match_indices(':')
+                        .map(|(at, _)| {
+                            let path = v[at + 1..].trim_start_matches('/');
+                            path.strip_prefix("./").unwrap_or(path).to_string()
+                        })
+                        .collect::<Vec<_>>()
                 })
                 .filter(|path| !path.is_empty())
                 .map(|path| Word::literal(&path))

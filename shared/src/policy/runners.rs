@@ -288,8 +288,30 @@ pub(super) fn wrapper(
         }
         let (name, attached) = match v.split_once('=') {
             Some((n, val)) if n.starts_with("--") => (n, Some(val.to_string())),
+            _ if !v.starts_with("--") && v.len() > 2 && v.is_char_boundary(2) => {
+                // GNU getopt: `-Svalue` is an attached value, `-iS...` a cluster whose
+                // last option may take the rest as its value. Only the first is understood.
+                let head = &v[..2];
+                if value_opts.contains(&head) {
+                    (head, Some(v[2..].to_string()))
+                } else {
+                    a.problem = Some(format!("{program}: option cluster `{v}` is not understood"));
+                    return true;
+                }
+            }
             _ => (v, None),
         };
+        if name.starts_with("--")
+            && !value_opts.contains(&name)
+            && value_opts
+                .iter()
+                .any(|o| o.starts_with("--") && o.starts_with(name))
+        {
+            a.problem = Some(format!(
+                "{program}: abbreviated option `{name}` is not understood"
+            ));
+            return true;
+        }
         let takes_value = value_opts.contains(&name);
         let value = if takes_value {
             attached.or_else(|| {

@@ -474,6 +474,13 @@ impl Walker {
             self.taint(why);
         }
         let w = words::expand(raw, &self.opts)?;
+        if w.value.is_none() {
+            if let Some(name) = secret_capable_variable(raw) {
+                self.taint(format!(
+                    "`${name}` may hold a secret (only inert variables are expanded)"
+                ));
+            }
+        }
         let mut sources = Vec::new();
         for sub in &w.substitutions {
             sources.extend(self.nested(sub)?);
@@ -670,12 +677,23 @@ impl Walker {
 
     /// Follows `cd` / `pushd` / `popd` for the commands after this one.
     fn track_cd(&mut self, cmd: &RawCommand) {
-        let Some(program) = cmd.argv.first().and_then(|w| w.value.as_deref()) else {
+        // `builtin cd`, `command cd`: the same `cd`.
+        let skip = cmd
+            .argv
+            .iter()
+            .take_while(|w| matches!(w.value.as_deref(), Some("builtin" | "command")))
+            .count();
+        let argv = &cmd.argv[skip..];
+        let Some(program) = argv.first().and_then(|w| w.value.as_deref()) else {
             return;
         };
         match program {
+            "cd" | "pushd" if argv.iter().any(|w| w.raw.contains(['{', '*', '?', '['])) => {
+                // Brace expansion and globs are not applied to the value: unknown directory.
+                self.cwd = CwdState::Unknown;
+            }
             "cd" | "pushd" => {
-                let target = cmd.argv[1..]
+                let target = argv[1..]
                     .iter()
                     .find(|w| !w.display().starts_with('-') || w.display() == "-");
                 self.cwd = match target {
@@ -735,7 +753,16 @@ fn evaluating_expansion(raw: &str) -> Option<String> {
         let name_len = body
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#' || c == '!'))
             .unwrap_or(body.len());
-        let after = &body[name_len..];
+        if body.starts_with('!') {
+            return Some(format!("`{raw}` is an indirect expansion"));
+        }
+        let after = match &body[name_len..] {
+            a if name_len == 0 && a.starts_with(['@', '*']) => &a[1..],
+            a => a,
+        };
+        if after.starts_with('@') {
+            return Some(format!("`{raw}` uses a transformation operator"));
+        }
         if let Some(sub) = after.strip_prefix('[') {
             let idx = sub.split(']').next().unwrap_or_default();
             if !(idx == "@"
@@ -751,6 +778,74 @@ fn evaluating_expansion(raw: &str) -> Option<String> {
             }
         }
         rest = &inner[end.min(inner.len())..];
+    }
+    None
+}
+
+/// The first variable expanded in `raw` that is neither lowercase (a shell-local name) nor
+/// on the inert list: its value could be a token (`$MAESTRO_OPERATOR_TOKEN`). Quotes are
+/// ignored (over-approximation).
+fn secret_capable_variable(raw: &str) -> Option<String> {
+    const INERT: &[&str] = &[
+        "HOME",
+        "PWD",
+        "OLDPWD",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "PATH",
+        "TMPDIR",
+        "HOSTNAME",
+        "UID",
+        "EUID",
+        "PPID",
+        "RANDOM",
+        "LINENO",
+        "SECONDS",
+        "BASH_VERSION",
+        "OSTYPE",
+        "HOSTTYPE",
+        "MACHTYPE",
+        "IFS",
+        "PIPESTATUS",
+        "EPOCHSECONDS",
+        "SHLVL",
+        "CARGO_TARGET_DIR",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "VIRTUAL_ENV",
+        "GOPATH",
+        "XDG_CONFIG_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_DATA_HOME",
+        "XDG_RUNTIME_DIR",
+        "CI",
+        "EDITOR",
+        "DISPLAY",
+    ];
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let mut j = i + 1;
+            if bytes.get(j) == Some(&b'{') {
+                j += 1;
+            }
+            let start = j;
+            while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                j += 1;
+            }
+            let name = &raw[start..j];
+            if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && !is_inert_variable(name)
+                && !INERT.contains(&name)
+            {
+                return Some(name.to_string());
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
     }
     None
 }

@@ -122,6 +122,18 @@ pub(crate) fn tool_subject<'a>(tool: &'a str, input: &Value, ctx: &EvalContext) 
         written: written.clone(),
         recursive: tool == "Grep",
     });
+    if tool == "Grep" {
+        // `glob: ".env*"` picks the files read: judged as a glob read below the path.
+        if let Some(glob) = input.get("glob").and_then(Value::as_str) {
+            let full = format!("{}/{glob}", written.trim_end_matches('/'));
+            subject.accesses.push(FileAccess {
+                kind,
+                path: paths::resolve_tool_path(&full, ctx),
+                written: full,
+                recursive: false,
+            });
+        }
+    }
     if tool == "Glob" {
         // An absolute or escaping pattern reads where it points.
         if let Some(pattern) = input.get("pattern").and_then(Value::as_str) {

@@ -202,6 +202,11 @@ impl State<'_> {
             .strip_prefix("${")
             .and_then(|s| s.strip_suffix('}'))
             .unwrap_or("");
+        if inner.contains('\'') && (inner.contains('$') || inner.contains('`')) {
+            // Inside double quotes the single quotes of `"${x:-'$(cmd)'}"` are literal and
+            // the substitution runs; the quoting context is not tracked here.
+            return Err("single quotes around an expansion inside `${...}`".into());
+        }
         self.scan_text(inner, opts, depth)
     }
 

@@ -529,6 +529,80 @@ d("needs-a-human", "ask",
   "gh pr list",
 )
 
+# 8. Red-team pass 2 (issue 15): attached wrapper options, bash transformations, git
+# configuration and formats, cd spellings, response files, environment reads.
+d("redteam2-wrapper-options", "ask",
+  "env -S'sh -c \"touch /tmp/x\"' ls",
+  "env -iS'sh -c \"touch /tmp/x\"' ls",
+  "timeout 5 env -S'sh -c \"touch /tmp/x\"' ls",
+  "nice -n1 env -S'sh -c \"touch /tmp/x\"' ls",
+  "command env -S'sh -c \"touch /tmp/x\"' ls",
+  "env --spl='sh -c id' ls",
+)
+d("redteam2-shell-expansion", "ask",
+  "echo '$(touch rt-bc)' ${BASH_COMMAND@P}",
+  "for x in '$(touch /tmp/rt-q)'; do echo ${x@P}; done",
+  "for x in 'a[$(touch f)]'; do echo \"${@:x}\"; done",
+  "for x in 'a[$(touch f)]'; do echo \"${*:1:x}\"; done",
+  "x='a[$(touch f)]'; echo \"${!x}\"",
+  "echo \"${x:-'$(touch f)'}\"",
+  "for x in *; do echo ${x@P}; done",
+  "cd d* && echo ${PWD@P}",
+  "echo ${x@E}",
+)
+d("redteam2-git", "ask",
+  "git -C fx/evil.git status",
+  "git -C fx/evil.git diff HEAD",
+  "git -C fx describe --dirty",
+  "git log --format=%G? -1",
+  "git log --format=%GG -1",
+  "git log --pretty=format:%GK -1",
+  "git log --pretty='%h %GS' -1",
+  "git show --pretty=%GK",
+  "git log --format=tformat:%GF",
+  "git show :0:.env",
+  "git show HEAD:.env",
+  "git cat-file --batch",
+  "git grep --untracked --no-exclude-standard -e SECRET",
+  "git grep --untracked -e SECRET",
+  "git log -p -- '*env'",
+  "git log -p -- ':(icase).ENV'",
+)
+d("redteam2-secret-reads", "ask",
+  "cd {{data},} && cat *",
+  "pushd {{data},} && cat *",
+  "builtin cd {data} && cat *",
+  "command cd {home} && cat .bash_history",
+  "strings @/etc/shadow",
+  "strings @{data}/operator.token",
+  "echo $MAESTRO_OPERATOR_TOKEN",
+  "echo \"$MAESTRO_OPERATOR_TOKEN\"",
+  "printf %s \"${MAESTRO_OPERATOR_TOKEN}\"",
+  "jq -n env.MAESTRO_OPERATOR_TOKEN",
+  "jq -n '$ENV.MAESTRO_OPERATOR_TOKEN'",
+  "jq -n env",
+  "jq -n 'input' .env",
+  "echo ${!MAESTRO*}",
+)
+
+d("redteam2-glob-reads", "ask",
+  "cat d/*", "cat ?ok", "cat [t]ok", "head d/*", "xxd d/o?erator.token", "base64 d/*",
+  "cat certs/*", "cat certs/[c]redentials.json", "cat certs/*s.json", "cat .e*",
+)
+
+dt("redteam2-grep-glob", "ask", "Grep", pattern="SECRET", glob=".env*")
+dt("redteam2-grep-glob", "ask", "Grep", pattern="KEY", glob="*.key")
+dt("redteam2-grep-glob", "ask", "Grep", pattern="x", glob="**/credentials*")
+
+d("redteam2-git", "ask",
+  "cd fx/evil.git && git status",
+  "cd sub && git log -1",
+  "pushd fx && git diff",
+)
+
+dt("redteam2-protected-writes", "deny", "Write", file_path="{home}/.config/git/config", content="[core]\n\tfsmonitor = touch /tmp/x\n")
+d("redteam2-protected-writes", "deny", "echo '[core]' >> ~/.config/git/config")
+
 E = []  # everyday
 
 

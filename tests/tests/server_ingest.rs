@@ -589,9 +589,10 @@ fn the_health_ticker_marks_quiet_sessions_idle_then_stale_and_ended_ones_grey() 
         (Some("ended"), Some("completed"))
     );
     assert_eq!(s["end_reason"], "other");
-    // Health changes are projections: the ticker stored no hook event of its own.
-    let events = server.get("/api/events?since=0");
-    assert_eq!(events.as_array().expect("arr").len(), 3);
+    // Health changes are projections: the ticker stored no hook event of its own. (Counted
+    // for this session only: a hook drainer left by another test may deliver to a reused port.)
+    let events = server.get(&format!("/api/events?since=0&session_id={id}"));
+    assert_eq!(events.as_array().expect("arr").len(), 3, "{events}");
 }
 
 #[test]

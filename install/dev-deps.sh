@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, skipping what is there:
-# Chromium + ChromeDriver (browser tests), Node.js + npm and the pinned Claude Code CLI (real
-# end-to-end tests), the musl target and musl-tools (static hook build), rustfmt and clippy.
+# Chromium + ChromeDriver (browser tests), Node.js + npm and the pinned Claude Code CLIs (real
+# end-to-end tests, both versions), tmux (interactive TUI tests), chattr (e2fsprogs), the musl
+# target and musl-tools (static hook build), rustfmt and clippy.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 sudo=""
@@ -13,6 +14,10 @@ missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
+# The interactive-TUI tests drive Claude Code in tmux; the read-only and full-disk tests use
+# chattr (e2fsprogs) because file modes do not stop root.
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v chattr >/dev/null 2>&1 || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"
   $sudo apt-get update -qq

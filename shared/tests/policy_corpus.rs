@@ -1,69 +1,12 @@
 //! The policy corpus through the library: 0 dangerous calls allowed (and every one marked
 //! `deny` denied), 0 everyday calls denied, and the share of everyday calls allowed above
 //! [`corpus_support::ALLOW_FLOOR`]. Paths resolve on a real tree with symlinks, in the
-//! kernel's order (the same algorithm as the server's resolver).
+//! kernel's order through `PathResolver::kernel`, the resolver the server and the hook use.
 
 mod corpus_support;
 
 use corpus_support::{judge, load, Tree, ALLOW_FLOOR};
 use maestro_shared::policy::{EvalContext, PathResolver, Policy};
-use std::collections::VecDeque;
-use std::ffi::OsString;
-use std::path::{Component, Path, PathBuf};
-
-/// Symlinks before `..`, the longest existing prefix, dangling links followed (as the
-/// server's `decide::canonical`).
-fn kernel_resolve(path: &Path) -> Option<PathBuf> {
-    fn parts(p: &Path) -> VecDeque<OsString> {
-        p.components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(n.to_owned()),
-                Component::ParentDir => Some(OsString::from("..")),
-                _ => None,
-            })
-            .collect()
-    }
-    let mut queue = parts(path);
-    let mut cur = PathBuf::from("/");
-    let mut exists = true;
-    let mut hops = 0;
-    while let Some(c) = queue.pop_front() {
-        if c == ".." {
-            if !exists {
-                return None;
-            }
-            cur.pop();
-            continue;
-        }
-        let next = cur.join(&c);
-        if !exists {
-            cur = next;
-            continue;
-        }
-        match std::fs::symlink_metadata(&next) {
-            Ok(m) if m.file_type().is_symlink() => {
-                hops += 1;
-                if hops > 40 {
-                    return None;
-                }
-                let target = std::fs::read_link(&next).ok()?;
-                if target.is_absolute() {
-                    cur = PathBuf::from("/");
-                }
-                let mut rest = parts(&target);
-                rest.extend(queue);
-                queue = rest;
-            }
-            Ok(_) => cur = next,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                exists = false;
-                cur = next;
-            }
-            Err(_) => return None,
-        }
-    }
-    Some(cur)
-}
 
 #[test]
 fn corpus_through_the_library() {
@@ -73,7 +16,7 @@ fn corpus_through_the_library() {
         project_dir: Some(tree.project.display().to_string()),
         home: Some(tree.home.display().to_string()),
         maestro_data_dir: Some(tree.data.display().to_string()),
-        resolver: Some(PathResolver::new(kernel_resolve)),
+        resolver: Some(PathResolver::kernel()),
         ..Default::default()
     };
     let policy = Policy::builtin();

@@ -10,7 +10,7 @@ pub mod server;
 pub mod tui;
 pub mod ws;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Path of a binary built by this workspace (`maestro-server`, `maestro-hook`). The first
@@ -99,5 +99,31 @@ where
             panic!("timed out after {timeout:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A file or directory made immutable (`chattr +i`: unwritable even for root, which file modes
+/// do not stop) until dropped, whatever the test's outcome.
+pub struct Immutable(PathBuf);
+
+impl Immutable {
+    /// Makes `path` immutable, or `None` when `chattr` cannot (not installed, a file system
+    /// without attributes).
+    pub fn make(path: &Path) -> Option<Immutable> {
+        std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success())
+            .then(|| Immutable(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
     }
 }

@@ -331,18 +331,6 @@ fn a_database_that_does_not_match_its_wal_stops_the_start_and_is_left_alone() {
     assert_eq!(events.as_array().map(Vec::len), Some(20), "{events}");
 }
 
-/// Removes the immutable attribute again, whatever the test's outcome.
-struct Immutable(std::path::PathBuf);
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[test]
 fn a_read_only_database_is_reported_at_start() {
     let mut server = TestServer::start();
@@ -351,12 +339,8 @@ fn a_read_only_database_is_reported_at_start() {
     server.stop();
     let db = server.data_dir.join("maestro.db");
     // File modes do not stop root (CI runs as root); the immutable attribute does.
-    let made = std::process::Command::new("chattr")
-        .arg("+i")
-        .arg(&db)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !made {
+    let guard = maestro_tests::Immutable::make(&db);
+    if guard.is_none() {
         // The readonly mode bits work for everyone else.
         assert!(
             unsafe { libc::geteuid() } != 0,
@@ -364,7 +348,6 @@ fn a_read_only_database_is_reported_at_start() {
         );
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o400)).expect("chmod");
     }
-    let _guard = made.then(|| Immutable(db.clone()));
     server.restart();
     let health = server
         .client()

@@ -387,18 +387,6 @@ fn an_unreadable_spool_file_never_blocks_the_ones_behind_it() {
     );
 }
 
-/// Removes the immutable attribute again, whatever the test's outcome.
-struct Immutable(std::path::PathBuf);
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 /// With the server down and no room to spool (the spool dir refuses new files, as a full disk
 /// does), events are lost: they are counted, `status` says so, and once the server is back the
 /// session's timeline says how many were lost on which host.
@@ -410,13 +398,8 @@ fn events_that_cannot_be_spooled_are_counted_shown_and_reported() {
         .assert_silent_success("spooling the first event");
     assert_eq!(hook.spooled().len(), 1);
     // Files modes do not stop root (CI runs as root); the immutable attribute does.
-    let made = std::process::Command::new("chattr")
-        .arg("+i")
-        .arg(&hook.spool)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(made, "chattr +i is needed to simulate a full spool here");
-    let guard = Immutable(hook.spool.clone());
+    let guard = maestro_tests::Immutable::make(&hook.spool)
+        .expect("chattr +i is needed to simulate a full spool here");
     for n in 1..=3 {
         hook.send(&tool_event("sess-lost", n))
             .assert_silent_success("an event that cannot be spooled");

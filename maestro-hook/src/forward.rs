@@ -60,9 +60,7 @@ pub fn run_event(event: &HookEventName) -> i32 {
                 }
             }
             // Spooled events, or lost ones still to report: the drainer does both.
-            if spool::has_entries(&cfg.spool_dir)
-                || crate::loss::read(&cfg.spool_dir).is_some_and(|l| l.count > 0)
-            {
+            if spool::needs_drainer(&cfg.spool_dir) {
                 drain::ensure_drainer(&cfg);
             }
             true

@@ -114,6 +114,23 @@ pub fn has_entries(dir: &Path) -> bool {
     }
 }
 
+/// Whether the drainer has work: a spooled event, or lost events not yet reported. One
+/// directory read on the hot path (a delivered event); nothing more when there is no spool.
+pub fn needs_drainer(dir: &Path) -> bool {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return false;
+    };
+    let mut loss_record = false;
+    for e in rd.filter_map(Result::ok) {
+        match e.file_name().to_str() {
+            Some(name) if is_spool_name(name) => return true,
+            Some(crate::loss::LOSS_FILE) => loss_record = true,
+            _ => {}
+        }
+    }
+    loss_record && crate::loss::read(dir).is_some_and(|l| l.count > 0)
+}
+
 /// Moves `file` into `quarantine` and writes `<name>.reason` next to it.
 pub fn quarantine(file: &Path, quarantine: &Path, reason: &str) -> std::io::Result<PathBuf> {
     let name = file

@@ -697,10 +697,11 @@ mod tests {
             largest = largest.max(std::fs::metadata(&wal).expect("wal").len());
         }
         // The file keeps its size after a restart (it is overwritten from its start), so its
-        // largest size is how far the WAL ever went: ~24 MiB without restarts. The bound leaves
-        // room for a checkpointer thread that a loaded machine schedules late.
+        // largest size is how far the WAL ever went: ~24 MiB (96x the restart size) without
+        // restarts. The bound (half of that) leaves room for a checkpointer thread that a loaded
+        // machine schedules late (28x seen with another build running on the 2 cores).
         assert!(
-            largest < 24 * restart_bytes,
+            largest < 48 * restart_bytes,
             "the WAL grew to {largest} bytes (restart at {restart_bytes}): it did not start over"
         );
     }

@@ -278,6 +278,14 @@ fn program(words: &[String]) -> (Option<&str>, &[String], bool) {
     let mut prefixed = false;
     while i < words.len() {
         let w = words[i].as_str();
+        // Reserved words that start a compound command: the program follows them.
+        if matches!(
+            w,
+            "{" | "}" | "!" | "if" | "then" | "else" | "elif" | "do" | "while" | "until"
+        ) {
+            i += 1;
+            continue;
+        }
         if w.contains('=') && !w.starts_with('-') && is_name(w.split('=').next().unwrap_or("")) {
             i += 1;
             continue;
@@ -443,6 +451,12 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
         "grep" | "egrep" | "fgrep" if args.iter().any(|a| is_recursive_flag(a)) => {
             return Some("a recursive grep reads every file below, secret files included".into());
         }
+        // Bare `set` prints every shell variable, the exported environment included.
+        "set" if args.is_empty() => {
+            return Some(
+                "`set` with no arguments prints the environment, credentials included".into(),
+            );
+        }
         "rg" => return Some("rg reads every file below its paths, secret files included".into()),
         "diff" => {
             return Some(
@@ -511,6 +525,9 @@ mod tests {
             "git whatchanged -p",
             "git diff -- '*env'",
             "git show HEAD -- .e*",
+            "set",
+            "set | grep TOKEN",
+            "{ set; }",
         ] {
             assert!(bash_problem(c).is_some(), "not caught: {c}");
         }
@@ -524,6 +541,7 @@ mod tests {
             "git status",
             "git status --short",
             "xargs -n1 echo",
+            "set -euo pipefail",
             "git log --oneline -20",
             "cat src/main.rs",
             "grep -n fn src/lib.rs",

@@ -766,6 +766,9 @@ d("red-team-3", "ask",
 )
 dt("red-team-3", "ask", "Read", file_path="{project}/.git/config")
 
+# 14. The third (black-box) red-team pass: bare `set` prints the environment.
+d("red-team-4", "ask", "set", "set | grep TOKEN", "(set)", "{ set; }")
+
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "policy_corpus.json"), "w") as out:
     json.dump({"dangerous": D, "everyday": E}, out, indent=1, ensure_ascii=False)

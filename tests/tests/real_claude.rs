@@ -86,6 +86,24 @@ fn install_hooks(scratch: &Scratch, version: &str) {
     );
 }
 
+/// Delivers whatever the hook spooled in `scratch` (`maestro-hook flush`): on a loaded machine an
+/// observe-only event can miss the hook's 1 s budget and go to the spool, whose detached drainer
+/// backs off; the event is not lost, only later.
+fn flush_spool(server: &TestServer, scratch: &Scratch) {
+    let out = Command::new(bin_path("maestro-hook"))
+        .arg("flush")
+        .envs(hook_env(server, scratch))
+        .env("HOME", &scratch.home)
+        .output()
+        .expect("run maestro-hook flush");
+    assert!(
+        out.status.success(),
+        "maestro-hook flush failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The env that points the hook at `server_url` and keeps its spool in the scratch dir.
 fn hook_env(server: &TestServer, scratch: &Scratch) -> Vec<(String, String)> {
     let mut env = server.hook_env();
@@ -800,6 +818,7 @@ fn api_error_becomes_a_stop_failure_line(version: &str) {
     assert_eq!(result["api_error_status"], 400, "{result}");
     let sid = out.session_id().expect("claude session id");
     let server = &world.server;
+    flush_spool(server, &world.scratch);
     wait_session_end(server, &sid);
     // StopFailure's hook may finish after SessionEnd's (hooks run concurrently).
     let stop_failure_ran = out.hook_events().iter().any(|e| e == "StopFailure");
@@ -1064,20 +1083,7 @@ fn server_down_during_session_loses_and_duplicates_nothing(version: &str) {
     );
 
     world.server.restart();
-    let flush = |scratch: &Scratch| {
-        let out = Command::new(bin_path("maestro-hook"))
-            .arg("flush")
-            .envs(hook_env(&world.server, scratch))
-            .env("HOME", &scratch.home)
-            .output()
-            .expect("run maestro-hook flush");
-        assert!(
-            out.status.success(),
-            "maestro-hook flush failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let flush = |scratch: &Scratch| flush_spool(&world.server, scratch);
     flush(&world.scratch);
     let server = &world.server;
     wait_session_end(server, &sid);

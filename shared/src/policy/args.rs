@@ -65,3 +65,53 @@ pub(super) fn option_eq_values(args: &[Word], long: &[&str]) -> Vec<Word> {
         })
         .collect()
 }
+
+/// Short options that take a value, parsed the way getopt does: in a cluster (`-sT.env`) each
+/// letter is an option until one of `with_value`, which takes the rest of the word or, when
+/// the rest is empty, the next word. Returns each such option with its value (a word for an
+/// attached value keeps the word's quoting status). Parsing stops at `--`; long options are
+/// skipped (their values, if separate, are then read as words: an over-approximation).
+pub(super) fn short_option_values(args: &[Word], with_value: &str) -> Vec<(char, Word)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let w = &args[i];
+        i += 1;
+        let Some(v) = w.value.as_deref() else {
+            continue;
+        };
+        if v == "--" {
+            break;
+        }
+        if !is_short_cluster(v) {
+            continue;
+        }
+        for (pos, c) in v.char_indices().skip(1) {
+            if !with_value.contains(c) {
+                continue;
+            }
+            let rest = &v[pos + c.len_utf8()..];
+            if rest.is_empty() {
+                if let Some(next) = args.get(i) {
+                    out.push((c, next.clone()));
+                    i += 1;
+                }
+            } else {
+                out.push((c, attached_word(w, rest)));
+            }
+            break;
+        }
+    }
+    out
+}
+
+/// A word for a value attached to an option (`-oFILE`, `--out=FILE`, `@FILE`): literal when
+/// the whole word was, unknown (as written) otherwise.
+pub(super) fn attached_word(w: &Word, value: &str) -> Word {
+    if w.value.is_none() {
+        return Word::dynamic(value);
+    }
+    let mut word = Word::literal(value);
+    word.tilde = value.starts_with('~');
+    word
+}

@@ -5,6 +5,7 @@ use std::cell::OnceCell;
 use std::sync::OnceLock;
 
 use super::commands::EffectKind;
+use super::fresh_temp::is_fresh_reference;
 use super::glob::Glob;
 use super::paths::{self, is_within, Resolved};
 use super::readonly::Role;
@@ -305,7 +306,7 @@ impl Check {
                     a.kind == EffectKind::Delete
                         && a.recursive
                         && a.path.as_ref().is_some_and(|p| {
-                            !strictly_inside(p, root) && !in_temp(p) && !in_user_dir(p, ctx, CACHE)
+                            !strictly_inside(p, root) && !in_temp(p) && !in_user_cache(p, ctx)
                         })
                 })
             }
@@ -314,6 +315,7 @@ impl Check {
                     && a.recursive
                     && a.path.is_none()
                     && !below_tmpdir_variable(&a.written)
+                    && !cmd.is_some_and(|c| is_fresh_reference(&a.written, &c.fresh_temps))
             }),
             Check::ChmodOutsideProject => {
                 if !matches!(program, "chmod" | "chown" | "chgrp") {
@@ -324,7 +326,7 @@ impl Check {
                     a.recursive
                         && a.kind == EffectKind::Write
                         && match (&a.path, &root) {
-                            (Some(p), Some(root)) => !strictly_inside(p, root),
+                            (Some(p), Some(root)) => !inside(p, root),
                             (Some(p), None) => is_root_or_home(p, ctx),
                             (None, _) => true,
                         }
@@ -387,7 +389,7 @@ impl Check {
                     a.kind.changes()
                         && a.path.as_ref().is_some_and(|p| {
                             !inside(p, root)
-                                && !in_user_dir(p, ctx, CACHE)
+                                && !in_user_cache(p, ctx)
                                 && (!in_user_dir(p, ctx, CONFIG) || is_secret(p, env))
                                 && !p.forms().all(|f| {
                                     TEMP_DIRS.iter().any(|t| is_within(f, t))
@@ -402,6 +404,8 @@ impl Check {
                     a.kind == EffectKind::Upload
                         && a.path.as_ref().is_some_and(|p| {
                             (roots.is_none_or(|r| !inside(p, r)) && !in_temp(p))
+                                // The whole project: `.env`, `.git/config`, keys come along.
+                                || (a.recursive && roots.is_some_and(|r| !strictly_inside(p, r)))
                                 || is_secret(p, env)
                                 || reads_any(p, a.recursive, env.secrets())
                         })
@@ -455,9 +459,41 @@ impl Check {
     }
 }
 
-/// `~/.cache` and `~/.config`: the user's caches and own configuration.
-const CACHE: &str = ".cache";
+/// `~/.config`: the user's own configuration.
 const CONFIG: &str = ".config";
+
+/// The user's caches (everything in them can be downloaded or rebuilt again): the XDG cache
+/// and the package managers' own cache directories.
+const CACHES: &[&str] = &[
+    ".cache",
+    ".npm/_cacache",
+    ".npm/_npx",
+    ".npm/_logs",
+    ".pnpm-store",
+    ".yarn/cache",
+    ".yarn/berry/cache",
+    ".cargo/registry/cache",
+    ".cargo/git/checkouts",
+    ".m2/repository",
+    ".gradle/caches",
+    ".ivy2/cache",
+    ".nuget/packages",
+    "go/pkg/mod/cache",
+    "Library/Caches",
+];
+
+/// Strictly inside one of the user's [`CACHES`] (or that cache directory itself when it lies
+/// below the home dir's first level: `~/.npm/_cacache`, not `~/.cache`).
+fn in_user_cache(p: &Resolved, ctx: &EvalContext) -> bool {
+    CACHES.iter().any(|dir| {
+        in_user_dir(p, ctx, dir)
+            || (dir.contains('/')
+                && ctx.home.as_deref().is_some_and(|h| {
+                    let base = format!("{}/{dir}", paths::normalize(h).trim_end_matches('/'));
+                    !p.uncertain && p.forms().all(|f| f == base)
+                }))
+    })
+}
 
 /// Strictly inside `~/<dir>` in every form (not `~/<dir>` itself).
 fn in_user_dir(p: &Resolved, ctx: &EvalContext, dir: &str) -> bool {
@@ -482,16 +518,18 @@ fn below_tmpdir_variable(written: &str) -> bool {
     })
 }
 
-/// `cp .env.example .env`: every file the command reads is an env template.
+/// `cp .env.example .env`, `cat .env.example > .env.local`: every file the command reads is
+/// an env template.
 fn copies_env_template(s: &Subject<'_>) -> bool {
     let program = s.command.and_then(|c| c.program.as_deref());
-    if !matches!(program, Some("cp" | "install")) {
+    if !matches!(program, Some("cp" | "install" | "cat")) {
         return false;
     }
+    // A reader's own working directory counts as read (`.`): not a source of content.
     let mut sources = s
         .accesses
         .iter()
-        .filter(|a| a.kind == EffectKind::Read)
+        .filter(|a| a.kind == EffectKind::Read && a.written != ".")
         .peekable();
     sources.peek().is_some()
         && sources.all(|a| {

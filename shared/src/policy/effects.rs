@@ -1,7 +1,10 @@
 //! The files simple commands read, write and delete: `find` (with `-delete` and `-exec`), the
 //! read-only readers, and the common file-changing programs (`rm`, `cp`, `mv`, `tee`, `dd`, ...).
 
-use super::args::{has_short, is_short_cluster, option_eq_values, option_value, positionals};
+use super::args::{
+    attached_word, has_short, is_short_cluster, option_eq_values, option_value, positionals,
+    short_option_values,
+};
 use super::commands::{derived, effect, interpret, Analyzed, EffectKind};
 use super::paths::CwdState;
 use super::readonly::{self, Classified};
@@ -124,19 +127,15 @@ pub(super) fn reader_effects(a: &mut Analyzed, classified: &Classified, cwd: &Cw
     }
 }
 
-/// A word for a path found inside another argument (`@file`, `name=<file`).
-fn inner_path(w: &Word, path: &str) -> Word {
-    let mut word = Word::literal(path);
-    word.tilde = path.starts_with('~');
-    if w.value.is_none() {
-        word = Word::dynamic(path);
-    }
-    word
-}
+/// curl's short options that take a value (curl 8 curl(1)): in a cluster the first of them
+/// takes the rest of the word (`-sT.env` uploads `.env`).
+const CURL_SHORT_WITH_VALUE: &str = "AbcCdDeEFhHKmoPQrtTuUwxXyYz";
 
 /// Files `curl` / `wget` send (curl 8 curl(1): `-d @f`, `--data-binary @f`, `-F x=@f`,
-/// `-F x=<f`, `-H @f`, `--json @f`, `--url-query @f`, `-T f`, `--upload-file f`, `-K f`;
-/// wget 1.21: `--post-file`, `--body-file`). Any `@` in a curl argument is taken as a file
+/// `-F x=<f`, `-H @f`, `--json @f`, `--url-query @f`, `-T f`, `--upload-file f`, `-K f`,
+/// `-b f` (a cookie file); wget 1.21: `--post-file`, `--body-file`, `-i` / `--input-file`
+/// (its lines become requests)). Short options are parsed as getopt clusters; long options
+/// match their unambiguous abbreviations. Any `@` in a curl argument is taken as a file
 /// (over-approximation: `user@host` names a file `host` inside the project, harmless).
 fn uploads(program: &str, args: &[Word]) -> Vec<Word> {
     let mut out = Vec::new();
@@ -144,58 +143,138 @@ fn uploads(program: &str, args: &[Word]) -> Vec<Word> {
         let name = v.split('=').next().unwrap_or(v);
         name.len() >= min && full.starts_with(name)
     };
+    let long_file_option = |v: &str| {
+        if program == "curl" {
+            long_prefix(v, "--upload-file", 5) || long_prefix(v, "--config", 4)
+        } else {
+            long_prefix(v, "--post-file", 7)
+                || long_prefix(v, "--body-file", 7)
+                || long_prefix(v, "--input-file", 3)
+        }
+    };
+    let short_files = if program == "curl" { "TKb" } else { "i" };
+    let short_with_value = if program == "curl" {
+        CURL_SHORT_WITH_VALUE
+    } else {
+        "aAbBeiIoOPDtTwXQ"
+    };
+    for (c, value) in short_option_values(args, short_with_value) {
+        let cookie_data = c == 'b' && value.value.as_deref().is_some_and(|v| v.contains('='));
+        if short_files.contains(c) && !cookie_data {
+            out.push(value);
+        }
+    }
     let mut i = 0;
     while i < args.len() {
         let w = &args[i];
         let v = w.value.as_deref().unwrap_or(&w.raw);
         i += 1;
-        let takes_file = if program == "curl" {
-            v == "-T"
-                || v == "-K"
-                || (is_short_cluster(v) && (v.ends_with('T') || v.ends_with('K')))
-                || (v.starts_with("--")
-                    && !v.contains('=')
-                    && (long_prefix(v, "--upload-file", 5) || long_prefix(v, "--config", 4)))
-        } else {
-            v.starts_with("--")
-                && !v.contains('=')
-                && (long_prefix(v, "--post-file", 7) || long_prefix(v, "--body-file", 7))
-        };
-        if takes_file {
-            if let Some(next) = args.get(i) {
-                out.push(next.clone());
-                i += 1;
-            }
-            continue;
-        }
-        if program == "curl" {
-            if let Some(rest) = v.strip_prefix("-T").or_else(|| v.strip_prefix("-K")) {
-                if !rest.is_empty() && !v.starts_with("--") {
-                    out.push(inner_path(w, rest));
+        if v.starts_with("--") {
+            match v.split_once('=') {
+                Some((name, value)) if long_file_option(name) => {
+                    out.push(attached_word(w, value));
+                }
+                None if long_file_option(v) => {
+                    if let Some(next) = args.get(i) {
+                        out.push(next.clone());
+                        i += 1;
+                    }
                     continue;
                 }
+                _ => {}
             }
+        }
+        if program == "curl" {
             let at = v.find('@').map(|p| p + 1);
             let lt = v.find("=<").map(|p| p + 2);
             for start in [at, lt].into_iter().flatten() {
                 let path = v[start..].split(';').next().unwrap_or_default();
                 if !path.is_empty() && path != "-" {
-                    out.push(inner_path(w, path));
+                    out.push(attached_word(w, path));
                 }
             }
-            if v.starts_with("--") {
-                if let Some((name, value)) = v.split_once('=') {
-                    if long_prefix(name, "--upload-file", 5) || long_prefix(name, "--config", 4) {
-                        out.push(inner_path(w, value));
-                    }
+        }
+    }
+    out
+}
+
+/// Files sent by HTTPie (`http`, `https`) and `xh` request items (httpie 3 docs, xh 0.22
+/// README): `@file` (the body), `field=@file`, `field:=@file`, `field@file` (a form upload),
+/// `header:@file`, plus `--session` / `--session-read-only` files are not sent. Any `@` in an
+/// argument after the method and URL is taken as a file.
+fn httpie_uploads(args: &[Word]) -> Vec<Word> {
+    positionals(args)
+        .into_iter()
+        .filter_map(|w| {
+            let v = w.value.as_deref().unwrap_or(&w.raw);
+            let path = &v[v.find('@')? + 1..];
+            (!path.is_empty() && !v.contains("://")).then(|| attached_word(w, path))
+        })
+        .collect()
+}
+
+/// Files forge clients (`gh`, `glab`) send from their options: `-F key=@file` / `--field`
+/// (gh api), `-F file` / `--body-file`, `--notes-file`, `--description-file`, `--input`, and
+/// any other `--*-file` option (gh 2 manual, glab 1 manual).
+fn forge_uploads(args: &[Word]) -> Vec<Word> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let w = &args[i];
+        let v = w.value.as_deref().unwrap_or(&w.raw);
+        i += 1;
+        let (name, attached) = match v.split_once('=') {
+            Some((n, val)) if n.starts_with("--") => (n, Some(val)),
+            _ if v.starts_with("-F") && v.len() > 2 => ("-F", Some(&v[2..])),
+            _ => (v, None),
+        };
+        let file_option = name == "--input" || (name.starts_with("--") && name.ends_with("-file"));
+        if !(file_option || matches!(name, "-F" | "--field")) {
+            continue;
+        }
+        let value = match attached {
+            Some(val) => attached_word(w, val),
+            None => match args.get(i) {
+                Some(next) => {
+                    i += 1;
+                    next.clone()
                 }
+                None => continue,
+            },
+        };
+        let text = value.value.clone();
+        match text
+            .as_deref()
+            .and_then(|t| t.find("=@").map(|p| &t[p + 2..]))
+        {
+            Some(path) => out.push(attached_word(&value, path)),
+            None if file_option || text.as_deref().is_none_or(|t| !t.contains('=')) => {
+                out.push(value)
             }
-        } else if let Some((name, value)) = v.split_once('=') {
-            if name.starts_with("--")
-                && (long_prefix(name, "--post-file", 7) || long_prefix(name, "--body-file", 7))
-            {
-                out.push(inner_path(w, value));
-            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// Files attached by mail clients: `mail -A f` / `--attach=f` (GNU mailutils), `mailx -a f`,
+/// `s-nail -a f`, `mutt -a f...` (mutt takes files until `--`).
+fn mail_attachments(program: &str, args: &[Word]) -> Vec<Word> {
+    let mut out: Vec<Word> = short_option_values(args, "aAsbcrSFqiuf")
+        .into_iter()
+        .filter(|(c, _)| matches!(c, 'a' | 'A'))
+        .map(|(_, w)| w)
+        .collect();
+    out.extend(option_value(args, &[], &["--attach"]).into_iter().cloned());
+    out.extend(option_eq_values(args, &["--attach"]));
+    if program == "mutt" {
+        if let Some(start) = args.iter().position(|w| w.value.as_deref() == Some("-a")) {
+            out.extend(
+                args[start + 1..]
+                    .iter()
+                    .take_while(|w| w.value.as_deref() != Some("--"))
+                    .cloned(),
+            );
         }
     }
     out
@@ -329,7 +408,9 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 let long = name.len() >= 3 && "--output".starts_with(name);
                 if long {
                     match v.split_once('=') {
-                        Some((_, f)) => add(EffectKind::Write, &inner_path(&args[i - 1], f), false),
+                        Some((_, f)) => {
+                            add(EffectKind::Write, &attached_word(&args[i - 1], f), false)
+                        }
                         None => {
                             if let Some(w) = args.get(i) {
                                 add(EffectKind::Write, w, false);
@@ -346,7 +427,7 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                                 i += 1;
                             }
                         } else {
-                            add(EffectKind::Write, &inner_path(&args[i - 1], rest), false);
+                            add(EffectKind::Write, &attached_word(&args[i - 1], rest), false);
                         }
                     }
                 }
@@ -358,17 +439,70 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
             }
         }
         "curl" | "wget" => {
-            for w in option_value(args, &["-o", "-O"], &["--output", "--output-document"]) {
-                if program == "curl" && w.value.as_deref().is_some_and(|v| v.starts_with('-')) {
-                    continue;
+            // curl: `-o F`, `-D F` (headers), `-c F` (cookie jar); wget: `-O F`, `-o F` /
+            // `-a F` (logs).
+            let (with_value, writes) = if program == "curl" {
+                (CURL_SHORT_WITH_VALUE, "oDc")
+            } else {
+                ("aAbBeiIoOPDtTwXQ", "Ooa")
+            };
+            for (c, w) in short_option_values(args, with_value) {
+                if writes.contains(c) {
+                    add(EffectKind::Write, &w, false);
                 }
+            }
+            let long = [
+                "--output",
+                "--output-document",
+                "--dump-header",
+                "--cookie-jar",
+                "--trace",
+                "--trace-ascii",
+                "--stderr",
+                "--output-file",
+                "--append-output",
+            ];
+            for w in option_value(args, &[], &long) {
                 add(EffectKind::Write, w, false);
+            }
+            for w in option_eq_values(args, &long) {
+                add(EffectKind::Write, &w, false);
             }
             for w in uploads(program, args) {
                 add(EffectKind::Upload, &w, false);
             }
-            for w in option_eq_values(args, &["--output", "--output-document"]) {
+        }
+        "http" | "https" | "xh" | "xhs" => {
+            for w in httpie_uploads(args) {
+                add(EffectKind::Upload, &w, false);
+            }
+            for w in option_value(args, &["-o"], &["--output"]) {
+                add(EffectKind::Write, w, false);
+            }
+            for w in option_eq_values(args, &["--output"]) {
                 add(EffectKind::Write, &w, false);
+            }
+        }
+        "mail" | "mailx" | "s-nail" | "mutt" | "neomutt" => {
+            for w in mail_attachments(program, args) {
+                add(EffectKind::Upload, &w, false);
+            }
+        }
+        "ssh-keygen" => {
+            // `-f F` names the key written (generation, `-p`, `-c`, `-R`, `-H`) unless the mode
+            // only reads it (`-l` fingerprint, `-y` public key, `-B`, `-F` search, `-e`
+            // export) (OpenSSH 9 ssh-keygen(1)).
+            let reads_only = has_short(args, "lyBFe", &[]);
+            for (_, w) in short_option_values(args, "abCDEfFgIJjKmMnNOPrRsStUwzZ")
+                .into_iter()
+                .filter(|(c, _)| *c == 'f')
+            {
+                let kind = if reads_only {
+                    EffectKind::Read
+                } else {
+                    EffectKind::Write
+                };
+                add(kind, &w, false);
             }
         }
         "tar" => {
@@ -425,7 +559,7 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
         // `gh api --input F`, `aws s3 cp F s3://...`, `gsutil cp F gs://...`,
         // `rclone copy F remote:` (their file operands are sent; the command is a network
         // sender, so these reads become uploads).
-        "gh" | "aws" | "gsutil" | "rclone" => {
+        "gh" | "glab" | "aws" | "gsutil" | "rclone" => {
             let values: Vec<&str> = pos.iter().filter_map(|w| w.value.as_deref()).collect();
             let remote = |v: &str| v.contains("://") || (program == "rclone" && v.contains(':'));
             let files: Vec<&Word> = match (program, values.as_slice()) {
@@ -450,11 +584,8 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
             for w in files {
                 add(EffectKind::Read, w, true);
             }
-            if program == "gh" {
-                for w in option_value(args, &[], &["--input"]) {
-                    add(EffectKind::Read, w, false);
-                }
-                for w in option_eq_values(args, &["--input"]) {
+            if matches!(program, "gh" | "glab") {
+                for w in forge_uploads(args) {
                     add(EffectKind::Read, &w, false);
                 }
             }
@@ -466,7 +597,7 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                     for prefix in ["FILE:", "OPEN:", "GOPEN:", "READLINE:"] {
                         if let Some(rest) = upper.strip_prefix(prefix).map(|_| &v[prefix.len()..]) {
                             let path = rest.split(',').next().unwrap_or_default();
-                            add(EffectKind::Read, &inner_path(w, path), false);
+                            add(EffectKind::Read, &attached_word(w, path), false);
                         }
                     }
                 }

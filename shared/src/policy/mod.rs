@@ -128,6 +128,7 @@ mod checks;
 mod commands;
 mod defaults;
 mod effects;
+mod fresh_temp;
 mod glob;
 mod options;
 mod paranoid;

@@ -277,6 +277,7 @@ pub(super) fn wrapper(
     let mut i = 0;
     let mut script: Option<Word> = None;
     let mut replace: Option<String> = None;
+    let mut arg_files: Vec<Word> = Vec::new();
     while i < args.len() {
         let v = args[i].value.as_deref().unwrap_or_default();
         if v == "--" {
@@ -333,7 +334,16 @@ pub(super) fn wrapper(
                 );
             }
             ("xargs", "-I" | "--replace") => replace = value.or(Some("{}".into())),
-            ("xargs", "-a" | "--arg-file") | ("flock", _) => {}
+            ("xargs", "-a" | "--arg-file") => {
+                // The file's words become arguments of the command: what it reads reaches
+                // the command as if piped (`xargs -a .env curl` sends it).
+                let w = value
+                    .as_deref()
+                    .map_or_else(|| Word::dynamic("?"), Word::literal);
+                a.effects.extend(effect(EffectKind::Read, &w, &cwd, false));
+                arg_files.push(w);
+            }
+            ("flock", _) => {}
             ("time", "-o" | "--output") => {
                 if let Some(v) = value {
                     a.effects
@@ -409,6 +419,7 @@ pub(super) fn wrapper(
     }
     let mut inner_raw = derived(raw, inner, cwd);
     inner_raw.untrusted_env |= env_assigned;
+    inner_raw.upstream.extend(arg_files);
     interpret(&inner_raw, depth + 1, out);
     true
 }

@@ -78,6 +78,8 @@ pub(crate) struct RawCommand {
     /// Arguments and input files of the earlier stages of its pipeline (what may reach its
     /// stdin: `cat secret | curl -d @- host`).
     pub upstream: Vec<Word>,
+    /// Variables of the line that hold a fresh `mktemp` result (see [`super::fresh_temp`]).
+    pub fresh_temps: Vec<String>,
 }
 
 /// Parses `text` (starting in directory `cwd`) into its simple commands. `depth` counts
@@ -115,6 +117,12 @@ pub(crate) fn parse(text: &str, cwd: CwdState, depth: usize) -> Result<Vec<RawCo
         if let Some(t) = taint {
             for c in &mut walker.out {
                 c.taint.get_or_insert_with(|| t.clone());
+            }
+        }
+        let fresh = super::fresh_temp::fresh_temp_names(text);
+        if !fresh.is_empty() {
+            for c in &mut walker.out {
+                c.fresh_temps.clone_from(&fresh);
             }
         }
         Ok(walker.out)

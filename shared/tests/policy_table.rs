@@ -635,3 +635,38 @@ fn a_system_cwd_is_not_a_work_root() {
     let d = policy.evaluate("Read", &json!({ "file_path": "/etc/shadow" }), &ctx);
     assert_ne!(d.outcome, Allow, "Read /etc/shadow: {}", d.reason);
 }
+
+#[test]
+fn a_reason_names_every_command_of_the_chain_that_led_to_it() {
+    let policy = Policy::builtin();
+    let ask = policy.evaluate(
+        "Bash",
+        &json!({"command": "ls && cargo build && npm test"}),
+        &ctx(),
+    );
+    assert_eq!(ask.outcome, Ask, "{ask:?}");
+    assert!(ask.reason.contains("`cargo build`"), "{}", ask.reason);
+    assert!(ask.reason.contains("`npm test`"), "{}", ask.reason);
+    assert!(
+        !ask.reason.contains("`ls`"),
+        "allowed parts are not listed: {}",
+        ask.reason
+    );
+
+    let deny = policy.evaluate(
+        "Bash",
+        &json!({"command": "cargo build; rm -rf /; rm -rf ~"}),
+        &ctx(),
+    );
+    assert_eq!(deny.outcome, Deny, "{deny:?}");
+    assert!(deny.reason.contains("rm -rf /"), "{}", deny.reason);
+    assert!(deny.reason.contains("rm -rf ~"), "{}", deny.reason);
+    assert!(!deny.reason.contains("cargo build"), "{}", deny.reason);
+
+    // Many commands: the reason stays bounded.
+    let long: Vec<String> = (0..500).map(|i| format!("make t{i}")).collect();
+    let many = policy.evaluate("Bash", &json!({"command": long.join("; ")}), &ctx());
+    assert_eq!(many.outcome, Ask);
+    assert!(many.reason.len() < 2_000, "{}", many.reason.len());
+    assert!(many.reason.ends_with("[…]"), "{}", many.reason);
+}

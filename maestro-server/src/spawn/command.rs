@@ -9,7 +9,7 @@
 use super::request::ValidSpawn;
 use maestro_shared::cli_versions::ClaudeVersion;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Env var naming the `maestro-hook` binary (default: beside the server binary).
 pub const HOOK_BIN_ENV: &str = "MAESTRO_HOOK_BIN";
@@ -239,14 +239,6 @@ pub fn server_url(addr: std::net::SocketAddr) -> String {
         });
     }
     format!("http://{addr}")
-}
-
-/// Is `p` an executable file (for a clear error before spawning)?
-pub fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -359,11 +359,6 @@ impl SqliteStore {
         }
         Ok(changed)
     }
-
-    /// The writer (for modules that run their own write jobs).
-    pub fn writer(&self) -> &Writer {
-        &self.writer
-    }
 }
 
 fn scope_filter(scope: &Scope) -> (&'static str, String) {

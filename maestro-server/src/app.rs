@@ -4,10 +4,10 @@ use crate::approvals::Approvals;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{HealthThresholds, Store};
+use crate::store::{HealthThresholds, SharedStore, Store};
 use crate::telemetry::Telemetry;
 use crate::{auth, hub, ingest, routes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -56,6 +56,73 @@ impl AppState {
             login_throttle: Arc::default(),
             poison: Arc::default(),
         })
+    }
+}
+
+impl FromRef<AppState> for auth::Gate {
+    fn from_ref(state: &AppState) -> auth::Gate {
+        auth::Gate {
+            config: Arc::clone(&state.config),
+            login_throttle: Arc::clone(&state.login_throttle),
+            telemetry: Arc::clone(&state.telemetry),
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::decide::Decider {
+    fn from_ref(state: &AppState) -> crate::decide::Decider {
+        crate::decide::Decider {
+            config: Arc::clone(&state.config),
+            store: Arc::clone(&state.store),
+            approvals: Arc::clone(&state.approvals),
+            policy: Arc::clone(&state.policy),
+        }
+    }
+}
+
+impl FromRef<AppState> for ingest::Pipeline {
+    fn from_ref(state: &AppState) -> ingest::Pipeline {
+        ingest::Pipeline {
+            decider: FromRef::from_ref(state),
+            telemetry: Arc::clone(&state.telemetry),
+            poison: Arc::clone(&state.poison),
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::spawn::Spawner {
+    fn from_ref(state: &AppState) -> crate::spawn::Spawner {
+        crate::spawn::Spawner {
+            config: Arc::clone(&state.config),
+            store: Arc::clone(&state.store),
+            supervisor: Arc::clone(&state.supervisor),
+        }
+    }
+}
+
+impl FromRef<AppState> for hub::FeedAccess {
+    fn from_ref(state: &AppState) -> hub::FeedAccess {
+        hub::FeedAccess {
+            config: Arc::clone(&state.config),
+            hub: state.hub.clone(),
+            store: Arc::clone(&state.store),
+            telemetry: Arc::clone(&state.telemetry),
+        }
+    }
+}
+
+impl FromRef<AppState> for routes::approvals::Desk {
+    fn from_ref(state: &AppState) -> routes::approvals::Desk {
+        routes::approvals::Desk {
+            store: Arc::clone(&state.store),
+            approvals: Arc::clone(&state.approvals),
+        }
+    }
+}
+
+impl FromRef<AppState> for SharedStore {
+    fn from_ref(state: &AppState) -> SharedStore {
+        Arc::clone(&state.store)
     }
 }
 
@@ -222,7 +289,7 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     println!("  operator token:  {operator_src}");
     println!("  open http://{addr}/ and log in with the operator token");
     let mut background = spawn_background(&state);
-    background.push(crate::spawn::start(&state));
+    background.push(crate::spawn::start(&FromRef::from_ref(&state)));
     let limits = crate::connections::Limits {
         max_connections: crate::connections::effective_max_connections(
             state.config.max_connections,

@@ -3,14 +3,27 @@
 //! or (WebSocket only) `?token=`. The ingest token is refused on operator routes with 403, so
 //! an agent whose environment holds it cannot approve its own requests.
 
-use crate::app::AppState;
+use crate::config::Config;
 use crate::error::HttpError;
+use crate::telemetry::Telemetry;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use std::sync::Arc;
+
+/// What the credential checks need (an axum substate of the app state).
+#[derive(Clone)]
+pub struct Gate {
+    /// Tokens, bind address, allowed hosts.
+    pub config: Arc<Config>,
+    /// Failed-login counter.
+    pub login_throttle: Arc<LoginThrottle>,
+    /// Rejection counters.
+    pub telemetry: Arc<Telemetry>,
+}
 
 /// Cookie name.
 pub const COOKIE: &str = "maestro_auth";
@@ -59,8 +72,7 @@ pub enum Caller {
 }
 
 /// Identifies the caller from the header, cookie or an explicit token.
-pub fn identify(state: &AppState, headers: &HeaderMap, query_token: Option<&str>) -> Caller {
-    let cfg = &state.config;
+pub fn identify(cfg: &Config, headers: &HeaderMap, query_token: Option<&str>) -> Caller {
     let candidates = [
         bearer(headers).map(str::to_string),
         cookie(headers),
@@ -79,8 +91,8 @@ pub fn identify(state: &AppState, headers: &HeaderMap, query_token: Option<&str>
 }
 
 /// Middleware for operator routes.
-pub async fn require_operator(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match identify(&state, req.headers(), None) {
+pub async fn require_operator(State(state): State<Gate>, req: Request, next: Next) -> Response {
+    match identify(&state.config, req.headers(), None) {
         Caller::Operator => next.run(req).await,
         Caller::Ingest => HttpError::forbidden(
             "the ingest token cannot use operator endpoints (approvals, tasks, sessions)",
@@ -102,7 +114,7 @@ pub struct Login {
 
 /// `POST /api/login`: checks the operator token and sets the HttpOnly cookie.
 pub async fn login(
-    State(state): State<AppState>,
+    State(state): State<Gate>,
     body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let now = std::time::Instant::now();
@@ -153,8 +165,8 @@ pub async fn logout() -> Response {
 }
 
 /// `GET /api/me`: 200 when the caller is the operator (the UI's login check).
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match identify(&state, &headers, None) {
+pub async fn me(State(state): State<Gate>, headers: HeaderMap) -> Response {
+    match identify(&state.config, &headers, None) {
         Caller::Operator => Json(serde_json::json!({"operator": true})).into_response(),
         _ => HttpError::unauthorized("not logged in").into_response(),
     }
@@ -163,9 +175,9 @@ pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// The webhook's credential check: only `Authorization: Bearer <ingest token>` counts. The
 /// operator's login cookie (or token) never authorizes an event, so a page on another local
 /// port that rides on the browser's cookie cannot post one.
-pub fn check_ingest(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
+pub fn check_ingest(config: &Config, headers: &HeaderMap) -> Result<(), HttpError> {
     match bearer(headers) {
-        Some(t) if token_eq(t, &state.config.ingest_token) => Ok(()),
+        Some(t) if token_eq(t, &config.ingest_token) => Ok(()),
         Some(_) => Err(HttpError::unauthorized(
             "wrong token: the webhook takes only the ingest token (Authorization: Bearer TOKEN)",
         )),
@@ -248,7 +260,7 @@ pub fn host_allowed(config: &crate::config::Config, host: Option<&str>) -> bool 
 }
 
 /// Middleware: refuses requests whose `Host` is not allowed ([`host_allowed`]) with 421.
-pub async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn check_host(State(state): State<Gate>, req: Request, next: Next) -> Response {
     let host = req
         .headers()
         .get(header::HOST)

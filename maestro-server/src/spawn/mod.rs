@@ -22,8 +22,8 @@ pub mod request;
 pub mod sdk;
 pub mod watch;
 
-use crate::app::AppState;
 use crate::error::{json_rejection, HttpError, HttpResult};
+use crate::store::SharedStore;
 use crate::store::{ProcessUpdate, Store, StoreError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path as UrlPath, State};
@@ -681,8 +681,23 @@ async fn record_exit(
     let _ = std::fs::remove_file(&files.proc);
 }
 
+/// What spawning and supervision need (an axum substate of the app state).
+#[derive(Clone)]
+pub struct Spawner {
+    /// The `claude` command.
+    pub config: Arc<crate::config::Config>,
+    /// Sessions and tasks.
+    pub store: SharedStore,
+    /// The spawned processes.
+    pub supervisor: Arc<Supervisor>,
+}
+
 /// Operator routes: `POST /tasks/{id}/sessions`, `POST /sessions/{id}/stop` (nested under `/api`).
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Spawner: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/tasks/{id}/sessions", post(spawn_session))
         .route("/sessions/{id}/stop", post(stop_session))
@@ -690,7 +705,7 @@ pub fn routes() -> Router<AppState> {
 
 /// `POST /api/tasks/{id}/sessions`.
 async fn spawn_session(
-    State(st): State<AppState>,
+    State(st): State<Spawner>,
     UrlPath(task_id): UrlPath<String>,
     headers: HeaderMap,
     body: Result<Json<SpawnRequest>, JsonRejection>,
@@ -739,7 +754,7 @@ fn host_addr(headers: &HeaderMap) -> Option<SocketAddr> {
 
 /// `POST /api/sessions/{id}/stop`.
 async fn stop_session(
-    State(st): State<AppState>,
+    State(st): State<Spawner>,
     UrlPath(id): UrlPath<String>,
 ) -> HttpResult<Json<Session>> {
     let sup = Arc::clone(&st.supervisor);
@@ -748,7 +763,7 @@ async fn stop_session(
 
 /// Starts background supervision: re-adoption after a restart, then pid watching; returns
 /// its task.
-pub fn start(state: &AppState) -> tokio::task::JoinHandle<()> {
+pub fn start(state: &Spawner) -> tokio::task::JoinHandle<()> {
     let st = state.clone();
     tokio::spawn(async move {
         readopt::run(&st).await;

@@ -22,6 +22,9 @@ use maestro_shared::{Envelope, HookEvent};
 use serde::Serialize;
 use serde_json::Value;
 
+/// The store as handlers hold it (an axum substate of the app state).
+pub type SharedStore = std::sync::Arc<dyn Store>;
+
 /// Store failures.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {

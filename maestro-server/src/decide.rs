@@ -16,7 +16,7 @@ use crate::approvals::machine::Trigger;
 use crate::approvals::Approvals;
 use crate::config::{Config, PolicyCommand, ServerOpts};
 use crate::error::HttpError;
-use crate::projection::new_id;
+use crate::store::projection::new_id;
 use crate::store::{DecisionRecord, SharedStore};
 use anyhow::Context;
 use maestro_shared::api::{Approval, ApprovalStatus};

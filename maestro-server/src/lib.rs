@@ -11,7 +11,6 @@ mod error;
 pub mod hardening;
 mod hub;
 mod ingest;
-mod projection;
 mod routes;
 mod spawn;
 mod store;

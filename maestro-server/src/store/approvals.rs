@@ -9,8 +9,8 @@
 //! shared ingest token for another session cannot resolve or cancel its approvals.
 
 use crate::approvals::machine::{self, Trigger};
-use crate::projection::{add_line, emit_session, mark_not_run, refresh_task_status, Line};
 use crate::store::cached::CachedExt;
+use crate::store::projection::{add_line, emit_session, mark_not_run, refresh_task_status, Line};
 use crate::store::rows::{approval_status_str, load_approval, load_session};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, StoreError, StoreResult};
@@ -547,7 +547,7 @@ pub fn end_session(
 #[cfg(test)]
 mod tests {
     use crate::approvals::machine::Trigger;
-    use crate::projection::new_id;
+    use crate::store::projection::new_id;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{DecisionRecord, Store};
     use maestro_shared::api::{ApprovalStatus, SessionState};

@@ -5,6 +5,7 @@
 pub mod approvals;
 mod batch;
 pub mod cached;
+pub(crate) mod projection;
 pub mod rows;
 pub mod schema;
 pub mod sqlite;

@@ -4,7 +4,7 @@
 use super::rows::*;
 use super::writer::Writer;
 use super::*;
-use crate::projection::{
+use crate::store::projection::{
     self, add_line, emit_session, emit_task, new_id, refresh_task_status, Line,
 };
 use crate::time::fmt_ts;
@@ -423,31 +423,22 @@ impl Store for SqliteStore {
             .map(str::to_string);
         let task_hint = envelope.maestro.task_id.clone();
         self.read(move |conn| {
-            let mut session_id: Option<String> = None;
-            if let Some(m) = mid {
-                session_id = conn
-                    .query_row("SELECT id FROM sessions WHERE id = ?1", [&m], |r| r.get(0))
-                    .optional()?;
-            }
-            if session_id.is_none() {
-                if let Some(c) = claude {
-                    session_id = conn
-                        .query_row(
-                            "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
-                            [&c],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
+            let located = projection::locate_session(conn, mid.as_deref(), claude.as_deref())?;
+            let (session_id, task_id) = match located {
+                projection::Located::Existing(id) => {
+                    let task: Option<String> = conn
+                        .query_row("SELECT task_id FROM sessions WHERE id = ?1", [&id], |r| {
+                            r.get(0)
+                        })
+                        .optional()?
+                        .flatten();
+                    (Some(id), task)
                 }
-            }
-            let task_id: Option<String> = match &session_id {
-                Some(s) => conn
-                    .query_row("SELECT task_id FROM sessions WHERE id = ?1", [s], |r| {
-                        r.get(0)
-                    })
-                    .optional()?
-                    .flatten(),
-                None => task_hint,
+                projection::Located::New(_) => (
+                    None,
+                    projection::task_for_new_session(conn, task_hint.as_deref())?,
+                ),
+                projection::Located::Nowhere => (None, None),
             };
             let task_policy: Option<String> = match &task_id {
                 Some(t) => conn

@@ -156,40 +156,93 @@ fn feed_kind(event: &str, malformed: bool) -> &'static str {
     }
 }
 
-/// Finds or creates the Maestro session of an event: the `maestro.session_id` of a spawned
-/// session first, then the Claude session id already seen, else a new unassigned session.
+/// Where an event's Maestro session is: the one rule both the decision path
+/// ([`crate::store::Store::decision_context`]) and the write path ([`resolve_session`]) follow,
+/// so a decision is always taken under the task the event is then recorded under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Located {
+    /// An existing session.
+    Existing(String),
+    /// No session yet: one is created with this id (a spawned session's `maestro.session_id`
+    /// this store has not seen keeps its id; otherwise a new one).
+    New(Option<String>),
+    /// Neither a Maestro nor a Claude session id: the event belongs to no session.
+    Nowhere,
+}
+
+/// Locates the session of an event: the `maestro.session_id` of a spawned session first (an
+/// unknown one is created under that id, never redirected to another session by its Claude
+/// session id), then the Claude session id already seen, else a new unassigned session.
+pub(crate) fn locate_session(
+    conn: &Connection,
+    maestro_sid: Option<&str>,
+    claude_sid: Option<&str>,
+) -> StoreResult<Located> {
+    if let Some(mid) = maestro_sid.filter(|s| !s.is_empty()) {
+        let known: Option<String> = conn
+            .row_cached("SELECT id FROM sessions WHERE id = ?1", [mid], |r| r.get(0))
+            .optional()?;
+        return Ok(match known {
+            Some(id) => Located::Existing(id),
+            None => Located::New(Some(mid.to_string())),
+        });
+    }
+    let Some(cs) = claude_sid else {
+        return Ok(Located::Nowhere);
+    };
+    let mapped: Option<String> = conn
+        .row_cached(
+            "SELECT s.id FROM claude_sessions c JOIN sessions s ON s.id = c.session_id \
+             WHERE c.claude_session_id = ?1",
+            [cs],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match mapped {
+        Some(id) => Located::Existing(id),
+        None => Located::New(None),
+    })
+}
+
+/// The task a new session of this envelope is created under: `maestro.task_id` when that task
+/// exists.
+pub(crate) fn task_for_new_session(
+    conn: &Connection,
+    task_hint: Option<&str>,
+) -> StoreResult<Option<String>> {
+    match task_hint {
+        Some(t) => Ok(conn
+            .query_row("SELECT id FROM tasks WHERE id = ?1", [t], |r| r.get(0))
+            .optional()?),
+        None => Ok(None),
+    }
+}
+
+/// Finds or creates the Maestro session of an event ([`locate_session`]).
 fn resolve_session(
     conn: &Connection,
     env: &Envelope,
     ev: Option<&HookEvent>,
 ) -> StoreResult<(Option<Session>, bool)> {
     let claude_sid = ev.map(|e| e.common.session_id.as_str());
-    if let Some(mid) = env.maestro.session_id.as_deref().filter(|s| !s.is_empty()) {
-        if let Some(s) = load_session(conn, mid)? {
+    match locate_session(conn, env.maestro.session_id.as_deref(), claude_sid)? {
+        Located::Existing(id) => {
+            let Some(s) = load_session(conn, &id)? else {
+                return Err(StoreError::Internal(format!(
+                    "session {id} vanished inside the write transaction"
+                )));
+            };
             if let Some(cs) = claude_sid {
                 map_claude(conn, cs, &s.id)?;
             }
-            return Ok((Some(s), false));
+            Ok((Some(s), false))
         }
-        // A spawned id this store has not seen (e.g. another server's): keep it stable.
-        return create_session(conn, mid, env, ev).map(|s| (Some(s), true));
-    }
-    let Some(cs) = claude_sid else {
-        return Ok((None, false));
-    };
-    let mapped: Option<String> = conn
-        .row_cached(
-            "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
-            [cs],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(sid) = mapped {
-        if let Some(s) = load_session(conn, &sid)? {
-            return Ok((Some(s), false));
+        Located::New(id) => {
+            let id = id.unwrap_or_else(|| new_id("s_"));
+            create_session(conn, &id, env, ev).map(|s| (Some(s), true))
         }
+        Located::Nowhere => Ok((None, false)),
     }
-    create_session(conn, &new_id("s_"), env, ev).map(|s| (Some(s), true))
 }
 
 fn map_claude(conn: &Connection, claude_sid: &str, session_id: &str) -> StoreResult<()> {
@@ -206,12 +259,7 @@ fn create_session(
     env: &Envelope,
     ev: Option<&HookEvent>,
 ) -> StoreResult<Session> {
-    let task_id: Option<String> = match env.maestro.task_id.as_deref() {
-        Some(t) => conn
-            .query_row("SELECT id FROM tasks WHERE id = ?1", [t], |r| r.get(0))
-            .optional()?,
-        None => None,
-    };
+    let task_id = task_for_new_session(conn, env.maestro.task_id.as_deref())?;
     let cwd = ev.and_then(|e| e.common.cwd.clone());
     let project_dir = env.source.project_dir.clone().or_else(|| cwd.clone());
     let claude_sid = ev.map(|e| e.common.session_id.clone());
@@ -1191,4 +1239,93 @@ pub fn mark_not_run(
             ..Line::default()
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Store;
+    use maestro_shared::api::TaskInput;
+    use maestro_shared::{Envelope, HookEvent};
+    use serde_json::{json, Value};
+
+    fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("dir");
+        let (tx, _) = tokio::sync::broadcast::channel(1024);
+        let store = SqliteStore::open(&dir.path().join("m.db"), false, tx).expect("open");
+        (store, dir)
+    }
+
+    fn envelope(payload: Value, maestro_sid: Option<&str>, task: Option<&str>) -> Envelope {
+        let name = payload["hook_event_name"]
+            .as_str()
+            .expect("name")
+            .to_string();
+        let mut e = Envelope::new(name, payload);
+        e.maestro.session_id = maestro_sid.map(str::to_string);
+        e.maestro.task_id = task.map(str::to_string);
+        e
+    }
+
+    fn pre(claude_sid: &str) -> Value {
+        json!({"session_id": claude_sid, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": {"command": "ls"}, "tool_use_id": format!("tu-{claude_sid}")})
+    }
+
+    /// The decision path and the write path place an event in the same session and task, for
+    /// every way an event names its session.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_decision_is_taken_under_the_task_the_event_is_recorded_under() {
+        let (store, _dir) = store();
+        let task = store
+            .create_task(TaskInput {
+                title: Some("t".into()),
+                policy: Some("[[rules]]\nid = \"x\"\n".into()),
+                ..TaskInput::default()
+            })
+            .await
+            .expect("task");
+        // Claude session c1 belongs to the task.
+        let start = json!({"session_id": "c1", "hook_event_name": "SessionStart"});
+        let e = envelope(start, None, Some(&task.id));
+        let ev = HookEvent::parse(&e.payload).ok();
+        store
+            .ingest(e, ev, Vec::new().into(), None)
+            .await
+            .expect("ingest");
+        let unknown_task = Some("t_gone");
+        let cases: Vec<(&str, Envelope)> = vec![
+            // A spawned id this store has not seen, with a Claude id mapped elsewhere: a new
+            // session under that id, not the task of c1's session.
+            (
+                "unknown maestro id",
+                envelope(pre("c1"), Some("s_elsewhere"), None),
+            ),
+            ("known claude id", envelope(pre("c1"), None, None)),
+            (
+                "new claude id with a task",
+                envelope(pre("c2"), None, Some(&task.id)),
+            ),
+            (
+                "new claude id, missing task",
+                envelope(pre("c3"), None, unknown_task),
+            ),
+            (
+                "known maestro id",
+                envelope(pre("c9"), Some("s_elsewhere"), None),
+            ),
+        ];
+        for (what, e) in cases {
+            let ctx = store.decision_context(&e).await.expect("context");
+            let ev = HookEvent::parse(&e.payload).ok();
+            let out = store
+                .ingest(e, ev, Vec::new().into(), None)
+                .await
+                .expect("ingest");
+            assert_eq!(ctx.task_id, out.task_id, "{what}");
+            if let Some(s) = &ctx.session_id {
+                assert_eq!(Some(s), out.session_id.as_ref(), "{what}");
+            }
+        }
+    }
 }

@@ -205,6 +205,7 @@ pub async fn decide(state: &Decider, env: &Envelope, ev: &HookEvent) -> Option<D
         stdout,
         approval_id,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        decided_at: chrono::Utc::now(),
     })
 }
 

@@ -105,7 +105,7 @@ pub fn create(
             ask_summary(ev),
             d.decision.rule_id,
             d.decision.reason,
-            fmt_ts(Utc::now()),
+            fmt_ts(d.decided_at),
             env.event_id.to_string(),
             tool_use_id,
             origin.claude_session_id,
@@ -323,7 +323,7 @@ fn settle_session(
         params![s.id, state.as_str(), blocked_on, at_s],
     )?;
     if let Some(t) = &s.task_id {
-        refresh_task_status(conn, t)?;
+        refresh_task_status(conn, t, at)?;
     }
     emit_session(conn, feed, &s.id, at)
 }
@@ -605,6 +605,7 @@ mod tests {
                 stdout: None,
                 approval_id: Some(new_id("a_")),
                 latency_ms: 0.0,
+                decided_at: chrono::Utc::now(),
             });
             let id = decision.as_ref().and_then(|d| d.approval_id.clone());
             let raw = axum::body::Bytes::from(serde_json::to_vec(&e).expect("json"));

@@ -141,6 +141,8 @@ pub struct DecisionRecord {
     pub approval_id: Option<String>,
     /// Decision latency (policy evaluation), ms.
     pub latency_ms: f64,
+    /// When the decision was taken (an approval's creation time).
+    pub decided_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The result of storing one event.

@@ -44,6 +44,7 @@ pub fn ingest(
     ev: Option<&HookEvent>,
     raw: &str,
     decision: Option<&DecisionRecord>,
+    now: DateTime<Utc>,
 ) -> StoreResult<IngestOutcome> {
     let event_id = env.event_id.to_string();
     let existing: Option<(i64, Option<String>)> = conn
@@ -108,7 +109,7 @@ pub fn ingest(
             event_id,
             env.event,
             fmt_ts(at),
-            fmt_ts(Utc::now()),
+            fmt_ts(now),
             session_id,
             ev.map(|e| e.common.session_id.clone()),
             env.parse_error.is_some() as i64,
@@ -411,6 +412,9 @@ fn apply_to_session(
             env.source.host,
         ],
     )?;
+    // What the session message shows changed (not only the per-event counters, which travel
+    // on the `hook:*` messages): an earlier first event, or a fact filled in below.
+    let mut changed = created || (!session.spawned && at < session.started_at);
     let claude_sid = ev.map(|e| e.common.session_id.as_str());
     if (session.host.is_none() && env.source.host.is_some())
         || (session.project_dir.is_none()
@@ -428,8 +432,8 @@ fn apply_to_session(
                 claude_sid,
             ],
         )?;
+        changed = true;
     }
-    let mut changed = created;
     let mut resolved = Vec::new();
 
     if let Some(ev) = ev {
@@ -575,7 +579,7 @@ fn set_state(
     // comes from the process that raised them.
     if n > 0 {
         if let Some(task_id) = &session.task_id {
-            refresh_task_status(conn, task_id)?;
+            refresh_task_status(conn, task_id, parse_ts(at_s))?;
         }
     }
     Ok(n > 0 || session.state != state)
@@ -583,7 +587,11 @@ fn set_state(
 
 /// Task status follows its sessions: blocked while one waits for permission, in progress
 /// while one runs. It never moves to done by itself; the operator decides.
-pub fn refresh_task_status(conn: &Connection, task_id: &str) -> StoreResult<bool> {
+pub fn refresh_task_status(
+    conn: &Connection,
+    task_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let Some(task) = load_task(conn, task_id)? else {
         return Ok(false);
     };
@@ -604,7 +612,7 @@ pub fn refresh_task_status(conn: &Connection, task_id: &str) -> StoreResult<bool
     if next != task.status {
         conn.exec_cached(
             "UPDATE tasks SET status = ?2, updated_at = ?3 WHERE id = ?1",
-            params![task_id, next.as_str(), fmt_ts(Utc::now())],
+            params![task_id, next.as_str(), fmt_ts(now)],
         )?;
         return Ok(true);
     }
@@ -1327,5 +1335,222 @@ mod tests {
                 assert_eq!(Some(s), out.session_id.as_ref(), "{what}");
             }
         }
+    }
+
+    /// Every order of one session's events (a spooled event arrives late, hooks run
+    /// concurrently) gives the same rows and the same last feed message: the projection orders
+    /// by capture time, never by arrival. The store's clock is fixed so that nothing it writes
+    /// depends on when the test runs.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_arrival_order_of_a_session_gives_the_same_rows_and_feed() {
+        use crate::time::{fmt_ts, FixedClock};
+        use chrono::TimeZone;
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let (tx, _) = tokio::sync::broadcast::channel(1024);
+        let t0 = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+            .single()
+            .expect("t0");
+        let clock = Arc::new(FixedClock::new(t0 + chrono::Duration::hours(1)));
+        let path = dir.path().join("m.db");
+        let store = SqliteStore::open_with_clock(&path, false, tx, clock.clone()).expect("open");
+        let events = |c: &str| -> Vec<Value> {
+            vec![
+                json!({"session_id": c, "hook_event_name": "SessionStart", "source": "startup"}),
+                json!({"session_id": c, "hook_event_name": "UserPromptSubmit", "prompt": "fix it"}),
+                json!({"session_id": c, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                    "tool_input": {"command": "make"}, "tool_use_id": "tu1"}),
+                json!({"session_id": c, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+                    "tool_input": {"command": "make"}, "tool_use_id": "tu1",
+                    "tool_response": {"stdout": "ok", "stderr": "", "interrupted": false}}),
+                json!({"session_id": c, "hook_event_name": "Stop"}),
+                json!({"session_id": c, "hook_event_name": "SessionEnd", "reason": "exit"}),
+            ]
+        };
+        let mut orders: Vec<Vec<usize>> = Vec::new();
+        permutations(&mut (0..6).collect::<Vec<_>>(), 0, &mut orders);
+        assert_eq!(orders.len(), 720);
+        for (n, order) in orders.iter().enumerate() {
+            let c = format!("c{n}");
+            let evs = events(&c);
+            for &i in order {
+                let mut e = envelope(evs[i].clone(), None, None);
+                e.captured_at = t0 + chrono::Duration::seconds(i as i64);
+                // Arrival times differ by order; the clock moves with each arrival.
+                clock.set(t0 + chrono::Duration::hours(1) + chrono::Duration::seconds(n as i64));
+                let ev = HookEvent::parse(&e.payload).ok();
+                store
+                    .ingest(e, ev, Vec::new().into(), None)
+                    .await
+                    .expect("ingest");
+            }
+        }
+        let conn = rusqlite::Connection::open(&path).expect("read connection");
+        let snapshot = |c: &str| -> Value {
+            let sid: String = conn
+                .query_row(
+                    "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
+                    [c],
+                    |r| r.get(0),
+                )
+                .expect("mapped");
+            let rows = |sql: &str| -> Vec<Vec<Value>> {
+                let mut st = conn.prepare(sql).expect("prepare");
+                let n = st.column_count();
+                st.query_map([&sid], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Null => Value::Null,
+                                rusqlite::types::ValueRef::Integer(v) => json!(v),
+                                rusqlite::types::ValueRef::Real(v) => json!(v),
+                                rusqlite::types::ValueRef::Text(t) => {
+                                    json!(String::from_utf8_lossy(t))
+                                }
+                                rusqlite::types::ValueRef::Blob(_) => json!("blob"),
+                            })
+                        })
+                        .collect::<rusqlite::Result<Vec<Value>>>()
+                })
+                .expect("query")
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .expect("rows")
+            };
+            let mut feed_session: Value = conn
+                .query_row(
+                    "SELECT data FROM feed WHERE session_id = ?1 AND kind = 'session:updated' \
+                     ORDER BY seq DESC LIMIT 1",
+                    [&sid],
+                    |r| r.get::<_, String>(0),
+                )
+                .map(|t| serde_json::from_str(&t).expect("feed json"))
+                .expect("a session message");
+            let mut row_session = serde_json::to_value(
+                crate::store::rows::load_session(&conn, &sid)
+                    .expect("load")
+                    .expect("session"),
+            )
+            .expect("json");
+            // The session is re-sent only when it changes; counters and the last-seen time of
+            // every event travel on the `hook:*` messages instead.
+            let count: i64 = conn
+                .query_row(
+                    "SELECT MAX(json_extract(data, '$.session_event_count')) FROM feed \
+                     WHERE session_id = ?1 AND kind LIKE 'hook:%'",
+                    [&sid],
+                    |r| r.get(0),
+                )
+                .expect("hook messages");
+            assert_eq!(json!(count), row_session["event_count"], "{c}: live count");
+            for v in [&mut feed_session, &mut row_session] {
+                v["id"] = json!("S");
+                v["claude_session_id"] = json!("C");
+                for per_event in ["event_count", "last_event_at", "duration_ms", "cwd"] {
+                    v[per_event] = Value::Null;
+                }
+            }
+            assert_eq!(
+                feed_session, row_session,
+                "{c}: the last feed message is the row"
+            );
+            json!({
+                "session": rows(
+                    "SELECT state, state_at, health, started_at, ended_at, last_event_at, \
+                     event_count, blocked_on, end_reason, turn_failed FROM sessions WHERE id = ?1"),
+                "tool_calls": rows(
+                    "SELECT tool_use_id, tool_name, status, pre_at, post_at, duration_ms, error \
+                     FROM tool_calls WHERE session_id = ?1"),
+                "timeline": rows(
+                    "SELECT at, kind, event, summary, tool_name, tool_use_id, status, detail \
+                     FROM timeline WHERE session_id = ?1 ORDER BY at, kind, summary"),
+                "feed": feed_session,
+            })
+        };
+        let first = snapshot("c0");
+        assert_eq!(first["session"][0][0], json!("completed"), "{first}");
+        assert_eq!(
+            first["session"][0][5],
+            json!(fmt_ts(t0 + chrono::Duration::seconds(5)))
+        );
+        for n in 1..orders.len() {
+            let c = format!("c{n}");
+            assert_eq!(
+                snapshot(&c),
+                first,
+                "order {:?} differs from {:?}",
+                orders[n],
+                orders[0]
+            );
+        }
+    }
+
+    fn permutations(items: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+        if k == items.len() {
+            out.push(items.clone());
+            return;
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permutations(items, k + 1, out);
+            items.swap(k, i);
+        }
+    }
+
+    /// Health follows the store's clock, not the machine's: moving a fixed clock past the
+    /// thresholds turns a session idle, then stale, and an event makes it active again.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn health_follows_the_store_clock() {
+        use crate::store::HealthThresholds;
+        use crate::time::FixedClock;
+        use chrono::TimeZone;
+        use maestro_shared::api::Health;
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let (tx, _) = tokio::sync::broadcast::channel(1024);
+        let t0 = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+            .single()
+            .expect("t0");
+        let clock = Arc::new(FixedClock::new(t0));
+        let store =
+            SqliteStore::open_with_clock(&dir.path().join("m.db"), false, tx, clock.clone())
+                .expect("open");
+        let th = HealthThresholds {
+            idle_after: Duration::from_secs(60),
+            stale_after: Duration::from_secs(600),
+        };
+        let send = |at: chrono::DateTime<chrono::Utc>| {
+            let mut e = envelope(pre("h1"), None, None);
+            e.captured_at = at;
+            let ev = HookEvent::parse(&e.payload).ok();
+            store.ingest(e, ev, Vec::new().into(), None)
+        };
+        let sid = send(t0).await.expect("ingest").session_id.expect("session");
+        let health = || async { store.get_session(&sid).await.expect("session").health };
+        for (after, want, changes) in [
+            (30, Health::Active, 0),
+            (61, Health::Idle, 1),
+            (300, Health::Idle, 0),
+            (601, Health::Stale, 1),
+        ] {
+            clock.set(t0 + chrono::Duration::seconds(after));
+            assert_eq!(
+                store.tick_health(th.clone()).await.expect("tick"),
+                changes,
+                "at +{after}s"
+            );
+            assert_eq!(health().await, want, "at +{after}s");
+        }
+        // An event makes it active at once (the ingest itself), and the next tick agrees.
+        send(t0 + chrono::Duration::seconds(601))
+            .await
+            .expect("ingest");
+        assert_eq!(health().await, Health::Active);
+        assert_eq!(store.tick_health(th).await.expect("tick"), 0);
+        assert_eq!(health().await, Health::Active);
     }
 }

@@ -19,8 +19,11 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
     let ended: Option<String> = r.get(11)?;
     let started_at = parse_ts(&started);
     let ended_at = ended.as_deref().map(parse_ts);
+    let last_event_at = r.get::<_, Option<String>>(12)?.as_deref().map(parse_ts);
+    // Ended: start to end. Running: start to the last event so far (what the store knows; no
+    // wall-clock read, so a row reads the same whenever it is read).
     let duration_ms = Some(
-        (ended_at.unwrap_or_else(chrono::Utc::now) - started_at)
+        (ended_at.or(last_event_at).unwrap_or(started_at) - started_at)
             .num_milliseconds()
             .max(0),
     );
@@ -41,7 +44,7 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         started_at,
         ended_at,
         duration_ms,
-        last_event_at: r.get::<_, Option<String>>(12)?.as_deref().map(parse_ts),
+        last_event_at,
         event_count: r.get(13)?,
         blocked_on: r.get(14)?,
         end_reason: r.get(15)?,

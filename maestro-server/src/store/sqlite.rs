@@ -7,8 +7,7 @@ use super::*;
 use crate::store::projection::{
     self, add_line, emit_session, emit_task, new_id, refresh_task_status, Line,
 };
-use crate::time::fmt_ts;
-use chrono::Utc;
+use crate::time::{fmt_ts, Clock, SystemClock};
 use maestro_shared::api::{Health, ToolMetric};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::json;
@@ -41,6 +40,8 @@ pub struct SqliteStore {
     retention_mark: std::sync::atomic::AtomicI64,
     /// Retention has deleted every old feed message up to this seq.
     feed_retention_mark: std::sync::atomic::AtomicI64,
+    /// "Now" for everything the store writes (see [`crate::time::Clock`]).
+    clock: Arc<dyn Clock>,
 }
 
 /// Size of a WAL file's header: a WAL no longer than this holds no committed data.
@@ -240,6 +241,16 @@ impl SqliteStore {
         sync_full: bool,
         feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
     ) -> anyhow::Result<SqliteStore> {
+        Self::open_with_clock(path, sync_full, feed_tx, Arc::new(SystemClock))
+    }
+
+    /// [`SqliteStore::open`] with the clock the store reads "now" from.
+    pub fn open_with_clock(
+        path: &Path,
+        sync_full: bool,
+        feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<SqliteStore> {
         use anyhow::Context;
         // The writer never fsyncs on commit itself: with `sync_full` its syncer thread fsyncs
         // the WAL after each commit, off the writer's path, before anyone is answered.
@@ -312,6 +323,7 @@ impl SqliteStore {
             integrity_error,
             retention_mark: Default::default(),
             feed_retention_mark: Default::default(),
+            clock,
         })
     }
 
@@ -398,6 +410,7 @@ impl Store for SqliteStore {
         raw: axum::body::Bytes,
         decision: Option<DecisionRecord>,
     ) -> StoreResult<IngestOutcome> {
+        let now = self.clock.now();
         self.writer
             .write_repeatable(move |conn, feed| {
                 let text = std::str::from_utf8(&raw)
@@ -409,6 +422,7 @@ impl Store for SqliteStore {
                     event.as_ref(),
                     text,
                     decision.as_ref(),
+                    now,
                 )
             })
             .await
@@ -457,11 +471,12 @@ impl Store for SqliteStore {
     }
 
     async fn create_task(&self, input: TaskInput) -> StoreResult<Task> {
+        let clock = Arc::clone(&self.clock);
         let title = validate_title(input.title.as_deref().unwrap_or(""))?;
         self.writer
             .write(move |conn, feed| {
                 let id = new_id("t_");
-                let now = Utc::now();
+                let now = clock.now();
                 conn.execute(
                     "INSERT INTO tasks (id, title, description, status, working_dir, policy, created_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -482,6 +497,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_task(&self, id: &str, input: TaskInput) -> StoreResult<Task> {
+        let clock = Arc::clone(&self.clock);
         let title = match &input.title {
             Some(t) => Some(validate_title(t)?),
             None => None,
@@ -500,19 +516,20 @@ impl Store for SqliteStore {
                         input.status.map(|s| s.as_str()),
                         input.working_dir,
                         input.policy,
-                        fmt_ts(Utc::now())
+                        fmt_ts(clock.now())
                     ],
                 )?;
                 if n == 0 {
                     return Err(StoreError::NotFound(format!("task {id}")));
                 }
-                emit_task(conn, feed, &id, Utc::now())?;
+                emit_task(conn, feed, &id, clock.now())?;
                 load_task(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("task {id}")))
             })
             .await
     }
 
     async fn delete_task(&self, id: &str) -> StoreResult<()> {
+        let clock = Arc::clone(&self.clock);
         let id = id.to_string();
         self.writer
             .write(move |conn, feed| {
@@ -529,7 +546,7 @@ impl Store for SqliteStore {
                     "UPDATE sessions SET task_id = NULL WHERE task_id = ?1",
                     [&id],
                 )?;
-                let now = Utc::now();
+                let now = clock.now();
                 feed.push(
                     conn,
                     maestro_shared::ws::types::TASK_DELETED,
@@ -614,6 +631,7 @@ impl Store for SqliteStore {
     }
 
     async fn attach_session(&self, id: &str, task_id: Option<String>) -> StoreResult<Session> {
+        let clock = Arc::clone(&self.clock);
         let id = id.to_string();
         self.writer
             .write(move |conn, feed| {
@@ -628,12 +646,12 @@ impl Store for SqliteStore {
                     "UPDATE sessions SET task_id = ?2 WHERE id = ?1",
                     params![id, task_id],
                 )?;
-                let now = Utc::now();
+                let now = clock.now();
                 for t in [old.task_id.as_ref(), task_id.as_ref()]
                     .into_iter()
                     .flatten()
                 {
-                    refresh_task_status(conn, t)?;
+                    refresh_task_status(conn, t, now)?;
                     emit_task(conn, feed, t, now)?;
                 }
                 emit_session(conn, feed, &id, now)?;
@@ -649,6 +667,7 @@ impl Store for SqliteStore {
         spawn: Value,
         cwd: Option<String>,
     ) -> StoreResult<Session> {
+        let clock = Arc::clone(&self.clock);
         let task_id = task_id.to_string();
         self.writer
             .write(move |conn, feed| {
@@ -656,7 +675,7 @@ impl Store for SqliteStore {
                     return Err(StoreError::NotFound(format!("task {task_id}")));
                 }
                 let id = new_id("s_");
-                let now = Utc::now();
+                let now = clock.now();
                 conn.execute(
                     "INSERT INTO sessions (id, task_id, state, state_at, health, project_dir, cwd, spawned, started_at, spawn) \
                      VALUES (?1, ?2, 'starting', ?3, 'active', ?4, ?4, 1, ?3, ?5)",
@@ -667,7 +686,7 @@ impl Store for SqliteStore {
                     kind: "session_start", event: "Spawn", summary: "Session spawned by Maestro",
                     status: "info", detail: Some(&spawn), ..Line::default()
                 })?;
-                refresh_task_status(conn, &task_id)?;
+                refresh_task_status(conn, &task_id, now)?;
                 emit_session(conn, feed, &id, now)?;
                 load_session(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
             })
@@ -675,12 +694,13 @@ impl Store for SqliteStore {
     }
 
     async fn update_process(&self, id: &str, u: ProcessUpdate) -> StoreResult<Session> {
+        let clock = Arc::clone(&self.clock);
         let id = id.to_string();
         self.writer
             .write(move |conn, feed| {
                 let s = load_session(conn, &id)?
                     .ok_or_else(|| StoreError::NotFound(format!("session {id}")))?;
-                let now = Utc::now();
+                let now = clock.now();
                 // A process that ended after SessionEnd keeps the state SessionEnd gave it.
                 let state = u.state.filter(|st| {
                     !(st.is_terminal() && s.state.is_terminal() && u.exit_code == Some(0))
@@ -723,7 +743,7 @@ impl Store for SqliteStore {
                     })?;
                 }
                 if let Some(t) = &s.task_id {
-                    refresh_task_status(conn, t)?;
+                    refresh_task_status(conn, t, now)?;
                 }
                 emit_session(conn, feed, &id, now)?;
                 load_session(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
@@ -901,9 +921,10 @@ impl Store for SqliteStore {
     }
 
     async fn tick_health(&self, th: HealthThresholds) -> StoreResult<usize> {
+        let clock = Arc::clone(&self.clock);
         self.writer
             .write(move |conn, feed| {
-                let now = Utc::now();
+                let now = clock.now();
                 let idle =
                     fmt_ts(now - chrono::Duration::from_std(th.idle_after).unwrap_or_default());
                 let stale =
@@ -970,6 +991,7 @@ impl Store for SqliteStore {
         trigger: crate::approvals::machine::Trigger,
         reason: Option<String>,
     ) -> StoreResult<Approval> {
+        let clock = Arc::clone(&self.clock);
         let id = id.to_string();
         self.writer
             .write(move |conn, feed| {
@@ -980,7 +1002,7 @@ impl Store for SqliteStore {
                     trigger,
                     None,
                     reason.as_deref(),
-                    Utc::now(),
+                    clock.now(),
                 )? {
                     Ok(a) => Ok(a),
                     Err(current) => Err(StoreError::Conflict(format!(
@@ -997,12 +1019,13 @@ impl Store for SqliteStore {
         max_age: Option<std::time::Duration>,
         max_bytes: Option<u64>,
     ) -> StoreResult<u64> {
+        let clock = Arc::clone(&self.clock);
         // The last seq to clear: by age (received before the cutoff) and by size (everything
         // older than the newest `max_bytes` of payloads).
         let by_age = match max_age {
             Some(age) => {
                 let cutoff =
-                    fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
+                    fmt_ts(clock.now() - chrono::Duration::from_std(age).unwrap_or_default());
                 self.read(move |conn| last_received_before(conn, &cutoff))
                     .await?
             }
@@ -1043,7 +1066,7 @@ impl Store for SqliteStore {
             // Feed messages up to the last old event, by their capture time, but never the
             // newest one, so that `MAX(seq)` of `feed` stays the true high-water mark (the
             // writer's seqs count on from it; older builds let SQLite number rows after it).
-            let cutoff = fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
+            let cutoff = fmt_ts(clock.now() - chrono::Duration::from_std(age).unwrap_or_default());
             self.in_ranges(
                 &self.feed_retention_mark,
                 by_age,

@@ -211,8 +211,8 @@ pub async fn hook_event(
                 state.decider.approvals.forget(id);
             }
             state.telemetry.store_failures.inc();
-            tracing::error!(error = %e, event = %event_name, %event_id, "could not store hook event");
-            if matches!(e, StoreError::Internal(_)) && state.poison.failed(&event_id) {
+            tracing::error!(error = %e.chain(), event = %event_name, %event_id, "could not store hook event");
+            if matches!(e, StoreError::Internal { .. }) && state.poison.failed(&event_id) {
                 return reject(
                     &state,
                     "poison_event",

@@ -31,8 +31,14 @@ pub type SharedStore = std::sync::Arc<dyn Store>;
 pub enum StoreError {
     /// The database could not store or read (disk full, corruption, I/O error). Nothing was
     /// acknowledged.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable: {context}")]
+    Unavailable {
+        /// What the store was doing.
+        context: String,
+        /// The underlying failure, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The request refers to something that does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -44,8 +50,56 @@ pub enum StoreError {
     Invalid(String),
     /// A bug: the write job panicked. Its writes were rolled back and the store is fine; the
     /// cause is logged, clients see only that it was an internal error.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error: {context}")]
+    Internal {
+        /// What went wrong.
+        context: String,
+        /// The underlying failure, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+/// The underlying failure of a [`StoreError`] (shared: one failed commit answers every job of
+/// its batch).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Cause {
+    /// SQLite said no.
+    #[error(transparent)]
+    Sqlite(std::sync::Arc<rusqlite::Error>),
+    /// The file system said no (the WAL's fsync).
+    #[error(transparent)]
+    Io(std::sync::Arc<std::io::Error>),
+}
+
+impl StoreError {
+    /// The store cannot store or read: `context` says what it was doing.
+    pub fn unavailable(context: impl Into<String>) -> StoreError {
+        StoreError::Unavailable {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// A bug: `context` says what went wrong.
+    pub fn internal(context: impl Into<String>) -> StoreError {
+        StoreError::Internal {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// The message and every cause below it, for logs (`a: b: c`).
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -55,10 +109,16 @@ impl From<rusqlite::Error> for StoreError {
     /// a misused statement, a row that does not map) is a bug: [`StoreError::Internal`], which
     /// refuses only that request and does not make the store look like a full disk.
     fn from(e: rusqlite::Error) -> Self {
-        if is_storage_failure(&e) {
-            StoreError::Unavailable(e.to_string())
-        } else {
-            StoreError::Internal(format!("database: {e}"))
+        let cause = Some(Cause::Sqlite(std::sync::Arc::new(e)));
+        match &cause {
+            Some(Cause::Sqlite(e)) if is_storage_failure(e) => StoreError::Unavailable {
+                context: "the database failed".into(),
+                cause,
+            },
+            _ => StoreError::Internal {
+                context: "a database call failed".into(),
+                cause,
+            },
         }
     }
 }
@@ -104,12 +164,12 @@ mod error_tests {
         let dup = conn
             .execute("INSERT INTO t VALUES (1)", [])
             .expect_err("dup");
-        assert!(matches!(StoreError::from(dup), StoreError::Internal(_)));
+        assert!(matches!(StoreError::from(dup), StoreError::Internal { .. }));
         // A query error (no such table) too.
         let bad = conn
             .execute("INSERT INTO nope VALUES (1)", [])
             .expect_err("bad");
-        assert!(matches!(StoreError::from(bad), StoreError::Internal(_)));
+        assert!(matches!(StoreError::from(bad), StoreError::Internal { .. }));
         // A full database is the storage's.
         conn.pragma_update(None, "max_page_count", 1).expect("cap");
         let mut full = None;
@@ -121,7 +181,7 @@ mod error_tests {
         }
         let full = full.expect("the cap is reached");
         assert!(
-            matches!(StoreError::from(full), StoreError::Unavailable(_)),
+            matches!(StoreError::from(full), StoreError::Unavailable { .. }),
             "disk full is unavailable"
         );
     }

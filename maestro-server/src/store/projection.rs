@@ -229,7 +229,7 @@ fn resolve_session(
     match locate_session(conn, env.maestro.session_id.as_deref(), claude_sid)? {
         Located::Existing(id) => {
             let Some(s) = load_session(conn, &id)? else {
-                return Err(StoreError::Internal(format!(
+                return Err(StoreError::internal(format!(
                     "session {id} vanished inside the write transaction"
                 )));
             };

@@ -253,6 +253,6 @@ mod state_name_tests {
         assert!(known(3, SessionState::parse("zombie"), "zombie").is_err());
         // A read error of this kind is a bug, not a full disk.
         let e = known(3, TaskStatus::parse("x"), "x").expect_err("unknown");
-        assert!(matches!(StoreError::from(e), StoreError::Internal(_)));
+        assert!(matches!(StoreError::from(e), StoreError::Internal { .. }));
     }
 }

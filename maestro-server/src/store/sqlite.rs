@@ -342,7 +342,7 @@ impl SqliteStore {
         tokio::task::block_in_place(|| {
             let conn = self.readers[i]
                 .lock()
-                .map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
+                .map_err(|_| StoreError::unavailable("reader lock poisoned"))?;
             f(&conn)
         })
     }

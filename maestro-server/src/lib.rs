@@ -11,6 +11,7 @@ mod error;
 pub mod hardening;
 mod hub;
 mod ingest;
+mod notify;
 mod routes;
 mod spawn;
 mod store;

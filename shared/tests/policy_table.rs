@@ -30,7 +30,9 @@ const BASH: &[(&str, Outcome, &str)] = &[
     ("find src -type f | wc -l", Allow, ""),
     ("wc -l src/*.rs", Ask, "ask.not-understood"),
     ("git status", Allow, ""),
-    ("git diff HEAD~1 -- src", Allow, ""),
+    // A directory pathspec covers every file below it (a committed `src/.env`).
+    ("git diff HEAD~1 -- src", Ask, ""),
+    ("git diff HEAD~1 -- src/main.rs", Allow, ""),
     ("git log --oneline -n 10", Allow, ""),
     ("git show HEAD:Cargo.toml", Allow, ""),
     ("git branch", Allow, ""),

@@ -121,22 +121,24 @@ const SECRET_HINTS: &[&str] = &[
 
 /// Why a Bash command must not be allowed, if it must not.
 pub(crate) fn bash_problem(command: &str) -> Option<String> {
-    expansion_problem(command).or_else(|| {
-        let segments = segments(command);
-        let mut cd_seen = false;
-        for words in &segments {
-            if let Some(p) = segment_problem(words, cd_seen) {
-                return Some(p);
+    dialect_problem(command)
+        .or_else(|| expansion_problem(command))
+        .or_else(|| {
+            let segments = segments(command);
+            let mut cd_seen = false;
+            for words in &segments {
+                if let Some(p) = segment_problem(words, cd_seen) {
+                    return Some(p);
+                }
+                if words
+                    .iter()
+                    .any(|w| w == "cd" || w == "pushd" || w == "popd")
+                {
+                    cd_seen = true;
+                }
             }
-            if words
-                .iter()
-                .any(|w| w == "cd" || w == "pushd" || w == "popd")
-            {
-                cd_seen = true;
-            }
-        }
-        None
-    })
+            None
+        })
 }
 
 /// Why a non-Bash tool call must not be allowed, if it must not.
@@ -180,6 +182,46 @@ pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
 }
 
 /// `${...}` with anything but a plain name, and `$NAME` of a variable that may hold secrets.
+/// Text the parser may read differently from the shell that runs it: a line continuation
+/// next to a here-document (bash joins `E\<newline>OF` into its delimiter and ends the body
+/// early), glob qualifiers and extended globs (`*(e:CMD:)` runs CMD in zsh, Claude Code's
+/// shell on macOS; `@(x)` in bash with extglob), and zsh's `=(cmd)` process substitution.
+fn dialect_problem(command: &str) -> Option<String> {
+    if command.contains("<<") && command.contains("\\\n") {
+        return Some("a line continuation in a command with a here-document".into());
+    }
+    let b = command.as_bytes();
+    let (mut single, mut double) = (false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\\' if !single => {
+                i += 2;
+                continue;
+            }
+            b'\'' if !double => single = !single,
+            b'"' if !single => double = !double,
+            b'(' if !single && !double && i > 0 => {
+                let prev = b[i - 1];
+                if matches!(prev, b'*' | b'?' | b'+' | b'@' | b'!' | b']') {
+                    return Some(
+                        "a glob qualifier or extended glob (zsh runs code in `*(e:...:)`)".into(),
+                    );
+                }
+                let word_start =
+                    i < 2 || matches!(b[i - 2], b' ' | b'\t' | b'\n' | b';' | b'|' | b'&');
+                if prev == b'=' && word_start {
+                    return Some("zsh process substitution `=(...)`".into());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn expansion_problem(command: &str) -> Option<String> {
     let b = command.as_bytes();
     let mut i = 0;
@@ -317,21 +359,39 @@ fn is_patch_flag(a: &str) -> bool {
         "--function-context",
         "--ext",
         "--text",
+        "--binary",
+        "--cc",
+        "--dd",
+        "--remerge-diff",
+        "--diff-merges",
+        "--full-diff",
+        "--textconv",
+        "--raw",
+        "--patch-with",
+        "--output",
     ]
     .iter()
     .any(|p| a.starts_with(p))
-        || (a.starts_with('-') && !a.starts_with("--") && a.contains(['p', 'u', 'U', 'W']))
+        || (a.starts_with('-')
+            && !a.starts_with("--")
+            && a.contains(['p', 'u', 'U', 'W', 'c', 'm']))
 }
 
-/// A path argument that names less than the whole tree (`.`, `/`, `*`, `:/` name all of it).
+/// A path argument that names one file: not the whole tree (`.`, `/`, `*`), and not what looks
+/// like a directory (a pathspec covers everything below it, `app/.env` included): the last
+/// component has an extension and no trailing `/`.
 fn is_narrow_path(p: &str) -> bool {
-    let t = p.trim_start_matches("./").trim_end_matches('/');
-    !(t.is_empty()
-        || t == "."
-        || t == ".."
-        || t.starts_with("../")
-        || p.starts_with('/')
-        || has_glob(p))
+    let t = p.trim_start_matches("./");
+    let last = t.rsplit('/').next().unwrap_or(t);
+    let file_like =
+        !t.ends_with('/') && last.rfind('.').is_some_and(|i| i > 0 && i + 1 < last.len());
+    file_like
+        && !(t.is_empty()
+            || t == "."
+            || t == ".."
+            || t.starts_with("../")
+            || p.starts_with('/')
+            || has_glob(p))
 }
 
 /// `HEAD`, `@`, `HEAD~2`, `HEAD^`, `ORIG_HEAD`: a commit relative to where the repository is
@@ -487,8 +547,20 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
             // `.` (or `/`, `*`, ...) names every tracked file: not a scope.
             let dashdash = args.iter().position(|a| a == "--");
             let paths = dashdash.map(|i| &args[i + 1..]).unwrap_or_default();
+            let rev_paths: Vec<&String> = args[..dashdash.unwrap_or(args.len())]
+                .iter()
+                .filter(|a| !a.starts_with('-') && a.contains(':'))
+                .collect();
+            // `REV:path` prints that one file; an empty or whole-tree path (`HEAD:`), or a
+            // colon in a pattern or option value (`-e :`, `--src-prefix a:`), is no scope.
+            let rev_path_ok = |a: &str| {
+                a.split_once(':')
+                    .is_some_and(|(rev, path)| is_head_relative_range(rev) && is_narrow_path(path))
+            };
             let scoped = (!paths.is_empty() && paths.iter().all(|p| is_narrow_path(p)))
-                || args.iter().any(|a| !a.starts_with('-') && a.contains(':'));
+                || (!rev_paths.is_empty()
+                    && rev_paths.iter().all(|a| rev_path_ok(a))
+                    && sub.is_some_and(|s| s != "grep"));
             if let Some(sub @ ("show" | "diff" | "grep" | "whatchanged" | "format-patch")) = sub {
                 if !scoped {
                     return Some(format!(
@@ -511,11 +583,30 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                     && !content_free
                     && revisions
                         .clone()
-                        .any(|r| !(r.contains(':') || is_head_relative_range(r)))
+                        .any(|r| !(rev_path_ok(r) || is_head_relative_range(r)))
                 {
                     return Some(format!(
                         "git {sub} of a revision that may name a blob (not relative to HEAD)"
                     ));
+                }
+                // A plain revision next to `REV:path` prints its whole patch (`git show HEAD
+                // HEAD:README`): only named paths after `--` scope it.
+                if sub != "grep"
+                    && !content_free
+                    && paths.is_empty()
+                    && revisions.clone().any(|r| !r.contains(':'))
+                {
+                    return Some(format!(
+                        "git {sub} of a whole revision prints every file it changed"
+                    ));
+                }
+                // A grep pattern or option value could hold the colon: `git grep` is scoped
+                // only by named paths after `--`.
+                if sub == "grep" && paths.is_empty() {
+                    return Some(
+                        "git grep without named files after `--` searches every tracked file"
+                            .into(),
+                    );
                 }
             }
             if sub == Some("log") && args.iter().any(|a| is_patch_flag(a)) {

@@ -435,7 +435,7 @@ pub(super) fn wrapper(
             false,
         ),
         "chroot" => (&["--userspec", "--groups"], 1, false),
-        "watch" => (&["-n", "--interval", "-d"], 0, true),
+        "watch" => (&["-n", "--interval"], 0, true),
         "setsid" => (&[], 0, true),
         "unshare" => (
             &[
@@ -514,7 +514,11 @@ pub(super) fn wrapper(
             attached
         };
         match (program, name) {
-            ("env", "-C" | "--chdir") | ("sudo", "-D" | "--chdir") => {
+            ("unshare", "-R" | "--root") => {
+                a.problem = Some("unshare --root changes what every path means".into());
+                return true;
+            }
+            ("env", "-C" | "--chdir") | ("sudo", "-D" | "--chdir") | ("unshare", "-w" | "--wd") => {
                 cwd = value.as_deref().map_or(CwdState::Unknown, |d| cwd.cd(d));
             }
             ("env", "-S" | "--split-string") | ("su" | "runuser" | "flock", "-c" | "--command") => {

@@ -65,6 +65,7 @@ impl FromRef<AppState> for auth::Gate {
             config: Arc::clone(&state.config),
             login_throttle: Arc::clone(&state.login_throttle),
             telemetry: Arc::clone(&state.telemetry),
+            store: Arc::clone(&state.store),
         }
     }
 }
@@ -154,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{event_id}", get(routes::events::get))
         .route("/approvals", get(routes::approvals::list))
         .route("/notifications", get(routes::notifications::list))
+        .route("/audit", get(routes::notifications::audit))
         .route(
             "/approvals/{id}",
             get(routes::approvals::get).post(routes::approvals::decide),

@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::error::HttpError;
+use crate::store::SharedStore;
 use crate::telemetry::Telemetry;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -23,6 +24,8 @@ pub struct Gate {
     pub login_throttle: Arc<LoginThrottle>,
     /// Rejection counters.
     pub telemetry: Arc<Telemetry>,
+    /// Named operators.
+    pub store: SharedStore,
 }
 
 /// Cookie name.
@@ -61,39 +64,81 @@ pub fn cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Who is calling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    /// Operator token.
-    Operator,
+    /// An operator: `operator` for the server's own operator token, else the name of a named
+    /// operator (`maestro-server operators add NAME`).
+    Operator(String),
     /// Ingest token.
     Ingest,
     /// No or wrong credential.
     Anonymous,
 }
 
-/// Identifies the caller from the header, cookie or an explicit token.
-pub fn identify(cfg: &Config, headers: &HeaderMap, query_token: Option<&str>) -> Caller {
-    let candidates = [
+/// The operator a request was authenticated as (a request extension on operator routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator(pub String);
+
+/// The name the server's own operator token has in the audit.
+pub const BUILTIN_OPERATOR: &str = "operator";
+
+/// SHA-256 of a token, hex: what the store keeps of a named operator's token.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Identifies the caller from the header, cookie or an explicit token: the server's operator
+/// and ingest tokens, then the named operators' (looked up by hash on every request, so a
+/// revocation takes effect at once).
+pub async fn identify(
+    cfg: &Config,
+    store: &SharedStore,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Caller {
+    let candidates: Vec<String> = [
         bearer(headers).map(str::to_string),
         cookie(headers),
         query_token.map(str::to_string),
-    ];
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let mut caller = Caller::Anonymous;
-    for t in candidates.into_iter().flatten() {
-        if token_eq(&t, &cfg.operator_token) {
-            return Caller::Operator;
+    for t in &candidates {
+        if token_eq(t, &cfg.operator_token) {
+            return Caller::Operator(BUILTIN_OPERATOR.into());
         }
-        if token_eq(&t, &cfg.ingest_token) {
+        if token_eq(t, &cfg.ingest_token) {
             caller = Caller::Ingest;
+        }
+    }
+    for t in &candidates {
+        // Named tokens are 64 hex characters; anything else is not worth a lookup.
+        if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        match store.operator_for_token_hash(&token_hash(t)).await {
+            Ok(Some(name)) => return Caller::Operator(name),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e.chain(), "cannot look up an operator token"),
         }
     }
     caller
 }
 
-/// Middleware for operator routes.
-pub async fn require_operator(State(state): State<Gate>, req: Request, next: Next) -> Response {
-    match identify(&state.config, req.headers(), None) {
-        Caller::Operator => next.run(req).await,
+/// Middleware for operator routes: the operator's name goes with the request
+/// ([`Operator`]) for the audit.
+pub async fn require_operator(State(state): State<Gate>, mut req: Request, next: Next) -> Response {
+    match identify(&state.config, &state.store, req.headers(), None).await {
+        Caller::Operator(name) => {
+            req.extensions_mut().insert(Operator(name));
+            next.run(req).await
+        }
         Caller::Ingest => HttpError::forbidden(
             "the ingest token cannot use operator endpoints (approvals, tasks, sessions)",
         )
@@ -138,15 +183,21 @@ pub async fn login(
         state.login_throttle.failed(now);
         return HttpError::forbidden("the ingest token cannot log in to the UI").into_response();
     }
-    if !token_eq(login.token.trim(), &state.config.operator_token) {
+    let token = login.token.trim();
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    if !matches!(
+        identify(&state.config, &state.store, &headers, None).await,
+        Caller::Operator(_)
+    ) {
         state.telemetry.rejected("login");
         state.login_throttle.failed(now);
         return HttpError::unauthorized("wrong operator token").into_response();
     }
-    let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000",
-        state.config.operator_token
-    );
+    // The cookie holds the token itself: a named operator's revocation ends the session.
+    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000");
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -164,10 +215,13 @@ pub async fn logout() -> Response {
     resp
 }
 
-/// `GET /api/me`: 200 when the caller is the operator (the UI's login check).
+/// `GET /api/me`: 200 with the operator's name when the caller is an operator (the UI's login
+/// check and "logged in as").
 pub async fn me(State(state): State<Gate>, headers: HeaderMap) -> Response {
-    match identify(&state.config, &headers, None) {
-        Caller::Operator => Json(serde_json::json!({"operator": true})).into_response(),
+    match identify(&state.config, &state.store, &headers, None).await {
+        Caller::Operator(name) => {
+            Json(serde_json::json!({"operator": true, "name": name})).into_response()
+        }
         _ => HttpError::unauthorized("not logged in").into_response(),
     }
 }

@@ -33,6 +33,29 @@ pub enum Command {
         #[command(subcommand)]
         action: PolicyCommand,
     },
+    /// Named operators: each has a login token of their own, and the audit names them.
+    Operators {
+        /// What to do.
+        #[command(subcommand)]
+        action: OperatorsCommand,
+    },
+}
+
+/// `maestro-server operators ...` (on the data dir's database; the server may be running).
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Adds an operator and prints their login token (once: only its hash is stored).
+    Add {
+        /// Name (letters, digits, `.`, `_`, `-`, `@`).
+        name: String,
+    },
+    /// Lists operators (never their tokens).
+    List,
+    /// Revokes an operator's token at once (their sessions in the UI end).
+    Revoke {
+        /// Name.
+        name: String,
+    },
 }
 
 /// `maestro-server policy ...`.

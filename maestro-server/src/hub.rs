@@ -94,8 +94,8 @@ pub async fn ws_handler(
         state.telemetry.rejected("ws_origin");
         return HttpError::forbidden("WebSocket origin not allowed").into_response();
     }
-    match identify(&state.config, &headers, q.token.as_deref()) {
-        Caller::Operator => {}
+    match identify(&state.config, &state.store, &headers, q.token.as_deref()).await {
+        Caller::Operator(_) => {}
         Caller::Ingest => {
             return HttpError::forbidden("the ingest token cannot read the feed").into_response()
         }

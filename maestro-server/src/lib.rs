@@ -12,6 +12,7 @@ pub mod hardening;
 mod hub;
 mod ingest;
 mod notify;
+pub mod operators;
 mod routes;
 mod spawn;
 mod store;

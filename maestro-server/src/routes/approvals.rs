@@ -1,13 +1,14 @@
 //! Approvals: list (audit) and decide. Operator token only.
 
 use super::{body, query};
-use crate::approvals::machine::Trigger;
 use crate::approvals::Approvals;
+use crate::auth::Operator;
 use crate::error::{HttpError, HttpResult};
 use crate::store::ApprovalFilter;
 use crate::store::SharedStore;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::Extension;
 use axum::Json;
 use maestro_shared::api::{Approval, ApprovalDecision, ApprovalStatus};
 use serde::Deserialize;
@@ -60,6 +61,7 @@ pub async fn get(State(st): State<Desk>, Path(id): Path<String>) -> HttpResult<J
 /// 409 saying what it already is.
 pub async fn decide(
     State(st): State<Desk>,
+    Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     b: Result<Json<ApprovalDecision>, JsonRejection>,
 ) -> HttpResult<Json<Approval>> {
@@ -83,7 +85,7 @@ pub async fn decide(
     }
     let approval = st
         .store
-        .resolve_approval(&id, Trigger::Operator { approve }, reason)
+        .decide_approval(&id, approve, reason, operator.0)
         .await?;
     st.approvals.notify(&approval);
     Ok(Json(approval))

@@ -1,4 +1,4 @@
-//! The notification delivery log. Operator token only.
+//! The notification delivery log and the audit log of what people did. Operator token only.
 
 use super::query;
 use crate::error::HttpResult;
@@ -25,4 +25,15 @@ pub async fn list(
     let q = query(q)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(store.list_notifications(limit).await?))
+}
+
+/// `GET /api/audit`: who did what (decisions, spawns, stops, task and policy changes), newest
+/// first.
+pub async fn audit(
+    State(store): State<SharedStore>,
+    q: Result<Query<LogQuery>, QueryRejection>,
+) -> HttpResult<Json<Vec<crate::store::people::AuditEntry>>> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(store.list_audit(limit).await?))
 }

@@ -2,12 +2,14 @@
 
 use super::scoped::{self, TimelineQuery};
 use super::{body, query};
+use crate::auth::Operator;
 use crate::error::HttpResult;
 use crate::store::Scope;
 use crate::store::SharedStore;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use maestro_shared::api::{Metrics, Task, TaskInput, TaskStatus, TimelineItem};
 use serde::Deserialize;
@@ -31,13 +33,41 @@ pub async fn list(
 /// `POST /api/tasks`.
 pub async fn create(
     State(store): State<SharedStore>,
+    Extension(operator): Extension<Operator>,
     b: Result<Json<TaskInput>, JsonRejection>,
 ) -> HttpResult<(StatusCode, Json<Task>)> {
     let input = body(b)?;
     if let Some(p) = &input.policy {
         crate::decide::validate_policy(p)?;
     }
-    Ok((StatusCode::CREATED, Json(store.create_task(input).await?)))
+    let with_policy = input.policy.is_some();
+    let task = store.create_task(input).await?;
+    audit(&store, operator, "task.create", &task, with_policy).await;
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+/// Records a task change in the audit (a failure to record is logged, the change stands).
+async fn audit(
+    store: &SharedStore,
+    operator: Operator,
+    action: &'static str,
+    task: &Task,
+    policy_changed: bool,
+) {
+    let detail = serde_json::json!({"title": task.title, "status": task.status,
+        "policy": policy_changed.then_some(task.policy.as_deref())});
+    let mut actions = vec![action];
+    if policy_changed {
+        actions.push("task.policy");
+    }
+    for action in actions {
+        if let Err(e) = store
+            .record_audit(operator.0.clone(), action, task.id.clone(), detail.clone())
+            .await
+        {
+            tracing::error!(error = %e.chain(), action, "cannot record an audit entry");
+        }
+    }
 }
 
 /// `GET /api/tasks/{id}`.
@@ -51,6 +81,7 @@ pub async fn get(
 /// `PATCH /api/tasks/{id}`.
 pub async fn update(
     State(store): State<SharedStore>,
+    Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     b: Result<Json<TaskInput>, JsonRejection>,
 ) -> HttpResult<Json<Task>> {
@@ -58,15 +89,25 @@ pub async fn update(
     if let Some(p) = &input.policy {
         crate::decide::validate_policy(p)?;
     }
-    Ok(Json(store.update_task(&id, input).await?))
+    let with_policy = input.policy.is_some();
+    let task = store.update_task(&id, input).await?;
+    audit(&store, operator, "task.update", &task, with_policy).await;
+    Ok(Json(task))
 }
 
 /// `DELETE /api/tasks/{id}`.
 pub async fn delete(
     State(store): State<SharedStore>,
+    Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
 ) -> HttpResult<StatusCode> {
     store.delete_task(&id).await?;
+    if let Err(e) = store
+        .record_audit(operator.0, "task.delete", id, serde_json::Value::Null)
+        .await
+    {
+        tracing::error!(error = %e.chain(), "cannot record an audit entry");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

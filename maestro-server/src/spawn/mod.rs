@@ -706,6 +706,7 @@ where
 /// `POST /api/tasks/{id}/sessions`.
 async fn spawn_session(
     State(st): State<Spawner>,
+    axum::Extension(operator): axum::Extension<crate::auth::Operator>,
     UrlPath(task_id): UrlPath<String>,
     headers: HeaderMap,
     body: Result<Json<SpawnRequest>, JsonRejection>,
@@ -742,6 +743,18 @@ async fn spawn_session(
             },
         )
         .await?;
+    if let Err(e) = st
+        .store
+        .record_audit(
+            operator.0,
+            "session.spawn",
+            session.id.clone(),
+            serde_json::json!({"task_id": session.task_id}),
+        )
+        .await
+    {
+        tracing::error!(error = %e.chain(), "cannot record an audit entry");
+    }
     Ok((StatusCode::CREATED, Json(session)))
 }
 
@@ -755,10 +768,19 @@ fn host_addr(headers: &HeaderMap) -> Option<SocketAddr> {
 /// `POST /api/sessions/{id}/stop`.
 async fn stop_session(
     State(st): State<Spawner>,
+    axum::Extension(operator): axum::Extension<crate::auth::Operator>,
     UrlPath(id): UrlPath<String>,
 ) -> HttpResult<Json<Session>> {
     let sup = Arc::clone(&st.supervisor);
-    Ok(Json(sup.stop(&st.store, &id).await?))
+    let session = sup.stop(&st.store, &id).await?;
+    if let Err(e) = st
+        .store
+        .record_audit(operator.0, "session.stop", id, serde_json::Value::Null)
+        .await
+    {
+        tracing::error!(error = %e.chain(), "cannot record an audit entry");
+    }
+    Ok(Json(session))
 }
 
 /// Starts background supervision: re-adoption after a restart, then pid watching; returns

@@ -164,8 +164,9 @@ pub fn transition(
     let Some(step) = machine::next(current.status, trigger) else {
         return Ok(Err(current));
     };
+    // Who: the session's end (process gone, session ended), the operator's name.
     let by = match (trigger, ended_by) {
-        (Trigger::SessionGone, Some(b)) => b,
+        (Trigger::SessionGone | Trigger::Operator { .. }, Some(b)) => b,
         _ => step.decided_by,
     };
     let reason = match (reason, current.status) {
@@ -230,13 +231,13 @@ fn audit_line(conn: &Connection, feed: &mut Feed, a: &Approval, at_s: &str) -> S
     let why = a
         .decision_reason
         .as_deref()
-        .filter(|_| a.decided_by.as_deref() == Some("operator"))
+        .filter(|_| matches!(a.status, ApprovalStatus::Approved | ApprovalStatus::Denied))
         .map(|r| format!(": {r}"))
         .unwrap_or_default();
     let by = a.decided_by.as_deref().unwrap_or("");
     let (summary, status) = match a.status {
-        ApprovalStatus::Approved => (format!("Approved by operator: {}{why}", a.summary), "ok"),
-        ApprovalStatus::Denied => (format!("Denied by operator: {}{why}", a.summary), "error"),
+        ApprovalStatus::Approved => (format!("Approved by {by}: {}{why}", a.summary), "ok"),
+        ApprovalStatus::Denied => (format!("Denied by {by}: {}{why}", a.summary), "error"),
         ApprovalStatus::TimedOut => (
             format!(
                 "No decision in Maestro in time, left to the terminal: {}",

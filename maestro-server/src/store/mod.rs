@@ -6,6 +6,7 @@ pub mod approvals;
 mod batch;
 pub mod cached;
 mod notify;
+pub(crate) mod people;
 pub(crate) mod projection;
 pub mod rows;
 pub mod schema;
@@ -415,6 +416,34 @@ pub trait Store: Send + Sync {
         outcome: Result<(), String>,
         retry: Option<std::time::Duration>,
     ) -> StoreResult<()>;
+    /// Adds a named operator with the SHA-256 hash of its login token (a revoked name gets
+    /// the new token); `Conflict` when the name is active.
+    async fn add_operator(&self, name: &str, token_hash: &str) -> StoreResult<()>;
+    /// Revokes an operator's token at once; `NotFound` when no active operator has that name.
+    async fn revoke_operator(&self, name: &str) -> StoreResult<()>;
+    /// Every named operator.
+    async fn list_operators(&self) -> StoreResult<Vec<people::OperatorInfo>>;
+    /// The active operator whose token hashes to `token_hash`.
+    async fn operator_for_token_hash(&self, token_hash: &str) -> StoreResult<Option<String>>;
+    /// An operator's decision on a held request ([`Store::resolve_approval`] with the
+    /// operator's name as `decided_by`), audited in the same transaction.
+    async fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: Option<String>,
+        operator: String,
+    ) -> StoreResult<Approval>;
+    /// Records what a person did.
+    async fn record_audit(
+        &self,
+        actor: String,
+        action: &'static str,
+        subject: String,
+        detail: Value,
+    ) -> StoreResult<()>;
+    /// The audit log, newest first.
+    async fn list_audit(&self, limit: usize) -> StoreResult<Vec<people::AuditEntry>>;
     /// The delivery log, newest first.
     async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<crate::notify::LogEntry>>;
 

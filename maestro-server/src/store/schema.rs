@@ -170,6 +170,23 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_due ON notifications(status, next_at);
 "#,
+    // Named operators (login tokens kept as SHA-256 hashes) and the audit of what people did.
+    r#"
+CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"#,
 ];
 
 /// Applies pending migrations.

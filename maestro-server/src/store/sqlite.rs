@@ -949,6 +949,95 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn add_operator(&self, name: &str, token_hash: &str) -> StoreResult<()> {
+        let (name, hash, now) = (name.to_string(), token_hash.to_string(), self.clock.now());
+        self.writer
+            .write(move |conn, _| super::people::add_operator(conn, &name, &hash, now))
+            .await
+    }
+
+    async fn revoke_operator(&self, name: &str) -> StoreResult<()> {
+        let (name, now) = (name.to_string(), self.clock.now());
+        self.writer
+            .write(move |conn, _| super::people::revoke_operator(conn, &name, now))
+            .await
+    }
+
+    async fn list_operators(&self) -> StoreResult<Vec<super::people::OperatorInfo>> {
+        self.read(super::people::list_operators).await
+    }
+
+    async fn operator_for_token_hash(&self, token_hash: &str) -> StoreResult<Option<String>> {
+        let hash = token_hash.to_string();
+        self.read(move |conn| super::people::operator_for_hash(conn, &hash))
+            .await
+    }
+
+    async fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: Option<String>,
+        operator: String,
+    ) -> StoreResult<Approval> {
+        let (id, now) = (id.to_string(), self.clock.now());
+        self.writer
+            .write(move |conn, feed| {
+                let trigger = crate::approvals::machine::Trigger::Operator { approve };
+                match crate::store::approvals::transition(
+                    conn,
+                    feed,
+                    &id,
+                    trigger,
+                    Some(&operator),
+                    reason.as_deref(),
+                    now,
+                )? {
+                    Ok(a) => {
+                        super::people::record_audit(
+                            conn,
+                            now,
+                            &operator,
+                            if approve {
+                                "approval.approve"
+                            } else {
+                                "approval.deny"
+                            },
+                            &id,
+                            &json!({"summary": a.summary, "session_id": a.session_id,
+                                "reason": a.decision_reason}),
+                        )?;
+                        Ok(a)
+                    }
+                    Err(current) => Err(StoreError::Conflict(format!(
+                        "approval {id} was already {}",
+                        crate::approvals::machine::describe(current.status)
+                    ))),
+                }
+            })
+            .await
+    }
+
+    async fn record_audit(
+        &self,
+        actor: String,
+        action: &'static str,
+        subject: String,
+        detail: Value,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, _| {
+                super::people::record_audit(conn, now, &actor, action, &subject, &detail)
+            })
+            .await
+    }
+
+    async fn list_audit(&self, limit: usize) -> StoreResult<Vec<super::people::AuditEntry>> {
+        self.read(move |conn| super::people::list_audit(conn, limit))
+            .await
+    }
+
     async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<crate::notify::LogEntry>> {
         self.read(move |conn| super::notify::log(conn, limit)).await
     }

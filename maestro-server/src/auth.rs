@@ -1,4 +1,5 @@
-//! Credentials: the ingest token (hooks) and the operator token (UI and API). The operator
+//! Credentials: the ingest token (hooks; machine credentials are in [`crate::machines`]) and
+//! the operator token (UI and API). The operator
 //! token arrives as `Authorization: Bearer`, the `maestro_auth` cookie set by `/api/login`,
 //! or (WebSocket only) `?token=`. The ingest token is refused on operator routes with 403, so
 //! an agent whose environment holds it cannot approve its own requests.
@@ -172,21 +173,6 @@ pub async fn me(State(state): State<Gate>, headers: HeaderMap) -> Response {
     }
 }
 
-/// The webhook's credential check: only `Authorization: Bearer <ingest token>` counts. The
-/// operator's login cookie (or token) never authorizes an event, so a page on another local
-/// port that rides on the browser's cookie cannot post one.
-pub fn check_ingest(config: &Config, headers: &HeaderMap) -> Result<(), HttpError> {
-    match bearer(headers) {
-        Some(t) if token_eq(t, &config.ingest_token) => Ok(()),
-        Some(_) => Err(HttpError::unauthorized(
-            "wrong token: the webhook takes only the ingest token (Authorization: Bearer TOKEN)",
-        )),
-        None => Err(HttpError::unauthorized(
-            "ingest token required (Authorization: Bearer TOKEN)",
-        )),
-    }
-}
-
 /// Failed logins allowed per [`LOGIN_WINDOW`] before further attempts get 429.
 pub const LOGIN_FAILURES_ALLOWED: u32 = 10;
 /// The window over which failed logins are counted.
@@ -254,8 +240,16 @@ pub fn host_allowed(config: &crate::config::Config, host: Option<&str>) -> bool 
         return true;
     };
     let name = host_name(host);
+    // The address the server is bound to is its own name too (127.0.0.2, another loopback
+    // address a test or a second instance uses).
+    let bind_name = match config.bind.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
     (config.bind.ip().is_loopback()
-        && (LOOPBACK_HOSTS.contains(&name.as_str()) || name.ends_with(".localhost")))
+        && (LOOPBACK_HOSTS.contains(&name.as_str())
+            || name.ends_with(".localhost")
+            || name == bind_name))
         || config.allowed_hosts.contains(&name)
 }
 

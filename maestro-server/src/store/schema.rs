@@ -146,6 +146,21 @@ ALTER TABLE approvals ADD COLUMN claude_pid_start INTEGER;
 CREATE INDEX approvals_session ON approvals(session_id, status);
 ALTER TABLE sessions ADD COLUMN claude_pid_start INTEGER;
 "#,
+    // Machine credentials (`maestro-server machines add`): only the SHA-256 of each token is
+    // kept. Events and sessions carry the machine whose credential posted them (verified by
+    // the server, never taken from the payload); NULL for the local ingest token.
+    r#"
+CREATE TABLE machines (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_seen_at TEXT,
+    events INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE events ADD COLUMN machine TEXT;
+ALTER TABLE sessions ADD COLUMN machine TEXT;
+"#,
 ];
 
 /// Applies pending migrations.

@@ -278,10 +278,11 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
 /// Binds, prints where the server is, and serves until SIGINT/SIGTERM.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     use anyhow::Context;
+    // Before binding: a refused plain-HTTP bind never listens, not even for a moment.
+    let tls = crate::tls::prepare(&state.config)?;
     let listener = tokio::net::TcpListener::bind(state.config.bind)
         .await
         .with_context(|| format!("binding {}", state.config.bind))?;
-    let tls = crate::tls::prepare(&state.config)?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     state

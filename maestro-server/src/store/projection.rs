@@ -37,6 +37,7 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 /// Stores one envelope and updates every projection. Runs inside the writer transaction.
+#[allow(clippy::too_many_arguments)]
 pub fn ingest(
     conn: &Connection,
     feed: &mut Feed,

@@ -91,8 +91,20 @@ pub fn identify(cfg: &Config, headers: &HeaderMap, query_token: Option<&str>) ->
     caller
 }
 
+/// Whether the request's bearer is a machine credential (by its prefix: no lookup needed to
+/// refuse it).
+fn is_machine_credential(headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(|t| t.starts_with(crate::machines::CREDENTIAL_PREFIX))
+}
+
 /// Middleware for operator routes.
 pub async fn require_operator(State(state): State<Gate>, req: Request, next: Next) -> Response {
+    if is_machine_credential(req.headers()) {
+        return HttpError::forbidden(
+            "a machine credential cannot use operator endpoints (approvals, tasks, sessions); it only posts events",
+        )
+        .into_response();
+    }
     match identify(&state.config, req.headers(), None) {
         Caller::Operator => next.run(req).await,
         Caller::Ingest => HttpError::forbidden(
@@ -135,9 +147,17 @@ pub async fn login(
         Ok(b) => b,
         Err(e) => return crate::error::json_rejection(e).into_response(),
     };
-    if token_eq(login.token.trim(), &state.config.ingest_token) {
+    if token_eq(login.token.trim(), &state.config.ingest_token)
+        || login
+            .token
+            .trim()
+            .starts_with(crate::machines::CREDENTIAL_PREFIX)
+    {
         state.login_throttle.failed(now);
-        return HttpError::forbidden("the ingest token cannot log in to the UI").into_response();
+        return HttpError::forbidden(
+            "an ingest token or machine credential cannot log in to the UI",
+        )
+        .into_response();
     }
     if !token_eq(login.token.trim(), &state.config.operator_token) {
         state.telemetry.rejected("login");

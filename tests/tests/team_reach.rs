@@ -195,7 +195,13 @@ fn machines_enrol_with_login_and_their_events_carry_the_verified_name() {
         .bearer_auth(&laptop)
         .send()
         .expect("GET sessions");
-    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(resp.status().as_u16(), 403);
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/login", server.url))
+        .json(&json!({"token": laptop}))
+        .send()
+        .expect("login");
+    assert_eq!(resp.status().as_u16(), 403);
 }
 
 #[test]
@@ -256,12 +262,17 @@ impl Drop for Server {
 }
 
 fn start_server(bind: &str, args: &[&str]) -> Server {
+    start_server_with_env(bind, args, &[])
+}
+
+fn start_server_with_env(bind: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
     let tmp = tempfile::tempdir().expect("tmp");
     let data_dir = tmp.path().join("data");
     let mut child = Command::new(bin_path("maestro-server"))
         .args(["--bind", bind, "--data-dir"])
         .arg(&data_dir)
         .args(args)
+        .envs(env.iter().copied())
         .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
         .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
         .env("RUST_LOG", "warn")
@@ -452,4 +463,77 @@ fn plain_http_on_a_non_loopback_address_needs_an_explicit_flag() {
     assert_ne!(run.status.code(), Some(0), "started: {}", run.out());
     assert!(run.stderr.contains("--allow-plain-http"), "{}", run.stderr);
     assert!(!run.out().contains("listening"), "{}", run.out());
+}
+
+/// The operator API over HTTPS (the test's own client; what is under test is the hook's
+/// verification, so this one does not verify).
+/// POST with a body, GET without.
+fn operator(url: &str, body: Option<Value>) -> (u16, Value) {
+    let tls = ureq::tls::TlsConfig::builder()
+        .disable_verification(true)
+        .build();
+    let agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let auth = format!("Bearer {OPERATOR_TOKEN}");
+    let resp = match body {
+        Some(b) => agent
+            .post(url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(b.to_string().as_bytes()),
+        None => agent.get(url).header("Authorization", &auth).call(),
+    };
+    let mut resp = resp.expect("operator request");
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn sessions_the_server_spawns_report_over_its_https() {
+    let fake = bin_path("fake_claude").display().to_string();
+    let spool = tempfile::tempdir().expect("spool");
+    let project = tempfile::tempdir().expect("project");
+    let spool_s = spool.path().display().to_string();
+    let server = start_server_with_env(
+        "127.0.0.4:0",
+        &["--tls-self-signed"],
+        &[
+            ("MAESTRO_CLAUDE_COMMAND", fake.as_str()),
+            ("MAESTRO_SPOOL_DIR", spool_s.as_str()),
+        ],
+    );
+    let (status, task) = operator(
+        &format!("{}/api/tasks", server.url),
+        Some(json!({"title": "over https", "working_dir": project.path().display().to_string()})),
+    );
+    assert_eq!(status, 201, "{task}");
+    let task = task["id"].as_str().expect("task id").to_string();
+    let (status, session) = operator(
+        &format!("{}/api/tasks/{task}/sessions", server.url),
+        Some(json!({"prompt": "write hello.txt"})),
+    );
+    assert_eq!(status, 201, "{session}");
+    let id = session["id"].as_str().expect("session id").to_string();
+    let done = wait_for(
+        "the spawned session to complete",
+        Duration::from_secs(60),
+        || {
+            let (_, s) = operator(&format!("{}/api/sessions/{id}", server.url), None);
+            (s["state"] == "completed" && s["event_count"].as_i64().unwrap_or(0) >= 6).then_some(s)
+        },
+    );
+    assert_eq!(done["task_id"], task.as_str());
+    // Delivered live over HTTPS with the pinned certificate, nothing spooled.
+    let left: Vec<_> = std::fs::read_dir(spool.path())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "spooled: {left:?}");
 }

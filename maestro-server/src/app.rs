@@ -157,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(routes::events::list))
         .route("/events/{event_id}", get(routes::events::get))
         .route("/approvals", get(routes::approvals::list))
+        .route("/notifications", get(routes::notifications::list))
         .route(
             "/approvals/{id}",
             get(routes::approvals::get).post(routes::approvals::decide),
@@ -315,6 +316,11 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     println!("  open {scheme}://{addr}/ and log in with the operator token");
     let mut background = spawn_background(&state);
     background.push(crate::spawn::start(&FromRef::from_ref(&state)));
+    background.extend(crate::notify::start(
+        Arc::clone(&state.store),
+        Arc::clone(&state.config.notify),
+        state.config.public_url.clone(),
+    ));
     let limits = crate::connections::Limits {
         max_connections: crate::connections::effective_max_connections(
             state.config.max_connections,

@@ -175,6 +175,11 @@ pub struct FileConfig {
     pub tls_names: Option<Vec<String>>,
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
     pub allow_plain_http: Option<bool>,
+    /// The URL people open Maestro at (links in notifications).
+    pub public_url: Option<String>,
+    /// Outgoing notification destinations (`[[notify]]` tables).
+    #[serde(default)]
+    pub notify: Vec<crate::notify::Destination>,
 }
 
 /// The effective configuration.
@@ -222,6 +227,10 @@ pub struct Config {
     pub max_connections: usize,
     /// Header-read and keep-alive idle timeout (see [`FileConfig::header_read_timeout_ms`]).
     pub header_read_timeout: Duration,
+    /// The URL people open Maestro at (notification links); default `http://<bind>`.
+    pub public_url: String,
+    /// Outgoing notification destinations.
+    pub notify: std::sync::Arc<Vec<crate::notify::Destination>>,
     /// The TOML file read (`--config` / `MAESTRO_CONFIG`): it may hold both tokens, so the
     /// policy protects it like the token files.
     pub config_file: Option<PathBuf>,
@@ -390,6 +399,14 @@ impl Config {
                 file.header_read_timeout_ms,
                 10_000,
             )?,
+            public_url: env_string("MAESTRO_PUBLIC_URL")
+                .or(file.public_url.clone())
+                .unwrap_or_else(|| format!("http://{bind}")),
+            notify: {
+                crate::notify::Destination::validate(&file.notify)
+                    .map_err(|e| anyhow::anyhow!("config file: {e}"))?;
+                std::sync::Arc::new(file.notify.clone())
+            },
             config_file: opts
                 .config
                 .as_ref()

@@ -12,6 +12,7 @@ pub mod hardening;
 mod hub;
 mod ingest;
 pub mod machines;
+mod notify;
 mod routes;
 mod spawn;
 mod store;

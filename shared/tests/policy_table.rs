@@ -39,7 +39,8 @@ const BASH: &[(&str, Outcome, &str)] = &[
     ("pwd", Allow, ""),
     ("echo hello world", Allow, ""),
     ("which cargo", Allow, ""),
-    ("cargo --version", Allow, ""),
+    // Toolchain proxies run what the project names (`rust-toolchain.toml` `path`).
+    ("cargo --version", Ask, ""),
     ("sed -n '10,20p' src/lib.rs", Allow, ""),
     ("cat Cargo.toml | grep version | head -1", Allow, ""),
     ("ls src && cat src/lib.rs", Allow, ""),

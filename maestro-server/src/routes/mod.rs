@@ -2,6 +2,7 @@
 
 pub mod approvals;
 pub mod events;
+pub mod notifications;
 pub mod scoped;
 pub mod sessions;
 pub mod tasks;

@@ -6,6 +6,7 @@ pub mod approvals;
 mod batch;
 pub mod cached;
 pub mod machines;
+mod notify;
 pub(crate) mod projection;
 pub mod rows;
 pub mod schema;
@@ -405,6 +406,26 @@ pub trait Store: Send + Sync {
         max_age: Option<std::time::Duration>,
         max_bytes: Option<u64>,
     ) -> StoreResult<u64>;
+
+    /// Queues a delivery for each feed message after the notification cursor that one of
+    /// `destinations` wants (one per destination, subject and kind), and moves the cursor.
+    async fn notify_enqueue(
+        &self,
+        destinations: std::sync::Arc<Vec<crate::notify::Destination>>,
+        public_url: String,
+    ) -> StoreResult<usize>;
+    /// Deliveries due now, oldest first.
+    async fn notify_due(&self, limit: usize) -> StoreResult<Vec<crate::notify::Delivery>>;
+    /// Records a delivery attempt: delivered, or failed and retried after `retry` (`None`:
+    /// given up).
+    async fn notify_record(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        retry: Option<std::time::Duration>,
+    ) -> StoreResult<()>;
+    /// The delivery log, newest first.
+    async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<crate::notify::LogEntry>>;
 
     /// Counts for health and metrics.
     async fn stats(&self) -> StoreResult<StoreStats>;

@@ -945,6 +945,39 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn notify_enqueue(
+        &self,
+        destinations: Arc<Vec<crate::notify::Destination>>,
+        public_url: String,
+    ) -> StoreResult<usize> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, _feed| super::notify::enqueue(conn, &destinations, &public_url, now))
+            .await
+    }
+
+    async fn notify_due(&self, limit: usize) -> StoreResult<Vec<crate::notify::Delivery>> {
+        let now = self.clock.now();
+        self.read(move |conn| super::notify::due(conn, now, limit))
+            .await
+    }
+
+    async fn notify_record(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        retry: Option<std::time::Duration>,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, _feed| super::notify::record(conn, id, &outcome, retry, now))
+            .await
+    }
+
+    async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<crate::notify::LogEntry>> {
+        self.read(move |conn| super::notify::log(conn, limit)).await
+    }
+
     async fn tick_health(&self, th: HealthThresholds) -> StoreResult<usize> {
         let clock = Arc::clone(&self.clock);
         self.writer

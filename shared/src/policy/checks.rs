@@ -339,6 +339,7 @@ impl Check {
                 }
                 find_access(s, |a| {
                     a.kind.changes()
+                        && !removes_stale_git_lock(group, a)
                         && a.path.as_ref().is_some_and(|p| {
                             globs.iter().any(|(g, name)| {
                                 if *name {
@@ -516,6 +517,19 @@ fn below_tmpdir_variable(written: &str) -> bool {
                 && !rest.trim_matches('/').is_empty()
         })
     })
+}
+
+/// `rm -f .git/index.lock` (the usual fix after a crashed git): deleting one git lock file is
+/// asked, not denied.
+fn removes_stale_git_lock(group: Protected, a: &FileAccess) -> bool {
+    group == Protected::GitInternals
+        && a.kind == EffectKind::Delete
+        && !a.recursive
+        && a.path.as_ref().is_some_and(|p| {
+            !p.is_glob()
+                && p.forms()
+                    .all(|f| f.ends_with(".lock") && f.contains("/.git/"))
+        })
 }
 
 /// `cp .env.example .env`, `cat .env.example > .env.local`: every file the command reads is

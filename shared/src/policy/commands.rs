@@ -238,6 +238,25 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
         for w in &raw.upstream {
             a.effects
                 .extend(effect(EffectKind::Upload, w, &raw.cwd, false));
+            // A config or body generated upstream that names a file (`curl -K <(echo 'data =
+            // "@.env"')`): the file after each `@` or `<` is sent too.
+            if let Some(v) = w.value.as_deref() {
+                for piece in v.split(['@', '<']).skip(1) {
+                    let path = piece
+                        .trim_start_matches(['"', '\'', ' '])
+                        .split(['"', '\'', ' ', ';', ','])
+                        .next()
+                        .unwrap_or_default();
+                    if !path.is_empty() && path != "-" {
+                        a.effects.extend(effect(
+                            EffectKind::Upload,
+                            &Word::literal(path),
+                            &raw.cwd,
+                            false,
+                        ));
+                    }
+                }
+            }
         }
         if matches!(program.as_str(), "sftp" | "ftp") {
             // Batch commands on stdin: `put FILE`, `mput FILES`, `reput FILE`.

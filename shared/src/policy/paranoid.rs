@@ -323,13 +323,68 @@ fn is_patch_flag(a: &str) -> bool {
         || (a.starts_with('-') && !a.starts_with("--") && a.contains(['p', 'u', 'U', 'W']))
 }
 
+/// A path argument that names less than the whole tree (`.`, `/`, `*`, `:/` name all of it).
+fn is_narrow_path(p: &str) -> bool {
+    let t = p.trim_start_matches("./").trim_end_matches('/');
+    !(t.is_empty()
+        || t == "."
+        || t == ".."
+        || t.starts_with("../")
+        || p.starts_with('/')
+        || has_glob(p))
+}
+
+/// `HEAD`, `@`, `HEAD~2`, `HEAD^`, `ORIG_HEAD`: a commit relative to where the repository is
+/// (never a blob).
+fn is_head_relative(rev: &str) -> bool {
+    let base_end = rev.find(['~', '^']).unwrap_or(rev.len());
+    let (base, rest) = rev.split_at(base_end);
+    matches!(
+        base,
+        "HEAD" | "@" | "ORIG_HEAD" | "FETCH_HEAD" | "MERGE_HEAD"
+    ) && rest
+        .chars()
+        .all(|c| c == '~' || c == '^' || c.is_ascii_digit())
+}
+
+/// A revision or range (`A..B`, `A...B`) whose ends are all relative to HEAD.
+fn is_head_relative_range(rev: &str) -> bool {
+    rev.split("..")
+        .map(|side| side.trim_start_matches('.'))
+        .all(|side| side.is_empty() || is_head_relative(side))
+}
+
+/// A `git diff` option whose output names files or counts lines, never contents.
+fn is_content_free_flag(a: &str) -> bool {
+    let name = a.split('=').next().unwrap_or(a);
+    matches!(
+        name,
+        "--stat"
+            | "--name-only"
+            | "--name-status"
+            | "--shortstat"
+            | "--numstat"
+            | "--dirstat"
+            | "--summary"
+            | "--quiet"
+            | "--exit-code"
+    )
+}
+
 /// A grep option that makes it recurse into directories.
 fn is_recursive_flag(a: &str) -> bool {
-    a == "--recursive"
-        || a == "--dereference-recursive"
-        || a.starts_with("--directories")
-        || a == "-d"
-        || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R']))
+    // Any abbreviation getopt_long would accept (`--rec`, `--dir=recurse`, `--der`); shorter
+    // prefixes are ambiguous for grep and refused by it, taking them too costs nothing.
+    let long = a
+        .strip_prefix("--")
+        .map(|l| l.split('=').next().unwrap_or(l))
+        .is_some_and(|name| {
+            !name.is_empty()
+                && ["recursive", "dereference-recursive", "directories"]
+                    .iter()
+                    .any(|full| full.starts_with(name))
+        });
+    long || a == "-d" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R']))
 }
 
 fn has_glob(word: &str) -> bool {
@@ -429,15 +484,37 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                 .find(|a| !a.starts_with('-'))
                 .map(String::as_str);
             // Scoped to named paths (`-- path`, `REV:path`), which the analyzer judges as reads.
-            let scoped = args
-                .iter()
-                .position(|a| a == "--")
-                .is_some_and(|i| i + 1 < args.len())
+            // `.` (or `/`, `*`, ...) names every tracked file: not a scope.
+            let dashdash = args.iter().position(|a| a == "--");
+            let paths = dashdash.map(|i| &args[i + 1..]).unwrap_or_default();
+            let scoped = (!paths.is_empty() && paths.iter().all(|p| is_narrow_path(p)))
                 || args.iter().any(|a| !a.starts_with('-') && a.contains(':'));
             if let Some(sub @ ("show" | "diff" | "grep" | "whatchanged" | "format-patch")) = sub {
                 if !scoped {
                     return Some(format!(
                         "git {sub} prints tracked contents, which may include committed secrets"
+                    ));
+                }
+                // A revision may name a blob (a hex id, or a tag pointing at one): `git show
+                // <blob> -- README` prints the blob whatever the path. Only revisions relative
+                // to HEAD (and `REV:path`, whose path is judged) are known to be commits;
+                // `git diff` with name/stat output prints no contents whatever they are.
+                let before = dashdash.map_or(args, |i| &args[..i]);
+                let revisions = before
+                    .iter()
+                    .skip_while(|a| a.as_str() != sub)
+                    .skip(1)
+                    .filter(|a| !a.starts_with('-'));
+                let content_free = sub == "diff" && args.iter().any(|a| is_content_free_flag(a));
+                // (`git grep` takes its pattern there, and refuses a blob as a tree.)
+                if sub != "grep"
+                    && !content_free
+                    && revisions
+                        .clone()
+                        .any(|r| !(r.contains(':') || is_head_relative_range(r)))
+                {
+                    return Some(format!(
+                        "git {sub} of a revision that may name a blob (not relative to HEAD)"
                     ));
                 }
             }

@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     --no-tls) tls=0; shift ;;
     --no-static) static=0; shift ;;
     --hook-only) server=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -36,6 +36,8 @@ pub struct AppState {
     pub login_throttle: Arc<auth::LoginThrottle>,
     /// Internal failures per event id (poison events are refused for good).
     pub poison: Arc<ingest::PoisonCounter>,
+    /// Machine credential checks (with their short cache).
+    pub machines: Arc<crate::machines::MachineAuth>,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             policy: Arc::new(policy),
             login_throttle: Arc::default(),
             poison: Arc::default(),
+            machines: Arc::default(),
         })
     }
 }
@@ -87,6 +90,7 @@ impl FromRef<AppState> for ingest::Pipeline {
             decider: FromRef::from_ref(state),
             telemetry: Arc::clone(&state.telemetry),
             poison: Arc::clone(&state.poison),
+            machines: Arc::clone(&state.machines),
         }
     }
 }
@@ -277,20 +281,41 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
 /// Binds, prints where the server is, and serves until SIGINT/SIGTERM.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     use anyhow::Context;
+    // Before binding: a refused plain-HTTP bind never listens, not even for a moment.
+    let tls = crate::tls::prepare(&state.config)?;
     let listener = tokio::net::TcpListener::bind(state.config.bind)
         .await
         .with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;
-    state.supervisor.set_local_addr(addr);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    state
+        .supervisor
+        .set_local_addr(addr, tls.as_ref().map(|t| t.fingerprint.clone()));
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it needs only a token");
     }
     let (ingest_src, operator_src) = &state.config.token_sources;
-    println!("maestro-server listening on http://{addr}");
+    println!("maestro-server listening on {scheme}://{addr}");
     println!("  data dir:        {}", state.config.data_dir.display());
     println!("  ingest token:    {ingest_src}");
     println!("  operator token:  {operator_src}");
-    println!("  open http://{addr}/ and log in with the operator token");
+    if let Some(t) = &tls {
+        println!(
+            "  TLS certificate: {}{}",
+            t.cert_path.display(),
+            if t.generated {
+                " (self-signed, made now)"
+            } else {
+                ""
+            }
+        );
+        println!("  TLS SHA-256 fingerprint: {}", t.fingerprint);
+        println!(
+            "  enrol a machine: maestro-server machines add NAME, then on it: maestro-hook login {scheme}://{addr} --fingerprint {}",
+            t.fingerprint
+        );
+    }
+    println!("  open {scheme}://{addr}/ and log in with the operator token");
     let mut background = spawn_background(&state);
     background.push(crate::spawn::start(&FromRef::from_ref(&state)));
     background.extend(crate::notify::start(
@@ -304,7 +329,14 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         ),
         header_read_timeout: state.config.header_read_timeout,
     };
-    crate::connections::serve(listener, router(state), limits, shutdown_signal()).await;
+    crate::connections::serve(
+        listener,
+        router(state),
+        limits,
+        tls.map(|t| t.acceptor),
+        shutdown_signal(),
+    )
+    .await;
     // Stop the background loops while the runtime still runs: a loop woken during the
     // runtime's own shutdown would touch its timer and panic.
     for task in &background {

@@ -1,4 +1,5 @@
-//! Credentials: the ingest token (hooks) and the operator token (UI and API). The operator
+//! Credentials: the ingest token (hooks; machine credentials are in [`crate::machines`]) and
+//! the operator token (UI and API). The operator
 //! token arrives as `Authorization: Bearer`, the `maestro_auth` cookie set by `/api/login`,
 //! or (WebSocket only) `?token=`. The ingest token is refused on operator routes with 403, so
 //! an agent whose environment holds it cannot approve its own requests.
@@ -131,9 +132,21 @@ pub async fn identify(
     caller
 }
 
+/// Whether the request's bearer is a machine credential (by its prefix: no lookup needed to
+/// refuse it).
+fn is_machine_credential(headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(|t| t.starts_with(crate::machines::CREDENTIAL_PREFIX))
+}
+
 /// Middleware for operator routes: the operator's name goes with the request
 /// ([`Operator`]) for the audit.
 pub async fn require_operator(State(state): State<Gate>, mut req: Request, next: Next) -> Response {
+    if is_machine_credential(req.headers()) {
+        return HttpError::forbidden(
+            "a machine credential cannot use operator endpoints (approvals, tasks, sessions); it only posts events",
+        )
+        .into_response();
+    }
     match identify(&state.config, &state.store, req.headers(), None).await {
         Caller::Operator(name) => {
             req.extensions_mut().insert(Operator(name));
@@ -179,9 +192,17 @@ pub async fn login(
         Ok(b) => b,
         Err(e) => return crate::error::json_rejection(e).into_response(),
     };
-    if token_eq(login.token.trim(), &state.config.ingest_token) {
+    if token_eq(login.token.trim(), &state.config.ingest_token)
+        || login
+            .token
+            .trim()
+            .starts_with(crate::machines::CREDENTIAL_PREFIX)
+    {
         state.login_throttle.failed(now);
-        return HttpError::forbidden("the ingest token cannot log in to the UI").into_response();
+        return HttpError::forbidden(
+            "an ingest token or machine credential cannot log in to the UI",
+        )
+        .into_response();
     }
     let token = login.token.trim();
     let mut headers = HeaderMap::new();
@@ -223,21 +244,6 @@ pub async fn me(State(state): State<Gate>, headers: HeaderMap) -> Response {
             Json(serde_json::json!({"operator": true, "name": name})).into_response()
         }
         _ => HttpError::unauthorized("not logged in").into_response(),
-    }
-}
-
-/// The webhook's credential check: only `Authorization: Bearer <ingest token>` counts. The
-/// operator's login cookie (or token) never authorizes an event, so a page on another local
-/// port that rides on the browser's cookie cannot post one.
-pub fn check_ingest(config: &Config, headers: &HeaderMap) -> Result<(), HttpError> {
-    match bearer(headers) {
-        Some(t) if token_eq(t, &config.ingest_token) => Ok(()),
-        Some(_) => Err(HttpError::unauthorized(
-            "wrong token: the webhook takes only the ingest token (Authorization: Bearer TOKEN)",
-        )),
-        None => Err(HttpError::unauthorized(
-            "ingest token required (Authorization: Bearer TOKEN)",
-        )),
     }
 }
 
@@ -308,8 +314,16 @@ pub fn host_allowed(config: &crate::config::Config, host: Option<&str>) -> bool 
         return true;
     };
     let name = host_name(host);
+    // The address the server is bound to is its own name too (127.0.0.2, another loopback
+    // address a test or a second instance uses).
+    let bind_name = match config.bind.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
     (config.bind.ip().is_loopback()
-        && (LOOPBACK_HOSTS.contains(&name.as_str()) || name.ends_with(".localhost")))
+        && (LOOPBACK_HOSTS.contains(&name.as_str())
+            || name.ends_with(".localhost")
+            || name == bind_name))
         || config.allowed_hosts.contains(&name)
 }
 

@@ -2,7 +2,6 @@
 //! answer. The answer is sent only after the event is committed; a store failure answers 503
 //! so that the hook spools the event instead of believing it was stored.
 
-use crate::auth::check_ingest;
 use crate::decide::Decider;
 use crate::error::{body_rejection, HttpError};
 use crate::store::StoreError;
@@ -29,6 +28,18 @@ pub struct Pipeline {
     pub telemetry: Arc<Telemetry>,
     /// Internal failures per event id.
     pub poison: Arc<PoisonCounter>,
+    /// Machine credential checks.
+    pub machines: Arc<crate::machines::MachineAuth>,
+}
+
+impl Pipeline {
+    /// Who posts: the local ingest token or a live machine credential (see
+    /// [`crate::machines`]).
+    async fn poster(&self, headers: &HeaderMap) -> Result<crate::machines::Poster, HttpError> {
+        self.machines
+            .authenticate(&self.decider.config, &self.decider.store, headers)
+            .await
+    }
 }
 
 /// Header with the longest time the hook can wait for a held decision, in ms.
@@ -77,11 +88,15 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// `GET` of the webhook: 204 when the request carries the ingest token (what `maestro-hook
-/// status` checks), 401 otherwise. Stores nothing.
+/// `GET` of the webhook (what `maestro-hook status` and `login` check): 204 for the local
+/// ingest token, 200 `{"machine": NAME}` for a live machine credential, 401 otherwise
+/// (`machine_revoked` for a revoked one). Stores nothing.
 pub async fn check_token(State(state): State<Pipeline>, headers: HeaderMap) -> Response {
-    match check_ingest(&state.decider.config, &headers) {
-        Ok(()) => axum::http::StatusCode::NO_CONTENT.into_response(),
+    match state.poster(&headers).await {
+        Ok(crate::machines::Poster::Local) => axum::http::StatusCode::NO_CONTENT.into_response(),
+        Ok(crate::machines::Poster::Machine(name)) => {
+            Json(serde_json::json!({ "machine": name })).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -93,9 +108,11 @@ pub async fn hook_event(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    if let Err(e) = check_ingest(&state.decider.config, &headers) {
-        return reject(&state, "unauthorized", e);
-    }
+    let poster = match state.poster(&headers).await {
+        Ok(p) => p,
+        Err(e) if e.code == "machine_revoked" => return reject(&state, "machine_revoked", e),
+        Err(e) => return reject(&state, "unauthorized", e),
+    };
     if !is_json(&headers) {
         return reject(
             &state,
@@ -202,7 +219,13 @@ pub async fn hook_event(
     let outcome = match state
         .decider
         .store
-        .ingest(envelope, parsed, body, decision)
+        .ingest(
+            envelope,
+            parsed,
+            body,
+            decision,
+            poster.machine().map(str::to_string),
+        )
         .await
     {
         Ok(o) => o,

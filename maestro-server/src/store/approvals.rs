@@ -611,7 +611,7 @@ mod tests {
             let id = decision.as_ref().and_then(|d| d.approval_id.clone());
             let raw = axum::body::Bytes::from(serde_json::to_vec(&e).expect("json"));
             self.store
-                .ingest(e, Some(ev), raw, decision)
+                .ingest(e, Some(ev), raw, decision, None)
                 .await
                 .expect("ingest");
             id
@@ -651,7 +651,10 @@ mod tests {
         let e = env(pre("t1"), CLI);
         let ev = HookEvent::parse(&e.payload).expect("payload");
         let raw = axum::body::Bytes::from(serde_json::to_vec(&e).expect("json"));
-        w.store.ingest(e, Some(ev), raw, None).await.expect("pre");
+        w.store
+            .ingest(e, Some(ev), raw, None, None)
+            .await
+            .expect("pre");
         w.send(request(), CLI).await.expect("approval")
     }
 

@@ -5,6 +5,7 @@
 pub mod approvals;
 mod batch;
 pub mod cached;
+pub mod machines;
 mod notify;
 pub(crate) mod people;
 pub(crate) mod projection;
@@ -308,14 +309,22 @@ pub struct HealthThresholds {
 pub trait Store: Send + Sync {
     /// Stores one envelope durably (deduplicated by `event_id`) and updates every projection
     /// in the same transaction. `event` is the parsed payload (None for malformed stdin);
-    /// `raw` is the envelope as received (valid JSON, stored as is).
+    /// `raw` is the envelope as received (valid JSON, stored as is); `machine` is the machine
+    /// whose credential posted it, as the server verified it (None: the local ingest token).
     async fn ingest(
         &self,
         envelope: Envelope,
         event: Option<HookEvent>,
         raw: axum::body::Bytes,
         decision: Option<DecisionRecord>,
+        machine: Option<String>,
     ) -> StoreResult<IngestOutcome>;
+
+    /// The machine credential whose token hashes to `token_hash` (hex SHA-256), if any.
+    async fn machine_credential(
+        &self,
+        token_hash: String,
+    ) -> StoreResult<Option<machines::Credential>>;
 
     /// The policy text of the task the event would map to, and the session's cwd/project.
     async fn decision_context(&self, envelope: &Envelope) -> StoreResult<DecisionContext>;

@@ -37,6 +37,7 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 /// Stores one envelope and updates every projection. Runs inside the writer transaction.
+#[allow(clippy::too_many_arguments)]
 pub fn ingest(
     conn: &Connection,
     feed: &mut Feed,
@@ -45,6 +46,7 @@ pub fn ingest(
     raw: &str,
     decision: Option<&DecisionRecord>,
     now: DateTime<Utc>,
+    machine: Option<&str>,
 ) -> StoreResult<IngestOutcome> {
     let event_id = env.event_id.to_string();
     let existing: Option<(i64, Option<String>)> = conn
@@ -68,7 +70,7 @@ pub fn ingest(
         });
     }
     let ev = ev.filter(|_| env.parse_error.is_none());
-    let (session, created) = resolve_session(conn, env, ev)?;
+    let (session, created) = resolve_session(conn, env, ev, machine)?;
     let session_id = session.as_ref().map(|s| s.id.clone());
     let task_id = session.as_ref().and_then(|s| s.task_id.clone());
     let at = env.captured_at;
@@ -103,7 +105,8 @@ pub fn ingest(
     )?;
     conn.exec_cached(
         "INSERT INTO events (seq, event_id, event, captured_at, received_at, session_id, \
-         claude_session_id, malformed, size, envelope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+         claude_session_id, malformed, size, envelope, machine) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
         params![
             seq,
             event_id,
@@ -115,8 +118,12 @@ pub fn ingest(
             env.parse_error.is_some() as i64,
             raw.len() as i64,
             raw,
+            machine,
         ],
     )?;
+    if let Some(name) = machine {
+        super::machines::record_event(conn, name, &fmt_ts(now))?;
+    }
     let resolved = match session {
         Some(session) => apply_to_session(conn, feed, &session, created, env, ev, decision)?,
         None => Vec::new(),
@@ -224,6 +231,7 @@ fn resolve_session(
     conn: &Connection,
     env: &Envelope,
     ev: Option<&HookEvent>,
+    machine: Option<&str>,
 ) -> StoreResult<(Option<Session>, bool)> {
     let claude_sid = ev.map(|e| e.common.session_id.as_str());
     match locate_session(conn, env.maestro.session_id.as_deref(), claude_sid)? {
@@ -236,11 +244,21 @@ fn resolve_session(
             if let Some(cs) = claude_sid {
                 map_claude(conn, cs, &s.id)?;
             }
+            if s.machine.is_none() && machine.is_some() {
+                // A session spawned here (or first seen through the local token) that a
+                // machine's hook then reports on: it shows that machine.
+                conn.exec_cached(
+                    "UPDATE sessions SET machine = ?2 WHERE id = ?1",
+                    params![s.id, machine],
+                )?;
+                let s = load_session(conn, &id)?.unwrap_or(s);
+                return Ok((Some(s), false));
+            }
             Ok((Some(s), false))
         }
         Located::New(id) => {
             let id = id.unwrap_or_else(|| new_id("s_"));
-            create_session(conn, &id, env, ev).map(|s| (Some(s), true))
+            create_session(conn, &id, env, ev, machine).map(|s| (Some(s), true))
         }
         Located::Nowhere => Ok((None, false)),
     }
@@ -259,6 +277,7 @@ fn create_session(
     id: &str,
     env: &Envelope,
     ev: Option<&HookEvent>,
+    machine: Option<&str>,
 ) -> StoreResult<Session> {
     let task_id = task_for_new_session(conn, env.maestro.task_id.as_deref())?;
     let cwd = ev.and_then(|e| e.common.cwd.clone());
@@ -267,8 +286,8 @@ fn create_session(
     let (pid, pid_start) = watchable_pid(env);
     conn.exec_cached(
         "INSERT INTO sessions (id, claude_session_id, task_id, state, state_at, health, \
-         project_dir, cwd, host, claude_pid, spawned, started_at, claude_pid_start) \
-         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8, ?9)",
+         project_dir, cwd, host, claude_pid, spawned, started_at, claude_pid_start, machine) \
+         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10)",
         params![
             id,
             claude_sid,
@@ -279,6 +298,7 @@ fn create_session(
             pid,
             fmt_ts(env.captured_at),
             pid_start,
+            machine,
         ],
     )?;
     if let Some(cs) = &claude_sid {
@@ -1298,7 +1318,7 @@ mod tests {
         let e = envelope(start, None, Some(&task.id));
         let ev = HookEvent::parse(&e.payload).ok();
         store
-            .ingest(e, ev, Vec::new().into(), None)
+            .ingest(e, ev, Vec::new().into(), None, None)
             .await
             .expect("ingest");
         let unknown_task = Some("t_gone");
@@ -1327,7 +1347,7 @@ mod tests {
             let ctx = store.decision_context(&e).await.expect("context");
             let ev = HookEvent::parse(&e.payload).ok();
             let out = store
-                .ingest(e, ev, Vec::new().into(), None)
+                .ingest(e, ev, Vec::new().into(), None, None)
                 .await
                 .expect("ingest");
             assert_eq!(ctx.task_id, out.task_id, "{what}");
@@ -1382,7 +1402,7 @@ mod tests {
                 clock.set(t0 + chrono::Duration::hours(1) + chrono::Duration::seconds(n as i64));
                 let ev = HookEvent::parse(&e.payload).ok();
                 store
-                    .ingest(e, ev, Vec::new().into(), None)
+                    .ingest(e, ev, Vec::new().into(), None, None)
                     .await
                     .expect("ingest");
             }
@@ -1527,7 +1547,7 @@ mod tests {
             let mut e = envelope(pre("h1"), None, None);
             e.captured_at = at;
             let ev = HookEvent::parse(&e.payload).ok();
-            store.ingest(e, ev, Vec::new().into(), None)
+            store.ingest(e, ev, Vec::new().into(), None, None)
         };
         let sid = send(t0).await.expect("ingest").session_id.expect("session");
         let health = || async { store.get_session(&sid).await.expect("session").health };

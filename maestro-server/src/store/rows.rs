@@ -11,7 +11,7 @@ use serde_json::Value;
 /// Columns for [`session_from_row`].
 pub const SESSION_COLS: &str = "id, claude_session_id, task_id, state, health, project_dir, cwd, \
     host, claude_pid, spawned, started_at, ended_at, last_event_at, event_count, blocked_on, \
-    end_reason, exit_code, result";
+    end_reason, exit_code, result, machine";
 
 /// Maps a `SESSION_COLS` row.
 pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
@@ -39,6 +39,7 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         project_dir: r.get(5)?,
         cwd: r.get(6)?,
         host: r.get(7)?,
+        machine: r.get(18)?,
         claude_pid: r.get(8)?,
         spawned: r.get::<_, i64>(9)? != 0,
         started_at,

@@ -170,6 +170,21 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_due ON notifications(status, next_at);
 "#,
+    // Machine credentials (`maestro-server machines add`): only the SHA-256 of each token is
+    // kept. Events and sessions carry the machine whose credential posted them (verified by
+    // the server, never taken from the payload); NULL for the local ingest token.
+    r#"
+CREATE TABLE machines (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_seen_at TEXT,
+    events INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE events ADD COLUMN machine TEXT;
+ALTER TABLE sessions ADD COLUMN machine TEXT;
+"#,
     // Named operators (login tokens kept as SHA-256 hashes) and the audit of what people did.
     r#"
 CREATE TABLE operators (

@@ -234,6 +234,21 @@ fn last_received_before(conn: &Connection, cutoff: &str) -> StoreResult<i64> {
     Ok(lo)
 }
 
+/// Opens the database for an administrative command run next to (or without) the server
+/// (`maestro-server machines ...`): the same checks, file modes and migrations as the server,
+/// one connection, no writer thread. SQLite's WAL lets it write while a server runs (its busy
+/// timeout waits for the server's writer).
+pub fn open_admin(path: &Path) -> anyhow::Result<Connection> {
+    use anyhow::Context;
+    check_wal_belongs(path)?;
+    restrict_mode(path)
+        .with_context(|| format!("making {} private (mode 0600)", path.display()))?;
+    let mut conn =
+        open(path, true).with_context(|| format!("opening database {}", path.display()))?;
+    schema::migrate(&mut conn).context("migrating the database schema")?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating) the database; committed feed messages go to `feed_tx`.
     pub fn open(
@@ -409,6 +424,7 @@ impl Store for SqliteStore {
         event: Option<HookEvent>,
         raw: axum::body::Bytes,
         decision: Option<DecisionRecord>,
+        machine: Option<String>,
     ) -> StoreResult<IngestOutcome> {
         let now = self.clock.now();
         self.writer
@@ -423,8 +439,17 @@ impl Store for SqliteStore {
                     text,
                     decision.as_ref(),
                     now,
+                    machine.as_deref(),
                 )
             })
+            .await
+    }
+
+    async fn machine_credential(
+        &self,
+        token_hash: String,
+    ) -> StoreResult<Option<super::machines::Credential>> {
+        self.read(move |conn| super::machines::lookup(conn, &token_hash))
             .await
     }
 

@@ -673,3 +673,24 @@ fn a_reason_names_every_command_of_the_chain_that_led_to_it() {
     assert!(many.reason.len() < 2_000, "{}", many.reason.len());
     assert!(many.reason.ends_with("[…]"), "{}", many.reason);
 }
+
+/// Claude Code keeps a `cd` across calls: below the project, git may be inside an embedded
+/// repository whose config runs commands, so it is not read-only there.
+#[test]
+fn git_is_read_only_only_in_the_project_directory() {
+    let policy = Policy::builtin();
+    let status = json!({"command": "git status"});
+    assert_eq!(policy.evaluate("Bash", &status, &ctx()).outcome, Allow);
+    let below = EvalContext {
+        cwd: Some("/home/u/proj/fx/evil.git".into()),
+        ..ctx()
+    };
+    assert_eq!(policy.evaluate("Bash", &status, &below).outcome, Ask);
+    // Other read-only commands stay allowed there.
+    assert_eq!(
+        policy
+            .evaluate("Bash", &json!({"command": "ls"}), &below)
+            .outcome,
+        Allow
+    );
+}

@@ -342,7 +342,7 @@ impl Check {
                 }
                 find_access(s, |a| {
                     a.kind.changes()
-                        && !removes_stale_git_lock(group, a)
+                        && !harmless_protected_change(group, a)
                         && a.path.as_ref().is_some_and(|p| {
                             globs.iter().any(|(g, name)| {
                                 if *name {
@@ -391,6 +391,7 @@ impl Check {
                 let plans = ctx.home.as_deref().map(|h| format!("{h}/.claude/plans"));
                 find_access(s, |a| {
                     a.kind.changes()
+                        && !harmless_protected_change(Protected::Ssh, a)
                         && a.path.as_ref().is_some_and(|p| {
                             !inside(p, root)
                                 && !in_user_cache(p, ctx)
@@ -453,6 +454,12 @@ impl Check {
                 {
                     return None;
                 }
+                // Claude Code keeps a `cd` across calls: in a directory below the project, git may
+                // find an embedded repository (a bare one: `config` with `core.fsmonitor`) whose
+                // configuration runs commands. Only the project directory itself is trusted.
+                if program == "git" && !cwd_is_project_root(ctx) {
+                    return None;
+                }
                 if s.accesses.is_empty() {
                     return Some(text());
                 }
@@ -511,28 +518,64 @@ fn in_user_dir(p: &Resolved, ctx: &EvalContext, dir: &str) -> bool {
 /// A path written as below `$TMPDIR` (`"$TMPDIR/build"`, `${TMPDIR}/x`), not `$TMPDIR` itself.
 fn below_tmpdir_variable(written: &str) -> bool {
     let w = written.trim_start_matches('"');
-    ["$TMPDIR/", "${TMPDIR}/", "${TMPDIR:?}/"].iter().any(|p| {
-        w.strip_prefix(p).is_some_and(|rest| {
-            let rest = rest.trim_end_matches('"');
-            !rest.is_empty()
-                && !rest.contains("..")
-                && !rest.contains(['$', '`', '*', '?', '['])
-                && !rest.trim_matches('/').is_empty()
+    ["$TMPDIR/", "${TMPDIR}/", "${TMPDIR:?}/", "${TMPDIR:-/tmp}/"]
+        .iter()
+        .any(|p| {
+            w.strip_prefix(p).is_some_and(|rest| {
+                let rest = rest.trim_end_matches('"');
+                !rest.is_empty()
+                    && !rest.contains("..")
+                    && !rest.contains(['$', '`', '*', '?', '['])
+                    && !rest.trim_matches('/').is_empty()
+            })
         })
-    })
 }
 
-/// `rm -f .git/index.lock` (the usual fix after a crashed git): deleting one git lock file is
-/// asked, not denied.
-fn removes_stale_git_lock(group: Protected, a: &FileAccess) -> bool {
-    group == Protected::GitInternals
-        && a.kind == EffectKind::Delete
-        && !a.recursive
-        && a.path.as_ref().is_some_and(|p| {
-            !p.is_glob()
-                && p.forms()
-                    .all(|f| f.ends_with(".lock") && f.contains("/.git/"))
-        })
+/// The session's working directory is the project directory (not a directory below it).
+fn cwd_is_project_root(ctx: &EvalContext) -> bool {
+    match (ctx.cwd.as_deref(), paths::project_root(ctx)) {
+        (Some(cwd), Some(root)) => paths::normalize(cwd) == paths::normalize(&root),
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
+}
+
+/// Everyday changes to protected places that cannot run code or leak anything, asked rather
+/// than denied: removing git's own leftovers as git itself advises (`rm -f .git/index.lock`,
+/// `rm -fr .git/rebase-merge`, `rm .git/gc.log`), adding ignore patterns to
+/// `.git/info/exclude`, recording host keys in `~/.ssh/known_hosts` (`ssh-keyscan h >>`).
+fn harmless_protected_change(group: Protected, a: &FileAccess) -> bool {
+    let Some(p) = a.path.as_ref().filter(|p| !p.is_glob()) else {
+        return false;
+    };
+    let after_git = |f: &str| f.split_once("/.git/").map(|(_, rest)| rest.to_string());
+    match group {
+        Protected::GitInternals if a.kind == EffectKind::Delete => p.forms().all(|f| {
+            after_git(f).is_some_and(|rest| {
+                let transient = [
+                    "rebase-merge",
+                    "rebase-apply",
+                    "sequencer",
+                    "gc.log",
+                    "MERGE_HEAD",
+                    "MERGE_MSG",
+                    "MERGE_MODE",
+                    "CHERRY_PICK_HEAD",
+                    "REVERT_HEAD",
+                    "AUTO_MERGE",
+                ];
+                (rest.ends_with(".lock") && !a.recursive)
+                    || transient.contains(&rest.trim_end_matches('/'))
+            })
+        }),
+        Protected::GitInternals if a.kind == EffectKind::Write && !a.recursive => p
+            .forms()
+            .all(|f| after_git(f).is_some_and(|rest| rest == "info/exclude")),
+        Protected::Ssh if a.kind == EffectKind::Write && !a.recursive => {
+            p.forms().all(|f| f.ends_with("/.ssh/known_hosts"))
+        }
+        _ => false,
+    }
 }
 
 /// `cp .env.example .env`, `cat .env.example > .env.local`: every file the command reads is

@@ -240,8 +240,9 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
             }
         }
         for w in &raw.upstream {
+            // What an earlier stage read may be a whole tree (`tar cz . | curl -T -`).
             a.effects
-                .extend(effect(EffectKind::Upload, w, &raw.cwd, false));
+                .extend(effect(EffectKind::Upload, w, &raw.cwd, true));
             // A config or body generated upstream that names a file (`curl -K <(echo 'data =
             // "@.env"')`): the file after each `@` or `<` is sent too.
             if let Some(v) = w.value.as_deref() {
@@ -338,7 +339,28 @@ pub(crate) const NETWORK_SENDERS: &[&str] = &[
 /// Whether `program` (with `args`) sends data to another machine: the [`NETWORK_SENDERS`], and
 /// `openssl s_client` / `s_time` (a TLS client fed from stdin).
 fn is_network_sender(program: &str, args: &[Word]) -> bool {
+    let first_operand = || {
+        args.iter()
+            .filter_map(|w| w.value.as_deref())
+            .find(|v| !v.starts_with('-'))
+    };
     NETWORK_SENDERS.contains(&program)
+        || (program == "git"
+            && first_operand().is_some_and(|v| {
+                matches!(
+                    v,
+                    "fetch"
+                        | "push"
+                        | "pull"
+                        | "clone"
+                        | "ls-remote"
+                        | "send-email"
+                        | "request-pull"
+                        | "remote"
+                        | "submodule"
+                        | "archive"
+                )
+            }))
         || (program == "openssl"
             && args
                 .first()

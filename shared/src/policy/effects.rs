@@ -145,7 +145,9 @@ fn uploads(program: &str, args: &[Word]) -> Vec<Word> {
     };
     let long_file_option = |v: &str| {
         if program == "curl" {
-            long_prefix(v, "--upload-file", 5) || long_prefix(v, "--config", 4)
+            long_prefix(v, "--upload-file", 5)
+                || long_prefix(v, "--config", 4)
+                || long_prefix(v, "--cookie", 8)
         } else {
             long_prefix(v, "--post-file", 7)
                 || long_prefix(v, "--body-file", 7)
@@ -614,6 +616,12 @@ pub(super) fn file_effects(program: &str, a: &mut Analyzed, args: &[Word], cwd: 
                 for w in forge_uploads(args) {
                     add(EffectKind::Read, &w, false);
                 }
+            }
+        }
+        // `git send-email FILES...` mails the files (and a directory's files).
+        "git" if pos.first().and_then(|w| w.value.as_deref()) == Some("send-email") => {
+            for w in pos.iter().skip(1) {
+                add(EffectKind::Read, w, true);
             }
         }
         "socat" => {

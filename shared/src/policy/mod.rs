@@ -389,7 +389,11 @@ impl Policy {
                     analysed = cmds;
                     let mut subjects = subject::bash_subjects(tool_name, &analysed, ctx);
                     let text = tool_input.get("command").and_then(Value::as_str);
-                    if let Some(problem) = text.and_then(paranoid::bash_problem) {
+                    let problems = text
+                        .and_then(paranoid::bash_problem)
+                        .into_iter()
+                        .chain(analysed.iter().filter_map(paranoid::command_problem));
+                    for problem in problems {
                         subjects.push(subject::Subject {
                             tool: tool_name,
                             command: None,

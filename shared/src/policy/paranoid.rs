@@ -141,6 +141,29 @@ pub(crate) fn bash_problem(command: &str) -> Option<String> {
         })
 }
 
+/// The same second look on one command as the analyzer parsed it (quotes and backslashes
+/// removed, wrappers such as `timeout 5s`, `env -u X`, `\\git` or `coproc` already taken off),
+/// so that a spelling the text scan above reads differently from bash cannot hide it. A `cd`
+/// earlier in the line shows as a working directory other than the session's.
+pub(crate) fn command_problem(c: &super::commands::Analyzed) -> Option<String> {
+    let words: Vec<String> = c
+        .argv
+        .iter()
+        .map(|w| w.value.clone().unwrap_or_else(|| w.raw.clone()))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    segment_problem(&words, c.cwd != super::paths::CwdState::Session)
+}
+
+/// ripgrep file types of source code and docs (not config formats, which hold secrets).
+const SOURCE_TYPES: &[&str] = &[
+    "rust", "ts", "js", "py", "go", "java", "kotlin", "swift", "c", "cpp", "cs", "rb", "php",
+    "scala", "elixir", "erlang", "haskell", "lua", "dart", "zig", "md", "markdown", "html", "css",
+    "sass", "vue", "svelte", "sh", "sql", "proto", "txt", "rst", "tex",
+];
+
 /// Why a non-Bash tool call must not be allowed, if it must not.
 pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
     for key in ["file_path", "path", "notebook_path", "pattern"] {
@@ -162,9 +185,20 @@ pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
                 .into(),
         );
     }
-    if input.get("glob").is_none() && input.get("type").is_none() {
+    // A filter that keeps secrets out: a glob that selects (ripgrep's `!glob` only excludes,
+    // so everything else is searched), or a type of source files (config-like types such as
+    // json, yaml, toml cover `credentials.json`, `secrets.yaml`).
+    let glob_filters = input
+        .get("glob")
+        .and_then(Value::as_str)
+        .is_some_and(|g| !g.trim().is_empty() && !g.trim_start().starts_with('!'));
+    let type_filters = input
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| SOURCE_TYPES.contains(&t));
+    if !glob_filters && !type_filters {
         return Some(
-            "Grep without a glob or type filter searches every file below its path, secret files included (each match is an answer about their contents)"
+            "Grep without a glob or source-type filter searches every file below its path, secret files included (each match is an answer about their contents)"
                 .into(),
         );
     }
@@ -369,6 +403,7 @@ fn is_patch_flag(a: &str) -> bool {
         "--raw",
         "--patch-with",
         "--output",
+        "--check",
     ]
     .iter()
     .any(|p| a.starts_with(p))
@@ -444,7 +479,9 @@ fn is_recursive_flag(a: &str) -> bool {
                     .iter()
                     .any(|full| full.starts_with(name))
         });
-    long || a == "-d" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R']))
+    // `-d recurse`, also at the end of a cluster (`-Ed recurse`).
+    long || (a.starts_with('-') && !a.starts_with("--") && a.contains('d'))
+        || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R']))
 }
 
 fn has_glob(word: &str) -> bool {

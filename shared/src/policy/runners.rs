@@ -631,6 +631,13 @@ pub(super) fn wrapper(
     }
     let mut inner_raw = derived(raw, inner, cwd);
     inner_raw.untrusted_env |= env_assigned;
+    // The wrapper's own input redirections feed the wrapped command (`busybox nc < .env`).
+    inner_raw.upstream.extend(
+        raw.redirects
+            .iter()
+            .filter(|r| !r.write)
+            .map(|r| r.target.clone()),
+    );
     inner_raw.upstream.extend(arg_files);
     interpret(&inner_raw, depth + 1, out);
     true

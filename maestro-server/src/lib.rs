@@ -13,6 +13,7 @@ pub mod hub;
 pub mod ingest;
 pub mod projection;
 pub mod routes;
+pub mod search;
 pub mod spawn;
 pub mod store;
 pub mod telemetry;

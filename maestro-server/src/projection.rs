@@ -116,6 +116,15 @@ pub fn ingest(
             raw,
         ],
     )?;
+    crate::store::fts::index_event(
+        conn,
+        seq,
+        session_id.as_deref(),
+        &env.event,
+        ev.map(|_| &env.payload),
+        decision.map(|d| d.decision.outcome),
+        env.parse_error.is_some(),
+    )?;
     let resolved = match session {
         Some(session) => apply_to_session(conn, feed, &session, created, env, ev, decision)?,
         None => Vec::new(),

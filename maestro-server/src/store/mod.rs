@@ -5,6 +5,7 @@
 pub mod approvals;
 mod batch;
 pub mod cached;
+pub(crate) mod fts;
 pub mod rows;
 pub mod schema;
 pub mod sqlite;
@@ -303,6 +304,12 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<StoredEvent>>;
     /// One raw event envelope.
     async fn event(&self, event_id: &str) -> StoreResult<StoredEvent>;
+    /// One page of the activity stream (every stored event, newest first), filtered and
+    /// optionally searched (see [`crate::search`]).
+    async fn activity(
+        &self,
+        query: crate::search::ActivityQuery,
+    ) -> StoreResult<crate::search::ActivityPage>;
     /// Feed messages after a seq, in order.
     async fn feed_since(&self, since: i64, limit: i64) -> StoreResult<Vec<WsMessage>>;
 

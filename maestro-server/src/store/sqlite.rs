@@ -889,6 +889,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn activity(
+        &self,
+        query: crate::search::ActivityQuery,
+    ) -> StoreResult<crate::search::ActivityPage> {
+        self.read(move |conn| Ok(super::fts::search(conn, &query)?))
+            .await
+    }
+
     async fn feed_since(&self, since: i64, limit: i64) -> StoreResult<Vec<WsMessage>> {
         // Only what is durable: a batch committed but not yet synced is broadcast (and so
         // reaches the subscriber) once its fsync is done.

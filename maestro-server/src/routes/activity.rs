@@ -5,7 +5,7 @@ use super::query;
 use crate::app::AppState;
 use crate::error::{HttpError, HttpResult};
 use crate::search::extract::Status;
-use crate::search::{self, ActivityPage, ActivityQuery, DEFAULT_PAGE};
+use crate::search::{self, ActivityPage, ActivityQuery, SessionSummary, DEFAULT_PAGE};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -80,4 +80,34 @@ pub async fn list(
 ) -> HttpResult<Json<ActivityPage>> {
     let q = parse(query(q)?)?;
     Ok(Json(st.store.activity(q).await?))
+}
+
+/// `?ids=s_1,s_2`.
+#[derive(Debug, Deserialize)]
+pub struct SummaryParams {
+    /// Comma-separated Maestro session ids.
+    #[serde(default)]
+    pub ids: String,
+}
+
+/// `GET /api/activity/sessions?ids=`: first prompt, tool calls and failures of each session.
+pub async fn session_summaries(
+    State(st): State<AppState>,
+    q: Result<Query<SummaryParams>, QueryRejection>,
+) -> HttpResult<Json<Vec<SessionSummary>>> {
+    let q = query(q)?;
+    let ids: Vec<String> = q
+        .ids
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if ids.len() > search::MAX_SUMMARIES {
+        return Err(HttpError::bad_request(
+            "invalid_query",
+            format!("at most {} ids", search::MAX_SUMMARIES),
+        ));
+    }
+    Ok(Json(st.store.session_summaries(ids).await?))
 }

@@ -88,3 +88,21 @@ pub struct ActivityPage {
     /// Pass as `before` for the next (older) page; None when this was the last.
     pub next_before: Option<i64>,
 }
+
+/// Most sessions per [`crate::store::Store::session_summaries`] call.
+pub const MAX_SUMMARIES: usize = 200;
+
+/// What a sessions list shows of a session beyond its row: what it was asked, how much it
+/// did, how often it failed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionSummary {
+    /// Maestro session.
+    pub session_id: String,
+    /// The text of its first `UserPromptSubmit` (capped), if any.
+    pub first_prompt: Option<String>,
+    /// Tool calls seen (`PreToolUse` or `PostToolUse*`, paired by `tool_use_id`).
+    pub tool_calls: i64,
+    /// Events with status `error`: tool failures, API errors that ended a turn, malformed
+    /// events.
+    pub failures: i64,
+}

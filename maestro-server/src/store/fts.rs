@@ -7,10 +7,13 @@
 
 use super::cached::CachedExt;
 use crate::search::extract::{extract, Extracted};
-use crate::search::{ActivityItem, ActivityPage, ActivityQuery, MATCH_END, MATCH_START, MAX_PAGE};
+use crate::search::{
+    ActivityItem, ActivityPage, ActivityQuery, SessionSummary, MATCH_END, MATCH_START, MAX_PAGE,
+    MAX_SUMMARIES,
+};
 use maestro_shared::policy::Outcome;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 /// The migration that creates the index (run inside the migration's transaction, followed by
@@ -205,6 +208,49 @@ pub(super) fn search(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<A
     Ok(ActivityPage { items, next_before })
 }
 
+/// See [`crate::store::Store::session_summaries`].
+pub(super) fn session_summaries(
+    conn: &Connection,
+    ids: &[String],
+) -> rusqlite::Result<Vec<SessionSummary>> {
+    let mut out = Vec::new();
+    for id in ids.iter().take(MAX_SUMMARIES) {
+        let known: bool = conn.row_cached(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?;
+        if !known {
+            continue;
+        }
+        let first_prompt: Option<String> = conn
+            .row_cached(
+                "SELECT text FROM activity WHERE session_id = ?1 AND event = 'UserPromptSubmit' \
+                 ORDER BY seq LIMIT 1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let tool_calls: i64 = conn.row_cached(
+            "SELECT COUNT(*) FROM tool_calls WHERE session_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let failures: i64 = conn.row_cached(
+            "SELECT COUNT(*) FROM activity WHERE session_id = ?1 AND status = 'error'",
+            [id],
+            |r| r.get(0),
+        )?;
+        out.push(SessionSummary {
+            session_id: id.clone(),
+            first_prompt: first_prompt.filter(|p| !p.is_empty()),
+            tool_calls,
+            failures,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::sqlite::SqliteStore;
@@ -369,6 +415,28 @@ mod tests {
             })
             .await;
         assert!(none.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn session_summaries_say_what_was_asked_and_what_failed() {
+        let w = sample().await;
+        let sessions = w
+            .store
+            .list_sessions(Default::default())
+            .await
+            .expect("sessions");
+        let mut ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
+        ids.push("s_unknown".into());
+        let sums = w.store.session_summaries(ids).await.expect("summaries");
+        assert_eq!(sums.len(), 2);
+        let c1 = sums
+            .iter()
+            .find(|s| s.first_prompt.is_some())
+            .expect("the session with a prompt");
+        assert_eq!(c1.first_prompt.as_deref(), Some("fix the login bug"));
+        assert_eq!((c1.tool_calls, c1.failures), (2, 1));
+        let c2 = sums.iter().find(|s| s.first_prompt.is_none()).expect("c2");
+        assert_eq!((c2.tool_calls, c2.failures), (1, 0));
     }
 
     /// Keyset pages cover every event once, newest first, for a search and without one.

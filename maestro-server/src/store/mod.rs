@@ -310,6 +310,12 @@ pub trait Store: Send + Sync {
         &self,
         query: crate::search::ActivityQuery,
     ) -> StoreResult<crate::search::ActivityPage>;
+    /// First prompt, tool calls and failures of each of these sessions (unknown ids are left
+    /// out), at most [`crate::search::MAX_SUMMARIES`].
+    async fn session_summaries(
+        &self,
+        ids: Vec<String>,
+    ) -> StoreResult<Vec<crate::search::SessionSummary>>;
     /// Feed messages after a seq, in order.
     async fn feed_since(&self, since: i64, limit: i64) -> StoreResult<Vec<WsMessage>>;
 

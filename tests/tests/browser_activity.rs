@@ -1,0 +1,307 @@
+//! Browser tests of the Activity and Sessions views (issue 22): real headless Chromium against
+//! a real `maestro-server`, events posted to its webhook. Plus the activity API's answers to
+//! queries it cannot run.
+
+use maestro_tests::browser::Browser;
+use maestro_tests::server::{TestServer, OPERATOR_TOKEN};
+use maestro_tests::ui::{
+    choose, copy_to_docs, count, js_errors, rt, serial, wait_text, wait_true, Sender,
+};
+use serde_json::{json, Value};
+
+/// GET with the operator token: (status, JSON body).
+fn get(server: &TestServer, path: &str) -> (u16, Value) {
+    let resp = server
+        .client()
+        .get(format!("{}{}", server.url, path))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .expect("GET");
+    let code = resp.status().as_u16();
+    (code, resp.json().unwrap_or(Value::Null))
+}
+
+/// Three sessions on two hosts, 300+ events: Bash commands, prompts, failures with error text.
+fn workload(server: &TestServer) -> (Sender<'_>, Sender<'_>, Sender<'_>) {
+    let a = Sender::new(server, "build-box", "/work/api");
+    let b = Sender::new(server, "build-box", "/work/web");
+    let c = Sender::new(server, "laptop", "/home/me/notes");
+    a.start();
+    a.prompt("Add rate limiting to the public API");
+    b.start();
+    b.prompt("Fix the flaky websocket test");
+    c.start();
+    c.prompt("Tidy up the release notes");
+    for i in 0..100 {
+        a.bash(&format!("cargo test -p api step{i}"));
+        b.bash(&format!("npm run lint -- file{i}.ts"));
+        if i % 10 == 0 {
+            c.bash(&format!("git log --oneline -n {i}"));
+        }
+    }
+    a.read_fails(
+        "/etc/shadow",
+        "EACCES: permission denied, open '/etc/shadow'",
+    );
+    b.read_fails("/work/web/missing.ts", "File does not exist.");
+    (a, b, c)
+}
+
+/// The API refuses what it cannot run with a 400 that says why, and runs FTS5 syntax as text.
+#[test]
+fn activity_api_answers_400_for_queries_it_cannot_run() {
+    let server = TestServer::start();
+    let s = Sender::new(&server, "h1", "/p");
+    s.bash("echo hello");
+    for (q, code, needle) in [
+        ("%22unterminated", 400, "unterminated quote"),
+        ("-only", 400, "needs a term"),
+        ("%26%26", 400, "nothing to search"),
+        ("hello&status=bogus", 400, "unknown status"),
+        ("hello&limit=0", 400, "limit"),
+        ("hello&before=notanumber", 400, ""),
+    ] {
+        let (got, body) = get(&server, &format!("/api/activity?q={q}"));
+        assert_eq!(got, code, "{q}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains(needle), "{q}: {body}");
+        assert!(body["error"]["code"].is_string(), "{q}: {body}");
+    }
+    // FTS5 operators, column filters and functions are searched as words: no error, no match.
+    for q in [
+        "hello%20OR%20x",
+        "text%3Ahello",
+        "NEAR(hello)",
+        "hello%22%22",
+        "*hello",
+    ] {
+        let (got, body) = get(&server, &format!("/api/activity?q={q}"));
+        assert_eq!(got, 200, "{q}: {body}");
+    }
+    let (_, body) = get(&server, "/api/activity?q=hel*");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
+    let (_, body) = get(&server, "/api/activity?q=echo%20OR%20x");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(0), "{body}");
+}
+
+/// Search and filters over a few hundred events; keyset "load older"; the URL carries the
+/// query and the filters, and a reload opens the same results; new events arrive live; event
+/// text is shown as text.
+#[test]
+fn activity_view_searches_filters_and_deep_links() {
+    let _g = serial();
+    let server = TestServer::start();
+    let (a, _b, c) = workload(&server);
+    // Event text that must stay text: markup and a right-to-left override.
+    a.bash("echo '<img src=x onerror=alert(1)>' \u{202e}gnp.exe");
+    rt().block_on(async {
+        let b = Browser::start().await.expect("browser");
+        b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        b.route("#/activity").await.expect("route");
+        wait_true(
+            &b,
+            "the first page of 50 events",
+            "return document.querySelectorAll('#activity-list .act-row').length === 50",
+            vec![],
+        )
+        .await;
+        b.click("#activity-more").await.expect("load older");
+        wait_true(
+            &b,
+            "two pages",
+            "return document.querySelectorAll('#activity-list .act-row').length === 100",
+            vec![],
+        )
+        .await;
+        let seqs = b
+            .js("return [...document.querySelectorAll('#activity-list .act-row')].map(r => +r.dataset.seq)")
+            .await
+            .expect("seqs");
+        let seqs: Vec<i64> = serde_json::from_value(seqs).expect("numbers");
+        assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first, no repeat: {seqs:?}");
+
+        // Full-text search: the error text of one failure.
+        let q = b.wait_find("#activity-q", maestro_tests::ui::T).await.expect("search box");
+        q.send_keys("shadow").await.expect("type");
+        wait_true(
+            &b,
+            "one result for `shadow`",
+            "const rows = document.querySelectorAll('#activity-list .act-row'); \
+             return rows.length === 1 && rows[0].querySelector('mark') !== null && location.hash.includes('q=shadow')",
+            vec![],
+        )
+        .await;
+        wait_text(&b, "#activity-list .act-row", "permission denied").await;
+
+        // A filter: tool + status, then a host; the URL follows.
+        q.clear().await.expect("clear");
+        q.send_keys("cargo").await.expect("type");
+        choose(&b, "#f-host", "laptop").await;
+        wait_true(
+            &b,
+            "no `cargo` on the laptop",
+            "return document.querySelectorAll('#activity-list .act-row').length === 0 && !document.getElementById('activity-empty').hidden",
+            vec![],
+        )
+        .await;
+        choose(&b, "#f-host", "build-box").await;
+        choose(&b, "#f-tool", "Bash").await;
+        wait_true(
+            &b,
+            "a page of cargo commands on build-box",
+            "const rows = [...document.querySelectorAll('#activity-list .act-row')]; \
+             return rows.length === 50 && rows.every(r => r.textContent.includes('cargo') && r.textContent.includes('build-box'))",
+            vec![],
+        )
+        .await;
+        let hash = b.js("return location.hash").await.expect("hash");
+        let hash = hash.as_str().unwrap_or("");
+        for part in ["#/activity?", "q=cargo", "host=build-box", "tool=Bash"] {
+            assert!(hash.contains(part), "{hash}");
+        }
+
+        // Reload: the same view, query, filters and results.
+        b.client.refresh().await.expect("reload");
+        wait_true(
+            &b,
+            "the filtered view after reload",
+            "const q = document.getElementById('activity-q'); const h = document.getElementById('f-host'); \
+             const t = document.getElementById('f-tool'); \
+             return q && q.value === 'cargo' && h && h.value === 'build-box' && t && t.value === 'Bash' \
+               && document.querySelectorAll('#activity-list .act-row').length === 50",
+            vec![],
+        )
+        .await;
+
+        // Live: a new matching event shows up at the top without a reload.
+        let q = b
+            .wait_find("#activity-q", maestro_tests::ui::T)
+            .await
+            .expect("search box");
+        choose(&b, "#f-host", "").await;
+        choose(&b, "#f-tool", "").await;
+        q.clear().await.expect("clear");
+        q.send_keys("zebra").await.expect("type");
+        wait_true(
+            &b,
+            "no zebra yet",
+            "return location.hash.includes('q=zebra') && !document.getElementById('activity-empty').hidden",
+            vec![],
+        )
+        .await;
+        tokio::task::block_in_place(|| c.bash("grep -r zebra docs/"));
+        wait_text(&b, "#activity-list .act-row", "grep -r zebra docs/").await;
+
+        // A query the syntax cannot parse: a clear message, not a broken page.
+        q.clear().await.expect("clear");
+        q.send_keys("\"unfinished").await.expect("type");
+        wait_text(&b, "#activity-error", "unterminated quote").await;
+
+        // Event text is text: no element from it, invisible characters revealed.
+        q.clear().await.expect("clear");
+        q.send_keys("onerror").await.expect("type");
+        wait_text(&b, "#activity-list .act-row", "<img src=x onerror=alert(1)>").await;
+        wait_text(&b, "#activity-list .act-row", "⟪U+202E⟫").await;
+        assert_eq!(count(&b, "#activity-list img").await, 0);
+        assert!(b.open_alert().await.is_none(), "no script ran");
+
+        // The screenshot for the README: a search with highlights.
+        q.clear().await.expect("clear");
+        q.send_keys("test").await.expect("type");
+        wait_true(
+            &b,
+            "results for `test`",
+            "return location.hash.includes('q=test') && document.querySelectorAll('#activity-list mark').length > 3",
+            vec![],
+        )
+        .await;
+        let shot = b.screenshot("activity-view").await.expect("screenshot");
+        copy_to_docs(&shot);
+        assert_eq!(js_errors(&b).await, json!([]));
+        b.close().await;
+    });
+}
+
+/// The sessions view: every session with its first prompt, tool calls and failures; filters
+/// and sorting in the URL; a reload keeps them.
+#[test]
+fn sessions_view_lists_what_each_session_was_asked() {
+    let _g = serial();
+    let server = TestServer::start();
+    let (a, _b, _c) = workload(&server);
+    rt().block_on(async {
+        let b = Browser::start().await.expect("browser");
+        b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        b.route("#/sessions").await.expect("route");
+        wait_true(
+            &b,
+            "three sessions with their prompts",
+            "return document.querySelectorAll('#sessions-rows .session-row').length === 3 && \
+             [...document.querySelectorAll('.sr-first-prompt')].every(e => e.textContent.length > 5 && e.textContent !== '…')",
+            vec![],
+        )
+        .await;
+        // The API session (a): 101 Bash calls + 1 failed Read; 1 failure, linked to Activity.
+        let row = wait_true(
+            &b,
+            "the API session's counts",
+            "const r = [...document.querySelectorAll('#sessions-rows .session-row')] \
+               .find(r => r.textContent.includes('Add rate limiting')); \
+             if (!r) return null; \
+             return {tools: r.querySelector('.sr-tools').textContent, failures: r.querySelector('.sr-failures').textContent, \
+                     link: (r.querySelector('.sr-failures a') || {}).hash || ''};",
+            vec![],
+        )
+        .await;
+        assert_eq!(row["tools"], json!("101"), "{row}");
+        assert_eq!(row["failures"], json!("1"), "{row}");
+        assert!(row["link"].as_str().unwrap_or("").contains("status=error"), "{row}");
+
+        // Sorted by last activity: the API session (sent its failure after the others'
+        // last events... b sent its failure last).
+        tokio::task::block_in_place(|| a.bash("cargo fmt"));
+        wait_true(
+            &b,
+            "the API session first after its new event",
+            "const first = document.querySelector('#sessions-rows .session-row'); \
+             return first && first.textContent.includes('Add rate limiting') && first.querySelector('.sr-tools').textContent === '102'",
+            vec![],
+        )
+        .await;
+
+        choose(&b, "#s-host", "laptop").await;
+        wait_true(
+            &b,
+            "only the laptop session",
+            "const rows = document.querySelectorAll('#sessions-rows .session-row'); \
+             return rows.length === 1 && rows[0].textContent.includes('release notes') && location.hash.includes('host=laptop')",
+            vec![],
+        )
+        .await;
+        choose(&b, "#s-sort", "events").await;
+        b.client.refresh().await.expect("reload");
+        wait_true(
+            &b,
+            "the same filter after reload",
+            "const h = document.getElementById('s-host'); const s = document.getElementById('s-sort'); \
+             return h && h.value === 'laptop' && s && s.value === 'events' && \
+               document.querySelectorAll('#sessions-rows .session-row').length === 1",
+            vec![],
+        )
+        .await;
+        // Failures link opens Activity filtered to the session's errors.
+        choose(&b, "#s-host", "").await;
+        b.click("#sessions-rows .sr-failures a").await.expect("failures link");
+        wait_true(
+            &b,
+            "the session's failures in Activity",
+            "const rows = document.querySelectorAll('#activity-list .act-row'); \
+             return location.hash.startsWith('#/activity') && rows.length === 1 && \
+               document.getElementById('f-status').value === 'error'",
+            vec![],
+        )
+        .await;
+        assert_eq!(js_errors(&b).await, json!([]));
+        b.close().await;
+    });
+}

@@ -40,6 +40,8 @@ pub struct Sender<'a> {
     n: std::cell::Cell<u64>,
     /// Capture time of the first event; each next one is 1 ms later.
     start: DateTime<Utc>,
+    /// `maestro.session_id` / `maestro.task_id`, as if Maestro had started the session.
+    maestro: Option<(String, String)>,
 }
 
 impl<'a> Sender<'a> {
@@ -52,11 +54,22 @@ impl<'a> Sender<'a> {
             cwd: cwd.into(),
             n: std::cell::Cell::new(0),
             start: Utc::now(),
+            maestro: None,
         }
     }
 
-    /// Posts one event with these payload fields (session id, cwd, event name added).
-    pub fn send(&self, event: &str, mut fields: Value) {
+    /// A session Maestro started for `task_id` (its events carry the Maestro ids).
+    pub fn for_task(server: &'a TestServer, host: &str, cwd: &str, task_id: &str) -> Sender<'a> {
+        let mut s = Sender::new(server, host, cwd);
+        s.maestro = Some((
+            format!("s_{}", uuid::Uuid::now_v7().simple()),
+            task_id.into(),
+        ));
+        s
+    }
+
+    /// The envelope of the next event (for posting it elsewhere, e.g. from another thread).
+    pub fn envelope(&self, event: &str, mut fields: Value) -> Value {
         let n = self.n.get();
         self.n.set(n + 1);
         fields["session_id"] = json!(self.claude_sid);
@@ -68,6 +81,15 @@ impl<'a> Sender<'a> {
         let at = self.start + chrono::Duration::milliseconds(n as i64);
         let mut env = envelope(&fields, at);
         env["source"]["host"] = json!(self.host);
+        if let Some((sid, tid)) = &self.maestro {
+            env["maestro"] = json!({"session_id": sid, "task_id": tid});
+        }
+        env
+    }
+
+    /// Posts one event with these payload fields (session id, cwd, event name added).
+    pub fn send(&self, event: &str, fields: Value) {
+        let env = self.envelope(event, fields);
         let (code, body) = self.server.ingest(&env);
         assert_eq!(code, 200, "ingest {event}: {body}");
     }

@@ -305,3 +305,131 @@ fn sessions_view_lists_what_each_session_was_asked() {
         b.close().await;
     });
 }
+
+const HOLD_POLICY: &str = r#"
+[[rule]]
+id = "hold-deploys"
+tool = "Bash"
+command = "deploy *"
+outcome = "hold"
+reason = "Deploys need a human."
+"#;
+
+/// Elements of the page wider than the viewport, or starting/ending outside it (the first
+/// few), for a readable failure.
+const OVERFLOW: &str = r#"
+const w = document.documentElement.clientWidth;
+const out = [];
+if (document.documentElement.scrollWidth > w + 1) out.push(`page ${document.documentElement.scrollWidth}px wide > ${w}px`);
+for (const sel of arguments[0]) {
+  for (const el of document.querySelectorAll(sel)) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.left < -1 || r.right > w + 1) out.push(`${sel} at ${Math.round(r.left)}..${Math.round(r.right)}`);
+  }
+}
+return out;
+"#;
+
+/// Whether `css` is inside the viewport and is what a tap on its centre hits.
+const TAPPABLE: &str = r#"
+const el = document.querySelector(arguments[0]);
+if (!el) return 'missing';
+const r = el.getBoundingClientRect();
+const w = document.documentElement.clientWidth, h = window.innerHeight;
+if (r.left < 0 || r.top < 0 || r.right > w || r.bottom > h) return `outside: ${Math.round(r.left)},${Math.round(r.top)} ${Math.round(r.right)},${Math.round(r.bottom)} in ${w}x${h}`;
+const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+return hit && (hit === el || el.contains(hit)) ? 'ok' : `covered by ${hit ? hit.outerHTML.slice(0, 80) : 'nothing'}`;
+"#;
+
+/// At 390 and 360 px every view fits the width and every top-bar action is on screen; at 390
+/// px the approval modal's Approve button is inside the viewport and a tap on it approves.
+#[test]
+fn phone_width_keeps_every_action_reachable() {
+    let _g = serial();
+    let dir = tempfile::tempdir().expect("dir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, HOLD_POLICY).expect("policy file");
+    let policy = policy.display().to_string();
+    let server = TestServer::start_with_env(&[("MAESTRO_POLICY_FILE", policy.as_str())]);
+    let (code, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "Ship the billing fix to production before Friday", "status": "in_progress", "description": ""}),
+    );
+    assert_eq!(code, 201, "{task}");
+    let task_id = task["id"].as_str().expect("task id").to_string();
+    let agent = Sender::for_task(&server, "build-box", "/work/billing", &task_id);
+    agent.start();
+    agent.prompt("Fix the rounding error in invoice totals and ship it");
+    agent.bash("cargo test -p billing -- --include-ignored invoice::totals::rounding_of_very_long_test_names_does_not_widen_the_page");
+    let _ = workload(&server);
+    let top_bar = [
+        "#topbar .brand",
+        "#nav-board",
+        "#nav-activity",
+        "#nav-sessions",
+        "#pending-btn",
+        "#conn",
+        "#logout-btn",
+    ];
+    for width in [390u32, 360] {
+        rt().block_on(async {
+            let b = Browser::start_sized(width, 844).await.expect("browser");
+            b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+            wait_text(&b, "#conn", "Live").await;
+            wait_text(&b, ".card", "Ship the billing fix").await;
+            for (route, ready) in [
+                ("#/board", ".card"),
+                ("#/activity", "#activity-list .act-row"),
+                ("#/sessions", "#sessions-rows .session-row"),
+            ] {
+                b.route(route).await.expect("route");
+                wait_true(&b, ready, "return !!document.querySelector(arguments[0])", vec![json!(ready)]).await;
+                let mut sels: Vec<&str> = top_bar.to_vec();
+                sels.extend([".card", ".act-row", ".session-row", ".filters select", "#activity-q"]);
+                let out = b.js_args(OVERFLOW, vec![json!(sels)]).await.expect("overflow");
+                assert_eq!(out, json!([]), "{width}px {route}");
+            }
+            if width == 390 {
+                b.route("#/board").await.expect("route");
+                let shot = b.screenshot("phone-board").await.expect("shot");
+                copy_to_docs(&shot);
+                // A held call: the hook's request waits for the decision.
+                let env = agent.envelope(
+                    "PreToolUse",
+                    json!({"tool_name": "Bash", "tool_input": {"command": "deploy production --service billing", "description": "deploy"}}),
+                );
+                let url = format!("{}/api/webhooks/hook-event", server.url);
+                let held = std::thread::spawn(move || {
+                    let resp = reqwest::blocking::Client::builder()
+                        .timeout(std::time::Duration::from_secs(120))
+                        .build()
+                        .expect("client")
+                        .post(url)
+                        .bearer_auth(maestro_tests::server::INGEST_TOKEN)
+                        .json(&env)
+                        .send()
+                        .expect("held POST");
+                    resp.json::<Value>().unwrap_or(Value::Null)
+                });
+                wait_text(&b, "#pending-label", "1 pending").await;
+                assert_eq!(b.js_args(TAPPABLE, vec![json!("#pending-btn")]).await.expect("tap"), json!("ok"));
+                b.click("#pending-btn").await.expect("pending");
+                wait_true(&b, "the pending panel", "return !document.getElementById('pending-panel').hidden", vec![]).await;
+                let out = b.js_args(OVERFLOW, vec![json!(["#pending-panel", ".pending-item"])]).await.expect("overflow");
+                assert_eq!(out, json!([]), "the pending panel at {width}px");
+                b.click(".pending-item").await.expect("open");
+                wait_text(&b, "dialog[open]", "deploy production --service billing").await;
+                let shot = b.screenshot("phone-approval").await.expect("shot");
+                copy_to_docs(&shot);
+                assert_eq!(b.js_args(TAPPABLE, vec![json!("#approval-approve")]).await.expect("tap"), json!("ok"));
+                b.click("#approval-approve").await.expect("approve");
+                wait_true(&b, "the modal to close", "return !document.querySelector('dialog[open]')", vec![]).await;
+                let answer = tokio::task::block_in_place(|| held.join().expect("held thread"));
+                assert_eq!(answer["stdout"].as_str().map(|s| s.contains("allow")), Some(true), "{answer}");
+            }
+            assert_eq!(js_errors(&b).await, json!([]));
+            b.close().await;
+        });
+    }
+}

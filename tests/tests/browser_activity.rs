@@ -433,3 +433,137 @@ fn phone_width_keeps_every_action_reachable() {
         });
     }
 }
+
+/// 100 tasks and 200 sessions: the page height stays bounded (each column scrolls on its
+/// own), done tasks are collapsed to a few with a "Show all" toggle, cards are compact, and a
+/// burst of failures makes at most a few toasts, one per session with a count.
+#[test]
+fn board_stays_usable_at_100_tasks_and_200_sessions() {
+    let _g = serial();
+    let server = TestServer::start();
+    let statuses = ["todo", "in_progress", "blocked", "done"];
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        // 40 done, 30 in progress, 20 to do, 10 blocked.
+        let status = match i % 10 {
+            0..=3 => statuses[3],
+            4..=6 => statuses[1],
+            7 | 8 => statuses[0],
+            _ => statuses[2],
+        };
+        let (code, t) = server.post(
+            "/api/tasks",
+            &json!({"title": format!("Task {i:03}: refactor module {i}"), "status": status, "description": ""}),
+        );
+        assert_eq!(code, 201, "{t}");
+        tasks.push(t["id"].as_str().expect("id").to_string());
+    }
+    // Sessions make their tasks "in progress": they go to the 40 tasks that are neither done
+    // nor to do.
+    let busy: Vec<&String> = tasks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(i % 10, 4..=6 | 9))
+        .map(|(_, t)| t)
+        .collect();
+    let senders: Vec<Sender<'_>> = (0..200)
+        .map(|i| {
+            Sender::for_task(
+                &server,
+                "host",
+                &format!("/work/m{i}"),
+                busy[i % busy.len()],
+            )
+        })
+        .collect();
+    for (i, s) in senders.iter().enumerate() {
+        s.start();
+        s.bash(&format!("cargo test -p m{i}"));
+    }
+    rt().block_on(async {
+        let b = Browser::start_sized(1440, 900).await.expect("browser");
+        b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        wait_text(&b, "#conn", "Live").await;
+        wait_true(
+            &b,
+            "the cards and the done toggle",
+            "return document.querySelectorAll('.card').length >= 60 && !!document.getElementById('done-toggle')",
+            vec![],
+        )
+        .await;
+        let layout = b
+            .js("const cols = [...document.querySelectorAll('.col-list')].map(l => ({s: l.dataset.status, scroll: l.scrollHeight, client: l.clientHeight})); \
+                 return {page: document.documentElement.scrollHeight, view: window.innerHeight, cols, \
+                         compact: document.getElementById('board').classList.contains('compact'), \
+                         done: document.querySelectorAll('.col-list[data-status=done] .card').length, \
+                         doneCount: document.querySelector('.col-done .col-count').textContent}")
+            .await
+            .expect("layout");
+        let page = layout["page"].as_f64().unwrap_or(f64::MAX);
+        let view = layout["view"].as_f64().unwrap_or(0.0);
+        assert!(page <= view * 1.5, "the page grows with the tasks: {layout}");
+        assert_eq!(layout["compact"], json!(true), "{layout}");
+        assert_eq!(layout["done"], json!(5), "{layout}");
+        assert_eq!(layout["doneCount"], json!("40"), "{layout}");
+        let in_progress = layout["cols"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["s"] == "in_progress"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert!(
+            in_progress["scroll"].as_f64().unwrap_or(0.0) > in_progress["client"].as_f64().unwrap_or(f64::MAX),
+            "the busy column scrolls on its own: {layout}"
+        );
+        let shot = b.screenshot("board-100-tasks").await.expect("shot");
+        copy_to_docs(&shot);
+
+        // Show all done tasks, then fewer again; the toggle keeps the focus.
+        b.click("#done-toggle").await.expect("toggle");
+        wait_true(&b, "all 40 done cards", "return document.querySelectorAll('.col-list[data-status=done] .card').length === 40 && document.activeElement.id === 'done-toggle'", vec![]).await;
+        b.click("#done-toggle").await.expect("toggle");
+        wait_true(&b, "5 done cards again", "return document.querySelectorAll('.col-list[data-status=done] .card').length === 5", vec![]).await;
+
+        // A burst of failures from 6 sessions, 5 each: at most 4 toasts, each counting.
+        tokio::task::block_in_place(|| {
+            for round in 0..5 {
+                for s in senders.iter().take(6) {
+                    s.read_fails(&format!("/work/x{round}.rs"), "File does not exist.");
+                }
+            }
+        });
+        wait_true(
+            &b,
+            "grouped failure toasts",
+            "const ts = [...document.querySelectorAll('#toasts .toast-error')]; \
+             return ts.length > 0 && ts.some(t => t.dataset.count === '5') ? ts.length : 0",
+            vec![],
+        )
+        .await;
+        assert!(count(&b, "#toasts .toast").await <= 4, "toasts are capped");
+
+        // Keyboard: moving a card with its button keeps the focus on the card.
+        let card = format!(".card[data-task-id='{}']", tasks[7]);
+        b.js_args(
+            "document.querySelector(arguments[0] + ' .move-right').focus(); return true;",
+            vec![json!(card)],
+        )
+        .await
+        .expect("focus");
+        b.js_args(
+            "document.querySelector(arguments[0] + ' .move-right').click(); return true;",
+            vec![json!(card)],
+        )
+        .await
+        .expect("move");
+        wait_true(
+            &b,
+            "the card moved with the focus on it",
+            "const c = document.querySelector(arguments[0]); \
+             return c && c.closest('.col-list').dataset.status === 'in_progress' && c.contains(document.activeElement)",
+            vec![json!(card)],
+        )
+        .await;
+        assert_eq!(js_errors(&b).await, json!([]));
+        b.close().await;
+    });
+}

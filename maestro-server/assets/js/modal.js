@@ -45,7 +45,7 @@ export function openDialog({ title, content, actions = [], onClose, className = 
       if (dlg.open) dlg.close();
       dlg.remove();
       if (onClose) onClose();
-      if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
+      restoreFocus(opener);
     },
     setBusy(busy) {
       for (const b of buttons) b.disabled = busy;

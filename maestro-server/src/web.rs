@@ -63,6 +63,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/links.js", JS),
     asset!("js/activity.js", JS),
     asset!("js/sessions-list.js", JS),
+    asset!("js/notify.js", JS),
 ];
 
 /// Strong ETags, computed once (FNV-1a over the content).

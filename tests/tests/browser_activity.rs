@@ -567,3 +567,131 @@ fn board_stays_usable_at_100_tasks_and_200_sessions() {
         b.close().await;
     });
 }
+
+/// The Notification API stubbed at the browser level (it only stands in for the browser's
+/// permission prompt and the OS pop-up; Maestro's firing logic is what runs).
+const STUB_NOTIFICATION: &str = r#"
+window.__notes = [];
+window.Notification = class {
+  constructor(title, opts) { this.title = title; this.body = (opts || {}).body; window.__notes.push({ title, body: this.body }); (window.__noteObjs = window.__noteObjs || []).push(this); }
+  close() {}
+  static get permission() { return window.__granted ? 'granted' : 'default'; }
+  static requestPermission() { window.__granted = true; return Promise.resolve('granted'); }
+};
+return true;
+"#;
+
+/// Opt-in desktop notifications: off until turned on; with the tab in the background, a held
+/// call raises "Permission needed" (a click opens its approval, where it is approved) and a
+/// finished session raises "Session finished"; with the tab in front nothing is raised.
+#[test]
+fn desktop_notifications_fire_when_the_tab_is_in_the_background() {
+    let _g = serial();
+    let dir = tempfile::tempdir().expect("dir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, HOLD_POLICY).expect("policy file");
+    let policy = policy.display().to_string();
+    let server = TestServer::start_with_env(&[("MAESTRO_POLICY_FILE", policy.as_str())]);
+    let (code, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "Ship the billing fix", "status": "in_progress", "description": ""}),
+    );
+    assert_eq!(code, 201, "{task}");
+    let task_id = task["id"].as_str().expect("task id").to_string();
+    let agent = Sender::for_task(&server, "build-box", "/work/billing", &task_id);
+    agent.start();
+    agent.prompt("Ship it");
+    rt().block_on(async {
+        let b = Browser::start().await.expect("browser");
+        b.login(&server.url, OPERATOR_TOKEN).await.expect("login");
+        wait_text(&b, "#conn", "Live").await;
+        b.js(STUB_NOTIFICATION).await.expect("stub");
+        assert_eq!(
+            b.js("return document.getElementById('notify-btn').getAttribute('aria-pressed')").await.expect("state"),
+            json!("false"),
+            "off until the operator turns it on"
+        );
+        b.click("#notify-btn").await.expect("turn on");
+        wait_true(
+            &b,
+            "notifications on, the sound toggle shown, focus kept",
+            "const n = document.getElementById('notify-btn'); return n.getAttribute('aria-pressed') === 'true' && !document.getElementById('sound-btn').hidden && document.activeElement === n",
+            vec![],
+        )
+        .await;
+        b.click("#sound-btn").await.expect("sound on");
+        wait_true(&b, "sound on", "return document.getElementById('sound-btn').getAttribute('aria-pressed') === 'true'", vec![]).await;
+
+        // In front: a session finishing raises nothing (the page shows it).
+        let other = Sender::new(&server, "h2", "/p");
+        tokio::task::block_in_place(|| {
+            other.start();
+            other.send("SessionEnd", json!({"reason": "prompt_input_exit"}));
+        });
+        b.route("#/sessions?state=completed").await.expect("route");
+        wait_true(
+            &b,
+            "the other session completed",
+            "return document.querySelectorAll('#sessions-rows .session-row').length === 1",
+            vec![],
+        )
+        .await;
+        assert_eq!(b.js("return window.__notes").await.expect("notes"), json!([]));
+        b.route("#/board").await.expect("route");
+
+        // To the background: another tab in front.
+        let main = b.client.window().await.expect("window");
+        let tab = b.client.new_window(true).await.expect("new tab");
+        b.client.switch_to_window(tab.handle).await.expect("switch");
+        b.client.goto("about:blank").await.expect("blank");
+        let env = agent.envelope(
+            "PreToolUse",
+            json!({"tool_name": "Bash", "tool_input": {"command": "deploy production --service billing", "description": "deploy"}}),
+        );
+        let url = format!("{}/api/webhooks/hook-event", server.url);
+        let held = std::thread::spawn(move || {
+            reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .expect("client")
+                .post(url)
+                .bearer_auth(maestro_tests::server::INGEST_TOKEN)
+                .json(&env)
+                .send()
+                .expect("held POST")
+                .json::<Value>()
+                .unwrap_or(Value::Null)
+        });
+        // The session finishing while away.
+        let done = Sender::for_task(&server, "build-box", "/work/billing", &task_id);
+        tokio::task::block_in_place(|| {
+            done.start();
+            done.send("SessionEnd", json!({"reason": "prompt_input_exit"}));
+        });
+        b.client.switch_to_window(main).await.expect("back");
+        let notes = wait_true(
+            &b,
+            "a permission and a finished-session notification",
+            "const n = window.__notes || []; \
+             return n.some(x => x.title.startsWith('Permission needed · Ship the billing fix') && x.body.includes('deploy production')) \
+               && n.some(x => x.title.startsWith('Session finished')) ? n : null",
+            vec![],
+        )
+        .await;
+        assert_eq!(notes.as_array().map(Vec::len), Some(2), "{notes}");
+        // Its click opens the approval, where it is approved.
+        b.js("window.__noteObjs.find(n => n.title.startsWith('Permission needed')).onclick(); return true;")
+            .await
+            .expect("click the notification");
+        wait_text(&b, "dialog[open]", "deploy production --service billing").await;
+        b.click("#approval-approve").await.expect("approve");
+        let answer = tokio::task::block_in_place(|| held.join().expect("held thread"));
+        assert_eq!(
+            answer["stdout"].as_str().map(|s| s.contains("allow")),
+            Some(true),
+            "{answer}"
+        );
+        assert_eq!(js_errors(&b).await, json!([]));
+        b.close().await;
+    });
+}

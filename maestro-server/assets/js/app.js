@@ -13,6 +13,7 @@ import { mountActivity } from './activity.js';
 import { mountSessions } from './sessions-list.js';
 import { initToasts } from './toasts.js';
 import { initApprovals } from './approvals.js';
+import { initNotifications } from './notify.js';
 
 // Uncaught errors are kept for the browser tests (and are visible in the console).
 window.__maestroErrors = [];
@@ -108,6 +109,7 @@ function showLogin() {
 async function boot() {
   initToasts();
   initApprovals();
+  initNotifications();
   on('conn', renderConn);
   renderConn(state.conn);
   window.addEventListener('hashchange', route);

@@ -424,7 +424,15 @@ fn phone_width_keeps_every_action_reachable() {
                 copy_to_docs(&shot);
                 assert_eq!(b.js_args(TAPPABLE, vec![json!("#approval-approve")]).await.expect("tap"), json!("ok"));
                 b.click("#approval-approve").await.expect("approve");
-                wait_true(&b, "the modal to close", "return !document.querySelector('dialog[open]')", vec![]).await;
+                // The modal closes, and the focus goes back to the pending button (the list
+                // item it was opened from is gone), not to <body>.
+                wait_true(
+                    &b,
+                    "the modal to close with the focus on the pending button",
+                    "return !document.querySelector('dialog[open]') && document.activeElement && document.activeElement.id === 'pending-btn'",
+                    vec![],
+                )
+                .await;
                 let answer = tokio::task::block_in_place(|| held.join().expect("held thread"));
                 assert_eq!(answer["stdout"].as_str().map(|s| s.contains("allow")), Some(true), "{answer}");
             }

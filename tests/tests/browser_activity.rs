@@ -581,7 +581,7 @@ fn board_stays_usable_at_100_tasks_and_200_sessions() {
 const STUB_NOTIFICATION: &str = r#"
 window.__notes = [];
 window.Notification = class {
-  constructor(title, opts) { this.title = title; this.body = (opts || {}).body; window.__notes.push({ title, body: this.body }); (window.__noteObjs = window.__noteObjs || []).push(this); }
+  constructor(title, opts) { this.title = title; this.body = (opts || {}).body; window.__notes.push({ title, body: this.body }); (window.__noteObjs = window.__noteObjs || []).push(this); new BroadcastChannel('maestro-test-notes').postMessage(title); }
   close() {}
   static get permission() { return window.__granted ? 'granted' : 'default'; }
   static requestPermission() { window.__granted = true; return Promise.resolve('granted'); }
@@ -651,7 +651,15 @@ fn desktop_notifications_fire_when_the_tab_is_in_the_background() {
         let main = b.client.window().await.expect("window");
         let tab = b.client.new_window(true).await.expect("new tab");
         b.client.switch_to_window(tab.handle).await.expect("switch");
-        b.client.goto("about:blank").await.expect("blank");
+        // A page of the same origin in front; it hears (through a BroadcastChannel the stub
+        // posts to) when the Maestro tab has raised its notifications.
+        b.client
+            .goto(&format!("{}/healthz", server.url))
+            .await
+            .expect("front page");
+        b.js("window.__heard = []; window.__ch = new BroadcastChannel('maestro-test-notes'); window.__ch.onmessage = (e) => window.__heard.push(e.data); return true;")
+            .await
+            .expect("listen");
         let env = agent.envelope(
             "PreToolUse",
             json!({"tool_name": "Bash", "tool_input": {"command": "deploy production --service billing", "description": "deploy"}}),
@@ -676,6 +684,13 @@ fn desktop_notifications_fire_when_the_tab_is_in_the_background() {
             done.start();
             done.send("SessionEnd", json!({"reason": "prompt_input_exit"}));
         });
+        wait_true(
+            &b,
+            "two notifications raised by the background tab",
+            "return window.__heard.length >= 2",
+            vec![],
+        )
+        .await;
         b.client.switch_to_window(main).await.expect("back");
         let notes = wait_true(
             &b,
@@ -699,6 +714,21 @@ fn desktop_notifications_fire_when_the_tab_is_in_the_background() {
             Some(true),
             "{answer}"
         );
+        // One toast for the decision, though both the HTTP answer and the feed's
+        // approval:resolved tell this page about it.
+        wait_text(&b, "#pending-label", "No pending approvals").await;
+        wait_true(
+            &b,
+            "the approval resolved in the page and its toast",
+            "return !window.__maestroFeed || window.__maestroFeed.applied > 0 ? document.querySelectorAll('#toasts .toast').length > 0 : false",
+            vec![],
+        )
+        .await;
+        let decision_toasts = b
+            .js("return [...document.querySelectorAll('#toasts .toast')].filter(t => /Approved|Request approved/.test(t.textContent)).length")
+            .await
+            .expect("toasts");
+        assert_eq!(decision_toasts, json!(1), "one toast per decision");
         assert_eq!(js_errors(&b).await, json!([]));
         b.close().await;
     });

@@ -37,9 +37,8 @@ pub struct Sender<'a> {
     pub claude_sid: String,
     host: String,
     cwd: String,
-    n: std::cell::Cell<u64>,
-    /// Capture time of the first event; each next one is 1 ms later.
-    start: DateTime<Utc>,
+    /// Capture time of the last event: each next one is now, and at least 1 µs later.
+    last: std::cell::Cell<DateTime<Utc>>,
     /// `maestro.session_id` / `maestro.task_id`, as if Maestro had started the session.
     maestro: Option<(String, String)>,
 }
@@ -52,8 +51,7 @@ impl<'a> Sender<'a> {
             claude_sid: uuid::Uuid::now_v7().to_string(),
             host: host.into(),
             cwd: cwd.into(),
-            n: std::cell::Cell::new(0),
-            start: Utc::now(),
+            last: std::cell::Cell::new(DateTime::<Utc>::MIN_UTC),
             maestro: None,
         }
     }
@@ -70,15 +68,14 @@ impl<'a> Sender<'a> {
 
     /// The envelope of the next event (for posting it elsewhere, e.g. from another thread).
     pub fn envelope(&self, event: &str, mut fields: Value) -> Value {
-        let n = self.n.get();
-        self.n.set(n + 1);
         fields["session_id"] = json!(self.claude_sid);
         fields["hook_event_name"] = json!(event);
         fields["cwd"] = json!(self.cwd);
         if fields.get("tool_name").is_some() && fields.get("tool_use_id").is_none() {
             fields["tool_use_id"] = json!(format!("toolu_{}", uuid::Uuid::now_v7().simple()));
         }
-        let at = self.start + chrono::Duration::milliseconds(n as i64);
+        let at = Utc::now().max(self.last.get() + chrono::Duration::microseconds(1));
+        self.last.set(at);
         let mut env = envelope(&fields, at);
         env["source"]["host"] = json!(self.host);
         if let Some((sid, tid)) = &self.maestro {

@@ -664,6 +664,8 @@ fn desktop_notifications_fire_when_the_tab_is_in_the_background() {
             "PreToolUse",
             json!({"tool_name": "Bash", "tool_input": {"command": "deploy production --service billing", "description": "deploy"}}),
         );
+        let tool_use_id = env["payload"]["tool_use_id"].clone();
+        let session_id = env["maestro"]["session_id"].as_str().unwrap_or("").to_string();
         let url = format!("{}/api/webhooks/hook-event", server.url);
         let held = std::thread::spawn(move || {
             reqwest::blocking::Client::builder()
@@ -729,6 +731,30 @@ fn desktop_notifications_fire_when_the_tab_is_in_the_background() {
             .await
             .expect("toasts");
         assert_eq!(decision_toasts, json!(1), "one toast per decision");
+
+        // The call runs after its approval: its line reads after "Approved", in the order
+        // things happened.
+        tokio::task::block_in_place(|| {
+            agent.send(
+                "PostToolUse",
+                json!({"tool_name": "Bash", "tool_use_id": tool_use_id,
+                       "tool_input": {"command": "deploy production --service billing", "description": "deploy"},
+                       "tool_response": {"stdout": "deployed", "stderr": "", "interrupted": false}}),
+            );
+            let lines = server.get(&format!("/api/sessions/{session_id}/timeline"));
+            let summaries: Vec<String> = lines
+                .as_array()
+                .map(|a| a.iter().map(|l| l["summary"].as_str().unwrap_or("").to_string()).collect())
+                .unwrap_or_default();
+            let at = |needle: &str| {
+                summaries
+                    .iter()
+                    .position(|l| l.contains(needle))
+                    .unwrap_or_else(|| panic!("no `{needle}` line in {summaries:?}"))
+            };
+            let (held_at, approved_at, ran_at) = (at("Held"), at("Approved"), at("Executed: deploy"));
+            assert!(held_at < approved_at && approved_at < ran_at, "{summaries:?}");
+        });
         assert_eq!(js_errors(&b).await, json!([]));
         b.close().await;
     });

@@ -1,6 +1,7 @@
 //! The activity index of the SQLite store: one `activity` row per stored event (its session,
 //! event name, tool, status and searchable text) and the FTS5 table `activity_fts` over that
-//! text (external content: the text is stored once, in `activity`). Both are written by
+//! text (external content: the text is stored once, in `activity`; `columnsize=0`: no per-row
+//! token counts, which only ranking would use, one B-tree insert fewer per event). Both are written by
 //! [`index_event`] in the writer transaction that inserts the event, so the index is never
 //! behind the events; events stored before the index existed are indexed by
 //! [`backfill`] in the migration that creates it.
@@ -32,6 +33,7 @@ CREATE VIRTUAL TABLE activity_fts USING fts5(
     text,
     content='activity',
     content_rowid='seq',
+    columnsize=0,
     tokenize='unicode61 remove_diacritics 2'
 );
 "#;

@@ -103,9 +103,87 @@ pub(super) fn backfill(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(n)
 }
 
+/// Sessions at most for which a filter on their sessions (task, project, host) without a
+/// search reads each session's newest events by its index and merges them; above, the newest
+/// events are scanned by seq and checked.
+const MERGE_SESSIONS: usize = 64;
+
+/// Which sessions' events a page is drawn from.
+enum Sessions {
+    /// Any session (or the only one asked for, as `a.session_id = ?`).
+    Any,
+    /// Those of `SELECT id FROM sessions WHERE ...` (task, project, host), checked per row.
+    Matching,
+}
+
 /// One page of the activity stream.
 pub(super) fn search(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<ActivityPage> {
     let limit = q.limit.clamp(1, MAX_PAGE);
+    let by_sessions = q.task_id.is_some() || q.project.is_some() || q.host.is_some();
+    let mut items = if by_sessions && q.text.is_none() && q.session_id.is_none() {
+        // Without a search, SQLite would read every event of the matching sessions through
+        // `activity_session` and sort them (1.3 s at 1M events for a host's sessions). When
+        // they are few, each session's newest events come in order from that index: merge.
+        let ids = matching_sessions(conn, q)?;
+        if ids.len() <= MERGE_SESSIONS {
+            let mut all = Vec::new();
+            for id in ids {
+                let one = ActivityQuery {
+                    session_id: Some(id),
+                    task_id: None,
+                    project: None,
+                    host: None,
+                    text: None,
+                    ..q.clone()
+                };
+                all.extend(page(conn, &one, limit, Sessions::Any)?);
+            }
+            all.sort_by_key(|i| std::cmp::Reverse(i.seq));
+            all.truncate(limit as usize + 1);
+            all
+        } else {
+            page(conn, q, limit, Sessions::Matching)?
+        }
+    } else {
+        page(
+            conn,
+            q,
+            limit,
+            if by_sessions {
+                Sessions::Matching
+            } else {
+                Sessions::Any
+            },
+        )?
+    };
+    let next_before = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|i| i.seq)
+    } else {
+        None
+    };
+    Ok(ActivityPage { items, next_before })
+}
+
+/// The sessions that a task / project / host filter selects.
+fn matching_sessions(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id FROM sessions WHERE (?1 IS NULL OR task_id = ?1) \
+         AND (?2 IS NULL OR project_dir = ?2) AND (?3 IS NULL OR host = ?3)",
+    )?;
+    let ids = st
+        .query_map(params![q.task_id, q.project, q.host], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(ids)
+}
+
+/// Up to `limit + 1` events of one query, newest first.
+fn page(
+    conn: &Connection,
+    q: &ActivityQuery,
+    limit: i64,
+    sessions: Sessions,
+) -> rusqlite::Result<Vec<ActivityItem>> {
     // The SQL is made of fixed fragments only; every value is a bound parameter.
     let mut args: Vec<SqlValue> = Vec::new();
     let mut bind = |v: SqlValue| {
@@ -151,20 +229,22 @@ pub(super) fn search(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<A
             wheres.push(format!("{col} = {p}"));
         }
     }
-    let mut of_sessions: Vec<String> = Vec::new();
-    for (col, v) in [
-        ("task_id", &q.task_id),
-        ("project_dir", &q.project),
-        ("host", &q.host),
-    ] {
-        if let Some(v) = text(v) {
-            let p = bind(v);
-            of_sessions.push(format!("{col} = {p}"));
+    if let Sessions::Matching = sessions {
+        let mut of_sessions: Vec<String> = Vec::new();
+        for (col, v) in [
+            ("task_id", &q.task_id),
+            ("project_dir", &q.project),
+            ("host", &q.host),
+        ] {
+            if let Some(v) = text(v) {
+                let p = bind(v);
+                of_sessions.push(format!("{col} = {p}"));
+            }
         }
-    }
-    if !of_sessions.is_empty() {
+        // `+`: checked per row while reading newest first, never used to pick the rows
+        // (which would read all of those sessions' events and sort them).
         wheres.push(format!(
-            "a.session_id IN (SELECT id FROM sessions WHERE {})",
+            "+a.session_id IN (SELECT id FROM sessions WHERE {})",
             of_sessions.join(" AND ")
         ));
     }
@@ -183,7 +263,7 @@ pub(super) fn search(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<A
          {where_sql} ORDER BY {seq_col} DESC LIMIT {lim}"
     );
     let mut st = conn.prepare_cached(&sql)?;
-    let mut items = st
+    let items = st
         .query_map(rusqlite::params_from_iter(args.iter()), |r| {
             Ok(ActivityItem {
                 seq: r.get(0)?,
@@ -201,13 +281,7 @@ pub(super) fn search(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<A
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let next_before = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|i| i.seq)
-    } else {
-        None
-    };
-    Ok(ActivityPage { items, next_before })
+    Ok(items)
 }
 
 /// See [`crate::store::Store::session_summaries`].
@@ -446,9 +520,16 @@ mod tests {
     async fn keyset_pages_cover_everything_once() {
         let w = world();
         for i in 0..23 {
-            w.send(bash("c1", &format!("echo step{i}")), "h1").await;
+            let sid = if i % 3 == 0 { "c2" } else { "c1" };
+            w.send(bash(sid, &format!("echo step{i}")), "h1").await;
         }
-        for text in ["", "echo"] {
+        // Also through a host filter: its two sessions' newest events merged.
+        for (text, host) in [
+            ("", None),
+            ("echo", None),
+            ("", Some("h1")),
+            ("echo", Some("h1")),
+        ] {
             let mut seen = Vec::new();
             let mut before = None;
             loop {
@@ -457,6 +538,7 @@ mod tests {
                     .activity(ActivityQuery {
                         before,
                         limit: 5,
+                        host: host.map(str::to_string),
                         ..q(text)
                     })
                     .await

@@ -759,3 +759,52 @@ fn desktop_notifications_fire_when_the_tab_is_in_the_background() {
         b.close().await;
     });
 }
+
+/// A subagent's lines read in the order things happened: delegated, subagent started, its
+/// tool call, subagent stopped, and only then the Agent call's "Subagent finished" (its line
+/// moves to the time of its final phase).
+#[test]
+fn a_subagent_timeline_reads_in_the_order_things_happened() {
+    let server = TestServer::start();
+    let s = Sender::new(&server, "h1", "/p");
+    s.start();
+    let agent_call = json!({"tool_name": "Agent", "tool_use_id": "toolu_agent_1",
+        "tool_input": {"description": "Run sub echo", "prompt": "run echo", "subagent_type": "general-purpose"}});
+    s.send("PreToolUse", agent_call.clone());
+    let sub = json!({"agent_id": "af32c41fdea1219d5", "agent_type": "general-purpose"});
+    s.send("SubagentStart", sub.clone());
+    let mut bash = json!({"tool_name": "Bash", "tool_input": {"command": "echo from-subagent"},
+        "tool_response": {"stdout": "from-subagent", "stderr": "", "interrupted": false}});
+    bash["agent_id"] = sub["agent_id"].clone();
+    s.send("PostToolUse", bash);
+    let mut stop = sub.clone();
+    stop["last_assistant_message"] = json!("done");
+    s.send("SubagentStop", stop);
+    let mut post = agent_call;
+    post["tool_response"] = json!({"content": [{"type": "text", "text": "from-subagent"}]});
+    s.send("PostToolUse", post);
+    let (_, sessions) = get(&server, "/api/sessions");
+    let sid = sessions[0]["id"].as_str().expect("session").to_string();
+    let (_, lines) = get(&server, &format!("/api/sessions/{sid}/timeline"));
+    let summaries: Vec<String> = lines
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| l["summary"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let at = |needle: &str| {
+        summaries
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` line in {summaries:?}"))
+    };
+    let order = [
+        at("Subagent started"),
+        at("echo from-subagent"),
+        at("Subagent finished (general-purpose)"),
+        at("Subagent finished: Run sub echo"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{summaries:?}");
+}

@@ -752,8 +752,11 @@ fn desktop_notifications_fire_when_the_tab_is_in_the_background() {
                     .position(|l| l.contains(needle))
                     .unwrap_or_else(|| panic!("no `{needle}` line in {summaries:?}"))
             };
-            let (held_at, approved_at, ran_at) = (at("Held"), at("Approved"), at("Executed: deploy"));
-            assert!(held_at < approved_at && approved_at < ran_at, "{summaries:?}");
+            // One line for the approval, from held to decided, then the call.
+            let approval = at("Approved by operator: Bash deploy production");
+            assert!(summaries[approval].contains("(held "), "{summaries:?}");
+            assert!(!summaries.iter().any(|l| l.starts_with("Held for approval")), "{summaries:?}");
+            assert!(approval < at("Executed: deploy"), "{summaries:?}");
         });
         assert_eq!(js_errors(&b).await, json!([]));
         b.close().await;

@@ -5,13 +5,14 @@
 #   - maestro-server.
 # Then it tells you how to register the hooks with `maestro-hook install`.
 #
-# Usage: install/install.sh [--prefix DIR] [--tls] [--no-static] [--hook-only]
-#   PREFIX=DIR works too. --tls builds the hook with https support (rustls).
+# Usage: install/install.sh [--prefix DIR] [--no-tls] [--no-static] [--hook-only]
+#   PREFIX=DIR works too. The hook speaks https (rustls) unless --no-tls (plain http only);
+#   --tls is accepted for compatibility.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 prefix="${PREFIX:-$HOME/.local}"
-tls=0
+tls=1
 static=1
 server=1
 while [ $# -gt 0 ]; do
@@ -19,9 +20,10 @@ while [ $# -gt 0 ]; do
     --prefix) prefix="$2"; shift 2 ;;
     --prefix=*) prefix="${1#--prefix=}"; shift ;;
     --tls) tls=1; shift ;;
+    --no-tls) tls=0; shift ;;
     --no-static) static=0; shift ;;
     --hook-only) server=0; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -35,7 +37,7 @@ bindir="$prefix/bin"
 mkdir -p "$bindir"
 
 hook_features=()
-[ "$tls" = 1 ] && hook_features=(--features tls)
+[ "$tls" = 0 ] && hook_features=(--no-default-features)
 
 arch="$(uname -m)"
 musl="${arch}-unknown-linux-musl"

@@ -49,6 +49,8 @@ pub enum Cli {
         /// Give up after this long without progress.
         timeout: Duration,
     },
+    /// Enrol with a server: check the credential, then write the config file.
+    Login(crate::login::LoginArgs),
     /// The background drainer (hidden).
     Drain,
 }
@@ -57,7 +59,10 @@ const AFTER_HELP: &str = "\
 Environment (or the same KEY=VALUE lines in $MAESTRO_HOOK_CONFIG, default
 ~/.config/maestro-hook/config.env; the environment wins):
   MAESTRO_URL                         server (default http://127.0.0.1:8420)
-  MAESTRO_TOKEN / MAESTRO_TOKEN_FILE  ingest token (default: <server data dir>/ingest.token)
+  MAESTRO_TOKEN / MAESTRO_TOKEN_FILE  ingest token or machine credential (default:
+                                      <server data dir>/ingest.token)
+  MAESTRO_CA_FILE                     PEM CA certificates to verify an https server with
+  MAESTRO_TLS_FINGERPRINT             SHA-256 of a self-signed server certificate, pinned
   MAESTRO_DATA_DIR                    the server's data dir
   MAESTRO_SPOOL_DIR                   spool (default ~/.local/share/maestro-hook/spool)
   MAESTRO_HOOK_LOG                    problem log (default <spool>/hook.log)
@@ -178,6 +183,31 @@ pub fn command() -> Command {
                     .help("Give up after this many seconds without progress"),
             ),
     )
+    .subcommand(
+        Command::new("login")
+            .about("Enrol this machine: check URL and credential with the server, then save them (and the TLS settings) in the config file, mode 0600. The credential comes from --token or stdin")
+            .arg(Arg::new("url").required(true).value_name("URL").help("Server URL (https://host:port)"))
+            .arg(
+                Arg::new("token")
+                    .long("token")
+                    .value_name("TOKEN")
+                    .help("The machine credential (`maestro-server machines add NAME`); default: read from stdin"),
+            )
+            .arg(
+                Arg::new("ca-file")
+                    .long("ca-file")
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help("Verify the server with the CA certificates of this PEM file"),
+            )
+            .arg(
+                Arg::new("fingerprint")
+                    .long("fingerprint")
+                    .value_name("SHA256")
+                    .conflicts_with("ca-file")
+                    .help("Pin the server's certificate by its SHA-256 fingerprint (what maestro-server prints for a self-signed certificate)"),
+            ),
+    )
     .subcommand(Command::new("drain").hide(true))
 }
 
@@ -228,6 +258,12 @@ fn from_matches(m: &ArgMatches) -> Cli {
             requeue: sub.get_flag("requeue"),
             timeout: Duration::from_secs(sub.get_one::<u64>("timeout").copied().unwrap_or(15)),
         },
+        "login" => Cli::Login(crate::login::LoginArgs {
+            url: sub.get_one::<String>("url").cloned().unwrap_or_default(),
+            token: sub.get_one::<String>("token").cloned(),
+            ca_file: sub.get_one::<PathBuf>("ca-file").cloned(),
+            fingerprint: sub.get_one::<String>("fingerprint").cloned(),
+        }),
         "drain" => Cli::Drain,
         other => match HookEventName::from_subcommand(other) {
             Some(ev) => Cli::Event(ev),

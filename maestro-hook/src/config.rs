@@ -97,6 +97,10 @@ pub struct Config {
     pub drain_give_up: Duration,
     /// Cap for one string field of a payload, in bytes.
     pub max_string_bytes: usize,
+    /// `MAESTRO_CA_FILE`: PEM CA certificates to verify an `https://` server with.
+    pub ca_file: Option<PathBuf>,
+    /// `MAESTRO_TLS_FINGERPRINT`: the SHA-256 of the server's certificate, pinned.
+    pub tls_fingerprint: Option<String>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Problems found while reading the configuration (bad numbers, unreadable file).
@@ -257,7 +261,11 @@ impl Config {
         )
         .max(1) as usize;
 
+        let ca_file = lookup.value("MAESTRO_CA_FILE").map(absolute);
+        let tls_fingerprint = lookup.value("MAESTRO_TLS_FINGERPRINT");
         Config {
+            ca_file,
+            tls_fingerprint,
             url,
             url_origin,
             token,
@@ -280,6 +288,22 @@ impl Config {
     /// The webhook endpoint.
     pub fn webhook_url(&self) -> String {
         format!("{}{}", self.url, maestro_shared::wire::WEBHOOK_PATH)
+    }
+
+    /// How an `https://` server is verified: a pinned fingerprint wins over a CA file, which
+    /// wins over the public CAs. An unparseable fingerprint is an error (never "no check").
+    #[cfg(feature = "tls")]
+    pub fn verification(&self) -> Result<crate::tls::Verification, String> {
+        use crate::tls::{parse_fingerprint, Verification};
+        if let Some(fp) = &self.tls_fingerprint {
+            return parse_fingerprint(fp)
+                .map(Verification::Pinned)
+                .map_err(|e| format!("MAESTRO_TLS_FINGERPRINT: {e}"));
+        }
+        Ok(match &self.ca_file {
+            Some(p) => Verification::CaFile(p.clone()),
+            None => Verification::PublicRoots,
+        })
     }
 
     /// The quarantine dir (inside the spool dir).

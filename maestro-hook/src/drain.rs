@@ -130,7 +130,7 @@ pub fn pass(cfg: &Config, sender: &Sender, report: &mut Report) -> Result<(), Pa
                     }
                 }
                 SendOutcome::Reject { status, body } => {
-                    let reason = format!("server answered {status}: {body}");
+                    let reason = crate::send::reject_reason(status, &body);
                     quarantine(cfg, &file, &name, &reason, report)?;
                 }
                 SendOutcome::Retry(why) => {

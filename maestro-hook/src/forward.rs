@@ -108,7 +108,7 @@ pub fn run_event(event: &HookEventName) -> i32 {
             body: answer,
         } => {
             let name = envelope.spool_name();
-            let reason = format!("server answered {status}: {answer}");
+            let reason = crate::send::reject_reason(status, &answer);
             match spool::quarantine_bytes(&cfg.quarantine_dir(), &name, &body, &reason) {
                 Ok(p) => log::problem(
                     &cfg.log_file,

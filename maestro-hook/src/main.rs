@@ -15,10 +15,13 @@ mod envelope;
 mod forward;
 mod install;
 mod log;
+mod login;
 mod loss;
 mod send;
 mod spool;
 mod status;
+#[cfg(feature = "tls")]
+mod tls;
 
 use cli::Cli;
 use maestro_shared::HookEventName;
@@ -45,6 +48,7 @@ fn run(cli: Cli) -> i32 {
             // Whatever happens (even a bug), an event exits 0 with nothing stray on stdout.
             std::panic::catch_unwind(|| forward::run_event(&ev)).unwrap_or(0)
         }
+        Cli::Login(args) => login::run(&args),
         Cli::Drain => {
             let cfg = config::Config::load();
             drain::run_background(&cfg);

@@ -7,7 +7,9 @@ use std::time::Duration;
 use ureq::config::Config as UreqConfig;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+#[cfg(not(feature = "tls"))]
+use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::transport::NextTimeout;
 
 /// Header telling the server how long the hook can wait for a held decision.
 pub use maestro_shared::wire::WAIT_HEADER;
@@ -52,6 +54,15 @@ impl Sender {
             .proxy(None)
             .user_agent(concat!("maestro-hook/", env!("CARGO_PKG_VERSION")))
             .build();
+        #[cfg(feature = "tls")]
+        let agent = {
+            use ureq::unversioned::transport::{Connector, TcpConnector};
+            let connector =
+                ().chain(TcpConnector::default())
+                    .chain(crate::tls::TlsConnector::new(cfg.verification()));
+            ureq::Agent::with_parts(config, connector, LiteralResolver)
+        };
+        #[cfg(not(feature = "tls"))]
         let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), LiteralResolver);
         Sender {
             agent,
@@ -101,17 +112,27 @@ impl Sender {
         }
     }
 
-    /// `GET` of the webhook with the ingest token: the server answers 204 when it accepts the
-    /// token (nothing is stored), 401 when not. `None` without a configured token.
-    pub fn check_token(&self) -> Option<Result<u16, String>> {
+    /// `GET` of the webhook with the ingest token: the server answers 204 for the local
+    /// ingest token, 200 `{"machine": NAME}` for a machine credential (nothing is stored), 401
+    /// when it refuses it. Returns (status, body); `None` without a configured token.
+    pub fn check_token(&self) -> Option<Result<(u16, String), String>> {
         let auth = self.auth.as_ref()?;
         Some(
             self.agent
                 .get(&self.endpoint)
                 .header("Authorization", auth)
                 .call()
-                .map(|r| r.status().as_u16())
-                .map_err(|e| describe_error(&e)),
+                .map_err(|e| describe_error(&e))
+                .map(|mut r| {
+                    let status = r.status().as_u16();
+                    let body = r
+                        .body_mut()
+                        .with_config()
+                        .limit(64 * 1024)
+                        .read_to_string()
+                        .unwrap_or_default();
+                    (status, body)
+                }),
         )
     }
 
@@ -165,6 +186,32 @@ fn literal_addr(uri: &Uri) -> Option<SocketAddr> {
         .unwrap_or(host);
     Some(SocketAddr::new(host.parse::<IpAddr>().ok()?, port))
 }
+
+/// The `error.code` of a JSON error answer, if it is one.
+pub fn error_code(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.get("error")?.get("code")?.as_str().map(str::to_string)
+}
+
+/// The `error.message` of a JSON error answer, if it is one.
+pub fn error_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.get("error")?.get("message")?.as_str().map(str::to_string)
+}
+
+/// Why a refused event is kept in quarantine, in words: a revoked machine says so first.
+pub fn reject_reason(status: u16, body: &str) -> String {
+    if error_code(body).as_deref() == Some(MACHINE_REVOKED) {
+        return format!(
+            "machine revoked (server answered {status}): {}",
+            error_message(body).unwrap_or_else(|| body.to_string())
+        );
+    }
+    format!("server answered {status}: {body}")
+}
+
+/// The error code the server answers for a revoked machine credential.
+pub const MACHINE_REVOKED: &str = "machine_revoked";
 
 fn describe_error(e: &ureq::Error) -> String {
     match e {

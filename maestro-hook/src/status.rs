@@ -1,4 +1,5 @@
-//! `status`: server reachability, token source, spool and quarantine, the Claude Code found,
+//! `status`: CLI version, server reachability, TLS verification, token source and what the
+//! server says about it (machine name, revoked), spool and quarantine, the Claude Code found,
 //! installed events (and whether they match that Claude Code).
 
 use crate::claude::Choice;
@@ -45,29 +46,27 @@ pub fn run(cfg: &Config, project_dir: &Path, home: &Path, claude: &Choice) -> i3
             false
         }
     };
+    println!("tls: {}", crate::login::tls_line(cfg));
     println!("token: {}", cfg.token_source);
     // A wrong token looks fine until every event lands in quarantine with a 401: ask.
-    let token_ok = match sender.check_token() {
+    let check = crate::login::check(&sender);
+    let token_ok = match &check {
         None => false,
-        Some(Ok(204)) | Some(Ok(200)) => {
-            println!("  accepted by the server");
-            true
-        }
-        Some(Ok(401)) | Some(Ok(403)) => {
-            println!(
-                "  REJECTED by the server (401): every event would be quarantined; set MAESTRO_TOKEN to the server's ingest token"
-            );
-            false
-        }
-        Some(Ok(s)) => {
-            println!("  not checked (server answered {s})");
-            reachable
-        }
-        Some(Err(e)) => {
-            println!("  not checked ({e})");
-            false
+        Some(c) => {
+            println!("  {}", c.describe());
+            c.accepted() || (matches!(c, crate::login::Check::Other(_)) && reachable)
         }
     };
+    match &check {
+        Some(crate::login::Check::Machine(name)) => {
+            println!("machine: {name} (as verified by the server)")
+        }
+        Some(crate::login::Check::Local) => println!("machine: none (the local ingest token)"),
+        Some(crate::login::Check::Revoked(_)) => {
+            println!("machine: REVOKED (run `maestro-hook login` with a new credential)")
+        }
+        _ => println!("machine: unknown"),
+    }
 
     println!("spool: {}", cfg.spool_dir.display());
     match spool::stats(&cfg.spool_dir) {

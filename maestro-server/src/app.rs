@@ -4,10 +4,10 @@ use crate::approvals::Approvals;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{HealthThresholds, Store};
+use crate::store::{HealthThresholds, SharedStore, Store};
 use crate::telemetry::Telemetry;
 use crate::{auth, hub, ingest, routes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,6 +36,8 @@ pub struct AppState {
     pub login_throttle: Arc<auth::LoginThrottle>,
     /// Internal failures per event id (poison events are refused for good).
     pub poison: Arc<ingest::PoisonCounter>,
+    /// Machine credential checks (with their short cache).
+    pub machines: Arc<crate::machines::MachineAuth>,
 }
 
 impl AppState {
@@ -55,7 +57,77 @@ impl AppState {
             policy: Arc::new(policy),
             login_throttle: Arc::default(),
             poison: Arc::default(),
+            machines: Arc::default(),
         })
+    }
+}
+
+impl FromRef<AppState> for auth::Gate {
+    fn from_ref(state: &AppState) -> auth::Gate {
+        auth::Gate {
+            config: Arc::clone(&state.config),
+            login_throttle: Arc::clone(&state.login_throttle),
+            telemetry: Arc::clone(&state.telemetry),
+            store: Arc::clone(&state.store),
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::decide::Decider {
+    fn from_ref(state: &AppState) -> crate::decide::Decider {
+        crate::decide::Decider {
+            config: Arc::clone(&state.config),
+            store: Arc::clone(&state.store),
+            approvals: Arc::clone(&state.approvals),
+            policy: Arc::clone(&state.policy),
+        }
+    }
+}
+
+impl FromRef<AppState> for ingest::Pipeline {
+    fn from_ref(state: &AppState) -> ingest::Pipeline {
+        ingest::Pipeline {
+            decider: FromRef::from_ref(state),
+            telemetry: Arc::clone(&state.telemetry),
+            poison: Arc::clone(&state.poison),
+            machines: Arc::clone(&state.machines),
+        }
+    }
+}
+
+impl FromRef<AppState> for crate::spawn::Spawner {
+    fn from_ref(state: &AppState) -> crate::spawn::Spawner {
+        crate::spawn::Spawner {
+            config: Arc::clone(&state.config),
+            store: Arc::clone(&state.store),
+            supervisor: Arc::clone(&state.supervisor),
+        }
+    }
+}
+
+impl FromRef<AppState> for hub::FeedAccess {
+    fn from_ref(state: &AppState) -> hub::FeedAccess {
+        hub::FeedAccess {
+            config: Arc::clone(&state.config),
+            hub: state.hub.clone(),
+            store: Arc::clone(&state.store),
+            telemetry: Arc::clone(&state.telemetry),
+        }
+    }
+}
+
+impl FromRef<AppState> for routes::approvals::Desk {
+    fn from_ref(state: &AppState) -> routes::approvals::Desk {
+        routes::approvals::Desk {
+            store: Arc::clone(&state.store),
+            approvals: Arc::clone(&state.approvals),
+        }
+    }
+}
+
+impl FromRef<AppState> for SharedStore {
+    fn from_ref(state: &AppState) -> SharedStore {
+        Arc::clone(&state.store)
     }
 }
 
@@ -91,6 +163,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(routes::events::list))
         .route("/events/{event_id}", get(routes::events::get))
         .route("/approvals", get(routes::approvals::list))
+        .route("/notifications", get(routes::notifications::list))
+        .route("/audit", get(routes::notifications::audit))
         .route(
             "/approvals/{id}",
             get(routes::approvals::get).post(routes::approvals::decide),
@@ -212,29 +286,62 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
 /// Binds, prints where the server is, and serves until SIGINT/SIGTERM.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     use anyhow::Context;
+    // Before binding: a refused plain-HTTP bind never listens, not even for a moment.
+    let tls = crate::tls::prepare(&state.config)?;
     let listener = tokio::net::TcpListener::bind(state.config.bind)
         .await
         .with_context(|| format!("binding {}", state.config.bind))?;
     let addr = listener.local_addr()?;
-    state.supervisor.set_local_addr(addr);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    state
+        .supervisor
+        .set_local_addr(addr, tls.as_ref().map(|t| t.fingerprint.clone()));
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it needs only a token");
     }
     let (ingest_src, operator_src) = &state.config.token_sources;
-    println!("maestro-server listening on http://{addr}");
+    println!("maestro-server listening on {scheme}://{addr}");
     println!("  data dir:        {}", state.config.data_dir.display());
     println!("  ingest token:    {ingest_src}");
     println!("  operator token:  {operator_src}");
-    println!("  open http://{addr}/ and log in with the operator token");
+    if let Some(t) = &tls {
+        println!(
+            "  TLS certificate: {}{}",
+            t.cert_path.display(),
+            if t.generated {
+                " (self-signed, made now)"
+            } else {
+                ""
+            }
+        );
+        println!("  TLS SHA-256 fingerprint: {}", t.fingerprint);
+        println!(
+            "  enrol a machine: maestro-server machines add NAME, then on it: maestro-hook login {scheme}://{addr} --fingerprint {}",
+            t.fingerprint
+        );
+    }
+    println!("  open {scheme}://{addr}/ and log in with the operator token");
     let mut background = spawn_background(&state);
-    background.push(crate::spawn::start(&state));
+    background.push(crate::spawn::start(&FromRef::from_ref(&state)));
+    background.extend(crate::notify::start(
+        Arc::clone(&state.store),
+        Arc::clone(&state.config.notify),
+        state.config.public_url.clone(),
+    ));
     let limits = crate::connections::Limits {
         max_connections: crate::connections::effective_max_connections(
             state.config.max_connections,
         ),
         header_read_timeout: state.config.header_read_timeout,
     };
-    crate::connections::serve(listener, router(state), limits, shutdown_signal()).await;
+    crate::connections::serve(
+        listener,
+        router(state),
+        limits,
+        tls.map(|t| t.acceptor),
+        shutdown_signal(),
+    )
+    .await;
     // Stop the background loops while the runtime still runs: a loop woken during the
     // runtime's own shutdown would touch its timer and panic.
     for task in &background {

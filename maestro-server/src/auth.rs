@@ -1,16 +1,33 @@
-//! Credentials: the ingest token (hooks) and the operator token (UI and API). The operator
+//! Credentials: the ingest token (hooks; machine credentials are in [`crate::machines`]) and
+//! the operator token (UI and API). The operator
 //! token arrives as `Authorization: Bearer`, the `maestro_auth` cookie set by `/api/login`,
 //! or (WebSocket only) `?token=`. The ingest token is refused on operator routes with 403, so
 //! an agent whose environment holds it cannot approve its own requests.
 
-use crate::app::AppState;
+use crate::config::Config;
 use crate::error::HttpError;
+use crate::store::SharedStore;
+use crate::telemetry::Telemetry;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use std::sync::Arc;
+
+/// What the credential checks need (an axum substate of the app state).
+#[derive(Clone)]
+pub struct Gate {
+    /// Tokens, bind address, allowed hosts.
+    pub config: Arc<Config>,
+    /// Failed-login counter.
+    pub login_throttle: Arc<LoginThrottle>,
+    /// Rejection counters.
+    pub telemetry: Arc<Telemetry>,
+    /// Named operators.
+    pub store: SharedStore,
+}
 
 /// Cookie name.
 pub const COOKIE: &str = "maestro_auth";
@@ -48,40 +65,93 @@ pub fn cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Who is calling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    /// Operator token.
-    Operator,
+    /// An operator: `operator` for the server's own operator token, else the name of a named
+    /// operator (`maestro-server operators add NAME`).
+    Operator(String),
     /// Ingest token.
     Ingest,
     /// No or wrong credential.
     Anonymous,
 }
 
-/// Identifies the caller from the header, cookie or an explicit token.
-pub fn identify(state: &AppState, headers: &HeaderMap, query_token: Option<&str>) -> Caller {
-    let cfg = &state.config;
-    let candidates = [
+/// The operator a request was authenticated as (a request extension on operator routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator(pub String);
+
+/// The name the server's own operator token has in the audit.
+pub const BUILTIN_OPERATOR: &str = "operator";
+
+/// SHA-256 of a token, hex: what the store keeps of a named operator's token.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Identifies the caller from the header, cookie or an explicit token: the server's operator
+/// and ingest tokens, then the named operators' (looked up by hash on every request, so a
+/// revocation takes effect at once).
+pub async fn identify(
+    cfg: &Config,
+    store: &SharedStore,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Caller {
+    let candidates: Vec<String> = [
         bearer(headers).map(str::to_string),
         cookie(headers),
         query_token.map(str::to_string),
-    ];
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let mut caller = Caller::Anonymous;
-    for t in candidates.into_iter().flatten() {
-        if token_eq(&t, &cfg.operator_token) {
-            return Caller::Operator;
+    for t in &candidates {
+        if token_eq(t, &cfg.operator_token) {
+            return Caller::Operator(BUILTIN_OPERATOR.into());
         }
-        if token_eq(&t, &cfg.ingest_token) {
+        if token_eq(t, &cfg.ingest_token) {
             caller = Caller::Ingest;
+        }
+    }
+    for t in &candidates {
+        // Named tokens are 64 hex characters; anything else is not worth a lookup.
+        if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        match store.operator_for_token_hash(&token_hash(t)).await {
+            Ok(Some(name)) => return Caller::Operator(name),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e.chain(), "cannot look up an operator token"),
         }
     }
     caller
 }
 
-/// Middleware for operator routes.
-pub async fn require_operator(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match identify(&state, req.headers(), None) {
-        Caller::Operator => next.run(req).await,
+/// Whether the request's bearer is a machine credential (by its prefix: no lookup needed to
+/// refuse it).
+fn is_machine_credential(headers: &HeaderMap) -> bool {
+    bearer(headers).is_some_and(|t| t.starts_with(crate::machines::CREDENTIAL_PREFIX))
+}
+
+/// Middleware for operator routes: the operator's name goes with the request
+/// ([`Operator`]) for the audit.
+pub async fn require_operator(State(state): State<Gate>, mut req: Request, next: Next) -> Response {
+    if is_machine_credential(req.headers()) {
+        return HttpError::forbidden(
+            "a machine credential cannot use operator endpoints (approvals, tasks, sessions); it only posts events",
+        )
+        .into_response();
+    }
+    match identify(&state.config, &state.store, req.headers(), None).await {
+        Caller::Operator(name) => {
+            req.extensions_mut().insert(Operator(name));
+            next.run(req).await
+        }
         Caller::Ingest => HttpError::forbidden(
             "the ingest token cannot use operator endpoints (approvals, tasks, sessions)",
         )
@@ -102,7 +172,7 @@ pub struct Login {
 
 /// `POST /api/login`: checks the operator token and sets the HttpOnly cookie.
 pub async fn login(
-    State(state): State<AppState>,
+    State(state): State<Gate>,
     body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let now = std::time::Instant::now();
@@ -122,19 +192,33 @@ pub async fn login(
         Ok(b) => b,
         Err(e) => return crate::error::json_rejection(e).into_response(),
     };
-    if token_eq(login.token.trim(), &state.config.ingest_token) {
+    if token_eq(login.token.trim(), &state.config.ingest_token)
+        || login
+            .token
+            .trim()
+            .starts_with(crate::machines::CREDENTIAL_PREFIX)
+    {
         state.login_throttle.failed(now);
-        return HttpError::forbidden("the ingest token cannot log in to the UI").into_response();
+        return HttpError::forbidden(
+            "an ingest token or machine credential cannot log in to the UI",
+        )
+        .into_response();
     }
-    if !token_eq(login.token.trim(), &state.config.operator_token) {
+    let token = login.token.trim();
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+        headers.insert(header::AUTHORIZATION, v);
+    }
+    if !matches!(
+        identify(&state.config, &state.store, &headers, None).await,
+        Caller::Operator(_)
+    ) {
         state.telemetry.rejected("login");
         state.login_throttle.failed(now);
         return HttpError::unauthorized("wrong operator token").into_response();
     }
-    let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000",
-        state.config.operator_token
-    );
+    // The cookie holds the token itself: a named operator's revocation ends the session.
+    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000");
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -152,26 +236,14 @@ pub async fn logout() -> Response {
     resp
 }
 
-/// `GET /api/me`: 200 when the caller is the operator (the UI's login check).
-pub async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match identify(&state, &headers, None) {
-        Caller::Operator => Json(serde_json::json!({"operator": true})).into_response(),
+/// `GET /api/me`: 200 with the operator's name when the caller is an operator (the UI's login
+/// check and "logged in as").
+pub async fn me(State(state): State<Gate>, headers: HeaderMap) -> Response {
+    match identify(&state.config, &state.store, &headers, None).await {
+        Caller::Operator(name) => {
+            Json(serde_json::json!({"operator": true, "name": name})).into_response()
+        }
         _ => HttpError::unauthorized("not logged in").into_response(),
-    }
-}
-
-/// The webhook's credential check: only `Authorization: Bearer <ingest token>` counts. The
-/// operator's login cookie (or token) never authorizes an event, so a page on another local
-/// port that rides on the browser's cookie cannot post one.
-pub fn check_ingest(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
-    match bearer(headers) {
-        Some(t) if token_eq(t, &state.config.ingest_token) => Ok(()),
-        Some(_) => Err(HttpError::unauthorized(
-            "wrong token: the webhook takes only the ingest token (Authorization: Bearer TOKEN)",
-        )),
-        None => Err(HttpError::unauthorized(
-            "ingest token required (Authorization: Bearer TOKEN)",
-        )),
     }
 }
 
@@ -242,13 +314,21 @@ pub fn host_allowed(config: &crate::config::Config, host: Option<&str>) -> bool 
         return true;
     };
     let name = host_name(host);
+    // The address the server is bound to is its own name too (127.0.0.2, another loopback
+    // address a test or a second instance uses).
+    let bind_name = match config.bind.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
     (config.bind.ip().is_loopback()
-        && (LOOPBACK_HOSTS.contains(&name.as_str()) || name.ends_with(".localhost")))
+        && (LOOPBACK_HOSTS.contains(&name.as_str())
+            || name.ends_with(".localhost")
+            || name == bind_name))
         || config.allowed_hosts.contains(&name)
 }
 
 /// Middleware: refuses requests whose `Host` is not allowed ([`host_allowed`]) with 421.
-pub async fn check_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn check_host(State(state): State<Gate>, req: Request, next: Next) -> Response {
     let host = req
         .headers()
         .get(header::HOST)

@@ -33,6 +33,52 @@ pub enum Command {
         #[command(subcommand)]
         action: PolicyCommand,
     },
+    /// Named operators: each has a login token of their own, and the audit names them.
+    Operators {
+        /// What to do.
+        #[command(subcommand)]
+        action: OperatorsCommand,
+    },
+    /// Machine credentials: each machine's hook gets its own revocable ingest credential.
+    Machines {
+        /// What to do.
+        #[command(subcommand)]
+        action: MachinesCommand,
+    },
+}
+
+/// `maestro-server operators ...` (on the data dir's database; the server may be running).
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Adds an operator and prints their login token (once: only its hash is stored).
+    Add {
+        /// Name (letters, digits, `.`, `_`, `-`, `@`).
+        name: String,
+    },
+    /// Lists operators (never their tokens).
+    List,
+    /// Revokes an operator's token at once (their sessions in the UI end).
+    Revoke {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `maestro-server machines ...` (works on the data dir's database, server running or not).
+#[derive(Debug, Subcommand)]
+pub enum MachinesCommand {
+    /// Issues a credential for a new machine and prints it once (only its hash is kept).
+    Add {
+        /// The machine's name, shown on the board (letters, digits, '.', '_', '-').
+        name: String,
+    },
+    /// Lists machines: name, created, last seen, events, status.
+    List,
+    /// Revokes a machine's credential: the server answers its hook 401 `machine_revoked`.
+    Revoke {
+        /// The machine's name.
+        name: String,
+    },
 }
 
 /// `maestro-server policy ...`.
@@ -63,6 +109,35 @@ pub struct ServerOpts {
     /// TOML configuration file.
     #[arg(long, env = "MAESTRO_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "MAESTRO_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "MAESTRO_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate made on first start and kept (0600) in the
+    /// data dir; its SHA-256 fingerprint is printed for `maestro-hook login --fingerprint`.
+    #[arg(long, env = "MAESTRO_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
+    #[arg(long, env = "MAESTRO_ALLOW_PLAIN_HTTP")]
+    pub allow_plain_http: bool,
+}
+
+/// How the server speaks to its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain HTTP.
+    Off,
+    /// HTTPS with the given PEM certificate chain and key.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// HTTPS with a self-signed certificate kept in the data dir.
+    SelfSigned,
 }
 
 /// The optional TOML file. Every key is optional.
@@ -113,6 +188,21 @@ pub struct FileConfig {
     /// How long a connection may take to send a request's headers, and how long an idle
     /// keep-alive connection is kept, in milliseconds (default 10000).
     pub header_read_timeout_ms: Option<u64>,
+    /// PEM certificate chain to serve HTTPS with (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate made on first start.
+    pub tls_self_signed: Option<bool>,
+    /// Extra names (DNS names or IP addresses) for the self-signed certificate.
+    pub tls_names: Option<Vec<String>>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    pub allow_plain_http: Option<bool>,
+    /// The URL people open Maestro at (links in notifications).
+    pub public_url: Option<String>,
+    /// Outgoing notification destinations (`[[notify]]` tables).
+    #[serde(default)]
+    pub notify: Vec<crate::notify::Destination>,
 }
 
 /// The effective configuration.
@@ -160,9 +250,19 @@ pub struct Config {
     pub max_connections: usize,
     /// Header-read and keep-alive idle timeout (see [`FileConfig::header_read_timeout_ms`]).
     pub header_read_timeout: Duration,
+    /// The URL people open Maestro at (notification links); default `http://<bind>`.
+    pub public_url: String,
+    /// Outgoing notification destinations.
+    pub notify: std::sync::Arc<Vec<crate::notify::Destination>>,
     /// The TOML file read (`--config` / `MAESTRO_CONFIG`): it may hold both tokens, so the
     /// policy protects it like the token files.
     pub config_file: Option<PathBuf>,
+    /// HTTPS or not.
+    pub tls: TlsMode,
+    /// Extra names for the self-signed certificate (`tls_names`).
+    pub tls_names: Vec<String>,
+    /// Plain HTTP on a non-loopback address was asked for explicitly.
+    pub allow_plain_http: bool,
 }
 
 /// Default bind address.
@@ -244,6 +344,20 @@ impl Config {
             ingest_token != operator_token,
             "the ingest token and the operator token must differ (an agent holding the ingest token must not be able to approve)"
         );
+        let tls_cert = opts.tls_cert.clone().or(file.tls_cert.clone());
+        let tls_key = opts.tls_key.clone().or(file.tls_key.clone());
+        let self_signed = opts.tls_self_signed || file.tls_self_signed.unwrap_or(false);
+        let tls = match (tls_cert, tls_key, self_signed) {
+            (Some(cert), Some(key), false) => TlsMode::Files { cert, key },
+            (None, None, true) => TlsMode::SelfSigned,
+            (None, None, false) => TlsMode::Off,
+            (Some(_), Some(_), true) => anyhow::bail!(
+                "choose either a certificate (--tls-cert/--tls-key) or --tls-self-signed, not both"
+            ),
+            _ => anyhow::bail!(
+                "--tls-cert and --tls-key go together (a PEM certificate chain and its key)"
+            ),
+        };
         let secs = |env: &str, file: Option<u64>, default: u64| -> Result<Duration> {
             Ok(Duration::from_secs(
                 env_parse::<u64>(env)?.or(file).unwrap_or(default),
@@ -308,10 +422,21 @@ impl Config {
                 file.header_read_timeout_ms,
                 10_000,
             )?,
+            public_url: env_string("MAESTRO_PUBLIC_URL")
+                .or(file.public_url.clone())
+                .unwrap_or_else(|| format!("http://{bind}")),
+            notify: {
+                crate::notify::Destination::validate(&file.notify)
+                    .map_err(|e| anyhow::anyhow!("config file: {e}"))?;
+                std::sync::Arc::new(file.notify.clone())
+            },
             config_file: opts
                 .config
                 .as_ref()
                 .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+            tls,
+            tls_names: file.tls_names.unwrap_or_default(),
+            allow_plain_http: opts.allow_plain_http || file.allow_plain_http.unwrap_or(false),
         })
     }
 
@@ -372,7 +497,8 @@ pub fn generate_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
+/// Writes a new file readable by the user only (fails when it exists).
+pub fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

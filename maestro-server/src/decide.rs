@@ -12,12 +12,12 @@
 //! | ask | nothing: Claude Code's own permission flow applies (an explicit `"ask"` would override the user's own allow rules and modes) | held for the Maestro UI: Claude Code is asking a human, and Maestro is where the human is |
 //! | hold | wait for the operator, then allow or deny; on timeout nothing (Claude Code's own flow) | same |
 
-use crate::app::AppState;
 use crate::approvals::machine::Trigger;
+use crate::approvals::Approvals;
 use crate::config::{Config, PolicyCommand, ServerOpts};
 use crate::error::HttpError;
-use crate::projection::new_id;
-use crate::store::DecisionRecord;
+use crate::store::projection::new_id;
+use crate::store::{DecisionRecord, SharedStore};
 use anyhow::Context;
 use maestro_shared::api::{Approval, ApprovalStatus};
 use maestro_shared::events::{HookEvent, HookEventName};
@@ -25,6 +25,7 @@ use maestro_shared::policy::{Decision, EvalContext, Outcome, PathResolver, Polic
 use maestro_shared::Envelope;
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The effective policy: built-in rules plus the user's policy file.
@@ -131,8 +132,21 @@ pub fn never_allow_partial_input(decision: &mut Decision, env: &Envelope) {
     decision.rule_id = PARTIAL_INPUT_RULE.to_string();
 }
 
+/// What deciding and holding need (an axum substate of the app state).
+#[derive(Clone)]
+pub struct Decider {
+    /// Hold timeout.
+    pub config: Arc<Config>,
+    /// Task policy overrides, approvals.
+    pub store: SharedStore,
+    /// Held requests' waiters.
+    pub approvals: Arc<Approvals>,
+    /// The effective policy.
+    pub policy: Arc<PolicySet>,
+}
+
 /// Evaluates the policy for a decision event and builds what ingest stores with it.
-pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<DecisionRecord> {
+pub async fn decide(state: &Decider, env: &Envelope, ev: &HookEvent) -> Option<DecisionRecord> {
     let tool = ev.tool.tool_name.as_deref()?;
     let started = Instant::now();
     let input = ev.tool.tool_input.clone().unwrap_or(Value::Null);
@@ -191,6 +205,7 @@ pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<
         stdout,
         approval_id,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        decided_at: chrono::Utc::now(),
     })
 }
 
@@ -199,7 +214,7 @@ pub async fn decide(state: &AppState, env: &Envelope, ev: &HookEvent) -> Option<
 /// "No" or presses Escape at its own dialog (a "Yes" lets it run on, and the tool's
 /// PostToolUse resolves the approval instead).
 struct CancelOnDrop {
-    state: Option<AppState>,
+    state: Option<Decider>,
     id: String,
 }
 
@@ -267,7 +282,7 @@ fn output_for(approval: &Approval, event: &HookEventName) -> Option<String> {
 /// (nothing on timeout: Claude Code's own permission flow applies; nothing either when an
 /// event showed the request answered in the terminal, which releases the hook at once).
 pub async fn wait_for_operator(
-    state: &AppState,
+    state: &Decider,
     approval_id: &str,
     event: &HookEventName,
     wait: Option<Duration>,

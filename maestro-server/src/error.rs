@@ -61,13 +61,13 @@ impl From<StoreError> for HttpError {
             StoreError::Conflict(m) => HttpError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Invalid(m) => HttpError::unprocessable("invalid_request", m),
             // The SQLite text (paths, internals) is in the log, not in the answer.
-            StoreError::Unavailable(_) => HttpError::new(
+            StoreError::Unavailable { .. } => HttpError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
                 "the store cannot write right now: nothing was stored (details in the server log)",
             ),
             // The cause (a panic message) is in the log, not in the answer.
-            StoreError::Internal(_) => HttpError::new(
+            StoreError::Internal { .. } => HttpError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "internal error: the request was not stored (details in the server log)",

@@ -2,10 +2,12 @@
 //! messages. A client that falls behind the in-memory broadcast ring is caught up from the
 //! store in pages, so it never loses a message and never makes the server buffer for it.
 
-use crate::app::AppState;
 use crate::auth::{identify, Caller};
+use crate::config::Config;
 use crate::error::HttpError;
 use crate::store::writer::LiveMessage;
+use crate::store::SharedStore;
+use crate::telemetry::Telemetry;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
@@ -55,8 +57,21 @@ pub struct WsQuery {
     pub token: Option<String>,
 }
 
+/// What the feed needs (an axum substate of the app state).
+#[derive(Clone)]
+pub struct FeedAccess {
+    /// Tokens and allowed origins.
+    pub config: Arc<Config>,
+    /// Live messages.
+    pub hub: Hub,
+    /// Catch-up pages.
+    pub store: SharedStore,
+    /// Counters.
+    pub telemetry: Arc<Telemetry>,
+}
+
 /// Origin must be the server's own (same host) or an allowed one, when the browser sends it.
-fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
+fn origin_ok(state: &FeedAccess, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
@@ -70,7 +85,7 @@ fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
 
 /// `GET /ws`.
 pub async fn ws_handler(
-    State(state): State<AppState>,
+    State(state): State<FeedAccess>,
     headers: HeaderMap,
     Query(q): Query<WsQuery>,
     ws: WebSocketUpgrade,
@@ -79,8 +94,8 @@ pub async fn ws_handler(
         state.telemetry.rejected("ws_origin");
         return HttpError::forbidden("WebSocket origin not allowed").into_response();
     }
-    match identify(&state, &headers, q.token.as_deref()) {
-        Caller::Operator => {}
+    match identify(&state.config, &state.store, &headers, q.token.as_deref()).await {
+        Caller::Operator(_) => {}
         Caller::Ingest => {
             return HttpError::forbidden("the ingest token cannot read the feed").into_response()
         }
@@ -113,7 +128,7 @@ async fn send(sink: &mut Sink, msg: &WsMessage) -> anyhow::Result<()> {
 /// Sends everything after `last` from the store, page by page; returns the new last seq.
 async fn catch_up(
     sink: &mut Sink,
-    state: &AppState,
+    state: &FeedAccess,
     mut last: i64,
     upto: Option<i64>,
 ) -> anyhow::Result<i64> {
@@ -141,7 +156,7 @@ async fn catch_up(
 /// store whatever it missed before it; returns the new last seq.
 async fn forward(
     sink: &mut Sink,
-    state: &AppState,
+    state: &FeedAccess,
     live: &LiveMessage,
     mut last: i64,
 ) -> anyhow::Result<i64> {
@@ -169,7 +184,7 @@ async fn forward(
     Ok(m.seq)
 }
 
-async fn serve(socket: WebSocket, state: &AppState, since: Option<i64>) -> anyhow::Result<()> {
+async fn serve(socket: WebSocket, state: &FeedAccess, since: Option<i64>) -> anyhow::Result<()> {
     let (mut sink, mut stream) = socket.split();
     // Subscribe before reading the store, so nothing committed in between is missed.
     let mut rx = state.hub.subscribe();

@@ -2,10 +2,10 @@
 //! answer. The answer is sent only after the event is committed; a store failure answers 503
 //! so that the hook spools the event instead of believing it was stored.
 
-use crate::app::AppState;
-use crate::auth::check_ingest;
+use crate::decide::Decider;
 use crate::error::{body_rejection, HttpError};
 use crate::store::StoreError;
+use crate::telemetry::Telemetry;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -16,12 +16,36 @@ use maestro_shared::api::IngestResponse;
 use maestro_shared::envelope::ENVELOPE_VERSION;
 use maestro_shared::events::HookEvent;
 use maestro_shared::Envelope;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What the webhook needs (an axum substate of the app state).
+#[derive(Clone)]
+pub struct Pipeline {
+    /// Decisions, holds, and the store and config they use.
+    pub decider: Decider,
+    /// Counters.
+    pub telemetry: Arc<Telemetry>,
+    /// Internal failures per event id.
+    pub poison: Arc<PoisonCounter>,
+    /// Machine credential checks.
+    pub machines: Arc<crate::machines::MachineAuth>,
+}
+
+impl Pipeline {
+    /// Who posts: the local ingest token or a live machine credential (see
+    /// [`crate::machines`]).
+    async fn poster(&self, headers: &HeaderMap) -> Result<crate::machines::Poster, HttpError> {
+        self.machines
+            .authenticate(&self.decider.config, &self.decider.store, headers)
+            .await
+    }
+}
 
 /// Header with the longest time the hook can wait for a held decision, in ms.
 pub use maestro_shared::wire::WAIT_HEADER;
 
-fn reject(state: &AppState, reason: &'static str, err: HttpError) -> Response {
+fn reject(state: &Pipeline, reason: &'static str, err: HttpError) -> Response {
     state.telemetry.rejected(reason);
     tracing::warn!(reason, status = %err.status, message = %err.message, "rejected hook event");
     err.into_response()
@@ -64,25 +88,31 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// `GET` of the webhook: 204 when the request carries the ingest token (what `maestro-hook
-/// status` checks), 401 otherwise. Stores nothing.
-pub async fn check_token(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match check_ingest(&state, &headers) {
-        Ok(()) => axum::http::StatusCode::NO_CONTENT.into_response(),
+/// `GET` of the webhook (what `maestro-hook status` and `login` check): 204 for the local
+/// ingest token, 200 `{"machine": NAME}` for a live machine credential, 401 otherwise
+/// (`machine_revoked` for a revoked one). Stores nothing.
+pub async fn check_token(State(state): State<Pipeline>, headers: HeaderMap) -> Response {
+    match state.poster(&headers).await {
+        Ok(crate::machines::Poster::Local) => axum::http::StatusCode::NO_CONTENT.into_response(),
+        Ok(crate::machines::Poster::Machine(name)) => {
+            Json(serde_json::json!({ "machine": name })).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
 
 /// The webhook handler.
 pub async fn hook_event(
-    State(state): State<AppState>,
+    State(state): State<Pipeline>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    if let Err(e) = check_ingest(&state, &headers) {
-        return reject(&state, "unauthorized", e);
-    }
+    let poster = match state.poster(&headers).await {
+        Ok(p) => p,
+        Err(e) if e.code == "machine_revoked" => return reject(&state, "machine_revoked", e),
+        Err(e) => return reject(&state, "unauthorized", e),
+    };
     if !is_json(&headers) {
         return reject(
             &state,
@@ -105,7 +135,7 @@ pub async fn hook_event(
                     format!(
                         "{} (limit {} bytes)",
                         e.body_text(),
-                        state.config.body_limit_bytes
+                        state.decider.config.body_limit_bytes
                     ),
                 ),
             )
@@ -168,7 +198,9 @@ pub async fn hook_event(
         .map(Duration::from_millis);
     let event_name = envelope.event.clone();
     let mut decision = match &parsed {
-        Some(ev) if ev.name().is_decision() => crate::decide::decide(&state, &envelope, ev).await,
+        Some(ev) if ev.name().is_decision() => {
+            crate::decide::decide(&state.decider, &envelope, ev).await
+        }
         _ => None,
     };
     if let Some(d) = decision.as_mut() {
@@ -176,7 +208,7 @@ pub async fn hook_event(
         // agent moved on long ago. It records the decision but holds no approval.
         if wait.is_some_and(|w| w < Duration::from_secs(1)) {
             if let Some(id) = d.approval_id.take() {
-                state.approvals.forget(&id);
+                state.decider.approvals.forget(&id);
             }
         }
     }
@@ -184,15 +216,26 @@ pub async fn hook_event(
     let decision_event = parsed.as_ref().map(|ev| ev.name().clone());
     let mut stdout = decision.as_ref().and_then(|d| d.stdout.clone());
     let event_id = envelope.event_id.to_string();
-    let outcome = match state.store.ingest(envelope, parsed, body, decision).await {
+    let outcome = match state
+        .decider
+        .store
+        .ingest(
+            envelope,
+            parsed,
+            body,
+            decision,
+            poster.machine().map(str::to_string),
+        )
+        .await
+    {
         Ok(o) => o,
         Err(e) => {
             if let Some(id) = &approval {
-                state.approvals.forget(id);
+                state.decider.approvals.forget(id);
             }
             state.telemetry.store_failures.inc();
-            tracing::error!(error = %e, event = %event_name, %event_id, "could not store hook event");
-            if matches!(e, StoreError::Internal(_)) && state.poison.failed(&event_id) {
+            tracing::error!(error = %e.chain(), event = %event_name, %event_id, "could not store hook event");
+            if matches!(e, StoreError::Internal { .. }) && state.poison.failed(&event_id) {
                 return reject(
                     &state,
                     "poison_event",
@@ -210,11 +253,11 @@ pub async fn hook_event(
     // Held hooks this event showed answered (in the terminal, or the session ended) are
     // released now that the event is durable.
     for a in &outcome.resolved {
-        state.approvals.notify(a);
+        state.decider.approvals.notify(a);
     }
     if outcome.duplicate {
         if let Some(id) = &approval {
-            state.approvals.forget(id);
+            state.decider.approvals.forget(id);
         }
         state.telemetry.duplicates.inc();
         stdout = None;
@@ -232,7 +275,7 @@ pub async fn hook_event(
     if let (Some(approval_id), false, Some(event)) =
         (approval, outcome.duplicate, decision_event.as_ref())
     {
-        stdout = crate::decide::wait_for_operator(&state, &approval_id, event, wait).await;
+        stdout = crate::decide::wait_for_operator(&state.decider, &approval_id, event, wait).await;
     }
     Json(IngestResponse {
         accepted: true,

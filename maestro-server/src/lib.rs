@@ -2,21 +2,24 @@
 //! command line and calls [`app::serve`].
 
 pub mod app;
-pub mod approvals;
-pub mod auth;
+mod approvals;
+mod auth;
 pub mod config;
 mod connections;
 pub mod decide;
-pub mod error;
+mod error;
 pub mod hardening;
-pub mod hub;
-pub mod ingest;
-pub mod projection;
-pub mod routes;
-pub mod search;
-pub mod spawn;
-pub mod store;
-pub mod telemetry;
-pub mod time;
-pub mod timeline;
-pub mod web;
+mod hub;
+mod ingest;
+pub mod machines;
+mod notify;
+pub mod operators;
+mod routes;
+mod search;
+mod spawn;
+mod store;
+mod telemetry;
+mod time;
+mod timeline;
+mod tls;
+mod web;

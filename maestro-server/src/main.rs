@@ -26,6 +26,8 @@ fn main() -> std::process::ExitCode {
     }
     let result = match &cli.command {
         Some(Command::Policy { action }) => maestro_server::decide::cli(&cli.opts, action),
+        Some(Command::Operators { action }) => maestro_server::operators::cli(&cli.opts, action),
+        Some(Command::Machines { action }) => maestro_server::machines::cli(&cli.opts, action),
         None => run(&cli),
     };
     match result {

@@ -2,6 +2,57 @@
 //! is time order in SQL.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+#[cfg(test)]
+use std::sync::Mutex;
+
+/// Where the store gets "now" (receive times, state-change times, retention cut-offs): the
+/// system clock in the server, a [`FixedClock`] in tests, so that what the store writes does
+/// not depend on when a test runs.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that says what it is told (tests).
+#[cfg(test)]
+#[derive(Debug)]
+pub struct FixedClock(Mutex<DateTime<Utc>>);
+
+#[cfg(test)]
+impl FixedClock {
+    /// A clock stopped at `at`.
+    pub fn new(at: DateTime<Utc>) -> FixedClock {
+        FixedClock(Mutex::new(at))
+    }
+
+    /// Moves the clock to `at`.
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+    }
+}
+
+#[cfg(test)]
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Formats a timestamp for storage (`2026-11-25T10:00:00.123456Z`).
 pub fn fmt_ts(t: DateTime<Utc>) -> String {

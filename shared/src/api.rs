@@ -240,8 +240,12 @@ pub struct Session {
     pub project_dir: Option<String>,
     /// Latest cwd.
     pub cwd: Option<String>,
-    /// Host the events came from.
+    /// Host the events came from (as the hook reports it).
     pub host: Option<String>,
+    /// The machine whose credential posted the session's events, as verified by the server
+    /// (`maestro-server machines add`); absent for the local ingest token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
     /// Claude Code pid.
     pub claude_pid: Option<i64>,
     /// Spawned by Maestro.

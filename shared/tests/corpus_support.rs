@@ -10,7 +10,8 @@
 //!   `.git/{config,hooks/}`, `.claude/settings.json`, and the symlinks
 //!   `h -> {home}/work` (so `h/../x` is `{home}/x` for the kernel, `{project}/x` lexically),
 //!   `d -> {data}`, `sshlink -> {home}/.ssh`, `gc -> .git/config`,
-//!   `dl -> {home}/.profile` and `dk -> {home}/.ssh/authorized_keys` (both dangling)
+//!   `dl -> {home}/.profile` and `dk -> {home}/.ssh/authorized_keys` (both dangling),
+//!   `cfg.sample -> .env`, `k.template -> {home}/.ssh/id_rsa`
 //! - `{outside}`: `<tmp>/outside/report.txt`; `{data}`: Maestro's data dir.
 
 #![allow(dead_code)]
@@ -150,6 +151,9 @@ impl Tree {
         symlink(".git/config", project.join("gc")).expect("symlink gc");
         symlink(home.join(".profile"), project.join("dl")).expect("symlink dl");
         symlink(home.join(".ssh/authorized_keys"), project.join("dk")).expect("symlink dk");
+        // Template names that lead to secrets.
+        symlink(".env", project.join("cfg.sample")).expect("symlink cfg.sample");
+        symlink(home.join(".ssh/id_rsa"), project.join("k.template")).expect("symlink k.template");
         Tree {
             _tmp: tmp,
             home,

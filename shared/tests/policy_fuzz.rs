@@ -303,4 +303,30 @@ proptest! {
         let cmd = format!("{prog} -{junk} README.md");
         let _ = policy().evaluate("Bash", &json!({"command": cmd}), &ctx());
     }
+
+    /// A wrapper's option the analyzer does not know may take the next word as its value
+    /// (`xargs --process-slot-var echo -- rm ...`): with any unknown option or abbreviation
+    /// before the wrapped command, a dangerous command is never allowed.
+    #[test]
+    fn unknown_wrapper_options_never_hide_the_command(
+        wrapper in prop_oneof![Just("xargs"), Just("env"), Just("timeout 5"), Just("nice"),
+            Just("nohup"), Just("stdbuf -oL"), Just("setsid"), Just("time"), Just("ionice")],
+        name in "[a-z-]{1,14}",
+        value_option in prop_oneof![Just("process-slot-var"), Just("max-chars"),
+            Just("arg-file"), Just("delimiter"), Just("max-args"), Just("max-procs"),
+            Just("split-string"), Just("unset"), Just("chdir"), Just("signal"),
+            Just("kill-after"), Just("adjustment"), Just("classdata"), Just("output")],
+        cut in 1usize..16,
+    ) {
+        // An option no wrapper has.
+        let cmd = format!("echo x | {wrapper} --zz{name} echo -- touch /tmp/pwn");
+        let d = policy().evaluate("Bash", &json!({"command": cmd}), &ctx());
+        prop_assert_ne!(d.outcome, Outcome::Allow, "{} -> {:?}", cmd, d);
+        // An abbreviation of an option that takes a value (getopt_long accepts a unique
+        // prefix): the next word is its value, not the command.
+        let prefix = &value_option[..cut.min(value_option.len())];
+        let cmd = format!("echo x | {wrapper} --{prefix} echo -- touch /tmp/pwn");
+        let d = policy().evaluate("Bash", &json!({"command": cmd}), &ctx());
+        prop_assert_ne!(d.outcome, Outcome::Allow, "{} -> {:?}", cmd, d);
+    }
 }

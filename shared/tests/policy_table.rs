@@ -30,7 +30,9 @@ const BASH: &[(&str, Outcome, &str)] = &[
     ("find src -type f | wc -l", Allow, ""),
     ("wc -l src/*.rs", Ask, "ask.not-understood"),
     ("git status", Allow, ""),
-    ("git diff HEAD~1 -- src", Allow, ""),
+    // A directory pathspec covers every file below it (a committed `src/.env`).
+    ("git diff HEAD~1 -- src", Ask, ""),
+    ("git diff HEAD~1 -- src/main.rs", Allow, ""),
     ("git log --oneline -n 10", Allow, ""),
     ("git show HEAD:Cargo.toml", Allow, ""),
     ("git branch", Allow, ""),
@@ -39,7 +41,8 @@ const BASH: &[(&str, Outcome, &str)] = &[
     ("pwd", Allow, ""),
     ("echo hello world", Allow, ""),
     ("which cargo", Allow, ""),
-    ("cargo --version", Allow, ""),
+    // Toolchain proxies run what the project names (`rust-toolchain.toml` `path`).
+    ("cargo --version", Ask, ""),
     ("sed -n '10,20p' src/lib.rs", Allow, ""),
     ("cat Cargo.toml | grep version | head -1", Allow, ""),
     ("ls src && cat src/lib.rs", Allow, ""),
@@ -634,4 +637,39 @@ fn a_system_cwd_is_not_a_work_root() {
     }
     let d = policy.evaluate("Read", &json!({ "file_path": "/etc/shadow" }), &ctx);
     assert_ne!(d.outcome, Allow, "Read /etc/shadow: {}", d.reason);
+}
+
+#[test]
+fn a_reason_names_every_command_of_the_chain_that_led_to_it() {
+    let policy = Policy::builtin();
+    let ask = policy.evaluate(
+        "Bash",
+        &json!({"command": "ls && cargo build && npm test"}),
+        &ctx(),
+    );
+    assert_eq!(ask.outcome, Ask, "{ask:?}");
+    assert!(ask.reason.contains("`cargo build`"), "{}", ask.reason);
+    assert!(ask.reason.contains("`npm test`"), "{}", ask.reason);
+    assert!(
+        !ask.reason.contains("`ls`"),
+        "allowed parts are not listed: {}",
+        ask.reason
+    );
+
+    let deny = policy.evaluate(
+        "Bash",
+        &json!({"command": "cargo build; rm -rf /; rm -rf ~"}),
+        &ctx(),
+    );
+    assert_eq!(deny.outcome, Deny, "{deny:?}");
+    assert!(deny.reason.contains("rm -rf /"), "{}", deny.reason);
+    assert!(deny.reason.contains("rm -rf ~"), "{}", deny.reason);
+    assert!(!deny.reason.contains("cargo build"), "{}", deny.reason);
+
+    // Many commands: the reason stays bounded.
+    let long: Vec<String> = (0..500).map(|i| format!("make t{i}")).collect();
+    let many = policy.evaluate("Bash", &json!({"command": long.join("; ")}), &ctx());
+    assert_eq!(many.outcome, Ask);
+    assert!(many.reason.len() < 2_000, "{}", many.reason.len());
+    assert!(many.reason.ends_with("[…]"), "{}", many.reason);
 }

@@ -328,6 +328,9 @@ async fn connect_with_retry(
     };
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
+    // With both of rustls's providers compiled in, none is chosen by itself (an error here
+    // only means one is installed already).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     loop {
         let attempt = ClientBuilder::rustls()?
             .capabilities(caps.clone())

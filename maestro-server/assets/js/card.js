@@ -69,7 +69,7 @@ export function createCard(taskId, actions) {
     if (newest) {
       latest.className = `state-badge state-${newest.state}`;
       setText(latest, STATE_LABELS[newest.state] || newest.state);
-      latest.title = `Latest session: ${STATE_LABELS[newest.state] || newest.state}`;
+      latest.title = `Latest session: ${STATE_LABELS[newest.state] || newest.state}${newest.machine ? ` on ${newest.machine}` : ''}`;
     }
     const info = blockedInfo(taskId);
     badge.hidden = !info;

@@ -46,6 +46,7 @@ export function mountSession(root, id) {
   const events = h('span', { id: 'session-events' });
   const toolCalls = h('span', { id: 'session-tool-calls', text: '—' });
   const dir = h('span', { class: 'mono small' });
+  const machine = h('span', { id: 'session-machine' });
   const endReason = h('span');
   const resultText = h('pre', { class: 'raw result-text' });
   const resultMeta = h('p', { class: 'muted small pad' });
@@ -58,7 +59,7 @@ export function mountSession(root, id) {
     kv('State', stateBadge),
     kv('Health', h('span', { class: 'inline' }, healthDot, healthText)),
     kv('Started', started), kv('Ended', ended), kv('Duration', dur), kv('Events', events), kv('Tool calls', toolCalls),
-    kv('Project', dir), kv('End reason', endReason));
+    kv('Project', dir), kv('Machine', machine), kv('End reason', endReason));
   const layout = h('div', { class: 'detail-grid' },
     h('div', { class: 'detail-main' }, panel('Timeline', timeline.el, timeline.countEl)),
     h('div', { class: 'detail-side' },
@@ -90,6 +91,8 @@ export function mountSession(root, id) {
     setText(dur, duration(liveDuration(s)));
     setText(events, String(s.event_count));
     setText(dir, s.project_dir || s.cwd || '—');
+    // The machine the server verified (its credential); else the host the hook reported.
+    setText(machine, s.machine ? `${s.machine}${s.host ? ` (${s.host})` : ''}` : (s.host || '—'));
     setText(endReason, s.end_reason ? `${s.end_reason}${s.exit_code !== null && s.exit_code !== undefined ? ` (exit ${s.exit_code})` : ''}` : '—');
     // Spawned headless sessions end with a stream-json `result` record.
     const r = s.result && typeof s.result === 'object' ? s.result : null;

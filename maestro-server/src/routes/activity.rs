@@ -2,10 +2,10 @@
 //! searched, keyset-paginated.
 
 use super::query;
-use crate::app::AppState;
 use crate::error::{HttpError, HttpResult};
 use crate::search::extract::Status;
 use crate::search::{self, ActivityPage, ActivityQuery, SessionSummary, DEFAULT_PAGE};
+use crate::store::SharedStore;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -75,11 +75,11 @@ pub fn parse(p: ActivityParams) -> Result<ActivityQuery, HttpError> {
 
 /// `GET /api/activity`.
 pub async fn list(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     q: Result<Query<ActivityParams>, QueryRejection>,
 ) -> HttpResult<Json<ActivityPage>> {
     let q = parse(query(q)?)?;
-    Ok(Json(st.store.activity(q).await?))
+    Ok(Json(store.activity(q).await?))
 }
 
 /// `?ids=s_1,s_2`.
@@ -92,7 +92,7 @@ pub struct SummaryParams {
 
 /// `GET /api/activity/sessions?ids=`: first prompt, tool calls and failures of each session.
 pub async fn session_summaries(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     q: Result<Query<SummaryParams>, QueryRejection>,
 ) -> HttpResult<Json<Vec<SessionSummary>>> {
     let q = query(q)?;
@@ -109,5 +109,5 @@ pub async fn session_summaries(
             format!("at most {} ids", search::MAX_SUMMARIES),
         ));
     }
-    Ok(Json(st.store.session_summaries(ids).await?))
+    Ok(Json(store.session_summaries(ids).await?))
 }

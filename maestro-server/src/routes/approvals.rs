@@ -1,15 +1,27 @@
 //! Approvals: list (audit) and decide. Operator token only.
 
 use super::{body, query};
-use crate::app::AppState;
-use crate::approvals::machine::Trigger;
+use crate::approvals::Approvals;
+use crate::auth::Operator;
 use crate::error::{HttpError, HttpResult};
 use crate::store::ApprovalFilter;
+use crate::store::SharedStore;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::Extension;
 use axum::Json;
 use maestro_shared::api::{Approval, ApprovalDecision, ApprovalStatus};
 use serde::Deserialize;
+use std::sync::Arc;
+
+/// What the approval routes need (an axum substate of the app state).
+#[derive(Clone)]
+pub struct Desk {
+    /// Approvals and their audit.
+    pub store: SharedStore,
+    /// Held requests' waiters, told of a decision.
+    pub approvals: Arc<Approvals>,
+}
 
 /// `?status=&session_id=&task_id=`.
 #[derive(Debug, Deserialize)]
@@ -24,7 +36,7 @@ pub struct ApprovalQuery {
 
 /// `GET /api/approvals`.
 pub async fn list(
-    State(st): State<AppState>,
+    State(st): State<Desk>,
     q: Result<Query<ApprovalQuery>, QueryRejection>,
 ) -> HttpResult<Json<Vec<Approval>>> {
     let q = query(q)?;
@@ -40,7 +52,7 @@ pub async fn list(
 }
 
 /// `GET /api/approvals/{id}`.
-pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> HttpResult<Json<Approval>> {
+pub async fn get(State(st): State<Desk>, Path(id): Path<String>) -> HttpResult<Json<Approval>> {
     Ok(Json(st.store.get_approval(&id).await?))
 }
 
@@ -48,7 +60,8 @@ pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> HttpResu
 /// approval that is no longer pending (answered in the terminal, timed out, cancelled) is a
 /// 409 saying what it already is.
 pub async fn decide(
-    State(st): State<AppState>,
+    State(st): State<Desk>,
+    Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
     b: Result<Json<ApprovalDecision>, JsonRejection>,
 ) -> HttpResult<Json<Approval>> {
@@ -72,7 +85,7 @@ pub async fn decide(
     }
     let approval = st
         .store
-        .resolve_approval(&id, Trigger::Operator { approve }, reason)
+        .decide_approval(&id, approve, reason, operator.0)
         .await?;
     st.approvals.notify(&approval);
     Ok(Json(approval))

@@ -1,8 +1,8 @@
 //! Raw stored events.
 
 use super::query;
-use crate::app::AppState;
 use crate::error::HttpResult;
+use crate::store::SharedStore;
 use crate::store::StoredEvent;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -23,12 +23,12 @@ pub struct EventsQuery {
 
 /// `GET /api/events`.
 pub async fn list(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> HttpResult<Json<Vec<StoredEvent>>> {
     let q = query(q)?;
     Ok(Json(
-        st.store
+        store
             .events_since(q.since, q.limit.unwrap_or(1000), q.session_id)
             .await?,
     ))
@@ -36,8 +36,8 @@ pub async fn list(
 
 /// `GET /api/events/{event_id}`.
 pub async fn get(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     Path(event_id): Path<String>,
 ) -> HttpResult<Json<StoredEvent>> {
-    Ok(Json(st.store.event(&event_id).await?))
+    Ok(Json(store.event(&event_id).await?))
 }

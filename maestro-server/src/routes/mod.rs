@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod approvals;
 pub mod events;
+pub mod notifications;
 pub mod scoped;
 pub mod sessions;
 pub mod tasks;

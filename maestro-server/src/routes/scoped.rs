@@ -2,9 +2,9 @@
 //! views for both, after checking that the scope exists.
 
 use super::query;
-use crate::app::AppState;
 use crate::error::HttpResult;
 use crate::store::Scope;
+use crate::store::SharedStore;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::Query;
 use axum::Json;
@@ -21,37 +21,37 @@ pub struct TimelineQuery {
 }
 
 /// 404 unless the session or task exists.
-async fn exists(st: &AppState, scope: &Scope) -> HttpResult<()> {
+async fn exists(store: &SharedStore, scope: &Scope) -> HttpResult<()> {
     match scope {
-        Scope::Session(id) => st.store.get_session(id).await.map(|_| ())?,
-        Scope::Task(id) => st.store.get_task(id).await.map(|_| ())?,
+        Scope::Session(id) => store.get_session(id).await.map(|_| ())?,
+        Scope::Task(id) => store.get_task(id).await.map(|_| ())?,
     }
     Ok(())
 }
 
 /// The timeline of a scope, in capture order.
 pub async fn timeline(
-    st: AppState,
+    store: SharedStore,
     scope: Scope,
     q: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> HttpResult<Json<Vec<TimelineItem>>> {
     let q = query(q)?;
-    exists(&st, &scope).await?;
+    exists(&store, &scope).await?;
     Ok(Json(
-        st.store
+        store
             .timeline(scope, q.after_id, q.limit.unwrap_or(1000))
             .await?,
     ))
 }
 
 /// Per-tool metrics of a scope.
-pub async fn metrics(st: AppState, scope: Scope) -> HttpResult<Json<Metrics>> {
-    exists(&st, &scope).await?;
-    Ok(Json(st.store.metrics(scope).await?))
+pub async fn metrics(store: SharedStore, scope: Scope) -> HttpResult<Json<Metrics>> {
+    exists(&store, &scope).await?;
+    Ok(Json(store.metrics(scope).await?))
 }
 
 /// Failures of a scope, with full detail.
-pub async fn errors(st: AppState, scope: Scope) -> HttpResult<Json<Vec<TimelineItem>>> {
-    exists(&st, &scope).await?;
-    Ok(Json(st.store.errors(scope).await?))
+pub async fn errors(store: SharedStore, scope: Scope) -> HttpResult<Json<Vec<TimelineItem>>> {
+    exists(&store, &scope).await?;
+    Ok(Json(store.errors(scope).await?))
 }

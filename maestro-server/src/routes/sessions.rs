@@ -2,8 +2,8 @@
 
 use super::scoped::{self, TimelineQuery};
 use super::{body, query};
-use crate::app::AppState;
 use crate::error::{HttpError, HttpResult};
+use crate::store::SharedStore;
 use crate::store::{Scope, SessionFilter};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -30,12 +30,12 @@ pub struct SessionQuery {
 
 /// `GET /api/sessions`.
 pub async fn list(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     q: Result<Query<SessionQuery>, QueryRejection>,
 ) -> HttpResult<Json<Vec<Session>>> {
     let q = query(q)?;
     Ok(Json(
-        st.store
+        store
             .list_sessions(SessionFilter {
                 task_id: q.task_id,
                 state: q.state,
@@ -48,13 +48,16 @@ pub async fn list(
 }
 
 /// `GET /api/sessions/{id}`.
-pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> HttpResult<Json<Session>> {
-    Ok(Json(st.store.get_session(&id).await?))
+pub async fn get(
+    State(store): State<SharedStore>,
+    Path(id): Path<String>,
+) -> HttpResult<Json<Session>> {
+    Ok(Json(store.get_session(&id).await?))
 }
 
 /// `PATCH /api/sessions/{id}` body: `{"task_id": "t_..."}` or `{"task_id": null}`.
 pub async fn update(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     Path(id): Path<String>,
     b: Result<Json<Value>, JsonRejection>,
 ) -> HttpResult<Json<Session>> {
@@ -84,30 +87,30 @@ pub async fn update(
             ))
         }
     };
-    Ok(Json(st.store.attach_session(&id, task_id).await?))
+    Ok(Json(store.attach_session(&id, task_id).await?))
 }
 
 /// `GET /api/sessions/{id}/timeline`.
 pub async fn timeline(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     Path(id): Path<String>,
     q: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> HttpResult<Json<Vec<TimelineItem>>> {
-    scoped::timeline(st, Scope::Session(id), q).await
+    scoped::timeline(store, Scope::Session(id), q).await
 }
 
 /// `GET /api/sessions/{id}/metrics`.
 pub async fn metrics(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Metrics>> {
-    scoped::metrics(st, Scope::Session(id)).await
+    scoped::metrics(store, Scope::Session(id)).await
 }
 
 /// `GET /api/sessions/{id}/errors`.
 pub async fn errors(
-    State(st): State<AppState>,
+    State(store): State<SharedStore>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Vec<TimelineItem>>> {
-    scoped::errors(st, Scope::Session(id)).await
+    scoped::errors(store, Scope::Session(id)).await
 }

@@ -9,7 +9,7 @@
 use super::request::ValidSpawn;
 use maestro_shared::cli_versions::ClaudeVersion;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Env var naming the `maestro-hook` binary (default: beside the server binary).
 pub const HOOK_BIN_ENV: &str = "MAESTRO_HOOK_BIN";
@@ -55,6 +55,8 @@ impl CommandLine {
 pub struct Target {
     /// `MAESTRO_URL` for the hook.
     pub url: String,
+    /// `MAESTRO_TLS_FINGERPRINT` for the hook (an HTTPS server's certificate).
+    pub tls_pin: Option<String>,
     /// Ingest token.
     pub token: String,
     /// Maestro session id.
@@ -200,13 +202,16 @@ pub fn build(
     }
     args.extend(spawn.extra_args.iter().cloned());
     // Exactly what the hook needs: where to report, as which session, with the ingest token.
-    let env = vec![
+    let mut env = vec![
         ("MAESTRO_SESSION_ID".to_string(), target.session_id.clone()),
         ("MAESTRO_TASK_ID".to_string(), target.task_id.clone()),
         ("MAESTRO_URL".to_string(), target.url.clone()),
         ("MAESTRO_TOKEN".to_string(), target.token.clone()),
         ("MAESTRO_DATA_DIR".to_string(), target.data_dir.clone()),
     ];
+    if let Some(pin) = &target.tls_pin {
+        env.push(("MAESTRO_TLS_FINGERPRINT".to_string(), pin.clone()));
+    }
     let env_remove = withheld_env(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
         .into_iter()
         .filter(|k| !env.iter().any(|(set, _)| set == k))
@@ -239,14 +244,6 @@ pub fn server_url(addr: std::net::SocketAddr) -> String {
         });
     }
     format!("http://{addr}")
-}
-
-/// Is `p` an executable file (for a clear error before spawning)?
-pub fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -282,6 +279,7 @@ mod tests {
             session_id: "s_1".into(),
             task_id: "t_1".into(),
             data_dir: "/data".into(),
+            tls_pin: None,
         };
         let base = vec!["node".to_string(), "cli.js".to_string()];
         let c = build(
@@ -391,6 +389,7 @@ mod tests {
             session_id: "s_1".into(),
             task_id: "t_1".into(),
             data_dir: "/data".into(),
+            tls_pin: None,
         };
         let c = build(
             &["claude".to_string()],

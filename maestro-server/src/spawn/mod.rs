@@ -22,8 +22,8 @@ pub mod request;
 pub mod sdk;
 pub mod watch;
 
-use crate::app::AppState;
 use crate::error::{json_rejection, HttpError, HttpResult};
+use crate::store::SharedStore;
 use crate::store::{ProcessUpdate, Store, StoreError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path as UrlPath, State};
@@ -104,6 +104,8 @@ struct Inner {
     slots: Slots<Pending>,
     running: HashMap<String, Running>,
     url: Option<String>,
+    /// The served certificate's fingerprint, when the server speaks HTTPS.
+    tls_pin: Option<String>,
 }
 
 /// Supervises spawned sessions and watches unmanaged ones.
@@ -135,6 +137,7 @@ impl Supervisor {
                 slots: Slots::new(settings.max_concurrent),
                 running: HashMap::new(),
                 url,
+                tls_pin: None,
             }),
             settings,
             claude: tokio::sync::OnceCell::new(),
@@ -165,8 +168,16 @@ impl Supervisor {
 
     /// Tells the supervisor the address the server actually listens on (needed when the
     /// configured port is 0), for `MAESTRO_URL`.
-    pub fn set_local_addr(&self, addr: SocketAddr) {
-        self.lock().url = Some(command::server_url(addr));
+    /// With HTTPS, `tls_pin` is the served certificate's SHA-256 fingerprint: spawned hooks
+    /// get an `https://` URL and pin it (`MAESTRO_TLS_FINGERPRINT`).
+    pub fn set_local_addr(&self, addr: SocketAddr, tls_pin: Option<String>) {
+        let mut g = self.lock();
+        let url = command::server_url(addr);
+        g.url = Some(match &tls_pin {
+            Some(_) => url.replacen("http://", "https://", 1),
+            None => url,
+        });
+        g.tls_pin = tls_pin;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -237,7 +248,10 @@ impl Supervisor {
         pending: Pending,
     ) -> Session {
         let files = self.files(id);
-        let url = self.lock().url.clone();
+        let (url, tls_pin) = {
+            let g = self.lock();
+            (g.url.clone(), g.tls_pin.clone())
+        };
         let claude = self.claude_info().await;
         let built = command::split_command(&self.settings.claude_command).and_then(|base| {
             let hook = command::find_hook_bin()?;
@@ -247,6 +261,7 @@ impl Supervisor {
                 session_id: id.to_string(),
                 task_id: pending.task_id.clone(),
                 data_dir: self.settings.data_dir.display().to_string(),
+                tls_pin,
             };
             command::build(&base, &pending.spawn, &hook, &target, &claude.version)
         });
@@ -540,6 +555,7 @@ async fn fallback_session(store: &Arc<dyn Store>, id: &str) -> Session {
             project_dir: None,
             cwd: None,
             host: None,
+            machine: None,
             claude_pid: None,
             spawned: true,
             started_at: chrono::Utc::now(),
@@ -681,8 +697,23 @@ async fn record_exit(
     let _ = std::fs::remove_file(&files.proc);
 }
 
+/// What spawning and supervision need (an axum substate of the app state).
+#[derive(Clone)]
+pub struct Spawner {
+    /// The `claude` command.
+    pub config: Arc<crate::config::Config>,
+    /// Sessions and tasks.
+    pub store: SharedStore,
+    /// The spawned processes.
+    pub supervisor: Arc<Supervisor>,
+}
+
 /// Operator routes: `POST /tasks/{id}/sessions`, `POST /sessions/{id}/stop` (nested under `/api`).
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Spawner: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/tasks/{id}/sessions", post(spawn_session))
         .route("/sessions/{id}/stop", post(stop_session))
@@ -690,7 +721,8 @@ pub fn routes() -> Router<AppState> {
 
 /// `POST /api/tasks/{id}/sessions`.
 async fn spawn_session(
-    State(st): State<AppState>,
+    State(st): State<Spawner>,
+    axum::Extension(operator): axum::Extension<crate::auth::Operator>,
     UrlPath(task_id): UrlPath<String>,
     headers: HeaderMap,
     body: Result<Json<SpawnRequest>, JsonRejection>,
@@ -705,7 +737,7 @@ async fn spawn_session(
     let sup = Arc::clone(&st.supervisor);
     if sup.lock().url.is_none() {
         if let Some(addr) = host_addr(&headers) {
-            sup.set_local_addr(addr);
+            sup.set_local_addr(addr, None);
         }
     }
     let record = spawn.record(&base);
@@ -727,6 +759,18 @@ async fn spawn_session(
             },
         )
         .await?;
+    if let Err(e) = st
+        .store
+        .record_audit(
+            operator.0,
+            "session.spawn",
+            session.id.clone(),
+            serde_json::json!({"task_id": session.task_id}),
+        )
+        .await
+    {
+        tracing::error!(error = %e.chain(), "cannot record an audit entry");
+    }
     Ok((StatusCode::CREATED, Json(session)))
 }
 
@@ -739,16 +783,25 @@ fn host_addr(headers: &HeaderMap) -> Option<SocketAddr> {
 
 /// `POST /api/sessions/{id}/stop`.
 async fn stop_session(
-    State(st): State<AppState>,
+    State(st): State<Spawner>,
+    axum::Extension(operator): axum::Extension<crate::auth::Operator>,
     UrlPath(id): UrlPath<String>,
 ) -> HttpResult<Json<Session>> {
     let sup = Arc::clone(&st.supervisor);
-    Ok(Json(sup.stop(&st.store, &id).await?))
+    let session = sup.stop(&st.store, &id).await?;
+    if let Err(e) = st
+        .store
+        .record_audit(operator.0, "session.stop", id, serde_json::Value::Null)
+        .await
+    {
+        tracing::error!(error = %e.chain(), "cannot record an audit entry");
+    }
+    Ok(Json(session))
 }
 
 /// Starts background supervision: re-adoption after a restart, then pid watching; returns
 /// its task.
-pub fn start(state: &AppState) -> tokio::task::JoinHandle<()> {
+pub fn start(state: &Spawner) -> tokio::task::JoinHandle<()> {
     let st = state.clone();
     tokio::spawn(async move {
         readopt::run(&st).await;

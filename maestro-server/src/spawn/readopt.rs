@@ -5,8 +5,8 @@
 //! wait again in their original order.
 
 use super::process::{self, SessionFiles};
+use super::Spawner;
 use super::{record_exit, Pending};
-use crate::app::AppState;
 use crate::store::{ProcessUpdate, SessionFilter, Store, StoreError};
 use maestro_shared::api::{Session, SessionState};
 use serde_json::{json, Value};
@@ -55,7 +55,7 @@ fn ids_with(dir: &std::path::Path, suffix: &str) -> Vec<String> {
 }
 
 /// Runs once at start-up.
-pub async fn run(st: &AppState) {
+pub async fn run(st: &Spawner) {
     let sup = Arc::clone(&st.supervisor);
     let store = &st.store;
     let dir = process::sessions_dir(&sup.settings.data_dir);

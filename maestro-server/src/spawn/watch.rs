@@ -12,13 +12,13 @@
 
 use super::process;
 use super::readopt::live_sessions;
-use crate::app::AppState;
+use super::Spawner;
 use crate::store::ProcessUpdate;
 use serde_json::json;
 use std::sync::Arc;
 
 /// Runs forever.
-pub async fn run(st: &AppState) {
+pub async fn run(st: &Spawner) {
     let sup = Arc::clone(&st.supervisor);
     let mut tick = tokio::time::interval(sup.settings.watch_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -34,7 +34,7 @@ pub async fn run(st: &AppState) {
 }
 
 /// Probes the live sessions that were not spawned here and come from this host.
-pub async fn check_unmanaged(st: &AppState) {
+pub async fn check_unmanaged(st: &Spawner) {
     let sup = &st.supervisor;
     let Some(host) = sup.settings.host.clone() else {
         return;
@@ -63,7 +63,7 @@ pub async fn check_unmanaged(st: &AppState) {
 
 /// Whether the live process `pid` started when the hook said the session's CLI did (true
 /// when the hook reported no start time or `/proc` cannot tell).
-async fn same_start(st: &AppState, session_id: &str, pid: i64) -> bool {
+async fn same_start(st: &Spawner, session_id: &str, pid: i64) -> bool {
     let Ok(Some(want)) = st.store.claude_pid_start(session_id).await else {
         return true;
     };

@@ -9,8 +9,8 @@
 //! shared ingest token for another session cannot resolve or cancel its approvals.
 
 use crate::approvals::machine::{self, Trigger};
-use crate::projection::{add_line, emit_session, mark_not_run, refresh_task_status, Line};
 use crate::store::cached::CachedExt;
+use crate::store::projection::{add_line, emit_session, mark_not_run, refresh_task_status, Line};
 use crate::store::rows::{approval_status_str, load_approval, load_session};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, StoreError, StoreResult};
@@ -105,7 +105,7 @@ pub fn create(
             ask_summary(ev),
             d.decision.rule_id,
             d.decision.reason,
-            fmt_ts(Utc::now()),
+            fmt_ts(d.decided_at),
             env.event_id.to_string(),
             tool_use_id,
             origin.claude_session_id,
@@ -164,8 +164,9 @@ pub fn transition(
     let Some(step) = machine::next(current.status, trigger) else {
         return Ok(Err(current));
     };
+    // Who: the session's end (process gone, session ended), the operator's name.
     let by = match (trigger, ended_by) {
-        (Trigger::SessionGone, Some(b)) => b,
+        (Trigger::SessionGone | Trigger::Operator { .. }, Some(b)) => b,
         _ => step.decided_by,
     };
     let reason = match (reason, current.status) {
@@ -232,13 +233,13 @@ fn audit_line(conn: &Connection, feed: &mut Feed, a: &Approval, at_s: &str) -> S
     let why = a
         .decision_reason
         .as_deref()
-        .filter(|_| a.decided_by.as_deref() == Some("operator"))
+        .filter(|_| matches!(a.status, ApprovalStatus::Approved | ApprovalStatus::Denied))
         .map(|r| format!(": {r}"))
         .unwrap_or_default();
     let by = a.decided_by.as_deref().unwrap_or("");
     let (summary, status) = match a.status {
-        ApprovalStatus::Approved => (format!("Approved by operator: {}{why}", a.summary), "ok"),
-        ApprovalStatus::Denied => (format!("Denied by operator: {}{why}", a.summary), "error"),
+        ApprovalStatus::Approved => (format!("Approved by {by}: {}{why}", a.summary), "ok"),
+        ApprovalStatus::Denied => (format!("Denied by {by}: {}{why}", a.summary), "error"),
         ApprovalStatus::TimedOut => (
             format!(
                 "No decision in Maestro in time, left to the terminal: {}",
@@ -295,7 +296,7 @@ fn audit_line(conn: &Connection, feed: &mut Feed, a: &Approval, at_s: &str) -> S
                 merged.to_string()
             ],
         )?;
-        return crate::projection::emit_line(conn, feed, id);
+        return super::projection::emit_line(conn, feed, id);
     }
     add_line(
         conn,
@@ -370,7 +371,7 @@ fn settle_session(
         params![s.id, state.as_str(), blocked_on, at_s],
     )?;
     if let Some(t) = &s.task_id {
-        refresh_task_status(conn, t)?;
+        refresh_task_status(conn, t, at)?;
     }
     emit_session(conn, feed, &s.id, at)
 }
@@ -594,7 +595,7 @@ pub fn end_session(
 #[cfg(test)]
 mod tests {
     use crate::approvals::machine::Trigger;
-    use crate::projection::new_id;
+    use crate::store::projection::new_id;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{DecisionRecord, Store};
     use maestro_shared::api::{ApprovalStatus, SessionState};
@@ -652,11 +653,12 @@ mod tests {
                 stdout: None,
                 approval_id: Some(new_id("a_")),
                 latency_ms: 0.0,
+                decided_at: chrono::Utc::now(),
             });
             let id = decision.as_ref().and_then(|d| d.approval_id.clone());
             let raw = axum::body::Bytes::from(serde_json::to_vec(&e).expect("json"));
             self.store
-                .ingest(e, Some(ev), raw, decision)
+                .ingest(e, Some(ev), raw, decision, None)
                 .await
                 .expect("ingest");
             id
@@ -696,7 +698,10 @@ mod tests {
         let e = env(pre("t1"), CLI);
         let ev = HookEvent::parse(&e.payload).expect("payload");
         let raw = axum::body::Bytes::from(serde_json::to_vec(&e).expect("json"));
-        w.store.ingest(e, Some(ev), raw, None).await.expect("pre");
+        w.store
+            .ingest(e, Some(ev), raw, None, None)
+            .await
+            .expect("pre");
         w.send(request(), CLI).await.expect("approval")
     }
 

@@ -160,7 +160,10 @@ impl Txn {
     fn begin(conn: &Connection, next_seq: i64) -> Result<Txn, StoreError> {
         if let Err(e) = conn.exec_cached("BEGIN IMMEDIATE", []) {
             tracing::error!(error = %e, "cannot begin a write transaction");
-            return Err(StoreError::Unavailable(format!("begin: {e}")));
+            return Err(StoreError::Unavailable {
+                context: "begin a write transaction".into(),
+                cause: Some(super::Cause::Sqlite(std::sync::Arc::new(e))),
+            });
         }
         // Never below what `feed` holds: if a row ever got there without the counter (another
         // process on the same file, a write that failed to roll back), the counter catches up
@@ -274,11 +277,16 @@ impl Txn {
     fn commit(mut self, conn: &Connection) -> Committed {
         self.done.append(&mut self.run);
         let result = if self.aborted || conn.is_autocommit() {
-            Err("the transaction was rolled back by SQLite".to_string())
+            Err(StoreError::unavailable(
+                "commit: the transaction was rolled back by SQLite",
+            ))
         } else {
             conn.exec_cached("COMMIT", [])
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(|e| StoreError::Unavailable {
+                    context: "commit".into(),
+                    cause: Some(super::Cause::Sqlite(std::sync::Arc::new(e))),
+                })
         };
         match result {
             Ok(()) => Committed {
@@ -288,12 +296,12 @@ impl Txn {
                 msgs: self.feed.msgs,
             },
             Err(e) => {
-                tracing::error!(error = %e, "commit failed: nothing of this transaction was stored");
+                tracing::error!(error = %e.chain(), "commit failed: nothing of this transaction was stored");
                 if !conn.is_autocommit() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
                 Committed {
-                    commit: Err(StoreError::Unavailable(format!("commit: {e}"))),
+                    commit: Err(e),
                     storage_failed: self.storage_failed,
                     jobs: self.done,
                     msgs: Vec::new(),
@@ -371,7 +379,9 @@ mod tests {
                 .await
             };
             match panicked {
-                Err(StoreError::Internal(m)) => assert!(m.contains("a bug in a projection"), "{m}"),
+                Err(e @ StoreError::Internal { .. }) => {
+                    assert!(e.chain().contains("a bug in a projection"), "{}", e.chain())
+                }
                 other => panic!("expected an internal error, got {other:?}"),
             }
             let n = w
@@ -410,7 +420,7 @@ mod tests {
             .write(|conn, _| Ok(conn.execute("INSERT INTO t (n) VALUES (2)", [])?))
             .await;
         assert!(
-            matches!(later, Err(StoreError::Unavailable(_))),
+            matches!(later, Err(StoreError::Unavailable { .. })),
             "{later:?}"
         );
     }
@@ -580,7 +590,7 @@ mod tests {
         let refused = second.await.expect("join");
         other.execute_batch("ROLLBACK").expect("unlock");
         assert!(
-            matches!(refused, Err(StoreError::Unavailable(_))),
+            matches!(refused, Err(StoreError::Unavailable { .. })),
             "B refused: {refused:?}"
         );
         assert!(
@@ -640,7 +650,7 @@ mod tests {
             other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
             let refused = w.write(|_, _| Ok(())).await;
             assert!(
-                matches!(refused, Err(StoreError::Unavailable(_))),
+                matches!(refused, Err(StoreError::Unavailable { .. })),
                 "refused while locked (fsync {fsync}): {refused:?}"
             );
             assert!(!w.is_healthy(), "unhealthy after a failed BEGIN");
@@ -722,8 +732,13 @@ mod tests {
             })
             .await;
         match refused {
-            Err(StoreError::Unavailable(msg)) => {
-                assert!(msg.contains("fsync"), "the error says why: {msg}")
+            Err(e @ StoreError::Unavailable { .. }) => {
+                let msg = e.chain();
+                assert!(msg.contains("fsync"), "the error says why: {msg}");
+                assert!(
+                    std::error::Error::source(&e).is_some(),
+                    "the I/O error is kept as the cause"
+                );
             }
             other => panic!("a batch whose fsync failed must be refused, got {other:?}"),
         }

@@ -368,7 +368,7 @@ mod tests {
             let ev = HookEvent::parse(&e.payload).expect("payload");
             let raw = axum::body::Bytes::from(serde_json::to_vec(&e).expect("json"));
             self.store
-                .ingest(e, Some(ev), raw, None)
+                .ingest(e, Some(ev), raw, None, None)
                 .await
                 .expect("ingest");
         }

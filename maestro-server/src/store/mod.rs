@@ -6,6 +6,10 @@ pub mod approvals;
 mod batch;
 pub mod cached;
 pub(crate) mod fts;
+pub mod machines;
+mod notify;
+pub(crate) mod people;
+pub(crate) mod projection;
 pub mod rows;
 pub mod schema;
 pub mod sqlite;
@@ -23,13 +27,22 @@ use maestro_shared::{Envelope, HookEvent};
 use serde::Serialize;
 use serde_json::Value;
 
+/// The store as handlers hold it (an axum substate of the app state).
+pub type SharedStore = std::sync::Arc<dyn Store>;
+
 /// Store failures.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not store or read (disk full, corruption, I/O error). Nothing was
     /// acknowledged.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable: {context}")]
+    Unavailable {
+        /// What the store was doing.
+        context: String,
+        /// The underlying failure, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
     /// The request refers to something that does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -41,8 +54,56 @@ pub enum StoreError {
     Invalid(String),
     /// A bug: the write job panicked. Its writes were rolled back and the store is fine; the
     /// cause is logged, clients see only that it was an internal error.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error: {context}")]
+    Internal {
+        /// What went wrong.
+        context: String,
+        /// The underlying failure, when there is one.
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+/// The underlying failure of a [`StoreError`] (shared: one failed commit answers every job of
+/// its batch).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Cause {
+    /// SQLite said no.
+    #[error(transparent)]
+    Sqlite(std::sync::Arc<rusqlite::Error>),
+    /// The file system said no (the WAL's fsync).
+    #[error(transparent)]
+    Io(std::sync::Arc<std::io::Error>),
+}
+
+impl StoreError {
+    /// The store cannot store or read: `context` says what it was doing.
+    pub fn unavailable(context: impl Into<String>) -> StoreError {
+        StoreError::Unavailable {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// A bug: `context` says what went wrong.
+    pub fn internal(context: impl Into<String>) -> StoreError {
+        StoreError::Internal {
+            context: context.into(),
+            cause: None,
+        }
+    }
+
+    /// The message and every cause below it, for logs (`a: b: c`).
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -52,10 +113,16 @@ impl From<rusqlite::Error> for StoreError {
     /// a misused statement, a row that does not map) is a bug: [`StoreError::Internal`], which
     /// refuses only that request and does not make the store look like a full disk.
     fn from(e: rusqlite::Error) -> Self {
-        if is_storage_failure(&e) {
-            StoreError::Unavailable(e.to_string())
-        } else {
-            StoreError::Internal(format!("database: {e}"))
+        let cause = Some(Cause::Sqlite(std::sync::Arc::new(e)));
+        match &cause {
+            Some(Cause::Sqlite(e)) if is_storage_failure(e) => StoreError::Unavailable {
+                context: "the database failed".into(),
+                cause,
+            },
+            _ => StoreError::Internal {
+                context: "a database call failed".into(),
+                cause,
+            },
         }
     }
 }
@@ -101,12 +168,12 @@ mod error_tests {
         let dup = conn
             .execute("INSERT INTO t VALUES (1)", [])
             .expect_err("dup");
-        assert!(matches!(StoreError::from(dup), StoreError::Internal(_)));
+        assert!(matches!(StoreError::from(dup), StoreError::Internal { .. }));
         // A query error (no such table) too.
         let bad = conn
             .execute("INSERT INTO nope VALUES (1)", [])
             .expect_err("bad");
-        assert!(matches!(StoreError::from(bad), StoreError::Internal(_)));
+        assert!(matches!(StoreError::from(bad), StoreError::Internal { .. }));
         // A full database is the storage's.
         conn.pragma_update(None, "max_page_count", 1).expect("cap");
         let mut full = None;
@@ -118,7 +185,7 @@ mod error_tests {
         }
         let full = full.expect("the cap is reached");
         assert!(
-            matches!(StoreError::from(full), StoreError::Unavailable(_)),
+            matches!(StoreError::from(full), StoreError::Unavailable { .. }),
             "disk full is unavailable"
         );
     }
@@ -138,6 +205,8 @@ pub struct DecisionRecord {
     pub approval_id: Option<String>,
     /// Decision latency (policy evaluation), ms.
     pub latency_ms: f64,
+    /// When the decision was taken (an approval's creation time).
+    pub decided_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The result of storing one event.
@@ -241,14 +310,22 @@ pub struct HealthThresholds {
 pub trait Store: Send + Sync {
     /// Stores one envelope durably (deduplicated by `event_id`) and updates every projection
     /// in the same transaction. `event` is the parsed payload (None for malformed stdin);
-    /// `raw` is the envelope as received (valid JSON, stored as is).
+    /// `raw` is the envelope as received (valid JSON, stored as is); `machine` is the machine
+    /// whose credential posted it, as the server verified it (None: the local ingest token).
     async fn ingest(
         &self,
         envelope: Envelope,
         event: Option<HookEvent>,
         raw: axum::body::Bytes,
         decision: Option<DecisionRecord>,
+        machine: Option<String>,
     ) -> StoreResult<IngestOutcome>;
+
+    /// The machine credential whose token hashes to `token_hash` (hex SHA-256), if any.
+    async fn machine_credential(
+        &self,
+        token_hash: String,
+    ) -> StoreResult<Option<machines::Credential>>;
 
     /// The policy text of the task the event would map to, and the session's cwd/project.
     async fn decision_context(&self, envelope: &Envelope) -> StoreResult<DecisionContext>;
@@ -343,6 +420,54 @@ pub trait Store: Send + Sync {
         max_age: Option<std::time::Duration>,
         max_bytes: Option<u64>,
     ) -> StoreResult<u64>;
+
+    /// Queues a delivery for each feed message after the notification cursor that one of
+    /// `destinations` wants (one per destination, subject and kind), and moves the cursor.
+    async fn notify_enqueue(
+        &self,
+        destinations: std::sync::Arc<Vec<crate::notify::Destination>>,
+        public_url: String,
+    ) -> StoreResult<usize>;
+    /// Deliveries due now, oldest first.
+    async fn notify_due(&self, limit: usize) -> StoreResult<Vec<crate::notify::Delivery>>;
+    /// Records a delivery attempt: delivered, or failed and retried after `retry` (`None`:
+    /// given up).
+    async fn notify_record(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        retry: Option<std::time::Duration>,
+    ) -> StoreResult<()>;
+    /// Adds a named operator with the SHA-256 hash of its login token (a revoked name gets
+    /// the new token); `Conflict` when the name is active.
+    async fn add_operator(&self, name: &str, token_hash: &str) -> StoreResult<()>;
+    /// Revokes an operator's token at once; `NotFound` when no active operator has that name.
+    async fn revoke_operator(&self, name: &str) -> StoreResult<()>;
+    /// Every named operator.
+    async fn list_operators(&self) -> StoreResult<Vec<people::OperatorInfo>>;
+    /// The active operator whose token hashes to `token_hash`.
+    async fn operator_for_token_hash(&self, token_hash: &str) -> StoreResult<Option<String>>;
+    /// An operator's decision on a held request ([`Store::resolve_approval`] with the
+    /// operator's name as `decided_by`), audited in the same transaction.
+    async fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: Option<String>,
+        operator: String,
+    ) -> StoreResult<Approval>;
+    /// Records what a person did.
+    async fn record_audit(
+        &self,
+        actor: String,
+        action: &'static str,
+        subject: String,
+        detail: Value,
+    ) -> StoreResult<()>;
+    /// The audit log, newest first.
+    async fn list_audit(&self, limit: usize) -> StoreResult<Vec<people::AuditEntry>>;
+    /// The delivery log, newest first.
+    async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<crate::notify::LogEntry>>;
 
     /// Counts for health and metrics.
     async fn stats(&self) -> StoreResult<StoreStats>;

@@ -11,7 +11,7 @@ use serde_json::Value;
 /// Columns for [`session_from_row`].
 pub const SESSION_COLS: &str = "id, claude_session_id, task_id, state, health, project_dir, cwd, \
     host, claude_pid, spawned, started_at, ended_at, last_event_at, event_count, blocked_on, \
-    end_reason, exit_code, result";
+    end_reason, exit_code, result, machine";
 
 /// Maps a `SESSION_COLS` row.
 pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
@@ -19,8 +19,11 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
     let ended: Option<String> = r.get(11)?;
     let started_at = parse_ts(&started);
     let ended_at = ended.as_deref().map(parse_ts);
+    let last_event_at = r.get::<_, Option<String>>(12)?.as_deref().map(parse_ts);
+    // Ended: start to end. Running: start to the last event so far (what the store knows; no
+    // wall-clock read, so a row reads the same whenever it is read).
     let duration_ms = Some(
-        (ended_at.unwrap_or_else(chrono::Utc::now) - started_at)
+        (ended_at.or(last_event_at).unwrap_or(started_at) - started_at)
             .num_milliseconds()
             .max(0),
     );
@@ -36,12 +39,13 @@ pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         project_dir: r.get(5)?,
         cwd: r.get(6)?,
         host: r.get(7)?,
+        machine: r.get(18)?,
         claude_pid: r.get(8)?,
         spawned: r.get::<_, i64>(9)? != 0,
         started_at,
         ended_at,
         duration_ms,
-        last_event_at: r.get::<_, Option<String>>(12)?.as_deref().map(parse_ts),
+        last_event_at,
         event_count: r.get(13)?,
         blocked_on: r.get(14)?,
         end_reason: r.get(15)?,
@@ -250,6 +254,6 @@ mod state_name_tests {
         assert!(known(3, SessionState::parse("zombie"), "zombie").is_err());
         // A read error of this kind is a bug, not a full disk.
         let e = known(3, TaskStatus::parse("x"), "x").expect_err("unknown");
-        assert!(matches!(StoreError::from(e), StoreError::Internal(_)));
+        assert!(matches!(StoreError::from(e), StoreError::Internal { .. }));
     }
 }

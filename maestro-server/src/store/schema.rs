@@ -146,6 +146,62 @@ ALTER TABLE approvals ADD COLUMN claude_pid_start INTEGER;
 CREATE INDEX approvals_session ON approvals(session_id, status);
 ALTER TABLE sessions ADD COLUMN claude_pid_start INTEGER;
 "#,
+    // Outgoing notifications: a queue of deliveries (one per destination, subject and kind)
+    // filled from the feed past a cursor, with every attempt recorded (the delivery log).
+    r#"
+CREATE TABLE notify_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    feed_seq INTEGER NOT NULL
+);
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    next_at TEXT,
+    delivered_at TEXT,
+    last_error TEXT,
+    UNIQUE (destination, dedupe_key)
+);
+CREATE INDEX notifications_due ON notifications(status, next_at);
+"#,
+    // Machine credentials (`maestro-server machines add`): only the SHA-256 of each token is
+    // kept. Events and sessions carry the machine whose credential posted them (verified by
+    // the server, never taken from the payload); NULL for the local ingest token.
+    r#"
+CREATE TABLE machines (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    last_seen_at TEXT,
+    events INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE events ADD COLUMN machine TEXT;
+ALTER TABLE sessions ADD COLUMN machine TEXT;
+"#,
+    // Named operators (login tokens kept as SHA-256 hashes) and the audit of what people did.
+    r#"
+CREATE TABLE operators (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"#,
     // The activity stream's index and full-text search (`store::fts`); the events already
     // stored are indexed in the same transaction.
     super::fts::MIGRATION,

@@ -4,11 +4,10 @@
 use super::rows::*;
 use super::writer::Writer;
 use super::*;
-use crate::projection::{
+use crate::store::projection::{
     self, add_line, emit_session, emit_task, new_id, refresh_task_status, Line,
 };
-use crate::time::fmt_ts;
-use chrono::Utc;
+use crate::time::{fmt_ts, Clock, SystemClock};
 use maestro_shared::api::{Health, ToolMetric};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::json;
@@ -41,6 +40,8 @@ pub struct SqliteStore {
     retention_mark: std::sync::atomic::AtomicI64,
     /// Retention has deleted every old feed message up to this seq.
     feed_retention_mark: std::sync::atomic::AtomicI64,
+    /// "Now" for everything the store writes (see [`crate::time::Clock`]).
+    clock: Arc<dyn Clock>,
 }
 
 /// Size of a WAL file's header: a WAL no longer than this holds no committed data.
@@ -233,12 +234,37 @@ fn last_received_before(conn: &Connection, cutoff: &str) -> StoreResult<i64> {
     Ok(lo)
 }
 
+/// Opens the database for an administrative command run next to (or without) the server
+/// (`maestro-server machines ...`): the same checks, file modes and migrations as the server,
+/// one connection, no writer thread. SQLite's WAL lets it write while a server runs (its busy
+/// timeout waits for the server's writer).
+pub fn open_admin(path: &Path) -> anyhow::Result<Connection> {
+    use anyhow::Context;
+    check_wal_belongs(path)?;
+    restrict_mode(path)
+        .with_context(|| format!("making {} private (mode 0600)", path.display()))?;
+    let mut conn =
+        open(path, true).with_context(|| format!("opening database {}", path.display()))?;
+    schema::migrate(&mut conn).context("migrating the database schema")?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating) the database; committed feed messages go to `feed_tx`.
     pub fn open(
         path: &Path,
         sync_full: bool,
         feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
+    ) -> anyhow::Result<SqliteStore> {
+        Self::open_with_clock(path, sync_full, feed_tx, Arc::new(SystemClock))
+    }
+
+    /// [`SqliteStore::open`] with the clock the store reads "now" from.
+    pub fn open_with_clock(
+        path: &Path,
+        sync_full: bool,
+        feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<SqliteStore> {
         use anyhow::Context;
         // The writer never fsyncs on commit itself: with `sync_full` its syncer thread fsyncs
@@ -312,6 +338,7 @@ impl SqliteStore {
             integrity_error,
             retention_mark: Default::default(),
             feed_retention_mark: Default::default(),
+            clock,
         })
     }
 
@@ -330,7 +357,7 @@ impl SqliteStore {
         tokio::task::block_in_place(|| {
             let conn = self.readers[i]
                 .lock()
-                .map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
+                .map_err(|_| StoreError::unavailable("reader lock poisoned"))?;
             f(&conn)
         })
     }
@@ -358,11 +385,6 @@ impl SqliteStore {
             from = to;
         }
         Ok(changed)
-    }
-
-    /// The writer (for modules that run their own write jobs).
-    pub fn writer(&self) -> &Writer {
-        &self.writer
     }
 }
 
@@ -402,7 +424,9 @@ impl Store for SqliteStore {
         event: Option<HookEvent>,
         raw: axum::body::Bytes,
         decision: Option<DecisionRecord>,
+        machine: Option<String>,
     ) -> StoreResult<IngestOutcome> {
+        let now = self.clock.now();
         self.writer
             .write_repeatable(move |conn, feed| {
                 let text = std::str::from_utf8(&raw)
@@ -414,8 +438,18 @@ impl Store for SqliteStore {
                     event.as_ref(),
                     text,
                     decision.as_ref(),
+                    now,
+                    machine.as_deref(),
                 )
             })
+            .await
+    }
+
+    async fn machine_credential(
+        &self,
+        token_hash: String,
+    ) -> StoreResult<Option<super::machines::Credential>> {
+        self.read(move |conn| super::machines::lookup(conn, &token_hash))
             .await
     }
 
@@ -428,31 +462,22 @@ impl Store for SqliteStore {
             .map(str::to_string);
         let task_hint = envelope.maestro.task_id.clone();
         self.read(move |conn| {
-            let mut session_id: Option<String> = None;
-            if let Some(m) = mid {
-                session_id = conn
-                    .query_row("SELECT id FROM sessions WHERE id = ?1", [&m], |r| r.get(0))
-                    .optional()?;
-            }
-            if session_id.is_none() {
-                if let Some(c) = claude {
-                    session_id = conn
-                        .query_row(
-                            "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
-                            [&c],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
+            let located = projection::locate_session(conn, mid.as_deref(), claude.as_deref())?;
+            let (session_id, task_id) = match located {
+                projection::Located::Existing(id) => {
+                    let task: Option<String> = conn
+                        .query_row("SELECT task_id FROM sessions WHERE id = ?1", [&id], |r| {
+                            r.get(0)
+                        })
+                        .optional()?
+                        .flatten();
+                    (Some(id), task)
                 }
-            }
-            let task_id: Option<String> = match &session_id {
-                Some(s) => conn
-                    .query_row("SELECT task_id FROM sessions WHERE id = ?1", [s], |r| {
-                        r.get(0)
-                    })
-                    .optional()?
-                    .flatten(),
-                None => task_hint,
+                projection::Located::New(_) => (
+                    None,
+                    projection::task_for_new_session(conn, task_hint.as_deref())?,
+                ),
+                projection::Located::Nowhere => (None, None),
             };
             let task_policy: Option<String> = match &task_id {
                 Some(t) => conn
@@ -471,11 +496,12 @@ impl Store for SqliteStore {
     }
 
     async fn create_task(&self, input: TaskInput) -> StoreResult<Task> {
+        let clock = Arc::clone(&self.clock);
         let title = validate_title(input.title.as_deref().unwrap_or(""))?;
         self.writer
             .write(move |conn, feed| {
                 let id = new_id("t_");
-                let now = Utc::now();
+                let now = clock.now();
                 conn.execute(
                     "INSERT INTO tasks (id, title, description, status, working_dir, policy, created_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
@@ -496,6 +522,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_task(&self, id: &str, input: TaskInput) -> StoreResult<Task> {
+        let clock = Arc::clone(&self.clock);
         let title = match &input.title {
             Some(t) => Some(validate_title(t)?),
             None => None,
@@ -514,19 +541,20 @@ impl Store for SqliteStore {
                         input.status.map(|s| s.as_str()),
                         input.working_dir,
                         input.policy,
-                        fmt_ts(Utc::now())
+                        fmt_ts(clock.now())
                     ],
                 )?;
                 if n == 0 {
                     return Err(StoreError::NotFound(format!("task {id}")));
                 }
-                emit_task(conn, feed, &id, Utc::now())?;
+                emit_task(conn, feed, &id, clock.now())?;
                 load_task(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("task {id}")))
             })
             .await
     }
 
     async fn delete_task(&self, id: &str) -> StoreResult<()> {
+        let clock = Arc::clone(&self.clock);
         let id = id.to_string();
         self.writer
             .write(move |conn, feed| {
@@ -543,7 +571,7 @@ impl Store for SqliteStore {
                     "UPDATE sessions SET task_id = NULL WHERE task_id = ?1",
                     [&id],
                 )?;
-                let now = Utc::now();
+                let now = clock.now();
                 feed.push(
                     conn,
                     maestro_shared::ws::types::TASK_DELETED,
@@ -628,6 +656,7 @@ impl Store for SqliteStore {
     }
 
     async fn attach_session(&self, id: &str, task_id: Option<String>) -> StoreResult<Session> {
+        let clock = Arc::clone(&self.clock);
         let id = id.to_string();
         self.writer
             .write(move |conn, feed| {
@@ -642,12 +671,12 @@ impl Store for SqliteStore {
                     "UPDATE sessions SET task_id = ?2 WHERE id = ?1",
                     params![id, task_id],
                 )?;
-                let now = Utc::now();
+                let now = clock.now();
                 for t in [old.task_id.as_ref(), task_id.as_ref()]
                     .into_iter()
                     .flatten()
                 {
-                    refresh_task_status(conn, t)?;
+                    refresh_task_status(conn, t, now)?;
                     emit_task(conn, feed, t, now)?;
                 }
                 emit_session(conn, feed, &id, now)?;
@@ -663,6 +692,7 @@ impl Store for SqliteStore {
         spawn: Value,
         cwd: Option<String>,
     ) -> StoreResult<Session> {
+        let clock = Arc::clone(&self.clock);
         let task_id = task_id.to_string();
         self.writer
             .write(move |conn, feed| {
@@ -670,7 +700,7 @@ impl Store for SqliteStore {
                     return Err(StoreError::NotFound(format!("task {task_id}")));
                 }
                 let id = new_id("s_");
-                let now = Utc::now();
+                let now = clock.now();
                 conn.execute(
                     "INSERT INTO sessions (id, task_id, state, state_at, health, project_dir, cwd, spawned, started_at, spawn) \
                      VALUES (?1, ?2, 'starting', ?3, 'active', ?4, ?4, 1, ?3, ?5)",
@@ -681,7 +711,7 @@ impl Store for SqliteStore {
                     kind: "session_start", event: "Spawn", summary: "Session spawned by Maestro",
                     status: "info", detail: Some(&spawn), ..Line::default()
                 })?;
-                refresh_task_status(conn, &task_id)?;
+                refresh_task_status(conn, &task_id, now)?;
                 emit_session(conn, feed, &id, now)?;
                 load_session(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
             })
@@ -689,12 +719,13 @@ impl Store for SqliteStore {
     }
 
     async fn update_process(&self, id: &str, u: ProcessUpdate) -> StoreResult<Session> {
+        let clock = Arc::clone(&self.clock);
         let id = id.to_string();
         self.writer
             .write(move |conn, feed| {
                 let s = load_session(conn, &id)?
                     .ok_or_else(|| StoreError::NotFound(format!("session {id}")))?;
-                let now = Utc::now();
+                let now = clock.now();
                 // A process that ended after SessionEnd keeps the state SessionEnd gave it.
                 let state = u.state.filter(|st| {
                     !(st.is_terminal() && s.state.is_terminal() && u.exit_code == Some(0))
@@ -737,7 +768,7 @@ impl Store for SqliteStore {
                     })?;
                 }
                 if let Some(t) = &s.task_id {
-                    refresh_task_status(conn, t)?;
+                    refresh_task_status(conn, t, now)?;
                 }
                 emit_session(conn, feed, &id, now)?;
                 load_session(conn, &id)?.ok_or_else(|| StoreError::NotFound(format!("session {id}")))
@@ -930,10 +961,133 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn tick_health(&self, th: HealthThresholds) -> StoreResult<usize> {
+    async fn notify_enqueue(
+        &self,
+        destinations: Arc<Vec<crate::notify::Destination>>,
+        public_url: String,
+    ) -> StoreResult<usize> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, _feed| super::notify::enqueue(conn, &destinations, &public_url, now))
+            .await
+    }
+
+    async fn notify_due(&self, limit: usize) -> StoreResult<Vec<crate::notify::Delivery>> {
+        let now = self.clock.now();
+        self.read(move |conn| super::notify::due(conn, now, limit))
+            .await
+    }
+
+    async fn notify_record(
+        &self,
+        id: i64,
+        outcome: Result<(), String>,
+        retry: Option<std::time::Duration>,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, _feed| super::notify::record(conn, id, &outcome, retry, now))
+            .await
+    }
+
+    async fn add_operator(&self, name: &str, token_hash: &str) -> StoreResult<()> {
+        let (name, hash, now) = (name.to_string(), token_hash.to_string(), self.clock.now());
+        self.writer
+            .write(move |conn, _| super::people::add_operator(conn, &name, &hash, now))
+            .await
+    }
+
+    async fn revoke_operator(&self, name: &str) -> StoreResult<()> {
+        let (name, now) = (name.to_string(), self.clock.now());
+        self.writer
+            .write(move |conn, _| super::people::revoke_operator(conn, &name, now))
+            .await
+    }
+
+    async fn list_operators(&self) -> StoreResult<Vec<super::people::OperatorInfo>> {
+        self.read(super::people::list_operators).await
+    }
+
+    async fn operator_for_token_hash(&self, token_hash: &str) -> StoreResult<Option<String>> {
+        let hash = token_hash.to_string();
+        self.read(move |conn| super::people::operator_for_hash(conn, &hash))
+            .await
+    }
+
+    async fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: Option<String>,
+        operator: String,
+    ) -> StoreResult<Approval> {
+        let (id, now) = (id.to_string(), self.clock.now());
         self.writer
             .write(move |conn, feed| {
-                let now = Utc::now();
+                let trigger = crate::approvals::machine::Trigger::Operator { approve };
+                match crate::store::approvals::transition(
+                    conn,
+                    feed,
+                    &id,
+                    trigger,
+                    Some(&operator),
+                    reason.as_deref(),
+                    now,
+                )? {
+                    Ok(a) => {
+                        super::people::record_audit(
+                            conn,
+                            now,
+                            &operator,
+                            if approve {
+                                "approval.approve"
+                            } else {
+                                "approval.deny"
+                            },
+                            &id,
+                            &json!({"summary": a.summary, "session_id": a.session_id,
+                                "reason": a.decision_reason}),
+                        )?;
+                        Ok(a)
+                    }
+                    Err(current) => Err(StoreError::Conflict(format!(
+                        "approval {id} was already {}",
+                        crate::approvals::machine::describe(current.status)
+                    ))),
+                }
+            })
+            .await
+    }
+
+    async fn record_audit(
+        &self,
+        actor: String,
+        action: &'static str,
+        subject: String,
+        detail: Value,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, _| {
+                super::people::record_audit(conn, now, &actor, action, &subject, &detail)
+            })
+            .await
+    }
+
+    async fn list_audit(&self, limit: usize) -> StoreResult<Vec<super::people::AuditEntry>> {
+        self.read(move |conn| super::people::list_audit(conn, limit))
+            .await
+    }
+
+    async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<crate::notify::LogEntry>> {
+        self.read(move |conn| super::notify::log(conn, limit)).await
+    }
+
+    async fn tick_health(&self, th: HealthThresholds) -> StoreResult<usize> {
+        let clock = Arc::clone(&self.clock);
+        self.writer
+            .write(move |conn, feed| {
+                let now = clock.now();
                 let idle =
                     fmt_ts(now - chrono::Duration::from_std(th.idle_after).unwrap_or_default());
                 let stale =
@@ -1000,6 +1154,7 @@ impl Store for SqliteStore {
         trigger: crate::approvals::machine::Trigger,
         reason: Option<String>,
     ) -> StoreResult<Approval> {
+        let clock = Arc::clone(&self.clock);
         let id = id.to_string();
         self.writer
             .write(move |conn, feed| {
@@ -1010,7 +1165,7 @@ impl Store for SqliteStore {
                     trigger,
                     None,
                     reason.as_deref(),
-                    Utc::now(),
+                    clock.now(),
                 )? {
                     Ok(a) => Ok(a),
                     Err(current) => Err(StoreError::Conflict(format!(
@@ -1027,12 +1182,13 @@ impl Store for SqliteStore {
         max_age: Option<std::time::Duration>,
         max_bytes: Option<u64>,
     ) -> StoreResult<u64> {
+        let clock = Arc::clone(&self.clock);
         // The last seq to clear: by age (received before the cutoff) and by size (everything
         // older than the newest `max_bytes` of payloads).
         let by_age = match max_age {
             Some(age) => {
                 let cutoff =
-                    fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
+                    fmt_ts(clock.now() - chrono::Duration::from_std(age).unwrap_or_default());
                 self.read(move |conn| last_received_before(conn, &cutoff))
                     .await?
             }
@@ -1073,7 +1229,7 @@ impl Store for SqliteStore {
             // Feed messages up to the last old event, by their capture time, but never the
             // newest one, so that `MAX(seq)` of `feed` stays the true high-water mark (the
             // writer's seqs count on from it; older builds let SQLite number rows after it).
-            let cutoff = fmt_ts(Utc::now() - chrono::Duration::from_std(age).unwrap_or_default());
+            let cutoff = fmt_ts(clock.now() - chrono::Duration::from_std(age).unwrap_or_default());
             self.in_ranges(
                 &self.feed_retention_mark,
                 by_age,

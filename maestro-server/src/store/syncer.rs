@@ -93,8 +93,9 @@ impl Syncer {
                     let synced = if group.iter().any(|c| c.commit.is_ok()) {
                         #[cfg(test)]
                         gate::wait(&wal.path);
-                        wal.sync().map_err(|e| {
-                            StoreError::Unavailable(format!("fsync {}: {e}", wal.path.display()))
+                        wal.sync().map_err(|e| StoreError::Unavailable {
+                            context: format!("fsync {}", wal.path.display()),
+                            cause: Some(super::Cause::Io(std::sync::Arc::new(e))),
                         })
                     } else {
                         Ok(())
@@ -126,10 +127,7 @@ impl Syncer {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         if let Err(std::sync::mpsc::SendError(c)) = self.tx.send(c) {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            out.deliver(
-                c,
-                Err(StoreError::Unavailable("the sync thread stopped".into())),
-            );
+            out.deliver(c, Err(StoreError::unavailable("the sync thread stopped")));
         }
     }
 }

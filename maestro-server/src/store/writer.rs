@@ -136,7 +136,7 @@ impl JobStatus {
     fn of<R>(result: &Result<R, StoreError>) -> JobStatus {
         match result {
             Ok(_) => JobStatus::Ok,
-            Err(StoreError::Unavailable(_)) => JobStatus::StorageFailed,
+            Err(StoreError::Unavailable { .. }) => JobStatus::StorageFailed,
             Err(_) => JobStatus::Refused,
         }
     }
@@ -186,7 +186,7 @@ impl<R> Answer<R> {
     fn send(self, commit: Result<(), StoreError>) {
         let result = self
             .result
-            .unwrap_or_else(|| Err(StoreError::Unavailable("the write job did not run".into())));
+            .unwrap_or_else(|| Err(StoreError::unavailable("the write job did not run")));
         let _ = self.reply.send(commit.and(result));
     }
 }
@@ -205,7 +205,7 @@ fn catch_job_panic<R>(f: impl FnOnce() -> Result<R, StoreError>) -> Result<R, St
         Err(panic) => {
             let what = panic_message(panic.as_ref());
             tracing::error!(panic = %what, "a write job panicked; it was rolled back");
-            Err(StoreError::Internal(format!(
+            Err(StoreError::internal(format!(
                 "a write job panicked: {what}"
             )))
         }
@@ -229,7 +229,7 @@ where
     fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus {
         let result = match self.f.take() {
             Some(f) => catch_job_panic(|| f(conn, feed)),
-            None => Err(StoreError::Internal("a write job ran twice".into())),
+            None => Err(StoreError::internal("a write job ran twice")),
         };
         self.answer.record(result)
     }
@@ -502,9 +502,9 @@ impl Writer {
         self.tx
             .send(Msg::Job(job))
             .await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("writer stopped"))?;
         rx.await
-            .map_err(|_| StoreError::Unavailable("writer dropped the job".into()))?
+            .map_err(|_| StoreError::unavailable("writer dropped the job"))?
     }
 
     /// Tests only: makes the writer thread panic outside any job.

@@ -117,9 +117,10 @@ impl<'a> Env<'a> {
 
 /// Files that hold secrets: reading them is never auto-allowed (it is asked).
 const SECRET_NAMES: &[&str] = &[
-    ".env",
-    ".env.*",
-    ".envrc",
+    // `.env`, `.env.local`, `.env-prod`, `.env_local`, `.env~`, `.envrc`, and files in an
+    // `.env*/` directory (templates such as `.env.example` are exempt).
+    ".env*",
+    "**/.env*/**",
     "*.pem",
     "*.key",
     "*.p12",
@@ -152,7 +153,7 @@ const TEMP_DIRS: &[&str] = &["/tmp", "/var/tmp", "/private/tmp", "/dev/shm"];
 /// Protected file groups (writes denied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protected {
-    /// `.env`, `.env.*` (not `.env.example` and the like), `.envrc`.
+    /// `.env*` (not `.env.example` and the like), files in `.env*/` directories.
     EnvFiles,
     /// `.ssh` directories.
     Ssh,
@@ -226,7 +227,9 @@ impl Check {
             }
             Check::DeleteUnknown => "recursive delete of a path only known at run time",
             Check::ChmodOutsideProject => "chmod/chown/chgrp -R outside the project",
-            Check::Write(Protected::EnvFiles) => "writes to .env, .env.*, .envrc",
+            Check::Write(Protected::EnvFiles) => {
+                "writes to .env* files (.env, .env.local, .envrc, ...)"
+            }
             Check::Write(Protected::Ssh) => "writes to .ssh directories",
             Check::Write(Protected::GitInternals) => "writes to .git/ internals",
             Check::Write(Protected::ClaudeSettings) => {
@@ -339,6 +342,7 @@ impl Check {
                 }
                 find_access(s, |a| {
                     a.kind.changes()
+                        && !removes_stale_git_lock(group, a)
                         && a.path.as_ref().is_some_and(|p| {
                             globs.iter().any(|(g, name)| {
                                 if *name {
@@ -516,6 +520,19 @@ fn below_tmpdir_variable(written: &str) -> bool {
                 && !rest.trim_matches('/').is_empty()
         })
     })
+}
+
+/// `rm -f .git/index.lock` (the usual fix after a crashed git): deleting one git lock file is
+/// asked, not denied.
+fn removes_stale_git_lock(group: Protected, a: &FileAccess) -> bool {
+    group == Protected::GitInternals
+        && a.kind == EffectKind::Delete
+        && !a.recursive
+        && a.path.as_ref().is_some_and(|p| {
+            !p.is_glob()
+                && p.forms()
+                    .all(|f| f.ends_with(".lock") && f.contains("/.git/"))
+        })
 }
 
 /// `cp .env.example .env`, `cat .env.example > .env.local`: every file the command reads is
@@ -768,7 +785,7 @@ fn name_matches(glob: &Glob, p: &Resolved) -> bool {
 /// Protected globs of a group, each with whether it is a file-name pattern.
 fn protected_globs(group: Protected, ctx: &EvalContext) -> Vec<(Glob, bool)> {
     let patterns: Vec<String> = match group {
-        Protected::EnvFiles => vec![".env".into(), ".env.*".into(), ".envrc".into()],
+        Protected::EnvFiles => vec![".env*".into(), "**/.env*/**".into()],
         Protected::Ssh => vec!["**/.ssh".into(), "**/.ssh/**".into()],
         Protected::GitInternals => vec!["**/.git".into(), "**/.git/**".into()],
         Protected::ClaudeSettings => vec![
@@ -824,10 +841,13 @@ fn exempt(group: Protected, p: &Resolved) -> bool {
     if group != Protected::EnvFiles || p.is_glob() {
         return false;
     }
-    let name = p.lexical.rsplit('/').next().unwrap_or_default();
-    [".example", ".sample", ".template", ".dist", ".defaults"]
-        .iter()
-        .any(|s| name.ends_with(s))
+    // Every form: `cfg.sample` that is a symlink to `.env` is `.env`.
+    p.forms().all(|f| {
+        let name = f.rsplit('/').next().unwrap_or_default();
+        [".example", ".sample", ".template", ".dist", ".defaults"]
+            .iter()
+            .any(|s| name.ends_with(s))
+    })
 }
 
 /// Secret file globs: (anchored ones, also checked against recursive reads; file names).

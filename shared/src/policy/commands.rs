@@ -206,7 +206,11 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
         } else {
             EffectKind::Read
         };
-        a.effects.extend(effect(kind, &r.target, &raw.cwd, false));
+        // Bash brace-expands a redirection's word too (`< .e{n..n}v` reads `.env`); more than
+        // one word is an error, so each expansion is taken.
+        for target in expand_braces(std::slice::from_ref(&r.target)) {
+            a.effects.extend(effect(kind, &target, &raw.cwd, false));
+        }
     }
     if depth > MAX_WRAP_DEPTH {
         a.problem = Some("commands wrapped too deeply".into());
@@ -238,6 +242,25 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
         for w in &raw.upstream {
             a.effects
                 .extend(effect(EffectKind::Upload, w, &raw.cwd, false));
+            // A config or body generated upstream that names a file (`curl -K <(echo 'data =
+            // "@.env"')`): the file after each `@` or `<` is sent too.
+            if let Some(v) = w.value.as_deref() {
+                for piece in v.split(['@', '<']).skip(1) {
+                    let path = piece
+                        .trim_start_matches(['"', '\'', ' '])
+                        .split(['"', '\'', ' ', ';', ','])
+                        .next()
+                        .unwrap_or_default();
+                    if !path.is_empty() && path != "-" {
+                        a.effects.extend(effect(
+                            EffectKind::Upload,
+                            &Word::literal(path),
+                            &raw.cwd,
+                            false,
+                        ));
+                    }
+                }
+            }
         }
         if matches!(program.as_str(), "sftp" | "ftp") {
             // Batch commands on stdin: `put FILE`, `mput FILES`, `reput FILE`.
@@ -344,16 +367,126 @@ fn is_system_program(written: &str) -> bool {
     })
 }
 
+/// Bash sequence expressions (`{1..3}`, `{a..c}`, `{0..10..5}`) expanded, every one in `v`;
+/// `None` when they would make more than [`MAX_SEQUENCE`] words.
+fn expand_ranges(v: &str) -> Option<Vec<String>> {
+    let mut out = vec![v.to_string()];
+    loop {
+        let mut next = Vec::new();
+        let mut changed = false;
+        for item in &out {
+            match first_range(item) {
+                Some((start, end, values)) => {
+                    changed = true;
+                    for value in values? {
+                        next.push(format!("{}{value}{}", &item[..start], &item[end..]));
+                    }
+                }
+                None => next.push(item.clone()),
+            }
+            if next.len() > MAX_SEQUENCE {
+                return None;
+            }
+        }
+        out = next;
+        if !changed {
+            return Some(out);
+        }
+    }
+}
+
+/// Most words a sequence expression may make before it counts as unknown.
+const MAX_SEQUENCE: usize = 256;
+
+/// The first `{x..y[..step]}` in `v`: its byte range and its values (`None` inside when too
+/// many).
+fn first_range(v: &str) -> Option<(usize, usize, Option<Vec<String>>)> {
+    let mut from = 0;
+    while let Some(open) = v[from..].find('{').map(|p| p + from) {
+        let close = v[open..].find('}').map(|p| p + open)?;
+        let inner = &v[open + 1..close];
+        let parts: Vec<&str> = inner.split("..").collect();
+        if (2..=3).contains(&parts.len()) {
+            let step = parts.get(2).map_or(Some(1), |s| {
+                s.parse::<i64>().ok().map(|n| n.unsigned_abs().max(1))
+            });
+            let values = match (parts[0].parse::<i64>(), parts[1].parse::<i64>(), step) {
+                (Ok(a), Ok(b), Some(step)) => {
+                    let count = a.abs_diff(b) / step + 1;
+                    (count <= MAX_SEQUENCE as u64).then(|| {
+                        let (lo, hi) = (a.min(b), a.max(b));
+                        let mut vals: Vec<String> = (lo..=hi)
+                            .step_by(step as usize)
+                            .map(|n| n.to_string())
+                            .collect();
+                        if a > b {
+                            vals.reverse();
+                        }
+                        vals
+                    })
+                }
+                _ => {
+                    let (a, b) = (parts[0], parts[1]);
+                    let single = |s: &str| {
+                        let mut c = s.chars();
+                        c.next().filter(|_| c.next().is_none())
+                    };
+                    match (single(a), single(b), step) {
+                        (Some(a), Some(b), Some(step)) if a.is_ascii() && b.is_ascii() => {
+                            let (lo, hi) = (a.min(b) as u8, a.max(b) as u8);
+                            let mut vals: Vec<String> = (lo..=hi)
+                                .step_by(step as usize)
+                                .map(|c| (c as char).to_string())
+                                .collect();
+                            if a > b {
+                                vals.reverse();
+                            }
+                            Some(vals)
+                        }
+                        _ => {
+                            from = open + 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            return Some((open, close + 1, values));
+        }
+        from = open + 1;
+    }
+    None
+}
+
 /// Brace expansion (`{a,b}`), which bash does before anything else: `{rm,-rf,/}` is `rm -rf /`.
 /// Quoted braces are expanded too (harmless over-approximation).
 pub(super) fn expand_braces(argv: &[Word]) -> Vec<Word> {
     let mut out = Vec::with_capacity(argv.len());
     for w in argv {
-        let alternatives = match &w.value {
-            Some(v) if v.contains('{') && v.contains(',') => glob::expand_braces(v),
-            _ => Vec::new(),
+        let ranged = match &w.value {
+            Some(v) if v.contains('{') && v.contains("..") => match expand_ranges(v) {
+                Some(r) => r,
+                None => {
+                    // A sequence too long to list: its words are only known at run time.
+                    out.push(Word::dynamic(&w.raw));
+                    continue;
+                }
+            },
+            Some(v) => vec![v.clone()],
+            None => Vec::new(),
         };
-        if alternatives.len() < 2 {
+        let alternatives: Vec<String> = ranged
+            .iter()
+            .flat_map(|v| {
+                if v.contains('{') && v.contains(',') {
+                    glob::expand_braces(v)
+                } else {
+                    vec![v.clone()]
+                }
+            })
+            .collect();
+        if alternatives.is_empty()
+            || (alternatives.len() == 1 && w.value.as_ref() == alternatives.first())
+        {
             out.push(w.clone());
             continue;
         }

@@ -158,10 +158,36 @@ fn uploads(program: &str, args: &[Word]) -> Vec<Word> {
     } else {
         "aAbBeiIoOPDtTwXQ"
     };
+    // wget `-e CMD` / `--execute=CMD` runs a wgetrc command: `post_file=F`, `body_file=F`,
+    // `input=F` send a file (wgetrc names ignore case, `_` and `-`).
+    let wgetrc_file = |cmd: &str| -> Option<String> {
+        let (key, value) = cmd.split_once('=')?;
+        let key: String = key
+            .chars()
+            .filter(|c| !matches!(c, '_' | '-' | ' '))
+            .collect::<String>()
+            .to_ascii_lowercase();
+        matches!(key.as_str(), "postfile" | "bodyfile" | "input").then(|| value.trim().to_string())
+    };
     for (c, value) in short_option_values(args, short_with_value) {
         let cookie_data = c == 'b' && value.value.as_deref().is_some_and(|v| v.contains('='));
         if short_files.contains(c) && !cookie_data {
             out.push(value);
+        } else if program == "wget" && c == 'e' {
+            if let Some(f) = value.value.as_deref().and_then(wgetrc_file) {
+                out.push(attached_word(&value, &f));
+            }
+        }
+    }
+    if program == "wget" {
+        for w in option_value(args, &[], &["--execute"])
+            .into_iter()
+            .cloned()
+            .chain(option_eq_values(args, &["--execute"]))
+        {
+            if let Some(f) = w.value.as_deref().and_then(wgetrc_file) {
+                out.push(attached_word(&w, &f));
+            }
         }
     }
     let mut i = 0;

@@ -52,8 +52,10 @@ impl Tok {
     /// Pattern positions reached from `i` by consuming `c` (at most two).
     fn step(&self, i: usize, c: char, path: bool, out: &mut Vec<usize>) {
         match self {
+            // Paths compare ASCII letters without case: macOS (and Windows) file systems do,
+            // so `.ENV` opens `.env` there.
             Tok::Lit(l) => {
-                if *l == c {
+                if *l == c || (path && l.eq_ignore_ascii_case(&c)) {
                     out.push(i + 1);
                 }
             }
@@ -64,7 +66,10 @@ impl Tok {
             }
             Tok::Class { negated, items } => {
                 if !(path && c == '/') {
-                    let inside = items.iter().any(|(lo, hi)| *lo <= c && c <= *hi);
+                    let within = |c: char| items.iter().any(|(lo, hi)| *lo <= c && c <= *hi);
+                    let inside = within(c)
+                        || (path
+                            && (within(c.to_ascii_lowercase()) || within(c.to_ascii_uppercase())));
                     if inside != *negated {
                         out.push(i + 1);
                     }

@@ -419,17 +419,14 @@ impl Policy {
             subjects
         };
         let env = checks::Env::new(ctx);
-        let mut best: Option<Decision> = None;
-        for s in &subjects {
-            let d = self.decide(s, &env, &keep);
-            if best
-                .as_ref()
-                .is_none_or(|b| d.outcome.severity() > b.outcome.severity())
-            {
-                best = Some(d);
-            }
-        }
-        best.unwrap_or_else(|| self.fallback_decision(None))
+        let found: Vec<Found> = subjects
+            .iter()
+            .map(|s| self.decide(s, &env, &keep))
+            .collect();
+        let Some(top) = found.iter().map(|f| f.outcome.severity()).max() else {
+            return self.fallback_decision(None);
+        };
+        combine(found.into_iter().filter(|f| f.outcome.severity() == top))
     }
 
     fn decide(
@@ -437,22 +434,24 @@ impl Policy {
         s: &subject::Subject<'_>,
         env: &checks::Env<'_>,
         keep: &impl Fn(&Rule) -> bool,
-    ) -> Decision {
+    ) -> Found {
         for rule in self.rules.iter().filter(|r| keep(r)) {
             if let Some(detail) = rule.matches(s, env) {
-                let reason = if detail.is_empty() {
-                    rule.reason.clone()
-                } else {
-                    format!("{} [{}]", rule.reason, clip(&detail, MAX_DETAIL))
-                };
-                return Decision {
+                return Found {
                     outcome: rule.outcome,
                     rule_id: rule.id.clone(),
-                    reason,
+                    reason: rule.reason.clone(),
+                    detail: (!detail.is_empty()).then_some(detail),
                 };
             }
         }
-        self.fallback_decision(s.command.map(|c| c.text.as_str()))
+        let d = self.fallback_decision(None);
+        Found {
+            outcome: d.outcome,
+            rule_id: d.rule_id,
+            reason: d.reason,
+            detail: s.command.map(|c| format!("`{}`", c.text)),
+        }
     }
 
     fn fallback_decision(&self, command: Option<&str>) -> Decision {
@@ -467,6 +466,69 @@ impl Policy {
         }
     }
 }
+
+/// What one rule (or the fallback) says about one subject.
+struct Found {
+    outcome: Outcome,
+    rule_id: String,
+    reason: String,
+    /// The command or path it is about.
+    detail: Option<String>,
+}
+
+/// One decision from the subjects that share the most restrictive outcome: the first one's
+/// rule, and a reason that names every command of the chain that led there (`cargo build` and
+/// `npm test` of `ls && cargo build && npm test`), grouped by rule.
+fn combine(found: impl Iterator<Item = Found>) -> Decision {
+    let mut groups: Vec<(Found, Vec<String>)> = Vec::new();
+    for f in found {
+        let detail = f.detail.clone();
+        let at = match groups.iter().position(|(g, _)| g.rule_id == f.rule_id) {
+            Some(at) => at,
+            None => {
+                groups.push((f, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        if let Some(d) = detail {
+            if !groups[at].1.contains(&d) {
+                groups[at].1.push(d);
+            }
+        }
+    }
+    let mut reason = String::new();
+    for (f, details) in &groups {
+        if !reason.is_empty() {
+            reason.push(' ');
+        }
+        reason.push_str(&f.reason);
+        let mut budget = MAX_REASON_DETAILS;
+        for d in details {
+            let piece = format!(" [{}]", clip(d, MAX_DETAIL));
+            if piece.len() > budget {
+                reason.push_str(" […]");
+                break;
+            }
+            budget -= piece.len();
+            reason.push_str(&piece);
+        }
+    }
+    match groups.into_iter().next() {
+        Some((f, _)) => Decision {
+            outcome: f.outcome,
+            rule_id: f.rule_id,
+            reason,
+        },
+        None => Decision {
+            outcome: Outcome::Ask,
+            rule_id: "default:ask".into(),
+            reason: "Nothing to decide.".into(),
+        },
+    }
+}
+
+/// Most bytes of command and path details in one rule's part of a reason.
+const MAX_REASON_DETAILS: usize = 1500;
 
 /// Whether any string in `v` carries the envelope's truncation marker (the text judged would
 /// not be the text run).

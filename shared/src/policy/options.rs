@@ -10,8 +10,9 @@
 //! Spec notation, kept compact so each table reads like the manual's synopsis:
 //!
 //! - `short`: one character per option; a following `:` means it takes a text value, `@` a
-//!   file it reads, `%` a pattern (text), `&` a pattern file it reads. `#` allows digits as
-//!   options (`head -20`).
+//!   file it reads, `%` a pattern (text), `&` a pattern file it reads, `?` an optional text
+//!   value that is only ever the rest of its word (`od -w16`, `date -Id`: `od -w F` reads `F`).
+//!   `#` allows digits as options (`head -20`).
 //! - `long`: `name` a flag; `name=` (text), `name=@`, `name=%`, `name=&` a required value
 //!   (`--name=v` or `--name v`); `name?` an optional value (only as `--name=v`); `name!` a
 //!   known option that is refused.
@@ -84,6 +85,7 @@ fn val_of(marker: Option<char>) -> Val {
         Some('@') => Val::Read,
         Some('%') => Val::Pattern,
         Some('&') => Val::PatternRead,
+        Some('?') => Val::Optional,
         _ => Val::Flag,
     }
 }
@@ -93,7 +95,7 @@ fn short_kind(spec: &str, c: char) -> Option<Val> {
     if c.is_ascii_digit() && spec.contains('#') {
         return Some(Val::Flag);
     }
-    if matches!(c, ':' | '@' | '%' | '&' | '#') {
+    if matches!(c, ':' | '@' | '%' | '&' | '#' | '?') {
         return None;
     }
     let mut chars = spec.chars().peekable();
@@ -101,7 +103,7 @@ fn short_kind(spec: &str, c: char) -> Option<Val> {
         let marker = chars
             .peek()
             .copied()
-            .filter(|m| matches!(m, ':' | '@' | '%' | '&'));
+            .filter(|m| matches!(m, ':' | '@' | '%' | '&' | '?'));
         if marker.is_some() {
             chars.next();
         }
@@ -251,6 +253,10 @@ pub(crate) fn parse(spec: &Spec, args: &[Word]) -> Result<Parsed, String> {
                 continue;
             }
             let rest = &body[pos + c.len_utf8()..];
+            if kind == Val::Optional {
+                // The rest of the word, if any, is the value; never the next word.
+                break;
+            }
             if rest.is_empty() {
                 let Some(next) = args.get(i) else {
                     return Err(format!("option `-{c}` needs a value"));

@@ -121,22 +121,24 @@ const SECRET_HINTS: &[&str] = &[
 
 /// Why a Bash command must not be allowed, if it must not.
 pub(crate) fn bash_problem(command: &str) -> Option<String> {
-    expansion_problem(command).or_else(|| {
-        let segments = segments(command);
-        let mut cd_seen = false;
-        for words in &segments {
-            if let Some(p) = segment_problem(words, cd_seen) {
-                return Some(p);
+    dialect_problem(command)
+        .or_else(|| expansion_problem(command))
+        .or_else(|| {
+            let segments = segments(command);
+            let mut cd_seen = false;
+            for words in &segments {
+                if let Some(p) = segment_problem(words, cd_seen) {
+                    return Some(p);
+                }
+                if words
+                    .iter()
+                    .any(|w| w == "cd" || w == "pushd" || w == "popd")
+                {
+                    cd_seen = true;
+                }
             }
-            if words
-                .iter()
-                .any(|w| w == "cd" || w == "pushd" || w == "popd")
-            {
-                cd_seen = true;
-            }
-        }
-        None
-    })
+            None
+        })
 }
 
 /// Why a non-Bash tool call must not be allowed, if it must not.
@@ -180,6 +182,46 @@ pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
 }
 
 /// `${...}` with anything but a plain name, and `$NAME` of a variable that may hold secrets.
+/// Text the parser may read differently from the shell that runs it: a line continuation
+/// next to a here-document (bash joins `E\<newline>OF` into its delimiter and ends the body
+/// early), glob qualifiers and extended globs (`*(e:CMD:)` runs CMD in zsh, Claude Code's
+/// shell on macOS; `@(x)` in bash with extglob), and zsh's `=(cmd)` process substitution.
+fn dialect_problem(command: &str) -> Option<String> {
+    if command.contains("<<") && command.contains("\\\n") {
+        return Some("a line continuation in a command with a here-document".into());
+    }
+    let b = command.as_bytes();
+    let (mut single, mut double) = (false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\\' if !single => {
+                i += 2;
+                continue;
+            }
+            b'\'' if !double => single = !single,
+            b'"' if !single => double = !double,
+            b'(' if !single && !double && i > 0 => {
+                let prev = b[i - 1];
+                if matches!(prev, b'*' | b'?' | b'+' | b'@' | b'!' | b']') {
+                    return Some(
+                        "a glob qualifier or extended glob (zsh runs code in `*(e:...:)`)".into(),
+                    );
+                }
+                let word_start =
+                    i < 2 || matches!(b[i - 2], b' ' | b'\t' | b'\n' | b';' | b'|' | b'&');
+                if prev == b'=' && word_start {
+                    return Some("zsh process substitution `=(...)`".into());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn expansion_problem(command: &str) -> Option<String> {
     let b = command.as_bytes();
     let mut i = 0;
@@ -317,19 +359,92 @@ fn is_patch_flag(a: &str) -> bool {
         "--function-context",
         "--ext",
         "--text",
+        "--binary",
+        "--cc",
+        "--dd",
+        "--remerge-diff",
+        "--diff-merges",
+        "--full-diff",
+        "--textconv",
+        "--raw",
+        "--patch-with",
+        "--output",
     ]
     .iter()
     .any(|p| a.starts_with(p))
-        || (a.starts_with('-') && !a.starts_with("--") && a.contains(['p', 'u', 'U', 'W']))
+        || (a.starts_with('-')
+            && !a.starts_with("--")
+            && a.contains(['p', 'u', 'U', 'W', 'c', 'm']))
+}
+
+/// A path argument that names one file: not the whole tree (`.`, `/`, `*`), and not what looks
+/// like a directory (a pathspec covers everything below it, `app/.env` included): the last
+/// component has an extension and no trailing `/`.
+fn is_narrow_path(p: &str) -> bool {
+    let t = p.trim_start_matches("./");
+    let last = t.rsplit('/').next().unwrap_or(t);
+    let file_like =
+        !t.ends_with('/') && last.rfind('.').is_some_and(|i| i > 0 && i + 1 < last.len());
+    file_like
+        && !(t.is_empty()
+            || t == "."
+            || t == ".."
+            || t.starts_with("../")
+            || p.starts_with('/')
+            || has_glob(p))
+}
+
+/// `HEAD`, `@`, `HEAD~2`, `HEAD^`, `ORIG_HEAD`: a commit relative to where the repository is
+/// (never a blob).
+fn is_head_relative(rev: &str) -> bool {
+    let base_end = rev.find(['~', '^']).unwrap_or(rev.len());
+    let (base, rest) = rev.split_at(base_end);
+    matches!(
+        base,
+        "HEAD" | "@" | "ORIG_HEAD" | "FETCH_HEAD" | "MERGE_HEAD"
+    ) && rest
+        .chars()
+        .all(|c| c == '~' || c == '^' || c.is_ascii_digit())
+}
+
+/// A revision or range (`A..B`, `A...B`) whose ends are all relative to HEAD.
+fn is_head_relative_range(rev: &str) -> bool {
+    rev.split("..")
+        .map(|side| side.trim_start_matches('.'))
+        .all(|side| side.is_empty() || is_head_relative(side))
+}
+
+/// A `git diff` option whose output names files or counts lines, never contents.
+fn is_content_free_flag(a: &str) -> bool {
+    let name = a.split('=').next().unwrap_or(a);
+    matches!(
+        name,
+        "--stat"
+            | "--name-only"
+            | "--name-status"
+            | "--shortstat"
+            | "--numstat"
+            | "--dirstat"
+            | "--summary"
+            | "--quiet"
+            | "--exit-code"
+    )
 }
 
 /// A grep option that makes it recurse into directories.
 fn is_recursive_flag(a: &str) -> bool {
-    a == "--recursive"
-        || a == "--dereference-recursive"
-        || a.starts_with("--directories")
-        || a == "-d"
-        || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R']))
+    // Any abbreviation getopt_long would accept (`--rec`, `--dir=recurse`, `--der`); shorter
+    // prefixes are ambiguous for grep and refused by it, taking them too costs nothing.
+    let long = a
+        .strip_prefix("--")
+        .map(|l| l.split('=').next().unwrap_or(l))
+        .is_some_and(|name| {
+            !name.is_empty()
+                && ["recursive", "dereference-recursive", "directories"]
+                    .iter()
+                    .any(|full| full.starts_with(name))
+        });
+    long || a == "-d" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R']))
 }
 
 fn has_glob(word: &str) -> bool {
@@ -429,16 +544,69 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                 .find(|a| !a.starts_with('-'))
                 .map(String::as_str);
             // Scoped to named paths (`-- path`, `REV:path`), which the analyzer judges as reads.
-            let scoped = args
+            // `.` (or `/`, `*`, ...) names every tracked file: not a scope.
+            let dashdash = args.iter().position(|a| a == "--");
+            let paths = dashdash.map(|i| &args[i + 1..]).unwrap_or_default();
+            let rev_paths: Vec<&String> = args[..dashdash.unwrap_or(args.len())]
                 .iter()
-                .position(|a| a == "--")
-                .is_some_and(|i| i + 1 < args.len())
-                || args.iter().any(|a| !a.starts_with('-') && a.contains(':'));
+                .filter(|a| !a.starts_with('-') && a.contains(':'))
+                .collect();
+            // `REV:path` prints that one file; an empty or whole-tree path (`HEAD:`), or a
+            // colon in a pattern or option value (`-e :`, `--src-prefix a:`), is no scope.
+            let rev_path_ok = |a: &str| {
+                a.split_once(':')
+                    .is_some_and(|(rev, path)| is_head_relative_range(rev) && is_narrow_path(path))
+            };
+            let scoped = (!paths.is_empty() && paths.iter().all(|p| is_narrow_path(p)))
+                || (!rev_paths.is_empty()
+                    && rev_paths.iter().all(|a| rev_path_ok(a))
+                    && sub.is_some_and(|s| s != "grep"));
             if let Some(sub @ ("show" | "diff" | "grep" | "whatchanged" | "format-patch")) = sub {
                 if !scoped {
                     return Some(format!(
                         "git {sub} prints tracked contents, which may include committed secrets"
                     ));
+                }
+                // A revision may name a blob (a hex id, or a tag pointing at one): `git show
+                // <blob> -- README` prints the blob whatever the path. Only revisions relative
+                // to HEAD (and `REV:path`, whose path is judged) are known to be commits;
+                // `git diff` with name/stat output prints no contents whatever they are.
+                let before = dashdash.map_or(args, |i| &args[..i]);
+                let revisions = before
+                    .iter()
+                    .skip_while(|a| a.as_str() != sub)
+                    .skip(1)
+                    .filter(|a| !a.starts_with('-'));
+                let content_free = sub == "diff" && args.iter().any(|a| is_content_free_flag(a));
+                // (`git grep` takes its pattern there, and refuses a blob as a tree.)
+                if sub != "grep"
+                    && !content_free
+                    && revisions
+                        .clone()
+                        .any(|r| !(rev_path_ok(r) || is_head_relative_range(r)))
+                {
+                    return Some(format!(
+                        "git {sub} of a revision that may name a blob (not relative to HEAD)"
+                    ));
+                }
+                // A plain revision next to `REV:path` prints its whole patch (`git show HEAD
+                // HEAD:README`): only named paths after `--` scope it.
+                if sub != "grep"
+                    && !content_free
+                    && paths.is_empty()
+                    && revisions.clone().any(|r| !r.contains(':'))
+                {
+                    return Some(format!(
+                        "git {sub} of a whole revision prints every file it changed"
+                    ));
+                }
+                // A grep pattern or option value could hold the colon: `git grep` is scoped
+                // only by named paths after `--`.
+                if sub == "grep" && paths.is_empty() {
+                    return Some(
+                        "git grep without named files after `--` searches every tracked file"
+                            .into(),
+                    );
                 }
             }
             if sub == Some("log") && args.iter().any(|a| is_patch_flag(a)) {

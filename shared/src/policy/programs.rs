@@ -319,7 +319,7 @@ const NL: Spec = spec(
 );
 /// `od` (coreutils 9.1).
 const OD: Spec = spec(
-    "A:j:N:t:vw:abcdfilosx",
+    "A:j:N:t:vw?abcdfilosx",
     &[
         "address-radix=",
         "endian=",
@@ -580,7 +580,7 @@ const STRINGS: Spec = spec(
 );
 /// `column` (util-linux 2.38).
 const COLUMN: Spec = spec(
-    "tc:s:o:xnNJ:l:R:H:W:r:ELd",
+    "tc:s:o:xn:N:Jl:R:H:W:r:E:LdeT:O:i:p:",
     &[
         "table",
         "output-width=",
@@ -592,6 +592,8 @@ const COLUMN: Spec = spec(
         "table-hide=",
         "table-wrap=",
         "table-name=",
+        "table-order=",
+        "table-header-repeat",
         "json",
         "keep-empty-lines",
         "table-noheadings",
@@ -754,7 +756,7 @@ const BASE64: Spec = Spec {
 /// `date` (coreutils 9.1). `-s`/`--set` changes the clock; `-f`/`--file` prints a file's
 /// lines in its error messages: refused.
 const DATE: Spec = spec(
-    "d:IRr@u",
+    "d:I?Rr@u",
     &[
         "date=",
         "debug",

@@ -92,8 +92,25 @@ pub(crate) fn classify(program: &str, args: &[Word]) -> Classified {
             Classified::other()
         };
     }
-    if values.len() == 1 && values[0] == Some("--version") && program != "date" {
-        return Classified::pure();
+    // `--version` alone is not read-only in general: toolchain proxies and version managers
+    // (rustup's `cargo`/`rustc` with a `rust-toolchain.toml` `path`, `go` with a `toolchain`
+    // line, `yarn` with `yarnPath`, asdf/mise shims with `path:` versions, corepack) run what
+    // the project names. Programs on the allow lists accept it through their own specs.
+    // xxd compares only the first two characters of an option (`-ps` is `-p`, and the next
+    // word is then a file, a second one written): only plain options are understood, values
+    // attached only when numeric (`-c16`).
+    if program == "xxd"
+        && values.iter().any(|v| {
+            v.is_some_and(|v| {
+                v.starts_with('-')
+                    && v.len() > 2
+                    && v != "--"
+                    && !(matches!(v.as_bytes()[1], b'c' | b'g' | b'l' | b's' | b'o')
+                        && v[2..].trim_start_matches(['+', '-']).parse::<u64>().is_ok())
+            })
+        })
+    {
+        return Classified::other();
     }
     // binutils read options from `@file` operands (any file, `@/etc/shadow`).
     if matches!(
@@ -175,6 +192,10 @@ pub(crate) fn classify(program: &str, args: &[Word]) -> Classified {
             .iter()
             .any(|f| f.contains("import") || f.contains("include"))
     {
+        return Classified::other();
+    }
+    // `date` prints with a `+FORMAT` operand; any other operand sets the clock.
+    if program == "date" && parsed.texts.iter().any(|t| !t.starts_with('+')) {
         return Classified::other();
     }
     if spec.operands == Operands::Text && parsed.reads.is_empty() {
@@ -442,7 +463,11 @@ mod tests {
         assert_eq!(c("find", &[".", "-delete"]), Role::Other);
         assert_eq!(c("find", &[".", "-name", "*.rs"]), Role::Reader);
         assert_eq!(c("find", &[".", "-fprint", "x"]), Role::Other);
-        assert_eq!(c("cargo", &["--version"]), Role::Pure);
+        assert_eq!(c("cargo", &["--version"]), Role::Other);
+        assert_eq!(c("xxd", &["-ps", "x"]), Role::Other);
+        assert_eq!(c("xxd", &["-c16", "x"]), Role::Reader);
+        assert_eq!(c("od", &["-c", "-w", "x"]), Role::Reader);
+        assert_eq!(c("column", &["-N", "a", "-J", "x"]), Role::Reader);
         assert_eq!(c("rm", &["x"]), Role::Other);
         assert_eq!(c("rg", &["--pre", "sh", "x"]), Role::Other);
         assert_eq!(c("rg", &["--pr=sh", "x"]), Role::Other);

@@ -138,6 +138,194 @@ pub(super) fn interpreter(program: &str, raw: &RawCommand, a: &mut Analyzed, arg
     }
 }
 
+/// The flags of each transparent wrapper (options without a value) and its options with an
+/// optional value that is only ever attached (`xargs -i{}`, `--replace=R`), from the manuals
+/// (coreutils 9.1 `env`, `nice`, `nohup`, `timeout`, `stdbuf`; GNU time 1.9; util-linux 2.38
+/// `ionice`, `chrt`, `taskset`, `flock`, `setsid`, `unshare`; findutils 4.9 `xargs`; procps
+/// `watch`; bash 5.2 `exec`, `command`).
+fn wrapper_flags(program: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match program {
+        "env" => (
+            &[
+                "-i",
+                "--ignore-environment",
+                "-0",
+                "--null",
+                "-v",
+                "--debug",
+                "--list-signal-handling",
+            ],
+            &["--block-signal", "--default-signal", "--ignore-signal"],
+        ),
+        "time" => (
+            &[
+                "-p",
+                "--portability",
+                "-a",
+                "--append",
+                "-v",
+                "--verbose",
+                "-q",
+                "--quiet",
+            ],
+            &[],
+        ),
+        "timeout" => (
+            &["--preserve-status", "--foreground", "-v", "--verbose"],
+            &[],
+        ),
+        "ionice" => (&["-t", "--ignore"], &[]),
+        "chrt" => (
+            &[
+                "-a",
+                "--all-tasks",
+                "-b",
+                "--batch",
+                "-d",
+                "--deadline",
+                "-f",
+                "--fifo",
+                "-i",
+                "--idle",
+                "-o",
+                "--other",
+                "-r",
+                "--rr",
+                "-R",
+                "--reset-on-fork",
+                "-v",
+                "--verbose",
+            ],
+            &[],
+        ),
+        "taskset" => (&["-a", "--all-tasks", "-c", "--cpu-list"], &[]),
+        "flock" => (
+            &[
+                "-s",
+                "--shared",
+                "-x",
+                "-e",
+                "--exclusive",
+                "-u",
+                "--unlock",
+                "-n",
+                "--nb",
+                "--nonblock",
+                "-o",
+                "--close",
+                "-F",
+                "--no-fork",
+                "--verbose",
+            ],
+            &[],
+        ),
+        "exec" => (&["-c", "-l"], &[]),
+        "command" => (&["-p"], &[]),
+        "xargs" => (
+            &[
+                "-0",
+                "--null",
+                "-o",
+                "--open-tty",
+                "-p",
+                "--interactive",
+                "-r",
+                "--no-run-if-empty",
+                "-t",
+                "--verbose",
+                "-x",
+                "--exit",
+                "--show-limits",
+                "-i",
+                "-e",
+                "-l",
+            ],
+            &["--replace", "--eof", "--max-lines"],
+        ),
+        "setsid" => (&["-c", "--ctty", "-f", "--fork", "-w", "--wait"], &[]),
+        "watch" => (
+            &[
+                "-b",
+                "--beep",
+                "-e",
+                "--errexit",
+                "-g",
+                "--chgexit",
+                "-t",
+                "--no-title",
+                "-x",
+                "--exec",
+                "-c",
+                "--color",
+                "-p",
+                "--precise",
+                "-w",
+                "--no-wrap",
+                "-d",
+            ],
+            &["--differences"],
+        ),
+        "unshare" => (
+            &[
+                "-m",
+                "--mount",
+                "-u",
+                "--uts",
+                "-i",
+                "--ipc",
+                "-n",
+                "--net",
+                "-p",
+                "--pid",
+                "-U",
+                "--user",
+                "-C",
+                "--cgroup",
+                "-T",
+                "--time",
+                "-f",
+                "--fork",
+                "-r",
+                "--map-root-user",
+                "-c",
+                "--map-current-user",
+                "--kill-child",
+                "--mount-proc",
+            ],
+            &[],
+        ),
+        "sudo" => (
+            &[
+                "-A",
+                "--askpass",
+                "-b",
+                "--background",
+                "-E",
+                "-H",
+                "--set-home",
+                "-i",
+                "--login",
+                "-K",
+                "-k",
+                "--reset-timestamp",
+                "-n",
+                "--non-interactive",
+                "-P",
+                "--preserve-groups",
+                "-S",
+                "--stdin",
+                "-s",
+                "--shell",
+                "-V",
+                "-v",
+                "-l",
+            ],
+            &["--preserve-env"],
+        ),
+        _ => (&[], &[]),
+    }
+}
+
 /// Wrappers: the command they run is analysed as a command of its own. Returns false when
 /// `program` is not a wrapper.
 pub(super) fn wrapper(
@@ -148,7 +336,9 @@ pub(super) fn wrapper(
     depth: usize,
     out: &mut Vec<Analyzed>,
 ) -> bool {
-    // (name, options taking a value, positionals before the command, transparent)
+    // (options taking a value, positionals before the command, transparent). Each wrapper's
+    // flags are listed in [`wrapper_flags`]: an option on neither list is not understood (it
+    // could take the next word as its value and hide the wrapped command).
     let spec: (&[&str], usize, bool) = match program {
         "env" => (
             &["-u", "--unset", "-C", "--chdir", "-S", "--split-string"],
@@ -195,9 +385,8 @@ pub(super) fn wrapper(
                 "--delimiter",
                 "--max-args",
                 "--max-procs",
-                "--max-lines",
-                "--replace",
-                "--eof",
+                "--max-chars",
+                "--process-slot-var",
             ],
             0,
             true,
@@ -246,7 +435,7 @@ pub(super) fn wrapper(
             false,
         ),
         "chroot" => (&["--userspec", "--groups"], 1, false),
-        "watch" => (&["-n", "--interval", "-d"], 0, true),
+        "watch" => (&["-n", "--interval"], 0, true),
         "setsid" => (&[], 0, true),
         "unshare" => (
             &[
@@ -269,6 +458,7 @@ pub(super) fn wrapper(
         _ => return false,
     };
     let (value_opts, skip_positionals, transparent) = spec;
+    let (flags, optional) = wrapper_flags(program);
     if program == "command" && has_short(args, "vV", &[]) {
         a.role = Role::Pure;
         return true;
@@ -302,28 +492,33 @@ pub(super) fn wrapper(
             }
             _ => (v, None),
         };
-        if name.starts_with("--")
-            && !value_opts.contains(&name)
-            && value_opts
-                .iter()
-                .any(|o| o.starts_with("--") && o.starts_with(name))
-        {
-            a.problem = Some(format!(
-                "{program}: abbreviated option `{name}` is not understood"
-            ));
+        let takes_value = value_opts.contains(&name);
+        let is_optional = optional.contains(&name);
+        let numeric = program == "nice" && name[1..].parse::<i64>().is_ok();
+        if !(takes_value || is_optional || numeric || flags.contains(&name)) {
+            // Unknown, or an abbreviation (GNU accepts `--process` for `--process-slot-var`,
+            // which takes the next word): not understood.
+            a.problem = Some(format!("{program}: option `{name}` is not understood"));
             return true;
         }
-        let takes_value = value_opts.contains(&name);
+        if attached.is_some() && !(takes_value || is_optional) {
+            a.problem = Some(format!("{program}: option `{name}` takes no value"));
+            return true;
+        }
         let value = if takes_value {
             attached.or_else(|| {
                 i += 1;
                 args.get(i).and_then(|w| w.value.clone())
             })
         } else {
-            None
+            attached
         };
         match (program, name) {
-            ("env", "-C" | "--chdir") | ("sudo", "-D" | "--chdir") => {
+            ("unshare", "-R" | "--root") => {
+                a.problem = Some("unshare --root changes what every path means".into());
+                return true;
+            }
+            ("env", "-C" | "--chdir") | ("sudo", "-D" | "--chdir") | ("unshare", "-w" | "--wd") => {
                 cwd = value.as_deref().map_or(CwdState::Unknown, |d| cwd.cd(d));
             }
             ("env", "-S" | "--split-string") | ("su" | "runuser" | "flock", "-c" | "--command") => {
@@ -333,7 +528,7 @@ pub(super) fn wrapper(
                         .map_or_else(|| Word::dynamic("?"), Word::literal),
                 );
             }
-            ("xargs", "-I" | "--replace") => replace = value.or(Some("{}".into())),
+            ("xargs", "-I" | "-i" | "--replace") => replace = value.or(Some("{}".into())),
             ("xargs", "-a" | "--arg-file") => {
                 // The file's words become arguments of the command: what it reads reaches
                 // the command as if piped (`xargs -a .env curl` sends it).
@@ -378,6 +573,23 @@ pub(super) fn wrapper(
             return true;
         }
         i = args.len();
+    }
+    if program == "flock" {
+        // `flock FILE|DIR [-c CMD | CMD ...]`: the lock file is created when missing (a write:
+        // `flock ~/.bash_profile true` makes bash skip `~/.profile`).
+        if let Some(lock) = args.get(i) {
+            a.effects
+                .extend(effect(EffectKind::Write, lock, &cwd, false));
+        }
+        if let Some(flag) = args.get(i + 1).and_then(|w| w.value.as_deref()) {
+            if matches!(flag, "-c" | "--command") {
+                script = Some(
+                    args.get(i + 2)
+                        .and_then(|w| w.value.as_deref())
+                        .map_or_else(|| Word::dynamic("?"), Word::literal),
+                );
+            }
+        }
     }
     i += skip_positionals;
     a.role = if transparent { Role::Pure } else { Role::Other };

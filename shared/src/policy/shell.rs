@@ -589,7 +589,9 @@ impl Walker {
             redirects: self.inherited_redirects.clone(),
             ..RawCommand::default()
         };
-        self.sub_words.clear();
+        // Words of this command's own substitutions; an enclosing command's (this one may sit
+        // in its process substitution) are put back afterwards.
+        let outer_sub_words = std::mem::take(&mut self.sub_words);
         if let Some(prefix) = &sc.prefix {
             for item in &prefix.0 {
                 self.item(item, true, &mut cmd)?;
@@ -610,6 +612,7 @@ impl Walker {
             }
         }
         cmd.upstream.append(&mut self.sub_words);
+        self.sub_words = outer_sub_words;
         self.track_cd(&cmd);
         self.track_env(&mut cmd);
         self.push(cmd)
@@ -675,8 +678,22 @@ impl Walker {
                 }
             }
             CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
+                let start = self.out.len();
                 let sources = self.subshell_list(&sub.list)?;
                 cmd.sources.extend(sources);
+                // What `<(cat .env)` reads reaches this command (`curl -d @<(cat .env)`).
+                let words: Vec<Word> = self.out[start..]
+                    .iter()
+                    .flat_map(|c| {
+                        c.argv.iter().skip(1).cloned().chain(
+                            c.redirects
+                                .iter()
+                                .filter(|r| !r.write)
+                                .map(|r| r.target.clone()),
+                        )
+                    })
+                    .collect();
+                self.sub_words.extend(words);
                 cmd.argv.push(Word::process_substitution());
             }
         }

@@ -37,6 +37,7 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 /// Stores one envelope and updates every projection. Runs inside the writer transaction.
+#[allow(clippy::too_many_arguments)]
 pub fn ingest(
     conn: &Connection,
     feed: &mut Feed,
@@ -44,6 +45,8 @@ pub fn ingest(
     ev: Option<&HookEvent>,
     raw: &str,
     decision: Option<&DecisionRecord>,
+    now: DateTime<Utc>,
+    machine: Option<&str>,
 ) -> StoreResult<IngestOutcome> {
     let event_id = env.event_id.to_string();
     let existing: Option<(i64, Option<String>)> = conn
@@ -67,7 +70,7 @@ pub fn ingest(
         });
     }
     let ev = ev.filter(|_| env.parse_error.is_none());
-    let (session, created) = resolve_session(conn, env, ev)?;
+    let (session, created) = resolve_session(conn, env, ev, machine)?;
     let session_id = session.as_ref().map(|s| s.id.clone());
     let task_id = session.as_ref().and_then(|s| s.task_id.clone());
     let at = env.captured_at;
@@ -102,18 +105,20 @@ pub fn ingest(
     )?;
     conn.exec_cached(
         "INSERT INTO events (seq, event_id, event, captured_at, received_at, session_id, \
-         claude_session_id, malformed, size, envelope) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+         claude_session_id, malformed, size, envelope, machine) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
         params![
             seq,
             event_id,
             env.event,
             fmt_ts(at),
-            fmt_ts(Utc::now()),
+            fmt_ts(now),
             session_id,
             ev.map(|e| e.common.session_id.clone()),
             env.parse_error.is_some() as i64,
             raw.len() as i64,
             raw,
+            machine,
         ],
     )?;
     crate::store::fts::index_event(
@@ -125,6 +130,9 @@ pub fn ingest(
         decision.map(|d| d.decision.outcome),
         env.parse_error.is_some(),
     )?;
+    if let Some(name) = machine {
+        super::machines::record_event(conn, name, &fmt_ts(now))?;
+    }
     let resolved = match session {
         Some(session) => apply_to_session(conn, feed, &session, created, env, ev, decision)?,
         None => Vec::new(),
@@ -165,40 +173,104 @@ fn feed_kind(event: &str, malformed: bool) -> &'static str {
     }
 }
 
-/// Finds or creates the Maestro session of an event: the `maestro.session_id` of a spawned
-/// session first, then the Claude session id already seen, else a new unassigned session.
-fn resolve_session(
+/// Where an event's Maestro session is: the one rule both the decision path
+/// ([`crate::store::Store::decision_context`]) and the write path ([`resolve_session`]) follow,
+/// so a decision is always taken under the task the event is then recorded under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Located {
+    /// An existing session.
+    Existing(String),
+    /// No session yet: one is created with this id (a spawned session's `maestro.session_id`
+    /// this store has not seen keeps its id; otherwise a new one).
+    New(Option<String>),
+    /// Neither a Maestro nor a Claude session id: the event belongs to no session.
+    Nowhere,
+}
+
+/// Locates the session of an event: the `maestro.session_id` of a spawned session first (an
+/// unknown one is created under that id, never redirected to another session by its Claude
+/// session id), then the Claude session id already seen, else a new unassigned session.
+pub(crate) fn locate_session(
     conn: &Connection,
-    env: &Envelope,
-    ev: Option<&HookEvent>,
-) -> StoreResult<(Option<Session>, bool)> {
-    let claude_sid = ev.map(|e| e.common.session_id.as_str());
-    if let Some(mid) = env.maestro.session_id.as_deref().filter(|s| !s.is_empty()) {
-        if let Some(s) = load_session(conn, mid)? {
-            if let Some(cs) = claude_sid {
-                map_claude(conn, cs, &s.id)?;
-            }
-            return Ok((Some(s), false));
-        }
-        // A spawned id this store has not seen (e.g. another server's): keep it stable.
-        return create_session(conn, mid, env, ev).map(|s| (Some(s), true));
+    maestro_sid: Option<&str>,
+    claude_sid: Option<&str>,
+) -> StoreResult<Located> {
+    if let Some(mid) = maestro_sid.filter(|s| !s.is_empty()) {
+        let known: Option<String> = conn
+            .row_cached("SELECT id FROM sessions WHERE id = ?1", [mid], |r| r.get(0))
+            .optional()?;
+        return Ok(match known {
+            Some(id) => Located::Existing(id),
+            None => Located::New(Some(mid.to_string())),
+        });
     }
     let Some(cs) = claude_sid else {
-        return Ok((None, false));
+        return Ok(Located::Nowhere);
     };
     let mapped: Option<String> = conn
         .row_cached(
-            "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
+            "SELECT s.id FROM claude_sessions c JOIN sessions s ON s.id = c.session_id \
+             WHERE c.claude_session_id = ?1",
             [cs],
             |r| r.get(0),
         )
         .optional()?;
-    if let Some(sid) = mapped {
-        if let Some(s) = load_session(conn, &sid)? {
-            return Ok((Some(s), false));
-        }
+    Ok(match mapped {
+        Some(id) => Located::Existing(id),
+        None => Located::New(None),
+    })
+}
+
+/// The task a new session of this envelope is created under: `maestro.task_id` when that task
+/// exists.
+pub(crate) fn task_for_new_session(
+    conn: &Connection,
+    task_hint: Option<&str>,
+) -> StoreResult<Option<String>> {
+    match task_hint {
+        Some(t) => Ok(conn
+            .query_row("SELECT id FROM tasks WHERE id = ?1", [t], |r| r.get(0))
+            .optional()?),
+        None => Ok(None),
     }
-    create_session(conn, &new_id("s_"), env, ev).map(|s| (Some(s), true))
+}
+
+/// Finds or creates the Maestro session of an event ([`locate_session`]).
+fn resolve_session(
+    conn: &Connection,
+    env: &Envelope,
+    ev: Option<&HookEvent>,
+    machine: Option<&str>,
+) -> StoreResult<(Option<Session>, bool)> {
+    let claude_sid = ev.map(|e| e.common.session_id.as_str());
+    match locate_session(conn, env.maestro.session_id.as_deref(), claude_sid)? {
+        Located::Existing(id) => {
+            let Some(s) = load_session(conn, &id)? else {
+                return Err(StoreError::internal(format!(
+                    "session {id} vanished inside the write transaction"
+                )));
+            };
+            if let Some(cs) = claude_sid {
+                map_claude(conn, cs, &s.id)?;
+            }
+            if s.machine.is_none() && machine.is_some() {
+                // A session spawned here (or first seen through the local token) that a
+                // machine's hook then reports on: it shows that machine.
+                conn.exec_cached(
+                    "UPDATE sessions SET machine = ?2 WHERE id = ?1",
+                    params![s.id, machine],
+                )?;
+                let s = load_session(conn, &id)?.unwrap_or(s);
+                return Ok((Some(s), false));
+            }
+            Ok((Some(s), false))
+        }
+        Located::New(id) => {
+            let id = id.unwrap_or_else(|| new_id("s_"));
+            create_session(conn, &id, env, ev, machine).map(|s| (Some(s), true))
+        }
+        Located::Nowhere => Ok((None, false)),
+    }
 }
 
 fn map_claude(conn: &Connection, claude_sid: &str, session_id: &str) -> StoreResult<()> {
@@ -214,21 +286,17 @@ fn create_session(
     id: &str,
     env: &Envelope,
     ev: Option<&HookEvent>,
+    machine: Option<&str>,
 ) -> StoreResult<Session> {
-    let task_id: Option<String> = match env.maestro.task_id.as_deref() {
-        Some(t) => conn
-            .query_row("SELECT id FROM tasks WHERE id = ?1", [t], |r| r.get(0))
-            .optional()?,
-        None => None,
-    };
+    let task_id = task_for_new_session(conn, env.maestro.task_id.as_deref())?;
     let cwd = ev.and_then(|e| e.common.cwd.clone());
     let project_dir = env.source.project_dir.clone().or_else(|| cwd.clone());
     let claude_sid = ev.map(|e| e.common.session_id.clone());
     let (pid, pid_start) = watchable_pid(env);
     conn.exec_cached(
         "INSERT INTO sessions (id, claude_session_id, task_id, state, state_at, health, \
-         project_dir, cwd, host, claude_pid, spawned, started_at, claude_pid_start) \
-         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8, ?9)",
+         project_dir, cwd, host, claude_pid, spawned, started_at, claude_pid_start, machine) \
+         VALUES (?1, ?2, ?3, 'starting', NULL, 'active', ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10)",
         params![
             id,
             claude_sid,
@@ -239,6 +307,7 @@ fn create_session(
             pid,
             fmt_ts(env.captured_at),
             pid_start,
+            machine,
         ],
     )?;
     if let Some(cs) = &claude_sid {
@@ -372,6 +441,9 @@ fn apply_to_session(
             env.source.host,
         ],
     )?;
+    // What the session message shows changed (not only the per-event counters, which travel
+    // on the `hook:*` messages): an earlier first event, or a fact filled in below.
+    let mut changed = created || (!session.spawned && at < session.started_at);
     let claude_sid = ev.map(|e| e.common.session_id.as_str());
     if (session.host.is_none() && env.source.host.is_some())
         || (session.project_dir.is_none()
@@ -389,8 +461,8 @@ fn apply_to_session(
                 claude_sid,
             ],
         )?;
+        changed = true;
     }
-    let mut changed = created;
     let mut resolved = Vec::new();
 
     if let Some(ev) = ev {
@@ -536,7 +608,7 @@ fn set_state(
     // comes from the process that raised them.
     if n > 0 {
         if let Some(task_id) = &session.task_id {
-            refresh_task_status(conn, task_id)?;
+            refresh_task_status(conn, task_id, parse_ts(at_s))?;
         }
     }
     Ok(n > 0 || session.state != state)
@@ -544,7 +616,11 @@ fn set_state(
 
 /// Task status follows its sessions: blocked while one waits for permission, in progress
 /// while one runs. It never moves to done by itself; the operator decides.
-pub fn refresh_task_status(conn: &Connection, task_id: &str) -> StoreResult<bool> {
+pub fn refresh_task_status(
+    conn: &Connection,
+    task_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let Some(task) = load_task(conn, task_id)? else {
         return Ok(false);
     };
@@ -565,7 +641,7 @@ pub fn refresh_task_status(conn: &Connection, task_id: &str) -> StoreResult<bool
     if next != task.status {
         conn.exec_cached(
             "UPDATE tasks SET status = ?2, updated_at = ?3 WHERE id = ?1",
-            params![task_id, next.as_str(), fmt_ts(Utc::now())],
+            params![task_id, next.as_str(), fmt_ts(now)],
         )?;
         return Ok(true);
     }
@@ -1206,4 +1282,310 @@ pub fn mark_not_run(
             ..Line::default()
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Store;
+    use maestro_shared::api::TaskInput;
+    use maestro_shared::{Envelope, HookEvent};
+    use serde_json::{json, Value};
+
+    fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("dir");
+        let (tx, _) = tokio::sync::broadcast::channel(1024);
+        let store = SqliteStore::open(&dir.path().join("m.db"), false, tx).expect("open");
+        (store, dir)
+    }
+
+    fn envelope(payload: Value, maestro_sid: Option<&str>, task: Option<&str>) -> Envelope {
+        let name = payload["hook_event_name"]
+            .as_str()
+            .expect("name")
+            .to_string();
+        let mut e = Envelope::new(name, payload);
+        e.maestro.session_id = maestro_sid.map(str::to_string);
+        e.maestro.task_id = task.map(str::to_string);
+        e
+    }
+
+    fn pre(claude_sid: &str) -> Value {
+        json!({"session_id": claude_sid, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": {"command": "ls"}, "tool_use_id": format!("tu-{claude_sid}")})
+    }
+
+    /// The decision path and the write path place an event in the same session and task, for
+    /// every way an event names its session.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_decision_is_taken_under_the_task_the_event_is_recorded_under() {
+        let (store, _dir) = store();
+        let task = store
+            .create_task(TaskInput {
+                title: Some("t".into()),
+                policy: Some("[[rules]]\nid = \"x\"\n".into()),
+                ..TaskInput::default()
+            })
+            .await
+            .expect("task");
+        // Claude session c1 belongs to the task.
+        let start = json!({"session_id": "c1", "hook_event_name": "SessionStart"});
+        let e = envelope(start, None, Some(&task.id));
+        let ev = HookEvent::parse(&e.payload).ok();
+        store
+            .ingest(e, ev, Vec::new().into(), None, None)
+            .await
+            .expect("ingest");
+        let unknown_task = Some("t_gone");
+        let cases: Vec<(&str, Envelope)> = vec![
+            // A spawned id this store has not seen, with a Claude id mapped elsewhere: a new
+            // session under that id, not the task of c1's session.
+            (
+                "unknown maestro id",
+                envelope(pre("c1"), Some("s_elsewhere"), None),
+            ),
+            ("known claude id", envelope(pre("c1"), None, None)),
+            (
+                "new claude id with a task",
+                envelope(pre("c2"), None, Some(&task.id)),
+            ),
+            (
+                "new claude id, missing task",
+                envelope(pre("c3"), None, unknown_task),
+            ),
+            (
+                "known maestro id",
+                envelope(pre("c9"), Some("s_elsewhere"), None),
+            ),
+        ];
+        for (what, e) in cases {
+            let ctx = store.decision_context(&e).await.expect("context");
+            let ev = HookEvent::parse(&e.payload).ok();
+            let out = store
+                .ingest(e, ev, Vec::new().into(), None, None)
+                .await
+                .expect("ingest");
+            assert_eq!(ctx.task_id, out.task_id, "{what}");
+            if let Some(s) = &ctx.session_id {
+                assert_eq!(Some(s), out.session_id.as_ref(), "{what}");
+            }
+        }
+    }
+
+    /// Every order of one session's events (a spooled event arrives late, hooks run
+    /// concurrently) gives the same rows and the same last feed message: the projection orders
+    /// by capture time, never by arrival. The store's clock is fixed so that nothing it writes
+    /// depends on when the test runs.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_arrival_order_of_a_session_gives_the_same_rows_and_feed() {
+        use crate::time::{fmt_ts, FixedClock};
+        use chrono::TimeZone;
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let (tx, _) = tokio::sync::broadcast::channel(1024);
+        let t0 = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+            .single()
+            .expect("t0");
+        let clock = Arc::new(FixedClock::new(t0 + chrono::Duration::hours(1)));
+        let path = dir.path().join("m.db");
+        let store = SqliteStore::open_with_clock(&path, false, tx, clock.clone()).expect("open");
+        let events = |c: &str| -> Vec<Value> {
+            vec![
+                json!({"session_id": c, "hook_event_name": "SessionStart", "source": "startup"}),
+                json!({"session_id": c, "hook_event_name": "UserPromptSubmit", "prompt": "fix it"}),
+                json!({"session_id": c, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                    "tool_input": {"command": "make"}, "tool_use_id": "tu1"}),
+                json!({"session_id": c, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+                    "tool_input": {"command": "make"}, "tool_use_id": "tu1",
+                    "tool_response": {"stdout": "ok", "stderr": "", "interrupted": false}}),
+                json!({"session_id": c, "hook_event_name": "Stop"}),
+                json!({"session_id": c, "hook_event_name": "SessionEnd", "reason": "exit"}),
+            ]
+        };
+        let mut orders: Vec<Vec<usize>> = Vec::new();
+        permutations(&mut (0..6).collect::<Vec<_>>(), 0, &mut orders);
+        assert_eq!(orders.len(), 720);
+        for (n, order) in orders.iter().enumerate() {
+            let c = format!("c{n}");
+            let evs = events(&c);
+            for &i in order {
+                let mut e = envelope(evs[i].clone(), None, None);
+                e.captured_at = t0 + chrono::Duration::seconds(i as i64);
+                // Arrival times differ by order; the clock moves with each arrival.
+                clock.set(t0 + chrono::Duration::hours(1) + chrono::Duration::seconds(n as i64));
+                let ev = HookEvent::parse(&e.payload).ok();
+                store
+                    .ingest(e, ev, Vec::new().into(), None, None)
+                    .await
+                    .expect("ingest");
+            }
+        }
+        let conn = rusqlite::Connection::open(&path).expect("read connection");
+        let snapshot = |c: &str| -> Value {
+            let sid: String = conn
+                .query_row(
+                    "SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1",
+                    [c],
+                    |r| r.get(0),
+                )
+                .expect("mapped");
+            let rows = |sql: &str| -> Vec<Vec<Value>> {
+                let mut st = conn.prepare(sql).expect("prepare");
+                let n = st.column_count();
+                st.query_map([&sid], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Null => Value::Null,
+                                rusqlite::types::ValueRef::Integer(v) => json!(v),
+                                rusqlite::types::ValueRef::Real(v) => json!(v),
+                                rusqlite::types::ValueRef::Text(t) => {
+                                    json!(String::from_utf8_lossy(t))
+                                }
+                                rusqlite::types::ValueRef::Blob(_) => json!("blob"),
+                            })
+                        })
+                        .collect::<rusqlite::Result<Vec<Value>>>()
+                })
+                .expect("query")
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .expect("rows")
+            };
+            let mut feed_session: Value = conn
+                .query_row(
+                    "SELECT data FROM feed WHERE session_id = ?1 AND kind = 'session:updated' \
+                     ORDER BY seq DESC LIMIT 1",
+                    [&sid],
+                    |r| r.get::<_, String>(0),
+                )
+                .map(|t| serde_json::from_str(&t).expect("feed json"))
+                .expect("a session message");
+            let mut row_session = serde_json::to_value(
+                crate::store::rows::load_session(&conn, &sid)
+                    .expect("load")
+                    .expect("session"),
+            )
+            .expect("json");
+            // The session is re-sent only when it changes; counters and the last-seen time of
+            // every event travel on the `hook:*` messages instead.
+            let count: i64 = conn
+                .query_row(
+                    "SELECT MAX(json_extract(data, '$.session_event_count')) FROM feed \
+                     WHERE session_id = ?1 AND kind LIKE 'hook:%'",
+                    [&sid],
+                    |r| r.get(0),
+                )
+                .expect("hook messages");
+            assert_eq!(json!(count), row_session["event_count"], "{c}: live count");
+            for v in [&mut feed_session, &mut row_session] {
+                v["id"] = json!("S");
+                v["claude_session_id"] = json!("C");
+                for per_event in ["event_count", "last_event_at", "duration_ms", "cwd"] {
+                    v[per_event] = Value::Null;
+                }
+            }
+            assert_eq!(
+                feed_session, row_session,
+                "{c}: the last feed message is the row"
+            );
+            json!({
+                "session": rows(
+                    "SELECT state, state_at, health, started_at, ended_at, last_event_at, \
+                     event_count, blocked_on, end_reason, turn_failed FROM sessions WHERE id = ?1"),
+                "tool_calls": rows(
+                    "SELECT tool_use_id, tool_name, status, pre_at, post_at, duration_ms, error \
+                     FROM tool_calls WHERE session_id = ?1"),
+                "timeline": rows(
+                    "SELECT at, kind, event, summary, tool_name, tool_use_id, status, detail \
+                     FROM timeline WHERE session_id = ?1 ORDER BY at, kind, summary"),
+                "feed": feed_session,
+            })
+        };
+        let first = snapshot("c0");
+        assert_eq!(first["session"][0][0], json!("completed"), "{first}");
+        assert_eq!(
+            first["session"][0][5],
+            json!(fmt_ts(t0 + chrono::Duration::seconds(5)))
+        );
+        for n in 1..orders.len() {
+            let c = format!("c{n}");
+            assert_eq!(
+                snapshot(&c),
+                first,
+                "order {:?} differs from {:?}",
+                orders[n],
+                orders[0]
+            );
+        }
+    }
+
+    fn permutations(items: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+        if k == items.len() {
+            out.push(items.clone());
+            return;
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permutations(items, k + 1, out);
+            items.swap(k, i);
+        }
+    }
+
+    /// Health follows the store's clock, not the machine's: moving a fixed clock past the
+    /// thresholds turns a session idle, then stale, and an event makes it active again.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn health_follows_the_store_clock() {
+        use crate::store::HealthThresholds;
+        use crate::time::FixedClock;
+        use chrono::TimeZone;
+        use maestro_shared::api::Health;
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        let dir = tempfile::tempdir().expect("dir");
+        let (tx, _) = tokio::sync::broadcast::channel(1024);
+        let t0 = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 1, 9, 0, 0)
+            .single()
+            .expect("t0");
+        let clock = Arc::new(FixedClock::new(t0));
+        let store =
+            SqliteStore::open_with_clock(&dir.path().join("m.db"), false, tx, clock.clone())
+                .expect("open");
+        let th = HealthThresholds {
+            idle_after: Duration::from_secs(60),
+            stale_after: Duration::from_secs(600),
+        };
+        let send = |at: chrono::DateTime<chrono::Utc>| {
+            let mut e = envelope(pre("h1"), None, None);
+            e.captured_at = at;
+            let ev = HookEvent::parse(&e.payload).ok();
+            store.ingest(e, ev, Vec::new().into(), None, None)
+        };
+        let sid = send(t0).await.expect("ingest").session_id.expect("session");
+        let health = || async { store.get_session(&sid).await.expect("session").health };
+        for (after, want, changes) in [
+            (30, Health::Active, 0),
+            (61, Health::Idle, 1),
+            (300, Health::Idle, 0),
+            (601, Health::Stale, 1),
+        ] {
+            clock.set(t0 + chrono::Duration::seconds(after));
+            assert_eq!(
+                store.tick_health(th.clone()).await.expect("tick"),
+                changes,
+                "at +{after}s"
+            );
+            assert_eq!(health().await, want, "at +{after}s");
+        }
+        // An event makes it active at once (the ingest itself), and the next tick agrees.
+        send(t0 + chrono::Duration::seconds(601))
+            .await
+            .expect("ingest");
+        assert_eq!(health().await, Health::Active);
+        assert_eq!(store.tick_health(th).await.expect("tick"), 0);
+        assert_eq!(health().await, Health::Active);
+    }
 }

@@ -1,0 +1,185 @@
+//! The notification queue in SQLite: the feed cursor, queued deliveries, attempts, the log.
+
+use super::{StoreError, StoreResult};
+use crate::notify::{self, Delivery, Destination, Kind, LogEntry, Notification};
+use crate::time::{fmt_ts, parse_ts};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Most feed messages turned into deliveries per pass.
+const SCAN_BATCH: i64 = 500;
+
+/// Turns the feed messages after the cursor into queued deliveries and moves the cursor, in
+/// the caller's write transaction. A destination gets one delivery per subject and kind.
+pub(super) fn enqueue(
+    conn: &Connection,
+    destinations: &[Destination],
+    public_url: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let cursor: i64 = conn
+        .query_row("SELECT feed_seq FROM notify_cursor WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(0);
+    let mut st = conn.prepare(
+        "SELECT seq, kind, at, data FROM feed WHERE seq > ?1 AND kind IN \
+         ('approval:pending', 'session:updated', 'task:updated') ORDER BY seq LIMIT ?2",
+    )?;
+    let rows: Vec<(i64, String, String, String)> = st
+        .query_map(params![cursor, SCAN_BATCH], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let Some(last) = rows.last().map(|r| r.0) else {
+        return Ok(0);
+    };
+    let mut project_of = |session_id: &str| -> Option<String> {
+        conn.query_row(
+            "SELECT project_dir FROM sessions WHERE id = ?1",
+            [session_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .flatten()
+    };
+    let mut queued = 0;
+    for (_, kind, at, data) in &rows {
+        let Ok(data) = serde_json::from_str(data) else {
+            continue;
+        };
+        let Some(n) = notify::from_feed(kind, parse_ts(at), &data, public_url, &mut project_of)
+        else {
+            continue;
+        };
+        let payload = serde_json::to_string(&n)
+            .map_err(|e| StoreError::internal(format!("notification: {e}")))?;
+        for d in destinations.iter().filter(|d| d.wants(&n)) {
+            queued += conn.execute(
+                "INSERT OR IGNORE INTO notifications (destination, dedupe_key, kind, summary, \
+                 payload, status, attempts, created_at, next_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
+                params![
+                    d.name,
+                    n.key,
+                    n.kind.as_str(),
+                    n.summary,
+                    payload,
+                    fmt_ts(now)
+                ],
+            )?;
+        }
+    }
+    conn.execute(
+        "INSERT INTO notify_cursor (id, feed_seq) VALUES (1, ?1) \
+         ON CONFLICT (id) DO UPDATE SET feed_seq = excluded.feed_seq",
+        [last],
+    )?;
+    Ok(queued)
+}
+
+/// Deliveries due at `now`, oldest first.
+pub(super) fn due(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> StoreResult<Vec<Delivery>> {
+    let mut st = conn.prepare(
+        "SELECT id, destination, attempts, payload FROM notifications \
+         WHERE status = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+    )?;
+    let rows = st
+        .query_map(params![fmt_ts(now), limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, destination, attempts, payload) in rows {
+        let mut notification: Notification = serde_json::from_str(&payload)
+            .map_err(|e| StoreError::internal(format!("stored notification {id}: {e}")))?;
+        notification.key = String::new();
+        out.push(Delivery {
+            id,
+            destination,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            notification,
+        });
+    }
+    Ok(out)
+}
+
+/// Records an attempt: delivered, or failed and retried after `retry` (`None`: given up).
+pub(super) fn record(
+    conn: &Connection,
+    id: i64,
+    outcome: &Result<(), String>,
+    retry: Option<std::time::Duration>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    match outcome {
+        Ok(()) => conn.execute(
+            "UPDATE notifications SET status = 'delivered', attempts = attempts + 1, \
+             delivered_at = ?2, next_at = NULL, last_error = NULL WHERE id = ?1",
+            params![id, fmt_ts(now)],
+        )?,
+        Err(e) => {
+            let next = retry
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| fmt_ts(now + d));
+            conn.execute(
+                "UPDATE notifications SET attempts = attempts + 1, last_error = ?2, \
+                 status = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END, next_at = ?3 \
+                 WHERE id = ?1",
+                params![id, e, next],
+            )?
+        }
+    };
+    Ok(())
+}
+
+/// The delivery log, newest first.
+pub(super) fn log(conn: &Connection, limit: usize) -> StoreResult<Vec<LogEntry>> {
+    let mut st = conn.prepare(
+        "SELECT id, destination, kind, summary, status, attempts, created_at, delivered_at, \
+         next_at, last_error FROM notifications ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = st
+        .query_map([limit as i64], |r| {
+            let kind: String = r.get(2)?;
+            Ok((
+                kind,
+                LogEntry {
+                    id: r.get(0)?,
+                    destination: r.get(1)?,
+                    kind: Kind::Permission,
+                    summary: r.get(3)?,
+                    status: r.get(4)?,
+                    attempts: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
+                    created_at: r.get(6)?,
+                    delivered_at: r.get(7)?,
+                    next_at: r.get(8)?,
+                    last_error: r.get(9)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(kind, mut e)| {
+            e.kind = Kind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == kind)
+                .ok_or_else(|| {
+                    StoreError::internal(format!("unknown notification kind {kind:?}"))
+                })?;
+            Ok(e)
+        })
+        .collect()
+}

@@ -155,6 +155,11 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/timeline", get(routes::sessions::timeline))
         .route("/sessions/{id}/metrics", get(routes::sessions::metrics))
         .route("/sessions/{id}/errors", get(routes::sessions::errors))
+        .route("/activity", get(routes::activity::list))
+        .route(
+            "/activity/sessions",
+            get(routes::activity::session_summaries),
+        )
         .route("/events", get(routes::events::list))
         .route("/events/{event_id}", get(routes::events::get))
         .route("/approvals", get(routes::approvals::list))

@@ -15,6 +15,7 @@ pub mod machines;
 mod notify;
 pub mod operators;
 mod routes;
+mod search;
 mod spawn;
 mod store;
 mod telemetry;

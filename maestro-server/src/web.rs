@@ -40,6 +40,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 static ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
+    asset!("views.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
     asset!("js/app.js", JS),
     asset!("js/api.js", JS),
@@ -59,6 +60,10 @@ static ASSETS: &[Asset] = &[
     asset!("js/errors.js", JS),
     asset!("js/toasts.js", JS),
     asset!("js/unassigned.js", JS),
+    asset!("js/links.js", JS),
+    asset!("js/activity.js", JS),
+    asset!("js/sessions-list.js", JS),
+    asset!("js/notify.js", JS),
 ];
 
 /// Strong ETags, computed once (FNV-1a over the content).

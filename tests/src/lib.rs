@@ -8,6 +8,7 @@ pub mod envelopes;
 pub mod fake_api;
 pub mod server;
 pub mod tui;
+pub mod ui;
 pub mod ws;
 
 use std::path::{Path, PathBuf};

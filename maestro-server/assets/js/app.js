@@ -1,4 +1,5 @@
-// Entry point: login check, hash router (#/board, #/task/ID, #/session/ID), live feed.
+// Entry point: login check, hash router (#/board, #/task/ID, #/session/ID, #/activity?…,
+// #/sessions?…), live feed.
 
 import { h } from './dom.js';
 import { Api } from './api.js';
@@ -8,8 +9,11 @@ import { mountLogin } from './login.js';
 import { mountBoard } from './board.js';
 import { mountSession } from './session-view.js';
 import { mountTask } from './task-view.js';
+import { mountActivity } from './activity.js';
+import { mountSessions } from './sessions-list.js';
 import { initToasts } from './toasts.js';
 import { initApprovals } from './approvals.js';
+import { initNotifications } from './notify.js';
 
 // Uncaught errors are kept for the browser tests (and are visible in the console).
 window.__maestroErrors = [];
@@ -26,11 +30,17 @@ function route() {
   if (unmount) unmount();
   unmount = null;
   main.replaceChildren();
-  const hash = location.hash || '#/board';
-  const m = hash.match(/^#\/(board|task|session)(?:\/(.+))?$/);
+  // A view's filters follow `?` (deep links, see links.js).
+  const hash = (location.hash || '#/board').split('?')[0];
+  const m = hash.match(/^#\/(board|task|session|activity|sessions)(?:\/(.+))?$/);
   const view = m ? m[1] : 'board';
   const id = m && m[2] ? decodeURIComponent(m[2]) : null;
-  document.getElementById('nav-board').classList.toggle('active', view === 'board');
+  for (const v of ['board', 'activity', 'sessions']) {
+    const link = document.getElementById(`nav-${v}`);
+    link.classList.toggle('active', view === v);
+    if (view === v) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
   const page = h('div', { class: ['page', `page-${view}`] });
   main.append(page);
   if (view === 'session' && id) {
@@ -39,6 +49,12 @@ function route() {
   } else if (view === 'task' && id) {
     document.title = 'Task · Maestro';
     unmount = mountTask(page, id);
+  } else if (view === 'activity') {
+    document.title = 'Activity · Maestro';
+    unmount = mountActivity(page);
+  } else if (view === 'sessions') {
+    document.title = 'Sessions · Maestro';
+    unmount = mountSessions(page);
   } else {
     document.title = 'Board · Maestro';
     unmount = mountBoard(page);
@@ -93,6 +109,7 @@ function showLogin() {
 async function boot() {
   initToasts();
   initApprovals();
+  initNotifications();
   on('conn', renderConn);
   renderConn(state.conn);
   window.addEventListener('hashchange', route);

@@ -30,6 +30,18 @@ function subjectLabel(input) {
   return 'Input';
 }
 
+/**
+ * One toast per decision: the deciding page's HTTP answer and the feed's approval:resolved
+ * arrive in either order; whichever comes second says nothing.
+ */
+const decidedToasts = new Set();
+function decisionToast(approvalId, t) {
+  if (decidedToasts.has(approvalId)) return;
+  decidedToasts.add(approvalId);
+  if (decidedToasts.size > 500) decidedToasts.delete(decidedToasts.values().next().value);
+  toast(t);
+}
+
 function dropToasts(approvalId) {
   for (const t of document.querySelectorAll('.toast[data-approval-id]')) {
     if (t.dataset.approvalId === approvalId) t.remove();
@@ -89,7 +101,7 @@ export function openApproval(approval) {
     await Api.decide(a.id, decision, r || undefined);
     state.approvals.delete(a.id);
     emit('approvals', {});
-    toast({
+    decisionToast(a.id, {
       kind: decision === 'approve' ? 'success' : 'info',
       title: decision === 'approve' ? 'Approved' : 'Denied',
       message: reveal(a.summary),
@@ -222,7 +234,7 @@ export function initApprovals() {
         terminal_allowed: 'answered in the terminal (allowed)',
         terminal_denied: 'answered in the terminal (denied or dismissed)',
       }[resolved.status] || resolved.status;
-      toast({ kind: 'info', title: `Request ${verb}`, message: `${reveal(resolved.summary)}${resolved.decided_by ? ` (by ${resolved.decided_by})` : ''}` });
+      decisionToast(resolved.id, { kind: 'info', title: `Request ${verb}`, message: `${reveal(resolved.summary)}${resolved.decided_by ? ` (by ${resolved.decided_by})` : ''}` });
     }
   });
   on('tasks', render);

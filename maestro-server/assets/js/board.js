@@ -10,6 +10,11 @@ import { toast } from './toasts.js';
 import { STATUS_LABELS, STATUS_ORDER } from './format.js';
 import { createUnassigned } from './unassigned.js';
 
+/** Done tasks shown before "Show all". */
+const DONE_SHOWN = 5;
+/** From this many tasks on, cards are compact. */
+const COMPACT_AT = 30;
+
 /** The create / edit task form in a dialog. */
 export function openTaskForm(task, onSaved) {
   const title = h('input', { class: 'input', id: 'task-title', required: true, autofocus: true, maxlength: '300', value: task ? task.title : '' });
@@ -144,7 +149,19 @@ export function mountBoard(root) {
     unassigned.el,
   );
 
+  // Done tasks are collapsed to the most recently updated few unless asked for all.
+  let showAllDone = false;
+  const doneToggle = h('button', { type: 'button', class: 'btn btn-ghost btn-sm done-toggle', id: 'done-toggle', 'aria-expanded': 'false' });
+  doneToggle.addEventListener('click', () => {
+    showAllDone = !showAllDone;
+    doneToggle.setAttribute('aria-expanded', String(showAllDone));
+    render();
+    doneToggle.focus();
+  });
+
   const render = () => {
+    // Moving a card re-inserts it, which drops the focus: put it back afterwards.
+    const active = document.activeElement;
     const seen = new Set();
     const byStatus = new Map(STATUS_ORDER.map((s) => [s, []]));
     const tasks = [...state.tasks.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
@@ -163,8 +180,17 @@ export function mountBoard(root) {
         cards.delete(id);
       }
     }
+    const doneAll = byStatus.get('done') || [];
+    const doneTotal = doneAll.length;
+    if (doneTotal > DONE_SHOWN && !showAllDone) {
+      const recent = (el) => (state.tasks.get(el.dataset.taskId) || {}).updated_at || '';
+      const keep = new Set([...doneAll].sort((a, b) => (recent(a) < recent(b) ? 1 : -1)).slice(0, DONE_SHOWN));
+      byStatus.set('done', doneAll.filter((el) => keep.has(el)));
+    }
+    board.classList.toggle('compact', tasks.length > COMPACT_AT);
     for (const [status, els] of byStatus) {
       const { list, count } = columns.get(status);
+      if (status === 'done' && doneTotal > DONE_SHOWN) els.push(doneToggle);
       const now = [...list.children];
       const same = els.length ? els.length === now.length && els.every((el, i) => now[i] === el)
         : now.length === 1 && now[0].classList.contains('col-empty');
@@ -172,7 +198,13 @@ export function mountBoard(root) {
         list.replaceChildren(...els);
         if (!els.length) list.append(h('p', { class: 'col-empty', text: status === 'todo' ? 'Add a task above' : 'Nothing here' }));
       }
-      setText(count, String(els.length));
+      setText(count, String(status === 'done' ? doneTotal : els.length));
+    }
+    setText(doneToggle, showAllDone ? 'Show fewer' : `Show all ${doneTotal} done tasks`);
+    if (active && active !== document.activeElement && active.isConnected) {
+      const card = active.closest('.card');
+      const target = active.disabled && card ? (card.querySelector('.card-moves button:not(:disabled)') || card.querySelector('.card-title')) : active;
+      if (target) target.focus({ preventScroll: true });
     }
     const running = [...state.sessions.values()].filter((s) => !['completed', 'failed', 'lost'].includes(s.state)).length;
     setText(summary, `${tasks.length} task${tasks.length === 1 ? '' : 's'} · ${running} running session${running === 1 ? '' : 's'} · ${state.approvals.size} pending approval${state.approvals.size === 1 ? '' : 's'}`);

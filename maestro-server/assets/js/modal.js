@@ -8,6 +8,32 @@ let current = null;
 const FOCUSABLE =
   'a[href], button:not([disabled]), input:not([disabled]), textarea:not([disabled]), select:not([disabled]), [tabindex]:not([tabindex="-1"])';
 
+/** Where focus goes when the opener is gone by then: its card's title, or the pending button. */
+function fallbackOf(opener) {
+  if (!opener || !opener.closest) return null;
+  const card = opener.closest('.card');
+  if (card) return card.querySelector('.card-title');
+  if (opener.closest('.pending-wrap')) return document.getElementById('pending-btn');
+  return null;
+}
+
+/** Whether `el` can take focus now: in the page, shown, not disabled. */
+function focusable(el) {
+  return !!el && el.isConnected && typeof el.focus === 'function' && !el.disabled
+    && !el.closest('[hidden]') && el.getClientRects().length > 0;
+}
+
+/**
+ * Puts focus back where the dialog was opened from; when that is gone or hidden (the blocked
+ * badge cleared by the decision, the pending list closed), on its card's title, the pending
+ * button, or the page's main region, so it never drops to <body>.
+ */
+export function restoreFocus(opener, fallback) {
+  const candidates = [opener, fallback, document.getElementById('main')];
+  const target = candidates.find(focusable) || document.getElementById('main');
+  if (target) target.focus({ preventScroll: target.id === 'main' });
+}
+
 /**
  * Opens a dialog. `content` is a Node (or array of nodes); `actions` are buttons:
  * `{label, kind: 'primary'|'danger'|'ghost', onClick(dialog) -> (false to keep open), id}`.
@@ -16,6 +42,7 @@ const FOCUSABLE =
 export function openDialog({ title, content, actions = [], onClose, className = '', label }) {
   if (current) current.close();
   const opener = document.activeElement;
+  const fallback = fallbackOf(opener);
   const titleId = `dlg-title-${Math.random().toString(36).slice(2)}`;
   const errorBox = h('p', { class: 'dialog-error', role: 'alert', hidden: true });
   const buttons = actions.map((a) =>
@@ -45,7 +72,7 @@ export function openDialog({ title, content, actions = [], onClose, className = 
       if (dlg.open) dlg.close();
       dlg.remove();
       if (onClose) onClose();
-      if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
+      restoreFocus(opener, fallback);
     },
     setBusy(busy) {
       for (const b of buttons) b.disabled = busy;

@@ -164,6 +164,8 @@ export function applyMessage(msg) {
         const s = state.sessions.get(msg.session_id);
         if (s && d.session_event_count > s.event_count) {
           const next = { ...s, event_count: d.session_event_count };
+          // ... and its capture time is the session's last activity (Sessions view's sort).
+          if (msg.at && timeKey(msg.at) > timeKey(s.last_event_at)) next.last_event_at = msg.at;
           state.sessions.set(s.id, next);
           emit('sessions', next);
         }

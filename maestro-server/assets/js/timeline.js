@@ -114,6 +114,7 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
     if (!el) {
       el = h('li', { class: 'tl-turn', dataset: { promptId: it.prompt_id } },
         h('span', { class: 'tl-turn-label', text: `Turn ${turnNo.get(it.prompt_id) || ''}` }),
+        showSession ? h('span', { class: 'chip chip-session', text: shortId(it.session_id) }) : null,
         h('span', { class: 'muted small mono', title: `prompt_id ${it.prompt_id}`, text: clockTime(it.at) }));
       turns.set(key, el);
     }
@@ -123,8 +124,16 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
   function render() {
     const t0 = performance.now();
     if (turnsDirty) {
+      // Turns are numbered per session: in a task's timeline a second session's first
+      // prompt is its turn 1, not the task's turn 2.
       turnNo = new Map();
-      for (const it of items) if (it.prompt_id && !turnNo.has(it.prompt_id)) turnNo.set(it.prompt_id, turnNo.size + 1);
+      const perSession = new Map();
+      for (const it of items) {
+        if (!it.prompt_id || turnNo.has(it.prompt_id)) continue;
+        const n = (perSession.get(it.session_id) || 0) + 1;
+        perSession.set(it.session_id, n);
+        turnNo.set(it.prompt_id, n);
+      }
       turnsDirty = false;
     }
     const start = Math.max(0, items.length - shown);

@@ -5,17 +5,40 @@ import { h } from './dom.js';
 import { on, state } from './store.js';
 import { toolSubject, shortId } from './format.js';
 
-const MAX = 5;
+/** Toasts on screen at most (the oldest go first). */
+const MAX = 4;
+/** Open toasts by group key: a burst of the same kind of news updates one toast. */
+const groups = new Map();
+/** The group of the toast that collects what did not fit. */
+const MORE = '__more';
 const LIFETIME = 10000;
 
 function region() {
   return document.getElementById('toasts');
 }
 
-/** Shows a toast: kind = 'error' | 'info' | 'success'. */
-export function toast({ kind = 'info', title, message, href, linkText, action }) {
+/**
+ * Shows a toast: kind = 'error' | 'info' | 'success' | 'warning'. Toasts with the same `group`
+ * (e.g. the failures of one session) are one toast that counts them and shows the latest.
+ */
+export function toast({ kind = 'info', title, message, href, linkText, action, group }) {
   const root = region();
   if (!root) return null;
+  const open = group && groups.get(group);
+  if (open && open.el.isConnected) {
+    open.count += 1;
+    open.el.querySelector('.toast-title').textContent = `${title} (${open.count})`;
+    const msg = open.el.querySelector('.toast-msg');
+    if (msg) msg.textContent = message || '';
+    open.el.dataset.count = String(open.count);
+    open.arm();
+    return open.el;
+  }
+  if (group && group !== MORE && root.children.length >= MAX - 1) {
+    // Full: a new group joins the one "more" toast instead of pushing older news out.
+    return toast({ kind, title: 'More notifications', message: [title, message].filter(Boolean).join(' — '),
+      href: '#/activity?status=error', linkText: 'Show the failures in Activity', group: MORE });
+  }
   const close = h('button', { type: 'button', class: 'icon-btn toast-close', 'aria-label': 'Dismiss', text: '×' });
   const el = h(
     'div',
@@ -49,6 +72,10 @@ export function toast({ kind = 'info', title, message, href, linkText, action })
   root.appendChild(el);
   while (root.children.length > MAX) root.firstElementChild.remove();
   arm();
+  if (group) {
+    groups.set(group, { el, count: 1, arm });
+    for (const [k, v] of groups) if (!v.el.isConnected && v.el !== el) groups.delete(k);
+  }
   return el;
 }
 
@@ -77,6 +104,7 @@ export function initToasts() {
         message: [firstLine(subject, 100), firstLine(p.error)].filter(Boolean).join(' — '),
         href,
         linkText: link,
+        group: `fail:${msg.session_id || ''}`,
       });
     } else if (msg.type === 'hook:stop_failure') {
       toast({
@@ -85,6 +113,7 @@ export function initToasts() {
         message: firstLine(p.last_assistant_message || p.error || 'The turn ended with an API error'),
         href,
         linkText: link,
+        group: `fail:${msg.session_id || ''}`,
       });
     }
   });

@@ -1,5 +1,6 @@
 //! REST handlers under `/api` (operator token).
 
+pub mod activity;
 pub mod approvals;
 pub mod events;
 pub mod notifications;

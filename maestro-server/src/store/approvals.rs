@@ -226,7 +226,9 @@ pub fn transition(
     Ok(Ok(a))
 }
 
-/// The audit line of a transition.
+/// The audit line of a transition. An approval has one line from held to decided: the
+/// "Held for approval" line its request wrote becomes the decision's line (who decided, and
+/// how long it was held), in place and at the time it was held; without one, a new line.
 fn audit_line(conn: &Connection, feed: &mut Feed, a: &Approval, at_s: &str) -> StoreResult<()> {
     let why = a
         .decision_reason
@@ -259,6 +261,43 @@ fn audit_line(conn: &Connection, feed: &mut Feed, a: &Approval, at_s: &str) -> S
         ApprovalStatus::Cancelled => (format!("Cancelled ({by}): {}", a.summary), "info"),
         ApprovalStatus::Pending => return Ok(()),
     };
+    let detail = json!({"approval_id": a.id, "status": a.status,
+        "decided_by": a.decided_by, "latency_ms": a.latency_ms, "rule_id": a.rule_id});
+    let held: Option<(i64, Option<String>)> = conn
+        .row_cached(
+            "SELECT id, detail FROM timeline WHERE session_id = ?1 AND kind = 'decision' \
+             AND status = 'warning' AND json_extract(detail, '$.approval_id') = ?2 \
+             ORDER BY id DESC LIMIT 1",
+            params![a.session_id, a.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((id, held_detail)) = held {
+        let mut merged = held_detail
+            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        if let (Some(m), Some(d)) = (merged.as_object_mut(), detail.as_object()) {
+            for (k, v) in d {
+                m.insert(k.clone(), v.clone());
+            }
+            m.insert("decided_at".into(), json!(at_s));
+        }
+        let held_for = a
+            .latency_ms
+            .map(|ms| format!(" (held {})", held_duration(ms)))
+            .unwrap_or_default();
+        conn.exec_cached(
+            "UPDATE timeline SET summary = ?2, status = ?3, detail = ?4 WHERE id = ?1",
+            params![
+                id,
+                format!("{summary}{held_for}"),
+                status,
+                merged.to_string()
+            ],
+        )?;
+        return super::projection::emit_line(conn, feed, id);
+    }
     add_line(
         conn,
         feed,
@@ -271,12 +310,20 @@ fn audit_line(conn: &Connection, feed: &mut Feed, a: &Approval, at_s: &str) -> S
             summary: &summary,
             tool_name: Some(&a.tool_name),
             status,
-            detail: Some(&json!({"approval_id": a.id, "status": a.status,
-                "decided_by": a.decided_by, "latency_ms": a.latency_ms, "rule_id": a.rule_id})),
+            detail: Some(&detail),
             ..Line::default()
         },
     )?;
     Ok(())
+}
+
+/// "850 ms", "12 s", "3 min 5 s".
+fn held_duration(ms: i64) -> String {
+    match ms {
+        ..=999 => format!("{} ms", ms.max(0)),
+        1_000..=59_999 => format!("{} s", ms / 1000),
+        _ => format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
 }
 
 /// After a transition, what a blocked session waits for: another pending approval (keep it),

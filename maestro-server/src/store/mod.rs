@@ -5,6 +5,7 @@
 pub mod approvals;
 mod batch;
 pub mod cached;
+pub(crate) mod fts;
 pub mod machines;
 mod notify;
 pub(crate) mod people;
@@ -380,6 +381,18 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<StoredEvent>>;
     /// One raw event envelope.
     async fn event(&self, event_id: &str) -> StoreResult<StoredEvent>;
+    /// One page of the activity stream (every stored event, newest first), filtered and
+    /// optionally searched (see [`crate::search`]).
+    async fn activity(
+        &self,
+        query: crate::search::ActivityQuery,
+    ) -> StoreResult<crate::search::ActivityPage>;
+    /// First prompt, tool calls and failures of each of these sessions (unknown ids are left
+    /// out), at most [`crate::search::MAX_SUMMARIES`].
+    async fn session_summaries(
+        &self,
+        ids: Vec<String>,
+    ) -> StoreResult<Vec<crate::search::SessionSummary>>;
     /// Feed messages after a seq, in order.
     async fn feed_since(&self, since: i64, limit: i64) -> StoreResult<Vec<WsMessage>>;
 

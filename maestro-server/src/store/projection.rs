@@ -121,6 +121,15 @@ pub fn ingest(
             machine,
         ],
     )?;
+    crate::store::fts::index_event(
+        conn,
+        seq,
+        session_id.as_deref(),
+        &env.event,
+        ev.map(|_| &env.payload),
+        decision.map(|d| d.decision.outcome),
+        env.parse_error.is_some(),
+    )?;
     if let Some(name) = machine {
         super::machines::record_event(conn, name, &fmt_ts(now))?;
     }
@@ -1140,8 +1149,8 @@ fn tool_line_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ToolLine
 }
 
 /// Inserts or updates the one timeline line of a tool call (`line.tool_use_id`, whose
-/// `tool_calls` row exists and points at `existing`), keeping the earliest time and the most
-/// final status, and emits it when it changed.
+/// `tool_calls` row exists and points at `existing`), keeping the most final status at the time
+/// of its phase ([`merge_tool_line`]), and emits it when it changed.
 fn upsert_tool_line(
     conn: &Connection,
     feed: &mut Feed,
@@ -1159,20 +1168,25 @@ fn upsert_tool_line(
     merge_tool_line(conn, feed, existing, line)
 }
 
-/// Merges `line` into a tool call's existing line (the earliest time, the most final status)
-/// and emits it when it changed.
+/// Merges `line` into a tool call's existing line (the most final status) and emits it when
+/// it changed. The line stands where its most final phase happened, so the timeline reads in
+/// the order things happened: a call held for approval ("Held ... Approved") is done after the
+/// approval, an Agent call finishes after its subagent's lines. Between phases of the same rank
+/// the earliest time wins, and a less final phase arriving late moves nothing, so the result
+/// does not depend on the order the hooks' events arrive in.
 fn merge_tool_line(
     conn: &Connection,
     feed: &mut Feed,
     (id, old_status, old_at): ToolLine,
     line: &Line<'_>,
 ) -> StoreResult<()> {
-    let earlier = if line.at < old_at.as_str() {
-        line.at
-    } else {
-        old_at.as_str()
-    };
-    if status_rank(line.status) >= status_rank(&old_status) {
+    let (new_rank, old_rank) = (status_rank(line.status), status_rank(&old_status));
+    if new_rank >= old_rank {
+        let at = if new_rank > old_rank || line.at < old_at.as_str() {
+            line.at
+        } else {
+            old_at.as_str()
+        };
         // Keep details of an earlier phase (the decision) when this one has none.
         conn.exec_cached(
             "UPDATE timeline SET at = ?2, kind = ?3, event = ?4, summary = ?5, status = ?6, \
@@ -1180,7 +1194,7 @@ fn merge_tool_line(
                prompt_id = COALESCE(prompt_id, ?9) WHERE id = ?1",
             params![
                 id,
-                earlier,
+                at,
                 line.kind,
                 line.event,
                 line.summary,
@@ -1190,13 +1204,14 @@ fn merge_tool_line(
                 line.prompt_id,
             ],
         )?;
-    } else if earlier != old_at {
-        conn.exec_cached(
-            "UPDATE timeline SET at = ?2, prompt_id = COALESCE(prompt_id, ?3) WHERE id = ?1",
-            params![id, earlier, line.prompt_id],
-        )?;
     } else {
-        return Ok(());
+        let changed = conn.exec_cached(
+            "UPDATE timeline SET prompt_id = ?2 WHERE id = ?1 AND prompt_id IS NULL AND ?2 IS NOT NULL",
+            params![id, line.prompt_id],
+        )?;
+        if changed == 0 {
+            return Ok(());
+        }
     }
     // The merged line, read back by its key (cheaper than `RETURNING`, see `add_line`). The
     // session start/end columns only matter for session-end lines, which are re-read with

@@ -202,6 +202,9 @@ CREATE TABLE audit (
     detail TEXT NOT NULL
 );
 "#,
+    // The activity stream's index and full-text search (`store::fts`); the events already
+    // stored are indexed in the same transaction.
+    super::fts::MIGRATION,
 ];
 
 /// Applies pending migrations.
@@ -214,6 +217,12 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if *sql == super::fts::MIGRATION {
+            let n = super::fts::backfill(&tx)?;
+            if n > 0 {
+                tracing::info!(events = n, "indexed the stored events for search");
+            }
+        }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
@@ -221,6 +230,19 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         // A new database: what later migrations dropped left free pages behind; without them
         // the file holds only what is in use (and a capped database is full when it says so).
         conn.execute_batch("VACUUM")?;
+    }
+    Ok(())
+}
+
+/// Applies the migrations before the activity index's: a database as an older server left it.
+#[cfg(test)]
+pub(super) fn migrate_before_fts(conn: &mut Connection) -> rusqlite::Result<()> {
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        if *sql == super::fts::MIGRATION {
+            break;
+        }
+        conn.execute_batch(sql)?;
+        conn.pragma_update(None, "user_version", i as i64 + 1)?;
     }
     Ok(())
 }

@@ -920,6 +920,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn activity(
+        &self,
+        query: crate::search::ActivityQuery,
+    ) -> StoreResult<crate::search::ActivityPage> {
+        self.read(move |conn| Ok(super::fts::search(conn, &query)?))
+            .await
+    }
+
+    async fn session_summaries(
+        &self,
+        ids: Vec<String>,
+    ) -> StoreResult<Vec<crate::search::SessionSummary>> {
+        self.read(move |conn| Ok(super::fts::session_summaries(conn, &ids)?))
+            .await
+    }
+
     async fn feed_since(&self, since: i64, limit: i64) -> StoreResult<Vec<WsMessage>> {
         // Only what is durable: a batch committed but not yet synced is broadcast (and so
         // reaches the subscriber) once its fsync is done.

@@ -4,7 +4,8 @@
 //! Build the release binaries first: `cargo build --release -p maestro-hook -p maestro-server`,
 //! then `cargo run --release -p maestro-tests --bin bench -- <subcommand> [--quick] [flags]`.
 //!
-//! Subcommands: `hook-cost`, `ingest`, `latency`, `sessions`, `drain`, `memory`, `all`.
+//! Subcommands: `hook-cost`, `ingest`, `latency`, `sessions`, `drain`, `memory`, `search`,
+//! `all`.
 //! Everything runs on 127.0.0.1; every loop is bounded in count and time.
 
 use anyhow::{bail, Context, Result};
@@ -70,7 +71,8 @@ const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memor
   latency    [--duration 30] [--hook-duration 10] [--rates 100,1000]  hook->WebSocket, 10 WS clients (--hook-duration 0: no real hooks)
   sessions   [--rounds 10]             100 concurrent sessions vs an idle server
   drain      [--n 10000]               spool drain rate
-  memory     [--events 1000000]        RSS and DB size, then retention";
+  memory     [--events 1000000]        RSS and DB size, then retention
+  search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)";
 
 fn main() -> Result<()> {
     let args = Args::parse()?;
@@ -86,6 +88,7 @@ fn main() -> Result<()> {
         "sessions",
         "drain",
         "memory",
+        "search",
     ];
     if !all && !known.contains(&args.cmd.as_str()) {
         println!("{USAGE}");
@@ -105,6 +108,7 @@ fn main() -> Result<()> {
             "sessions" => rt.block_on(sessions(&args))?,
             "drain" => rt.block_on(drain(&args))?,
             "memory" => rt.block_on(memory(&args))?,
+            "search" => rt.block_on(search_bench::run(&args))?,
             _ => unreachable!(),
         }
         println!("\n({cmd} took {:.1} s)", t.elapsed().as_secs_f64());
@@ -265,7 +269,12 @@ impl BenchServer {
     }
 
     fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Result<BenchServer> {
-        let mut cmd = Command::new(release_bin("maestro-server")?);
+        Self::start_bin_in(&release_bin("maestro-server")?, data_dir, env)
+    }
+
+    /// A server from another binary (an earlier build, for an A/B).
+    fn start_bin_in(bin: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Result<BenchServer> {
+        let mut cmd = Command::new(bin);
         cmd.args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
@@ -405,6 +414,9 @@ fn closed_port() -> u16 {
         .map(|a| a.port())
         .unwrap_or(9)
 }
+
+#[path = "bench/search.rs"]
+mod search_bench;
 
 // ---------------------------------------------------------------------------------------------
 // Payloads

@@ -32,7 +32,9 @@ const BASH: &[(&str, Outcome, &str)] = &[
     ("git status", Allow, ""),
     // A directory pathspec covers every file below it (a committed `src/.env`).
     ("git diff HEAD~1 -- src", Ask, ""),
-    ("git diff HEAD~1 -- src/main.rs", Allow, ""),
+    // A diff runs the textconv driver `.gitattributes` names, unless told not to.
+    ("git diff HEAD~1 -- src/main.rs", Ask, ""),
+    ("git diff --no-textconv HEAD~1 -- src/main.rs", Allow, ""),
     ("git log --oneline -n 10", Allow, ""),
     ("git show HEAD:Cargo.toml", Allow, ""),
     ("git branch", Allow, ""),

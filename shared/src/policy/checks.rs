@@ -406,8 +406,12 @@ impl Check {
             Check::Exfiltration => {
                 let roots = env.roots();
                 find_access(s, |a| {
+                    let known = a
+                        .path
+                        .clone()
+                        .or_else(|| with_inert_variables(&a.written, ctx));
                     a.kind == EffectKind::Upload
-                        && a.path.as_ref().is_some_and(|p| {
+                        && known.as_ref().is_some_and(|p| {
                             (roots.is_none_or(|r| !inside(p, r)) && !in_temp(p))
                                 // The whole project: `.env`, `.git/config`, keys come along.
                                 || (a.recursive && roots.is_some_and(|r| !strictly_inside(p, r)))
@@ -529,6 +533,28 @@ fn below_tmpdir_variable(written: &str) -> bool {
                     && !rest.trim_matches('/').is_empty()
             })
         })
+}
+
+/// A path written with the session's own `$HOME` / `$PWD` / `$(pwd)` (`curl -d @"$PWD/.env"`),
+/// resolved with the context's values: good enough to recognise a secret being sent (deny); such
+/// a path is never taken as proof of anything allowed.
+fn with_inert_variables(written: &str, ctx: &EvalContext) -> Option<Resolved> {
+    let mut text = written.replace('"', "");
+    let home = ctx.home.as_deref()?;
+    let cwd = ctx.cwd.as_deref().or(ctx.project_dir.as_deref())?;
+    for (var, value) in [
+        ("${HOME}", home),
+        ("$HOME", home),
+        ("${PWD}", cwd),
+        ("$PWD", cwd),
+        ("$(pwd)", cwd),
+    ] {
+        text = text.replace(var, value);
+    }
+    if text.contains(['$', '`']) || !text.starts_with('/') {
+        return None;
+    }
+    paths::resolve_tool_path(&text, ctx)
 }
 
 /// The session's working directory is the project directory (not a directory below it).

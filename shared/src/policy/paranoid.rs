@@ -646,6 +646,32 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                     );
                 }
             }
+            // Commands that run a textconv driver on file contents: a `.gitattributes` in the
+            // project picks the driver, the user's config defines it (sops or gpg textconv
+            // print decrypted secrets). `--no-textconv` turns it off.
+            let no_textconv = args.iter().any(|a| a == "--no-textconv");
+            let pickaxe = args
+                .iter()
+                .any(|a| a.starts_with("-S") || a.starts_with("-G") || a.starts_with("--pickaxe"));
+            if !no_textconv
+                && (sub == Some("blame")
+                    || sub == Some("annotate")
+                    || (matches!(sub, Some("log" | "whatchanged")) && pickaxe)
+                    || (matches!(sub, Some("show" | "diff"))
+                        && !args.iter().any(|a| is_content_free_flag(a) || a == "--stat")
+                        // `git show REV:path` prints the blob as stored (textconv only with
+                        // an explicit `--textconv`).
+                        && !(sub == Some("show")
+                            && args
+                                .iter()
+                                .filter(|a| !a.starts_with('-') && *a != "show")
+                                .all(|a| a.contains(':')))))
+            {
+                return Some(format!(
+                    "git {} runs the textconv driver `.gitattributes` names (add --no-textconv)",
+                    sub.unwrap_or_default()
+                ));
+            }
             if sub == Some("log") && args.iter().any(|a| is_patch_flag(a)) {
                 return Some(
                     "git log with patches prints whole history diffs (secrets ever committed)"

@@ -1187,14 +1187,15 @@ const GIT_DIFF_SHORT: &str = "puU:zRwbWMCBDaS%G%s";
 /// The spec of a git subcommand, `None` when it is not allowed (git 2.47 manuals of each).
 pub(crate) fn git_spec(sub: &str) -> Option<Spec> {
     Some(match sub {
+        // `-v`/`--verbose` prints the staged (and with `-vv` the unstaged) diff: refused.
         "status" => spec(
-            "sbvzu",
+            "sbzu",
             &[
                 "short",
                 "branch",
                 "porcelain?",
                 "long",
-                "verbose",
+                "verbose!",
                 "untracked-files?",
                 "ignored?",
                 "ignore-submodules?",
@@ -1245,6 +1246,7 @@ pub(crate) fn git_spec(sub: &str) -> Option<Spec> {
                 "contents!",
                 "ignore-rev=",
                 "ignore-revs-file!",
+                "no-textconv",
             ],
             Operands::Reads,
         ),

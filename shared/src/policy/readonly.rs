@@ -340,76 +340,144 @@ fn git(args: &[Word]) -> Classified {
     }
 }
 
-/// Whether a sed script only prints / deletes / substitutes (no `w`, `r`, `e` commands or
-/// flags).
+/// Whether a sed script only prints, deletes and substitutes (GNU sed 4.9): read in one pass
+/// the way sed reads it, so a `;` or newline inside a regex or an `s` part is text, not a
+/// command separator (`/;/!e id` is an `e` command). Addresses: line numbers, `$`, `first~step`,
+/// `addr,+N`, `/regex/` (standard delimiter only), `!`. Commands: `p d q Q = n N P D l h H g G
+/// x { }` and `s`/`y` with flags `g p i I m M` and digits. Anything else (`e`, `r`, `R`, `w`,
+/// `W`, the `e`/`w` flags, labels and jumps, `a i c`, a custom-delimiter address, a line
+/// continuation) is not understood.
 fn sed_script_safe(script: &str) -> bool {
-    for cmd in script.split([';', '\n']) {
-        let mut chars = cmd.trim().chars().peekable();
-        // Address: line numbers, `$`, ranges, steps, `/regex/`, negation.
-        loop {
-            match chars.peek() {
-                Some(c) if c.is_ascii_digit() || "$,~! \t+".contains(*c) => {
-                    chars.next();
+    if script.contains("\\\n") {
+        return false;
+    }
+    let c: Vec<char> = script.chars().collect();
+    let mut i = 0;
+    // Skips a `/regex/` starting at `i` (on the opening `/`); false when it does not close on
+    // its line.
+    let regex = |i: &mut usize, delim: char| -> bool {
+        *i += 1;
+        while *i < c.len() {
+            match c[*i] {
+                '\\' => *i += 2,
+                '\n' => return false,
+                x if x == delim => {
+                    *i += 1;
+                    return true;
                 }
-                Some('/') => {
-                    chars.next();
-                    let mut escaped = false;
-                    for c in chars.by_ref() {
-                        if escaped {
-                            escaped = false;
-                        } else if c == '\\' {
-                            escaped = true;
-                        } else if c == '/' {
-                            break;
-                        }
-                    }
-                }
-                _ => break,
+                _ => *i += 1,
             }
         }
-        let rest: String = chars.collect();
-        let rest = rest.trim();
-        match rest.chars().next() {
-            None => {}
-            Some(
-                'p' | 'd' | 'q' | '=' | 'n' | 'N' | 'P' | 'D' | 'l' | '{' | '}' | 'h' | 'H' | 'g'
-                | 'G' | 'x',
-            ) => {
-                if rest.chars().count() > 1 && !rest[1..].trim().chars().all(|c| c.is_ascii_digit())
-                {
+        false
+    };
+    let address = |i: &mut usize| -> bool {
+        match c.get(*i) {
+            Some('/') => regex(i, '/'),
+            Some('$') => {
+                *i += 1;
+                true
+            }
+            Some(d) if d.is_ascii_digit() => {
+                while c.get(*i).is_some_and(|d| d.is_ascii_digit()) {
+                    *i += 1;
+                }
+                if c.get(*i) == Some(&'~') {
+                    *i += 1;
+                    while c.get(*i).is_some_and(|d| d.is_ascii_digit()) {
+                        *i += 1;
+                    }
+                }
+                true
+            }
+            // `\cREGEXc` and anything else.
+            _ => false,
+        }
+    };
+    let skip_blanks = |i: &mut usize| {
+        while c.get(*i).is_some_and(|x| *x == ' ' || *x == '\t') {
+            *i += 1;
+        }
+    };
+    loop {
+        while c
+            .get(i)
+            .is_some_and(|x| matches!(x, ' ' | '\t' | '\n' | ';'))
+        {
+            i += 1;
+        }
+        let Some(&first) = c.get(i) else {
+            return true;
+        };
+        if first == '/' || first == '$' || first.is_ascii_digit() {
+            if !address(&mut i) {
+                return false;
+            }
+            skip_blanks(&mut i);
+            if c.get(i) == Some(&',') {
+                i += 1;
+                skip_blanks(&mut i);
+                if c.get(i) == Some(&'+') || c.get(i) == Some(&'~') {
+                    i += 1;
+                    if !c.get(i).is_some_and(|d| d.is_ascii_digit()) {
+                        return false;
+                    }
+                    while c.get(i).is_some_and(|d| d.is_ascii_digit()) {
+                        i += 1;
+                    }
+                } else if !address(&mut i) {
                     return false;
                 }
             }
-            Some('s') | Some('y') => {
-                let mut it = rest.chars().skip(1);
-                let Some(delim) = it.next() else {
+            skip_blanks(&mut i);
+            if c.get(i) == Some(&'!') {
+                i += 1;
+                skip_blanks(&mut i);
+            }
+        }
+        let Some(&cmd) = c.get(i) else {
+            return false;
+        };
+        i += 1;
+        match cmd {
+            // A block opens: its first command follows directly.
+            '{' => continue,
+            'p' | 'd' | '=' | 'n' | 'N' | 'P' | 'D' | 'h' | 'H' | 'g' | 'G' | 'x' | '}' => {}
+            'q' | 'Q' | 'l' => {
+                skip_blanks(&mut i);
+                while c.get(i).is_some_and(|d| d.is_ascii_digit()) {
+                    i += 1;
+                }
+            }
+            's' | 'y' => {
+                let Some(&delim) = c.get(i) else {
                     return false;
                 };
-                if delim == '\\' || delim == '\n' {
+                if delim == '\\' || delim == '\n' || delim == ' ' {
                     return false;
                 }
-                let mut seen = 0;
-                let mut escaped = false;
-                let mut flags = String::new();
-                for c in it {
-                    if seen == 2 {
-                        flags.push(c);
-                    } else if escaped {
-                        escaped = false;
-                    } else if c == '\\' {
-                        escaped = true;
-                    } else if c == delim {
-                        seen += 1;
+                // Pattern and replacement (escapes honoured; no raw newline).
+                if !regex(&mut i, delim) {
+                    return false;
+                }
+                i -= 1;
+                if !regex(&mut i, delim) {
+                    return false;
+                }
+                if cmd == 's' {
+                    while c.get(i).is_some_and(|f| "gpiImM0123456789".contains(*f)) {
+                        i += 1;
                     }
-                }
-                if seen < 2 || !flags.trim().chars().all(|c| "gpiIm0123456789".contains(c)) {
-                    return false;
                 }
             }
             _ => return false,
         }
+        skip_blanks(&mut i);
+        // A command ends at `;`, a newline, `}` or the end.
+        match c.get(i) {
+            None | Some(';' | '\n' | '}') => {}
+            _ => return false,
+        }
     }
-    true
 }
 
 #[cfg(test)]
@@ -437,6 +505,32 @@ mod tests {
         assert_eq!(c("sed", &["--fil=x", "f"]), Role::Other);
         assert_eq!(c("sed", &["s/a/b/w out", "f"]), Role::Other);
         assert_eq!(c("sed", &["1e rm -rf /", "f"]), Role::Other);
+        // A `;` or newline inside a regex is text: these are `e`, `r`, `w` commands.
+        for hidden in [
+            "/;/!e //usr//bin//id",
+            "$!d;/;/!e id",
+            "/;/!r .env",
+            "/;/!w .git/hooks/pre-commit",
+            "/\\\n/w x",
+            "s/;/x/w out",
+            "s/a/b;/e",
+            "\\;x;p",
+        ] {
+            assert_eq!(c("sed", &["-n", hidden, "f"]), Role::Other, "{hidden}");
+        }
+        for fine in [
+            "1,20p",
+            "/fn main/,/^}/p",
+            "s/a;b/c;d/g",
+            "/x/{p;q}",
+            "$!N;P;D",
+            "10q",
+            "y/abc/xyz/",
+            "0~2p",
+            "5,+3d",
+        ] {
+            assert_eq!(c("sed", &["-n", fine, "f"]), Role::Reader, "{fine}");
+        }
         assert_eq!(c("git", &["status"]), Role::Reader);
         assert_eq!(c("git", &["-c", "x=y", "status"]), Role::Other);
         assert_eq!(c("git", &["branch", "-D", "x"]), Role::Other);

@@ -73,10 +73,23 @@ function renderConn(c) {
   el.title = c.status === 'live' ? 'Connected: updates arrive live' : 'Not connected: updates resume from where they stopped';
 }
 
+/** "Logged in as NAME" in the top bar (named operators; the server's own token is "operator"). */
+async function showWho() {
+  const el = document.getElementById('whoami');
+  try {
+    const me = await Api.me();
+    el.textContent = me && me.name ? me.name : '';
+    el.title = me && me.name ? `Logged in as ${me.name}` : '';
+  } catch {
+    el.textContent = '';
+  }
+}
+
 async function start() {
   started = true;
   topbar.hidden = false;
   document.body.classList.remove('logged-out');
+  showWho();
   main.replaceChildren(h('p', { class: 'muted pad loading', text: 'Loading…' }));
   let since = null;
   try {

@@ -155,6 +155,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/timeline", get(routes::sessions::timeline))
         .route("/sessions/{id}/metrics", get(routes::sessions::metrics))
         .route("/sessions/{id}/errors", get(routes::sessions::errors))
+        .route("/sessions/{id}/cost", get(routes::cost::session))
+        .route("/tasks/{id}/cost", get(routes::cost::task))
+        .route("/cost", get(routes::cost::total))
         .route("/events", get(routes::events::list))
         .route("/events/{event_id}", get(routes::events::get))
         .route("/approvals", get(routes::approvals::list))
@@ -189,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(hub::ws_handler))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::otlp::routes(state.config.body_limit_bytes))
         .merge(crate::web::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -13,6 +13,7 @@ mod hub;
 mod ingest;
 pub mod machines;
 mod notify;
+mod otlp;
 pub mod operators;
 mod routes;
 mod spawn;

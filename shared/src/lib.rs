@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod cli_versions;
+pub mod cost;
 pub mod envelope;
 pub mod events;
 pub mod kernel_path;

@@ -1,6 +1,7 @@
 //! REST handlers under `/api` (operator token).
 
 pub mod approvals;
+pub mod cost;
 pub mod events;
 pub mod notifications;
 pub mod scoped;

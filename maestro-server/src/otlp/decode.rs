@@ -225,10 +225,22 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&[b'x'; 1000]).expect("write");
         let packed = gz.finish().expect("finish");
-        assert_eq!(inflate(&packed, Some("gzip"), 1000).expect("ok").len(), 1000);
-        assert_eq!(inflate(&packed, Some("gzip"), 999), Err(DecodeError::TooLarge(999)));
-        assert!(matches!(inflate(b"nope", Some("gzip"), 10), Err(DecodeError::Gzip(_))));
-        assert!(matches!(inflate(b"x", Some("br"), 10), Err(DecodeError::Encoding(_))));
+        assert_eq!(
+            inflate(&packed, Some("gzip"), 1000).expect("ok").len(),
+            1000
+        );
+        assert_eq!(
+            inflate(&packed, Some("gzip"), 999),
+            Err(DecodeError::TooLarge(999))
+        );
+        assert!(matches!(
+            inflate(b"nope", Some("gzip"), 10),
+            Err(DecodeError::Gzip(_))
+        ));
+        assert!(matches!(
+            inflate(b"x", Some("br"), 10),
+            Err(DecodeError::Encoding(_))
+        ));
     }
 
     #[test]

@@ -130,7 +130,10 @@ where
         reject(
             state,
             "otlp_body",
-            body_rejection(e.status(), format!("{} (limit {limit} bytes)", e.body_text())),
+            body_rejection(
+                e.status(),
+                format!("{} (limit {limit} bytes)", e.body_text()),
+            ),
         )
     })?;
     let encoding = headers

@@ -19,6 +19,7 @@ pub mod cost;
 pub mod envelope;
 pub mod events;
 pub mod kernel_path;
+pub mod otel;
 pub mod policy;
 pub mod registration;
 pub mod wire;

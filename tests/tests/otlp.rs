@@ -188,7 +188,10 @@ fn metrics_are_accepted_and_malformed_bodies_refused() {
     assert_eq!(status, 200, "{body}");
     for (ctype, bytes) in [
         ("application/json", b"{not json".to_vec()),
-        ("application/json", br#"{"resourceLogs": 5, "resourceMetrics": 5}"#.to_vec()),
+        (
+            "application/json",
+            br#"{"resourceLogs": 5, "resourceMetrics": 5}"#.to_vec(),
+        ),
         // Field 1, length-delimited, length far past the end.
         ("application/x-protobuf", vec![0x0a, 0xff, 0xff, 0x03, 0x01]),
     ] {

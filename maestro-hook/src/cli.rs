@@ -25,6 +25,9 @@ pub enum Cli {
         project_dir: Option<PathBuf>,
         /// `--claude-version`: register for this Claude Code version instead of detecting it.
         claude_version: Option<ClaudeVersion>,
+        /// `--telemetry`: also write Claude Code's OpenTelemetry export settings (to this
+        /// server's OTLP receiver) into the settings file's `env`.
+        telemetry: bool,
     },
     /// Remove the hooks.
     Uninstall {
@@ -150,6 +153,12 @@ pub fn command() -> Command {
                     .value_name("URL")
                     .help("Save this server URL as MAESTRO_URL in the config file"),
             )
+            .arg(
+                Arg::new("telemetry")
+                    .long("telemetry")
+                    .action(ArgAction::SetTrue)
+                    .help("Also make Claude Code export its cost and token telemetry (OpenTelemetry) to the server: writes the exporter settings, with the ingest token, into the settings file's env"),
+            )
             .arg(project_dir_arg()),
     )
     .subcommand(
@@ -244,6 +253,7 @@ fn from_matches(m: &ArgMatches) -> Cli {
             server: sub.get_one::<String>("server").cloned(),
             project_dir: project_dir(),
             claude_version: claude_version(),
+            telemetry: sub.get_flag("telemetry"),
         },
         "uninstall" => Cli::Uninstall {
             scope: scope_of(sub),
@@ -309,6 +319,7 @@ mod tests {
                 server: Some("http://h:1".into()),
                 project_dir: None,
                 claude_version: Some(ClaudeVersion::new(2, 1, 251)),
+                telemetry: false,
             }
         );
         assert_eq!(

@@ -6,12 +6,13 @@
 //! the session, the task and the turn the hooks saw.
 
 use maestro_tests::claude_cli::{
-    claude_or_skip_for, offline_env, Scratch, NEWEST_VERSION, OLDEST_VERSION,
+    claude_or_skip_for, offline_env, ClaudeCommand, Scratch, NEWEST_VERSION, OLDEST_VERSION,
 };
 use maestro_tests::fake_api::{FakeApi, Script, Step};
-use maestro_tests::server::TestServer;
-use maestro_tests::wait_for;
+use maestro_tests::server::{TestServer, INGEST_TOKEN};
+use maestro_tests::{bin_path, wait_for};
 use serde_json::{json, Value};
+use std::process::Command;
 use std::time::Duration;
 
 mod spawned_session_cost_equals_the_fake_usage {
@@ -23,6 +24,131 @@ mod spawned_session_cost_equals_the_fake_usage {
     fn newest() {
         super::spawned_session_cost_equals_the_fake_usage(super::NEWEST_VERSION);
     }
+}
+
+mod installed_telemetry_reports_cost_of_a_hook_session {
+    #[test]
+    fn oldest() {
+        super::installed_telemetry_reports_cost_of_a_hook_session(super::OLDEST_VERSION);
+    }
+    #[test]
+    fn newest() {
+        super::installed_telemetry_reports_cost_of_a_hook_session(super::NEWEST_VERSION);
+    }
+}
+
+/// The usage figures the fake answered to its Messages requests.
+fn answered_usage(fake: &FakeApi) -> Vec<Value> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.is_messages())
+        .filter_map(|r| r.usage)
+        .collect()
+}
+
+fn sum(answered: &[Value], key: &str) -> i64 {
+    answered.iter().map(|u| u[key].as_i64().unwrap_or(0)).sum()
+}
+
+/// `maestro-hook install --telemetry` (opt-in) writes the exporter settings into the user
+/// settings file's `env` (the hooks go to the local file: 2.1.332 ignores `OTEL_*` from project
+/// and local settings); a session the user starts by hand then reports its cost too, joined to
+/// the Maestro session its hooks made.
+fn installed_telemetry_reports_cost_of_a_hook_session(version: &str) {
+    let Some(bin) = claude_or_skip_for(
+        "installed_telemetry_reports_cost_of_a_hook_session",
+        version,
+    ) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let server = TestServer::start();
+    let hook_env = [
+        ("MAESTRO_URL", server.url.clone()),
+        ("MAESTRO_TOKEN", INGEST_TOKEN.to_string()),
+        ("MAESTRO_SPOOL_DIR", scratch.spool.display().to_string()),
+        ("MAESTRO_DRAIN_GIVE_UP_SECS", "60".to_string()),
+    ];
+    let out = Command::new(bin_path("maestro-hook"))
+        .args([
+            "install",
+            "--scope",
+            "local",
+            "--telemetry",
+            "--claude-version",
+            version,
+        ])
+        .arg("--project-dir")
+        .arg(&scratch.project)
+        .env("HOME", &scratch.home)
+        .envs(hook_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run maestro-hook install");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(scratch.home.join(".claude/settings.json"))
+            .expect("user settings.json"),
+    )
+    .expect("settings JSON");
+    assert_eq!(
+        settings["env"]["CLAUDE_CODE_ENABLE_TELEMETRY"], "1",
+        "{settings:#}"
+    );
+    assert_eq!(
+        settings["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"],
+        server.url.as_str()
+    );
+    assert_eq!(
+        settings["env"]["OTEL_EXPORTER_OTLP_HEADERS"],
+        format!("Authorization=Bearer {INGEST_TOKEN}")
+    );
+
+    assert!(
+        scratch.project.join(".claude/settings.local.json").exists(),
+        "the hooks are in the local file"
+    );
+    let fake = FakeApi::start(Script::new(vec![Step::text("Installed telemetry works.")]));
+    let env: Vec<(String, String)> = hook_env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let run = ClaudeCommand::in_scratch(&bin, &fake.url, &scratch)
+        .envs(&env)
+        .prompt("say it")
+        .timeout(Duration::from_secs(60))
+        .run();
+    assert_eq!(run.exit_code, Some(0), "{}", run.stderr);
+    let claude_sid = run.session_id().expect("session id");
+    let answered = answered_usage(&fake);
+    assert!(!answered.is_empty());
+    let session = wait_for("the hook session", Duration::from_secs(30), || {
+        let list = server.get(&format!("/api/sessions?claude_session_id={claude_sid}"));
+        list.as_array().and_then(|a| a.first().cloned())
+    });
+    let id = session["id"].as_str().expect("id").to_string();
+    let cost = wait_for("the exported records", Duration::from_secs(30), || {
+        let c = server.get(&format!("/api/sessions/{id}/cost"));
+        (c["total"]["requests"].as_i64() == Some(answered.len() as i64)).then_some(c)
+    });
+    assert_eq!(
+        cost["total"]["input_tokens"],
+        sum(&answered, "input_tokens"),
+        "{cost:#}"
+    );
+    assert_eq!(
+        cost["total"]["output_tokens"],
+        sum(&answered, "output_tokens"),
+        "{cost:#}"
+    );
+    assert!(
+        cost["total"]["cost_usd"].as_f64().is_some_and(|c| c > 0.0),
+        "{cost:#}"
+    );
 }
 
 fn spawned_session_cost_equals_the_fake_usage(version: &str) {

@@ -57,6 +57,16 @@ pub struct SessionCost {
     pub totals: CostTotals,
 }
 
+/// The totals of the records one machine credential posted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineCost {
+    /// The machine (`None`: posted with the local ingest token).
+    pub machine: Option<String>,
+    /// Its sums.
+    #[serde(flatten)]
+    pub totals: CostTotals,
+}
+
 /// A cost report for a session, a task or everything.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CostReport {
@@ -66,6 +76,8 @@ pub struct CostReport {
     pub by_model: Vec<ModelCost>,
     /// Per session, most expensive first.
     pub by_session: Vec<SessionCost>,
+    /// Per machine whose credential posted the records, most expensive first.
+    pub by_machine: Vec<MachineCost>,
     /// Per turn, in time order.
     pub by_turn: Vec<TurnCost>,
 }

@@ -349,3 +349,69 @@ fn records_before_the_session_exists_are_joined_when_it_appears() {
         .expect("GET");
     assert_eq!(resp.status().as_u16(), 404);
 }
+
+#[test]
+fn a_machine_credential_is_accepted_and_its_records_counted_per_machine() {
+    let server = TestServer::start();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(maestro_tests::bin_path("maestro-server"))
+            .arg("--data-dir")
+            .arg(&server.data_dir)
+            .args(args)
+            .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
+            .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("maestro-server machines");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let printed = cli(&["machines", "add", "build-box"]);
+    let cred = printed
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("mch_"))
+        .unwrap_or_else(|| panic!("no credential printed: {printed}"))
+        .to_string();
+    let (status, _, body) = post(
+        &server,
+        "/v1/logs",
+        Some(&format!("Bearer {cred}")),
+        "application/json",
+        None,
+        fixture("logs-2.1.332.json"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let all = server.get("/api/cost");
+    assert_eq!(all["by_machine"][0]["machine"], "build-box", "{all}");
+    assert_totals(&all["by_machine"][0], 1);
+    // Revoked: refused with the webhook's code.
+    cli(&["machines", "revoke", "build-box"]);
+    let refused = wait_for_status(&server, &cred, 401);
+    let err: Value = serde_json::from_str(&refused).expect("JSON error");
+    assert_eq!(err["error"]["code"], "machine_revoked", "{err}");
+}
+
+/// Posts the protobuf fixture with `cred` until the answer is `status` (the server caches
+/// credential lookups briefly); returns the body.
+fn wait_for_status(server: &TestServer, cred: &str, status: u16) -> String {
+    maestro_tests::wait_for(
+        "the revocation to take effect",
+        std::time::Duration::from_secs(30),
+        || {
+            let (got, _, body) = post(
+                server,
+                "/v1/logs",
+                Some(&format!("Bearer {cred}")),
+                "application/x-protobuf",
+                None,
+                fixture("logs-2.1.332.pb"),
+            );
+            (got == status).then_some(body)
+        },
+    )
+}

@@ -9,7 +9,7 @@
 
 use super::StoreResult;
 use chrono::{DateTime, Utc};
-use maestro_shared::cost::{CostReport, CostTotals, ModelCost, SessionCost, TurnCost};
+use maestro_shared::cost::{CostReport, CostTotals, MachineCost, ModelCost, SessionCost, TurnCost};
 use rusqlite::{params, Connection, Row};
 
 /// One `claude_code.api_request` record, decoded.
@@ -150,6 +150,18 @@ pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "{JOINED} SELECT machine, {SUMS} FROM jt {filter} GROUP BY machine \
+         ORDER BY SUM(cost_usd) DESC, machine"
+    ))?;
+    let by_machine = stmt
+        .query_map([&arg], |r| {
+            Ok(MachineCost {
+                machine: r.get(0)?,
+                totals: totals_at(r, 1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let by_turn = if matches!(scope, CostScope::All) {
         Vec::new()
     } else {
@@ -173,6 +185,7 @@ pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
         total,
         by_model,
         by_session,
+        by_machine,
         by_turn,
     })
 }

@@ -37,6 +37,9 @@ pub enum Cli {
         dry_run: bool,
         /// Project dir for project/local scope.
         project_dir: Option<PathBuf>,
+        /// `--telemetry`: also remove the OpenTelemetry export settings `install --telemetry`
+        /// wrote into the user settings file.
+        telemetry: bool,
     },
     /// Print the status report.
     Status {
@@ -166,6 +169,12 @@ pub fn command() -> Command {
             .about("Remove exactly what install added")
             .arg(scope_arg())
             .arg(dry_run_arg())
+            .arg(
+                Arg::new("telemetry")
+                    .long("telemetry")
+                    .action(ArgAction::SetTrue)
+                    .help("Also remove the telemetry settings install --telemetry wrote into the user settings file's env"),
+            )
             .arg(project_dir_arg()),
     )
     .subcommand(
@@ -259,6 +268,7 @@ fn from_matches(m: &ArgMatches) -> Cli {
             scope: scope_of(sub),
             dry_run: sub.get_flag("dry-run"),
             project_dir: project_dir(),
+            telemetry: sub.get_flag("telemetry"),
         },
         "status" => Cli::Status {
             project_dir: project_dir(),
@@ -342,7 +352,8 @@ mod tests {
             Cli::Uninstall {
                 scope: Scope::Local,
                 dry_run: false,
-                project_dir: Some(PathBuf::from("/p"))
+                project_dir: Some(PathBuf::from("/p")),
+                telemetry: false,
             }
         );
         assert_eq!(

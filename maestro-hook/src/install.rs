@@ -517,8 +517,45 @@ pub fn version_warnings(claude: &Choice) -> Vec<String> {
 }
 
 /// `uninstall`: removes our handlers from the target file.
-pub fn run_uninstall(target: &Target) -> Result<(), String> {
-    apply(target, "maestro-hook uninstalled", |s, _| Ok(remove(s))).map(drop)
+/// With `telemetry`, the variables `install --telemetry` set are also removed from the user
+/// settings file's `env`.
+pub fn run_uninstall(target: &Target, telemetry: bool) -> Result<(), String> {
+    apply(target, "maestro-hook uninstalled", |s, _| Ok(remove(s)))?;
+    if telemetry {
+        let user = Target {
+            scope: Scope::User,
+            ..target.clone()
+        };
+        apply(&user, "telemetry settings removed", |s, _| {
+            Ok(unset_env(s, &telemetry_names()))
+        })?;
+    }
+    Ok(())
+}
+
+/// The names of the variables `install --telemetry` sets.
+fn telemetry_names() -> Vec<String> {
+    maestro_shared::otel::env("http://x", "x", &[])
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// Removes `names` from `settings.env` (and an `env` left empty); returns how many went.
+fn unset_env(settings: &mut Value, names: &[String]) -> usize {
+    let Some(root) = settings.as_object_mut() else {
+        return 0;
+    };
+    let Some(env) = root.get_mut("env").and_then(Value::as_object_mut) else {
+        return 0;
+    };
+    let before = env.len();
+    env.retain(|k, _| !names.contains(k));
+    let removed = before - env.len();
+    if env.is_empty() {
+        root.remove("env");
+    }
+    removed
 }
 
 /// Saves `MAESTRO_URL=<url>` in the config file (replacing an earlier value, keeping the
@@ -783,6 +820,23 @@ mod tests {
             ),
             "# c\nMAESTRO_URL=http://a:1\nMAESTRO_TOKEN=x\n"
         );
+    }
+
+    #[test]
+    fn telemetry_env_is_set_and_unset_keeping_other_entries() {
+        let mut s = json!({"env": {"FOO": "1"}, "model": "x"});
+        let vars = maestro_shared::otel::env("http://h:1", "tok", &[]);
+        let n = set_env(&mut s, &vars, Path::new("s.json")).expect("set");
+        assert_eq!(n, vars.len());
+        assert_eq!(
+            set_env(&mut s, &vars, Path::new("s.json")).expect("again"),
+            0
+        );
+        assert_eq!(s["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://h:1");
+        assert_eq!(unset_env(&mut s, &telemetry_names()), vars.len());
+        assert_eq!(s, json!({"env": {"FOO": "1"}, "model": "x"}));
+        let mut bad = json!({"env": []});
+        assert!(set_env(&mut bad, &vars, Path::new("s.json")).is_err());
     }
 
     #[test]

@@ -99,6 +99,7 @@ fn run(cli: Cli) -> i32 {
             scope,
             dry_run,
             project_dir,
+            telemetry,
         } => {
             let target = install::Target {
                 scope,
@@ -106,7 +107,7 @@ fn run(cli: Cli) -> i32 {
                 home: home_dir(),
                 dry_run,
             };
-            match install::run_uninstall(&target) {
+            match install::run_uninstall(&target, telemetry) {
                 Ok(()) => 0,
                 Err(e) => fail(&e),
             }

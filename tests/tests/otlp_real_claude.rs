@@ -149,6 +149,27 @@ fn installed_telemetry_reports_cost_of_a_hook_session(version: &str) {
         cost["total"]["cost_usd"].as_f64().is_some_and(|c| c > 0.0),
         "{cost:#}"
     );
+
+    // `uninstall --telemetry` takes the settings out of the user file again.
+    let out = Command::new(bin_path("maestro-hook"))
+        .args(["uninstall", "--scope", "local", "--telemetry"])
+        .arg("--project-dir")
+        .arg(&scratch.project)
+        .env("HOME", &scratch.home)
+        .envs(hook_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run maestro-hook uninstall");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user: Value = serde_json::from_str(
+        &std::fs::read_to_string(scratch.home.join(".claude/settings.json"))
+            .expect("user settings"),
+    )
+    .expect("JSON");
+    assert!(user.get("env").is_none(), "{user:#}");
 }
 
 fn spawned_session_cost_equals_the_fake_usage(version: &str) {

@@ -415,3 +415,34 @@ fn wait_for_status(server: &TestServer, cred: &str, status: u16) -> String {
         },
     )
 }
+
+#[test]
+fn new_records_are_announced_on_the_feed() {
+    let server = TestServer::start();
+    assert_eq!(json_logs(&server).0, 200);
+    // A retry announces nothing new.
+    assert_eq!(json_logs(&server).0, 200);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let costs: Vec<Value> = rt.block_on(async {
+        let mut ws = maestro_tests::ws::connect(server.port, Some(0))
+            .await
+            .expect("connect");
+        let mut costs = Vec::new();
+        loop {
+            let msg =
+                maestro_tests::ws::next_json(&mut ws, std::time::Duration::from_secs(10)).await;
+            match msg["type"].as_str() {
+                Some("ready") => return costs,
+                Some("cost:updated") => costs.push(msg),
+                _ => {}
+            }
+        }
+    });
+    assert_eq!(costs.len(), 1, "{costs:#?}");
+    assert_eq!(costs[0]["data"]["claude_session_id"], JSON_SESSION);
+    assert_eq!(costs[0]["session_id"], Value::Null);
+    assert_totals(&costs[0]["data"]["total"], 1);
+}

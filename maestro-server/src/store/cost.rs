@@ -54,9 +54,11 @@ pub enum CostScope {
     All,
 }
 
-/// Stores `records`, skipping those already stored; returns how many were new.
+/// Stores `records`, skipping those already stored; returns how many were new. For every
+/// Claude session with new records, a `cost:updated` feed message carries its new totals.
 pub fn insert(
     conn: &Connection,
+    feed: &mut super::writer::Feed,
     records: &[ApiRequest],
     machine: Option<&str>,
     now: DateTime<Utc>,
@@ -69,8 +71,9 @@ pub fn insert(
          received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     let mut inserted = 0;
+    let mut touched: Vec<&str> = Vec::new();
     for r in records {
-        inserted += stmt.execute(params![
+        let n = stmt.execute(params![
             r.record_key,
             r.claude_session_id,
             r.maestro_session_id,
@@ -87,8 +90,45 @@ pub fn insert(
             machine,
             received,
         ])?;
+        inserted += n;
+        if n > 0 && !touched.contains(&r.claude_session_id.as_str()) {
+            touched.push(&r.claude_session_id);
+        }
+    }
+    for claude in touched {
+        announce(conn, feed, claude, now)?;
     }
     Ok(inserted)
+}
+
+/// Pushes the `cost:updated` message of one Claude session.
+fn announce(
+    conn: &Connection,
+    feed: &mut super::writer::Feed,
+    claude: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let (sid, tid, total) = conn.query_row(
+        &format!("{JOINED} SELECT MAX(sid), MAX(tid), {SUMS} FROM jt WHERE claude_session_id = ?1"),
+        [claude],
+        |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                totals_at(r, 2)?,
+            ))
+        },
+    )?;
+    let data = serde_json::json!({ "claude_session_id": claude, "total": total });
+    feed.push(
+        conn,
+        maestro_shared::ws::types::COST_UPDATED,
+        now,
+        tid.as_deref(),
+        sid.as_deref(),
+        data,
+    )?;
+    Ok(())
 }
 
 /// Every record with its Maestro session (`sid`) and task (`tid`), joined at read time.
@@ -223,8 +263,17 @@ mod tests {
         let conn = db();
         let now = Utc::now();
         let recs = [record("k1", "c1", "p1", 10), record("k2", "c1", "p2", 20)];
-        assert_eq!(insert(&conn, &recs, None, now).expect("insert"), 2);
-        assert_eq!(insert(&conn, &recs, None, now).expect("again"), 0);
+        let mut feed = super::super::writer::Feed::new(1);
+        assert_eq!(
+            insert(&conn, &mut feed, &recs, None, now).expect("insert"),
+            2
+        );
+        assert_eq!(feed.msgs.len(), 1, "one message per Claude session");
+        assert_eq!(
+            insert(&conn, &mut feed, &recs, None, now).expect("again"),
+            0
+        );
+        assert_eq!(feed.msgs.len(), 1, "nothing new, nothing announced");
         let all = report(&conn, &CostScope::All).expect("all");
         assert_eq!(all.total.input_tokens, 30);
         assert_eq!(all.by_session[0].session_id, None);

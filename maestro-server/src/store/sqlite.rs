@@ -452,7 +452,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<usize> {
         let now = self.clock.now();
         self.writer
-            .write(move |conn, _| super::cost::insert(conn, &records, machine.as_deref(), now))
+            .write(move |conn, feed| {
+                super::cost::insert(conn, feed, &records, machine.as_deref(), now)
+            })
             .await
     }
 

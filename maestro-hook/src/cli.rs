@@ -25,6 +25,9 @@ pub enum Cli {
         project_dir: Option<PathBuf>,
         /// `--claude-version`: register for this Claude Code version instead of detecting it.
         claude_version: Option<ClaudeVersion>,
+        /// `--telemetry`: also write Claude Code's OpenTelemetry export settings (to this
+        /// server's OTLP receiver) into the settings file's `env`.
+        telemetry: bool,
     },
     /// Remove the hooks.
     Uninstall {
@@ -34,6 +37,9 @@ pub enum Cli {
         dry_run: bool,
         /// Project dir for project/local scope.
         project_dir: Option<PathBuf>,
+        /// `--telemetry`: also remove the OpenTelemetry export settings `install --telemetry`
+        /// wrote into the user settings file.
+        telemetry: bool,
     },
     /// Print the status report.
     Status {
@@ -150,6 +156,12 @@ pub fn command() -> Command {
                     .value_name("URL")
                     .help("Save this server URL as MAESTRO_URL in the config file"),
             )
+            .arg(
+                Arg::new("telemetry")
+                    .long("telemetry")
+                    .action(ArgAction::SetTrue)
+                    .help("Also make Claude Code export its cost and token telemetry (OpenTelemetry) to the server: writes the exporter settings, with the ingest token, into the settings file's env"),
+            )
             .arg(project_dir_arg()),
     )
     .subcommand(
@@ -157,6 +169,12 @@ pub fn command() -> Command {
             .about("Remove exactly what install added")
             .arg(scope_arg())
             .arg(dry_run_arg())
+            .arg(
+                Arg::new("telemetry")
+                    .long("telemetry")
+                    .action(ArgAction::SetTrue)
+                    .help("Also remove the telemetry settings install --telemetry wrote into the user settings file's env"),
+            )
             .arg(project_dir_arg()),
     )
     .subcommand(
@@ -244,11 +262,13 @@ fn from_matches(m: &ArgMatches) -> Cli {
             server: sub.get_one::<String>("server").cloned(),
             project_dir: project_dir(),
             claude_version: claude_version(),
+            telemetry: sub.get_flag("telemetry"),
         },
         "uninstall" => Cli::Uninstall {
             scope: scope_of(sub),
             dry_run: sub.get_flag("dry-run"),
             project_dir: project_dir(),
+            telemetry: sub.get_flag("telemetry"),
         },
         "status" => Cli::Status {
             project_dir: project_dir(),
@@ -309,6 +329,7 @@ mod tests {
                 server: Some("http://h:1".into()),
                 project_dir: None,
                 claude_version: Some(ClaudeVersion::new(2, 1, 251)),
+                telemetry: false,
             }
         );
         assert_eq!(
@@ -331,7 +352,8 @@ mod tests {
             Cli::Uninstall {
                 scope: Scope::Local,
                 dry_run: false,
-                project_dir: Some(PathBuf::from("/p"))
+                project_dir: Some(PathBuf::from("/p")),
+                telemetry: false,
             }
         );
         assert_eq!(

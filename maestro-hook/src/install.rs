@@ -405,11 +405,14 @@ fn apply(
 
 /// `install`: merges our handlers for the events of the chosen Claude Code version into the
 /// target file. `server`, when given, is saved as `MAESTRO_URL` in the hook's config file.
+/// With `telemetry`, Claude Code's OpenTelemetry export settings (see
+/// [`maestro_shared::otel::env`]) are also written into the file's `env`.
 pub fn run_install(
     target: &Target,
     exe: &str,
     server: Option<&str>,
     claude: &Choice,
+    telemetry: bool,
 ) -> Result<(), String> {
     if let Some(url) = server {
         save_server(url, target.dry_run)?;
@@ -433,7 +436,58 @@ pub fn run_install(
             cfg.token_source
         );
     }
+    if telemetry {
+        let url = server.unwrap_or(&cfg.url);
+        let Some(token) = cfg.token.as_deref() else {
+            return Err(
+                "--telemetry needs the ingest token or a machine credential (maestro-hook login) to put in the exporter's header".into(),
+            );
+        };
+        install_telemetry(target, url, token)?;
+    }
     Ok(())
+}
+
+/// Writes Claude Code's OpenTelemetry export settings (exporter endpoint `url`, `token` in the
+/// `Authorization` header, short export intervals) into the `env` of the **user** settings
+/// file, whatever the hooks' scope: Claude Code 2.1.332 ignores `OTEL_*` and
+/// `CLAUDE_CODE_ENABLE_TELEMETRY` from project and local settings (2.1.197 honoured them), and
+/// the token has no business in a file that may be committed. Earlier values of the same
+/// variables are replaced; every other entry is kept.
+pub fn install_telemetry(target: &Target, url: &str, token: &str) -> Result<(), String> {
+    let user = Target {
+        scope: Scope::User,
+        ..target.clone()
+    };
+    apply(&user, "telemetry settings written", |s, path| {
+        set_env(s, &maestro_shared::otel::env(url, token, &[]), path)
+    })?;
+    println!(
+        "Claude Code will export cost and tokens to {url}/v1/logs (DISABLE_TELEMETRY does not turn this off; remove the OTEL_* and CLAUDE_CODE_ENABLE_TELEMETRY entries of env in {} to stop it)",
+        user.path().display()
+    );
+    Ok(())
+}
+
+/// Sets `vars` in `settings.env`; returns how many changed.
+fn set_env(settings: &mut Value, vars: &[(String, String)], path: &Path) -> Result<usize, String> {
+    let Some(root) = settings.as_object_mut() else {
+        return Err(shape_error(path, "the settings file is not a JSON object"));
+    };
+    let env = root
+        .entry("env")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(env) = env.as_object_mut() else {
+        return Err(shape_error(path, "\"env\" is not an object"));
+    };
+    let mut changed = 0;
+    for (k, v) in vars {
+        if env.get(k).and_then(Value::as_str) != Some(v.as_str()) {
+            env.insert(k.clone(), Value::String(v.clone()));
+            changed += 1;
+        }
+    }
+    Ok(changed)
 }
 
 /// The warnings `install` prints for the chosen version: undetected (the oldest supported set
@@ -463,8 +517,45 @@ pub fn version_warnings(claude: &Choice) -> Vec<String> {
 }
 
 /// `uninstall`: removes our handlers from the target file.
-pub fn run_uninstall(target: &Target) -> Result<(), String> {
-    apply(target, "maestro-hook uninstalled", |s, _| Ok(remove(s))).map(drop)
+/// With `telemetry`, the variables `install --telemetry` set are also removed from the user
+/// settings file's `env`.
+pub fn run_uninstall(target: &Target, telemetry: bool) -> Result<(), String> {
+    apply(target, "maestro-hook uninstalled", |s, _| Ok(remove(s)))?;
+    if telemetry {
+        let user = Target {
+            scope: Scope::User,
+            ..target.clone()
+        };
+        apply(&user, "telemetry settings removed", |s, _| {
+            Ok(unset_env(s, &telemetry_names()))
+        })?;
+    }
+    Ok(())
+}
+
+/// The names of the variables `install --telemetry` sets.
+fn telemetry_names() -> Vec<String> {
+    maestro_shared::otel::env("http://x", "x", &[])
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// Removes `names` from `settings.env` (and an `env` left empty); returns how many went.
+fn unset_env(settings: &mut Value, names: &[String]) -> usize {
+    let Some(root) = settings.as_object_mut() else {
+        return 0;
+    };
+    let Some(env) = root.get_mut("env").and_then(Value::as_object_mut) else {
+        return 0;
+    };
+    let before = env.len();
+    env.retain(|k, _| !names.contains(k));
+    let removed = before - env.len();
+    if env.is_empty() {
+        root.remove("env");
+    }
+    removed
 }
 
 /// Saves `MAESTRO_URL=<url>` in the config file (replacing an earlier value, keeping the
@@ -729,6 +820,23 @@ mod tests {
             ),
             "# c\nMAESTRO_URL=http://a:1\nMAESTRO_TOKEN=x\n"
         );
+    }
+
+    #[test]
+    fn telemetry_env_is_set_and_unset_keeping_other_entries() {
+        let mut s = json!({"env": {"FOO": "1"}, "model": "x"});
+        let vars = maestro_shared::otel::env("http://h:1", "tok", &[]);
+        let n = set_env(&mut s, &vars, Path::new("s.json")).expect("set");
+        assert_eq!(n, vars.len());
+        assert_eq!(
+            set_env(&mut s, &vars, Path::new("s.json")).expect("again"),
+            0
+        );
+        assert_eq!(s["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://h:1");
+        assert_eq!(unset_env(&mut s, &telemetry_names()), vars.len());
+        assert_eq!(s, json!({"env": {"FOO": "1"}, "model": "x"}));
+        let mut bad = json!({"env": []});
+        assert!(set_env(&mut bad, &vars, Path::new("s.json")).is_err());
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn run(cli: Cli) -> i32 {
             server,
             project_dir,
             claude_version,
+            telemetry,
         } => {
             let target = install::Target {
                 scope,
@@ -89,7 +90,7 @@ fn run(cli: Cli) -> i32 {
                 Err(e) => return fail(&e),
             };
             let claude = claude::choose(claude_version, std::env::var_os("PATH").as_deref());
-            match install::run_install(&target, &exe, server.as_deref(), &claude) {
+            match install::run_install(&target, &exe, server.as_deref(), &claude, telemetry) {
                 Ok(()) => 0,
                 Err(e) => fail(&e),
             }
@@ -98,6 +99,7 @@ fn run(cli: Cli) -> i32 {
             scope,
             dry_run,
             project_dir,
+            telemetry,
         } => {
             let target = install::Target {
                 scope,
@@ -105,7 +107,7 @@ fn run(cli: Cli) -> i32 {
                 home: home_dir(),
                 dry_run,
             };
-            match install::run_uninstall(&target) {
+            match install::run_uninstall(&target, telemetry) {
                 Ok(()) => 0,
                 Err(e) => fail(&e),
             }

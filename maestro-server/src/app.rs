@@ -160,6 +160,9 @@ pub fn router(state: AppState) -> Router {
             "/activity/sessions",
             get(routes::activity::session_summaries),
         )
+        .route("/sessions/{id}/cost", get(routes::cost::session))
+        .route("/tasks/{id}/cost", get(routes::cost::task))
+        .route("/cost", get(routes::cost::total))
         .route("/events", get(routes::events::list))
         .route("/events/{event_id}", get(routes::events::get))
         .route("/approvals", get(routes::approvals::list))
@@ -194,6 +197,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(hub::ws_handler))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::otlp::routes(state.config.body_limit_bytes))
         .merge(crate::web::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

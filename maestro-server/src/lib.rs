@@ -14,6 +14,7 @@ mod ingest;
 pub mod machines;
 mod notify;
 pub mod operators;
+mod otlp;
 mod routes;
 mod search;
 mod spawn;

@@ -15,9 +15,11 @@
 
 pub mod api;
 pub mod cli_versions;
+pub mod cost;
 pub mod envelope;
 pub mod events;
 pub mod kernel_path;
+pub mod otel;
 pub mod policy;
 pub mod registration;
 pub mod wire;

@@ -58,6 +58,10 @@ pub mod types {
     pub const APPROVAL_PENDING: &str = "approval:pending";
     /// An approval was decided or timed out.
     pub const APPROVAL_RESOLVED: &str = "approval:resolved";
+    /// New cost figures for a session arrived through Claude Code's OpenTelemetry export:
+    /// `data` is `{claude_session_id, total}` (`total` as in `GET /api/sessions/{id}/cost`;
+    /// `session_id` is null until the session's first hook event).
+    pub const COST_UPDATED: &str = "cost:updated";
     /// Control: the client fell too far behind; reload state and reconnect with `since`.
     pub const RESYNC: &str = "resync";
     /// Control: sent once after the backlog, `data.seq` is the latest seq at that moment.

@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod approvals;
+pub mod cost;
 pub mod events;
 pub mod notifications;
 pub mod scoped;

@@ -212,6 +212,16 @@ pub fn build(
     if let Some(pin) = &target.tls_pin {
         env.push(("MAESTRO_TLS_FINGERPRINT".to_string(), pin.clone()));
     }
+    // Claude Code's own OpenTelemetry export, to this server's OTLP receiver: cost and
+    // tokens per request, tagged with the Maestro task and session.
+    env.extend(maestro_shared::otel::env(
+        &target.url,
+        &target.token,
+        &[
+            ("maestro.task_id", &target.task_id),
+            ("maestro.session_id", &target.session_id),
+        ],
+    ));
     let env_remove = withheld_env(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
         .into_iter()
         .filter(|k| !env.iter().any(|(set, _)| set == k))
@@ -401,7 +411,7 @@ mod tests {
         .expect("build");
         let names: Vec<&str> = c.env.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
-            names,
+            names[..5],
             [
                 "MAESTRO_SESSION_ID",
                 "MAESTRO_TASK_ID",
@@ -409,6 +419,22 @@ mod tests {
                 "MAESTRO_TOKEN",
                 "MAESTRO_DATA_DIR"
             ]
+        );
+        // The rest is Claude Code's OpenTelemetry export to this server, with the same
+        // ingest token and the Maestro ids as resource attributes.
+        let get = |k: &str| c.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("CLAUDE_CODE_ENABLE_TELEMETRY"), Some("1"));
+        assert_eq!(
+            get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            Some("http://127.0.0.1:1")
+        );
+        assert_eq!(
+            get("OTEL_EXPORTER_OTLP_HEADERS"),
+            Some("Authorization=Bearer ingest")
+        );
+        assert_eq!(
+            get("OTEL_RESOURCE_ATTRIBUTES"),
+            Some("maestro.task_id=t_1,maestro.session_id=s_1")
         );
         assert!(c.env.iter().all(|(_, v)| v != "operator"));
         assert!(!c.env_remove.iter().any(|k| names.contains(&k.as_str())));

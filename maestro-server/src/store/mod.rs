@@ -5,6 +5,7 @@
 pub mod approvals;
 mod batch;
 pub mod cached;
+pub mod cost;
 pub(crate) mod fts;
 pub mod machines;
 mod notify;
@@ -321,6 +322,19 @@ pub trait Store: Send + Sync {
         machine: Option<String>,
     ) -> StoreResult<IngestOutcome>;
 
+    /// Stores `claude_code.api_request` records from the OTLP receiver, skipping those
+    /// already stored (the exporter retries); returns how many were new. `machine` is the
+    /// machine whose credential posted them.
+    async fn record_api_requests(
+        &self,
+        records: Vec<cost::ApiRequest>,
+        machine: Option<String>,
+    ) -> StoreResult<usize>;
+    /// Cost and tokens of a session, a task or everything.
+    async fn cost_report(
+        &self,
+        scope: cost::CostScope,
+    ) -> StoreResult<maestro_shared::cost::CostReport>;
     /// The machine credential whose token hashes to `token_hash` (hex SHA-256), if any.
     async fn machine_credential(
         &self,

@@ -205,6 +205,32 @@ CREATE TABLE audit (
     // The activity stream's index and full-text search (`store::fts`); the events already
     // stored are indexed in the same transaction.
     super::fts::MIGRATION,
+    // Cost and tokens from Claude Code's own OpenTelemetry export (`claude_code.api_request`
+    // log records, see `crate::otlp`): one row per model request, keyed by a hash that is the
+    // same for every retry of an export. Joined to a Maestro session at read time (through
+    // `claude_sessions`, else the `maestro.session_id` resource attribute of a spawned
+    // session), so records that arrive before the session's first hook event join it later.
+    r#"
+CREATE TABLE otel_api_requests (
+    record_key TEXT PRIMARY KEY,
+    claude_session_id TEXT NOT NULL,
+    maestro_session_id TEXT,
+    prompt_id TEXT,
+    tool_use_id TEXT,
+    model TEXT NOT NULL,
+    at TEXT NOT NULL,
+    cost_usd REAL NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_creation_tokens INTEGER NOT NULL,
+    duration_ms INTEGER,
+    machine TEXT,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX otel_api_requests_claude ON otel_api_requests(claude_session_id);
+CREATE INDEX otel_api_requests_maestro ON otel_api_requests(maestro_session_id);
+"#,
 ];
 
 /// Applies pending migrations.

@@ -445,6 +445,27 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_api_requests(
+        &self,
+        records: Vec<super::cost::ApiRequest>,
+        machine: Option<String>,
+    ) -> StoreResult<usize> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, feed| {
+                super::cost::insert(conn, feed, &records, machine.as_deref(), now)
+            })
+            .await
+    }
+
+    async fn cost_report(
+        &self,
+        scope: super::cost::CostScope,
+    ) -> StoreResult<maestro_shared::cost::CostReport> {
+        self.read(move |conn| super::cost::report(conn, &scope))
+            .await
+    }
+
     async fn machine_credential(
         &self,
         token_hash: String,

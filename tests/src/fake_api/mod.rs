@@ -91,6 +91,8 @@ pub struct RecordedRequest {
     pub answered_tools: Vec<(String, String)>,
     /// HTTP status answered.
     pub status: u16,
+    /// The final `usage` figures answered (Messages requests answered 200 only).
+    pub usage: Option<Value>,
 }
 
 impl RecordedRequest {
@@ -236,6 +238,7 @@ async fn handle(
         cwd: None,
         answered_tools: Vec::new(),
         status: 200,
+        usage: None,
     };
     let response = if rec.path == "/" && (method == Method::HEAD || method == Method::GET) {
         rec.kind = RequestKind::Probe;
@@ -333,6 +336,7 @@ fn messages(shared: &Shared, rec: &mut RecordedRequest) -> Response {
                 blocks,
                 stop_reason,
             };
+            rec.usage = Some(reply.final_usage());
             if stream {
                 let events = reply.to_sse_events();
                 let stream = futures_util::stream::iter(

@@ -57,6 +57,12 @@ impl Reply {
         })
     }
 
+    /// The final `usage` figures of this reply (what `message_delta` and the JSON message
+    /// report).
+    pub fn final_usage(&self) -> Value {
+        self.usage(self.output_tokens())
+    }
+
     /// The non-streaming JSON message.
     pub fn to_json(&self) -> Value {
         let content: Vec<Value> = self

@@ -1,0 +1,296 @@
+//! Model requests reported by Claude Code's OpenTelemetry export (`claude_code.api_request`)
+//! and the cost reports built from them.
+//!
+//! Rows are keyed by [`ApiRequest::record_key`], so a retried export inserts nothing new. The
+//! Maestro session is found at read time: through `claude_sessions` (the mapping the hook
+//! events build), else through the `maestro.session_id` resource attribute a spawned session
+//! carries. A record that arrives before its session's first hook event is therefore joined as
+//! soon as that event is stored, with no second pass.
+
+use super::StoreResult;
+use chrono::{DateTime, Utc};
+use maestro_shared::cost::{CostReport, CostTotals, MachineCost, ModelCost, SessionCost, TurnCost};
+use rusqlite::{params, Connection, Row};
+
+/// One `claude_code.api_request` record, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiRequest {
+    /// Idempotency key: the same for every export (and retry) of the same record.
+    pub record_key: String,
+    /// Claude Code's `session.id`.
+    pub claude_session_id: String,
+    /// The `maestro.session_id` resource attribute (spawned sessions), if any.
+    pub maestro_session_id: Option<String>,
+    /// `prompt.id`: the turn.
+    pub prompt_id: Option<String>,
+    /// `tool_use_id`, when the record carries one.
+    pub tool_use_id: Option<String>,
+    /// `model`.
+    pub model: String,
+    /// When the request finished (RFC 3339).
+    pub at: String,
+    /// `cost_usd`.
+    pub cost_usd: f64,
+    /// `input_tokens`.
+    pub input_tokens: i64,
+    /// `output_tokens`.
+    pub output_tokens: i64,
+    /// `cache_read_tokens`.
+    pub cache_read_tokens: i64,
+    /// `cache_creation_tokens`.
+    pub cache_creation_tokens: i64,
+    /// `duration_ms`, if reported.
+    pub duration_ms: Option<i64>,
+}
+
+/// What a report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CostScope {
+    /// One Maestro session.
+    Session(String),
+    /// Every session of one task.
+    Task(String),
+    /// Everything (records not yet joined to a session included).
+    All,
+}
+
+/// Stores `records`, skipping those already stored; returns how many were new. For every
+/// Claude session with new records, a `cost:updated` feed message carries its new totals.
+pub fn insert(
+    conn: &Connection,
+    feed: &mut super::writer::Feed,
+    records: &[ApiRequest],
+    machine: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let received = crate::time::fmt_ts(now);
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO otel_api_requests (record_key, claude_session_id, \
+         maestro_session_id, prompt_id, tool_use_id, model, at, cost_usd, input_tokens, \
+         output_tokens, cache_read_tokens, cache_creation_tokens, duration_ms, machine, \
+         received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    let mut inserted = 0;
+    let mut touched: Vec<&str> = Vec::new();
+    for r in records {
+        let n = stmt.execute(params![
+            r.record_key,
+            r.claude_session_id,
+            r.maestro_session_id,
+            r.prompt_id,
+            r.tool_use_id,
+            r.model,
+            r.at,
+            r.cost_usd,
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_creation_tokens,
+            r.duration_ms,
+            machine,
+            received,
+        ])?;
+        inserted += n;
+        if n > 0 && !touched.contains(&r.claude_session_id.as_str()) {
+            touched.push(&r.claude_session_id);
+        }
+    }
+    for claude in touched {
+        announce(conn, feed, claude, now)?;
+    }
+    Ok(inserted)
+}
+
+/// Pushes the `cost:updated` message of one Claude session.
+fn announce(
+    conn: &Connection,
+    feed: &mut super::writer::Feed,
+    claude: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let (sid, tid, total) = conn.query_row(
+        &format!("{JOINED} SELECT MAX(sid), MAX(tid), {SUMS} FROM jt WHERE claude_session_id = ?1"),
+        [claude],
+        |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                totals_at(r, 2)?,
+            ))
+        },
+    )?;
+    let data = serde_json::json!({ "claude_session_id": claude, "total": total });
+    feed.push(
+        conn,
+        maestro_shared::ws::types::COST_UPDATED,
+        now,
+        tid.as_deref(),
+        sid.as_deref(),
+        data,
+    )?;
+    Ok(())
+}
+
+/// Every record with its Maestro session (`sid`) and task (`tid`), joined at read time.
+const JOINED: &str = "WITH j AS (SELECT r.*, COALESCE(cs.session_id, ms.id) AS sid \
+     FROM otel_api_requests r \
+     LEFT JOIN claude_sessions cs ON cs.claude_session_id = r.claude_session_id \
+     LEFT JOIN sessions ms ON ms.id = r.maestro_session_id), \
+     jt AS (SELECT j.*, s.task_id AS tid FROM j LEFT JOIN sessions s ON s.id = j.sid) ";
+
+const SUMS: &str = "COUNT(*), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tokens), 0), \
+     COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), \
+     COALESCE(SUM(cache_creation_tokens), 0)";
+
+fn totals_at(row: &Row<'_>, first: usize) -> rusqlite::Result<CostTotals> {
+    Ok(CostTotals {
+        requests: row.get(first)?,
+        cost_usd: row.get(first + 1)?,
+        input_tokens: row.get(first + 2)?,
+        output_tokens: row.get(first + 3)?,
+        cache_read_tokens: row.get(first + 4)?,
+        cache_creation_tokens: row.get(first + 5)?,
+    })
+}
+
+/// The cost report of `scope`. Turns are listed for a session or a task, not for everything.
+pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
+    let (filter, arg) = match scope {
+        CostScope::Session(id) => ("WHERE sid = ?1", id.clone()),
+        CostScope::Task(id) => ("WHERE tid = ?1", id.clone()),
+        CostScope::All => ("WHERE ?1 = ?1", String::new()),
+    };
+    let total = conn.query_row(
+        &format!("{JOINED} SELECT {SUMS} FROM jt {filter}"),
+        [&arg],
+        |r| totals_at(r, 0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "{JOINED} SELECT model, {SUMS} FROM jt {filter} GROUP BY model \
+         ORDER BY SUM(cost_usd) DESC, model"
+    ))?;
+    let by_model = stmt
+        .query_map([&arg], |r| {
+            Ok(ModelCost {
+                model: r.get(0)?,
+                totals: totals_at(r, 1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "{JOINED} SELECT sid, claude_session_id, {SUMS} FROM jt {filter} \
+         GROUP BY sid, claude_session_id ORDER BY SUM(cost_usd) DESC, claude_session_id"
+    ))?;
+    let by_session = stmt
+        .query_map([&arg], |r| {
+            Ok(SessionCost {
+                session_id: r.get(0)?,
+                claude_session_id: r.get(1)?,
+                totals: totals_at(r, 2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "{JOINED} SELECT machine, {SUMS} FROM jt {filter} GROUP BY machine \
+         ORDER BY SUM(cost_usd) DESC, machine"
+    ))?;
+    let by_machine = stmt
+        .query_map([&arg], |r| {
+            Ok(MachineCost {
+                machine: r.get(0)?,
+                totals: totals_at(r, 1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let by_turn = if matches!(scope, CostScope::All) {
+        Vec::new()
+    } else {
+        let mut stmt = conn.prepare(&format!(
+            "{JOINED} SELECT prompt_id, sid, MIN(at), {SUMS} FROM jt {filter} \
+             GROUP BY sid, prompt_id ORDER BY MIN(at), prompt_id"
+        ))?;
+        let rows = stmt
+            .query_map([&arg], |r| {
+                Ok(TurnCost {
+                    prompt_id: r.get(0)?,
+                    session_id: r.get(1)?,
+                    first_at: r.get(2)?,
+                    totals: totals_at(r, 3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows
+    };
+    Ok(CostReport {
+        total,
+        by_model,
+        by_session,
+        by_machine,
+        by_turn,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, claude: &str, prompt: &str, tokens: i64) -> ApiRequest {
+        ApiRequest {
+            record_key: key.into(),
+            claude_session_id: claude.into(),
+            maestro_session_id: None,
+            prompt_id: Some(prompt.into()),
+            tool_use_id: None,
+            model: "m".into(),
+            at: "2026-12-03T10:00:00.000000Z".into(),
+            cost_usd: 0.5,
+            input_tokens: tokens,
+            output_tokens: 1,
+            cache_read_tokens: 2,
+            cache_creation_tokens: 3,
+            duration_ms: Some(4),
+        }
+    }
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        conn
+    }
+
+    #[test]
+    fn duplicates_are_ignored_and_late_sessions_join() {
+        let conn = db();
+        let now = Utc::now();
+        let recs = [record("k1", "c1", "p1", 10), record("k2", "c1", "p2", 20)];
+        let mut feed = super::super::writer::Feed::new(1);
+        assert_eq!(
+            insert(&conn, &mut feed, &recs, None, now).expect("insert"),
+            2
+        );
+        assert_eq!(feed.msgs.len(), 1, "one message per Claude session");
+        assert_eq!(
+            insert(&conn, &mut feed, &recs, None, now).expect("again"),
+            0
+        );
+        assert_eq!(feed.msgs.len(), 1, "nothing new, nothing announced");
+        let all = report(&conn, &CostScope::All).expect("all");
+        assert_eq!(all.total.input_tokens, 30);
+        assert_eq!(all.by_session[0].session_id, None);
+        let s = report(&conn, &CostScope::Session("s_1".into())).expect("s");
+        assert_eq!(s.total.requests, 0);
+        conn.execute_batch(
+            "INSERT INTO sessions (id, claude_session_id, task_id, state, health, started_at) \
+             VALUES ('s_1', 'c1', 't_1', 'active', 'ok', 'x'); \
+             INSERT INTO claude_sessions VALUES ('c1', 's_1');",
+        )
+        .expect("session");
+        let s = report(&conn, &CostScope::Session("s_1".into())).expect("s");
+        assert_eq!(s.total.input_tokens, 30);
+        assert_eq!(s.total.cache_creation_tokens, 6);
+        assert_eq!(s.by_turn.len(), 2);
+        let t = report(&conn, &CostScope::Task("t_1".into())).expect("t");
+        assert_eq!(t.total, s.total);
+        assert_eq!(t.by_model[0].model, "m");
+    }
+}

@@ -1247,6 +1247,8 @@ fn stopping_a_session_asks_for_confirmation() {
         )
         .await
         .unwrap();
+        // An operator's stop reads "Stopped", not "Failed".
+        wait_text(&b, "#session-state", "Stopped").await;
         assert_eq!(js_errors(&b).await, json!([]));
         b.close().await;
     });

@@ -3,7 +3,7 @@
 
 import { h, setText, setChildren, icon } from './dom.js';
 import { state, sessionsOfTask, taskHealth, blockedInfo } from './store.js';
-import { HEALTH_LABELS, STATE_LABELS, STATUS_LABELS, STATUS_ORDER, clockTime, reveal } from './format.js';
+import { HEALTH_LABELS, STATE_LABELS, STATUS_LABELS, STATUS_ORDER, clockTime, reveal, stateLabel } from './format.js';
 import { openBlocked } from './approvals.js';
 
 /** Creates the card component for `taskId`; `actions` = {move(task, status), edit(task), remove(task)}. */
@@ -68,8 +68,8 @@ export function createCard(taskId, actions) {
     latest.hidden = !newest || STATE_LABELS[newest.state] === STATUS_LABELS[t.status];
     if (newest) {
       latest.className = `state-badge state-${newest.state}`;
-      setText(latest, STATE_LABELS[newest.state] || newest.state);
-      latest.title = `Latest session: ${STATE_LABELS[newest.state] || newest.state}${newest.machine ? ` on ${newest.machine}` : ''}`;
+      setText(latest, stateLabel(newest));
+      latest.title = `Latest session: ${stateLabel(newest)}${newest.machine ? ` on ${newest.machine}` : ''}`;
     }
     const info = blockedInfo(taskId);
     badge.hidden = !info;

@@ -76,6 +76,15 @@ export const STATE_LABELS = {
   lost: 'Lost',
 };
 
+/** A session's state as people say it: an operator's stop is "Stopped", not "Failed". */
+export function stateLabel(s) {
+  if (!s) return '';
+  if (s.state === 'failed' && typeof s.end_reason === 'string' && s.end_reason.startsWith('stopped by')) {
+    return 'Stopped';
+  }
+  return STATE_LABELS[s.state] || s.state;
+}
+
 export const HEALTH_LABELS = {
   active: 'Active',
   idle: 'Idle (5+ min)',

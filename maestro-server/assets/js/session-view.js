@@ -11,7 +11,7 @@ import { taskPicker, attach } from './unassigned.js';
 import { openApproval, openBlockedInfo } from './approvals.js';
 import { openDialog } from './modal.js';
 import { toast } from './toasts.js';
-import { HEALTH_LABELS, STATE_LABELS, shortDateTime, duration, parseTime, reveal, shortId } from './format.js';
+import { HEALTH_LABELS, shortDateTime, duration, parseTime, reveal, shortId, stateLabel } from './format.js';
 
 export function kv(label, valueEl) {
   return h('div', { class: 'stat' }, h('dt', { text: label }), h('dd', {}, valueEl));
@@ -81,7 +81,7 @@ export function mountSession(root, id) {
     setText(title, `Session ${shortId(s.id)}`);
     title.title = s.id;
     stateBadge.className = `state-badge state-${s.state}`;
-    setText(stateBadge, STATE_LABELS[s.state] || s.state);
+    setText(stateBadge, stateLabel(s));
     healthDot.className = `health-dot health-${s.health}`;
     healthDot.setAttribute('aria-label', `Health: ${s.health}`);
     setText(healthText, HEALTH_LABELS[s.health] || s.health);

@@ -5,7 +5,7 @@
 import { h, setChildren, setText, debounce } from './dom.js';
 import { api } from './api.js';
 import { state, on } from './store.js';
-import { STATE_LABELS, duration, relative, dateTime, reveal, shortId, plural, parseTime } from './format.js';
+import { STATE_LABELS, duration, relative, dateTime, reveal, shortId, plural, parseTime, stateLabel } from './format.js';
 import { hashParams, viewHash, replaceHash } from './links.js';
 
 const SORTS = {
@@ -98,7 +98,7 @@ export function mountSessions(root) {
         h('a', { href: `#/session/${encodeURIComponent(s.id)}`, class: 'sr-link' },
           h('span', { class: ['sr-first-prompt', sum && !sum.first_prompt ? 'muted' : null], text: prompt })),
         h('span', { class: 'mono muted small', text: shortId(s.id) })),
-      h('td', { 'data-label': 'State' }, h('span', { class: ['state-badge', `state-${s.state}`], text: STATE_LABELS[s.state] || s.state })),
+      h('td', { 'data-label': 'State' }, h('span', { class: ['state-badge', `state-${s.state}`], text: stateLabel(s) })),
       h('td', { 'data-label': 'Task' }, t ? h('a', { href: `#/task/${encodeURIComponent(t.id)}`, text: t.title }) : h('span', { class: 'muted', text: '—' })),
       h('td', { class: 'sr-where small', 'data-label': 'Where', text: where || '—', title: where }),
       h('td', { class: 'small', 'data-label': 'Last activity', title: dateTime(s.last_event_at || s.started_at), text: relative(s.last_event_at || s.started_at) }),

@@ -10,7 +10,7 @@ import { createErrorLog } from './errors.js';
 import { openTaskForm, deleteTask } from './board.js';
 import { openBlocked } from './approvals.js';
 import { kv, panel } from './session-view.js';
-import { HEALTH_LABELS, STATE_LABELS, STATUS_LABELS, duration, plural, relative, shortId } from './format.js';
+import { HEALTH_LABELS, STATUS_LABELS, duration, plural, relative, shortId, stateLabel } from './format.js';
 
 export function mountTask(root, id) {
   const timeline = createTimeline({ showSession: true, label: 'Task timeline' });
@@ -121,7 +121,7 @@ export function mountTask(root, id) {
       setChildren(sessionsList, ss.length ? ss.map((s) => h('li', { class: 'session-item' },
         h('span', { class: `health-dot health-${s.health}`, role: 'img', 'aria-label': `Health: ${s.health}` }),
         h('a', { href: `#/session/${encodeURIComponent(s.id)}`, class: 'mono', text: shortId(s.id) }),
-        h('span', { class: `state-badge state-${s.state}`, text: STATE_LABELS[s.state] || s.state }),
+        h('span', { class: `state-badge state-${s.state}`, text: stateLabel(s) }),
         h('span', { class: 'muted small', text: `${plural(s.event_count, 'event')} · ${duration(s.duration_ms)} · ${relative(s.last_event_at || s.started_at)}` }))) :
         h('li', { class: 'muted', text: 'No sessions yet. Start one below, or attach an unassigned session from the board.' }));
     }

@@ -5,7 +5,7 @@ import { h, setChildren, setText } from './dom.js';
 import { Api } from './api.js';
 import { state, emit, reloadMovedFeeds } from './store.js';
 import { toast } from './toasts.js';
-import { STATE_LABELS, HEALTH_LABELS, plural, relative, shortId } from './format.js';
+import { HEALTH_LABELS, plural, relative, shortId, stateLabel } from './format.js';
 
 /** A task <select> (with a placeholder) for attaching sessions. */
 export function taskPicker(id, current) {
@@ -65,7 +65,7 @@ export function createUnassigned() {
         h('span', { class: `health-dot health-${s.health}`, role: 'img', 'aria-label': `Health: ${HEALTH_LABELS[s.health] || s.health}` }),
         h('div', { class: 'unassigned-main' },
           h('a', { href: `#/session/${encodeURIComponent(s.id)}`, class: 'mono', text: shortId(s.id) }),
-          h('span', { class: 'muted small', text: `${s.machine ? `${s.machine} · ` : ''}${s.project_dir || s.cwd || 'unknown dir'} · ${STATE_LABELS[s.state] || s.state} · ${plural(s.event_count, 'event')} · ${relative(s.last_event_at || s.started_at)}` })),
+          h('span', { class: 'muted small', text: `${s.machine ? `${s.machine} · ` : ''}${s.project_dir || s.cwd || 'unknown dir'} · ${stateLabel(s)} · ${plural(s.event_count, 'event')} · ${relative(s.last_event_at || s.started_at)}` })),
         h('div', { class: 'unassigned-attach' }, picker, btn));
     }));
   }

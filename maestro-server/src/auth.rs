@@ -240,9 +240,13 @@ pub async fn logout() -> Response {
 /// check and "logged in as").
 pub async fn me(State(state): State<Gate>, headers: HeaderMap) -> Response {
     match identify(&state.config, &state.store, &headers, None).await {
-        Caller::Operator(name) => {
-            Json(serde_json::json!({"operator": true, "name": name})).into_response()
-        }
+        Caller::Operator(name) => Json(serde_json::json!({
+            "operator": true,
+            "name": name,
+            // How long a held request waits for a decision here (the modal counts it down).
+            "hold_timeout_ms": u64::try_from(state.config.hold_timeout.as_millis()).unwrap_or(u64::MAX),
+        }))
+        .into_response(),
         _ => HttpError::unauthorized("not logged in").into_response(),
     }
 }

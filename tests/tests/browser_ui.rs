@@ -702,6 +702,13 @@ tool = "Bash"
 command = "deploy *"
 outcome = "hold"
 reason = "Deploys need a human."
+
+[[rule]]
+id = "hold-deploy-config"
+path = "**/deploy/**"
+access = "write"
+outcome = "hold"
+reason = "Deploy configuration needs a human."
 "#;
 
 /// A PreToolUse that the policy holds shows the "⚠ Blocked" badge on the card in two open
@@ -751,6 +758,20 @@ fn held_tool_call_is_approved_from_the_modal_in_one_of_two_pages() {
         for needle in ["Bash", "hold-deploys", "Deploys need a human.", "Ship the billing fix"] {
             wait_text(&a, "dialog[open]", needle).await;
         }
+        // The hold timeout (100 s by default) is counted down, and keeps counting.
+        wait_text(&a, "#approval-countdown", "left)").await;
+        let first = a
+            .js("return document.querySelector('#approval-countdown').textContent")
+            .await
+            .unwrap();
+        a.wait_js_args(
+            "the countdown to move",
+            "const t = document.querySelector('#approval-countdown'); return t && t.textContent !== arguments[0] ? t.textContent : null",
+            vec![first.clone()],
+            T,
+        )
+        .await
+        .unwrap();
         // Keyboard: focus is inside the modal.
         let focus_inside = a
             .js("return !!document.activeElement && !!document.activeElement.closest('dialog[open]')")
@@ -796,6 +817,43 @@ fn held_tool_call_is_approved_from_the_modal_in_one_of_two_pages() {
         approvals[0]["decision_reason"], "billing fix reviewed",
         "{approvals}"
     );
+    // A held edit shows what it would write, as text, before anyone decides.
+    let mut edit = agent.payload("PreToolUse-Edit.json");
+    let cwd = edit["cwd"].as_str().unwrap_or("/home/dev/proj").to_string();
+    edit["tool_input"] = json!({"file_path": format!("{cwd}/deploy/prod.yaml"),
+        "old_string": "replicas: 2", "new_string": "replicas: 20\n<img src=x onerror=alert(1)>"});
+    let held_edit = agent.spawn_hook(&edit);
+    rt.block_on(async {
+        wait_text(&a, "#pending-label", "1 pending approval").await;
+        a.click("#pending-btn").await.unwrap();
+        a.click(".pending-item").await.unwrap();
+        for needle in [
+            "Replaces",
+            "replicas: 2",
+            "With",
+            "replicas: 20",
+            "<img src=x onerror=alert(1)>",
+        ] {
+            wait_text(&a, "dialog[open] .approval-contents", needle).await;
+        }
+        let injected = a
+            .js("return document.querySelectorAll('dialog[open] img').length")
+            .await
+            .unwrap();
+        assert_eq!(injected, json!(0), "edit content is shown as text");
+        a.click("#approval-deny").await.unwrap();
+        a.wait_js(
+            "the modal to close",
+            "return !document.querySelector('dialog[open]')",
+            T,
+        )
+        .await
+        .unwrap();
+    });
+    let out = held_edit.wait_with_output().expect("hook exits");
+    let v: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
+        .expect("the hook printed JSON");
+    assert_eq!(v["hookSpecificOutput"]["permissionDecision"], "deny", "{v}");
     rt.block_on(async {
         assert_eq!(js_errors(&a).await, json!([]));
         assert_eq!(js_errors(&b).await, json!([]));

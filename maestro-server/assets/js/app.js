@@ -78,6 +78,7 @@ async function showWho() {
   const el = document.getElementById('whoami');
   try {
     const me = await Api.me();
+    if (me && typeof me.hold_timeout_ms === 'number') state.holdTimeoutMs = me.hold_timeout_ms;
     el.textContent = me && me.name ? me.name : '';
     el.title = me && me.name ? `Logged in as ${me.name}` : '';
   } catch {

@@ -90,7 +90,9 @@ export function openApproval(approval) {
           : h('span', { class: 'muted', text: 'Unassigned' }),
       ),
       row('Asked', `${clockTime(a.created_at)} (${relative(a.created_at)})`),
+      countdownRow(a),
     ),
+    contentPreview(a.tool_input),
     h('details', { class: 'approval-input' }, h('summary', { text: 'Full tool input' }),
       h('pre', { class: 'raw', text: reveal(JSON.stringify(a.tool_input, null, 2)) })),
     h('label', { class: 'field-label', for: 'approval-reason', text: 'Reason (optional)' }),
@@ -123,6 +125,63 @@ export function openApproval(approval) {
   dialog.el.dataset.approvalId = a.id;
   openModal = { id: a.id, dialog };
   return dialog;
+}
+
+/** Longest text shown inline in the modal (the rest stays in "Full tool input"). */
+const PREVIEW_CHARS = 4000;
+
+function clip(text) {
+  const t = String(text);
+  return t.length > PREVIEW_CHARS
+    ? `${t.slice(0, PREVIEW_CHARS)}\n… ${t.length - PREVIEW_CHARS} more characters in Full tool input`
+    : t;
+}
+
+/** What a Write / Edit / MultiEdit / NotebookEdit would put in the file, shown as text. */
+function contentPreview(input) {
+  if (!input || typeof input !== 'object') return null;
+  const blocks = [];
+  const block = (label, text) => {
+    if (typeof text !== 'string') return;
+    blocks.push(h('div', { class: 'approval-content' },
+      h('div', { class: 'field-label', text: label }),
+      h('pre', { class: 'raw', text: reveal(clip(text)) })));
+  };
+  block('Writes', input.content);
+  block('Replaces', input.old_string);
+  block('With', input.new_string);
+  block('New cell source', input.new_source);
+  if (Array.isArray(input.edits)) {
+    input.edits.slice(0, 5).forEach((e, i) => {
+      if (!e || typeof e !== 'object') return;
+      block(`Edit ${i + 1}: replaces`, e.old_string);
+      block(`Edit ${i + 1}: with`, e.new_string);
+    });
+  }
+  return blocks.length ? h('div', { class: 'approval-contents' }, ...blocks) : null;
+}
+
+/** "Held until 10:42:07 (1:23 left)": the hold timeout counted down, then what happens. */
+function countdownRow(a) {
+  const ms = state.holdTimeoutMs;
+  const created = Date.parse(a.created_at);
+  if (typeof ms !== 'number' || Number.isNaN(created)) return null;
+  const until = created + ms;
+  const value = h('span', { id: 'approval-countdown' });
+  const tick = () => {
+    if (!value.isConnected && value.dataset.started) {
+      clearInterval(timer);
+      return;
+    }
+    value.dataset.started = '1';
+    const left = Math.max(0, Math.round((until - Date.now()) / 1000));
+    value.textContent = left > 0
+      ? `${clockTime(new Date(until).toISOString())} (${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')} left)`
+      : 'timed out: answer it in the terminal where the session runs';
+  };
+  const timer = setInterval(tick, 1000);
+  tick();
+  return row('Held until', value);
 }
 
 /** Shows what a blocked session waits for when there is no held approval to decide here. */

@@ -6,6 +6,8 @@ import { Api } from './api.js';
 export const FEED_LINES = 5;
 
 export const state = {
+  /** How long a held request waits for a decision (from /api/me), ms. */
+  holdTimeoutMs: null,
   tasks: new Map(),
   sessions: new Map(),
   approvals: new Map(), // pending only

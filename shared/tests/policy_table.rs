@@ -34,7 +34,13 @@ const BASH: &[(&str, Outcome, &str)] = &[
     ("git diff HEAD~1 -- src", Ask, ""),
     // A diff runs the textconv driver `.gitattributes` names, unless told not to.
     ("git diff HEAD~1 -- src/main.rs", Ask, ""),
-    ("git diff --no-textconv HEAD~1 -- src/main.rs", Allow, ""),
+    // ... and the external diff driver it names, unless told not to.
+    ("git diff --no-textconv HEAD~1 -- src/main.rs", Ask, ""),
+    (
+        "git diff --no-textconv --no-ext-diff HEAD~1 -- src/main.rs",
+        Allow,
+        "",
+    ),
     ("git log --oneline -n 10", Allow, ""),
     ("git show HEAD:Cargo.toml", Allow, ""),
     ("git branch", Allow, ""),

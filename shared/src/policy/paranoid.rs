@@ -462,7 +462,6 @@ fn is_content_free_flag(a: &str) -> bool {
             | "--dirstat"
             | "--summary"
             | "--quiet"
-            | "--exit-code"
     )
 }
 
@@ -614,7 +613,9 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                     .skip_while(|a| a.as_str() != sub)
                     .skip(1)
                     .filter(|a| !a.starts_with('-'));
-                let content_free = sub == "diff" && args.iter().any(|a| is_content_free_flag(a));
+                let content_free = sub == "diff"
+                    && args.iter().any(|a| is_content_free_flag(a))
+                    && !args.iter().any(|a| is_patch_flag(a));
                 // (`git grep` takes its pattern there, and refuses a blob as a tree.)
                 if sub != "grep"
                     && !content_free
@@ -653,12 +654,23 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
             let pickaxe = args
                 .iter()
                 .any(|a| a.starts_with("-S") || a.starts_with("-G") || a.starts_with("--pickaxe"));
+            // Name/stat output only when nothing turns the patch back on (`--stat -p`).
+            let patchless = args.iter().any(|a| is_content_free_flag(a))
+                && !args.iter().any(|a| is_patch_flag(a));
+            // `git diff` also runs the external diff command (`diff.<driver>.command`) that
+            // `.gitattributes` picks, unless `--no-ext-diff`.
+            if sub == Some("diff") && !patchless && !args.iter().any(|a| a == "--no-ext-diff") {
+                return Some(
+                    "git diff runs the external diff driver `.gitattributes` names (add --no-ext-diff)"
+                        .into(),
+                );
+            }
             if !no_textconv
                 && (sub == Some("blame")
                     || sub == Some("annotate")
                     || (matches!(sub, Some("log" | "whatchanged")) && pickaxe)
                     || (matches!(sub, Some("show" | "diff"))
-                        && !args.iter().any(|a| is_content_free_flag(a) || a == "--stat")
+                        && !patchless
                         // `git show REV:path` prints the blob as stored (textconv only with
                         // an explicit `--textconv`).
                         && !(sub == Some("show")

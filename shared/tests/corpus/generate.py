@@ -1011,6 +1011,22 @@ d("red-team-8", "deny",
 e("sed -n 's/a;b/c;d/gp' README.md", "sed -n '/fn main/,/^}/p' src/main.rs", "git status",
   "git blame --no-textconv src/main.rs", "git diff --no-textconv HEAD~1 -- src/main.rs")
 
+# 21. The ninth (short) red-team pass: flags that do not stop the patch (--exit-code, --stat -p,
+# show's default patch) and git diff's external diff driver.
+d("red-team-9", "ask",
+  "git diff --exit-code -- src/main.rs",
+  "git diff --exit-code HEAD~1:src/main.rs HEAD:src/main.rs",
+  "git diff --stat -p -- src/main.rs",
+  "git diff --binary --stat -- src/main.rs",
+  "git diff -U0 --exit-code -- src/main.rs",
+  "git show --stat -p HEAD -- src/main.rs",
+  "git show --stat --patch-with-stat HEAD -- src/main.rs",
+  "git show --exit-code HEAD -- src/main.rs",
+  "git show --quiet -p HEAD -- src/main.rs",
+  "git diff --no-textconv -- src/main.rs",
+)
+e("git diff --stat -- src/main.rs", "git diff --no-textconv --no-ext-diff HEAD~1 -- src/main.rs")
+
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "policy_corpus.json"), "w") as out:
     json.dump({"dangerous": D, "everyday": E}, out, indent=1, ensure_ascii=False)

@@ -121,6 +121,10 @@ const SECRET_NAMES: &[&str] = &[
     // `.env*/` directory (templates such as `.env.example` are exempt).
     ".env*",
     "**/.env*/**",
+    // Remote URLs with tokens, credential helpers' stores (any spelling: `gl/config` when
+    // `gl -> .git`).
+    "**/.git/config",
+    ".git-credentials",
     "*.pem",
     "*.key",
     "*.p12",

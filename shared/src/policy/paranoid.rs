@@ -166,15 +166,6 @@ const SOURCE_TYPES: &[&str] = &[
 
 /// Why a non-Bash tool call must not be allowed, if it must not.
 pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
-    for key in ["file_path", "path", "notebook_path", "pattern"] {
-        if let Some(v) = input.get(key).and_then(Value::as_str) {
-            if v.contains(".git/config") || v.ends_with(".git-credentials") {
-                return Some(format!(
-                    "{v} can hold credentials (remote URLs with tokens)"
-                ));
-            }
-        }
-    }
     if tool_name != "Grep" {
         return None;
     }

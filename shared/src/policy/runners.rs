@@ -26,6 +26,7 @@ pub(super) fn shell_program(
     let mut command_mode = false;
     let mut stdin_mode = false;
     let mut script: Option<&Word> = None;
+    let mut unknown: Option<String> = None;
     let mut i = 0;
     while i < args.len() {
         let w = &args[i];
@@ -35,13 +36,36 @@ pub(super) fn shell_program(
                 script = args.get(i + 1);
                 break;
             }
-            Some("-o" | "+o" | "-O" | "+O" | "--rcfile" | "--init-file") => i += 1,
-            Some(v) if v == "-c" || (is_short_cluster(v) && v.contains('c')) => command_mode = true,
-            Some(v) if v.starts_with('-') || v.starts_with('+') => {
-                if v == "-" {
-                    break;
+            // `set -o` names that change nothing the analysis depends on.
+            Some("-o" | "+o") => {
+                let name = args.get(i + 1).and_then(|w| w.value.as_deref());
+                if !matches!(
+                    name,
+                    Some("pipefail" | "errexit" | "nounset" | "xtrace" | "noglob" | "noclobber")
+                ) {
+                    unknown.get_or_insert_with(|| "a shell option that is not understood".into());
                 }
-                stdin_mode |= is_short_cluster(v) && v.contains('s');
+                i += 1;
+            }
+            // Options whose value is a file the shell runs first.
+            Some("--rcfile" | "--init-file" | "-O" | "+O") => {
+                unknown.get_or_insert_with(|| "the shell runs a startup file or option".into());
+                i += 1;
+            }
+            Some("--norc" | "--noprofile" | "--noediting") => {}
+            Some("-") => break,
+            // Flags: `-c`, `-s`, and the inert `-e -u -x -v -f`. Anything else can run code
+            // the analysis never sees: `-i` / `-l` run the user's startup files. The script is
+            // still analysed (a dangerous one is denied), but the call is not allowed.
+            Some(v) if (v.starts_with('-') || v.starts_with('+')) && !v.starts_with("--") => {
+                if !v[1..].chars().all(|c| "cseuxvf".contains(c)) {
+                    unknown.get_or_insert_with(|| format!("shell option `{v}` is not understood"));
+                }
+                command_mode |= v.starts_with('-') && v.contains('c');
+                stdin_mode |= v.starts_with('-') && v.contains('s');
+            }
+            Some(v) if v.starts_with("--") => {
+                unknown.get_or_insert_with(|| format!("shell option `{v}` is not understood"));
             }
             _ => {
                 script = Some(w);
@@ -85,6 +109,9 @@ pub(super) fn shell_program(
                 a.runs_code_from = a.sources.clone();
             }
         }
+    }
+    if let Some(why) = unknown {
+        a.problem.get_or_insert(why);
     }
 }
 

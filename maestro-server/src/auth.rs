@@ -83,15 +83,6 @@ pub struct Operator(pub String);
 /// The name the server's own operator token has in the audit.
 pub const BUILTIN_OPERATOR: &str = "operator";
 
-/// SHA-256 of a token, hex: what the store keeps of a named operator's token.
-pub fn token_hash(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Identifies the caller from the header, cookie or an explicit token: the server's operator
 /// and ingest tokens, then the named operators' (looked up by hash on every request, so a
 /// revocation takes effect at once).
@@ -123,7 +114,10 @@ pub async fn identify(
         if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
             continue;
         }
-        match store.operator_for_token_hash(&token_hash(t)).await {
+        match store
+            .operator_for_token_hash(&crate::machines::hash_token(t))
+            .await
+        {
             Ok(Some(name)) => return Caller::Operator(name),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e.chain(), "cannot look up an operator token"),

@@ -1,62 +1,39 @@
 //! `maestro-server operators add|list|revoke`: named operators, run against the data dir's
-//! database (a running server sees the change on its next request: tokens are looked up by
-//! hash every time).
+//! database like `machines` (a running server sees the change on its next request: tokens
+//! are looked up by hash every time).
 
-use crate::auth::token_hash;
-use crate::config::{Config, OperatorsCommand, ServerOpts};
-use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
-use anyhow::Context;
-use rand::RngCore;
+use crate::config::{generate_token, Config, OperatorsCommand, ServerOpts};
+use crate::machines::hash_token;
+use crate::store::people;
 
 /// Runs an `operators` subcommand; prints what it did.
 pub fn cli(opts: &ServerOpts, action: &OperatorsCommand) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(opts)?;
-    // The store's reads run with `block_in_place`: a multi-thread runtime.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let (tx, _) = tokio::sync::broadcast::channel(16);
-        let store = SqliteStore::open(&config.db_path(), config.sync_full, tx)
-            .context("opening the database")?;
-        match action {
-            OperatorsCommand::Add { name } => {
-                let mut bytes = [0u8; 32];
-                rand::rng().fill_bytes(&mut bytes);
-                let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                store
-                    .add_operator(name, &token_hash(&token))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                println!("operator {name} added; their login token (shown once):");
-                println!("{token}");
+    let conn = crate::store::sqlite::open_admin(&config.db_path())?;
+    let now = chrono::Utc::now();
+    match action {
+        OperatorsCommand::Add { name } => {
+            let token = generate_token();
+            people::add_operator(&conn, name, &hash_token(&token), now)?;
+            println!("operator {name} added; their login token (shown once):");
+            println!("{token}");
+        }
+        OperatorsCommand::List => {
+            let list = people::list_operators(&conn)?;
+            if list.is_empty() {
+                println!("no named operators (the server's own operator token still works)");
             }
-            OperatorsCommand::List => {
-                let list = store
-                    .list_operators()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                if list.is_empty() {
-                    println!("no named operators (the server's own operator token still works)");
+            for o in list {
+                match o.revoked_at {
+                    Some(at) => println!("{}\tadded {}\trevoked {at}", o.name, o.created_at),
+                    None => println!("{}\tadded {}\tactive", o.name, o.created_at),
                 }
-                for o in list {
-                    match o.revoked_at {
-                        Some(at) => println!("{}\tadded {}\trevoked {at}", o.name, o.created_at),
-                        None => println!("{}\tadded {}\tactive", o.name, o.created_at),
-                    }
-                }
-            }
-            OperatorsCommand::Revoke { name } => {
-                store
-                    .revoke_operator(name)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                println!("operator {name} revoked");
             }
         }
-        Ok::<_, anyhow::Error>(())
-    })?;
+        OperatorsCommand::Revoke { name } => {
+            people::revoke_operator(&conn, name, now)?;
+            println!("operator {name} revoked");
+        }
+    }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -655,3 +655,22 @@ impl ClaudeOutput {
         assert!(ok, "claude run failed:\n{}", self.dump());
     }
 }
+
+/// A server that spawns the real CLI `bin` for tasks, offline against the fake API at
+/// `api_url`, its hooks spooling in `scratch`; `extra` env on top.
+pub fn spawning_server(
+    bin: &Path,
+    api_url: &str,
+    scratch: &Scratch,
+    extra: &[(&str, &str)],
+) -> crate::server::TestServer {
+    let mut env = offline_env(api_url, &scratch.home);
+    env.push(("MAESTRO_CLAUDE_COMMAND".into(), bin.display().to_string()));
+    env.push((
+        "MAESTRO_SPOOL_DIR".into(),
+        scratch.spool.display().to_string(),
+    ));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    crate::server::TestServer::start_with_env(&env_refs)
+}

@@ -11,6 +11,17 @@ pub mod tui;
 pub mod ui;
 pub mod ws;
 
+/// A policy file that holds every `deploy *` Bash command for a human (rule `hold-deploys`),
+/// the held request the approval, notification and operator tests work with.
+pub const HOLD_DEPLOYS_POLICY: &str = r#"
+[[rule]]
+id = "hold-deploys"
+tool = "Bash"
+command = "deploy *"
+outcome = "hold"
+reason = "Deploys need a human."
+"#;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -8,14 +8,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const POLICY: &str = r#"
-[[rule]]
-id = "hold-deploys"
-tool = "Bash"
-command = "deploy *"
-outcome = "hold"
-reason = "Deploys need a human."
-"#;
+const POLICY: &str = maestro_tests::HOLD_DEPLOYS_POLICY;
 
 struct Hook {
     child: std::process::Child,

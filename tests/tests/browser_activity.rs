@@ -306,14 +306,7 @@ fn sessions_view_lists_what_each_session_was_asked() {
     });
 }
 
-const HOLD_POLICY: &str = r#"
-[[rule]]
-id = "hold-deploys"
-tool = "Bash"
-command = "deploy *"
-outcome = "hold"
-reason = "Deploys need a human."
-"#;
+const HOLD_POLICY: &str = maestro_tests::HOLD_DEPLOYS_POLICY;
 
 /// Elements of the page wider than the viewport, or starting/ending outside it (the first
 /// few), for a readable failure.

@@ -125,14 +125,7 @@ fn signature_valid(header: &str, body: &str) -> bool {
     want == v1
 }
 
-const POLICY: &str = r#"
-[[rule]]
-id = "hold-deploys"
-tool = "Bash"
-command = "deploy *"
-outcome = "hold"
-reason = "Deploys need a human."
-"#;
+const POLICY: &str = maestro_tests::HOLD_DEPLOYS_POLICY;
 
 /// A server whose config sends to `receiver`: Slack for permissions, signed JSON for
 /// permissions and failed sessions.

@@ -10,14 +10,7 @@ use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;
 
-const POLICY: &str = r#"
-[[rule]]
-id = "hold-deploys"
-tool = "Bash"
-command = "deploy *"
-outcome = "hold"
-reason = "Deploys need a human."
-"#;
+const POLICY: &str = maestro_tests::HOLD_DEPLOYS_POLICY;
 
 /// Runs `maestro-server operators ARGS` on the server's data dir; returns stdout.
 fn operators(server: &TestServer, args: &[&str]) -> (bool, String, String) {

@@ -6,7 +6,7 @@
 //! the session, the task and the turn the hooks saw.
 
 use maestro_tests::claude_cli::{
-    claude_or_skip_for, offline_env, ClaudeCommand, Scratch, NEWEST_VERSION, OLDEST_VERSION,
+    claude_or_skip_for, spawning_server, ClaudeCommand, Scratch, NEWEST_VERSION, OLDEST_VERSION,
 };
 use maestro_tests::fake_api::{FakeApi, Script, Step};
 use maestro_tests::server::{TestServer, INGEST_TOKEN};
@@ -185,14 +185,7 @@ fn spawned_session_cost_equals_the_fake_usage(version: &str) {
         ),
         Step::text("Cost scenario finished."),
     ]));
-    let mut env = offline_env(&fake.url, &scratch.home);
-    env.push(("MAESTRO_CLAUDE_COMMAND".into(), bin.display().to_string()));
-    env.push((
-        "MAESTRO_SPOOL_DIR".into(),
-        scratch.spool.display().to_string(),
-    ));
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let server = TestServer::start_with_env(&env_refs);
+    let server = spawning_server(&bin, &fake.url, &scratch, &[]);
     let (status, task) = server.post(
         "/api/tasks",
         &json!({"title": "cost", "working_dir": scratch.project.display().to_string()}),

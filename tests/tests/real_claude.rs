@@ -10,8 +10,8 @@
 //! unless `CI` is set: then it fails loudly.
 
 use maestro_tests::claude_cli::{
-    claude_or_skip_for, offline_env, ClaudeCommand, ClaudeOutput, Scratch, NEWEST_VERSION,
-    OLDEST_VERSION,
+    claude_or_skip_for, offline_env, spawning_server, ClaudeCommand, ClaudeOutput, Scratch,
+    NEWEST_VERSION, OLDEST_VERSION,
 };
 use maestro_tests::fake_api::{FakeApi, RequestKind, Script, Step, DENY_MARKER};
 use maestro_tests::server::TestServer;
@@ -956,14 +956,7 @@ fn spawned_session_runs_the_real_cli(version: &str) {
         ),
         Step::text("Spawn scenario finished."),
     ]));
-    let mut env = offline_env(&fake.url, &scratch.home);
-    env.push(("MAESTRO_CLAUDE_COMMAND".into(), bin.display().to_string()));
-    env.push((
-        "MAESTRO_SPOOL_DIR".into(),
-        scratch.spool.display().to_string(),
-    ));
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let server = TestServer::start_with_env(&env_refs);
+    let server = spawning_server(&bin, &fake.url, &scratch, &[]);
     let project = scratch.project.display().to_string();
     let (status, task) = server.post(
         "/api/tasks",
@@ -1615,14 +1608,7 @@ fn spawned_default_mode_asks_through_maestro(version: &str) {
         ),
         Step::text("Default mode scenario finished."),
     ]));
-    let mut env = offline_env(&fake.url, &scratch.home);
-    env.push(("MAESTRO_CLAUDE_COMMAND".into(), bin.display().to_string()));
-    env.push((
-        "MAESTRO_SPOOL_DIR".into(),
-        scratch.spool.display().to_string(),
-    ));
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let server = TestServer::start_with_env(&env_refs);
+    let server = spawning_server(&bin, &fake.url, &scratch, &[]);
     let project = scratch.project.display().to_string();
     let (status, task) = server.post(
         "/api/tasks",
@@ -1781,15 +1767,12 @@ fn spawned_prompt_nobody_answers_is_refused(version: &str) {
         ),
         Step::text("Unanswered scenario finished."),
     ]));
-    let mut env = offline_env(&fake.url, &scratch.home);
-    env.push(("MAESTRO_CLAUDE_COMMAND".into(), bin.display().to_string()));
-    env.push((
-        "MAESTRO_SPOOL_DIR".into(),
-        scratch.spool.display().to_string(),
-    ));
-    env.push(("MAESTRO_HOLD_TIMEOUT_MS".into(), "500".into()));
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let server = TestServer::start_with_env(&env_refs);
+    let server = spawning_server(
+        &bin,
+        &fake.url,
+        &scratch,
+        &[("MAESTRO_HOLD_TIMEOUT_MS", "500")],
+    );
     let project = scratch.project.display().to_string();
     let (status, task) = server.post(
         "/api/tasks",

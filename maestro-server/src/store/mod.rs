@@ -452,13 +452,6 @@ pub trait Store: Send + Sync {
         outcome: Result<(), String>,
         retry: Option<std::time::Duration>,
     ) -> StoreResult<()>;
-    /// Adds a named operator with the SHA-256 hash of its login token (a revoked name gets
-    /// the new token); `Conflict` when the name is active.
-    async fn add_operator(&self, name: &str, token_hash: &str) -> StoreResult<()>;
-    /// Revokes an operator's token at once; `NotFound` when no active operator has that name.
-    async fn revoke_operator(&self, name: &str) -> StoreResult<()>;
-    /// Every named operator.
-    async fn list_operators(&self) -> StoreResult<Vec<people::OperatorInfo>>;
     /// The active operator whose token hashes to `token_hash`.
     async fn operator_for_token_hash(&self, token_hash: &str) -> StoreResult<Option<String>>;
     /// An operator's decision on a held request ([`Store::resolve_approval`] with the

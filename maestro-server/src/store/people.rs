@@ -54,7 +54,7 @@ pub(crate) fn validate_name(name: &str) -> StoreResult<()> {
     }
 }
 
-pub(super) fn add_operator(
+pub(crate) fn add_operator(
     conn: &Connection,
     name: &str,
     token_hash: &str,
@@ -90,7 +90,7 @@ pub(super) fn add_operator(
     }
 }
 
-pub(super) fn revoke_operator(
+pub(crate) fn revoke_operator(
     conn: &Connection,
     name: &str,
     now: DateTime<Utc>,
@@ -105,7 +105,7 @@ pub(super) fn revoke_operator(
     Ok(())
 }
 
-pub(super) fn list_operators(conn: &Connection) -> StoreResult<Vec<OperatorInfo>> {
+pub(crate) fn list_operators(conn: &Connection) -> StoreResult<Vec<OperatorInfo>> {
     let mut st =
         conn.prepare("SELECT name, created_at, revoked_at FROM operators ORDER BY name")?;
     let rows = st

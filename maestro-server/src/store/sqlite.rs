@@ -1011,24 +1011,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn add_operator(&self, name: &str, token_hash: &str) -> StoreResult<()> {
-        let (name, hash, now) = (name.to_string(), token_hash.to_string(), self.clock.now());
-        self.writer
-            .write(move |conn, _| super::people::add_operator(conn, &name, &hash, now))
-            .await
-    }
-
-    async fn revoke_operator(&self, name: &str) -> StoreResult<()> {
-        let (name, now) = (name.to_string(), self.clock.now());
-        self.writer
-            .write(move |conn, _| super::people::revoke_operator(conn, &name, now))
-            .await
-    }
-
-    async fn list_operators(&self) -> StoreResult<Vec<super::people::OperatorInfo>> {
-        self.read(super::people::list_operators).await
-    }
-
     async fn operator_for_token_hash(&self, token_hash: &str) -> StoreResult<Option<String>> {
         let hash = token_hash.to_string();
         self.read(move |conn| super::people::operator_for_hash(conn, &hash))

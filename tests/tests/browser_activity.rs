@@ -105,11 +105,16 @@ fn activity_view_searches_filters_and_deep_links() {
             vec![],
         )
         .await;
-        b.click("#activity-more").await.expect("load older");
+        // Live rows may re-render the list (and its button) between finding and clicking the
+        // button: click again while the first page is all there is.
         wait_true(
             &b,
             "two pages",
-            "return document.querySelectorAll('#activity-list .act-row').length === 100",
+            "const n = document.querySelectorAll('#activity-list .act-row').length; \
+             const more = document.querySelector('#activity-more'); \
+             if (n === 50 && more && !(Date.now() - (window.__moreAt || 0) < 2000)) \
+               { window.__moreAt = Date.now(); more.click(); } \
+             return n === 100",
             vec![],
         )
         .await;

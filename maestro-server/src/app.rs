@@ -38,6 +38,8 @@ pub struct AppState {
     pub poison: Arc<ingest::PoisonCounter>,
     /// Machine credential checks (with their short cache).
     pub machines: Arc<crate::machines::MachineAuth>,
+    /// Notification destinations in force (config file and API).
+    pub notify: Arc<crate::notify::Registry>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
         let policy = crate::decide::PolicySet::load(&config)?;
         let supervisor = crate::spawn::Supervisor::new(&config);
         Ok(AppState {
+            notify: Arc::new(crate::notify::Registry::new(Arc::clone(&config.notify))),
             supervisor: Arc::new(supervisor),
             config: Arc::new(config),
             store: Arc::new(store),
@@ -125,6 +128,16 @@ impl FromRef<AppState> for routes::approvals::Desk {
     }
 }
 
+impl FromRef<AppState> for routes::destinations::Desk {
+    fn from_ref(state: &AppState) -> routes::destinations::Desk {
+        routes::destinations::Desk {
+            store: Arc::clone(&state.store),
+            registry: Arc::clone(&state.notify),
+            public_url: state.config.public_url.clone(),
+        }
+    }
+}
+
 impl FromRef<AppState> for SharedStore {
     fn from_ref(state: &AppState) -> SharedStore {
         Arc::clone(&state.store)
@@ -168,6 +181,18 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals", get(routes::approvals::list))
         .route("/notifications", get(routes::notifications::list))
         .route("/audit", get(routes::notifications::audit))
+        .route(
+            "/notify/destinations",
+            get(routes::destinations::list).post(routes::destinations::create),
+        )
+        .route(
+            "/notify/destinations/{name}",
+            axum::routing::put(routes::destinations::update).delete(routes::destinations::delete),
+        )
+        .route(
+            "/notify/destinations/{name}/test",
+            post(routes::destinations::test),
+        )
         .route(
             "/approvals/{id}",
             get(routes::approvals::get).post(routes::approvals::decide),
@@ -327,9 +352,17 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     println!("  open {scheme}://{addr}/ and log in with the operator token");
     let mut background = spawn_background(&state);
     background.push(crate::spawn::start(&FromRef::from_ref(&state)));
-    background.extend(crate::notify::start(
+    // Destinations added through the API survive restarts; a store that cannot list them
+    // does not keep the server from starting (the config file's still work).
+    match state.store.notify_destinations().await {
+        Ok(stored) => state.notify.set_stored(stored),
+        Err(e) => {
+            tracing::warn!(error = %e.chain(), "cannot read the stored notification destinations")
+        }
+    }
+    background.push(crate::notify::start(
         Arc::clone(&state.store),
-        Arc::clone(&state.config.notify),
+        Arc::clone(&state.notify),
         state.config.public_url.clone(),
     ));
     let limits = crate::connections::Limits {

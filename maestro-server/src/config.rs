@@ -162,6 +162,8 @@ pub struct FileConfig {
     pub health_tick_ms: Option<u64>,
     /// Longest time a held decision waits for an operator, in milliseconds.
     pub hold_timeout_ms: Option<u64>,
+    /// Spend limit in USD of every task without its own (`budget_usd` on the task).
+    pub default_budget_usd: Option<f64>,
     /// User policy file (TOML).
     pub policy_file: Option<PathBuf>,
     /// Command that starts Claude Code for spawned sessions.
@@ -228,6 +230,8 @@ pub struct Config {
     pub health_tick: Duration,
     /// Hold timeout.
     pub hold_timeout: Duration,
+    /// Spend limit of tasks without their own.
+    pub default_budget_usd: Option<f64>,
     /// User policy file.
     pub policy_file: Option<PathBuf>,
     /// Claude command for spawning.
@@ -381,6 +385,13 @@ impl Config {
             stale_after: secs("MAESTRO_STALE_AFTER_SECS", file.stale_after_secs, 900)?,
             health_tick: millis("MAESTRO_HEALTH_TICK_MS", file.health_tick_ms, 5_000)?,
             hold_timeout: millis("MAESTRO_HOLD_TIMEOUT_MS", file.hold_timeout_ms, 100_000)?,
+            default_budget_usd: {
+                let v = env_parse::<f64>("MAESTRO_DEFAULT_BUDGET_USD")?.or(file.default_budget_usd);
+                crate::store::budget::validate(v).map_err(|e| {
+                    anyhow::anyhow!("default_budget_usd (MAESTRO_DEFAULT_BUDGET_USD): {e}")
+                })?;
+                v
+            },
             policy_file: env_string("MAESTRO_POLICY_FILE")
                 .map(PathBuf::from)
                 .or(file.policy_file),

@@ -16,6 +16,7 @@ use crate::approvals::machine::Trigger;
 use crate::approvals::Approvals;
 use crate::config::{Config, PolicyCommand, ServerOpts};
 use crate::error::HttpError;
+use crate::store::budget::{usd, BudgetState};
 use crate::store::projection::new_id;
 use crate::store::{DecisionRecord, SharedStore};
 use anyhow::Context;
@@ -132,6 +133,41 @@ pub fn never_allow_partial_input(decision: &mut Decision, env: &Envelope) {
     decision.rule_id = PARTIAL_INPUT_RULE.to_string();
 }
 
+/// Rule id of a call held because its task reached its spend limit.
+pub const BUDGET_RULE: &str = "hold.budget";
+
+/// A task at its spend limit gets its next call held for an operator, whatever the policy
+/// would allow or leave to Claude Code (a deny stays a deny). The reason says how much of how
+/// much; the operator can raise the limit from the hold.
+pub fn hold_at_budget(decision: &mut Decision, budget: Option<&BudgetState>) {
+    let Some(b) = budget.filter(|b| b.reached()) else {
+        return;
+    };
+    if decision.outcome == Outcome::Deny {
+        return;
+    }
+    *decision = Decision {
+        outcome: Outcome::Hold,
+        rule_id: BUDGET_RULE.to_string(),
+        reason: format!(
+            "budget reached: {} of {}{}",
+            usd(b.spent_usd),
+            usd(b.limit_usd),
+            if b.own { "" } else { " (the default limit)" }
+        ),
+    };
+}
+
+/// What the hook prints when nobody decided a budget hold in time: a deny (Claude Code's own
+/// flow would let an allowed call run past the limit). The session is not stopped.
+pub fn budget_timeout_output(event: &HookEventName, reason: &str) -> String {
+    hook_output(
+        event,
+        false,
+        &format!("Held by Maestro: {reason}; no operator raised the limit in time"),
+    )
+}
+
 /// What deciding and holding need (an axum substate of the app state).
 #[derive(Clone)]
 pub struct Decider {
@@ -153,9 +189,16 @@ pub async fn decide(state: &Decider, env: &Envelope, ev: &HookEvent) -> Option<D
     let ctx = state.policy.context(env, ev);
     // The task's override decides; when it (or the context naming it) cannot be had, the call
     // is held for a human instead of being judged by the base policy alone.
-    let policy = match state.store.decision_context(env).await {
-        Ok(c) => state.policy.for_task(c.task_policy.as_deref()),
-        Err(e) => Err(format!("the decision context could not be read: {e}")),
+    let (policy, budget) = match state
+        .store
+        .decision_context(env, state.config.default_budget_usd)
+        .await
+    {
+        Ok(c) => (state.policy.for_task(c.task_policy.as_deref()), c.budget),
+        Err(e) => (
+            Err(format!("the decision context could not be read: {e}")),
+            None,
+        ),
     };
     let mut decision: Decision = match policy {
         Ok(policy) => policy.evaluate(tool, &input, &ctx),
@@ -175,6 +218,7 @@ pub async fn decide(state: &Decider, env: &Envelope, ev: &HookEvent) -> Option<D
         decision.outcome = Outcome::Hold;
         decision.reason = format!("Claude Code asks for permission: {}", decision.reason);
     }
+    hold_at_budget(&mut decision, budget.as_ref());
     let stdout = match decision.outcome {
         Outcome::Allow => Some(hook_output(
             ev.name(),
@@ -321,6 +365,7 @@ pub async fn wait_for_operator(
                 .resolve_approval(approval_id, Trigger::HoldTimeout, None)
                 .await
             {
+                Ok(a) if a.rule_id == BUDGET_RULE => Some(budget_timeout_output(event, &a.reason)),
                 Ok(_) => None,
                 // Decided at the last moment: honour it.
                 Err(_) => match state.store.get_approval(approval_id).await {

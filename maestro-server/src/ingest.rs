@@ -213,6 +213,10 @@ pub async fn hook_event(
         }
     }
     let approval = decision.as_ref().and_then(|d| d.approval_id.clone());
+    let budget_hold = decision
+        .as_ref()
+        .filter(|d| d.approval_id.is_some() && d.decision.rule_id == crate::decide::BUDGET_RULE)
+        .map(|d| d.decision.reason.clone());
     let decision_event = parsed.as_ref().map(|ev| ev.name().clone());
     let mut stdout = decision.as_ref().and_then(|d| d.stdout.clone());
     let event_id = envelope.event_id.to_string();
@@ -271,6 +275,23 @@ pub async fn hook_event(
             .telemetry
             .ingest_seconds
             .observe(started.elapsed().as_secs_f64());
+    }
+    if let (Some(reason), Some(approval_id), false) =
+        (budget_hold, approval.as_ref(), outcome.duplicate)
+    {
+        // In the audit beside what people did about it (not on the hold's path).
+        let store = std::sync::Arc::clone(&state.decider.store);
+        let detail = serde_json::json!({"reason": reason, "approval": approval_id,
+            "session": outcome.session_id});
+        let subject = outcome.task_id.clone().unwrap_or_default();
+        tokio::spawn(async move {
+            if let Err(e) = store
+                .record_audit("maestro".into(), "budget.reached", subject, detail)
+                .await
+            {
+                tracing::error!(error = %e.chain(), "cannot record an audit entry");
+            }
+        });
     }
     if let (Some(approval_id), false, Some(event)) =
         (approval, outcome.duplicate, decision_event.as_ref())

@@ -64,6 +64,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/activity.js", JS),
     asset!("js/sessions-list.js", JS),
     asset!("js/notify.js", JS),
+    asset!("js/webhooks.js", JS),
 ];
 
 /// Strong ETags, computed once (FNV-1a over the content).

@@ -101,6 +101,10 @@ pub struct Task {
     /// Per-task policy override (TOML text), if any.
     #[serde(default)]
     pub policy: Option<String>,
+    /// The task's spend limit in USD (None: the server's default, if any). At the limit the
+    /// next tool call of any of its sessions is held for an operator.
+    #[serde(default)]
+    pub budget_usd: Option<f64>,
     /// Number of sessions attached.
     pub session_count: i64,
     /// Sessions of the task currently waiting for permission.
@@ -130,12 +134,32 @@ pub struct TaskInput {
     /// Per-task policy override (TOML).
     #[serde(default)]
     pub policy: Option<String>,
+    /// Spend limit in USD: a number sets it, `null` removes it (the server's default applies
+    /// again), absent leaves it.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub budget_usd: Option<Option<f64>>,
+}
+
+/// A field that may be absent (outer `None`, by `#[serde(default)]`), `null` (`Some(None)`)
+/// or a value.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Session lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
+    /// Spawned by Maestro, waiting for a free slot (at most `max_concurrent` run at once).
+    Queued,
     /// Spawned or seen, no activity yet.
     Starting,
     /// Working.
@@ -156,6 +180,7 @@ impl SessionState {
     /// Wire name.
     pub fn as_str(self) -> &'static str {
         match self {
+            SessionState::Queued => "queued",
             SessionState::Starting => "starting",
             SessionState::Active => "active",
             SessionState::Blocked => "blocked",
@@ -168,6 +193,7 @@ impl SessionState {
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
+            "queued" => SessionState::Queued,
             "starting" => SessionState::Starting,
             "active" => SessionState::Active,
             "blocked" => SessionState::Blocked,
@@ -404,4 +430,9 @@ pub struct ApprovalDecision {
     /// Optional reason (given to Claude on deny).
     #[serde(default)]
     pub reason: Option<String>,
+    /// For a call held at its task's spend limit: approve it and raise the task's limit to
+    /// this many USD (above what the task has spent), which also releases the task's other
+    /// calls held at the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
 }

@@ -377,3 +377,197 @@ fn ingest_does_not_wait_for_a_hanging_destination() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0]["status"], "pending", "{}", pending[0]);
 }
+
+/// Sends `method` with the operator token; returns (status, JSON or Null).
+fn call(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = server
+        .client()
+        .request(method, format!("{}{path}", server.url))
+        .bearer_auth(maestro_tests::server::OPERATOR_TOKEN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn destinations_added_through_the_api_work_at_once_survive_a_restart_and_are_audited() {
+    use reqwest::Method;
+    let receiver = Receiver::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut server = server_for(&receiver, dir.path());
+    // Something happened before the new destination existed: it is not sent to it.
+    assert_eq!(
+        send(
+            &server,
+            json!({"session_id": "c-api", "hook_event_name": "SessionStart", "cwd": "/tmp/api"})
+        )
+        .0,
+        200
+    );
+    let dests = |s: &TestServer| call(s, Method::GET, "/api/notify/destinations", None).1;
+    let listed = dests(&server);
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert!(listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .all(|d| d["source"] == "config"));
+
+    // Bad input is refused with a reason; config names cannot be taken or edited.
+    let (status, err) = call(
+        &server,
+        Method::POST,
+        "/api/notify/destinations",
+        Some(json!({"name": "x", "url": "ftp://nope"})),
+    );
+    assert_eq!(status, 422, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("http"),
+        "{err}"
+    );
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        "/api/notify/destinations",
+        Some(json!({"name": "team-slack", "url": format!("{}/other", receiver.url)})),
+    );
+    assert_eq!(status, 409);
+    let (status, _) = call(
+        &server,
+        Method::PUT,
+        "/api/notify/destinations/team-slack",
+        Some(json!({"format": "json"})),
+    );
+    assert_eq!(status, 409);
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        "/api/notify/destinations/team-slack",
+        None,
+    );
+    assert_eq!(status, 409);
+
+    // A signed JSON destination for failed sessions only, added through the API.
+    let (status, added) = call(
+        &server,
+        Method::POST,
+        "/api/notify/destinations",
+        Some(
+            json!({"name": "api-json", "url": format!("{}/apijson", receiver.url),
+            "format": "json", "secret": SECRET, "on": ["session_failed"]}),
+        ),
+    );
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["source"], "api");
+    assert_eq!(added["signed"], true);
+    assert_eq!(
+        added["url"],
+        format!("{}/…", receiver.url),
+        "the path is not shown back"
+    );
+    assert!(added.get("secret").is_none(), "{added}");
+    assert_eq!(added["updated_by"], "operator");
+
+    // Its test message arrives signed.
+    let (status, tested) = call(
+        &server,
+        Method::POST,
+        "/api/notify/destinations/api-json/test",
+        None,
+    );
+    assert_eq!(
+        (status, &tested["delivered"]),
+        (200, &json!(true)),
+        "{tested}"
+    );
+    let test_msg = wait_for("the test message", Duration::from_secs(10), || {
+        receiver.got("apijson").into_iter().next()
+    });
+    assert_eq!(test_msg.1["json"]["kind"], "test");
+    assert!(signature_valid(
+        test_msg.0.as_deref().expect("signed"),
+        test_msg.1["raw"].as_str().expect("raw")
+    ));
+
+    // It survives a restart, and it is in force without one: a failed session reaches it.
+    server.stop();
+    server.restart();
+    assert_eq!(dests(&server).as_array().map(Vec::len), Some(3));
+    for p in [
+        json!({"session_id": "c-api", "hook_event_name": "StopFailure", "error": "rate_limit"}),
+        json!({"session_id": "c-api", "hook_event_name": "SessionEnd", "reason": "other"}),
+    ] {
+        assert_eq!(send(&server, p).0, 200);
+    }
+    let failed = wait_for(
+        "the failure on the API destination",
+        Duration::from_secs(30),
+        || {
+            receiver
+                .got("apijson")
+                .into_iter()
+                .find(|(_, b)| b["json"]["kind"] == "session_failed")
+        },
+    );
+    assert!(signature_valid(
+        failed.0.as_deref().expect("signed"),
+        failed.1["raw"].as_str().expect("raw")
+    ));
+    assert_eq!(
+        receiver.got("apijson").len(),
+        2,
+        "the test and the failure; nothing from before it was added"
+    );
+
+    // Changing it keeps the URL and secret unless given; removing it stops it.
+    let (status, changed) = call(
+        &server,
+        Method::PUT,
+        "/api/notify/destinations/api-json",
+        Some(json!({"format": "json", "on": ["session_failed", "session_lost"]})),
+    );
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["signed"], true);
+    assert_eq!(changed["on"], json!(["session_failed", "session_lost"]));
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        "/api/notify/destinations/api-json",
+        None,
+    );
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        &server,
+        Method::DELETE,
+        "/api/notify/destinations/api-json",
+        None,
+    );
+    assert_eq!(status, 404);
+    assert_eq!(dests(&server).as_array().map(Vec::len), Some(2));
+
+    let audit = server.get("/api/audit");
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|e| e["subject"] == "api-json")
+        .map(|e| e["action"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(actions, ["notify.remove", "notify.update", "notify.add"]);
+    assert!(
+        !audit.to_string().contains(SECRET),
+        "the secret is never in the audit"
+    );
+}

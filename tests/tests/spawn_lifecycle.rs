@@ -292,7 +292,8 @@ fn concurrency_limit_queues_the_second_session() {
     });
     let second = w.spawn(&task, "normal run");
     let second_id = second["id"].as_str().expect("id").to_string();
-    assert_eq!(state(&second), "starting");
+    // It says it waits for a slot, not that it is starting.
+    assert_eq!(state(&second), "queued");
     assert!(
         second["claude_pid"].is_null(),
         "queued, not started: {second}"
@@ -338,6 +339,7 @@ fn concurrency_limit_queues_the_second_session() {
     assert_eq!(status, 200);
     assert_eq!(state(&s), "failed");
     assert!(s["claude_pid"].is_null());
+    assert_eq!(s["end_reason"], "stopped by operator");
     let (status, _) = w
         .server
         .post(&format!("/api/sessions/{third}/stop"), &json!({}));

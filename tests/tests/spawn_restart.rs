@@ -67,7 +67,9 @@ fn restart_readopts_live_processes_loses_gone_ones_and_requeues() {
         });
         pids.push(s["claude_pid"].as_i64().expect("pid"));
     }
-    assert!(server.get(&format!("/api/sessions/{queued}"))["claude_pid"].is_null());
+    let waiting = server.get(&format!("/api/sessions/{queued}"));
+    assert!(waiting["claude_pid"].is_null());
+    assert_eq!(waiting["state"], "queued", "{waiting}");
 
     server.stop();
     // SAFETY: kill(2) on a fake claude this test's server started.

@@ -1,5 +1,5 @@
 // Entry point: login check, hash router (#/board, #/task/ID, #/session/ID, #/activity?…,
-// #/sessions?…), live feed.
+// #/sessions?…, #/webhooks), live feed.
 
 import { h } from './dom.js';
 import { Api } from './api.js';
@@ -11,6 +11,7 @@ import { mountSession } from './session-view.js';
 import { mountTask } from './task-view.js';
 import { mountActivity } from './activity.js';
 import { mountSessions } from './sessions-list.js';
+import { mountWebhooks } from './webhooks.js';
 import { initToasts } from './toasts.js';
 import { initApprovals } from './approvals.js';
 import { initNotifications } from './notify.js';
@@ -32,10 +33,10 @@ function route() {
   main.replaceChildren();
   // A view's filters follow `?` (deep links, see links.js).
   const hash = (location.hash || '#/board').split('?')[0];
-  const m = hash.match(/^#\/(board|task|session|activity|sessions)(?:\/(.+))?$/);
+  const m = hash.match(/^#\/(board|task|session|activity|sessions|webhooks)(?:\/(.+))?$/);
   const view = m ? m[1] : 'board';
   const id = m && m[2] ? decodeURIComponent(m[2]) : null;
-  for (const v of ['board', 'activity', 'sessions']) {
+  for (const v of ['board', 'activity', 'sessions', 'webhooks']) {
     const link = document.getElementById(`nav-${v}`);
     link.classList.toggle('active', view === v);
     if (view === v) link.setAttribute('aria-current', 'page');
@@ -52,6 +53,9 @@ function route() {
   } else if (view === 'activity') {
     document.title = 'Activity · Maestro';
     unmount = mountActivity(page);
+  } else if (view === 'webhooks') {
+    document.title = 'Webhooks · Maestro';
+    unmount = mountWebhooks(page);
   } else if (view === 'sessions') {
     document.title = 'Sessions · Maestro';
     unmount = mountSessions(page);

@@ -4,7 +4,7 @@
 
 import { h, setChildren } from './dom.js';
 import { openDialog } from './modal.js';
-import { Api } from './api.js';
+import { api } from './api.js';
 import { on, state, emit } from './store.js';
 import { toast } from './toasts.js';
 import { clockTime, relative, reveal, shortId, toolSubject } from './format.js';
@@ -62,13 +62,25 @@ export function openApproval(approval) {
     placeholder: 'Optional: told to Claude on deny, kept in the audit log',
   });
   const subject = reveal(toolSubject(a.tool_input));
+  const budget = a.rule_id === BUDGET_RULE;
+  const limit = h('input', {
+    id: 'approval-budget',
+    class: 'input input-sm budget-input',
+    type: 'number',
+    min: '0.01',
+    step: '0.01',
+    value: String(suggestedLimit(task)),
+    'aria-label': 'New spend limit in USD',
+  });
   const content = h(
     'div',
     { class: 'approval' },
     h(
       'p',
       { class: 'approval-lead' },
-      'A session wants to run a tool that the policy holds for a human decision.',
+      budget
+        ? 'This task reached its spend limit: its next tool call waits until you raise the limit or decide this call.'
+        : 'A session wants to run a tool that the policy holds for a human decision.',
     ),
     h(
       'dl',
@@ -95,26 +107,41 @@ export function openApproval(approval) {
     contentPreview(a.tool_input),
     h('details', { class: 'approval-input' }, h('summary', { text: 'Full tool input' }),
       h('pre', { class: 'raw', text: reveal(JSON.stringify(a.tool_input, null, 2)) })),
+    budget ? h('div', { class: 'budget-raise' },
+      h('label', { class: 'field-label', for: 'approval-budget', text: 'Raise the task\'s limit to (USD)' }),
+      limit,
+      h('p', { class: 'muted small', text: 'Raising the limit approves this call and lets the task\'s other held calls go on.' })) : null,
     h('label', { class: 'field-label', for: 'approval-reason', text: 'Reason (optional)' }),
     reason,
   );
-  const decide = (decision) => async () => {
+  const decide = (decision, raise) => async () => {
     const r = reason.value.trim();
-    await Api.decide(a.id, decision, r || undefined);
+    const body = { decision };
+    if (r) body.reason = r;
+    if (raise) {
+      const v = Number(limit.value);
+      if (!(v > 0)) throw new Error('Enter the new limit in USD (a number above 0).');
+      body.budget_usd = v;
+    }
+    await api('POST', `/api/approvals/${encodeURIComponent(a.id)}`, body);
     state.approvals.delete(a.id);
     emit('approvals', {});
     decisionToast(a.id, {
       kind: decision === 'approve' ? 'success' : 'info',
-      title: decision === 'approve' ? 'Approved' : 'Denied',
+      title: raise ? 'Limit raised, approved' : decision === 'approve' ? 'Approved' : 'Denied',
       message: reveal(a.summary),
     });
     return true;
   };
   const dialog = openDialog({
-    title: '⚠ Permission requested',
+    title: budget ? '⚠ Budget reached' : '⚠ Permission requested',
     className: 'dialog-approval',
     content,
-    actions: [
+    actions: budget ? [
+      { label: 'Deny', kind: 'danger', id: 'approval-deny', onClick: decide('deny') },
+      { label: 'Approve once', id: 'approval-approve', onClick: decide('approve') },
+      { label: 'Raise limit and approve', kind: 'primary', id: 'approval-raise', onClick: decide('approve', true) },
+    ] : [
       { label: 'Deny', kind: 'danger', id: 'approval-deny', onClick: decide('deny') },
       { label: 'Approve', kind: 'primary', id: 'approval-approve', onClick: decide('approve') },
     ],
@@ -125,6 +152,15 @@ export function openApproval(approval) {
   dialog.el.dataset.approvalId = a.id;
   openModal = { id: a.id, dialog };
   return dialog;
+}
+
+/** Rule id of a call held at its task's spend limit (the server's `decide::BUDGET_RULE`). */
+const BUDGET_RULE = 'hold.budget';
+
+/** Twice the task's own limit, else $10: a starting point the operator edits. */
+function suggestedLimit(task) {
+  const own = task && typeof task.budget_usd === 'number' ? task.budget_usd : null;
+  return own ? Math.round(own * 200) / 100 : 10;
 }
 
 /** Longest text shown inline in the modal (the rest stays in "Full tool input"). */
@@ -177,7 +213,9 @@ function countdownRow(a) {
     const left = Math.max(0, Math.round((until - Date.now()) / 1000));
     value.textContent = left > 0
       ? `${clockTime(new Date(until).toISOString())} (${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')} left)`
-      : 'timed out: answer it in the terminal where the session runs';
+      : a.rule_id === BUDGET_RULE
+        ? 'timed out: the call was denied (the limit was not raised)'
+        : 'timed out: answer it in the terminal where the session runs';
   };
   const timer = setInterval(tick, 1000);
   tick();

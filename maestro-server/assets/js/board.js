@@ -23,12 +23,16 @@ export function openTaskForm(task, onSaved) {
   const wd = h('input', { class: 'input mono', id: 'task-wd', placeholder: '/path/to/project', value: task ? task.working_dir || '' : '' });
   const status = h('select', { class: 'input', id: 'task-status' },
     STATUS_ORDER.map((s) => h('option', { value: s, text: STATUS_LABELS[s], selected: task ? task.status === s : s === 'todo' })));
+  const budget = h('input', { class: 'input', id: 'task-budget', type: 'number', min: '0.01', step: '0.01', placeholder: 'no limit of its own',
+    value: task && typeof task.budget_usd === 'number' ? String(task.budget_usd) : '' });
   const form = h('form', { class: 'form', id: 'task-form' },
     h('label', { class: 'field-label', for: 'task-title', text: 'Title' }), title,
     h('label', { class: 'field-label', for: 'task-desc', text: 'Description' }), desc,
     h('div', { class: 'form-row' },
       h('div', {}, h('label', { class: 'field-label', for: 'task-wd', text: 'Working directory' }), wd),
       h('div', {}, h('label', { class: 'field-label', for: 'task-status', text: 'Status' }), status)),
+    h('label', { class: 'field-label', for: 'task-budget', text: 'Spend limit (USD)' }), budget,
+    h('p', { class: 'muted small', text: 'At the limit the task\'s next tool call waits for an operator, who can raise it. Empty: the server\'s default, if any.' }),
   );
   const save = async () => {
     const input = {
@@ -38,6 +42,14 @@ export function openTaskForm(task, onSaved) {
       working_dir: wd.value.trim() || null,
     };
     if (!input.title) throw new Error('A title is required.');
+    const limit = budget.value.trim();
+    if (limit) {
+      const v = Number(limit);
+      if (!(v > 0)) throw new Error('The spend limit is a number of USD above 0, or empty.');
+      input.budget_usd = v;
+    } else if (task && typeof task.budget_usd === 'number') {
+      input.budget_usd = null;
+    }
     const saved = task ? await Api.updateTask(task.id, input) : await Api.createTask(input);
     state.tasks.set(saved.id, saved);
     emit('tasks', saved);

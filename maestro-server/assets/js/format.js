@@ -67,6 +67,7 @@ export const STATUS_LABELS = {
 export const STATUS_ORDER = ['todo', 'in_progress', 'blocked', 'done'];
 
 export const STATE_LABELS = {
+  queued: 'Queued',
   starting: 'Starting',
   active: 'Active',
   blocked: 'Blocked',

@@ -11,6 +11,9 @@
 //! delivery log.
 
 mod deliver;
+mod registry;
+
+pub use registry::{DestinationView, Registry};
 
 use crate::store::SharedStore;
 use maestro_shared::api::{Approval, Session, SessionState, Task, TaskStatus};
@@ -32,15 +35,20 @@ pub enum Kind {
     SessionLost,
     /// A task was moved to done.
     TaskDone,
+    /// A task reached its spend limit: its next tool call is held for an operator.
+    Budget,
+    /// An operator asked for a test message (never queued, never filtered).
+    Test,
 }
 
 impl Kind {
     /// Every kind (a destination's default).
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::Permission,
         Kind::SessionFailed,
         Kind::SessionLost,
         Kind::TaskDone,
+        Kind::Budget,
     ];
 
     /// The name used in config, payloads and the log.
@@ -50,12 +58,14 @@ impl Kind {
             Kind::SessionFailed => "session_failed",
             Kind::SessionLost => "session_lost",
             Kind::TaskDone => "task_done",
+            Kind::Budget => "budget",
+            Kind::Test => "test",
         }
     }
 }
 
 /// The body format of a destination.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// Slack incoming-webhook JSON (`{"text": ...}`).
@@ -65,8 +75,8 @@ pub enum Format {
     Json,
 }
 
-/// One webhook destination (`[[notify]]` in the config file).
-#[derive(Debug, Clone, Deserialize)]
+/// One webhook destination (`[[notify]]` in the config file, or added through the API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Destination {
     /// A unique name (the delivery log names it).
@@ -117,6 +127,19 @@ impl Destination {
             }
         }
         Ok(())
+    }
+
+    /// What the audit keeps of a change: everything but the secret and the URL's path and
+    /// query (a Slack webhook URL is a credential).
+    pub(crate) fn audit_view(&self) -> Value {
+        serde_json::json!({
+            "url": registry::display_url(&self.url),
+            "format": self.format,
+            "signed": self.secret.as_deref().is_some_and(|s| !s.is_empty()),
+            "on": self.on,
+            "tasks": self.tasks,
+            "projects": self.projects,
+        })
     }
 
     /// Whether this destination wants a notification about `subject`.
@@ -170,9 +193,18 @@ pub(crate) fn from_feed(
     match kind {
         types::APPROVAL_PENDING => {
             let a: Approval = serde_json::from_value(data.clone()).ok()?;
+            let budget = a.rule_id == crate::decide::BUDGET_RULE;
             Some(Notification {
-                kind: Kind::Permission,
-                summary: format!("Permission needed: {}", a.summary),
+                kind: if budget {
+                    Kind::Budget
+                } else {
+                    Kind::Permission
+                },
+                summary: if budget {
+                    format!("Budget reached, call held: {} ({})", a.summary, a.reason)
+                } else {
+                    format!("Permission needed: {}", a.summary)
+                },
                 at,
                 project_dir: project_of(&a.session_id),
                 link: format!("{base}/#/session/{}", a.session_id),
@@ -285,16 +317,35 @@ pub(crate) fn retry_delay(failed: u32) -> Option<Duration> {
         .nth(failed.checked_sub(1)? as usize)
 }
 
-/// Starts the runner (when destinations are configured); returns its task.
+/// Sends a test message to `dest` now (not queued, not logged): what the operator sees is
+/// the outcome of a real POST.
+pub async fn send_test(dest: &Destination, operator: &str, public_url: &str) -> Result<(), String> {
+    let client = deliver::client(ATTEMPT_TIMEOUT).map_err(|e| format!("HTTP client: {e}"))?;
+    let n = Notification {
+        kind: Kind::Test,
+        summary: format!(
+            "Test message from Maestro to destination `{}` (sent by {operator})",
+            dest.name
+        ),
+        at: chrono::Utc::now(),
+        task_id: None,
+        session_id: None,
+        approval_id: None,
+        project_dir: None,
+        link: format!("{}/#/webhooks", public_url.trim_end_matches('/')),
+        key: String::new(),
+    };
+    deliver::send(&client, dest, &n).await
+}
+
+/// Starts the runner; it works while at least one destination is in force (`registry`, read
+/// on every pass, so destinations added or removed through the API take effect at once).
 pub fn start(
     store: SharedStore,
-    destinations: Arc<Vec<Destination>>,
+    registry: Arc<Registry>,
     public_url: String,
-) -> Option<tokio::task::JoinHandle<()>> {
-    if destinations.is_empty() {
-        return None;
-    }
-    Some(tokio::spawn(async move {
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let client = match deliver::client(ATTEMPT_TIMEOUT) {
             Ok(c) => c,
             Err(e) => {
@@ -309,6 +360,10 @@ pub fn start(
         ));
         loop {
             tick.tick().await;
+            let destinations = registry.current();
+            if destinations.is_empty() {
+                continue;
+            }
             if let Err(e) = store
                 .notify_enqueue(Arc::clone(&destinations), public_url.clone())
                 .await
@@ -336,7 +391,8 @@ pub fn start(
                     .find(|x| x.name == d.destination)
                     .cloned()
                 else {
-                    // A destination removed from the config: its queue is given up.
+                    // A destination removed from the config or through the API: its queue is
+                    // given up.
                     let _ = store
                         .notify_record(d.id, Err("destination no longer configured".into()), None)
                         .await;
@@ -362,7 +418,7 @@ pub fn start(
                 });
             }
         }
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -3,14 +3,16 @@
 use super::{body, query};
 use crate::approvals::Approvals;
 use crate::auth::Operator;
+use crate::decide::BUDGET_RULE;
 use crate::error::{HttpError, HttpResult};
+use crate::store::budget::usd;
 use crate::store::ApprovalFilter;
 use crate::store::SharedStore;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Extension;
 use axum::Json;
-use maestro_shared::api::{Approval, ApprovalDecision, ApprovalStatus};
+use maestro_shared::api::{Approval, ApprovalDecision, ApprovalStatus, TaskInput};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -83,10 +85,117 @@ pub async fn decide(
             "reason is longer than 4000 bytes",
         ));
     }
+    if let Some(limit) = d.budget_usd {
+        if !approve {
+            return Err(HttpError::unprocessable(
+                "invalid_request",
+                "budget_usd raises the limit of an approved call: it goes with \"approve\"",
+            ));
+        }
+        return raise_budget(&st, &id, limit, reason, operator).await;
+    }
     let approval = st
         .store
         .decide_approval(&id, approve, reason, operator.0)
         .await?;
     st.approvals.notify(&approval);
+    Ok(Json(approval))
+}
+
+/// Raises the limit of the task whose call is held at its budget, approves the call, and
+/// releases the task's other calls held at the limit. Audited: the new limit (with the old
+/// one) and each approval, under the operator's name.
+async fn raise_budget(
+    st: &Desk,
+    id: &str,
+    limit: f64,
+    reason: Option<String>,
+    operator: Operator,
+) -> HttpResult<Json<Approval>> {
+    let held = st.store.get_approval(id).await?;
+    if held.rule_id != BUDGET_RULE {
+        return Err(HttpError::unprocessable(
+            "invalid_request",
+            "budget_usd applies only to a call held at its task's spend limit",
+        ));
+    }
+    let Some(task_id) = held.task_id.clone() else {
+        return Err(HttpError::unprocessable(
+            "invalid_request",
+            "this call has no task whose limit could be raised",
+        ));
+    };
+    if held.status != ApprovalStatus::Pending {
+        // What it already is, as a plain decision would say.
+        return Ok(Json(
+            st.store
+                .decide_approval(id, true, reason, operator.0)
+                .await?,
+        ));
+    }
+    crate::store::budget::validate(Some(limit))?;
+    let spent = st.store.task_spent(&task_id).await?;
+    if limit <= spent {
+        return Err(HttpError::unprocessable(
+            "budget_too_low",
+            format!(
+                "the new limit must be above what the task has spent ({})",
+                usd(spent)
+            ),
+        ));
+    }
+    let before = st.store.get_task(&task_id).await?.budget_usd;
+    st.store
+        .update_task(
+            &task_id,
+            TaskInput {
+                budget_usd: Some(Some(limit)),
+                ..TaskInput::default()
+            },
+        )
+        .await?;
+    if let Err(e) = st
+        .store
+        .record_audit(
+            operator.0.clone(),
+            "task.budget",
+            task_id.clone(),
+            serde_json::json!({"from": before, "to": limit, "spent": spent, "approval": id}),
+        )
+        .await
+    {
+        tracing::error!(error = %e.chain(), "cannot record an audit entry");
+    }
+    let note = format!("limit raised to {} by {}", usd(limit), operator.0);
+    let reason = reason.or_else(|| Some(note.clone()));
+    let approval = st
+        .store
+        .decide_approval(id, true, reason, operator.0.clone())
+        .await?;
+    st.approvals.notify(&approval);
+    // The task's other sessions held at the same limit go on too.
+    let others = st
+        .store
+        .list_approvals(ApprovalFilter {
+            status: Some(ApprovalStatus::Pending),
+            task_id: Some(task_id),
+            session_id: None,
+        })
+        .await?;
+    for other in others
+        .iter()
+        .filter(|a| a.rule_id == BUDGET_RULE && a.id != id)
+    {
+        match st
+            .store
+            .decide_approval(&other.id, true, Some(note.clone()), operator.0.clone())
+            .await
+        {
+            Ok(a) => st.approvals.notify(&a),
+            Err(e) => {
+                tracing::warn!(approval = %other.id, error = %e.chain(), "cannot release a call held at the budget")
+            }
+        }
+    }
     Ok(Json(approval))
 }

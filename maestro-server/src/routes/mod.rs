@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod approvals;
 pub mod cost;
+pub mod destinations;
 pub mod events;
 pub mod notifications;
 pub mod scoped;

@@ -222,6 +222,7 @@ impl Supervisor {
                     .update_process(
                         &session.id,
                         ProcessUpdate {
+                            state: Some(SessionState::Queued),
                             timeline: Some((
                                 "process".into(),
                                 format!(
@@ -406,6 +407,15 @@ impl Supervisor {
         let me = Arc::clone(self);
         let st = Arc::clone(store);
         tokio::spawn(async move {
+            // Out of the queue: starting (before the process exists, so no hook event of
+            // its own can be overwritten by this).
+            let starting = ProcessUpdate {
+                state: Some(SessionState::Starting),
+                ..Default::default()
+            };
+            if let Err(e) = st.update_process(&id, starting).await {
+                tracing::warn!(session = %id, error = %e.chain(), "cannot mark the session starting");
+            }
             me.start_process(&st, &id, p).await;
         });
     }

@@ -14,7 +14,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Non-terminal states.
-pub const LIVE_STATES: [SessionState; 4] = [
+pub const LIVE_STATES: [SessionState; 5] = [
+    SessionState::Queued,
     SessionState::Starting,
     SessionState::Active,
     SessionState::Blocked,
@@ -143,6 +144,7 @@ pub async fn run(st: &Spawner) {
             .update_process(
                 &id,
                 ProcessUpdate {
+                    state: Some(SessionState::Queued),
                     timeline: Some((
                         "process".into(),
                         "Queued again after a server restart".into(),

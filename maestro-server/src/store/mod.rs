@@ -4,6 +4,7 @@
 
 pub mod approvals;
 mod batch;
+pub mod budget;
 pub mod cached;
 pub mod cost;
 pub(crate) mod fts;
@@ -16,6 +17,8 @@ pub mod schema;
 pub mod sqlite;
 mod syncer;
 pub mod writer;
+
+pub use notify::StoredDestination;
 
 use async_trait::async_trait;
 use maestro_shared::api::{
@@ -341,8 +344,15 @@ pub trait Store: Send + Sync {
         token_hash: String,
     ) -> StoreResult<Option<machines::Credential>>;
 
-    /// The policy text of the task the event would map to, and the session's cwd/project.
-    async fn decision_context(&self, envelope: &Envelope) -> StoreResult<DecisionContext>;
+    /// The policy text of the task the event would map to, and the task's budget (its own
+    /// limit, else `default_budget_usd`) with what it has spent.
+    async fn decision_context(
+        &self,
+        envelope: &Envelope,
+        default_budget_usd: Option<f64>,
+    ) -> StoreResult<DecisionContext>;
+    /// What the sessions of a task have spent, in USD.
+    async fn task_spent(&self, task_id: &str) -> StoreResult<f64>;
 
     /// Creates a task.
     async fn create_task(&self, input: TaskInput) -> StoreResult<Task>;
@@ -475,6 +485,20 @@ pub trait Store: Send + Sync {
     async fn list_audit(&self, limit: usize) -> StoreResult<Vec<people::AuditEntry>>;
     /// The delivery log, newest first.
     async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<crate::notify::LogEntry>>;
+    /// The notification destinations stored through the API (not those of the config file).
+    async fn notify_destinations(&self) -> StoreResult<Vec<StoredDestination>>;
+    /// Adds (`create`: a `Conflict` if the name exists) or replaces (a `NotFound` if it does
+    /// not) a stored destination, audited as `actor`'s in the same transaction. With
+    /// `skip_history`, nothing that happened before is sent to it (the first destination).
+    async fn save_notify_destination(
+        &self,
+        destination: crate::notify::Destination,
+        create: bool,
+        skip_history: bool,
+        actor: String,
+    ) -> StoreResult<()>;
+    /// Removes a stored destination (its queued deliveries are given up), audited.
+    async fn delete_notify_destination(&self, name: String, actor: String) -> StoreResult<()>;
 
     /// Counts for health and metrics.
     async fn stats(&self) -> StoreResult<StoreStats>;
@@ -495,6 +519,8 @@ pub struct DecisionContext {
     pub task_id: Option<String>,
     /// The task's policy override (TOML).
     pub task_policy: Option<String>,
+    /// The task's spend limit and spend, when it has a limit.
+    pub budget: Option<budget::BudgetState>,
 }
 
 /// Process facts for [`Store::update_process`].

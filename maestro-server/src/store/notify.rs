@@ -183,3 +183,129 @@ pub(super) fn log(conn: &Connection, limit: usize) -> StoreResult<Vec<LogEntry>>
         })
         .collect()
 }
+
+/// The destinations stored through the API, by name.
+pub(super) fn destinations(conn: &Connection) -> StoreResult<Vec<StoredDestination>> {
+    let mut st = conn.prepare(
+        "SELECT name, spec, updated_at, updated_by FROM notify_destinations ORDER BY name",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(name, spec, updated_at, updated_by)| {
+            let destination = serde_json::from_str(&spec).map_err(|e| {
+                StoreError::internal(format!("stored notification destination {name:?}: {e}"))
+            })?;
+            Ok(StoredDestination {
+                destination,
+                updated_at,
+                updated_by,
+            })
+        })
+        .collect()
+}
+
+/// Adds (`create`) or replaces a stored destination and audits it, in the caller's write
+/// transaction. When `skip_history`, the feed cursor moves to the newest message first, so
+/// that a first destination is not sent what happened before it existed.
+pub(super) fn save_destination(
+    conn: &Connection,
+    dest: &Destination,
+    create: bool,
+    skip_history: bool,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let spec = serde_json::to_string(dest)
+        .map_err(|e| StoreError::internal(format!("notification destination: {e}")))?;
+    let exists = conn
+        .query_row(
+            "SELECT 1 FROM notify_destinations WHERE name = ?1",
+            [&dest.name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    match (create, exists) {
+        (true, true) => {
+            return Err(StoreError::Conflict(format!(
+                "a notification destination named {:?} exists",
+                dest.name
+            )))
+        }
+        (false, false) => {
+            return Err(StoreError::NotFound(format!(
+                "notification destination {:?}",
+                dest.name
+            )))
+        }
+        _ => {}
+    }
+    conn.execute(
+        "INSERT INTO notify_destinations (name, spec, updated_at, updated_by) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, \
+         updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        params![dest.name, spec, fmt_ts(now), actor],
+    )?;
+    if skip_history {
+        conn.execute(
+            "INSERT INTO notify_cursor (id, feed_seq) \
+             VALUES (1, (SELECT COALESCE(MAX(seq), 0) FROM feed)) \
+             ON CONFLICT (id) DO UPDATE SET feed_seq = MAX(feed_seq, excluded.feed_seq)",
+            [],
+        )?;
+    }
+    let action = if create {
+        "notify.add"
+    } else {
+        "notify.update"
+    };
+    super::people::record_audit(conn, now, actor, action, &dest.name, &dest.audit_view())
+}
+
+/// Removes a stored destination and audits it; its queued deliveries are given up.
+pub(super) fn delete_destination(
+    conn: &Connection,
+    name: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let n = conn.execute("DELETE FROM notify_destinations WHERE name = ?1", [name])?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!(
+            "notification destination {name:?}"
+        )));
+    }
+    conn.execute(
+        "UPDATE notifications SET status = 'failed', next_at = NULL, \
+         last_error = 'destination removed' WHERE destination = ?1 AND status = 'pending'",
+        [name],
+    )?;
+    super::people::record_audit(
+        conn,
+        now,
+        actor,
+        "notify.remove",
+        name,
+        &serde_json::Value::Null,
+    )
+}
+
+/// A destination kept in the store, with who changed it last.
+#[derive(Debug, Clone)]
+pub struct StoredDestination {
+    /// The destination.
+    pub destination: Destination,
+    /// When it was last changed.
+    pub updated_at: String,
+    /// Who changed it last.
+    pub updated_by: String,
+}

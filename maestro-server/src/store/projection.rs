@@ -385,6 +385,35 @@ fn transition(
     })
 }
 
+/// A `Notification` that says a permission dialog is open in the terminal.
+fn is_permission_prompt(ev: &HookEvent) -> bool {
+    *ev.name() == HookEventName::Notification
+        && ev.notification_type.as_deref() == Some("permission_prompt")
+}
+
+/// What the session's latest call still waiting for its outcome asks ("Bash rm -rf build"),
+/// read back from its stored `PreToolUse` (None when there is none, or retention dropped it).
+fn pending_call_summary(conn: &Connection, session_id: &str) -> StoreResult<Option<String>> {
+    let envelope: Option<Option<String>> = conn
+        .row_cached(
+            "SELECT e.envelope FROM tool_calls c JOIN timeline l ON l.id = c.line_id \
+             JOIN events e ON e.event_id = l.event_id \
+             WHERE c.session_id = ?1 AND c.status = 'pending' AND e.event = 'PreToolUse' \
+             ORDER BY c.pre_at DESC LIMIT 1",
+            [session_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(Some(text)) = envelope else {
+        return Ok(None);
+    };
+    let summary = serde_json::from_str::<Envelope>(&text)
+        .ok()
+        .and_then(|env| HookEvent::parse(&env.payload).ok())
+        .map(|ev| ask_summary(&ev));
+    Ok(summary)
+}
+
 /// A hold that created an approval (a replay from the spool holds nothing: nobody waits).
 fn is_held(d: &DecisionRecord) -> bool {
     d.decision.outcome == Outcome::Hold && d.approval_id.is_some()
@@ -466,7 +495,14 @@ fn apply_to_session(
     let mut resolved = Vec::new();
 
     if let Some(ev) = ev {
-        if let Some((state, blocked_on)) = transition(ev, decision) {
+        if let Some((state, mut blocked_on)) = transition(ev, decision) {
+            if is_permission_prompt(ev) {
+                // Claude's own text is generic ("Claude needs your permission to use Bash"):
+                // say what is asked, from the call waiting for its answer, when it is known.
+                if let Some(summary) = pending_call_summary(conn, &session.id)? {
+                    blocked_on = Some(Some(summary));
+                }
+            }
             // Most events (another tool call of an active session) change nothing here: then
             // neither the session's state time nor its turn need reading.
             if state_write_needed(session, state, &blocked_on) {
@@ -626,7 +662,7 @@ pub fn refresh_task_status(
     };
     let (blocked, live): (i64, i64) = conn.row_cached(
         "SELECT COALESCE(SUM(state = 'blocked'), 0), \
-                COALESCE(SUM(state IN ('starting','active','waiting_for_input')), 0) \
+                COALESCE(SUM(state IN ('queued','starting','active','waiting_for_input')), 0) \
          FROM sessions WHERE task_id = ?1",
         [task_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -1359,7 +1395,7 @@ mod tests {
             ),
         ];
         for (what, e) in cases {
-            let ctx = store.decision_context(&e).await.expect("context");
+            let ctx = store.decision_context(&e, None).await.expect("context");
             let ev = HookEvent::parse(&e.payload).ok();
             let out = store
                 .ingest(e, ev, Vec::new().into(), None, None)
@@ -1370,6 +1406,72 @@ mod tests {
                 assert_eq!(Some(s), out.session_id.as_ref(), "{what}");
             }
         }
+    }
+
+    /// A permission dialog Maestro did not hold says what it asks, not Claude's generic
+    /// "Claude needs your permission to use Bash".
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_permission_prompt_names_the_call_it_asks_about() {
+        let (store, _dir) = store();
+        let put = |payload: Value| {
+            let e = envelope(payload, None, None);
+            let ev = HookEvent::parse(&e.payload).ok();
+            let raw = serde_json::to_vec(&e).expect("json");
+            store.ingest(e, ev, raw.into(), None, None)
+        };
+        put(json!({"session_id": "c1", "hook_event_name": "SessionStart"}))
+            .await
+            .expect("start");
+        // An earlier call that finished is not what the dialog is about.
+        put(pre("c1")).await.expect("pre");
+        put(
+            json!({"session_id": "c1", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+            "tool_input": {"command": "ls"}, "tool_use_id": "tu-c1", "tool_response": {}}),
+        )
+        .await
+        .expect("post");
+        put(
+            json!({"session_id": "c1", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_input": {"command": "rm -rf build"}, "tool_use_id": "tu-2"}),
+        )
+        .await
+        .expect("pre 2");
+        // What a permission dialog of Claude session `claude` leaves the session blocked on.
+        let prompt = |claude: &str, tool: &str| {
+            let e = envelope(
+                json!({"session_id": claude, "hook_event_name": "Notification",
+                    "notification_type": "permission_prompt",
+                    "message": format!("Claude needs your permission to use {tool}")}),
+                None,
+                None,
+            );
+            let ev = HookEvent::parse(&e.payload).ok();
+            let raw = serde_json::to_vec(&e).expect("json");
+            let store = &store;
+            async move {
+                let out = store
+                    .ingest(e, ev, raw.into(), None, None)
+                    .await
+                    .expect("notification");
+                let s = store
+                    .get_session(out.session_id.as_deref().expect("session"))
+                    .await
+                    .expect("session");
+                (s.state.as_str(), s.blocked_on)
+            }
+        };
+        assert_eq!(
+            prompt("c1", "Bash").await,
+            ("blocked", Some("Bash rm -rf build".to_string()))
+        );
+        // Without a call waiting (a dialog about something else), Claude's text is kept.
+        assert_eq!(
+            prompt("c2", "MCP").await,
+            (
+                "blocked",
+                Some("Claude needs your permission to use MCP".to_string())
+            )
+        );
     }
 
     /// Every order of one session's events (a spooled event arrives late, hooks run

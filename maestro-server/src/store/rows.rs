@@ -68,7 +68,8 @@ pub fn load_session(conn: &Connection, id: &str) -> rusqlite::Result<Option<Sess
 pub const TASK_COLS: &str = "t.id, t.title, t.description, t.status, t.working_dir, t.policy, \
     t.created_at, t.updated_at, \
     (SELECT COUNT(*) FROM sessions s WHERE s.task_id = t.id), \
-    (SELECT COUNT(*) FROM sessions s WHERE s.task_id = t.id AND s.state = 'blocked')";
+    (SELECT COUNT(*) FROM sessions s WHERE s.task_id = t.id AND s.state = 'blocked'), \
+    t.budget_usd";
 
 /// Maps a `TASK_COLS` row.
 pub fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
@@ -84,6 +85,7 @@ pub fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
         updated_at: parse_ts(&r.get::<_, String>(7)?),
         session_count: r.get(8)?,
         blocked_sessions: r.get(9)?,
+        budget_usd: r.get(10)?,
     })
 }
 

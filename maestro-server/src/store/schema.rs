@@ -231,6 +231,21 @@ CREATE TABLE otel_api_requests (
 CREATE INDEX otel_api_requests_claude ON otel_api_requests(claude_session_id);
 CREATE INDEX otel_api_requests_maestro ON otel_api_requests(maestro_session_id);
 "#,
+    // Notification destinations added from the UI or the API (those of the config file are
+    // not stored): the destination as JSON, who changed it last.
+    r#"
+CREATE TABLE notify_destinations (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+"#,
+    // A spend limit per task (`store::budget`); NULL: the server's default applies.
+    r#"
+ALTER TABLE tasks ADD COLUMN budget_usd REAL;
+CREATE INDEX IF NOT EXISTS claude_sessions_session ON claude_sessions(session_id);
+"#,
 ];
 
 /// Applies pending migrations.

@@ -474,7 +474,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn decision_context(&self, envelope: &Envelope) -> StoreResult<DecisionContext> {
+    async fn task_spent(&self, task_id: &str) -> StoreResult<f64> {
+        let id = task_id.to_string();
+        self.read(move |conn| super::budget::task_spent(conn, &id))
+            .await
+    }
+
+    async fn decision_context(
+        &self,
+        envelope: &Envelope,
+        default_budget_usd: Option<f64>,
+    ) -> StoreResult<DecisionContext> {
         let mid = envelope.maestro.session_id.clone();
         let claude = envelope
             .payload
@@ -507,16 +517,22 @@ impl Store for SqliteStore {
                     .flatten(),
                 None => None,
             };
+            let budget = match &task_id {
+                Some(t) => super::budget::state(conn, t, default_budget_usd)?,
+                None => None,
+            };
             Ok(DecisionContext {
                 session_id,
                 task_id,
                 task_policy,
+                budget,
             })
         })
         .await
     }
 
     async fn create_task(&self, input: TaskInput) -> StoreResult<Task> {
+        super::budget::validate(input.budget_usd.flatten())?;
         let clock = Arc::clone(&self.clock);
         let title = validate_title(input.title.as_deref().unwrap_or(""))?;
         self.writer
@@ -524,8 +540,8 @@ impl Store for SqliteStore {
                 let id = new_id("t_");
                 let now = clock.now();
                 conn.execute(
-                    "INSERT INTO tasks (id, title, description, status, working_dir, policy, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                    "INSERT INTO tasks (id, title, description, status, working_dir, policy, created_at, updated_at, budget_usd) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
                     params![
                         id,
                         title,
@@ -533,7 +549,8 @@ impl Store for SqliteStore {
                         input.status.unwrap_or_default().as_str(),
                         input.working_dir,
                         input.policy,
-                        fmt_ts(now)
+                        fmt_ts(now),
+                        input.budget_usd.flatten()
                     ],
                 )?;
                 emit_task(conn, feed, &id, now)?;
@@ -543,6 +560,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_task(&self, id: &str, input: TaskInput) -> StoreResult<Task> {
+        super::budget::validate(input.budget_usd.flatten())?;
         let clock = Arc::clone(&self.clock);
         let title = match &input.title {
             Some(t) => Some(validate_title(t)?),
@@ -554,7 +572,8 @@ impl Store for SqliteStore {
                 let n = conn.execute(
                     "UPDATE tasks SET title = COALESCE(?2, title), description = COALESCE(?3, description), \
                      status = COALESCE(?4, status), working_dir = COALESCE(?5, working_dir), \
-                     policy = COALESCE(?6, policy), updated_at = ?7 WHERE id = ?1",
+                     policy = COALESCE(?6, policy), updated_at = ?7, \
+                     budget_usd = CASE WHEN ?8 = 1 THEN ?9 ELSE budget_usd END WHERE id = ?1",
                     params![
                         id,
                         title,
@@ -562,7 +581,9 @@ impl Store for SqliteStore {
                         input.status.map(|s| s.as_str()),
                         input.working_dir,
                         input.policy,
-                        fmt_ts(clock.now())
+                        fmt_ts(clock.now()),
+                        input.budget_usd.is_some() as i64,
+                        input.budget_usd.flatten()
                     ],
                 )?;
                 if n == 0 {
@@ -1011,6 +1032,39 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn notify_destinations(&self) -> StoreResult<Vec<super::StoredDestination>> {
+        self.read(super::notify::destinations).await
+    }
+
+    async fn save_notify_destination(
+        &self,
+        destination: crate::notify::Destination,
+        create: bool,
+        skip_history: bool,
+        actor: String,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, _feed| {
+                super::notify::save_destination(
+                    conn,
+                    &destination,
+                    create,
+                    skip_history,
+                    &actor,
+                    now,
+                )
+            })
+            .await
+    }
+
+    async fn delete_notify_destination(&self, name: String, actor: String) -> StoreResult<()> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, _feed| super::notify::delete_destination(conn, &name, &actor, now))
+            .await
+    }
+
     async fn operator_for_token_hash(&self, token_hash: &str) -> StoreResult<Option<String>> {
         let hash = token_hash.to_string();
         self.read(move |conn| super::people::operator_for_hash(conn, &hash))
@@ -1100,7 +1154,7 @@ impl Store for SqliteStore {
                        WHEN COALESCE(last_event_at, started_at) < ?2 THEN 'stale' \
                        WHEN COALESCE(last_event_at, started_at) < ?1 THEN 'idle' \
                        ELSE 'active' END \
-                     FROM sessions WHERE state NOT IN ('completed','failed','lost')",
+                     FROM sessions WHERE state NOT IN ('completed','failed','lost','queued')",
                 )?;
                 let changes: Vec<(String, String)> = st
                     .query_map(params![idle, stale], |r| {

@@ -280,3 +280,107 @@ fn spawned_session_cost_equals_the_fake_usage(version: &str) {
     assert_eq!(task_cost["total"], cost["total"], "{task_cost:#}");
     assert_eq!(server.get("/api/cost")["total"], cost["total"]);
 }
+
+mod a_spawned_session_at_its_budget_waits_for_the_operator {
+    #[test]
+    fn oldest() {
+        super::a_spawned_session_at_its_budget_waits_for_the_operator(super::OLDEST_VERSION);
+    }
+    #[test]
+    fn newest() {
+        super::a_spawned_session_at_its_budget_waits_for_the_operator(super::NEWEST_VERSION);
+    }
+}
+
+/// A spawned session crosses its task's spend limit (its first Messages request already
+/// costs more than the limit; the tool in between runs long enough for the exporter to send
+/// it): the next tool call is held with the spend and the limit, the operator raises the limit
+/// from the hold, and the session goes on to the end.
+fn a_spawned_session_at_its_budget_waits_for_the_operator(version: &str) {
+    let Some(bin) = claude_or_skip_for(
+        "a_spawned_session_at_its_budget_waits_for_the_operator",
+        version,
+    ) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let interval = maestro_shared::otel::LOGS_INTERVAL_MS;
+    let fake = FakeApi::start(Script::new(vec![
+        // Longer than two export intervals: the first request's record is in by the next call.
+        Step::tool(
+            "Bash",
+            json!({"command": format!("sleep {}", 2 * interval / 1000 + 2)}),
+        ),
+        Step::tool("Bash", json!({"command": "echo over-the-limit"})),
+        Step::text("Budget scenario finished."),
+    ]));
+    let server = spawning_server(&bin, &fake.url, &scratch, &[]);
+    let (status, task) = server.post(
+        "/api/tasks",
+        &json!({"title": "budget", "working_dir": scratch.project.display().to_string(),
+            "budget_usd": 0.0001}),
+    );
+    assert_eq!(status, 201, "{task}");
+    let task_id = task["id"].as_str().expect("task id").to_string();
+    let (status, spawned) = server.post(
+        &format!("/api/tasks/{task_id}/sessions"),
+        &json!({"prompt": "run the budget scenario"}),
+    );
+    assert_eq!(status, 201, "{spawned}");
+    let id = spawned["id"].as_str().expect("session id").to_string();
+
+    let held = wait_for("a call held at the budget", Duration::from_secs(60), || {
+        server
+            .get(&format!("/api/approvals?status=pending&session_id={id}"))
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["rule_id"] == "hold.budget").cloned())
+    });
+    assert_eq!(
+        held["tool_input"]["command"], "echo over-the-limit",
+        "{held}"
+    );
+    let reason = held["reason"].as_str().expect("reason");
+    assert!(
+        reason.starts_with("budget reached: $") && reason.ends_with(" of $0.0001"),
+        "{reason}"
+    );
+    assert_eq!(
+        server.get(&format!("/api/sessions/{id}"))["state"],
+        "blocked"
+    );
+    // Held, not killed: the call has not run while it waits.
+    let ran = |server: &TestServer| {
+        server
+            .get(&format!("/api/sessions/{id}/timeline"))
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .any(|l| l["summary"] == "Executed: echo over-the-limit")
+    };
+    assert!(!ran(&server));
+
+    let (status, decided) = server.post(
+        &format!("/api/approvals/{}", held["id"].as_str().expect("id")),
+        &json!({"decision": "approve", "budget_usd": 100.0}),
+    );
+    assert_eq!(status, 200, "{decided}");
+    let session = wait_for(
+        "the session to finish after the raise",
+        Duration::from_secs(90),
+        || {
+            let s = server.get(&format!("/api/sessions/{id}"));
+            matches!(s["state"].as_str(), Some("completed" | "failed" | "lost")).then_some(s)
+        },
+    );
+    assert_eq!(session["state"], "completed", "{session:#}");
+    assert!(ran(&server), "the held call ran after the raise");
+    assert_eq!(
+        server.get(&format!("/api/tasks/{task_id}"))["budget_usd"],
+        100.0
+    );
+    let audit = server.get("/api/audit").to_string();
+    assert!(
+        audit.contains("budget.reached") && audit.contains("task.budget"),
+        "{audit}"
+    );
+}

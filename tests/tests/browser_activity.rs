@@ -366,6 +366,7 @@ fn phone_width_keeps_every_action_reachable() {
         "#nav-board",
         "#nav-activity",
         "#nav-sessions",
+        "#nav-webhooks",
         "#pending-btn",
         "#conn",
         "#logout-btn",
@@ -380,11 +381,12 @@ fn phone_width_keeps_every_action_reachable() {
                 ("#/board", ".card"),
                 ("#/activity", "#activity-list .act-row"),
                 ("#/sessions", "#sessions-rows .session-row"),
+                ("#/webhooks", "#webhook-add"),
             ] {
                 b.route(route).await.expect("route");
                 wait_true(&b, ready, "return !!document.querySelector(arguments[0])", vec![json!(ready)]).await;
                 let mut sels: Vec<&str> = top_bar.to_vec();
-                sels.extend([".card", ".act-row", ".session-row", ".filters select", "#activity-q"]);
+                sels.extend([".card", ".act-row", ".session-row", ".filters select", "#activity-q", "#webhook-add"]);
                 let out = b.js_args(OVERFLOW, vec![json!(sels)]).await.expect("overflow");
                 assert_eq!(out, json!([]), "{width}px {route}");
             }

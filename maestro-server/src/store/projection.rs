@@ -498,8 +498,12 @@ fn apply_to_session(
         if let Some((state, mut blocked_on)) = transition(ev, decision) {
             if is_permission_prompt(ev) {
                 // Claude's own text is generic ("Claude needs your permission to use Bash"):
-                // say what is asked, from the call waiting for its answer, when it is known.
-                if let Some(summary) = pending_call_summary(conn, &session.id)? {
+                // a session already blocked on something precise (a held approval, the
+                // PermissionRequest, "Waiting at the terminal: ...") keeps it; otherwise it
+                // says what the call waiting for its answer asks, when that is known.
+                if session.state == SessionState::Blocked && session.blocked_on.is_some() {
+                    blocked_on = None;
+                } else if let Some(summary) = pending_call_summary(conn, &session.id)? {
                     blocked_on = Some(Some(summary));
                 }
             }

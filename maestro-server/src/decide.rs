@@ -133,28 +133,48 @@ pub fn never_allow_partial_input(decision: &mut Decision, env: &Envelope) {
     decision.rule_id = PARTIAL_INPUT_RULE.to_string();
 }
 
-/// Rule id of a call held because its task reached its spend limit.
+/// Rule id of a call the policy allowed, held because its task reached its spend limit: an
+/// operator's approval prints allow.
 pub const BUDGET_RULE: &str = "hold.budget";
 
-/// A task at its spend limit gets its next call held for an operator, whatever the policy
-/// would allow or leave to Claude Code (a deny stays a deny). The reason says how much of how
-/// much; the operator can raise the limit from the hold.
+/// Rule id of a call the policy left to Claude Code's own permission flow (or allowed only in
+/// part: `ask.partial-input`), held because its task reached its spend limit: an operator's
+/// approval lifts the budget hold and prints nothing, so Claude Code's own flow still decides.
+pub const BUDGET_ASK_RULE: &str = "hold.budget.ask";
+
+/// Whether an approval was held at a spend limit.
+pub fn is_budget_rule(rule_id: &str) -> bool {
+    rule_id == BUDGET_RULE || rule_id == BUDGET_ASK_RULE
+}
+
+/// A task at its spend limit gets its next call held for an operator, never more permissive
+/// than the policy: an allow becomes [`BUDGET_RULE`], an ask [`BUDGET_ASK_RULE`] (approving
+/// it hands the call back to Claude Code's flow), a policy hold stays that hold (its reason
+/// says the budget is reached too: an operator who approves it saw the call), a deny stays a
+/// deny. The reason says how much of how much; the operator can raise the limit from the hold.
 pub fn hold_at_budget(decision: &mut Decision, budget: Option<&BudgetState>) {
     let Some(b) = budget.filter(|b| b.reached()) else {
         return;
     };
-    if decision.outcome == Outcome::Deny {
-        return;
-    }
+    let reached = format!(
+        "budget reached: {} of {}{}",
+        usd(b.spent_usd),
+        usd(b.limit_usd),
+        if b.own { "" } else { " (the default limit)" }
+    );
+    let rule = match decision.outcome {
+        Outcome::Deny => return,
+        Outcome::Hold => {
+            decision.reason = format!("{}; also {reached}", decision.reason);
+            return;
+        }
+        Outcome::Allow => BUDGET_RULE,
+        Outcome::Ask => BUDGET_ASK_RULE,
+    };
     *decision = Decision {
         outcome: Outcome::Hold,
-        rule_id: BUDGET_RULE.to_string(),
-        reason: format!(
-            "budget reached: {} of {}{}",
-            usd(b.spent_usd),
-            usd(b.limit_usd),
-            if b.own { "" } else { " (the default limit)" }
-        ),
+        rule_id: rule.to_string(),
+        reason: reached,
     };
 }
 
@@ -164,9 +184,13 @@ pub fn budget_timeout_output(event: &HookEventName, reason: &str) -> String {
     hook_output(
         event,
         false,
-        &format!("Held by Maestro: {reason}; no operator raised the limit in time"),
+        &format!("Held by Maestro: {reason}; no operator raised the limit or approved the call"),
     )
 }
+
+/// What the audit keeps as the reason of a budget hold that timed out.
+const BUDGET_TIMEOUT_REASON: &str =
+    "no decision in Maestro within the hold timeout: denied (the spend limit was not raised)";
 
 /// What deciding and holding need (an axum substate of the app state).
 #[derive(Clone)]
@@ -283,6 +307,21 @@ fn output_for(approval: &Approval, event: &HookEventName) -> Option<String> {
         .as_deref()
         .map(|r| format!(": {r}"))
         .unwrap_or_default();
+    if is_budget_rule(&approval.rule_id) {
+        // Held at a spend limit: only an operator's approval lets it go on (an approved
+        // `hold.budget.ask` goes back to Claude Code's own flow, as without the budget);
+        // anything else (a terminal answer, which a forged event could fake, a timeout, a
+        // cancellation) is a deny.
+        return match approval.status {
+            ApprovalStatus::Approved if approval.rule_id == BUDGET_ASK_RULE => None,
+            ApprovalStatus::Approved => Some(hook_output(
+                event,
+                true,
+                &format!("Approved in Maestro by the operator{why}"),
+            )),
+            _ => Some(budget_timeout_output(event, &approval.reason)),
+        };
+    }
     match approval.status {
         ApprovalStatus::Approved => Some(hook_output(
             event,
@@ -336,14 +375,14 @@ pub async fn wait_for_operator(
         state: Some(state.clone()),
         id: approval_id.to_string(),
     };
-    let budget = match wait {
+    let patience = match wait {
         Some(w) => state
             .config
             .hold_timeout
             .min(w.saturating_sub(Duration::from_secs(1))),
         None => state.config.hold_timeout,
     };
-    let decided = tokio::time::timeout(budget, async {
+    let decided = tokio::time::timeout(patience, async {
         loop {
             if let Some(a) = rx.borrow_and_update().clone() {
                 return Some(a);
@@ -360,12 +399,20 @@ pub async fn wait_for_operator(
         Ok(Some(a)) => output_for(&a, event),
         Ok(None) => None,
         Err(_) => {
+            let budget_hold = state
+                .store
+                .get_approval(approval_id)
+                .await
+                .is_ok_and(|a| is_budget_rule(&a.rule_id));
+            let why = budget_hold.then(|| BUDGET_TIMEOUT_REASON.to_string());
             match state
                 .store
-                .resolve_approval(approval_id, Trigger::HoldTimeout, None)
+                .resolve_approval(approval_id, Trigger::HoldTimeout, why)
                 .await
             {
-                Ok(a) if a.rule_id == BUDGET_RULE => Some(budget_timeout_output(event, &a.reason)),
+                Ok(a) if is_budget_rule(&a.rule_id) => {
+                    Some(budget_timeout_output(event, &a.reason))
+                }
                 Ok(_) => None,
                 // Decided at the last moment: honour it.
                 Err(_) => match state.store.get_approval(approval_id).await {
@@ -445,6 +492,95 @@ mod tests {
     use super::*;
     use maestro_shared::policy::Outcome;
     use serde_json::json;
+
+    /// At the limit a call is held, never more permissive than the policy: an allow needs the
+    /// operator, an ask goes back to Claude Code's flow when approved, a policy hold stays
+    /// that hold (its reason says the budget is reached too), a deny stays a deny; under the
+    /// limit nothing changes.
+    #[test]
+    fn a_budget_hold_is_never_more_permissive_than_the_policy() {
+        let at = |spent: f64| BudgetState {
+            task_id: "t_1".into(),
+            limit_usd: 1.0,
+            spent_usd: spent,
+            own: true,
+        };
+        let held = |outcome: Outcome, spent: f64| {
+            let mut d = decision(outcome);
+            d.rule_id = format!("{outcome}.rule");
+            hold_at_budget(&mut d, Some(&at(spent)));
+            d
+        };
+        let d = held(Outcome::Allow, 1.5);
+        assert_eq!(
+            (d.outcome, d.rule_id.as_str()),
+            (Outcome::Hold, BUDGET_RULE)
+        );
+        assert_eq!(d.reason, "budget reached: $1.50 of $1.00");
+        let d = held(Outcome::Ask, 1.0);
+        assert_eq!(
+            (d.outcome, d.rule_id.as_str()),
+            (Outcome::Hold, BUDGET_ASK_RULE)
+        );
+        let d = held(Outcome::Hold, 2.0);
+        assert_eq!(
+            (d.outcome, d.rule_id.as_str()),
+            (Outcome::Hold, "hold.rule")
+        );
+        assert!(
+            d.reason.ends_with("; also budget reached: $2.00 of $1.00"),
+            "{}",
+            d.reason
+        );
+        let d = held(Outcome::Deny, 2.0);
+        assert_eq!(
+            (d.outcome, d.rule_id.as_str()),
+            (Outcome::Deny, "deny.rule")
+        );
+        let d = held(Outcome::Allow, 0.99);
+        assert_eq!(
+            (d.outcome, d.rule_id.as_str()),
+            (Outcome::Allow, "allow.rule")
+        );
+
+        // What the held hook prints: only an operator's approval lets it go on.
+        let approval = |rule: &str, status: ApprovalStatus| Approval {
+            id: "a_1".into(),
+            session_id: "s_1".into(),
+            task_id: Some("t_1".into()),
+            event: "PreToolUse".into(),
+            tool_name: "Bash".into(),
+            tool_input: json!({"command": "ls"}),
+            summary: "Bash ls".into(),
+            rule_id: rule.into(),
+            reason: "budget reached: $2.00 of $1.00".into(),
+            status,
+            created_at: chrono::Utc::now(),
+            decided_at: None,
+            decided_by: None,
+            decision_reason: None,
+            latency_ms: None,
+        };
+        let pre = HookEventName::PreToolUse;
+        let printed = |a: &Approval| output_for(a, &pre).unwrap_or_default();
+        assert!(printed(&approval(BUDGET_RULE, ApprovalStatus::Approved)).contains("\"allow\""));
+        assert_eq!(
+            output_for(&approval(BUDGET_ASK_RULE, ApprovalStatus::Approved), &pre),
+            None
+        );
+        for status in [
+            ApprovalStatus::TimedOut,
+            ApprovalStatus::TerminalAllowed,
+            ApprovalStatus::Denied,
+        ] {
+            for rule in [BUDGET_RULE, BUDGET_ASK_RULE] {
+                assert!(
+                    printed(&approval(rule, status)).contains("\"deny\""),
+                    "{rule} {status:?}"
+                );
+            }
+        }
+    }
 
     fn decision(outcome: Outcome) -> Decision {
         Decision {

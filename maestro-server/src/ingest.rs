@@ -215,7 +215,7 @@ pub async fn hook_event(
     let approval = decision.as_ref().and_then(|d| d.approval_id.clone());
     let budget_hold = decision
         .as_ref()
-        .filter(|d| d.approval_id.is_some() && d.decision.rule_id == crate::decide::BUDGET_RULE)
+        .filter(|d| d.approval_id.is_some() && crate::decide::is_budget_rule(&d.decision.rule_id))
         .map(|d| d.decision.reason.clone());
     let decision_event = parsed.as_ref().map(|ev| ev.name().clone());
     let mut stdout = decision.as_ref().and_then(|d| d.stdout.clone());

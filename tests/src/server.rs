@@ -134,6 +134,32 @@ impl TestServer {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Any method with the operator token and an optional JSON body; returns (status, JSON body
+    /// or Null).
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client()
+            .request(method, format!("{}{}", self.url, path))
+            .bearer_auth(OPERATOR_TOKEN);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// PATCH JSON to `path` with the operator token; returns (status, JSON body or Null).
+    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.request(reqwest::Method::PATCH, path, Some(body))
+    }
+
     /// POSTs an envelope to the webhook with the ingest token; returns (status, body).
     pub fn ingest(&self, envelope: &Value) -> (u16, Value) {
         let resp = self

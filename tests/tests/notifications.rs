@@ -385,17 +385,7 @@ fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = server
-        .client()
-        .request(method, format!("{}{path}", server.url))
-        .bearer_auth(maestro_tests::server::OPERATOR_TOKEN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().expect("request");
-    let status = resp.status().as_u16();
-    let text = resp.text().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    server.request(method, path, body.as_ref())
 }
 
 #[test]

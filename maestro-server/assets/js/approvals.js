@@ -62,14 +62,14 @@ export function openApproval(approval) {
     placeholder: 'Optional: told to Claude on deny, kept in the audit log',
   });
   const subject = reveal(toolSubject(a.tool_input));
-  const budget = a.rule_id === BUDGET_RULE;
+  const budget = isBudgetHold(a);
   const limit = h('input', {
     id: 'approval-budget',
     class: 'input input-sm budget-input',
     type: 'number',
     min: '0.01',
     step: '0.01',
-    value: String(suggestedLimit(task)),
+    value: String(suggestedLimit(a)),
     'aria-label': 'New spend limit in USD',
   });
   const content = h(
@@ -154,13 +154,19 @@ export function openApproval(approval) {
   return dialog;
 }
 
-/** Rule id of a call held at its task's spend limit (the server's `decide::BUDGET_RULE`). */
-const BUDGET_RULE = 'hold.budget';
+/** A call held at its task's spend limit (`decide::BUDGET_RULE` / `BUDGET_ASK_RULE`). */
+function isBudgetHold(a) {
+  return a.rule_id === 'hold.budget' || a.rule_id === 'hold.budget.ask';
+}
 
-/** Twice the task's own limit, else $10: a starting point the operator edits. */
-function suggestedLimit(task) {
-  const own = task && typeof task.budget_usd === 'number' ? task.budget_usd : null;
-  return own ? Math.round(own * 200) / 100 : 10;
+/** A starting point the operator edits: twice the limit, and above what was spent (both read
+ * from the hold's reason, "budget reached: $X of $Y"). */
+function suggestedLimit(a) {
+  const m = /budget reached: \$([\d.]+) of \$([\d.]+)/.exec(a.reason || '');
+  if (!m) return 10;
+  const [spent, limit] = [Number(m[1]), Number(m[2])];
+  const next = Math.max(limit * 2, spent * 1.5);
+  return next >= 1 ? Math.ceil(next) : Math.ceil(next * 10000) / 10000;
 }
 
 /** Longest text shown inline in the modal (the rest stays in "Full tool input"). */
@@ -213,7 +219,7 @@ function countdownRow(a) {
     const left = Math.max(0, Math.round((until - Date.now()) / 1000));
     value.textContent = left > 0
       ? `${clockTime(new Date(until).toISOString())} (${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')} left)`
-      : a.rule_id === BUDGET_RULE
+      : isBudgetHold(a)
         ? 'timed out: the call was denied (the limit was not raised)'
         : 'timed out: answer it in the terminal where the session runs';
   };

@@ -77,7 +77,9 @@ pub(super) async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("request failed: {e}"))?;
+        // Without the URL: a Slack webhook URL is a credential, and this text is shown to every
+        // operator (the delivery log, the test button).
+        .map_err(|e| format!("request failed: {}", e.without_url()))?;
     let status = resp.status();
     if status.is_success() {
         Ok(())

@@ -193,7 +193,7 @@ pub(crate) fn from_feed(
     match kind {
         types::APPROVAL_PENDING => {
             let a: Approval = serde_json::from_value(data.clone()).ok()?;
-            let budget = a.rule_id == crate::decide::BUDGET_RULE;
+            let budget = crate::decide::is_budget_rule(&a.rule_id);
             Some(Notification {
                 kind: if budget {
                     Kind::Budget

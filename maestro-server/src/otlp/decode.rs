@@ -206,11 +206,15 @@ fn api_request(record: &LogRecord, resource: &[KeyValue]) -> Option<ApiRequest> 
         tool_use_id: look("tool_use_id"),
         model: look("model").unwrap_or_else(|| "unknown".to_string()),
         at,
-        cost_usd: float(a, "cost_usd").unwrap_or(0.0),
-        input_tokens: int(a, "input_tokens").unwrap_or(0),
-        output_tokens: int(a, "output_tokens").unwrap_or(0),
-        cache_read_tokens: int(a, "cache_read_tokens").unwrap_or(0),
-        cache_creation_tokens: int(a, "cache_creation_tokens").unwrap_or(0),
+        // Spend only grows: a negative figure (which would let a session lower its own spend
+        // under its budget) counts as nothing.
+        cost_usd: float(a, "cost_usd")
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .unwrap_or(0.0),
+        input_tokens: int(a, "input_tokens").unwrap_or(0).max(0),
+        output_tokens: int(a, "output_tokens").unwrap_or(0).max(0),
+        cache_read_tokens: int(a, "cache_read_tokens").unwrap_or(0).max(0),
+        cache_creation_tokens: int(a, "cache_creation_tokens").unwrap_or(0).max(0),
         duration_ms: int(a, "duration_ms"),
     })
 }

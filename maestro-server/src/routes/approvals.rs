@@ -3,7 +3,7 @@
 use super::{body, query};
 use crate::approvals::Approvals;
 use crate::auth::Operator;
-use crate::decide::BUDGET_RULE;
+use crate::decide::is_budget_rule;
 use crate::error::{HttpError, HttpResult};
 use crate::store::budget::usd;
 use crate::store::ApprovalFilter;
@@ -103,8 +103,12 @@ pub async fn decide(
 }
 
 /// Raises the limit of the task whose call is held at its budget, approves the call, and
-/// releases the task's other calls held at the limit. Audited: the new limit (with the old
-/// one) and each approval, under the operator's name.
+/// releases the task's other calls held at the limit (each still only as permissive as its
+/// policy outcome: see [`crate::decide::BUDGET_ASK_RULE`]). Audited: the new limit (with the
+/// old one) and each approval, under the operator's name. The limit is raised before the call
+/// is approved, so the released call does not meet the old limit again; when the call was
+/// decided meanwhile (timed out, another operator), the raise stands, the other holds are still
+/// released, and the answer is the 409 saying what the call already is.
 async fn raise_budget(
     st: &Desk,
     id: &str,
@@ -113,7 +117,7 @@ async fn raise_budget(
     operator: Operator,
 ) -> HttpResult<Json<Approval>> {
     let held = st.store.get_approval(id).await?;
-    if held.rule_id != BUDGET_RULE {
+    if !is_budget_rule(&held.rule_id) {
         return Err(HttpError::unprocessable(
             "invalid_request",
             "budget_usd applies only to a call held at its task's spend limit",
@@ -126,7 +130,7 @@ async fn raise_budget(
         ));
     };
     if held.status != ApprovalStatus::Pending {
-        // What it already is, as a plain decision would say.
+        // What it already is, as a plain decision would say; no limit changes.
         return Ok(Json(
             st.store
                 .decide_approval(id, true, reason, operator.0)
@@ -154,25 +158,28 @@ async fn raise_budget(
             },
         )
         .await?;
-    if let Err(e) = st
-        .store
-        .record_audit(
-            operator.0.clone(),
-            "task.budget",
-            task_id.clone(),
-            serde_json::json!({"from": before, "to": limit, "spent": spent, "approval": id}),
-        )
-        .await
-    {
-        tracing::error!(error = %e.chain(), "cannot record an audit entry");
-    }
+    super::tasks::audit_budget(
+        &st.store,
+        &operator,
+        &task_id,
+        before,
+        Some(limit),
+        Some(id),
+    )
+    .await;
     let note = format!("limit raised to {} by {}", usd(limit), operator.0);
-    let reason = reason.or_else(|| Some(note.clone()));
-    let approval = st
+    let decided = st
         .store
-        .decide_approval(id, true, reason, operator.0.clone())
-        .await?;
-    st.approvals.notify(&approval);
+        .decide_approval(
+            id,
+            true,
+            reason.or_else(|| Some(note.clone())),
+            operator.0.clone(),
+        )
+        .await;
+    if let Ok(a) = &decided {
+        st.approvals.notify(a);
+    }
     // The task's other sessions held at the same limit go on too.
     let others = st
         .store
@@ -184,7 +191,7 @@ async fn raise_budget(
         .await?;
     for other in others
         .iter()
-        .filter(|a| a.rule_id == BUDGET_RULE && a.id != id)
+        .filter(|a| is_budget_rule(&a.rule_id) && a.id != id)
     {
         match st
             .store
@@ -197,5 +204,5 @@ async fn raise_budget(
             }
         }
     }
-    Ok(Json(approval))
+    Ok(Json(decided?))
 }

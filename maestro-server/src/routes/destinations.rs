@@ -28,8 +28,8 @@ pub struct Desk {
 /// Longest destination name.
 const MAX_NAME: usize = 64;
 
-/// A destination as sent by the UI. On a change, an absent `url` or `secret` keeps the
-/// stored one (the API never shows them back); an empty `secret` removes it.
+/// A destination as sent by the UI. On a change, an absent field keeps the stored value (the
+/// API never shows `url` and `secret` back); an empty `secret` removes it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationInput {
@@ -38,18 +38,15 @@ pub struct DestinationInput {
     /// Where to POST.
     pub url: Option<String>,
     /// Body format (default JSON).
-    #[serde(default)]
-    pub format: Format,
+    pub format: Option<Format>,
     /// HMAC-SHA256 key (JSON format).
     pub secret: Option<String>,
     /// What to send (default: everything).
     pub on: Option<Vec<Kind>>,
     /// Only these task ids.
-    #[serde(default)]
-    pub tasks: Vec<String>,
+    pub tasks: Option<Vec<String>>,
     /// Only these project dirs.
-    #[serde(default)]
-    pub projects: Vec<String>,
+    pub projects: Option<Vec<String>>,
 }
 
 /// The outcome of a test message.
@@ -78,8 +75,18 @@ pub async fn create(
         .url
         .clone()
         .ok_or_else(|| HttpError::unprocessable("invalid_destination", "`url` is required"))?;
-    let secret = input.secret.clone().filter(|s| !s.is_empty());
-    let dest = build(&desk, name, url, secret, input)?;
+    let dest = build(
+        &desk,
+        Destination {
+            name,
+            url,
+            format: input.format.unwrap_or_default(),
+            secret: input.secret.filter(|s| !s.is_empty()),
+            on: input.on.unwrap_or_else(|| Kind::ALL.to_vec()),
+            tasks: input.tasks.unwrap_or_default(),
+            projects: input.projects.unwrap_or_default(),
+        },
+    )?;
     let _edit = desk.registry.edit.lock().await;
     let first = desk.registry.current().is_empty();
     desk.store
@@ -108,13 +115,22 @@ pub async fn update(
     let old = desk.registry.find(&name).ok_or_else(|| {
         HttpError::not_found(format!("notification destination {name:?} not found"))
     })?;
-    let url = input.url.clone().unwrap_or(old.url);
-    let secret = match input.secret.as_deref() {
-        None => old.secret,
-        Some("") => None,
-        Some(s) => Some(s.to_string()),
-    };
-    let dest = build(&desk, name, url, secret, input)?;
+    let dest = build(
+        &desk,
+        Destination {
+            name,
+            url: input.url.unwrap_or(old.url),
+            format: input.format.unwrap_or(old.format),
+            secret: match input.secret.as_deref() {
+                None => old.secret,
+                Some("") => None,
+                Some(s) => Some(s.to_string()),
+            },
+            on: input.on.unwrap_or(old.on),
+            tasks: input.tasks.unwrap_or(old.tasks),
+            projects: input.projects.unwrap_or(old.projects),
+        },
+    )?;
     desk.store
         .save_notify_destination(dest.clone(), false, false, operator.0)
         .await?;
@@ -154,32 +170,21 @@ pub async fn test(
     }))
 }
 
-/// A destination from the input, checked against every other destination in force.
-fn build(
-    desk: &Desk,
-    name: String,
-    url: String,
-    secret: Option<String>,
-    input: DestinationInput,
-) -> HttpResult<Destination> {
+/// The destination cleaned up and checked against every other destination in force.
+fn build(desk: &Desk, mut dest: Destination) -> HttpResult<Destination> {
     let invalid = |m: String| HttpError::unprocessable("invalid_destination", m);
+    let name = &dest.name;
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(invalid(format!(
             "`name` must be 1 to {MAX_NAME} characters, without control characters"
         )));
     }
-    if input.on.as_ref().is_some_and(|on| on.contains(&Kind::Test)) {
+    if dest.on.contains(&Kind::Test) {
         return Err(invalid("`on` cannot contain `test`".into()));
     }
-    let dest = Destination {
-        name,
-        url: url.trim().to_string(),
-        format: input.format,
-        secret,
-        on: input.on.unwrap_or_else(|| Kind::ALL.to_vec()),
-        tasks: clean(input.tasks),
-        projects: clean(input.projects),
-    };
+    dest.url = dest.url.trim().to_string();
+    dest.tasks = clean(std::mem::take(&mut dest.tasks));
+    dest.projects = clean(std::mem::take(&mut dest.projects));
     let mut all: Vec<Destination> = desk
         .registry
         .current()

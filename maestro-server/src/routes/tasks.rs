@@ -41,7 +41,11 @@ pub async fn create(
         crate::decide::validate_policy(p)?;
     }
     let with_policy = input.policy.is_some();
+    let budget = input.budget_usd.flatten();
     let task = store.create_task(input).await?;
+    if budget.is_some() {
+        audit_budget(&store, &operator, &task.id, None, budget, None).await;
+    }
     audit(&store, operator, "task.create", &task, with_policy).await;
     Ok((StatusCode::CREATED, Json(task)))
 }
@@ -90,9 +94,41 @@ pub async fn update(
         crate::decide::validate_policy(p)?;
     }
     let with_policy = input.policy.is_some();
+    let budget = input.budget_usd;
+    let before = match budget {
+        Some(_) => store.get_task(&id).await?.budget_usd,
+        None => None,
+    };
     let task = store.update_task(&id, input).await?;
+    if let Some(to) = budget {
+        audit_budget(&store, &operator, &task.id, before, to, None).await;
+    }
     audit(&store, operator, "task.update", &task, with_policy).await;
     Ok(Json(task))
+}
+
+/// Records a change of a task's spend limit (`None`: none of its own) in the audit, with the
+/// approval it was raised from, if any. A failure to record is logged; the change stands.
+pub(super) async fn audit_budget(
+    store: &SharedStore,
+    operator: &Operator,
+    task_id: &str,
+    from: Option<f64>,
+    to: Option<f64>,
+    approval: Option<&str>,
+) {
+    let detail = serde_json::json!({"from": from, "to": to, "approval": approval});
+    if let Err(e) = store
+        .record_audit(
+            operator.0.clone(),
+            "task.budget",
+            task_id.to_string(),
+            detail,
+        )
+        .await
+    {
+        tracing::error!(error = %e.chain(), "cannot record an audit entry");
+    }
 }
 
 /// `DELETE /api/tasks/{id}`.

@@ -772,6 +772,14 @@ impl Store for SqliteStore {
                 let state = u.state.filter(|st| {
                     !(st.is_terminal() && s.state.is_terminal() && u.exit_code == Some(0))
                 });
+                // Queued and starting follow each other only: a session that started (or
+                // ended) before its "queued" landed stays as it is, and only a queued one
+                // moves to starting.
+                let state = state.filter(|st| match st {
+                    SessionState::Queued => s.state == SessionState::Starting,
+                    SessionState::Starting => s.state == SessionState::Queued,
+                    _ => true,
+                });
                 conn.execute(
                     "UPDATE sessions SET pid = COALESCE(?2, pid), \
                        state = COALESCE(?3, state), \

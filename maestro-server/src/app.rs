@@ -360,6 +360,18 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
             tracing::warn!(error = %e.chain(), "cannot read the stored notification destinations")
         }
     }
+    // One pass before the first request: a destination new in the config file starts from
+    // here (not from the past, and not from whenever the runner's first pass happens).
+    let destinations = state.notify.current();
+    if !destinations.is_empty() {
+        if let Err(e) = state
+            .store
+            .notify_enqueue(destinations, state.config.public_url.clone())
+            .await
+        {
+            tracing::warn!(error = %e.chain(), "notifications: cannot queue at start");
+        }
+    }
     background.push(crate::notify::start(
         Arc::clone(&state.store),
         Arc::clone(&state.notify),

@@ -394,7 +394,25 @@ fn destinations_added_through_the_api_work_at_once_survive_a_restart_and_are_aud
     let receiver = Receiver::start();
     let dir = tempfile::tempdir().expect("dir");
     let mut server = server_for(&receiver, dir.path());
-    // Something happened before the new destination existed: it is not sent to it.
+    // A session failed before the new destination existed: it is not sent to it (the config
+    // file's JSON destination gets it).
+    for p in [
+        json!({"session_id": "c-old", "hook_event_name": "SessionStart", "cwd": "/tmp/old"}),
+        json!({"session_id": "c-old", "hook_event_name": "StopFailure", "error": "rate_limit"}),
+        json!({"session_id": "c-old", "hook_event_name": "SessionEnd", "reason": "other"}),
+    ] {
+        assert_eq!(send(&server, p).0, 200);
+    }
+    wait_for(
+        "the old failure on the config destination",
+        Duration::from_secs(30),
+        || {
+            receiver
+                .got("json")
+                .into_iter()
+                .find(|(_, b)| b["json"]["kind"] == "session_failed")
+        },
+    );
     assert_eq!(
         send(
             &server,
@@ -515,10 +533,18 @@ fn destinations_added_through_the_api_work_at_once_survive_a_restart_and_are_aud
         failed.0.as_deref().expect("signed"),
         failed.1["raw"].as_str().expect("raw")
     ));
+    let got = receiver.got("apijson");
     assert_eq!(
-        receiver.got("apijson").len(),
+        got.len(),
         2,
-        "the test and the failure; nothing from before it was added"
+        "the test and the new failure; nothing from before it was added: {got:?}"
+    );
+    assert!(
+        got[1].1["json"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/tmp/api"),
+        "{got:?}"
     );
 
     // Changing it keeps the URL and secret unless given; removing it stops it.

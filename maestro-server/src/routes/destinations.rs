@@ -88,9 +88,8 @@ pub async fn create(
         },
     )?;
     let _edit = desk.registry.edit.lock().await;
-    let first = desk.registry.current().is_empty();
     desk.store
-        .save_notify_destination(dest.clone(), true, first, operator.0)
+        .save_notify_destination(dest.clone(), true, operator.0)
         .await?;
     reload(&desk).await?;
     Ok((StatusCode::CREATED, Json(view_of(&desk, &dest.name)?)))
@@ -132,7 +131,7 @@ pub async fn update(
         },
     )?;
     desk.store
-        .save_notify_destination(dest.clone(), false, false, operator.0)
+        .save_notify_destination(dest.clone(), false, operator.0)
         .await?;
     reload(&desk).await?;
     Ok(Json(view_of(&desk, &dest.name)?))

@@ -487,14 +487,13 @@ pub trait Store: Send + Sync {
     async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<crate::notify::LogEntry>>;
     /// The notification destinations stored through the API (not those of the config file).
     async fn notify_destinations(&self) -> StoreResult<Vec<StoredDestination>>;
-    /// Adds (`create`: a `Conflict` if the name exists) or replaces (a `NotFound` if it does
-    /// not) a stored destination, audited as `actor`'s in the same transaction. With
-    /// `skip_history`, nothing that happened before is sent to it (the first destination).
+    /// Adds (`create`: a `Conflict` if the name exists; nothing that happened before is sent
+    /// to it) or replaces (a `NotFound` if it does not) a stored destination, audited as
+    /// `actor`'s in the same transaction.
     async fn save_notify_destination(
         &self,
         destination: crate::notify::Destination,
         create: bool,
-        skip_history: bool,
         actor: String,
     ) -> StoreResult<()>;
     /// Removes a stored destination (its queued deliveries are given up), audited.

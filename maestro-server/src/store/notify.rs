@@ -17,6 +17,8 @@ pub(super) fn enqueue(
     public_url: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<usize> {
+    // Before anything else: a destination seen for the first time starts from here.
+    let since = first_seq(conn, destinations)?;
     let cursor: i64 = conn
         .query_row("SELECT feed_seq FROM notify_cursor WHERE id = 1", [], |r| {
             r.get(0)
@@ -47,7 +49,7 @@ pub(super) fn enqueue(
         .flatten()
     };
     let mut queued = 0;
-    for (_, kind, at, data) in &rows {
+    for (seq, kind, at, data) in &rows {
         let Ok(data) = serde_json::from_str(data) else {
             continue;
         };
@@ -57,7 +59,8 @@ pub(super) fn enqueue(
         };
         let payload = serde_json::to_string(&n)
             .map_err(|e| StoreError::internal(format!("notification: {e}")))?;
-        for d in destinations.iter().filter(|d| d.wants(&n)) {
+        let new_to = |d: &&Destination| since.get(&d.name).is_none_or(|from| seq > from);
+        for d in destinations.iter().filter(new_to).filter(|d| d.wants(&n)) {
             queued += conn.execute(
                 "INSERT OR IGNORE INTO notifications (destination, dedupe_key, kind, summary, \
                  payload, status, attempts, created_at, next_at) \
@@ -145,6 +148,30 @@ pub(super) fn record(
     Ok(())
 }
 
+/// Where each destination starts: the newest feed message when it was first seen (added
+/// through the API, or first in force from the config file), so that a new destination is not
+/// sent what happened before it existed, however long the queue's cursor stood still.
+fn first_seq(
+    conn: &Connection,
+    destinations: &[Destination],
+) -> StoreResult<std::collections::HashMap<String, i64>> {
+    let mut out = std::collections::HashMap::new();
+    for d in destinations {
+        conn.execute(
+            "INSERT OR IGNORE INTO notify_since (name, feed_seq) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM feed))",
+            [&d.name],
+        )?;
+        let from: i64 = conn.query_row(
+            "SELECT feed_seq FROM notify_since WHERE name = ?1",
+            [&d.name],
+            |r| r.get(0),
+        )?;
+        out.insert(d.name.clone(), from);
+    }
+    Ok(out)
+}
+
 /// The delivery log, newest first.
 pub(super) fn log(conn: &Connection, limit: usize) -> StoreResult<Vec<LogEntry>> {
     let mut st = conn.prepare(
@@ -213,14 +240,12 @@ pub(super) fn destinations(conn: &Connection) -> StoreResult<Vec<StoredDestinati
         .collect()
 }
 
-/// Adds (`create`) or replaces a stored destination and audits it, in the caller's write
-/// transaction. When `skip_history`, the feed cursor moves to the newest message first, so
-/// that a first destination is not sent what happened before it existed.
+/// Adds (`create`: it starts from the newest feed message) or replaces a stored destination
+/// and audits it, in the caller's write transaction.
 pub(super) fn save_destination(
     conn: &Connection,
     dest: &Destination,
     create: bool,
-    skip_history: bool,
     actor: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -255,12 +280,11 @@ pub(super) fn save_destination(
          updated_at = excluded.updated_at, updated_by = excluded.updated_by",
         params![dest.name, spec, fmt_ts(now), actor],
     )?;
-    if skip_history {
+    if create {
         conn.execute(
-            "INSERT INTO notify_cursor (id, feed_seq) \
-             VALUES (1, (SELECT COALESCE(MAX(seq), 0) FROM feed)) \
-             ON CONFLICT (id) DO UPDATE SET feed_seq = MAX(feed_seq, excluded.feed_seq)",
-            [],
+            "INSERT OR REPLACE INTO notify_since (name, feed_seq) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM feed))",
+            [&dest.name],
         )?;
     }
     let action = if create {
@@ -284,6 +308,7 @@ pub(super) fn delete_destination(
             "notification destination {name:?}"
         )));
     }
+    conn.execute("DELETE FROM notify_since WHERE name = ?1", [name])?;
     conn.execute(
         "UPDATE notifications SET status = 'failed', next_at = NULL, \
          last_error = 'destination removed' WHERE destination = ?1 AND status = 'pending'",

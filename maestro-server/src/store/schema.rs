@@ -240,6 +240,10 @@ CREATE TABLE notify_destinations (
     updated_at TEXT NOT NULL,
     updated_by TEXT NOT NULL
 );
+CREATE TABLE notify_since (
+    name TEXT PRIMARY KEY,
+    feed_seq INTEGER NOT NULL
+);
 "#,
     // A spend limit per task (`store::budget`); NULL: the server's default applies.
     r#"

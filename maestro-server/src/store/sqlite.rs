@@ -1048,20 +1048,12 @@ impl Store for SqliteStore {
         &self,
         destination: crate::notify::Destination,
         create: bool,
-        skip_history: bool,
         actor: String,
     ) -> StoreResult<()> {
         let now = self.clock.now();
         self.writer
             .write(move |conn, _feed| {
-                super::notify::save_destination(
-                    conn,
-                    &destination,
-                    create,
-                    skip_history,
-                    &actor,
-                    now,
-                )
+                super::notify::save_destination(conn, &destination, create, &actor, now)
             })
             .await
     }

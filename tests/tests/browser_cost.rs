@@ -55,8 +55,17 @@ fn api_request(claude: &str, seq: i64, model: &str, cost: f64, input: i64) -> Va
     )
 }
 
+/// `GET` with the operator token (blocking: out of the browser's runtime's way).
+fn api(server: &TestServer, path: &str) -> Value {
+    tokio::task::block_in_place(|| server.get(path))
+}
+
 /// Posts one logs export with `records` (JSON, the ingest token).
 fn post_logs(server: &TestServer, records: Vec<Value>) {
+    tokio::task::block_in_place(|| post_logs_now(server, records))
+}
+
+fn post_logs_now(server: &TestServer, records: Vec<Value>) {
     let body = json!({"resourceLogs": [{"resource": {"attributes": []},
         "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events"},
                        "logRecords": records}]}]});
@@ -79,6 +88,45 @@ fn create_task(server: &TestServer, title: &str) -> String {
     let (status, task) = server.post("/api/tasks", &json!({"title": title}));
     assert!(status == 200 || status == 201, "{task}");
     task["id"].as_str().expect("task id").to_string()
+}
+
+/// Waits until the board's cards and total show `GET /api/cost/tasks` (three cards).
+async fn check_board(server: &TestServer, br: &Browser) {
+    let tasks = api(server, "/api/cost/tasks");
+    let mut expected: Vec<(String, String)> = tasks
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|t| {
+            (
+                t["task_id"].as_str().expect("id").to_string(),
+                usd(&t["cost_usd"]),
+            )
+        })
+        .collect();
+    expected.sort();
+    let total: f64 = tasks
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|t| t["cost_usd"].as_f64())
+        .sum();
+    let want_total = format!("${total:.4}");
+    let expected = json!(expected);
+    wait_true(
+        br,
+        &format!("cards {expected} and total {want_total}"),
+        "const want = arguments[0]; \
+         const cards = [...document.querySelectorAll('.card')].map(c => { \
+           const cost = c.querySelector('.card-cost'); \
+           return [c.dataset.taskId, cost && !cost.hidden ? cost.textContent : null]; }); \
+         const shown = cards.filter(c => c[1] !== null).sort(); \
+         const total = document.querySelector('#board-cost'); \
+         return JSON.stringify(shown) === JSON.stringify(want) \
+           && total && total.textContent.startsWith(arguments[1]) && cards.length === 3",
+        vec![expected.clone(), json!(want_total)],
+    )
+    .await;
 }
 
 /// The board's per-card figures and its total equal `GET /api/cost/tasks`, at first and after
@@ -116,42 +164,7 @@ fn board_shows_each_tasks_cost_and_the_total_as_the_api_does() {
         br.login(&server.url, maestro_tests::server::OPERATOR_TOKEN)
             .await
             .expect("login");
-        let check = |br: &Browser| {
-            let tasks = server.get("/api/cost/tasks");
-            let mut expected: Vec<(String, String)> = tasks
-                .as_array()
-                .expect("list")
-                .iter()
-                .map(|t| (t["task_id"].as_str().expect("id").to_string(), usd(&t["cost_usd"])))
-                .collect();
-            expected.sort();
-            let total: f64 = tasks
-                .as_array()
-                .expect("list")
-                .iter()
-                .filter_map(|t| t["cost_usd"].as_f64())
-                .sum();
-            let script = "const want = arguments[0]; \
-                 const cards = [...document.querySelectorAll('.card')].map(c => { \
-                   const cost = c.querySelector('.card-cost'); \
-                   return [c.dataset.taskId, cost && !cost.hidden ? cost.textContent : null]; }); \
-                 const shown = cards.filter(c => c[1] !== null).sort(); \
-                 const total = document.querySelector('#board-cost'); \
-                 return JSON.stringify(shown) === JSON.stringify(want) \
-                   && total && total.textContent.startsWith(arguments[1]) && cards.length === 3";
-            let want_total = format!("${total:.4}");
-            let expected = json!(expected);
-            async move {
-                wait_true(
-                    br,
-                    &format!("cards {expected} and total {want_total}"),
-                    script,
-                    vec![expected.clone(), json!(want_total)],
-                )
-                .await;
-            }
-        };
-        check(&br).await;
+        check_board(&server, &br).await;
         // The task without records shows no figure.
         let idle_cost = br
             .js_args(
@@ -168,9 +181,8 @@ fn board_shows_each_tasks_cost_and_the_total_as_the_api_does() {
             &server,
             vec![api_request(&sb.claude_sid, 2, "claude-haiku-5", 0.25, 5000)],
         );
-        check(&br).await;
-        let b_cost = server
-            .get("/api/cost/tasks")
+        check_board(&server, &br).await;
+        let b_cost = api(&server, "/api/cost/tasks")
             .as_array()
             .expect("list")
             .iter()
@@ -222,8 +234,7 @@ fn a_storm_of_cost_messages_is_batched_at_100_tasks() {
             );
         }
         let storm = t.elapsed().as_secs_f64();
-        let total: f64 = server
-            .get("/api/cost/tasks")
+        let total: f64 = api(&server, "/api/cost/tasks")
             .as_array()
             .expect("list")
             .iter()
@@ -313,7 +324,10 @@ fn task_and_session_views_chart_the_cost_the_api_reports() {
             ),
         ],
     );
-    let sessions = server.get(&format!("/api/sessions?claude_session_id={}", s.claude_sid));
+    let sessions = api(
+        &server,
+        &format!("/api/sessions?claude_session_id={}", s.claude_sid),
+    );
     let sid = sessions[0]["id"].as_str().expect("session id").to_string();
 
     /// Waits until the view's cost panel shows `report` exactly.
@@ -340,31 +354,29 @@ fn task_and_session_views_chart_the_cost_the_api_reports() {
             group(&total["cache_read_tokens"]),
             group(&total["cache_creation_tokens"])
         );
-        let last = series.last().map(|p| p["cumulative_usd"].to_string());
-        wait_true(
-            br,
-            &format!("the cost panel showing {head}, {tokens}, {} points, models {models:?}", series.len()),
-            "const [head, tokens, points, last, models, turns] = arguments; \
-             const p = document.querySelector('.cost-panel'); if (!p) return false; \
-             const pts = [...p.querySelectorAll('.cost-point')]; \
-             const rows = [...p.querySelectorAll('.cost-by-model tbody tr')].map(r => \
-               [r.dataset.model, r.querySelector('.cost-usd').textContent, r.children[1].textContent]); \
-             return p.querySelector('.cost-total').textContent === head \
-               && p.querySelector('.cost-tokens').textContent === tokens \
-               && pts.length === points \
-               && String(Number(pts[pts.length - 1].dataset.cumulative)) === String(Number(last)) \
-               && JSON.stringify(rows) === JSON.stringify(models) \
-               && p.querySelectorAll('.cost-by-turn tbody tr').length === turns",
-            vec![
-                json!(head),
-                json!(tokens),
-                json!(series.len()),
-                json!(last),
-                json!(models),
-                json!(turns),
-            ],
-        )
-        .await;
+        let last = series.last().map(|p| p["cumulative_usd"].clone());
+        let want = json!({"head": head, "tokens": tokens, "points": series.len(), "last": last,
+                          "models": models, "turns": turns});
+        let mut shown = Value::Null;
+        let deadline = Instant::now() + maestro_tests::ui::T;
+        while Instant::now() < deadline {
+            shown = br
+                .js("const p = document.querySelector('.cost-panel'); if (!p) return null; \
+                     const pts = [...p.querySelectorAll('.cost-point')]; \
+                     return {head: p.querySelector('.cost-total').textContent, \
+                       tokens: p.querySelector('.cost-tokens').textContent, points: pts.length, \
+                       last: pts.length ? Number(pts[pts.length - 1].dataset.cumulative) : null, \
+                       models: [...p.querySelectorAll('.cost-by-model tbody tr')].map(r => \
+                         [r.dataset.model, r.querySelector('.cost-usd').textContent, r.children[1].textContent]), \
+                       turns: p.querySelectorAll('.cost-by-turn tbody tr').length}")
+                .await
+                .expect("cost panel");
+            if shown == want {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(shown, want, "the cost panel shows what the API reports");
     }
 
     /// A token count as the UI groups it ("1,500").
@@ -386,14 +398,14 @@ fn task_and_session_views_chart_the_cost_the_api_reports() {
             .await
             .expect("login");
         br.route(&format!("#/task/{task}")).await.expect("route");
-        let report = server.get(&format!("/api/tasks/{task}/cost"));
+        let report = api(&server, &format!("/api/tasks/{task}/cost"));
         assert_eq!(report["series"].as_array().map(Vec::len), Some(2));
         shows(&br, &report).await;
 
         br.route(&format!("#/session/{sid}")).await.expect("route");
-        shows(&br, &server.get(&format!("/api/sessions/{sid}/cost"))).await;
+        shows(&br, &api(&server, &format!("/api/sessions/{sid}/cost"))).await;
         // The tool call's telemetry on its timeline line, as the API has it.
-        let tel = server.get(&format!("/api/sessions/{sid}/tool-telemetry"));
+        let tel = api(&server, &format!("/api/sessions/{sid}/tool-telemetry"));
         assert_eq!(tel[0]["duration_ms"], 1234, "{tel}");
         wait_true(
             &br,
@@ -416,12 +428,12 @@ fn task_and_session_views_chart_the_cost_the_api_reports() {
             &server,
             vec![api_request(&s.claude_sid, 5, "claude-opus-5-5", 0.5, 20000)],
         );
-        let report = server.get(&format!("/api/sessions/{sid}/cost"));
+        let report = api(&server, &format!("/api/sessions/{sid}/cost"));
         assert_eq!(report["series"].as_array().map(Vec::len), Some(3));
         shows(&br, &report).await;
         // And the task view, opened again, agrees.
         br.route(&format!("#/task/{task}")).await.expect("route");
-        shows(&br, &server.get(&format!("/api/tasks/{task}/cost"))).await;
+        shows(&br, &api(&server, &format!("/api/tasks/{task}/cost"))).await;
         let shot = br.screenshot("cost-task-view").await.expect("screenshot");
         maestro_tests::ui::copy_to_docs(&shot);
         assert_eq!(js_errors(&br).await, json!([]));

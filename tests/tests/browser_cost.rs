@@ -384,7 +384,7 @@ fn task_and_session_views_chart_the_cost_the_api_reports() {
         let n = v.as_i64().expect("tokens").to_string();
         let mut out = String::new();
         for (i, c) in n.chars().enumerate() {
-            if i > 0 && (n.len() - i) % 3 == 0 {
+            if i > 0 && (n.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(c);

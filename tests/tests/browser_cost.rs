@@ -434,6 +434,9 @@ fn task_and_session_views_chart_the_cost_the_api_reports() {
         // And the task view, opened again, agrees.
         br.route(&format!("#/task/{task}")).await.expect("route");
         shows(&br, &api(&server, &format!("/api/tasks/{task}/cost"))).await;
+        br.js("document.querySelector('.cost-panel').scrollIntoView(); return true")
+            .await
+            .expect("scroll");
         let shot = br.screenshot("cost-task-view").await.expect("screenshot");
         maestro_tests::ui::copy_to_docs(&shot);
         assert_eq!(js_errors(&br).await, json!([]));

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use maestro_shared::cost::{
     CostPoint, CostReport, CostTotals, MachineCost, ModelCost, SessionCost, TaskCost, TurnCost,
 };
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// One `claude_code.api_request` record, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,24 +103,29 @@ pub fn insert(
     Ok(inserted)
 }
 
-/// Pushes the `cost:updated` message of one Claude session.
+/// Pushes the `cost:updated` message of one Claude session. Indexed lookups only (this runs
+/// in the writer's transaction for every export): the session's own rows by
+/// `claude_session_id`, never the read-time join over every record.
 fn announce(
     conn: &Connection,
     feed: &mut super::writer::Feed,
     claude: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let (sid, tid, total) = conn.query_row(
-        &format!("{JOINED} SELECT MAX(sid), MAX(tid), {SUMS} FROM jt WHERE claude_session_id = ?1"),
+    let total = conn.query_row(
+        &format!("SELECT {SUMS} FROM otel_api_requests WHERE claude_session_id = ?1"),
         [claude],
-        |r| {
-            Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                totals_at(r, 2)?,
-            ))
-        },
+        |r| totals_at(r, 0),
     )?;
+    let maestro: Option<String> = conn
+        .query_row(
+            "SELECT maestro_session_id FROM otel_api_requests \
+             WHERE claude_session_id = ?1 AND maestro_session_id IS NOT NULL LIMIT 1",
+            [claude],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let (sid, tid) = session_of(conn, claude, maestro.as_deref())?;
     let data = serde_json::json!({ "claude_session_id": claude, "total": total });
     feed.push(
         conn,
@@ -131,6 +136,25 @@ fn announce(
         data,
     )?;
     Ok(())
+}
+
+/// The Maestro session and task of Claude session `claude`: through `claude_sessions`, else
+/// the `maestro.session_id` resource attribute (`maestro`) of a spawned session; `(None,
+/// None)` while neither names a stored session.
+pub(super) fn session_of(
+    conn: &Connection,
+    claude: &str,
+    maestro: Option<&str>,
+) -> StoreResult<(Option<String>, Option<String>)> {
+    Ok(conn
+        .query_row(
+            "SELECT s.id, s.task_id FROM sessions s WHERE s.id = \
+             COALESCE((SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1), ?2)",
+            params![claude, maestro],
+            |r| Ok((Some(r.get::<_, String>(0)?), r.get::<_, Option<String>>(1)?)),
+        )
+        .optional()?
+        .unwrap_or((None, None)))
 }
 
 /// Every record with its Maestro session (`sid`) and task (`tid`), joined at read time.

@@ -11,7 +11,7 @@
 use super::StoreResult;
 use chrono::{DateTime, Utc};
 use maestro_shared::cost::ToolTelemetry;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
 
 /// Which of the two events a record is.
@@ -143,15 +143,7 @@ fn announce(
     ids: &[&str],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let (sid, tid) = conn
-        .query_row(
-            "SELECT s.id, s.task_id FROM sessions s WHERE s.id = \
-             COALESCE((SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1), ?2)",
-            params![claude, maestro],
-            |r| Ok((Some(r.get::<_, String>(0)?), r.get::<_, Option<String>>(1)?)),
-        )
-        .optional()?
-        .unwrap_or((None, None));
+    let (sid, tid) = super::cost::session_of(conn, claude, maestro)?;
     let data = serde_json::json!({ "claude_session_id": claude, "tool_use_ids": ids });
     feed.push(
         conn,

@@ -262,6 +262,7 @@ pub async fn run(a: &Args) -> Result<()> {
         format!("{stored} / {expected_requests}"),
     ]);
     alone.print();
+    println!();
     if stored < expected_requests {
         bail!("stored {stored} api_request records of {expected_requests} posted");
     }

@@ -176,6 +176,12 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/cost", get(routes::cost::session))
         .route("/tasks/{id}/cost", get(routes::cost::task))
         .route("/cost", get(routes::cost::total))
+        .route("/cost/tasks", get(routes::cost::tasks))
+        .route(
+            "/sessions/{id}/tool-telemetry",
+            get(routes::cost::session_tools),
+        )
+        .route("/tasks/{id}/tool-telemetry", get(routes::cost::task_tools))
         .route("/events", get(routes::events::list))
         .route("/events/{event_id}", get(routes::events::get))
         .route("/approvals", get(routes::approvals::list))

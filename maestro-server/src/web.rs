@@ -57,6 +57,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/task-view.js", JS),
     asset!("js/timeline.js", JS),
     asset!("js/chart.js", JS),
+    asset!("js/cost.js", JS),
     asset!("js/errors.js", JS),
     asset!("js/toasts.js", JS),
     asset!("js/unassigned.js", JS),

@@ -62,6 +62,11 @@ pub mod types {
     /// `data` is `{claude_session_id, total}` (`total` as in `GET /api/sessions/{id}/cost`;
     /// `session_id` is null until the session's first hook event).
     pub const COST_UPDATED: &str = "cost:updated";
+    /// New `claude_code.tool_result` / `tool_decision` telemetry for tool calls of a session:
+    /// `data` is `{claude_session_id, tool_use_ids}` (the figures are at
+    /// `GET /api/sessions/{id}/tool-telemetry`; `session_id` is null until the session's first
+    /// hook event).
+    pub const TOOL_TELEMETRY: &str = "tool:telemetry";
     /// Control: the client fell too far behind; reload state and reconnect with `since`.
     pub const RESYNC: &str = "resync";
     /// Control: sent once after the backlog, `data.seq` is the latest seq at that moment.

@@ -446,3 +446,302 @@ fn new_records_are_announced_on_the_feed() {
     assert_eq!(costs[0]["session_id"], Value::Null);
     assert_totals(&costs[0]["data"]["total"], 1);
 }
+
+/// A tool event of a captured export, read straight from its JSON.
+#[derive(Debug)]
+struct FixtureToolEvent {
+    event: String,
+    session: String,
+    tool_use_id: String,
+    tool_name: String,
+    attrs: Value,
+}
+
+/// An attribute's value as text (Claude Code sends numbers of these events as strings).
+fn attr_text(attrs: &Value, key: &str) -> Option<String> {
+    let v = attrs
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)
+        .map(|a| a["value"].clone())?;
+    v["stringValue"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| v["intValue"].as_str().map(str::to_string))
+        .or_else(|| v["intValue"].as_i64().map(|i| i.to_string()))
+        .or_else(|| v["boolValue"].as_bool().map(|b| b.to_string()))
+}
+
+/// The `tool_result` and `tool_decision` records of `tools-<version>.json`: exports the real
+/// CLI of that version sent for a run with a Write, a Bash and a failing Bash call (merged
+/// into one export).
+fn fixture_tool_events(version: &str) -> Vec<FixtureToolEvent> {
+    let v: Value =
+        serde_json::from_slice(&fixture(&format!("tools-{version}.json"))).expect("fixture JSON");
+    let mut out = Vec::new();
+    for rl in v["resourceLogs"].as_array().expect("resourceLogs") {
+        for sl in rl["scopeLogs"].as_array().expect("scopeLogs") {
+            for lr in sl["logRecords"].as_array().expect("logRecords") {
+                let attrs = &lr["attributes"];
+                let Some(event) = attr_text(attrs, "event.name") else {
+                    continue;
+                };
+                if event != "tool_result" && event != "tool_decision" {
+                    continue;
+                }
+                out.push(FixtureToolEvent {
+                    event,
+                    session: attr_text(attrs, "session.id").expect("session.id"),
+                    tool_use_id: attr_text(attrs, "tool_use_id").expect("tool_use_id"),
+                    tool_name: attr_text(attrs, "tool_name").expect("tool_name"),
+                    attrs: attrs.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A hook payload of `event` for one tool call of Claude session `session`.
+fn tool_hook(event: &str, session: &str, tool: &str, tool_use_id: &str) -> Value {
+    let mut p: Value = serde_json::from_slice(
+        &std::fs::read(maestro_tests::fixture(&format!(
+            "payloads/{event}-Bash.json"
+        )))
+        .expect("payload"),
+    )
+    .expect("payload JSON");
+    p["session_id"] = json!(session);
+    p["tool_name"] = json!(tool);
+    p["tool_use_id"] = json!(tool_use_id);
+    p
+}
+
+mod tool_telemetry_joins_the_hook_tool_calls {
+    #[test]
+    fn oldest() {
+        super::tool_telemetry_joins_the_hook_tool_calls(maestro_tests::claude_cli::OLDEST_VERSION);
+    }
+    #[test]
+    fn newest() {
+        super::tool_telemetry_joins_the_hook_tool_calls(maestro_tests::claude_cli::NEWEST_VERSION);
+    }
+}
+
+/// The `tool_result` / `tool_decision` records a real CLI exported are stored once (the
+/// exporter's retry adds nothing), announced on the feed, and joined to the tool calls by
+/// `tool_use_id` when the hook events arrive afterwards: the session's telemetry carries each
+/// call's own duration, result size and permission decision, with the hook's status beside it.
+fn tool_telemetry_joins_the_hook_tool_calls(version: &str) {
+    let events = fixture_tool_events(version);
+    let results: Vec<&FixtureToolEvent> =
+        events.iter().filter(|e| e.event == "tool_result").collect();
+    assert!(
+        results.len() >= 3,
+        "a Write and two Bash calls: {events:#?}"
+    );
+    let claude = events[0].session.clone();
+    let server = TestServer::start();
+    let body = fixture(&format!("tools-{version}.json"));
+    for _ in 0..2 {
+        let (status, _, text) = post(
+            &server,
+            "/v1/logs",
+            Some(&bearer()),
+            "application/json",
+            Some("gzip"),
+            gzip(&body),
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+
+    // Announced once, before the session exists (no Maestro session on the message yet).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let announced: Vec<Value> = rt.block_on(async {
+        let mut ws = maestro_tests::ws::connect(server.port, Some(0))
+            .await
+            .expect("connect");
+        let mut got = Vec::new();
+        loop {
+            let msg =
+                maestro_tests::ws::next_json(&mut ws, std::time::Duration::from_secs(10)).await;
+            match msg["type"].as_str() {
+                Some("ready") => return got,
+                Some("tool:telemetry") => got.push(msg),
+                _ => {}
+            }
+        }
+    });
+    assert_eq!(announced.len(), 1, "{announced:#?}");
+    assert_eq!(announced[0]["data"]["claude_session_id"], claude.as_str());
+    assert_eq!(announced[0]["session_id"], Value::Null);
+    let mut ids: Vec<String> = events.iter().map(|e| e.tool_use_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let mut announced_ids: Vec<String> = announced[0]["data"]["tool_use_ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    announced_ids.sort();
+    assert_eq!(announced_ids, ids);
+
+    // The hook events arrive afterwards: the session, then each call's Pre and Post.
+    let start: Value = serde_json::from_slice(
+        &std::fs::read(maestro_tests::fixture("payloads/SessionStart-startup.json"))
+            .expect("payload"),
+    )
+    .expect("payload JSON");
+    let now = chrono::Utc::now();
+    let (status, body) = server.ingest(&envelope(&with_session(&start, &claude), now));
+    assert_eq!(status, 200, "{body}");
+    for r in &results {
+        let post = if attr_text(&r.attrs, "success").as_deref() == Some("false") {
+            "PostToolUseFailure"
+        } else {
+            "PostToolUse"
+        };
+        for event in ["PreToolUse", post] {
+            let (status, body) = server.ingest(&envelope(
+                &tool_hook(event, &claude, &r.tool_name, &r.tool_use_id),
+                chrono::Utc::now(),
+            ));
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+    let list = server.get(&format!("/api/sessions?claude_session_id={claude}"));
+    let id = list[0]["id"].as_str().expect("session id").to_string();
+    let telemetry = server.get(&format!("/api/sessions/{id}/tool-telemetry"));
+    let telemetry = telemetry.as_array().expect("telemetry list");
+    assert_eq!(telemetry.len(), ids.len(), "{telemetry:#?}");
+    for r in &results {
+        let t = telemetry
+            .iter()
+            .find(|t| t["tool_use_id"] == r.tool_use_id.as_str())
+            .unwrap_or_else(|| panic!("no telemetry for {}: {telemetry:#?}", r.tool_use_id));
+        assert_eq!(t["session_id"], id.as_str(), "{t}");
+        let failed = attr_text(&r.attrs, "success").as_deref() == Some("false");
+        let status = if failed { "error" } else { "ok" };
+        assert_eq!(t["hook_status"], status, "joined to the hook's call: {t}");
+        assert_eq!(t["tool_name"], r.tool_name.as_str());
+        let num = |key: &str| attr_text(&r.attrs, key).map(|v| json!(v.parse::<i64>().expect("n")));
+        assert_eq!(Some(t["duration_ms"].clone()), num("duration_ms"), "{t}");
+        assert_eq!(
+            t["result_size_bytes"].clone(),
+            num("tool_result_size_bytes").unwrap_or(Value::Null),
+            "{t}"
+        );
+        assert_eq!(
+            t["success"],
+            json!(attr_text(&r.attrs, "success") == Some("true".into()))
+        );
+        // The decision event, where the CLI sent one, else the result's copy of it.
+        let decision = events
+            .iter()
+            .rev()
+            .find(|e| e.event == "tool_decision" && e.tool_use_id == r.tool_use_id);
+        let (want_decision, want_source) = match decision {
+            Some(d) => (
+                attr_text(&d.attrs, "decision"),
+                attr_text(&d.attrs, "source"),
+            ),
+            None => (
+                attr_text(&r.attrs, "decision_type"),
+                attr_text(&r.attrs, "decision_source"),
+            ),
+        };
+        assert_eq!(t["decision"], json!(want_decision), "{t}");
+        assert_eq!(t["decision_source"], json!(want_source), "{t}");
+    }
+    // A failed call says why.
+    assert!(
+        telemetry
+            .iter()
+            .any(|t| t["success"] == false && t["error_type"].is_string()),
+        "{telemetry:#?}"
+    );
+    // The same through a task; unknown scopes are 404.
+    let (status, task) = server.post("/api/tasks", &json!({"title": "telemetry"}));
+    assert!(status == 200 || status == 201, "{task}");
+    let task_id = task["id"].as_str().expect("task id");
+    let resp = server
+        .client()
+        .patch(format!("{}/api/sessions/{id}", server.url))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"task_id": task_id}))
+        .send()
+        .expect("PATCH");
+    assert!(resp.status().is_success());
+    assert_eq!(
+        server.get(&format!("/api/tasks/{task_id}/tool-telemetry")),
+        Value::Array(telemetry.clone())
+    );
+    for path in [
+        "/api/sessions/s_nope/tool-telemetry",
+        "/api/tasks/t_nope/tool-telemetry",
+    ] {
+        let resp = server
+            .client()
+            .get(format!("{}{path}", server.url))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .expect("GET");
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+    }
+}
+
+/// `GET /api/cost/tasks` (the board's figures) and the series of a task's report (the chart's
+/// points) agree with the task's own report.
+#[test]
+fn task_totals_and_the_series_agree_with_the_report() {
+    let server = TestServer::start();
+    assert_eq!(json_logs(&server).0, 200);
+    assert_eq!(server.get("/api/cost/tasks"), json!([]), "no task yet");
+    let start: Value = serde_json::from_slice(
+        &std::fs::read(maestro_tests::fixture("payloads/SessionStart-startup.json"))
+            .expect("payload"),
+    )
+    .expect("payload JSON");
+    let (status, body) = server.ingest(&envelope(
+        &with_session(&start, JSON_SESSION),
+        chrono::Utc::now(),
+    ));
+    assert_eq!(status, 200, "{body}");
+    let list = server.get(&format!("/api/sessions?claude_session_id={JSON_SESSION}"));
+    let id = list[0]["id"].as_str().expect("session id").to_string();
+    let (_, task) = server.post("/api/tasks", &json!({"title": "board"}));
+    let task_id = task["id"].as_str().expect("task id");
+    let resp = server
+        .client()
+        .patch(format!("{}/api/sessions/{id}", server.url))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"task_id": task_id}))
+        .send()
+        .expect("PATCH");
+    assert!(resp.status().is_success());
+    let report = server.get(&format!("/api/tasks/{task_id}/cost"));
+    let tasks = server.get("/api/cost/tasks");
+    assert_eq!(tasks.as_array().map(Vec::len), Some(1), "{tasks}");
+    assert_eq!(tasks[0]["task_id"], task_id);
+    for key in [
+        "requests",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_creation_tokens",
+    ] {
+        assert_eq!(tasks[0][key], report["total"][key], "{key}");
+    }
+    let series = report["series"].as_array().expect("series");
+    assert_eq!(series.len(), 1, "{report}");
+    assert_eq!(series[0]["cumulative_usd"], report["total"]["cost_usd"]);
+    assert_eq!(series[0]["session_id"], id.as_str());
+    assert_eq!(series[0]["model"], "claude-opus-5-5");
+    assert_eq!(series[0]["input_tokens"], report["total"]["input_tokens"]);
+    assert_eq!(server.get("/api/cost")["series"], json!([]));
+}

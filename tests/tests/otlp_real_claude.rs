@@ -3,7 +3,8 @@
 //! included: neither turns the OpenTelemetry export off), the CLI exports its own
 //! `claude_code.api_request` records to the server's OTLP receiver, and the session's tokens
 //! equal the sum of the usage figures the fake Messages API answered, with a cost, joined to
-//! the session, the task and the turn the hooks saw.
+//! the session, the task and the turn the hooks saw; and every tool call the hooks saw gets the
+//! CLI's own `tool_result` / `tool_decision` figures joined by `tool_use_id`.
 
 use maestro_tests::claude_cli::{
     claude_or_skip_for, spawning_server, ClaudeCommand, Scratch, NEWEST_VERSION, OLDEST_VERSION,
@@ -183,6 +184,7 @@ fn spawned_session_cost_equals_the_fake_usage(version: &str) {
             "Write",
             json!({"file_path": "{cwd}/costed.txt", "content": "costed\n"}),
         ),
+        Step::tool("Read", json!({"file_path": "{cwd}/costed.txt"})),
         Step::text("Cost scenario finished."),
     ]));
     let server = spawning_server(&bin, &fake.url, &scratch, &[]);
@@ -217,8 +219,8 @@ fn spawned_session_cost_equals_the_fake_usage(version: &str) {
         .filter_map(|r| r.usage)
         .collect();
     assert!(
-        answered.len() >= 2,
-        "the script has two steps: {answered:?}"
+        answered.len() >= 3,
+        "the script has three steps: {answered:?}"
     );
     let sum = |k: &str| -> i64 { answered.iter().map(|u| u[k].as_i64().unwrap_or(0)).sum() };
 
@@ -279,6 +281,71 @@ fn spawned_session_cost_equals_the_fake_usage(version: &str) {
     let task_cost = server.get(&format!("/api/tasks/{task_id}/cost"));
     assert_eq!(task_cost["total"], cost["total"], "{task_cost:#}");
     assert_eq!(server.get("/api/cost")["total"], cost["total"]);
+    // The chart's series: every request, the running total ending at the total.
+    let series = cost["series"].as_array().expect("series");
+    assert_eq!(series.len(), answered.len(), "{cost:#}");
+    let last = series.last().and_then(|p| p["cumulative_usd"].as_f64());
+    let total_usd = total["cost_usd"].as_f64().unwrap_or(0.0);
+    assert!(
+        last.is_some_and(|l| (l - total_usd).abs() < 1e-9),
+        "{cost:#}"
+    );
+    assert_tool_telemetry_joined(&server, &id);
+}
+
+/// Every tool call the hooks recorded for session `id` has the CLI's own telemetry joined to
+/// it by `tool_use_id`: the same tool, its run time, success, and the permission decision.
+fn assert_tool_telemetry_joined(server: &TestServer, id: &str) {
+    let timeline = server.get(&format!("/api/sessions/{id}/timeline"));
+    let mut calls: Vec<(String, String)> = timeline
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|l| {
+            Some((
+                l["tool_use_id"].as_str()?.to_string(),
+                l["tool_name"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    calls.sort();
+    calls.dedup();
+    let tools: Vec<&str> = calls.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        tools.contains(&"Write") && tools.contains(&"Read"),
+        "{timeline:#}"
+    );
+    let telemetry = wait_for(
+        "the telemetry of every tool call",
+        Duration::from_secs(30),
+        || {
+            let t = server.get(&format!("/api/sessions/{id}/tool-telemetry"));
+            let all = calls.iter().all(|(call, _)| {
+                t.as_array().is_some_and(|list| {
+                    list.iter()
+                        .any(|e| e["tool_use_id"] == call.as_str() && e["result_at"].is_string())
+                })
+            });
+            all.then_some(t)
+        },
+    );
+    for (call, tool) in &calls {
+        let t = telemetry
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["tool_use_id"] == call.as_str()))
+            .expect("entry");
+        assert_eq!(t["session_id"], id, "{t:#}");
+        assert_eq!(t["hook_status"], "ok", "joined to the hook's call: {t:#}");
+        assert_eq!(t["tool_name"], tool.as_str(), "{t:#}");
+        assert_eq!(t["success"], true, "{t:#}");
+        assert!(t["duration_ms"].as_i64().is_some_and(|d| d >= 0), "{t:#}");
+        assert!(
+            t["input_size_bytes"].as_i64().is_some_and(|n| n > 0),
+            "{t:#}"
+        );
+        assert_eq!(t["decision"], "accept", "{t:#}");
+        assert!(t["decision_source"].is_string(), "{t:#}");
+    }
 }
 
 mod a_spawned_session_at_its_budget_waits_for_the_operator {

@@ -72,6 +72,11 @@ export const Api = {
   sessionTimeline: (id, limit = 100000) => api('GET', `/api/sessions/${enc(id)}/timeline?limit=${limit}`),
   sessionMetrics: (id) => api('GET', `/api/sessions/${enc(id)}/metrics`),
   sessionErrors: (id) => api('GET', `/api/sessions/${enc(id)}/errors`),
+  sessionCost: (id) => api('GET', `/api/sessions/${enc(id)}/cost`),
+  taskCost: (id) => api('GET', `/api/tasks/${enc(id)}/cost`),
+  taskCosts: () => api('GET', '/api/cost/tasks'),
+  sessionToolTelemetry: (id) => api('GET', `/api/sessions/${enc(id)}/tool-telemetry`),
+  taskToolTelemetry: (id) => api('GET', `/api/tasks/${enc(id)}/tool-telemetry`),
   event: (eventId) => api('GET', `/api/events/${enc(eventId)}`),
   pendingApprovals: () => api('GET', '/api/approvals?status=pending'),
   decide: (id, decision, reason) =>

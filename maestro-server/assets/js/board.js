@@ -3,7 +3,8 @@
 
 import { h, setText, rafThrottle } from './dom.js';
 import { Api } from './api.js';
-import { state, on, emit } from './store.js';
+import { state, on, emit, loadTaskCosts, boardCost } from './store.js';
+import { usd } from './cost.js';
 import { createCard } from './card.js';
 import { openDialog, confirmDialog } from './modal.js';
 import { toast } from './toasts.js';
@@ -151,11 +152,12 @@ export function mountBoard(root) {
     }
   });
   const summary = h('p', { class: 'board-summary muted' });
+  const costLine = h('p', { class: 'board-cost muted', id: 'board-cost' });
   const unassigned = createUnassigned();
   const board = h('div', { class: 'board', id: 'board' }, colEls);
   root.append(
     h('div', { class: 'page-head' },
-      h('div', {}, h('h1', { text: 'Task board' }), summary),
+      h('div', {}, h('h1', { text: 'Task board' }), summary, costLine),
       quick),
     board,
     unassigned.el,
@@ -220,10 +222,18 @@ export function mountBoard(root) {
     }
     const running = [...state.sessions.values()].filter((s) => !['completed', 'failed', 'lost'].includes(s.state)).length;
     setText(summary, `${tasks.length} task${tasks.length === 1 ? '' : 's'} · ${running} running session${running === 1 ? '' : 's'} · ${state.approvals.size} pending approval${state.approvals.size === 1 ? '' : 's'}`);
+    const spent = boardCost();
+    costLine.dataset.costUsd = String(spent);
+    setText(costLine, `${usd(spent)} spent on these tasks (Claude Code's own cost figures)`);
     unassigned.update();
   };
   const schedule = rafThrottle(render);
-  const offs = ['tasks', 'sessions', 'approvals', 'feeds'].map((t) => on(t, schedule));
+  const offs = ['tasks', 'sessions', 'approvals', 'feeds', 'taskcosts'].map((t) => on(t, schedule));
+  // Cost messages are gathered: one request for every task's totals, at most once a second.
+  offs.push(on('cost', () => loadTaskCosts()));
+  // A full reload (reconnect, resync) reloads the totals too.
+  offs.push(on('tasks', (t) => { if (!t) loadTaskCosts(); }));
+  loadTaskCosts(true);
   const tick = setInterval(schedule, 15000);
   render();
   return () => {

@@ -1,10 +1,11 @@
-// A task card: title, status, health dot, live activity feed, session count and the
+// A task card: title, status, health dot, live activity feed, session count, cost and the
 // "⚠ Blocked" badge. Built once, then updated in place.
 
 import { h, setText, setChildren, icon } from './dom.js';
 import { state, sessionsOfTask, taskHealth, blockedInfo } from './store.js';
 import { HEALTH_LABELS, STATE_LABELS, STATUS_LABELS, STATUS_ORDER, clockTime, reveal, stateLabel } from './format.js';
 import { openBlocked } from './approvals.js';
+import { usd } from './cost.js';
 
 /** Creates the card component for `taskId`; `actions` = {move(task, status), edit(task), remove(task)}. */
 export function createCard(taskId, actions) {
@@ -16,6 +17,7 @@ export function createCard(taskId, actions) {
     h('span', { class: 'blocked-text' }));
   const feed = h('ol', { class: 'card-feed', 'aria-live': 'polite', 'aria-label': 'Live activity' });
   const sessions = h('span', { class: 'card-sessions' });
+  const cost = h('span', { class: 'card-cost', hidden: true });
   const latest = h('span', { class: 'state-badge', hidden: true });
   const left = h('button', { type: 'button', class: 'icon-btn move-left', 'aria-label': 'Move to the previous column', title: 'Move to the previous column' }, icon('left'));
   const right = h('button', { type: 'button', class: 'icon-btn move-right', 'aria-label': 'Move to the next column', title: 'Move to the next column' }, icon('right'));
@@ -25,7 +27,7 @@ export function createCard(taskId, actions) {
     'article',
     { class: 'card', draggable: 'true', dataset: { taskId } },
     h('header', { class: 'card-head' }, dot, title),
-    h('div', { class: 'card-meta' }, status, latest, sessions),
+    h('div', { class: 'card-meta' }, status, latest, sessions, cost),
     badge,
     feed,
     h('footer', { class: 'card-foot' }, h('div', { class: 'card-moves' }, left, right), h('div', { class: 'card-tools' }, edit, del)),
@@ -62,6 +64,14 @@ export function createCard(taskId, actions) {
     setText(status, STATUS_LABELS[t.status] || t.status);
     const n = Math.max(t.session_count || 0, sessionsOfTask(taskId).length);
     setText(sessions, `${n} session${n === 1 ? '' : 's'}`);
+    // Claude Code's own cost figures (OpenTelemetry), summed over the task's sessions.
+    const c = state.taskCosts.get(taskId);
+    cost.hidden = !c;
+    if (c) {
+      setText(cost, usd(c.cost_usd));
+      cost.dataset.costUsd = String(c.cost_usd);
+      cost.title = `Cost: ${usd(c.cost_usd)} over ${c.requests} model request${c.requests === 1 ? '' : 's'}`;
+    }
     // The newest session's state: "Active" on SessionStart, "Completed" after SessionEnd.
     const newest = sessionsOfTask(taskId).sort((a, b) => (a.started_at < b.started_at ? 1 : -1))[0];
     // (Not when it repeats the task's status: "Blocked" + "Blocked".)

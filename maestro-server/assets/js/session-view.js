@@ -1,11 +1,14 @@
 // Session view: state and health, start / end / duration, the live timeline grouped by
-// turn, the tool-usage chart with p50 / p95, the error log and the raw event of any line.
+// turn (with Claude Code's own telemetry on each tool call), the cost-over-time chart with
+// tokens per model and turn, the tool-usage chart with p50 / p95, the error log and the raw
+// event of any line.
 
 import { h, setChildren, setText, debounce, rafThrottle } from './dom.js';
 import { Api } from './api.js';
 import { state, on, approvalOfSession } from './store.js';
 import { createTimeline } from './timeline.js';
 import { createToolChart } from './chart.js';
+import { createCostPanel } from './cost.js';
 import { createErrorLog } from './errors.js';
 import { taskPicker, attach } from './unassigned.js';
 import { openApproval, openBlockedInfo } from './approvals.js';
@@ -34,6 +37,7 @@ function liveDuration(s) {
 export function mountSession(root, id) {
   const timeline = createTimeline({ label: 'Session timeline' });
   const chart = createToolChart();
+  const cost = createCostPanel();
   const errors = createErrorLog();
   const title = h('h1');
   const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' });
@@ -64,6 +68,7 @@ export function mountSession(root, id) {
     h('div', { class: 'detail-main' }, panel('Timeline', timeline.el, timeline.countEl)),
     h('div', { class: 'detail-side' },
       resultPanel,
+      panel('Cost', cost.el),
       panel('Tool usage', chart.el),
       panel('Error log', errors.el, errors.count)));
   root.append(crumbs, h('div', { class: 'page-head' }, h('div', { class: 'head-title' }, title, blocked), actions), stats, layout);
@@ -173,16 +178,30 @@ export function mountSession(root, id) {
     try { showMetrics(await Api.sessionMetrics(id)); } catch { /* keep the last */ }
   }, 250);
 
+  // Cost and tool telemetry arrive through Claude Code's exporter, seconds after the hooks:
+  // their messages name the Claude session (the Maestro one is null before the first hook).
+  const ours = (msg) => msg.session_id === id
+    || (session && session.claude_session_id && msg.data && msg.data.claude_session_id === session.claude_session_id);
+  const refreshCost = debounce(async () => {
+    try { cost.update(await Api.sessionCost(id)); } catch { /* keep the last */ }
+  }, 300);
+  const refreshTelemetry = debounce(async () => {
+    try { timeline.setTelemetry(await Api.sessionToolTelemetry(id)); } catch { /* keep the last */ }
+  }, 300);
+
   async function load() {
     try {
-      const [s, items, m, errs] = await Promise.all([
+      const [s, items, m, errs, c, tel] = await Promise.all([
         Api.session(id), Api.sessionTimeline(id), Api.sessionMetrics(id), Api.sessionErrors(id),
+        Api.sessionCost(id), Api.sessionToolTelemetry(id),
       ]);
       session = s;
       renderHead();
       timeline.setItems(items);
+      timeline.setTelemetry(tel);
       showMetrics(m);
       errors.setItems(errs);
+      cost.update(c);
     } catch (e) {
       setChildren(root, h('div', { class: 'empty-state' },
         h('h1', { text: 'Session not found' }), h('p', { class: 'muted', text: e.message }), h('a', { href: '#/board', class: 'btn', text: 'Back to the board' })));
@@ -205,6 +224,8 @@ export function mountSession(root, id) {
     }),
     on('approvals', head),
     on('tasks', head),
+    on('cost', (msg) => { if (ours(msg)) refreshCost(); }),
+    on('tooltelemetry', (msg) => { if (ours(msg)) refreshTelemetry(); }),
   ];
   const ticker = setInterval(() => session && setText(dur, duration(liveDuration(session))), 1000);
   renderHead();

@@ -12,6 +12,7 @@ export const state = {
   sessions: new Map(),
   approvals: new Map(), // pending only
   feeds: new Map(), // task id -> last FEED_LINES timeline items, chronological
+  taskCosts: new Map(), // task id -> cost totals (GET /api/cost/tasks)
   conn: { status: 'connecting', detail: '' },
   loaded: false,
 };
@@ -154,6 +155,12 @@ export function applyMessage(msg) {
         emit('approvals', { pending: d });
       }
       break;
+    case 'cost:updated':
+      emit('cost', msg);
+      break;
+    case 'tool:telemetry':
+      emit('tooltelemetry', msg);
+      break;
     case 'approval:resolved':
       if (d && d.id) {
         state.approvals.delete(d.id);
@@ -175,6 +182,58 @@ export function applyMessage(msg) {
       break;
   }
   emit('message', msg);
+}
+
+/** How long cost messages are gathered before the board's totals are fetched again (ms). */
+export const TASK_COSTS_DELAY_MS = 1000;
+let costsTimer = null;
+let costsInFlight = false;
+let costsAgain = false;
+
+async function fetchTaskCosts() {
+  costsTimer = null;
+  if (costsInFlight) {
+    costsAgain = true;
+    return;
+  }
+  costsInFlight = true;
+  try {
+    const list = await Api.taskCosts();
+    state.taskCosts = new Map(list.map((c) => [c.task_id, c]));
+    emit('taskcosts');
+  } catch (e) {
+    console.warn('task costs load failed', e);
+  } finally {
+    costsInFlight = false;
+    if (costsAgain) {
+      costsAgain = false;
+      loadTaskCosts();
+    }
+  }
+}
+
+/**
+ * (Re)loads every task's cost totals in one request. Calls within TASK_COSTS_DELAY_MS of each
+ * other share one request (a storm of `cost:updated` messages costs one fetch a second, however
+ * many tasks the board has); `now` fetches without waiting (first render).
+ */
+export function loadTaskCosts(now = false) {
+  if (now) {
+    clearTimeout(costsTimer);
+    fetchTaskCosts();
+  } else if (!costsTimer) {
+    costsTimer = setTimeout(fetchTaskCosts, TASK_COSTS_DELAY_MS);
+  }
+}
+
+/** Sum of the board's task totals (USD). */
+export function boardCost() {
+  let sum = 0;
+  for (const id of state.tasks.keys()) {
+    const c = state.taskCosts.get(id);
+    if (c) sum += c.cost_usd;
+  }
+  return sum;
 }
 
 export function setConn(status, detail = '') {

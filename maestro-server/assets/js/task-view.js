@@ -1,11 +1,12 @@
-// Task view: the task, its sessions, "Start session", and the timeline, tool chart and error
-// log aggregated over all its sessions.
+// Task view: the task, its sessions, "Start session", and the timeline (with each tool call's
+// telemetry), cost-over-time chart, tool chart and error log aggregated over all its sessions.
 
 import { h, setChildren, setText, debounce, rafThrottle } from './dom.js';
 import { Api } from './api.js';
 import { state, on, emit, sessionsOfTask, taskHealth, blockedInfo } from './store.js';
 import { createTimeline } from './timeline.js';
 import { createToolChart } from './chart.js';
+import { createCostPanel } from './cost.js';
 import { createErrorLog } from './errors.js';
 import { openTaskForm, deleteTask } from './board.js';
 import { openBlocked } from './approvals.js';
@@ -15,6 +16,7 @@ import { HEALTH_LABELS, STATUS_LABELS, duration, plural, relative, shortId, stat
 export function mountTask(root, id) {
   const timeline = createTimeline({ showSession: true, label: 'Task timeline' });
   const chart = createToolChart();
+  const cost = createCostPanel({ showSession: true });
   const errors = createErrorLog({ showSession: true });
   const title = h('h1');
   const status = h('span', { class: 'status-pill' });
@@ -91,6 +93,7 @@ export function mountTask(root, id) {
       h('div', { class: 'detail-main' }, panel('Timeline (all sessions)', timeline.el, timeline.countEl)),
       h('div', { class: 'detail-side' },
         panel('Sessions', h('div', {}, sessionsList, spawnForm)),
+        panel('Cost', cost.el),
         panel('Tool usage', chart.el),
         panel('Error log', errors.el, errors.count))),
   );
@@ -131,15 +134,27 @@ export function mountTask(root, id) {
     try { chart.update(await Api.taskMetrics(id)); } catch { /* keep */ }
   }, 250);
   const refreshAll = debounce(() => load(), 300);
+  const refreshCost = debounce(async () => {
+    try { cost.update(await Api.taskCost(id)); } catch { /* keep */ }
+  }, 300);
+  const refreshTelemetry = debounce(async () => {
+    try { timeline.setTelemetry(await Api.taskToolTelemetry(id)); } catch { /* keep */ }
+  }, 300);
+  // A cost or telemetry message of this task (or of one of its sessions, or of a Claude
+  // session not joined yet: it may be one of ours).
+  const ours = (msg) => msg.task_id === id || (msg.session_id ? mine.has(msg.session_id) : true);
 
   async function load() {
     try {
-      const [t, items, m, errs] = await Promise.all([Api.task(id), Api.taskTimeline(id), Api.taskMetrics(id), Api.taskErrors(id)]);
+      const [t, items, m, errs, c, tel] = await Promise.all([Api.task(id), Api.taskTimeline(id), Api.taskMetrics(id),
+        Api.taskErrors(id), Api.taskCost(id), Api.taskToolTelemetry(id)]);
       state.tasks.set(t.id, t);
       renderHead();
       timeline.setItems(items);
+      timeline.setTelemetry(tel);
       chart.update(m);
       errors.setItems(errs);
+      cost.update(c);
     } catch (e) {
       setChildren(root, h('div', { class: 'empty-state' },
         h('h1', { text: 'Task not found' }), h('p', { class: 'muted', text: e.message }), h('a', { href: '#/board', class: 'btn', text: 'Back to the board' })));
@@ -172,6 +187,8 @@ export function mountTask(root, id) {
       head();
     }),
     on('approvals', head),
+    on('cost', (msg) => { if (ours(msg)) refreshCost(); }),
+    on('tooltelemetry', (msg) => { if (ours(msg)) refreshTelemetry(); }),
   ];
   renderHead();
   load();

@@ -7,11 +7,47 @@ import { Api } from './api.js';
 import { textDialog } from './modal.js';
 import { toast } from './toasts.js';
 import { byTime } from './store.js';
-import { clockTime, detailText, reveal, shortId } from './format.js';
+import { clockTime, detailText, ms, reveal, shortId } from './format.js';
 
 const WINDOW = 250;
 
 const STATUS_ICON = { ok: '✓', error: '✕', pending: '…', info: '•', warning: '!' };
+
+/** A byte count: "512 B", "1.2 KB", "3.4 MB". */
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/**
+ * The chips for what Claude Code's own telemetry says about a tool call (`tool_result`,
+ * `tool_decision`): its run time, the permission decision and who made it, the result size.
+ */
+function telemetryChips(t) {
+  if (!t) return null;
+  const bits = [];
+  const title = ['Claude Code telemetry'];
+  if (typeof t.duration_ms === 'number') {
+    bits.push(h('span', { class: 'chip chip-otel otel-duration', dataset: { ms: String(t.duration_ms) }, text: ms(t.duration_ms) }));
+    title.push(`ran ${t.duration_ms} ms`);
+  }
+  if (t.decision || t.decision_source) {
+    const label = [t.decision, t.decision_source].filter(Boolean).join(' · ');
+    bits.push(h('span', { class: ['chip', 'chip-otel', 'otel-decision', t.decision === 'reject' ? 'otel-reject' : null], text: label }));
+    title.push(`decision ${label}`);
+  }
+  if (typeof t.result_size_bytes === 'number') {
+    bits.push(h('span', { class: 'chip chip-otel otel-size', dataset: { bytes: String(t.result_size_bytes) }, text: bytes(t.result_size_bytes) }));
+    title.push(`result ${t.result_size_bytes} bytes`);
+  }
+  if (t.error_type) {
+    bits.push(h('span', { class: 'chip chip-otel otel-error', text: t.error_type }));
+    title.push(`error ${t.error_type}`);
+  }
+  if (!bits.length) return null;
+  return h('span', { class: 'tl-otel', title: title.join(', '), dataset: { toolUseId: t.tool_use_id } }, bits);
+}
 
 /** Opens the raw stored event of a timeline line. */
 export async function showRawEvent(eventId) {
@@ -59,7 +95,8 @@ export function reconcile(parent, nodes) {
 export function createTimeline({ showSession = false, label = 'Timeline' } = {}) {
   let items = [];
   const byId = new Map();
-  const rows = new Map(); // id -> { item, el }
+  const rows = new Map(); // id -> { item, el, tel }
+  let telemetry = new Map(); // tool_use_id -> tool telemetry
   const turns = new Map(); // key -> el
   let shown = WINDOW;
   let turnNo = new Map(); // prompt_id -> 1-based turn number
@@ -81,7 +118,8 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
 
   function rowFor(it) {
     const cached = rows.get(it.id);
-    if (cached && cached.item === it) return cached.el;
+    const tel = it.tool_use_id ? telemetry.get(it.tool_use_id) : undefined;
+    if (cached && cached.item === it && cached.tel === tel) return cached.el;
     const raw = it.event_id
       ? h('button', { type: 'button', class: 'icon-btn raw-btn', title: 'Raw event', 'aria-label': `Raw event for: ${it.summary}`, text: '{ }',
         onclick: () => showRawEvent(it.event_id) })
@@ -97,10 +135,11 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
         h('span', { class: 'tl-chips' },
           it.tool_name ? h('span', { class: 'chip', text: it.tool_name }) : null,
           it.agent_id ? h('span', { class: 'chip chip-agent', title: it.agent_id, text: `subagent ${it.agent_id.slice(0, 6)}` }) : null,
-          showSession ? h('a', { class: 'chip chip-session', href: `#/session/${encodeURIComponent(it.session_id)}`, text: shortId(it.session_id) }) : null),
+          showSession ? h('a', { class: 'chip chip-session', href: `#/session/${encodeURIComponent(it.session_id)}`, text: shortId(it.session_id) }) : null,
+          telemetryChips(tel)),
         detail),
       raw);
-    rows.set(it.id, { item: it, el });
+    rows.set(it.id, { item: it, el, tel });
     return el;
   }
 
@@ -190,6 +229,11 @@ export function createTimeline({ showSession = false, label = 'Timeline' } = {})
       items.splice(lowerBound(items, it), 0, it);
       byId.set(it.id, it);
       if (it.prompt_id && (!old || old.prompt_id !== it.prompt_id || old.at !== it.at)) turnsDirty = true;
+      schedule();
+    },
+    /** Sets the tool calls' telemetry (`/api/.../tool-telemetry`); changed rows re-render. */
+    setTelemetry(list0) {
+      telemetry = new Map((list0 || []).map((t) => [t.tool_use_id, t]));
       schedule();
     },
     size: () => items.length,

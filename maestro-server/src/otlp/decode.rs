@@ -1,7 +1,8 @@
-//! OTLP/HTTP bodies: content encoding, protobuf or JSON, and the `claude_code.api_request`
-//! records inside a logs export.
+//! OTLP/HTTP bodies: content encoding, protobuf or JSON, and the `claude_code.api_request`,
+//! `claude_code.tool_result` and `claude_code.tool_decision` records inside a logs export.
 
 use crate::store::cost::ApiRequest;
+use crate::store::tool_telemetry::{ToolEvent, ToolEventKind};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -141,10 +142,19 @@ fn nanos_to_rfc3339(nanos: u64) -> Option<String> {
     chrono::DateTime::from_timestamp(secs, sub).map(crate::time::fmt_ts)
 }
 
-/// The `claude_code.api_request` records of a logs export. Records without a `session.id`
-/// cannot be joined to anything and are skipped; so are other events.
-pub fn api_requests(export: &ExportLogsServiceRequest) -> Vec<ApiRequest> {
-    let mut out = Vec::new();
+/// The records of a logs export Maestro keeps.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// `claude_code.api_request`: cost and tokens.
+    pub api_requests: Vec<ApiRequest>,
+    /// `claude_code.tool_result` and `claude_code.tool_decision`: per tool call.
+    pub tool_events: Vec<ToolEvent>,
+}
+
+/// The records of a logs export Maestro keeps. Records without a `session.id` (or, for tool
+/// events, a `tool_use_id`) cannot be joined to anything and are skipped; so are other events.
+pub fn records(export: &ExportLogsServiceRequest) -> Records {
+    let mut out = Records::default();
     for resource_logs in &export.resource_logs {
         let resource: &[KeyValue] = resource_logs
             .resource
@@ -153,11 +163,18 @@ pub fn api_requests(export: &ExportLogsServiceRequest) -> Vec<ApiRequest> {
             .unwrap_or(&[]);
         for scope_logs in &resource_logs.scope_logs {
             for record in &scope_logs.log_records {
-                if event_name(record).as_deref() != Some("api_request") {
-                    continue;
-                }
-                if let Some(r) = api_request(record, resource) {
-                    out.push(r);
+                match event_name(record).as_deref() {
+                    Some("api_request") => out.api_requests.extend(api_request(record, resource)),
+                    Some("tool_result") => {
+                        out.tool_events
+                            .extend(tool_event(record, resource, ToolEventKind::Result))
+                    }
+                    Some("tool_decision") => out.tool_events.extend(tool_event(
+                        record,
+                        resource,
+                        ToolEventKind::Decision,
+                    )),
+                    _ => {}
                 }
             }
         }
@@ -165,7 +182,16 @@ pub fn api_requests(export: &ExportLogsServiceRequest) -> Vec<ApiRequest> {
     out
 }
 
-fn api_request(record: &LogRecord, resource: &[KeyValue]) -> Option<ApiRequest> {
+/// What every kept record has: its session, turn, time and idempotency key.
+struct Common {
+    record_key: String,
+    claude_session_id: String,
+    maestro_session_id: Option<String>,
+    prompt_id: Option<String>,
+    at: String,
+}
+
+fn common(record: &LogRecord, resource: &[KeyValue]) -> Option<Common> {
     let a = record.attributes.as_slice();
     let look = |key: &str| text(a, key).or_else(|| text(resource, key));
     let claude_session_id = look("session.id")?;
@@ -198,14 +224,63 @@ fn api_request(record: &LogRecord, resource: &[KeyValue]) -> Option<ApiRequest> 
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
-    Some(ApiRequest {
+    Some(Common {
         record_key,
         claude_session_id,
         maestro_session_id: look("maestro.session_id"),
         prompt_id,
+        at,
+    })
+}
+
+fn flag(attrs: &[KeyValue], key: &str) -> Option<bool> {
+    match attr(attrs, key)? {
+        any_value::Value::BoolValue(b) => Some(*b),
+        any_value::Value::StringValue(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A `tool_result` or `tool_decision` record (Claude Code sends the numbers as strings).
+fn tool_event(record: &LogRecord, resource: &[KeyValue], kind: ToolEventKind) -> Option<ToolEvent> {
+    let a = record.attributes.as_slice();
+    let tool_use_id = text(a, "tool_use_id")?;
+    let c = common(record, resource)?;
+    let (decision, source) = match kind {
+        ToolEventKind::Decision => ("decision", "source"),
+        ToolEventKind::Result => ("decision_type", "decision_source"),
+    };
+    Some(ToolEvent {
+        record_key: c.record_key,
+        claude_session_id: c.claude_session_id,
+        maestro_session_id: c.maestro_session_id,
+        prompt_id: c.prompt_id,
+        tool_use_id,
+        kind,
+        tool_name: text(a, "tool_name"),
+        at: c.at,
+        success: flag(a, "success"),
+        duration_ms: int(a, "duration_ms"),
+        error_type: text(a, "error_type"),
+        decision: text(a, decision),
+        decision_source: text(a, source),
+        input_size_bytes: int(a, "tool_input_size_bytes"),
+        result_size_bytes: int(a, "tool_result_size_bytes"),
+    })
+}
+
+fn api_request(record: &LogRecord, resource: &[KeyValue]) -> Option<ApiRequest> {
+    let a = record.attributes.as_slice();
+    let look = |key: &str| text(a, key).or_else(|| text(resource, key));
+    let c = common(record, resource)?;
+    Some(ApiRequest {
+        record_key: c.record_key,
+        claude_session_id: c.claude_session_id,
+        maestro_session_id: c.maestro_session_id,
+        prompt_id: c.prompt_id,
         tool_use_id: look("tool_use_id"),
         model: look("model").unwrap_or_else(|| "unknown".to_string()),
-        at,
+        at: c.at,
         // Spend only grows: a negative figure (which would let a session lower its own spend
         // under its budget) counts as nothing.
         cost_usd: float(a, "cost_usd")
@@ -245,6 +320,74 @@ mod tests {
             inflate(b"x", Some("br"), 10),
             Err(DecodeError::Encoding(_))
         ));
+    }
+
+    #[test]
+    fn tool_events_carry_their_call_and_figures() {
+        use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        };
+        let result = LogRecord {
+            time_unix_nano: 1_000_000_000,
+            attributes: vec![
+                kv("event.name", "tool_result"),
+                kv("session.id", "c1"),
+                kv("tool_use_id", "toolu_1"),
+                kv("tool_name", "Bash"),
+                kv("success", "false"),
+                kv("duration_ms", "12"),
+                kv("error_type", "ShellError"),
+                kv("tool_input_size_bytes", "30"),
+                kv("decision_source", "config"),
+                kv("decision_type", "accept"),
+            ],
+            ..Default::default()
+        };
+        let decision = LogRecord {
+            time_unix_nano: 900_000_000,
+            attributes: vec![
+                kv("event.name", "tool_decision"),
+                kv("session.id", "c1"),
+                kv("tool_use_id", "toolu_1"),
+                kv("decision", "reject"),
+                kv("source", "hook"),
+            ],
+            ..Default::default()
+        };
+        let mut no_call = result.clone();
+        no_call.attributes.retain(|a| a.key != "tool_use_id");
+        let export = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![result, decision, no_call],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let got = records(&export);
+        assert!(got.api_requests.is_empty());
+        assert_eq!(got.tool_events.len(), 2, "no tool_use_id, nothing to join");
+        let r = &got.tool_events[0];
+        assert_eq!(r.kind, ToolEventKind::Result);
+        assert_eq!(r.tool_use_id, "toolu_1");
+        assert_eq!(r.success, Some(false));
+        assert_eq!(r.duration_ms, Some(12));
+        assert_eq!(r.error_type.as_deref(), Some("ShellError"));
+        assert_eq!(r.input_size_bytes, Some(30));
+        assert_eq!(r.result_size_bytes, None);
+        assert_eq!(r.decision.as_deref(), Some("accept"));
+        assert_eq!(r.decision_source.as_deref(), Some("config"));
+        let d = &got.tool_events[1];
+        assert_eq!(d.kind, ToolEventKind::Decision);
+        assert_eq!(d.decision.as_deref(), Some("reject"));
+        assert_eq!(d.decision_source.as_deref(), Some("hook"));
+        assert_ne!(d.record_key, r.record_key);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! - Bodies: `application/x-protobuf` or `application/json`, optionally
 //!   `Content-Encoding: gzip`; the webhook's body limit applies before and after inflating.
 //! - Logs: the `claude_code.api_request` records (cost, tokens, model, `prompt.id`) are
-//!   stored, idempotently (see [`crate::store::cost`]). Other events are accepted and dropped.
+//!   stored, idempotently (see [`crate::store::cost`]), and so are the `claude_code.tool_result`
+//!   and `claude_code.tool_decision` records, which carry the `tool_use_id` the model requests
+//!   lack (see [`crate::store::tool_telemetry`]). Other events are accepted and dropped.
 //! - Metrics: decoded (a malformed body is still a 400) and acknowledged; cost and tokens are
 //!   taken from the per-request log records, which the cumulative metrics would double-count.
 //!
@@ -192,18 +194,35 @@ pub async fn logs(
             Ok(x) => x,
             Err(r) => return r,
         };
-    let records = decode::api_requests(&export);
-    if !records.is_empty() {
-        let count = records.len();
-        match state.store.record_api_requests(records, machine).await {
+    let decode::Records {
+        api_requests,
+        tool_events,
+    } = decode::records(&export);
+    if !api_requests.is_empty() {
+        let count = api_requests.len();
+        match state
+            .store
+            .record_api_requests(api_requests, machine.clone())
+            .await
+        {
             Ok(new) => tracing::debug!(count, new, "stored OTLP api_request records"),
-            Err(e) => {
-                state.telemetry.store_failures.inc();
-                return reject(&state, "otlp_store", HttpError::from(e));
-            }
+            Err(e) => return store_failed(&state, e),
+        }
+    }
+    if !tool_events.is_empty() {
+        let count = tool_events.len();
+        match state.store.record_tool_events(tool_events, machine).await {
+            Ok(new) => tracing::debug!(count, new, "stored OTLP tool records"),
+            Err(e) => return store_failed(&state, e),
         }
     }
     ok(format, ExportLogsServiceResponse::default())
+}
+
+/// A 503 (the exporter retries; what was stored is not stored twice).
+fn store_failed(state: &Receiver, e: crate::store::StoreError) -> Response {
+    state.telemetry.store_failures.inc();
+    reject(state, "otlp_store", HttpError::from(e))
 }
 
 /// `POST /v1/metrics`.

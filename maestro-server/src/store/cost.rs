@@ -9,8 +9,10 @@
 
 use super::StoreResult;
 use chrono::{DateTime, Utc};
-use maestro_shared::cost::{CostReport, CostTotals, MachineCost, ModelCost, SessionCost, TurnCost};
-use rusqlite::{params, Connection, Row};
+use maestro_shared::cost::{
+    CostPoint, CostReport, CostTotals, MachineCost, ModelCost, SessionCost, TaskCost, TurnCost,
+};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// One `claude_code.api_request` record, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,24 +103,29 @@ pub fn insert(
     Ok(inserted)
 }
 
-/// Pushes the `cost:updated` message of one Claude session.
+/// Pushes the `cost:updated` message of one Claude session. Indexed lookups only (this runs
+/// in the writer's transaction for every export): the session's own rows by
+/// `claude_session_id`, never the read-time join over every record.
 fn announce(
     conn: &Connection,
     feed: &mut super::writer::Feed,
     claude: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let (sid, tid, total) = conn.query_row(
-        &format!("{JOINED} SELECT MAX(sid), MAX(tid), {SUMS} FROM jt WHERE claude_session_id = ?1"),
+    let total = conn.query_row(
+        &format!("SELECT {SUMS} FROM otel_api_requests WHERE claude_session_id = ?1"),
         [claude],
-        |r| {
-            Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                totals_at(r, 2)?,
-            ))
-        },
+        |r| totals_at(r, 0),
     )?;
+    let maestro: Option<String> = conn
+        .query_row(
+            "SELECT maestro_session_id FROM otel_api_requests \
+             WHERE claude_session_id = ?1 AND maestro_session_id IS NOT NULL LIMIT 1",
+            [claude],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let (sid, tid) = session_of(conn, claude, maestro.as_deref())?;
     let data = serde_json::json!({ "claude_session_id": claude, "total": total });
     feed.push(
         conn,
@@ -129,6 +136,25 @@ fn announce(
         data,
     )?;
     Ok(())
+}
+
+/// The Maestro session and task of Claude session `claude`: through `claude_sessions`, else
+/// the `maestro.session_id` resource attribute (`maestro`) of a spawned session; `(None,
+/// None)` while neither names a stored session.
+pub(super) fn session_of(
+    conn: &Connection,
+    claude: &str,
+    maestro: Option<&str>,
+) -> StoreResult<(Option<String>, Option<String>)> {
+    Ok(conn
+        .query_row(
+            "SELECT s.id, s.task_id FROM sessions s WHERE s.id = \
+             COALESCE((SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1), ?2)",
+            params![claude, maestro],
+            |r| Ok((Some(r.get::<_, String>(0)?), r.get::<_, Option<String>>(1)?)),
+        )
+        .optional()?
+        .unwrap_or((None, None)))
 }
 
 /// Every record with its Maestro session (`sid`) and task (`tid`), joined at read time.
@@ -221,13 +247,61 @@ pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows
     };
+    let series = match scope {
+        CostScope::All => Vec::new(),
+        _ => series(conn, filter, &arg)?,
+    };
     Ok(CostReport {
         total,
         by_model,
         by_session,
         by_machine,
         by_turn,
+        series,
     })
+}
+
+/// Every request of a scope in time order, with the running total (the chart's points).
+fn series(conn: &Connection, filter: &str, arg: &str) -> StoreResult<Vec<CostPoint>> {
+    let mut stmt = conn.prepare(&format!(
+        "{JOINED} SELECT at, sid, prompt_id, model, cost_usd, \
+         SUM(cost_usd) OVER (ORDER BY at, record_key ROWS UNBOUNDED PRECEDING), \
+         input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens \
+         FROM jt {filter} ORDER BY at, record_key"
+    ))?;
+    let rows = stmt
+        .query_map([arg], |r| {
+            Ok(CostPoint {
+                at: r.get(0)?,
+                session_id: r.get(1)?,
+                prompt_id: r.get(2)?,
+                model: r.get(3)?,
+                cost_usd: r.get(4)?,
+                cumulative_usd: r.get(5)?,
+                input_tokens: r.get(6)?,
+                output_tokens: r.get(7)?,
+                cache_read_tokens: r.get(8)?,
+                cache_creation_tokens: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The totals of every task with at least one joined request (one query for the whole board).
+pub fn task_totals(conn: &Connection) -> StoreResult<Vec<TaskCost>> {
+    let mut stmt = conn.prepare(&format!(
+        "{JOINED} SELECT tid, {SUMS} FROM jt WHERE tid IS NOT NULL GROUP BY tid ORDER BY tid"
+    ))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(TaskCost {
+                task_id: r.get(0)?,
+                totals: totals_at(r, 1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -292,5 +366,58 @@ mod tests {
         let t = report(&conn, &CostScope::Task("t_1".into())).expect("t");
         assert_eq!(t.total, s.total);
         assert_eq!(t.by_model[0].model, "m");
+        assert_eq!(
+            task_totals(&conn).expect("tasks"),
+            vec![TaskCost {
+                task_id: "t_1".into(),
+                totals: t.total.clone()
+            }]
+        );
+    }
+
+    #[test]
+    fn the_series_runs_in_time_order_with_a_running_total() {
+        let conn = db();
+        let mut feed = super::super::writer::Feed::new(1);
+        let mut late = record("k1", "c1", "p1", 10);
+        late.at = "2026-12-03T10:00:02.000000Z".into();
+        late.cost_usd = 0.25;
+        let mut early = record("k2", "c1", "p1", 20);
+        early.at = "2026-12-03T10:00:01.000000Z".into();
+        early.cost_usd = 0.5;
+        let other = record("k3", "c2", "p9", 5);
+        insert(&conn, &mut feed, &[late, early, other], None, Utc::now()).expect("insert");
+        conn.execute_batch(
+            "INSERT INTO sessions (id, claude_session_id, task_id, state, health, started_at) \
+             VALUES ('s_1', 'c1', 't_1', 'active', 'ok', 'x'); \
+             INSERT INTO claude_sessions VALUES ('c1', 's_1');",
+        )
+        .expect("session");
+        let s = report(&conn, &CostScope::Session("s_1".into())).expect("s");
+        let points: Vec<(&str, f64, f64, i64)> = s
+            .series
+            .iter()
+            .map(|p| (p.at.as_str(), p.cost_usd, p.cumulative_usd, p.input_tokens))
+            .collect();
+        assert_eq!(
+            points,
+            vec![
+                ("2026-12-03T10:00:01.000000Z", 0.5, 0.5, 20),
+                ("2026-12-03T10:00:02.000000Z", 0.25, 0.75, 10),
+            ]
+        );
+        assert_eq!(s.series[1].session_id.as_deref(), Some("s_1"));
+        let last = s.series.last().map(|p| p.cumulative_usd);
+        assert_eq!(last, Some(s.total.cost_usd));
+        let t = report(&conn, &CostScope::Task("t_1".into())).expect("t");
+        assert_eq!(t.series, s.series);
+        assert!(report(&conn, &CostScope::All)
+            .expect("all")
+            .series
+            .is_empty());
+        // c2 has no session: it is in no task's totals.
+        let tasks = task_totals(&conn).expect("tasks");
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].totals.requests, 2);
     }
 }

@@ -16,6 +16,7 @@ pub mod rows;
 pub mod schema;
 pub mod sqlite;
 mod syncer;
+pub mod tool_telemetry;
 pub mod writer;
 
 pub use notify::StoredDestination;
@@ -338,6 +339,20 @@ pub trait Store: Send + Sync {
         &self,
         scope: cost::CostScope,
     ) -> StoreResult<maestro_shared::cost::CostReport>;
+    /// Stores `claude_code.tool_result` / `tool_decision` records, skipping those already
+    /// stored; returns how many were new.
+    async fn record_tool_events(
+        &self,
+        events: Vec<tool_telemetry::ToolEvent>,
+        machine: Option<String>,
+    ) -> StoreResult<usize>;
+    /// The telemetry of the tool calls of a session or a task, joined by `tool_use_id`.
+    async fn tool_telemetry(
+        &self,
+        scope: tool_telemetry::ToolScope,
+    ) -> StoreResult<Vec<maestro_shared::cost::ToolTelemetry>>;
+    /// The cost totals of every task with joined records (the board's figures).
+    async fn task_costs(&self) -> StoreResult<Vec<maestro_shared::cost::TaskCost>>;
     /// The machine credential whose token hashes to `token_hash` (hex SHA-256), if any.
     async fn machine_credential(
         &self,

@@ -250,6 +250,33 @@ CREATE TABLE notify_since (
 ALTER TABLE tasks ADD COLUMN budget_usd REAL;
 CREATE INDEX IF NOT EXISTS claude_sessions_session ON claude_sessions(session_id);
 "#,
+    // What Claude Code's `claude_code.tool_result` and `claude_code.tool_decision` events say
+    // about a tool call (`store::tool_telemetry`): one row per event, keyed like
+    // `otel_api_requests`; joined to the session like it and to the hook's tool call by
+    // `tool_use_id`, at read time.
+    r#"
+CREATE TABLE otel_tool_events (
+    record_key TEXT PRIMARY KEY,
+    claude_session_id TEXT NOT NULL,
+    maestro_session_id TEXT,
+    prompt_id TEXT,
+    tool_use_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    tool_name TEXT,
+    at TEXT NOT NULL,
+    success INTEGER,
+    duration_ms INTEGER,
+    error_type TEXT,
+    decision TEXT,
+    decision_source TEXT,
+    input_size_bytes INTEGER,
+    result_size_bytes INTEGER,
+    machine TEXT,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX otel_tool_events_claude ON otel_tool_events(claude_session_id);
+CREATE INDEX otel_tool_events_maestro ON otel_tool_events(maestro_session_id);
+"#,
 ];
 
 /// Applies pending migrations.

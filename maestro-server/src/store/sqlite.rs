@@ -466,6 +466,31 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_tool_events(
+        &self,
+        events: Vec<super::tool_telemetry::ToolEvent>,
+        machine: Option<String>,
+    ) -> StoreResult<usize> {
+        let now = self.clock.now();
+        self.writer
+            .write(move |conn, feed| {
+                super::tool_telemetry::insert(conn, feed, &events, machine.as_deref(), now)
+            })
+            .await
+    }
+
+    async fn tool_telemetry(
+        &self,
+        scope: super::tool_telemetry::ToolScope,
+    ) -> StoreResult<Vec<maestro_shared::cost::ToolTelemetry>> {
+        self.read(move |conn| super::tool_telemetry::list(conn, &scope))
+            .await
+    }
+
+    async fn task_costs(&self) -> StoreResult<Vec<maestro_shared::cost::TaskCost>> {
+        self.read(super::cost::task_totals).await
+    }
+
     async fn machine_credential(
         &self,
         token_hash: String,

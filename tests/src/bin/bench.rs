@@ -5,7 +5,7 @@
 //! then `cargo run --release -p maestro-tests --bin bench -- <subcommand> [--quick] [flags]`.
 //!
 //! Subcommands: `hook-cost`, `ingest`, `latency`, `sessions`, `drain`, `memory`, `search`,
-//! `all`.
+//! `otlp`, `all`.
 //! Everything runs on 127.0.0.1; every loop is bounded in count and time.
 
 use anyhow::{bail, Context, Result};
@@ -72,7 +72,8 @@ const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memor
   sessions   [--rounds 10]             100 concurrent sessions vs an idle server
   drain      [--n 10000]               spool drain rate
   memory     [--events 1000000]        RSS and DB size, then retention
-  search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)";
+  search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)
+  otlp       [--duration 20] [--rate 1000] [--otlp-rate 600] [--senders 4] [--batch 30] [--otlp-duration 10]  OTLP records/s; hook->WS p99 without, with steady and with flat-out OTLP";
 
 fn main() -> Result<()> {
     let args = Args::parse()?;
@@ -89,6 +90,7 @@ fn main() -> Result<()> {
         "drain",
         "memory",
         "search",
+        "otlp",
     ];
     if !all && !known.contains(&args.cmd.as_str()) {
         println!("{USAGE}");
@@ -109,6 +111,7 @@ fn main() -> Result<()> {
             "drain" => rt.block_on(drain(&args))?,
             "memory" => rt.block_on(memory(&args))?,
             "search" => rt.block_on(search_bench::run(&args))?,
+            "otlp" => rt.block_on(otlp_bench::run(&args))?,
             _ => unreachable!(),
         }
         println!("\n({cmd} took {:.1} s)", t.elapsed().as_secs_f64());
@@ -417,6 +420,9 @@ fn closed_port() -> u16 {
 
 #[path = "bench/search.rs"]
 mod search_bench;
+
+#[path = "bench/otlp.rs"]
+mod otlp_bench;
 
 // ---------------------------------------------------------------------------------------------
 // Payloads

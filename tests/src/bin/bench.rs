@@ -65,14 +65,15 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memory|all> [--quick]
+const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memory|search|agent-overhead|all> [--quick]
   hook-cost  [--n 500]                 maestro-hook vs `cat >/dev/null` vs bash+jq+curl
   ingest     [--n 10000] [--senders N] [--keepalive 0|1]  durable events/s, 1/8/32 senders, new conn vs keep-alive
   latency    [--duration 30] [--hook-duration 10] [--rates 100,1000]  hook->WebSocket, 10 WS clients (--hook-duration 0: no real hooks)
   sessions   [--rounds 10]             100 concurrent sessions vs an idle server
   drain      [--n 10000]               spool drain rate
   memory     [--events 1000000]        RSS and DB size, then retention
-  search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)";
+  search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)
+  agent-overhead [--reps 5] [--calls 60] [--versions 2.1.197,2.1.332] [--baseline-hook PATH] [--profile NAME]  the real CLI's session time with no hooks, the dd floor, maestro-hook (server up/down), the seed's script";
 
 fn main() -> Result<()> {
     let args = Args::parse()?;
@@ -89,6 +90,7 @@ fn main() -> Result<()> {
         "drain",
         "memory",
         "search",
+        "agent-overhead",
     ];
     if !all && !known.contains(&args.cmd.as_str()) {
         println!("{USAGE}");
@@ -109,6 +111,7 @@ fn main() -> Result<()> {
             "drain" => rt.block_on(drain(&args))?,
             "memory" => rt.block_on(memory(&args))?,
             "search" => rt.block_on(search_bench::run(&args))?,
+            "agent-overhead" => agent_bench::run(&args)?,
             _ => unreachable!(),
         }
         println!("\n({cmd} took {:.1} s)", t.elapsed().as_secs_f64());
@@ -417,6 +420,9 @@ fn closed_port() -> u16 {
 
 #[path = "bench/search.rs"]
 mod search_bench;
+
+#[path = "bench/agent.rs"]
+mod agent_bench;
 
 // ---------------------------------------------------------------------------------------------
 // Payloads

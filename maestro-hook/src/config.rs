@@ -461,6 +461,24 @@ mod tests {
     }
 
     #[test]
+    fn delivery_defaults_to_spool_and_warns_on_nonsense() {
+        let base = [("MAESTRO_HOOK_CONFIG", "/nonexistent/x.env")];
+        let c = Config::load_with(&env_of(&base));
+        assert_eq!(c.delivery, Delivery::Spool);
+        assert_eq!(c.drain_linger, Duration::from_secs(DEFAULT_DRAIN_LINGER_SECS));
+        let direct = Config::load_with(&env_of(&[
+            base[0],
+            ("MAESTRO_HOOK_DELIVERY", "direct"),
+            ("MAESTRO_DRAIN_LINGER_SECS", "0"),
+        ]));
+        assert_eq!(direct.delivery, Delivery::Direct);
+        assert_eq!(direct.drain_linger, Duration::ZERO);
+        let bad = Config::load_with(&env_of(&[base[0], ("MAESTRO_HOOK_DELIVERY", "fast")]));
+        assert_eq!(bad.delivery, Delivery::Spool);
+        assert!(bad.warnings[0].contains("MAESTRO_HOOK_DELIVERY"), "{:?}", bad.warnings);
+    }
+
+    #[test]
     fn missing_token_lists_what_was_tried() {
         let env = env_of(&[
             ("MAESTRO_HOOK_CONFIG", "/nonexistent/x.env"),

@@ -386,6 +386,26 @@ mod tests {
     }
 
     #[test]
+    fn unsynced_writes_are_complete_files_and_are_synced_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let spool = dir.path().join("spool");
+        let a = write_unsynced(&spool, "00000000000000000001-a.json", b"{\"a\":1}").expect("a");
+        let b = write_unsynced(&spool, "00000000000000000002-b.json", b"{}").expect("b");
+        assert_eq!(fs::read(&a).expect("read"), b"{\"a\":1}");
+        // Only the renamed files: no temp file left behind.
+        assert_eq!(fs::read_dir(&spool).expect("ls").count(), list(&spool).expect("l").len() + 2);
+        let mut synced = std::collections::HashSet::new();
+        let files = list(&spool).expect("list");
+        assert_eq!(files, vec![a.clone(), b.clone()]);
+        assert_eq!(sync_files(&spool, &files, &mut synced), 2);
+        assert_eq!(sync_files(&spool, &files, &mut synced), 0, "synced once");
+        fs::remove_file(&a).expect("delivered");
+        let files = list(&spool).expect("list");
+        assert_eq!(sync_files(&spool, &files, &mut synced), 0);
+        assert_eq!(synced.len(), 1, "forgets the delivered file");
+    }
+
+    #[test]
     fn quarantine_and_requeue() {
         let dir = tempfile::tempdir().expect("tmp");
         let spool = dir.path().to_path_buf();

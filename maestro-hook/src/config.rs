@@ -465,7 +465,10 @@ mod tests {
         let base = [("MAESTRO_HOOK_CONFIG", "/nonexistent/x.env")];
         let c = Config::load_with(&env_of(&base));
         assert_eq!(c.delivery, Delivery::Spool);
-        assert_eq!(c.drain_linger, Duration::from_secs(DEFAULT_DRAIN_LINGER_SECS));
+        assert_eq!(
+            c.drain_linger,
+            Duration::from_secs(DEFAULT_DRAIN_LINGER_SECS)
+        );
         let direct = Config::load_with(&env_of(&[
             base[0],
             ("MAESTRO_HOOK_DELIVERY", "direct"),
@@ -475,7 +478,11 @@ mod tests {
         assert_eq!(direct.drain_linger, Duration::ZERO);
         let bad = Config::load_with(&env_of(&[base[0], ("MAESTRO_HOOK_DELIVERY", "fast")]));
         assert_eq!(bad.delivery, Delivery::Spool);
-        assert!(bad.warnings[0].contains("MAESTRO_HOOK_DELIVERY"), "{:?}", bad.warnings);
+        assert!(
+            bad.warnings[0].contains("MAESTRO_HOOK_DELIVERY"),
+            "{:?}",
+            bad.warnings
+        );
     }
 
     #[test]

@@ -393,7 +393,10 @@ mod tests {
         let b = write_unsynced(&spool, "00000000000000000002-b.json", b"{}").expect("b");
         assert_eq!(fs::read(&a).expect("read"), b"{\"a\":1}");
         // Only the renamed files: no temp file left behind.
-        assert_eq!(fs::read_dir(&spool).expect("ls").count(), list(&spool).expect("l").len() + 2);
+        assert_eq!(
+            fs::read_dir(&spool).expect("ls").count(),
+            list(&spool).expect("l").len() + 2
+        );
         let mut synced = std::collections::HashSet::new();
         let files = list(&spool).expect("list");
         assert_eq!(files, vec![a.clone(), b.clone()]);

@@ -73,7 +73,7 @@ const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memor
   drain      [--n 10000]               spool drain rate
   memory     [--events 1000000]        RSS and DB size, then retention
   search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)
-  agent-overhead [--reps 5] [--calls 60] [--versions 2.1.197,2.1.332] [--baseline-hook PATH] [--profile NAME]  the real CLI's session time with no hooks, the dd floor, maestro-hook (server up/down), the seed's script";
+  agent-overhead [--reps 5] [--calls 60] [--versions 2.1.197,2.1.332] [--baseline-hook PATH]  the real CLI's session time with no hooks, the dd floor, maestro-hook (server up/down), the seed's script";
 
 fn main() -> Result<()> {
     let args = Args::parse()?;

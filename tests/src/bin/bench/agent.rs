@@ -69,7 +69,6 @@ pub fn run(a: &Args) -> Result<()> {
         None => release_bin("maestro-hook")?,
     };
     let baseline = a.flags.get("baseline-hook").map(PathBuf::from);
-    let profile = a.flags.get("profile").cloned();
     println!("hook under test: {}", hook.display());
     if let Some(b) = &baseline {
         println!("baseline hook: {}", b.display());
@@ -101,13 +100,7 @@ pub fn run(a: &Args) -> Result<()> {
         let claude = claude_binary_for(version).map_err(anyhow::Error::msg)?;
         let dir = root.join(version);
         std::fs::create_dir_all(&dir)?;
-        let mut variants = variants(
-            &dir,
-            &hook,
-            baseline.as_deref(),
-            profile.as_deref(),
-            version,
-        )?;
+        let mut variants = variants(&dir, &hook, baseline.as_deref(), version)?;
         // Warm-up: one run of each (page cache, the CLI's first start in this HOME).
         for v in &variants {
             let url = url_for(v.target, &server.url, &down_url);
@@ -147,10 +140,9 @@ fn variants(
     dir: &Path,
     hook: &Path,
     baseline: Option<&Path>,
-    profile: Option<&str>,
     version: &str,
 ) -> Result<Vec<Variant>> {
-    let installed = install_settings(dir, "new", hook, profile, version)?;
+    let installed = install_settings(dir, "new", hook, version)?;
     let dd = which("dd")?;
     let floor = with_command(&installed, &dd, &["of=/dev/null", "status=none"], None);
     let seed_floor = with_command(
@@ -199,7 +191,7 @@ fn variants(
         Target::Down,
     )?;
     if let Some(b) = baseline {
-        let old = install_settings(dir, "baseline", b, None, version)?;
+        let old = install_settings(dir, "baseline", b, version)?;
         add(
             "baseline hook as installed, server up",
             old.clone(),
@@ -231,13 +223,7 @@ fn variants(
 
 /// Runs `<hook> install --scope project` for `version` in a scratch project under `dir` and
 /// returns the settings it wrote.
-fn install_settings(
-    dir: &Path,
-    label: &str,
-    hook: &Path,
-    profile: Option<&str>,
-    version: &str,
-) -> Result<Value> {
+fn install_settings(dir: &Path, label: &str, hook: &Path, version: &str) -> Result<Value> {
     let project = dir.join(format!("install-{label}"));
     std::fs::create_dir_all(&project)?;
     let mut cmd = Command::new(hook);
@@ -247,9 +233,6 @@ fn install_settings(
         .env("HOME", dir)
         .env("MAESTRO_HOOK_CONFIG", dir.join("none.env"))
         .env("MAESTRO_TOKEN", INGEST_TOKEN);
-    if let Some(p) = profile {
-        cmd.args(["--profile", p]);
-    }
     let out = cmd.output().context("running maestro-hook install")?;
     if !out.status.success() {
         bail!(

@@ -1,5 +1,7 @@
-//! One hook event: read stdin, build the envelope, send it; spool on failure; print a
-//! decision for PreToolUse / PermissionRequest. Always exits 0.
+//! One hook event: read stdin, build the envelope; an observe-only event is written to the
+//! spool for the drainer (`MAESTRO_HOOK_DELIVERY=spool`, the default; sent directly only when
+//! it cannot be spooled); a decision event (or any with `direct`) is sent, spooled on failure,
+//! and PreToolUse / PermissionRequest print the decision. Always exits 0.
 
 use crate::config::{Config, Delivery};
 use crate::send::{SendOutcome, Sender};
@@ -52,10 +54,19 @@ pub fn run_event(event: &HookEventName) -> i32 {
 
     if !event.is_decision() && cfg.delivery == Delivery::Spool {
         // The hot path: on disk (page cache) before Claude Code goes on; the drainer forwards.
-        if spool_event(&cfg, event, &envelope, &body, None) && cfg.token.is_some() {
-            drain::ensure_drainer(&cfg);
+        match spool::write_unsynced(&cfg.spool_dir, &envelope.spool_name(), &body) {
+            Ok(_) => {
+                if cfg.token.is_some() {
+                    drain::ensure_drainer(&cfg);
+                }
+                return 0;
+            }
+            // A full disk: the server may still take it.
+            Err(e) => log::problem(
+                &cfg.log_file,
+                &format!("{event}: cannot spool ({e}); sending it directly"),
+            ),
         }
-        return 0;
     }
 
     let (total, wait_ms) = budget(&cfg, event);
@@ -74,7 +85,7 @@ pub fn run_event(event: &HookEventName) -> i32 {
             true
         }
         SendOutcome::Retry(why) => {
-            spool_event(&cfg, event, &envelope, &body, Some(&why));
+            spool_event(&cfg, event, &envelope, &body, &why);
             // Without a token the drainer could not deliver either; it starts again once
             // one is configured (next call).
             if cfg.token.is_some() {
@@ -109,53 +120,43 @@ pub fn run_event(event: &HookEventName) -> i32 {
     0
 }
 
-/// Writes the envelope to the spool (no fsync: the drainer makes it durable if it cannot
-/// deliver it at once); when even that fails, counts it lost. `why`: why it was not delivered
-/// directly (logged), `None` on the spool-first path. Returns whether it was spooled.
+/// Writes the envelope that could not be delivered (`why`) to the spool (no fsync: the
+/// drainer makes it durable); when even that fails, counts it lost.
 fn spool_event(
     cfg: &Config,
     event: &HookEventName,
     envelope: &maestro_shared::Envelope,
     body: &[u8],
-    why: Option<&str>,
-) -> bool {
+    why: &str,
+) {
     let name = envelope.spool_name();
     match spool::write_unsynced(&cfg.spool_dir, &name, body) {
-        Ok(_) => {
-            if let Some(why) = why {
-                log::problem(
-                    &cfg.log_file,
-                    &format!(
-                        "{event}: not delivered to {} ({why}); spooled {name}",
-                        cfg.url
-                    ),
-                );
-            }
-            true
-        }
+        Ok(_) => log::problem(
+            &cfg.log_file,
+            &format!(
+                "{event}: not delivered to {} ({why}); spooled {name}",
+                cfg.url
+            ),
+        ),
         Err(e) => {
             let session = envelope
                 .payload
                 .get("session_id")
                 .and_then(|v| v.as_str())
                 .unwrap_or("");
-            let why = why.map_or_else(
-                || "spool-first".to_string(),
-                |w| format!("not delivered ({w})"),
-            );
             let counted = crate::loss::record(
                 &cfg.spool_dir,
                 session,
-                &format!("{why} and not spooled ({e})"),
+                &format!("not delivered ({why}) and not spooled ({e})"),
             );
             log::problem(
                 &cfg.log_file,
                 &format!(
-                    "{event}: {why} and NOT spooled: {e}; lost events counted: {}",
+                    "{event}: not delivered to {} ({why}) and NOT spooled: {e}; lost events counted: {}",
+                    cfg.url,
                     counted.map_or_else(|c| format!("not even counted: {c}"), |n| n.to_string())
                 ),
             );
-            false
         }
     }
 }

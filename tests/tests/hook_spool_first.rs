@@ -173,3 +173,32 @@ fn decisions_are_still_answered_by_the_server_before_the_hook_exits() {
     assert_eq!(events[0]["event"], "PreToolUse");
     assert!(hook.spooled().is_empty());
 }
+
+#[test]
+fn an_event_that_cannot_be_spooled_is_sent_directly() {
+    let server = TestServer::start();
+    let mut hook = spool_first(&server.url);
+    // The spool's parent is a regular file: the spool cannot exist (a full disk acts alike).
+    let blocker = hook.tmp.path().join("not-a-dir");
+    std::fs::write(&blocker, b"a regular file").expect("blocker");
+    let spool = blocker.join("spool");
+    hook.set("MAESTRO_SPOOL_DIR", &spool.display().to_string());
+    hook.set(
+        "MAESTRO_HOOK_LOG",
+        &hook.tmp.path().join("hook.log").display().to_string(),
+    );
+    let run = hook.send(&tool_event("sess-ns", 1));
+    run.assert_silent_success("unspoolable call");
+    assert!(
+        run.stderr.contains("cannot spool") && !run.stderr.contains("NOT spooled"),
+        "stderr: {}",
+        run.stderr
+    );
+    // Sent directly: stored before the hook exited.
+    let events = all_events(&server);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["envelope"]["payload"]["tool_use_id"],
+        "toolu_sess-ns_0001"
+    );
+}

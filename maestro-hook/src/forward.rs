@@ -23,6 +23,19 @@ pub fn budget(cfg: &Config, event: &HookEventName) -> (Duration, Option<u64>) {
     )
 }
 
+/// Whether `event` goes to the spool first (`MAESTRO_HOOK_DELIVERY=spool`): every observe-only
+/// event but the session's bounds. SessionStart and SessionEnd are sent directly, once per
+/// session: the server sees them while the CLI process still runs (it adopts the process for
+/// the liveness watch only while it is alive, and a SessionEnd that arrives after the exit it
+/// observed itself would not give the session its end reason).
+pub fn spool_first(event: &HookEventName) -> bool {
+    !event.is_decision()
+        && !matches!(
+            event,
+            HookEventName::SessionStart | HookEventName::SessionEnd
+        )
+}
+
 /// Runs the hook for `event`. Returns the exit code (always 0).
 pub fn run_event(event: &HookEventName) -> i32 {
     // Read stdin to EOF first, whatever happens next (no EPIPE for Claude Code).
@@ -52,7 +65,7 @@ pub fn run_event(event: &HookEventName) -> i32 {
         }
     };
 
-    if !event.is_decision() && cfg.delivery == Delivery::Spool {
+    if spool_first(event) && cfg.delivery == Delivery::Spool {
         // The hot path: on disk (page cache) before Claude Code goes on; the drainer forwards.
         match spool::write_unsynced(&cfg.spool_dir, &envelope.spool_name(), &body) {
             Ok(_) => {
@@ -164,6 +177,17 @@ fn spool_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_observe_events_inside_a_session_go_to_the_spool_first() {
+        assert!(spool_first(&HookEventName::PostToolUse));
+        assert!(spool_first(&HookEventName::PostToolBatch));
+        assert!(spool_first(&HookEventName::Stop));
+        assert!(!spool_first(&HookEventName::PreToolUse));
+        assert!(!spool_first(&HookEventName::PermissionRequest));
+        assert!(!spool_first(&HookEventName::SessionStart));
+        assert!(!spool_first(&HookEventName::SessionEnd));
+    }
 
     #[test]
     fn budgets() {

@@ -25,6 +25,22 @@ pub enum Woke {
 pub struct SpoolWatch {
     inotify: Inotify,
     buf: Vec<u8>,
+    dir: std::path::PathBuf,
+    /// (device, inode) of the dir when the watch began.
+    id: (u64, u64),
+}
+
+/// How often [`SpoolWatch::wait`] checks that the dir is still the one watched: the kernel
+/// reports a removed dir (`IN_DELETE_SELF`) only once no open file inside it (our own lock
+/// file) pins it, so the path is checked as well.
+const RECHECK: Duration = Duration::from_secs(1);
+
+fn dir_id(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl SpoolWatch {
@@ -34,9 +50,14 @@ impl SpoolWatch {
         inotify
             .watches()
             .add(dir, WatchMask::MOVED_TO | WatchMask::DELETE_SELF)?;
+        let id = dir_id(dir).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the spool dir is gone")
+        })?;
         Ok(SpoolWatch {
             inotify,
             buf: vec![0; 4096],
+            dir: dir.to_path_buf(),
+            id,
         })
     }
 
@@ -85,10 +106,14 @@ impl SpoolWatch {
             if let Some(w) = self.read() {
                 return w;
             }
+            if dir_id(&self.dir) != Some(self.id) {
+                return Woke::Gone;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Woke::TimedOut;
             }
+            let left = left.min(RECHECK);
             let mut pfd = libc::pollfd {
                 fd: self.inotify.as_raw_fd(),
                 events: libc::POLLIN,
@@ -123,7 +148,11 @@ mod tests {
         std::fs::rename(dir.join(".tmp-1-x.json"), dir.join("1-x.json")).expect("rename");
         assert_eq!(w.wait(Duration::from_secs(5)), Woke::Arrived);
         assert_eq!(w.clear(), None);
+        // Removed while a file inside is still open (the drainer's lock): no IN_DELETE_SELF
+        // until it is closed, the path check sees it.
+        let lock = std::fs::File::create(dir.join(".drainer.lock")).expect("lock");
         std::fs::remove_dir_all(&dir).expect("rm");
         assert_eq!(w.wait(Duration::from_secs(5)), Woke::Gone);
+        drop(lock);
     }
 }

@@ -73,11 +73,14 @@ Environment (or the same KEY=VALUE lines in $MAESTRO_HOOK_CONFIG, default
   MAESTRO_SPOOL_DIR                   spool (default ~/.local/share/maestro-hook/spool)
   MAESTRO_HOOK_LOG                    problem log (default <spool>/hook.log)
   MAESTRO_CONNECT_TIMEOUT_MS          connect timeout (500)
-  MAESTRO_TIMEOUT_MS                  total time for observe-only events (1000)
+  MAESTRO_HOOK_DELIVERY               spool: observe-only events go to the spool and the
+                                      drainer forwards them (default); direct: POST them
+  MAESTRO_TIMEOUT_MS                  total time for observe-only events sent direct (1000)
   MAESTRO_PRE_TOOL_USE_WAIT_MS        wait for a PreToolUse decision (110000)
   MAESTRO_PERMISSION_REQUEST_WAIT_MS  wait for a PermissionRequest decision (590000)
   MAESTRO_DRAIN_TIMEOUT_MS            drainer per-request timeout (10000)
   MAESTRO_DRAIN_GIVE_UP_SECS          drainer gives up after this long without progress (600)
+  MAESTRO_DRAIN_LINGER_SECS           idle drainer waits this long for the next event (60)
   MAESTRO_MAX_STRING_BYTES            cap for one payload string (262144)
   MAESTRO_SESSION_ID, MAESTRO_TASK_ID Maestro ids forwarded with every event";
 

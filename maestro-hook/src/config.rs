@@ -23,6 +23,29 @@ pub const DEFAULT_PERMISSION_REQUEST_WAIT_MS: u64 = 590_000;
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 10_000;
 /// Default time the drainer keeps retrying without any progress before it exits.
 pub const DEFAULT_DRAIN_GIVE_UP_SECS: u64 = 600;
+/// Default time an idle drainer waits for the next spooled event before it exits.
+pub const DEFAULT_DRAIN_LINGER_SECS: u64 = 60;
+
+/// How an observe-only event reaches the server (`MAESTRO_HOOK_DELIVERY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// `spool` (the default): the hook writes the event to the spool (page cache, no fsync)
+    /// and exits; the detached drainer forwards it (and fsyncs what it cannot deliver).
+    Spool,
+    /// `direct`: the hook POSTs the event itself and spools it only when that fails.
+    Direct,
+}
+
+impl Delivery {
+    /// Parses `spool` or `direct`.
+    pub fn parse(s: &str) -> Option<Delivery> {
+        match s.trim() {
+            "spool" => Some(Delivery::Spool),
+            "direct" => Some(Delivery::Direct),
+            _ => None,
+        }
+    }
+}
 
 /// Where a setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +118,10 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// The drainer exits after this long without progress.
     pub drain_give_up: Duration,
+    /// An idle drainer (spool empty) waits this long for the next event before it exits.
+    pub drain_linger: Duration,
+    /// How observe-only events reach the server.
+    pub delivery: Delivery,
     /// Cap for one string field of a payload, in bytes.
     pub max_string_bytes: usize,
     /// `MAESTRO_CA_FILE`: PEM CA certificates to verify an `https://` server with.
@@ -255,12 +282,23 @@ impl Config {
             "MAESTRO_DRAIN_GIVE_UP_SECS",
             DEFAULT_DRAIN_GIVE_UP_SECS,
         ));
+        let drain_linger =
+            Duration::from_secs(num("MAESTRO_DRAIN_LINGER_SECS", DEFAULT_DRAIN_LINGER_SECS));
         let max_string_bytes = num(
             "MAESTRO_MAX_STRING_BYTES",
             maestro_shared::envelope::DEFAULT_STRING_CAP as u64,
         )
         .max(1) as usize;
 
+        let delivery = match lookup.value("MAESTRO_HOOK_DELIVERY") {
+            None => Delivery::Spool,
+            Some(v) => Delivery::parse(&v).unwrap_or_else(|| {
+                warnings.push(format!(
+                    "MAESTRO_HOOK_DELIVERY={v:?} is neither spool nor direct; using spool"
+                ));
+                Delivery::Spool
+            }),
+        };
         let ca_file = lookup.value("MAESTRO_CA_FILE").map(absolute);
         let tls_fingerprint = lookup.value("MAESTRO_TLS_FINGERPRINT");
         Config {
@@ -279,6 +317,8 @@ impl Config {
             permission_request_wait,
             drain_timeout,
             drain_give_up,
+            drain_linger,
+            delivery,
             max_string_bytes,
             config_file: read_path,
             warnings,
@@ -418,6 +458,31 @@ mod tests {
         assert_eq!(c.warnings.len(), 1);
         assert_eq!(c.url, DEFAULT_URL);
         assert!(c.spool_dir.is_absolute());
+    }
+
+    #[test]
+    fn delivery_defaults_to_spool_and_warns_on_nonsense() {
+        let base = [("MAESTRO_HOOK_CONFIG", "/nonexistent/x.env")];
+        let c = Config::load_with(&env_of(&base));
+        assert_eq!(c.delivery, Delivery::Spool);
+        assert_eq!(
+            c.drain_linger,
+            Duration::from_secs(DEFAULT_DRAIN_LINGER_SECS)
+        );
+        let direct = Config::load_with(&env_of(&[
+            base[0],
+            ("MAESTRO_HOOK_DELIVERY", "direct"),
+            ("MAESTRO_DRAIN_LINGER_SECS", "0"),
+        ]));
+        assert_eq!(direct.delivery, Delivery::Direct);
+        assert_eq!(direct.drain_linger, Duration::ZERO);
+        let bad = Config::load_with(&env_of(&[base[0], ("MAESTRO_HOOK_DELIVERY", "fast")]));
+        assert_eq!(bad.delivery, Delivery::Spool);
+        assert!(
+            bad.warnings[0].contains("MAESTRO_HOOK_DELIVERY"),
+            "{:?}",
+            bad.warnings
+        );
     }
 
     #[test]

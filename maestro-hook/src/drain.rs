@@ -37,6 +37,9 @@ pub struct Report {
     /// Files that could be neither read nor moved to quarantine (left in place, skipped so
     /// that the files behind them are still delivered), with the reason.
     pub stuck: Vec<(String, String)>,
+    /// Spool files this drain fsynced (hooks write them without fsync; a file that cannot be
+    /// delivered at once is made durable by the drain, once).
+    pub synced: std::collections::HashSet<std::path::PathBuf>,
 }
 
 impl Report {
@@ -84,6 +87,7 @@ pub fn pass(cfg: &Config, sender: &Sender, report: &mut Report) -> Result<(), Pa
             report_losses(cfg, sender);
             return Ok(());
         }
+        let listed = files.clone();
         for file in files {
             let name = file
                 .file_name()
@@ -134,10 +138,12 @@ pub fn pass(cfg: &Config, sender: &Sender, report: &mut Report) -> Result<(), Pa
                     quarantine(cfg, &file, &name, &reason, report)?;
                 }
                 SendOutcome::Retry(why) => {
+                    // Not deliverable now: make what the hooks spooled durable meanwhile.
+                    spool::sync_files(&cfg.spool_dir, &listed, &mut report.synced);
                     return Err(PassError {
                         message: why,
                         fatal: false,
-                    })
+                    });
                 }
             }
         }
@@ -233,7 +239,9 @@ pub fn drain_with_backoff(
     }
 }
 
-/// The hidden `drain` subcommand: the detached background drainer.
+/// The hidden `drain` subcommand: the detached background drainer. Once the spool is empty it
+/// waits (`MAESTRO_DRAIN_LINGER_SECS`) for the next spooled event instead of exiting, so that a
+/// session's events do not each start a drainer.
 pub fn run_background(cfg: &Config) {
     let mut report = Report::default();
     loop {
@@ -245,15 +253,46 @@ pub fn run_background(cfg: &Config) {
                 return;
             }
         };
+        // Watch before the first listing, so that no file renamed in after it is missed.
+        let mut watch = match crate::watch::SpoolWatch::new(&cfg.spool_dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::append(
+                    &cfg.log_file,
+                    &format!("drainer: cannot watch the spool ({e}); not lingering"),
+                );
+                None
+            }
+        };
         spool::clean_stale_temp(&cfg.spool_dir);
-        let sender = Sender::new(cfg, cfg.drain_timeout);
-        let result = drain_with_backoff(
-            cfg,
-            &sender,
-            cfg.drain_give_up,
-            Duration::from_secs(2),
-            &mut report,
-        );
+        let mut current = cfg.clone();
+        let mut sender = Sender::new(&current, current.drain_timeout);
+        let result = loop {
+            if watch.as_mut().and_then(|w| w.clear()).is_some() {
+                watch = None; // the dir went away
+            }
+            let r = drain_with_backoff(
+                &current,
+                &sender,
+                current.drain_give_up,
+                Duration::from_secs(2),
+                &mut report,
+            );
+            if r.is_err() {
+                break r;
+            }
+            match watch.as_mut().map(|w| w.wait(current.drain_linger)) {
+                Some(crate::watch::Woke::Arrived) => {
+                    // The config file may have changed while we waited (`login`).
+                    let fresh = Config::load();
+                    if fresh.url != current.url || fresh.token != current.token {
+                        sender = Sender::new(&fresh, fresh.drain_timeout);
+                        current = fresh;
+                    }
+                }
+                _ => break r,
+            }
+        };
         drop(guard);
         match result {
             Ok(()) => {

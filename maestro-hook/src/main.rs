@@ -22,6 +22,7 @@ mod spool;
 mod status;
 #[cfg(feature = "tls")]
 mod tls;
+mod watch;
 
 use cli::Cli;
 use maestro_shared::HookEventName;

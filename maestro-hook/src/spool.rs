@@ -1,5 +1,6 @@
 //! The on-disk spool: one file per undelivered event, named so that names sort by capture
-//! time (`Envelope::spool_name()`), written with temp file + fsync + rename.
+//! time (`Envelope::spool_name()`), written with temp file + rename (the hook: no fsync, the
+//! drainer fsyncs what it cannot deliver at once) or temp file + fsync + rename (quarantine).
 //!
 //! Layout of the spool dir:
 //! - `<micros>-<event_id>.json`: spooled envelopes (the only files the drainer reads);
@@ -34,8 +35,6 @@ pub fn is_spool_name(name: &str) -> bool {
     name.ends_with(".json") && !name.starts_with('.')
 }
 
-/// Writes `bytes` as `<dir>/<name>` atomically and durably: temp file, fsync, rename, fsync
-/// of the directory.
 /// Mode of every file the spool writes: events carry commands, paths and file contents, so
 /// only the user may read them.
 const FILE_MODE: u32 = 0o600;
@@ -60,7 +59,51 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)
 }
 
+/// Writes `bytes` as `<dir>/<name>` atomically and durably: temp file, fsync, rename, fsync
+/// of the directory.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    write_renamed(dir, name, bytes, true)
+}
+
+/// Writes `bytes` as `<dir>/<name>` atomically but without fsync (temp file, rename): what
+/// the hook does on its hot path. The file is in the page cache when this returns, so it
+/// survives the death of this process and of Claude Code; the drainer fsyncs what it cannot
+/// deliver at once ([`sync_files`]), so only a kernel crash or power loss in between can lose
+/// it.
+pub fn write_unsynced(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    write_renamed(dir, name, bytes, false)
+}
+
+/// Fsyncs each of `files` not yet in `synced` (adding it), then the directory `dir` when any
+/// was: makes spooled events durable. Files gone meanwhile (delivered) are skipped. Returns
+/// how many were synced.
+pub fn sync_files(
+    dir: &Path,
+    files: &[PathBuf],
+    synced: &mut std::collections::HashSet<PathBuf>,
+) -> usize {
+    let mut n = 0;
+    for f in files {
+        if synced.contains(f) {
+            continue;
+        }
+        if let Ok(file) = File::open(f) {
+            if file.sync_all().is_ok() {
+                synced.insert(f.clone());
+                n += 1;
+            }
+        }
+    }
+    if n > 0 {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    synced.retain(|f| files.contains(f));
+    n
+}
+
+fn write_renamed(dir: &Path, name: &str, bytes: &[u8], durable: bool) -> std::io::Result<PathBuf> {
     create_private_dir(dir).map_err(|e| ctx("creating", dir, e))?;
     // While there is room: the loss record a full disk can still be counted in.
     crate::loss::prepare(dir);
@@ -73,7 +116,9 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<Pat
             .open(&tmp)
             .map_err(|e| ctx("creating", &tmp, e))?;
         f.write_all(bytes).map_err(|e| ctx("writing", &tmp, e))?;
-        f.sync_all().map_err(|e| ctx("syncing", &tmp, e))?;
+        if durable {
+            f.sync_all().map_err(|e| ctx("syncing", &tmp, e))?;
+        }
         let dest = dir.join(name);
         fs::rename(&tmp, &dest).map_err(|e| ctx("renaming to", &dest, e))?;
         Ok(dest)
@@ -82,8 +127,10 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<Pat
         let _ = fs::remove_file(&tmp);
     }
     let dest = result?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if durable {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
     }
     Ok(dest)
 }
@@ -336,6 +383,29 @@ mod tests {
             st.oldest.map(|o| o.timestamp_micros()),
             Some(oldest.timestamp_micros())
         );
+    }
+
+    #[test]
+    fn unsynced_writes_are_complete_files_and_are_synced_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let spool = dir.path().join("spool");
+        let a = write_unsynced(&spool, "00000000000000000001-a.json", b"{\"a\":1}").expect("a");
+        let b = write_unsynced(&spool, "00000000000000000002-b.json", b"{}").expect("b");
+        assert_eq!(fs::read(&a).expect("read"), b"{\"a\":1}");
+        // Only the renamed files: no temp file left behind.
+        assert_eq!(
+            fs::read_dir(&spool).expect("ls").count(),
+            list(&spool).expect("l").len() + 2
+        );
+        let mut synced = std::collections::HashSet::new();
+        let files = list(&spool).expect("list");
+        assert_eq!(files, vec![a.clone(), b.clone()]);
+        assert_eq!(sync_files(&spool, &files, &mut synced), 2);
+        assert_eq!(sync_files(&spool, &files, &mut synced), 0, "synced once");
+        fs::remove_file(&a).expect("delivered");
+        let files = list(&spool).expect("list");
+        assert_eq!(sync_files(&spool, &files, &mut synced), 0);
+        assert_eq!(synced.len(), 1, "forgets the delivered file");
     }
 
     #[test]

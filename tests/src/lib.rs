@@ -6,6 +6,7 @@ pub mod browser;
 pub mod claude_cli;
 pub mod envelopes;
 pub mod fake_api;
+pub mod hook_runs;
 pub mod server;
 pub mod tui;
 pub mod ui;

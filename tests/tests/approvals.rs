@@ -22,6 +22,10 @@ fn run_hook(server: &TestServer, sub: &str, payload: &Value) -> Hook {
     cmd.arg(sub)
         .env("MAESTRO_SPOOL_DIR", spool.path())
         .env("MAESTRO_HOOK_CONFIG", spool.path().join("none.env"))
+        // These tests check what the server does with each event as it arrives, right after
+        // the hook exits: the direct path. Spool-first delivery only makes observe-only
+        // events arrive a few milliseconds later (`hook_spool_first.rs`, `real_claude*.rs`).
+        .env("MAESTRO_HOOK_DELIVERY", "direct")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -97,8 +97,13 @@ fn spawned_session_reports_to_its_task_and_keeps_the_result() {
         "task while the session runs: {t}"
     );
 
+    // The hooks' last events may reach the server after the process exit (their drainer
+    // forwards them), so the count is part of the wait.
     let done = w.wait_session(&id, "the spawned session to complete", |s| {
-        state(s) == "completed" && s["exit_code"] == 0 && s["result"].is_object()
+        state(s) == "completed"
+            && s["exit_code"] == 0
+            && s["result"].is_object()
+            && s["event_count"].as_i64().unwrap_or(0) >= 6
     });
     assert_eq!(done["result"]["num_turns"], 2);
     assert_eq!(done["result"]["subtype"], "success");

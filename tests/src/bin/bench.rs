@@ -65,15 +65,16 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memory|all> [--quick]
-  hook-cost  [--n 500]                 maestro-hook vs `cat >/dev/null` vs bash+jq+curl
+const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memory|search|agent-overhead|all> [--quick]
+  hook-cost  [--n 500] [--baseline-hook PATH]  maestro-hook vs `cat >/dev/null` vs bash+jq+curl
   ingest     [--n 10000] [--senders N] [--keepalive 0|1]  durable events/s, 1/8/32 senders, new conn vs keep-alive
   latency    [--duration 30] [--hook-duration 10] [--rates 100,1000]  hook->WebSocket, 10 WS clients (--hook-duration 0: no real hooks)
   sessions   [--rounds 10]             100 concurrent sessions vs an idle server
   drain      [--n 10000]               spool drain rate
   memory     [--events 1000000]        RSS and DB size, then retention
   search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)
-  otlp       [--duration 20] [--rate 1000] [--otlp-rate 600] [--senders 4] [--batch 30] [--otlp-duration 10]  OTLP records/s; hook->WS p99 without, with steady and with flat-out OTLP";
+  otlp       [--duration 20] [--rate 1000] [--otlp-rate 600] [--senders 4] [--batch 30] [--otlp-duration 10]  OTLP records/s; hook->WS p99 without, with steady and with flat-out OTLP
+  agent-overhead [--reps 5] [--calls 60] [--versions 2.1.197,2.1.332] [--baseline-hook PATH]  the real CLI's session time with no hooks, the dd floor, maestro-hook (server up/down), the seed's script";
 
 fn main() -> Result<()> {
     let args = Args::parse()?;
@@ -91,6 +92,7 @@ fn main() -> Result<()> {
         "memory",
         "search",
         "otlp",
+        "agent-overhead",
     ];
     if !all && !known.contains(&args.cmd.as_str()) {
         println!("{USAGE}");
@@ -112,6 +114,7 @@ fn main() -> Result<()> {
             "memory" => rt.block_on(memory(&args))?,
             "search" => rt.block_on(search_bench::run(&args))?,
             "otlp" => rt.block_on(otlp_bench::run(&args))?,
+            "agent-overhead" => agent_bench::run(&args)?,
             _ => unreachable!(),
         }
         println!("\n({cmd} took {:.1} s)", t.elapsed().as_secs_f64());
@@ -423,6 +426,8 @@ mod search_bench;
 
 #[path = "bench/otlp.rs"]
 mod otlp_bench;
+#[path = "bench/agent.rs"]
+mod agent_bench;
 
 // ---------------------------------------------------------------------------------------------
 // Payloads
@@ -512,8 +517,20 @@ fn hook_cost(a: &Args) -> Result<()> {
         ),
     }
     hooks.push(("glibc, dynamically linked", glibc_hook));
+    if let Some(b) = a.flags.get("baseline-hook") {
+        // An earlier build (e.g. main's static hook), interleaved with the others.
+        hooks.push(("baseline build", PathBuf::from(b)));
+    }
     let script = maestro_tests::workspace_root().join("tests/baseline/hook.sh");
     let payload = serde_json::to_vec(&tool_payload("cost-session", 1))?;
+    // The decision event of the same call: always a synchronous round trip to the server.
+    let mut pre = tool_payload("cost-session", 1);
+    pre["hook_event_name"] = json!("PreToolUse");
+    if let Some(o) = pre.as_object_mut() {
+        o.remove("tool_response");
+        o.remove("duration_ms");
+    }
+    let pre_payload = serde_json::to_vec(&pre)?;
     let mut server = BenchServer::start(&[])?;
     let mut normal = BenchServer::start(&[("MAESTRO_SQLITE_SYNCHRONOUS", "normal")])?;
     let tmp = tempfile::tempdir()?;
@@ -546,9 +563,9 @@ fn hook_cost(a: &Args) -> Result<()> {
         ("down (spool)", down_url),
     ] {
         let spool = tmp.path().join(format!("spool-{}", label.len()));
-        let hook_cmd = |hook: &Path| {
+        let hook_cmd_for = |hook: &Path, sub: &str| {
             let mut c = Command::new(hook);
-            c.arg("post-tool-use")
+            c.arg(sub)
                 .env_clear()
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
                 .env("HOME", tmp.path())
@@ -557,10 +574,11 @@ fn hook_cost(a: &Args) -> Result<()> {
                 .env("MAESTRO_SPOOL_DIR", &spool)
                 .env("MAESTRO_HOOK_CONFIG", tmp.path().join("none.env"))
                 .env("MAESTRO_DATA_DIR", tmp.path().join("data"))
-                .env("MAESTRO_DRAIN_GIVE_UP_SECS", "2")
+                .env("MAESTRO_DRAIN_GIVE_UP_SECS", "600")
                 .stdout(Stdio::piped());
             c
         };
+        let hook_cmd = |hook: &Path| hook_cmd_for(hook, "post-tool-use");
         let bash_cmd = || {
             let mut c = Command::new("bash");
             c.arg(&script)
@@ -591,11 +609,16 @@ fn hook_cost(a: &Args) -> Result<()> {
         let (mut cat, mut bash) = (Vec::new(), Vec::new());
         let mut mh = vec![Vec::new(); hooks.len()];
         let mut ver = vec![Vec::new(); hooks.len()];
+        let mut decide = vec![Vec::new(); hooks.len()];
         for _ in 0..n {
             cat.push(time_process(&mut cat_cmd(), &payload)?);
             for (i, (_, hook)) in hooks.iter().enumerate() {
                 mh[i].push(time_process(&mut hook_cmd(hook), &payload)?);
                 ver[i].push(time_process(&mut version_cmd(hook), b"")?);
+                decide[i].push(time_process(
+                    &mut hook_cmd_for(hook, "pre-tool-use"),
+                    &pre_payload,
+                )?);
             }
             bash.push(time_process(&mut bash_cmd(), &payload)?);
         }
@@ -609,6 +632,10 @@ fn hook_cost(a: &Args) -> Result<()> {
             rows.push((
                 format!("`maestro-hook post-tool-use` ({kind})"),
                 summarize(&mh[i]),
+            ));
+            rows.push((
+                format!("`maestro-hook pre-tool-use` ({kind}: a decision)"),
+                summarize(&decide[i]),
             ));
         }
         rows.push(("bash + jq + curl (`tests/baseline/hook.sh`)".to_string(), b));

@@ -84,6 +84,12 @@ impl HookEnv {
             ),
             // A drainer left behind by a failing test stops by itself.
             ("MAESTRO_DRAIN_GIVE_UP_SECS".into(), "60".into()),
+            // These tests drive the direct path (POST, spool on failure; what decisions
+            // always do) and the spool and drain machinery; the default spool-first path is
+            // `hook_spool_first.rs` and every real-CLI test. A drainer exits once the spool is
+            // empty, so a test that points the hook elsewhere gets a new one.
+            ("MAESTRO_HOOK_DELIVERY".into(), "direct".into()),
+            ("MAESTRO_DRAIN_LINGER_SECS".into(), "0".into()),
         ];
         HookEnv {
             tmp,

@@ -424,10 +424,10 @@ fn closed_port() -> u16 {
 #[path = "bench/search.rs"]
 mod search_bench;
 
-#[path = "bench/otlp.rs"]
-mod otlp_bench;
 #[path = "bench/agent.rs"]
 mod agent_bench;
+#[path = "bench/otlp.rs"]
+mod otlp_bench;
 
 // ---------------------------------------------------------------------------------------------
 // Payloads

@@ -318,6 +318,15 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     tasks
 }
 
+/// Prints a start-up line; a closed stdout (piped to `head`, a supervisor that stopped
+/// reading) must not take the server down, as `println!` would by panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Binds, prints where the server is, and serves until SIGINT/SIGTERM.
 pub async fn serve(state: AppState) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -335,12 +344,12 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
         tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it needs only a token");
     }
     let (ingest_src, operator_src) = &state.config.token_sources;
-    println!("maestro-server listening on {scheme}://{addr}");
-    println!("  data dir:        {}", state.config.data_dir.display());
-    println!("  ingest token:    {ingest_src}");
-    println!("  operator token:  {operator_src}");
+    say!("maestro-server listening on {scheme}://{addr}");
+    say!("  data dir:        {}", state.config.data_dir.display());
+    say!("  ingest token:    {ingest_src}");
+    say!("  operator token:  {operator_src}");
     if let Some(t) = &tls {
-        println!(
+        say!(
             "  TLS certificate: {}{}",
             t.cert_path.display(),
             if t.generated {
@@ -349,13 +358,13 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
                 ""
             }
         );
-        println!("  TLS SHA-256 fingerprint: {}", t.fingerprint);
-        println!(
+        say!("  TLS SHA-256 fingerprint: {}", t.fingerprint);
+        say!(
             "  enrol a machine: maestro-server machines add NAME, then on it: maestro-hook login {scheme}://{addr} --fingerprint {}",
             t.fingerprint
         );
     }
-    println!("  open {scheme}://{addr}/ and log in with the operator token");
+    say!("  open {scheme}://{addr}/ and log in with the operator token");
     let mut background = spawn_background(&state);
     background.push(crate::spawn::start(&FromRef::from_ref(&state)));
     // Destinations added through the API survive restarts; a store that cannot list them

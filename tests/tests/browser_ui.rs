@@ -609,7 +609,8 @@ fn screenshots_of_board_session_and_task_views() {
         wait_text(&b, ".feed-text", "Reading src/auth/session.ts").await;
         wait_text(&b, ".feed-text", "Executed: cargo build").await;
         wait_text(&b, "#unassigned", "Attach").await;
-        wait_text(&b, ".blocked-badge", "permission").await;
+        // What is asked, not Claude's generic "Claude needs your permission to use Bash".
+        wait_text(&b, ".blocked-badge", "rm -rf build/ dist/").await;
         let board = b.screenshot_full("board", 1440, 960).await.unwrap();
         copy_to_docs(&board);
         // Laptop and wide screens (artefacts only).

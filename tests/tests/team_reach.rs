@@ -284,10 +284,9 @@ fn start_server_with_env(bind: &str, args: &[&str], env: &[(&str, &str)]) -> Ser
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // Keeps reading after the start lines are found: the server's stdout stays open.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
+            let _ = tx.send(line);
         }
     });
     let mut url = None;

@@ -17,6 +17,9 @@ command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
 # The interactive-TUI tests drive Claude Code in tmux; the read-only and full-disk tests use
 # chattr (e2fsprogs) because file modes do not stop root.
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# The self-approval test's agent tries to reach the server with curl: without it every attempt
+# fails for the wrong reason and the test proves less.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v chattr >/dev/null 2>&1 || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"

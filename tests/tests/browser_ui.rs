@@ -931,9 +931,12 @@ fn a_terminal_answer_closes_the_modal_and_the_counts_follow_the_feed() {
     for i in 0..3 {
         agent.bash(&format!("echo {i}"));
     }
-    let count = server.get(&format!("/api/sessions/{}", agent.session))["event_count"]
-        .as_i64()
-        .expect("count");
+    // The hook answers once an event is spooled and delivers it in the background, so the
+    // server's count is awaited: SessionStart, PermissionRequest, PostToolUse and three Bash.
+    let count = wait_for("all six events stored", T, || {
+        let n = server.get(&format!("/api/sessions/{}", agent.session))["event_count"].as_i64()?;
+        (n == 6).then_some(n)
+    });
     rt.block_on(async {
         wait_text(&a, "#session-events", &count.to_string()).await;
         assert_eq!(js_errors(&a).await, json!([]));

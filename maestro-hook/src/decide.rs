@@ -50,6 +50,8 @@ pub fn fallback_output(
             .map(|d| d.to_string_lossy().into_owned()),
         protected_paths: protected_paths(cfg),
         resolver: Some(PathResolver::kernel()),
+        // The fallback only denies: what git would run never matters to it.
+        git: None,
     };
     let decision = local_fallback(tool_name, &tool_input, &ctx)?;
     if decision.outcome != Outcome::Deny {

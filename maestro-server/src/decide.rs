@@ -22,7 +22,7 @@ use crate::store::{DecisionRecord, SharedStore};
 use anyhow::Context;
 use maestro_shared::api::{Approval, ApprovalStatus};
 use maestro_shared::events::{HookEvent, HookEventName};
-use maestro_shared::policy::{Decision, EvalContext, Outcome, PathResolver, Policy};
+use maestro_shared::policy::{Decision, EvalContext, GitProbe, Outcome, PathResolver, Policy};
 use maestro_shared::Envelope;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -90,6 +90,7 @@ impl PolicySet {
             maestro_data_dir: Some(self.data_dir.display().to_string()),
             protected_paths: self.protected.clone(),
             resolver: Some(PathResolver::kernel()),
+            git: Some(GitProbe::system()),
         }
     }
 
@@ -205,6 +206,17 @@ pub struct Decider {
     pub policy: Arc<PolicySet>,
 }
 
+/// Runs `f`, which may block (the policy resolves symlinks and asks git what it would run),
+/// without stalling the other tasks of a multi-threaded runtime.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Evaluates the policy for a decision event and builds what ingest stores with it.
 pub async fn decide(state: &Decider, env: &Envelope, ev: &HookEvent) -> Option<DecisionRecord> {
     let tool = ev.tool.tool_name.as_deref()?;
@@ -225,7 +237,7 @@ pub async fn decide(state: &Decider, env: &Envelope, ev: &HookEvent) -> Option<D
         ),
     };
     let mut decision: Decision = match policy {
-        Ok(policy) => policy.evaluate(tool, &input, &ctx),
+        Ok(policy) => off_the_runtime(|| policy.evaluate(tool, &input, &ctx)),
         Err(why) => {
             tracing::error!(error = %why, "task policy override cannot load; holding the call");
             Decision {

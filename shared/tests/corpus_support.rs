@@ -144,6 +144,15 @@ impl Tree {
         ] {
             write(&project.join(rel), text);
         }
+        // A real repository (its `.git/config` as above, plus what `git init` adds), so that
+        // the git probe answers for the project as it would for a user's.
+        let init = std::process::Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&project)
+            .env("HOME", &home)
+            .status()
+            .expect("git runs");
+        assert!(init.success(), "git init: {init}");
         write(&outside.join("report.txt"), "report\n");
         symlink(home.join("work"), project.join("h")).expect("symlink h");
         symlink(&data, project.join("d")).expect("symlink d");

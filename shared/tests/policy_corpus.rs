@@ -1,12 +1,13 @@
 //! The policy corpus through the library: 0 dangerous calls allowed (and every one marked
 //! `deny` denied), 0 everyday calls denied, and the share of everyday calls allowed above
 //! [`corpus_support::ALLOW_FLOOR`]. Paths resolve on a real tree with symlinks, in the
-//! kernel's order through `PathResolver::kernel`, the resolver the server and the hook use.
+//! kernel's order through `PathResolver::kernel`, the resolver the server and the hook use;
+//! the project is a real git repository, judged by `GitProbe::system`, as the server does.
 
 mod corpus_support;
 
 use corpus_support::{judge, load, Tree, ALLOW_FLOOR};
-use maestro_shared::policy::{EvalContext, PathResolver, Policy};
+use maestro_shared::policy::{EvalContext, GitProbe, PathResolver, Policy};
 
 #[test]
 fn corpus_through_the_library() {
@@ -17,6 +18,7 @@ fn corpus_through_the_library() {
         home: Some(tree.home.display().to_string()),
         maestro_data_dir: Some(tree.data.display().to_string()),
         resolver: Some(PathResolver::kernel()),
+        git: Some(GitProbe::system()),
         ..Default::default()
     };
     let policy = Policy::builtin();

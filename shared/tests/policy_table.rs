@@ -1,17 +1,21 @@
 //! Table-driven tests of the built-in policy: the safe set allowed, the dangerous set denied
 //! (including the known bypasses), unclear calls asked.
 
-use maestro_shared::policy::{local_fallback, EvalContext, Outcome, Policy};
+use maestro_shared::policy::{local_fallback, EvalContext, GitProbe, Outcome, Policy};
 use serde_json::{json, Value};
 
 use Outcome::{Allow, Ask, Deny};
 
+/// A project at `/home/u/proj` (paths judged lexically, as written). The table judges the
+/// commands; what git would run in a real repository is the probe's part, tested on real
+/// repositories in `git_probe.rs`: here the repository is taken to name no program.
 fn ctx() -> EvalContext {
     EvalContext {
         cwd: Some("/home/u/proj".into()),
         project_dir: Some("/home/u/proj".into()),
         home: Some("/home/u".into()),
         maestro_data_dir: Some("/home/u/.local/share/maestro".into()),
+        git: Some(GitProbe::new(|_, _| Ok(()))),
         ..Default::default()
     }
 }
@@ -701,4 +705,27 @@ fn git_is_read_only_only_in_the_project_directory() {
             .outcome,
         Allow
     );
+}
+
+/// A git command is allowed only when the probe says git runs nothing its configuration
+/// names there; without a probe (a caller that cannot look) never.
+#[test]
+fn git_is_read_only_only_where_the_probe_says_its_configuration_runs_nothing() {
+    let policy = Policy::builtin();
+    let refusing = EvalContext {
+        git: Some(GitProbe::new(|_, _| {
+            Err("`core.fsmonitor` in the local git configuration names a program".into())
+        })),
+        ..ctx()
+    };
+    let blind = EvalContext { git: None, ..ctx() };
+    for cmd in ["git status", "git log --oneline -n 10", "ls && git branch"] {
+        for c in [&refusing, &blind] {
+            let d = policy.evaluate("Bash", &json!({ "command": cmd }), c);
+            assert_eq!(d.outcome, Ask, "{cmd}: {d:?}");
+        }
+    }
+    // Everything else is judged as before.
+    let d = policy.evaluate("Bash", &json!({"command": "ls -la src"}), &blind);
+    assert_eq!(d.outcome, Allow, "{d:?}");
 }

@@ -44,6 +44,7 @@ pub(crate) struct Env<'a> {
     protected: [OnceCell<Vec<(Glob, bool)>>; 6],
     secrets: OnceCell<(Vec<Glob>, Vec<Glob>)>,
     home_keys: OnceCell<Option<Glob>>,
+    git_runs_nothing: OnceCell<bool>,
 }
 
 impl<'a> Env<'a> {
@@ -55,6 +56,7 @@ impl<'a> Env<'a> {
             protected: Default::default(),
             secrets: OnceCell::new(),
             home_keys: OnceCell::new(),
+            git_runs_nothing: OnceCell::new(),
         }
     }
 
@@ -108,6 +110,22 @@ impl<'a> Env<'a> {
         })
     }
 
+    /// Whether git started in the session's directory runs no program its configuration
+    /// names (asked once per evaluation; no probe: no).
+    fn git_runs_nothing(&self) -> bool {
+        *self.git_runs_nothing.get_or_init(|| {
+            let (Some(probe), Some(cwd)) = (&self.ctx.git, self.ctx.cwd.as_deref()) else {
+                return false;
+            };
+            probe
+                .check(
+                    std::path::Path::new(cwd),
+                    self.ctx.home.as_deref().map(std::path::Path::new),
+                )
+                .is_ok()
+        })
+    }
+
     fn home_keys(&self) -> Option<&Glob> {
         self.home_keys
             .get_or_init(|| expand_pattern("~/.ssh/id_*", self.ctx).map(|p| Glob::new(&p, true)))
@@ -149,6 +167,34 @@ const SECRET_NAMES: &[&str] = &[
     "**/.claude/.credentials.json",
     "*.token",
     "id_dsa*",
+    // Found by the red team of stop 26: database and web passwords, service keys, tokens and
+    // secret stores by their usual names, and state files that hold secrets.
+    ".pgpass",
+    ".my.cnf",
+    ".htpasswd",
+    ".vault-token",
+    ".boto",
+    ".s3cfg",
+    "service-account*.json",
+    "client_secret*.json",
+    "credentials.tfrc.json",
+    "*.tfstate",
+    "*.tfstate.backup",
+    "*.kdbx",
+    "*.jks",
+    "*.keystore",
+    "token",
+    "token.txt",
+    "token.json",
+    "api_token*",
+    "*_token",
+    "*-token",
+    "secrets.yaml",
+    "secrets.yml",
+    "secrets.json",
+    "secrets.toml",
+    "secrets.env",
+    "secrets.txt",
 ];
 
 /// Temporary directories where writes outside the project are fine.
@@ -462,10 +508,12 @@ impl Check {
                 {
                     return None;
                 }
-                // Claude Code keeps a `cd` across calls: in a directory below the project, git may
-                // find an embedded repository (a bare one: `config` with `core.fsmonitor`) whose
-                // configuration runs commands. Only the project directory itself is trusted.
-                if program == "git" && !cwd_is_project_root(ctx) {
+                // git runs programs its configuration names (`core.fsmonitor` on every look at
+                // the work tree): only in the project directory itself (Claude Code keeps a `cd`
+                // across calls, and below it git may find an embedded repository), and only
+                // when the probe finds that the repository and the configuration git reads
+                // there name no program the read-only commands could start.
+                if program == "git" && (!cwd_is_project_root(ctx) || !env.git_runs_nothing()) {
                     return None;
                 }
                 if s.accesses.is_empty() {

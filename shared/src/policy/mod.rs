@@ -270,6 +270,49 @@ impl PartialEq for PathResolver {
     }
 }
 
+/// Tells whether git started in a directory can run a program its configuration names (see
+/// [`crate::git_probe`]); the policy itself does no I/O.
+///
+/// Without a probe in the [`EvalContext`], no git command is allowed: `git status` runs
+/// `core.fsmonitor` from whichever repository git finds, and only a look at that repository
+/// and the configuration git reads can tell.
+#[derive(Clone)]
+pub struct GitProbe(Arc<ProbeFn>);
+
+/// The function a [`GitProbe`] wraps: the directory, the user's home; why not, or `Ok`.
+type ProbeFn = dyn Fn(&Path, Option<&Path>) -> Result<(), String> + Send + Sync;
+
+impl GitProbe {
+    /// Wraps a probing function.
+    pub fn new(
+        f: impl Fn(&Path, Option<&Path>) -> Result<(), String> + Send + Sync + 'static,
+    ) -> GitProbe {
+        GitProbe(Arc::new(f))
+    }
+
+    /// The probe the server uses: [`crate::git_probe::check`], which asks git itself.
+    pub fn system() -> GitProbe {
+        GitProbe::new(|dir, home| crate::git_probe::check(dir, home).map_err(|e| e.to_string()))
+    }
+
+    /// Whether git started in `dir` runs no configured program; why not otherwise.
+    pub fn check(&self, dir: &Path, home: Option<&Path>) -> Result<(), String> {
+        (self.0)(dir, home)
+    }
+}
+
+impl fmt::Debug for GitProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GitProbe(..)")
+    }
+}
+
+impl PartialEq for GitProbe {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// Where the call happens.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EvalContext {
@@ -286,6 +329,9 @@ pub struct EvalContext {
     pub protected_paths: Vec<String>,
     /// Symlink resolution (see [`PathResolver`]); `None` compares paths lexically only.
     pub resolver: Option<PathResolver>,
+    /// What git would run in the session's directory (see [`GitProbe`]); `None` allows no
+    /// git command.
+    pub git: Option<GitProbe>,
 }
 
 /// Errors loading a policy file.

@@ -600,6 +600,17 @@ d("redteam2-git", "ask",
   "pushd fx && git diff",
 )
 
+# Stop 26's red team: secret files by their usual names, inside the project.
+d("redteam3-secret-names", "ask",
+  "cat .pgpass", "cat config/.my.cnf", "cat .htpasswd", "cat .vault-token",
+  "cat service-account.json", "cat keys/service-account-prod.json",
+  "cat client_secret_123.apps.json", "cat terraform.tfstate", "head infra/prod.tfstate.backup",
+  "cat token.txt", "cat token", "cat api_token", "cat github_token", "cat deploy-token",
+  "cat secrets.yaml", "cat config/secrets.yml", "cat secrets.json", "cat release.keystore",
+)
+for f in ["secrets.yaml", ".pgpass", "service-account.json", "token.txt"]:
+    dt("redteam3-secret-names", "ask", "Read", file_path="{project}/" + f)
+
 dt("redteam2-protected-writes", "deny", "Write", file_path="{home}/.config/git/config", content="[core]\n\tfsmonitor = touch /tmp/x\n")
 d("redteam2-protected-writes", "deny", "echo '[core]' >> ~/.config/git/config")
 

@@ -1,0 +1,316 @@
+//! What git would run if started in a directory.
+//!
+//! The read-only git commands the policy allows (`git status`, `git diff`, `git log`, ...) run
+//! no code of their own, but git runs programs its *configuration* names: `core.fsmonitor`
+//! (run by every command that looks at the work tree, `ls-files` included), filter and diff
+//! drivers, the `post-index-change` hook (an index refresh writes the index), gpg for
+//! `log.showSignature`, itself inside submodules (under their own configuration), and the fetch
+//! machinery when a partial clone reads a missing object. The configuration is the
+//! repository's (`.git/config`, which a tarball or another user can plant; git also walks up to
+//! a parent directory's repository), the user's and the system's.
+//!
+//! [`check`] asks git itself which repository it finds in a directory and what configuration
+//! it reads there (`git rev-parse`, `git config --list --show-scope`: neither runs a configured
+//! program), and refuses when any of it names a program one of those commands could start. It
+//! is the policy's [`GitProbe`](crate::policy::GitProbe) in the server.
+//!
+//! Keys are judged against git-config(1) of git 2.47: a key git does not know is inert to git.
+//! Keys that name programs only the network commands run (`core.sshCommand`,
+//! `credential.helper`, `remote.*.uploadpack`, ...) are harmless here because the allowed
+//! commands never reach the network (a partial clone would, and is refused); pagers and editors
+//! are never started without a terminal, and the Bash tool has none.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Why git started in a directory could run a program (or read outside the project).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// git found no repository there, or could not read its configuration.
+    #[error("git cannot tell what it would read there: {0}")]
+    Unknown(String),
+    /// A configuration key names a program (or moves git's reads).
+    #[error("`{key}` in the {scope} git configuration {why}")]
+    Key {
+        /// `local`, `global`, `system`, `worktree`.
+        scope: String,
+        /// The key as git lists it.
+        key: String,
+        /// What it does.
+        why: &'static str,
+    },
+    /// A hook an index refresh runs.
+    #[error("the repository has a `post-index-change` hook ({0}): an index refresh runs it")]
+    Hook(PathBuf),
+    /// The index holds submodules.
+    #[error(
+        "the repository has submodules: git runs itself inside them, under their own configuration"
+    )]
+    Submodules,
+}
+
+/// Whether git commands started in `dir` (with `home` as `HOME`) can run no program their
+/// configuration names. Runs git three or four times; no configured program.
+pub fn check(dir: &Path, home: Option<&Path>) -> Result<(), Refusal> {
+    let found = git(
+        dir,
+        home,
+        &["rev-parse", "--absolute-git-dir", "--git-path", "hooks"],
+    )?;
+    let mut lines = found.lines();
+    let (Some(git_dir), Some(hooks)) = (lines.next(), lines.next()) else {
+        return Err(Refusal::Unknown(format!(
+            "unexpected `git rev-parse` output {found:?}"
+        )));
+    };
+    let listed = git(dir, home, &["config", "--list", "--show-scope", "-z"])?;
+    for (scope, key, value) in entries(&listed) {
+        if let Some(why) = judge(&key, value) {
+            return Err(Refusal::Key {
+                scope: scope.to_string(),
+                key,
+                why,
+            });
+        }
+    }
+    let hook = dir.join(hooks).join("post-index-change");
+    if hook.exists() {
+        return Err(Refusal::Hook(hook));
+    }
+    if Path::new(git_dir).join("modules").exists() || has_gitlinks(dir, home)? {
+        return Err(Refusal::Submodules);
+    }
+    Ok(())
+}
+
+/// `git ARGS` in `dir`: stdout, or why it failed.
+fn git(dir: &Path, home: Option<&Path>, args: &[&str]) -> Result<String, Refusal> {
+    let out = command(dir, home)
+        .args(args)
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| Refusal::Unknown(format!("cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(Refusal::Unknown(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| Refusal::Unknown(e.to_string()))
+}
+
+/// git in `dir` as the agent's git would start there, minus what the server's own
+/// environment would add: no `GIT_DIR`, `GIT_WORK_TREE`, `GIT_CONFIG_PARAMETERS`, ... (the
+/// config file locations the user chose are kept), no optional locks (the probe writes
+/// nothing), and `core.fsmonitor` off for the probe's own commands.
+fn command(dir: &Path, home: Option<&Path>) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("LC_ALL", "C");
+    for (name, _) in std::env::vars_os() {
+        let kept = [
+            "GIT_CONFIG_GLOBAL",
+            "GIT_CONFIG_SYSTEM",
+            "GIT_CONFIG_NOSYSTEM",
+        ];
+        if name.to_string_lossy().starts_with("GIT_") && !kept.iter().any(|k| name == OsStr::new(k))
+        {
+            cmd.env_remove(name);
+        }
+    }
+    if let Some(home) = home {
+        cmd.env("HOME", home);
+    }
+    cmd
+}
+
+/// Whether the index holds a gitlink (mode 160000: a submodule), streamed.
+fn has_gitlinks(dir: &Path, home: Option<&Path>) -> Result<bool, Refusal> {
+    let mut child = command(dir, home)
+        .args(["-c", "core.fsmonitor=false", "ls-files", "--stage", "-z"])
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Refusal::Unknown(format!("cannot run git: {e}")))?;
+    let Some(stdout) = child.stdout.take() else {
+        return Err(Refusal::Unknown("no output from git ls-files".into()));
+    };
+    let mut found = false;
+    let mut entry = Vec::new();
+    let mut reader = BufReader::new(stdout);
+    loop {
+        entry.clear();
+        match reader.read_until(0, &mut entry) {
+            Ok(0) => break,
+            Ok(_) if entry.starts_with(b"160000 ") => {
+                found = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Refusal::Unknown(format!("git ls-files: {e}"))),
+        }
+    }
+    drop(reader);
+    let status = child
+        .wait()
+        .map_err(|e| Refusal::Unknown(format!("git ls-files: {e}")))?;
+    if !found && !status.success() {
+        return Err(Refusal::Unknown(format!("git ls-files failed: {status}")));
+    }
+    Ok(found)
+}
+
+/// `scope NUL key LF value NUL` (or `scope NUL key NUL` for a key without a value), as
+/// `git config --list --show-scope -z` prints them.
+fn entries(listed: &str) -> impl Iterator<Item = (&str, String, Option<&str>)> {
+    let mut fields = listed.split('\0');
+    std::iter::from_fn(move || {
+        let scope = fields.next().filter(|s| !s.is_empty())?;
+        let item = fields.next()?;
+        let (key, value) = match item.split_once('\n') {
+            Some((k, v)) => (k, Some(v)),
+            None => (item, None),
+        };
+        Some((scope, key.to_string(), value))
+    })
+}
+
+/// What `key` (section and variable lowercase, the subsection as written) set to `value`
+/// does that the read-only commands must not, if anything.
+fn judge(key: &str, value: Option<&str>) -> Option<&'static str> {
+    let (section, rest) = key.split_once('.')?;
+    let (sub, var) = match rest.rsplit_once('.') {
+        Some((sub, var)) => (Some(sub), var),
+        None => (None, rest),
+    };
+    let truthy = || is_true(value);
+    match (section, sub.is_some(), var) {
+        ("core", false, "fsmonitor") if !is_bool(value) => {
+            Some("names a program that every look at the work tree runs")
+        }
+        ("core", false, "worktree") => Some("moves the work tree git reads"),
+        ("diff", false, "external") => Some("names an external diff program"),
+        ("diff", true, "command" | "textconv") => Some("names a diff driver program"),
+        ("filter", true, "clean" | "smudge" | "process") if !is_git_lfs(var, value) => {
+            Some("names a filter program that reading changed files runs")
+        }
+        ("log", false, "showsignature") if truthy() => Some("runs gpg on every signed commit"),
+        ("extensions", false, "partialclone") => {
+            Some("makes reading a missing object fetch it over the network")
+        }
+        ("remote", true, "promisor") if truthy() => {
+            Some("makes reading a missing object fetch it over the network")
+        }
+        ("trace2", _, _) => Some("writes traces to a file or socket it names"),
+        ("submodule", _, _) => Some("makes git run itself inside submodules"),
+        ("blame", false, "ignorerevsfile") if !inside_repository(value) => {
+            Some("names a file outside the repository that `git blame` reads")
+        }
+        _ => None,
+    }
+}
+
+/// The values `git lfs install` writes (`filter.lfs.*`): the installed git-lfs itself.
+fn is_git_lfs(var: &str, value: Option<&str>) -> bool {
+    matches!(
+        (var, value),
+        ("clean", Some("git-lfs clean -- %f"))
+            | ("smudge", Some("git-lfs smudge -- %f"))
+            | ("process", Some("git-lfs filter-process"))
+    )
+}
+
+/// A relative path that does not climb out (git resolves it against the work tree).
+fn inside_repository(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        !v.is_empty()
+            && !v.starts_with(['/', '~'])
+            && !Path::new(v).components().any(|c| c.as_os_str() == "..")
+    })
+}
+
+/// git's boolean spellings; a key without a value is `true`.
+fn is_bool(value: Option<&str>) -> bool {
+    value.is_none_or(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "" | "true" | "false" | "yes" | "no" | "on" | "off" | "1" | "0"
+        )
+    })
+}
+
+fn is_true(value: Option<&str>) -> bool {
+    value.is_none_or(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_run_programs_are_refused() {
+        for (key, value) in [
+            ("core.fsmonitor", Some("touch /tmp/pwn")),
+            ("core.fsmonitor", Some(".git/hooks/query-watchman")),
+            ("core.worktree", Some("/")),
+            ("diff.external", Some("x")),
+            ("diff.secret.textconv", Some("cat /etc/shadow")),
+            ("diff.Tool.Name.command", Some("x")),
+            ("filter.lfs.process", Some("sh -c 'touch /tmp/pwn'")),
+            ("filter.crypt.clean", Some("git-crypt clean")),
+            ("log.showsignature", None),
+            ("log.showsignature", Some("yes")),
+            ("extensions.partialclone", Some("origin")),
+            ("remote.origin.promisor", Some("true")),
+            ("trace2.eventtarget", Some("/home/u/.bashrc")),
+            ("submodule.lib.url", Some("x")),
+            ("blame.ignorerevsfile", Some("/home/u/.aws/credentials")),
+            ("blame.ignorerevsfile", Some("../../.ssh/id_rsa")),
+        ] {
+            assert!(judge(key, value).is_some(), "{key}={value:?}");
+        }
+    }
+
+    #[test]
+    fn everyday_configuration_is_inert() {
+        for (key, value) in [
+            ("core.fsmonitor", Some("true")),
+            ("core.fsmonitor", Some("false")),
+            ("core.pager", Some("delta")),
+            ("core.editor", Some("vim")),
+            ("core.hookspath", Some(".husky")),
+            ("core.sshcommand", Some("ssh -i ~/.ssh/work")),
+            ("credential.helper", Some("store")),
+            ("filter.lfs.clean", Some("git-lfs clean -- %f")),
+            ("filter.lfs.smudge", Some("git-lfs smudge -- %f")),
+            ("filter.lfs.process", Some("git-lfs filter-process")),
+            ("filter.lfs.required", Some("true")),
+            ("log.showsignature", Some("false")),
+            ("alias.st", Some("!touch /tmp/x")),
+            ("user.name", Some("A")),
+            ("remote.origin.url", Some("git@example.invalid:a/b")),
+            ("blame.ignorerevsfile", Some(".git-blame-ignore-revs")),
+            ("delta.navigate", Some("true")),
+            ("gpg.program", Some("gpg2")),
+        ] {
+            assert_eq!(judge(key, value), None, "{key}={value:?}");
+        }
+    }
+
+    #[test]
+    fn listing_is_split_into_scope_key_and_value() {
+        let listed = "global\0user.name\nA B\0local\0core.bare\nfalse\0command\0foo.bar\0";
+        let got: Vec<_> = entries(listed).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("global", "user.name".to_string(), Some("A B")),
+                ("local", "core.bare".to_string(), Some("false")),
+                ("command", "foo.bar".to_string(), None),
+            ]
+        );
+    }
+}

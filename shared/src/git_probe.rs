@@ -4,8 +4,10 @@
 //! no code of their own, but git runs programs its *configuration* names: `core.fsmonitor`
 //! (run by every command that looks at the work tree, `ls-files` included), filter and diff
 //! drivers, the `post-index-change` hook (an index refresh writes the index), gpg for
-//! `log.showSignature`, itself inside submodules (under their own configuration), and the fetch
-//! machinery when a partial clone reads a missing object. The configuration is the
+//! `log.showSignature` or a configured format or sort that shows signatures, itself inside
+//! submodules (under their own configuration), and the fetch machinery when a partial clone
+//! reads a missing object; `git blame` prints the first line of `blame.ignoreRevsFile` that it
+//! cannot parse. The configuration is the
 //! repository's (`.git/config`, which a tarball or another user can plant; git also walks up to
 //! a parent directory's repository), the user's and the system's.
 //!
@@ -67,13 +69,21 @@ pub fn check(dir: &Path, home: Option<&Path>) -> Result<(), Refusal> {
     };
     let listed = git(dir, home, &["config", "--list", "--show-scope", "-z"])?;
     for (scope, key, value) in entries(&listed) {
-        if let Some(why) = judge(&key, value) {
+        if let Some(why) = judge(&key, value).or_else(|| judge_repository_key(scope, &key)) {
             return Err(Refusal::Key {
                 scope: scope.to_string(),
                 key,
                 why,
             });
         }
+    }
+    let revs = dir.join(BLAME_IGNORE_REVS);
+    if std::fs::symlink_metadata(&revs).is_ok_and(|m| !m.is_file()) {
+        return Err(Refusal::Key {
+            scope: "repository".into(),
+            key: format!("blame.ignoreRevsFile ({BLAME_IGNORE_REVS} is not a plain file)"),
+            why: "would have `git blame` print the first line of what it leads to",
+        });
     }
     let hook = dir.join(hooks).join("post-index-change");
     if hook.exists() {
@@ -206,11 +216,52 @@ fn judge(key: &str, value: Option<&str>) -> Option<&'static str> {
         }
         ("trace2", _, _) => Some("writes traces to a file or socket it names"),
         ("submodule", _, _) => Some("makes git run itself inside submodules"),
-        ("blame", false, "ignorerevsfile") if !inside_repository(value) => {
-            Some("names a file outside the repository that `git blame` reads")
+        // `git blame` prints the first line it cannot parse: any file's first line (a token
+        // through a symlink, `.env`). Only GitHub's convention, which `check` makes sure is a
+        // plain file.
+        ("blame", false, "ignorerevsfile") if value != Some(BLAME_IGNORE_REVS) => {
+            Some("names a file whose first line `git blame` prints")
+        }
+        // A format or sort key that shows signatures runs `gpg.program`.
+        ("pretty", false, _) | ("format", false, "pretty") if shows_signature(value) => {
+            Some("names a format that checks signatures (gpg.program)")
+        }
+        ("branch" | "tag", false, "sort") if shows_signature(value) => {
+            Some("sorts by signature, which runs gpg.program")
         }
         _ => None,
     }
+}
+
+/// The one `blame.ignoreRevsFile` value allowed (when it is a plain file).
+const BLAME_IGNORE_REVS: &str = ".git-blame-ignore-revs";
+
+/// Keys that are the user's to set but not a repository's: a repository's configuration
+/// (`.git/config` can come from a tarball or another user) must not name the program that
+/// checks signatures, nor files git reads and quotes (attributes, mailmap, order file).
+fn judge_repository_key(scope: &str, key: &str) -> Option<&'static str> {
+    if !matches!(scope, "local" | "worktree" | "command") {
+        return None;
+    }
+    let (section, rest) = key.split_once('.')?;
+    let var = rest.rsplit_once('.').map_or(rest, |(_, v)| v);
+    match (section, var) {
+        ("gpg", "program") => Some("names the program that checks signatures"),
+        ("core", "attributesfile" | "excludesfile")
+        | ("mailmap", "file" | "blob")
+        | ("diff", "orderfile") => {
+            Some("names a file git reads, in the repository's own configuration")
+        }
+        _ => None,
+    }
+}
+
+/// A format or sort value that makes git check signatures (`%G?`, `%+GS`, `%(signature)`).
+fn shows_signature(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        ["%G", "%+G", "%-G", "% G"].iter().any(|g| v.contains(g))
+            || v.to_ascii_lowercase().contains("signature")
+    })
 }
 
 /// The values `git lfs install` writes (`filter.lfs.*`): the installed git-lfs itself.
@@ -221,15 +272,6 @@ fn is_git_lfs(var: &str, value: Option<&str>) -> bool {
             | ("smudge", Some("git-lfs smudge -- %f"))
             | ("process", Some("git-lfs filter-process"))
     )
-}
-
-/// A relative path that does not climb out (git resolves it against the work tree).
-fn inside_repository(value: Option<&str>) -> bool {
-    value.is_some_and(|v| {
-        !v.is_empty()
-            && !v.starts_with(['/', '~'])
-            && !Path::new(v).components().any(|c| c.as_os_str() == "..")
-    })
 }
 
 /// git's boolean spellings; a key without a value is `true`.
@@ -269,9 +311,32 @@ mod tests {
             ("submodule.lib.url", Some("x")),
             ("blame.ignorerevsfile", Some("/home/u/.aws/credentials")),
             ("blame.ignorerevsfile", Some("../../.ssh/id_rsa")),
+            ("blame.ignorerevsfile", Some(".env")),
+            ("format.pretty", Some("format:%h %G?")),
+            ("pretty.short2", Some("format:%h %+GS")),
+            ("pretty.x", Some("% GK")),
+            ("branch.sort", Some("signature")),
+            ("tag.sort", Some("-signature:grade")),
         ] {
             assert!(judge(key, value).is_some(), "{key}={value:?}");
         }
+    }
+
+    #[test]
+    fn the_repository_may_not_name_gpg_or_files_git_quotes() {
+        for key in [
+            "gpg.program",
+            "gpg.ssh.program",
+            "gpg.x509.program",
+            "core.attributesfile",
+            "mailmap.file",
+            "diff.orderfile",
+        ] {
+            assert!(judge_repository_key("local", key).is_some(), "{key}");
+            assert!(judge_repository_key("worktree", key).is_some(), "{key}");
+            assert_eq!(judge_repository_key("global", key), None, "{key}");
+        }
+        assert_eq!(judge_repository_key("local", "user.name"), None);
     }
 
     #[test]
@@ -295,6 +360,8 @@ mod tests {
             ("blame.ignorerevsfile", Some(".git-blame-ignore-revs")),
             ("delta.navigate", Some("true")),
             ("gpg.program", Some("gpg2")),
+            ("format.pretty", Some("oneline")),
+            ("branch.sort", Some("-committerdate")),
         ] {
             assert_eq!(judge(key, value), None, "{key}={value:?}");
         }

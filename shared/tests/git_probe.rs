@@ -222,3 +222,42 @@ fn worktrees_and_git_lfs_are_allowed() {
     assert!(w.check(&wt).is_err());
     assert!(!w.ran("ran"));
 }
+
+#[test]
+fn signatures_and_quoted_files_are_the_users_to_configure_not_the_repositorys() {
+    let w = World::new();
+    let dir = w.repo("signed");
+    // The user's own signing program is theirs; a repository naming one is refused.
+    std::fs::write(w.home.join(".gitconfig"), "[gpg]\n\tprogram = gpg2\n").expect("gitconfig");
+    assert_eq!(w.check(&dir), Ok(()));
+    w.git(&dir, &["config", "gpg.program", &w.trap("ran")]);
+    assert!(
+        matches!(w.check(&dir), Err(Refusal::Key { scope, key, .. }) if scope == "local" && key == "gpg.program"),
+        "{:?}",
+        w.check(&dir)
+    );
+    w.git(&dir, &["config", "--unset", "gpg.program"]);
+    // A format that checks signatures, wherever it is configured.
+    w.git(&dir, &["config", "pretty.mine", "format:%h %+GS"]);
+    assert!(w.check(&dir).is_err());
+    assert_eq!(w.decide(&dir, "git log --format=mine"), Outcome::Ask);
+    w.git(&dir, &["config", "--unset", "pretty.mine"]);
+    // GitHub's blame convention, as a plain file only (a link would have blame print the
+    // first line of what it leads to).
+    w.git(
+        &dir,
+        &["config", "blame.ignoreRevsFile", ".git-blame-ignore-revs"],
+    );
+    std::fs::write(dir.join(".git-blame-ignore-revs"), "# none\n").expect("revs");
+    assert_eq!(w.check(&dir), Ok(()));
+    std::fs::remove_file(dir.join(".git-blame-ignore-revs")).expect("rm");
+    std::os::unix::fs::symlink(
+        w.home.join(".gitconfig"),
+        dir.join(".git-blame-ignore-revs"),
+    )
+    .expect("link");
+    assert!(w.check(&dir).is_err());
+    w.git(&dir, &["config", "blame.ignoreRevsFile", ".env"]);
+    assert!(w.check(&dir).is_err());
+    assert!(!w.ran("ran"));
+}

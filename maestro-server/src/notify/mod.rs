@@ -180,6 +180,20 @@ pub struct Notification {
     pub key: String,
 }
 
+/// One budget notification per task (or task-less session) and limit: every call the agent
+/// makes after its limit is held again (after each hold times out), and only the first says
+/// something new; a raised limit reached again notifies again.
+fn budget_key(a: &Approval) -> String {
+    let subject = a.task_id.as_deref().unwrap_or(&a.session_id);
+    let limit = a
+        .reason
+        .split_once("budget reached: ")
+        .and_then(|(_, r)| r.split_once(" of "))
+        .map(|(_, limit)| limit.split(';').next().unwrap_or(limit).trim())
+        .unwrap_or(a.id.as_str());
+    format!("budget:{subject}:{limit}")
+}
+
 /// The notification a feed message stands for, if any. `project_of` looks up a session's
 /// project dir (approvals do not carry it).
 pub(crate) fn from_feed(
@@ -208,7 +222,11 @@ pub(crate) fn from_feed(
                 at,
                 project_dir: project_of(&a.session_id),
                 link: format!("{base}/#/session/{}", a.session_id),
-                key: format!("permission:{}", a.id),
+                key: if budget {
+                    budget_key(&a)
+                } else {
+                    format!("permission:{}", a.id)
+                },
                 task_id: a.task_id,
                 session_id: Some(a.session_id),
                 approval_id: Some(a.id),
@@ -442,6 +460,31 @@ mod tests {
         json!({"id": "s_1", "claude_session_id": "c", "task_id": "t_1", "state": state,
             "health": "ended", "project_dir": project, "spawned": false,
             "started_at": "2026-11-01T09:00:00Z", "event_count": 3, "end_reason": "boom"})
+    }
+
+    #[test]
+    fn budget_holds_notify_once_per_task_and_limit() {
+        let at = chrono::Utc::now();
+        let held = |id: &str, reason: &str| {
+            let a = json!({"id": id, "session_id": "s_1", "task_id": "t_1",
+                "tool_name": "Bash", "tool_input": {}, "summary": "ls", "rule_id": "hold.budget",
+                "reason": reason, "status": "pending", "event": "PreToolUse",
+                "created_at": "2026-11-01T09:00:00Z"});
+            from_feed(types::APPROVAL_PENDING, at, &a, "u", &mut |_: &str| None)
+                .expect("a budget hold notifies")
+        };
+        let first = held("a_1", "budget reached: $1.02 of $1.00");
+        let again = held("a_2", "budget reached: $1.07 of $1.00");
+        let mixed = held(
+            "a_3",
+            "Deploys need a human; also budget reached: $1.09 of $1.00",
+        );
+        let raised = held("a_4", "budget reached: $2.01 of $2.00");
+        assert_eq!(first.kind, Kind::Budget);
+        assert_eq!(first.key, "budget:t_1:$1.00");
+        assert_eq!(again.key, first.key);
+        assert_eq!(mixed.key, first.key);
+        assert_eq!(raised.key, "budget:t_1:$2.00");
     }
 
     #[test]

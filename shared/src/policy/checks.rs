@@ -195,6 +195,36 @@ const SECRET_NAMES: &[&str] = &[
     "secrets.toml",
     "secrets.env",
     "secrets.txt",
+    // ... and its second pass: more credential files by name, shell histories, password
+    // stores, and the git configuration files other than `.git/config` (a submodule's remote
+    // URL carries its token just the same).
+    "credentials.toml",
+    "application_default_credentials.json",
+    "*.p8",
+    ".dev.vars",
+    "*.tfvars",
+    "*.tfvars.json",
+    "kubeconfig",
+    ".git-credentials*",
+    "secret.txt",
+    ".secrets",
+    ".terraformrc",
+    ".clasprc.json",
+    ".claude.json",
+    "*_history",
+    "logins.json",
+    "key4.db",
+    "**/.composer/auth.json",
+    "**/.config/rclone/**",
+    "**/.config/hub",
+    "**/.m2/settings.xml",
+    "**/.gradle/gradle.properties",
+    "**/.oci/**",
+    "**/.local/share/keyrings/**",
+    "**/.password-store/**",
+    "**/.git/config.worktree",
+    "**/.git/modules/**/config",
+    "**/.git/worktrees/*/config.worktree",
 ];
 
 /// Temporary directories where writes outside the project are fine.

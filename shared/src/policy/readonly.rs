@@ -286,15 +286,17 @@ fn git(args: &[Word]) -> Classified {
         return Classified::other();
     };
     let rest = &args[i + 1..];
-    // `%G?`, `%GK`, ... in a format run `gpg.program`; pathspec magic and globs can reach
+    // `%G?`, `%+GS`, `% GK`, ... in a format and `%(signature)` or `--sort=signature` run
+    // `gpg.program`; pathspec magic, globs and escapes (`'\.env'` matches `.env`) can reach
     // secret files the path checks do not see.
     for w in rest {
         let Some(v) = w.value.as_deref() else {
             return Classified::other();
         };
-        if v.contains("%G")
+        if ["%G", "%+G", "%-G", "% G"].iter().any(|g| v.contains(g))
+            || v.to_ascii_lowercase().contains("signature")
             || v.starts_with(":(")
-            || (!v.starts_with('-') && v.contains(['*', '?', '[']))
+            || (!v.starts_with('-') && v.contains(['*', '?', '[', '\\']))
         {
             return Classified::other();
         }

@@ -493,6 +493,7 @@ pub(super) fn wrapper(
     let mut cwd = raw.cwd.clone();
     let mut i = 0;
     let mut script: Option<Word> = None;
+    let mut env_changed = false;
     let mut replace: Option<String> = None;
     let mut arg_files: Vec<Word> = Vec::new();
     while i < args.len() {
@@ -548,6 +549,9 @@ pub(super) fn wrapper(
             ("env", "-C" | "--chdir") | ("sudo", "-D" | "--chdir") | ("unshare", "-w" | "--wd") => {
                 cwd = value.as_deref().map_or(CwdState::Unknown, |d| cwd.cd(d));
             }
+            // A removed variable changes what the program reads as much as a set one:
+            // `env -u XDG_CONFIG_HOME git status` reads a git configuration nobody looked at.
+            ("env", "-u" | "--unset" | "-i" | "--ignore-environment") => env_changed = true,
             ("env", "-S" | "--split-string") | ("su" | "runuser" | "flock", "-c" | "--command") => {
                 script = Some(
                     value
@@ -577,7 +581,7 @@ pub(super) fn wrapper(
         i += 1;
     }
     // `env` assignments.
-    let mut env_assigned = false;
+    let mut env_assigned = env_changed;
     if program == "env" {
         while let Some(w) = args.get(i) {
             let text = w.value.as_deref().unwrap_or(&w.raw);

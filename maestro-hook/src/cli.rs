@@ -64,7 +64,8 @@ pub enum Cli {
 const AFTER_HELP: &str = "\
 Environment (or the same KEY=VALUE lines in $MAESTRO_HOOK_CONFIG, default
 ~/.config/maestro-hook/config.env; the environment wins):
-  MAESTRO_URL                         server (default http://127.0.0.1:8420)
+  MAESTRO_URL                         server (default http://127.0.0.1:8420); several
+                                      servers comma-separated, tried in turn
   MAESTRO_TOKEN / MAESTRO_TOKEN_FILE  ingest token or machine credential (default:
                                       <server data dir>/ingest.token)
   MAESTRO_CA_FILE                     PEM CA certificates to verify an https server with

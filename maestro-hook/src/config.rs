@@ -92,7 +92,8 @@ impl std::fmt::Display for TokenSource {
 /// The hook's effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Server base URL, without a trailing slash.
+    /// Server base URL, without a trailing slash; several replicas as a comma-separated list
+    /// (`MAESTRO_URL=https://a:8420,https://b:8420`), tried in turn (see [`Config::servers`]).
     pub url: String,
     /// Where `url` came from.
     pub url_origin: Origin,
@@ -233,7 +234,7 @@ impl Config {
         let (url, url_origin) = lookup
             .get("MAESTRO_URL")
             .unwrap_or_else(|| (DEFAULT_URL.to_string(), Origin::Default));
-        let url = url.trim_end_matches('/').to_string();
+        let url = normalize_urls(&url);
 
         let server_data_dir = lookup
             .value("MAESTRO_DATA_DIR")
@@ -325,9 +326,9 @@ impl Config {
         }
     }
 
-    /// The webhook endpoint.
-    pub fn webhook_url(&self) -> String {
-        format!("{}{}", self.url, maestro_shared::wire::WEBHOOK_PATH)
+    /// The servers, in the order written (one unless `MAESTRO_URL` lists replicas).
+    pub fn servers(&self) -> Vec<&str> {
+        self.url.split(',').filter(|u| !u.is_empty()).collect()
     }
 
     /// How an `https://` server is verified: a pinned fingerprint wins over a CA file, which
@@ -382,6 +383,21 @@ fn find_token(lookup: &Lookup<'_>, data_dir: Option<&Path>) -> (Option<String>, 
         }
     }
     (None, TokenSource::Missing(tried))
+}
+
+/// `a/, b` → `a,b`: each server without spaces or trailing slashes, empty entries dropped;
+/// nothing left is the default server.
+fn normalize_urls(list: &str) -> String {
+    let urls: Vec<&str> = list
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+        .collect();
+    if urls.is_empty() {
+        DEFAULT_URL.to_string()
+    } else {
+        urls.join(",")
+    }
 }
 
 #[cfg(test)]
@@ -457,6 +473,7 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
         assert_eq!(c.warnings.len(), 1);
         assert_eq!(c.url, DEFAULT_URL);
+        assert_eq!(c.servers(), vec![DEFAULT_URL]);
         assert!(c.spool_dir.is_absolute());
     }
 
@@ -497,5 +514,20 @@ mod tests {
             .token_source
             .to_string()
             .contains("/nonexistent/data/ingest.token"));
+    }
+
+    #[test]
+    fn several_servers_are_listed_in_order() {
+        assert_eq!(
+            normalize_urls(" https://a:1/ , https://b:2,,"),
+            "https://a:1,https://b:2"
+        );
+        assert_eq!(normalize_urls(" , "), DEFAULT_URL);
+        let c = Config::load_with(&|k| match k {
+            "MAESTRO_HOOK_CONFIG" => Some("/nonexistent/x.env".into()),
+            "MAESTRO_URL" => Some("http://a:1/,http://b:2".into()),
+            _ => None,
+        });
+        assert_eq!(c.servers(), vec!["http://a:1", "http://b:2"]);
     }
 }

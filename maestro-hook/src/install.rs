@@ -437,7 +437,8 @@ pub fn run_install(
         );
     }
     if telemetry {
-        let url = server.unwrap_or(&cfg.url);
+        // Claude Code's exporter takes one endpoint: the first server.
+        let url = server.unwrap_or(cfg.servers().first().copied().unwrap_or(&cfg.url));
         let Some(token) = cfg.token.as_deref() else {
             return Err(
                 "--telemetry needs the ingest token or a machine credential (maestro-hook login) to put in the exporter's header".into(),

@@ -77,7 +77,7 @@ pub fn check(sender: &Sender) -> Option<Check> {
 
 /// How `https://` is verified, for `status`.
 pub fn tls_line(cfg: &Config) -> String {
-    if !cfg.url.starts_with("https://") {
+    if !cfg.servers().iter().any(|u| u.starts_with("https://")) {
         return "none (plain http)".into();
     }
     #[cfg(feature = "tls")]

@@ -3,6 +3,7 @@
 use crate::config::Config;
 use maestro_shared::api::IngestResponse;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 use ureq::config::Config as UreqConfig;
 use ureq::http::Uri;
@@ -37,10 +38,18 @@ pub fn is_permanent(status: u16) -> bool {
 }
 
 /// A blocking HTTP client for the webhook with fixed timeouts.
+///
+/// With several servers (`MAESTRO_URL=a,b`: replicas on one database) a POST goes to the one
+/// that answered last (remembered in the spool dir's `.server`, so the next hook process starts
+/// there), and on a connection failure, a timeout or a 5xx to the next; a 2xx or a permanent
+/// 4xx ends the round. Idempotent ingest makes a retry on another replica of an event the first
+/// one stored a duplicate, not a second event.
 pub struct Sender {
     agent: ureq::Agent,
-    endpoint: String,
+    endpoints: Vec<String>,
     auth: Option<String>,
+    /// Where the server that answered last is remembered (only with several servers).
+    preferred: Option<PathBuf>,
 }
 
 impl Sender {
@@ -64,21 +73,79 @@ impl Sender {
         };
         #[cfg(not(feature = "tls"))]
         let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), LiteralResolver);
+        let servers = cfg.servers();
         Sender {
             agent,
-            endpoint: cfg.webhook_url(),
+            endpoints: servers
+                .iter()
+                .map(|u| format!("{u}{}", maestro_shared::wire::WEBHOOK_PATH))
+                .collect(),
             auth: cfg.token.as_ref().map(|t| format!("Bearer {t}")),
+            preferred: (servers.len() > 1).then(|| cfg.spool_dir.join(PREFERRED_FILE)),
         }
     }
 
-    /// POSTs one serialised envelope. `wait_ms` is sent as `X-Maestro-Wait-Ms`.
+    /// The endpoints in the order to try: the one remembered first, then the rest as written.
+    fn order(&self) -> (Vec<&str>, Option<String>) {
+        let remembered = self
+            .preferred
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|s| s.trim().to_string());
+        let mut order: Vec<&str> = self.endpoints.iter().map(String::as_str).collect();
+        if let Some(i) = remembered
+            .as_deref()
+            .and_then(|r| order.iter().position(|e| *e == r))
+        {
+            let first = order.remove(i);
+            order.insert(0, first);
+        }
+        (order, remembered)
+    }
+
+    /// Remembers `endpoint` as the one to try first (atomically; a failure only costs the next
+    /// hook process a failed attempt).
+    fn remember(&self, endpoint: &str, remembered: Option<&str>) {
+        let Some(path) = &self.preferred else {
+            return;
+        };
+        if remembered == Some(endpoint) {
+            return;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, endpoint).is_ok() && std::fs::rename(&tmp, path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// POSTs one serialised envelope, failing over between the servers. `wait_ms` is sent as
+    /// `X-Maestro-Wait-Ms`.
     pub fn post(&self, body: &[u8], wait_ms: Option<u64>) -> SendOutcome {
+        let (order, remembered) = self.order();
+        let mut failures = Vec::new();
+        for endpoint in &order {
+            match self.post_to(endpoint, body, wait_ms) {
+                SendOutcome::Retry(why) if order.len() > 1 => {
+                    failures.push(format!("{}: {why}", server_of(endpoint)));
+                }
+                SendOutcome::Retry(why) => return SendOutcome::Retry(why),
+                done => {
+                    self.remember(endpoint, remembered.as_deref());
+                    return done;
+                }
+            }
+        }
+        SendOutcome::Retry(failures.join("; "))
+    }
+
+    /// One POST to one server.
+    fn post_to(&self, endpoint: &str, body: &[u8], wait_ms: Option<u64>) -> SendOutcome {
         let Some(auth) = &self.auth else {
             return SendOutcome::Retry("no ingest token configured".into());
         };
         let mut req = self
             .agent
-            .post(&self.endpoint)
+            .post(endpoint)
             .header("Authorization", auth)
             .header("Content-Type", "application/json");
         if let Some(ms) = wait_ms {
@@ -117,9 +184,10 @@ impl Sender {
     /// when it refuses it. Returns (status, body); `None` without a configured token.
     pub fn check_token(&self) -> Option<Result<(u16, String), String>> {
         let auth = self.auth.as_ref()?;
+        let (order, _) = self.order();
         Some(
             self.agent
-                .get(&self.endpoint)
+                .get(order.first().copied().unwrap_or_default())
                 .header("Authorization", auth)
                 .call()
                 .map_err(|e| describe_error(&e))
@@ -148,6 +216,16 @@ impl Sender {
             .map_err(|e| describe_error(&e))?;
         Ok((status, body))
     }
+}
+
+/// The spool dir's file naming the server that answered last (not an envelope: no `.json`).
+const PREFERRED_FILE: &str = ".server";
+
+/// `https://a:1/api/...` → `https://a:1`, for messages.
+fn server_of(endpoint: &str) -> &str {
+    endpoint
+        .strip_suffix(maestro_shared::wire::WEBHOOK_PATH)
+        .unwrap_or(endpoint)
 }
 
 /// Resolves IP literals without DNS, and without the thread that ureq's
@@ -334,6 +412,60 @@ mod tests {
                 (SendOutcome::Retry(_), false) => {}
                 (other, _) => panic!("unexpected {other:?} for {answer}"),
             }
+        }
+    }
+
+    /// A URL nothing listens on (bound, then closed: refused).
+    fn dead_url() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    }
+
+    #[test]
+    fn fails_over_to_the_next_server_and_starts_there_next_time() {
+        let spool = tempfile::tempdir().expect("spool");
+        let dead = dead_url();
+        let (live, h) = one_shot(http("200 OK", "{}"));
+        let mut c = cfg(&format!("{dead},{live}"));
+        c.spool_dir = spool.path().to_path_buf();
+        let sender = Sender::new(&c, Duration::from_secs(5));
+        assert!(matches!(
+            sender.post(b"{}", None),
+            SendOutcome::Delivered(_)
+        ));
+        assert!(h.join().expect("server").starts_with("POST "));
+        let live_endpoint = format!("{live}{}", maestro_shared::wire::WEBHOOK_PATH);
+        let remembered =
+            std::fs::read_to_string(spool.path().join(PREFERRED_FILE)).expect(".server");
+        assert_eq!(remembered, live_endpoint);
+        // The next hook process starts with the server that answered.
+        assert_eq!(
+            Sender::new(&c, Duration::from_secs(5)).order().0[0],
+            live_endpoint
+        );
+
+        // A 5xx moves on too; a 4xx that retrying cannot fix does not.
+        let (busy, hb) = one_shot(http("503 Service Unavailable", "{}"));
+        let (bad, hr) = one_shot(http("422 Unprocessable Entity", "{}"));
+        let mut c = cfg(&format!("{busy},{bad}"));
+        c.spool_dir = spool.path().to_path_buf();
+        let out = Sender::new(&c, Duration::from_secs(5)).post(b"{}", None);
+        hb.join().expect("busy");
+        hr.join().expect("bad");
+        assert!(
+            matches!(out, SendOutcome::Reject { status: 422, .. }),
+            "{out:?}"
+        );
+
+        // Every server down: one retry naming each.
+        let (a, b) = (dead_url(), dead_url());
+        let mut c = cfg(&format!("{a},{b}"));
+        c.spool_dir = spool.path().to_path_buf();
+        match Sender::new(&c, Duration::from_secs(5)).post(b"{}", None) {
+            SendOutcome::Retry(why) => {
+                assert!(why.contains(&a) && why.contains(&b), "{why}");
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 

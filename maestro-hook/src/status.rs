@@ -30,22 +30,34 @@ pub fn run(cfg: &Config, project_dir: &Path, home: &Path, claude: &Choice) -> i3
         crate::config::Origin::File(p) => format!("config file {}", p.display()),
         crate::config::Origin::Default => "default".to_string(),
     };
-    println!("server: {} (from {origin})", cfg.url);
+    let servers = cfg.servers();
     let sender = Sender::new(cfg, cfg.timeout.max(Duration::from_secs(2)));
-    let reachable = match sender.get(&format!("{}/healthz", cfg.url)) {
-        Ok((status, body)) => {
-            let health = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
-                .unwrap_or_else(|| body.trim().chars().take(80).collect());
-            println!("  reachable: yes (GET /healthz: {status} {health})");
-            (200..300).contains(&status)
+    let mut reachable = false;
+    for (i, server) in servers.iter().enumerate() {
+        if servers.len() == 1 {
+            println!("server: {server} (from {origin})");
+        } else {
+            println!(
+                "server {} of {}: {server} (from {origin})",
+                i + 1,
+                servers.len()
+            );
         }
-        Err(e) => {
-            println!("  reachable: no ({e})");
-            false
-        }
-    };
+        reachable |= match sender.get(&format!("{server}/healthz")) {
+            Ok((status, body)) => {
+                let health = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
+                    .unwrap_or_else(|| body.trim().chars().take(80).collect());
+                println!("  reachable: yes (GET /healthz: {status} {health})");
+                (200..300).contains(&status)
+            }
+            Err(e) => {
+                println!("  reachable: no ({e})");
+                false
+            }
+        };
+    }
     println!("tls: {}", crate::login::tls_line(cfg));
     println!("token: {}", cfg.token_source);
     // A wrong token looks fine until every event lands in quarantine with a 401: ask.

@@ -3,30 +3,16 @@
 
 mod hook_support;
 
-use hook_support::{all_events, closed_port, HookEnv};
+use hook_support::{all_events, closed_port, tool_event, HookEnv};
 use maestro_shared::Envelope;
 use maestro_tests::server::TestServer;
 use maestro_tests::wait_for;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
 
 /// Generous bound for the spool to drain.
 const DRAIN_BOUND: Duration = Duration::from_secs(120);
-
-fn tool_event(session: &str, n: usize) -> Value {
-    json!({
-        "session_id": session,
-        "transcript_path": format!("/home/dev/.claude/projects/-home-dev-proj/{session}.jsonl"),
-        "cwd": "/home/dev/proj",
-        "hook_event_name": "PostToolUse",
-        "tool_name": "Bash",
-        "tool_input": {"command": format!("echo {n}"), "description": "count"},
-        "tool_response": {"stdout": format!("{n}\n"), "stderr": "", "interrupted": false},
-        "tool_use_id": format!("toolu_{session}_{n:04}"),
-        "duration_ms": 3
-    })
-}
 
 fn wait_spool_empty(hook: &HookEnv) {
     wait_for("the spool to drain", DRAIN_BOUND, || {

@@ -5,7 +5,7 @@
 
 mod hook_support;
 
-use hook_support::{all_events, HookEnv};
+use hook_support::{all_events, tool_event, HookEnv};
 use maestro_tests::server::TestServer;
 use maestro_tests::{bin_path, wait_for};
 use serde_json::{json, Value};
@@ -14,20 +14,6 @@ use std::path::Path;
 use std::time::Duration;
 
 const BOUND: Duration = Duration::from_secs(60);
-
-fn tool_event(session: &str, n: usize) -> Value {
-    json!({
-        "session_id": session,
-        "transcript_path": format!("/home/dev/.claude/projects/-home-dev-proj/{session}.jsonl"),
-        "cwd": "/home/dev/proj",
-        "hook_event_name": "PostToolUse",
-        "tool_name": "Bash",
-        "tool_input": {"command": format!("echo {n}"), "description": "count"},
-        "tool_response": {"stdout": format!("{n}\n"), "stderr": "", "interrupted": false},
-        "tool_use_id": format!("toolu_{session}_{n:04}"),
-        "duration_ms": 3
-    })
-}
 
 /// A hook environment on the default spool-first path, its drainer lingering 30 s.
 fn spool_first(url: &str) -> HookEnv {

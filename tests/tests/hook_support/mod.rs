@@ -6,7 +6,7 @@
 
 use maestro_tests::server::{TestServer, INGEST_TOKEN};
 use maestro_tests::{bin_path, fixture};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -304,4 +304,19 @@ pub fn all_captured_payloads() -> Vec<(String, Value)> {
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
+}
+
+/// A PostToolUse of `echo N` in `session`, its tool-use id `toolu_<session>_<N:04>`.
+pub fn tool_event(session: &str, n: usize) -> Value {
+    json!({
+        "session_id": session,
+        "transcript_path": format!("/home/dev/.claude/projects/-home-dev-proj/{session}.jsonl"),
+        "cwd": "/home/dev/proj",
+        "hook_event_name": "PostToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": format!("echo {n}"), "description": "count"},
+        "tool_response": {"stdout": format!("{n}\n"), "stderr": "", "interrupted": false},
+        "tool_use_id": format!("toolu_{session}_{n:04}"),
+        "duration_ms": 3
+    })
 }

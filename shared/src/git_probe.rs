@@ -46,6 +46,10 @@ pub enum Refusal {
     /// A hook an index refresh runs.
     #[error("the repository has a `post-index-change` hook ({0}): an index refresh runs it")]
     Hook(PathBuf),
+    /// A symbolic or hard link among git's own files: git reads it and quotes its lines in
+    /// errors and status (`packed-refs`, `shallow`, `info/grafts`, a worktree's `locked`).
+    #[error("git's own files include a link ({0}): git would read and quote what it leads to")]
+    Linked(PathBuf),
     /// The index holds submodules.
     #[error(
         "the repository has submodules: git runs itself inside them, under their own configuration"
@@ -59,14 +63,27 @@ pub fn check(dir: &Path, home: Option<&Path>) -> Result<(), Refusal> {
     let found = git(
         dir,
         home,
-        &["rev-parse", "--absolute-git-dir", "--git-path", "hooks"],
+        &[
+            "rev-parse",
+            "--absolute-git-dir",
+            "--git-common-dir",
+            "--git-path",
+            "hooks",
+        ],
     )?;
     let mut lines = found.lines();
-    let (Some(git_dir), Some(hooks)) = (lines.next(), lines.next()) else {
+    let (Some(git_dir), Some(common_dir), Some(hooks)) = (lines.next(), lines.next(), lines.next())
+    else {
         return Err(Refusal::Unknown(format!(
             "unexpected `git rev-parse` output {found:?}"
         )));
     };
+    let common_dir = dir.join(common_dir);
+    for d in [Path::new(git_dir), common_dir.as_path()] {
+        if let Some(link) = linked_file_in(d)? {
+            return Err(Refusal::Linked(link));
+        }
+    }
     let listed = git(dir, home, &["config", "--list", "--show-scope", "-z"])?;
     for (scope, key, value) in entries(&listed) {
         if let Some(why) = judge(&key, value).or_else(|| judge_repository_key(scope, &key)) {
@@ -93,6 +110,52 @@ pub fn check(dir: &Path, home: Option<&Path>) -> Result<(), Refusal> {
         return Err(Refusal::Submodules);
     }
     Ok(())
+}
+
+/// The most entries of a git dir looked at (object files excepted) before giving up.
+const MAX_GIT_DIR_ENTRIES: usize = 200_000;
+
+/// The first symbolic link, or file with more than one hard link, among git's own files in
+/// `git_dir` (object files and packs excepted: git never quotes them), if any.
+fn linked_file_in(git_dir: &Path) -> Result<Option<PathBuf>, Refusal> {
+    use std::os::unix::fs::MetadataExt;
+    let mut pending = vec![git_dir.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d)
+            .map_err(|e| Refusal::Unknown(format!("cannot list {}: {e}", d.display())))?;
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Refusal::Unknown(format!("cannot list {}: {e}", d.display())))?;
+            seen += 1;
+            if seen > MAX_GIT_DIR_ENTRIES {
+                return Err(Refusal::Unknown(format!(
+                    "{} has more than {MAX_GIT_DIR_ENTRIES} files to look at",
+                    git_dir.display()
+                )));
+            }
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| Refusal::Unknown(format!("{}: {e}", path.display())))?;
+            if meta.file_type().is_symlink() || (meta.is_file() && meta.nlink() > 1) {
+                return Ok(Some(path));
+            }
+            if meta.is_dir() && !is_object_store(git_dir, &path) {
+                pending.push(path);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `objects/<2 hex>`, `objects/pack` (not `objects/info`, whose `alternates` git quotes) and
+/// git-lfs's `lfs/objects`.
+fn is_object_store(git_dir: &Path, path: &Path) -> bool {
+    path == git_dir.join("lfs").join("objects")
+        || path.parent() == Some(&git_dir.join("objects"))
+            && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n == "pack" || (n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            })
 }
 
 /// `git ARGS` in `dir`: stdout, or why it failed.
@@ -215,6 +278,25 @@ fn judge(key: &str, value: Option<&str>) -> Option<&'static str> {
             Some("makes reading a missing object fetch it over the network")
         }
         ("trace2", _, _) => Some("writes traces to a file or socket it names"),
+        // git-lfs (run as the standard `filter.lfs` program) reads its own keys: extensions
+        // and custom transfers are programs, `lfs.storage` a place it writes.
+        ("lfs", true, _)
+            if sub.is_some_and(|s| {
+                s.starts_with("extension.") || s.starts_with("customtransfer.")
+            }) =>
+        {
+            Some("names a program git-lfs runs")
+        }
+        ("lfs", false, "storage" | "standalonetransferagent") => {
+            Some("names where git-lfs writes or what it runs")
+        }
+        // An include read from a descriptor (`/dev/stdin`, `/dev/fd/5`) is whatever the
+        // command is fed, which this look cannot see.
+        ("include", false, "path") | ("includeif", true, "path")
+            if value.is_some_and(|v| v.starts_with("/dev/") || v.starts_with("/proc/")) =>
+        {
+            Some("includes configuration from a descriptor")
+        }
         ("submodule", _, _) => Some("makes git run itself inside submodules"),
         // `git blame` prints the first line it cannot parse: any file's first line (a token
         // through a symlink, `.env`). Only GitHub's convention, which `check` makes sure is a

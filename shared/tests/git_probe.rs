@@ -261,3 +261,43 @@ fn signatures_and_quoted_files_are_the_users_to_configure_not_the_repositorys() 
     assert!(w.check(&dir).is_err());
     assert!(!w.ran("ran"));
 }
+
+#[test]
+fn links_among_gits_own_files_lfs_programs_and_descriptor_includes_are_refused() {
+    let w = World::new();
+    // git quotes the lines of `shallow`, `packed-refs`, `info/grafts`, a worktree's `locked`
+    // in its errors: a link there leaks what it leads to.
+    let secret = w.root.join("operator.token");
+    std::fs::write(&secret, "mop_SECRET\n").expect("secret");
+    for file in [
+        "shallow",
+        "packed-refs",
+        "info/grafts",
+        "objects/info/alternates",
+    ] {
+        let dir = w.repo(&format!("linked-{}", file.replace('/', "-")));
+        let at = dir.join(".git").join(file);
+        let _ = std::fs::remove_file(&at);
+        std::os::unix::fs::symlink(&secret, &at).expect("link");
+        assert!(
+            matches!(w.check(&dir), Err(Refusal::Linked(p)) if p == at),
+            "{file}: {:?}",
+            w.check(&dir)
+        );
+        std::fs::remove_file(&at).expect("rm");
+        std::fs::hard_link(&secret, &at).expect("hard link");
+        assert!(matches!(w.check(&dir), Err(Refusal::Linked(_))), "{file}");
+    }
+    // git-lfs's own programs and storage, beside the standard filter.
+    let lfs = w.repo("lfs");
+    w.git(&lfs, &["config", "lfs.extension.x.clean", &w.trap("ran")]);
+    assert!(w.check(&lfs).is_err());
+    let store = w.repo("lfs-storage");
+    w.git(&store, &["config", "lfs.storage", "/tmp/elsewhere"]);
+    assert!(w.check(&store).is_err());
+    // An include read from what the command is fed.
+    let fed = w.repo("fed");
+    w.git(&fed, &["config", "include.path", "/dev/stdin"]);
+    assert!(w.check(&fed).is_err());
+    assert!(!w.ran("ran"));
+}

@@ -225,6 +225,10 @@ const SECRET_NAMES: &[&str] = &[
     "**/.git/config.worktree",
     "**/.git/modules/**/config",
     "**/.git/worktrees/*/config.worktree",
+    "password.txt",
+    "passwords.txt",
+    "credentials.txt",
+    "rclone.conf",
 ];
 
 /// Temporary directories where writes outside the project are fine.

@@ -169,6 +169,40 @@ pub(crate) fn is_harmless_device(path: &str) -> bool {
     ) || own_fd
 }
 
+/// A descriptor's path (`/dev/fd/5`, `/dev/stdin`, `/proc/self/fd/0`): opening it opens the
+/// descriptor's file again, for writing too.
+fn is_descriptor_path(path: &str) -> bool {
+    matches!(path, "/dev/stdin" | "/dev/stdout" | "/dev/stderr")
+        || ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"]
+            .iter()
+            .any(|dir| path.starts_with(dir))
+}
+
+/// A command that reads a file through a redirection (`5<f`, `<f`, its enclosing compound's
+/// too) and names a descriptor path anywhere (a write redirection or an argument: `tee
+/// /dev/fd/5`): on Linux that path opens the file again, writable.
+fn reopens_a_read_descriptor(raw: &RawCommand) -> bool {
+    let reads_a_file = raw.redirects.iter().any(|r| {
+        !r.write
+            && r.target
+                .value
+                .as_deref()
+                .is_none_or(|v| !is_harmless_device(v))
+    });
+    reads_a_file
+        && raw
+            .redirects
+            .iter()
+            .filter(|r| r.write)
+            .map(|r| &r.target)
+            .chain(raw.argv.iter())
+            .any(|w| {
+                w.value.as_deref().is_some_and(is_descriptor_path)
+                    || w.raw.contains("/fd/")
+                    || w.raw.contains("/dev/std")
+            })
+}
+
 pub(super) fn target(word: &Word, cwd: &CwdState) -> Option<Target> {
     match &word.value {
         Some(v) if v == "-" || v.is_empty() || is_harmless_device(v) => None,
@@ -199,6 +233,12 @@ pub(super) fn interpret(raw: &RawCommand, depth: usize, out: &mut Vec<Analyzed>)
     let mut a = Analyzed::new(raw, expand_braces(&raw.argv));
     if let Some(t) = &raw.taint {
         a.problem = Some(t.clone());
+    }
+    if reopens_a_read_descriptor(raw) {
+        a.problem = Some(
+            "writes to a descriptor path while it reads a file (`5<f >/dev/fd/5` opens f for writing)"
+                .into(),
+        );
     }
     for r in &raw.redirects {
         let kind = if r.write {
@@ -620,9 +660,13 @@ fn interpret_program(
         _ => {
             file_effects(program, a, &args, &cwd);
             let mut classified = readonly::classify(program, &args);
-            if program == "git" && cwd != CwdState::Session {
-                // After a `cd` git may run inside an embedded repository whose `config` runs
-                // code (core.fsmonitor): only the session's own directory is trusted.
+            // After a `cd` git may run inside an embedded repository whose `config` runs
+            // code (core.fsmonitor): only the session's own directory is trusted. And git
+            // reads configuration from its input (`include.path = /dev/stdin`, `/dev/fd/5`)
+            // that the probe, which looked at the repository, never saw.
+            let fed =
+                raw.piped || raw.stdin_text.is_some() || raw.redirects.iter().any(|r| !r.write);
+            if program == "git" && (cwd != CwdState::Session || fed) {
                 classified.role = Role::Other;
             }
             a.role = classified.role;

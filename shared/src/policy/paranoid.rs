@@ -161,8 +161,96 @@ pub(crate) fn command_problem(c: &super::commands::Analyzed) -> Option<String> {
 const SOURCE_TYPES: &[&str] = &[
     "rust", "ts", "js", "py", "go", "java", "kotlin", "swift", "c", "cpp", "cs", "rb", "php",
     "scala", "elixir", "erlang", "haskell", "lua", "dart", "zig", "md", "markdown", "html", "css",
-    "sass", "vue", "svelte", "sh", "sql", "proto", "txt", "rst", "tex",
+    "sass", "vue", "svelte", "sh", "sql", "proto", "rst", "tex",
 ];
+
+/// File names of secrets a Grep glob must not select (ripgrep matches a glob without `/`
+/// against the file name, hidden files included): the secret names the checks list, by
+/// example (`token.txt` for `*.txt`, red team stop 26).
+const SECRET_FILE_EXAMPLES: &[&str] = &[
+    ".env",
+    ".env.local",
+    ".envrc",
+    "token",
+    "token.txt",
+    "token.json",
+    "api_token",
+    "github_token",
+    "deploy-token",
+    "x.token",
+    "operator.token",
+    "ingest.token",
+    "secret.txt",
+    "secrets.txt",
+    "secrets.yaml",
+    "secrets.yml",
+    "secrets.json",
+    "secrets.toml",
+    "secrets.env",
+    ".secrets",
+    "credentials",
+    "credentials.json",
+    "credentials.toml",
+    "credentials.txt",
+    ".credentials.json",
+    "application_default_credentials.json",
+    "client_secret_1.json",
+    "service-account.json",
+    "config.json",
+    "hosts.yml",
+    "config",
+    "kubeconfig",
+    "id_rsa",
+    "id_ed25519",
+    "id_ecdsa",
+    "id_dsa",
+    "x.pem",
+    "x.key",
+    "x.p12",
+    "x.pfx",
+    "x.p8",
+    "x.jks",
+    "x.keystore",
+    "x.kdbx",
+    ".npmrc",
+    ".netrc",
+    ".pypirc",
+    ".pgpass",
+    ".my.cnf",
+    ".htpasswd",
+    ".vault-token",
+    ".git-credentials",
+    ".boto",
+    ".s3cfg",
+    "terraform.tfstate",
+    "prod.tfvars",
+    ".terraformrc",
+    ".clasprc.json",
+    ".claude.json",
+    ".dev.vars",
+    "password.txt",
+    "passwords.txt",
+    "rclone.conf",
+    "settings.xml",
+    "gradle.properties",
+    "auth.json",
+    ".bash_history",
+    ".zsh_history",
+    "logins.json",
+    "key4.db",
+];
+
+/// Whether a Grep `glob` (braces expanded; its last component, as ripgrep matches a glob
+/// without `/` against file names) selects a file named like a secret.
+fn glob_selects_secret(glob: &str) -> bool {
+    super::glob::expand_braces(glob).iter().any(|g| {
+        let name = g.rsplit('/').next().unwrap_or(g);
+        let name = if name == "**" { "*" } else { name };
+        SECRET_FILE_EXAMPLES
+            .iter()
+            .any(|e| super::glob::glob_match(name, e, false))
+    })
+}
 
 /// Why a non-Bash tool call must not be allowed, if it must not.
 pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
@@ -192,6 +280,17 @@ pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
             "Grep without a glob or source-type filter searches every file below its path, secret files included (each match is an answer about their contents)"
                 .into(),
         );
+    }
+    if let Some(g) = input
+        .get("glob")
+        .and_then(Value::as_str)
+        .filter(|g| !g.trim_start().starts_with('!'))
+    {
+        if glob_selects_secret(g) {
+            return Some(format!(
+                "Grep's glob {g:?} selects files named like secrets"
+            ));
+        }
     }
     for key in ["glob", "path", "type"] {
         if let Some(v) = input.get(key).and_then(Value::as_str) {
@@ -542,8 +641,10 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                         "git {a} changes which repository or config is used"
                     ));
                 }
-                if a.contains("%G") {
-                    return Some("a %G format runs gpg.program".into());
+                if ["%G", "%+G", "%-G", "% G"].iter().any(|g| a.contains(g))
+                    || a.to_ascii_lowercase().contains("signature")
+                {
+                    return Some("a signature check runs gpg.program".into());
                 }
                 if a.starts_with(":(")
                     || a.starts_with(":/")
@@ -607,7 +708,54 @@ fn segment_problem(words: &[String], cd_before: bool) -> Option<String> {
                 let content_free = sub == "diff"
                     && args.iter().any(|a| is_content_free_flag(a))
                     && !args.iter().any(|a| is_patch_flag(a));
-                // (`git grep` takes its pattern there, and refuses a blob as a tree.)
+                // `git grep` takes its pattern there (unless `-e`/`-f` give it) and searches a
+                // blob named as a revision whatever the path (red team, stop 26), and a
+                // `REV:dir` tree with the paths relative to it: only revisions relative to HEAD.
+                if sub == "grep" {
+                    let takes_value = |a: &str| {
+                        matches!(
+                            a,
+                            "-e" | "-f"
+                                | "--regexp"
+                                | "--file"
+                                | "-A"
+                                | "-B"
+                                | "-C"
+                                | "-m"
+                                | "--max-count"
+                                | "--max-depth"
+                                | "--threads"
+                                | "--context"
+                                | "--after-context"
+                                | "--before-context"
+                        )
+                    };
+                    let pattern_given = before.iter().any(|a| {
+                        a.starts_with("-e")
+                            || a.starts_with("-f")
+                            || a.starts_with("--regexp")
+                            || a.starts_with("--file")
+                    });
+                    let after_sub = before.iter().skip_while(|a| a.as_str() != sub).skip(1);
+                    let mut positionals = Vec::new();
+                    let mut skip_next = false;
+                    for a in after_sub {
+                        if std::mem::take(&mut skip_next) {
+                            continue;
+                        }
+                        if a.starts_with('-') {
+                            skip_next = takes_value(a);
+                        } else {
+                            positionals.push(a.as_str());
+                        }
+                    }
+                    let mut revs = positionals.into_iter().skip(usize::from(!pattern_given));
+                    if revs.any(|r| r.contains(':') || !is_head_relative_range(r)) {
+                        return Some(
+                            "git grep in a revision that may name a blob or a subtree".into(),
+                        );
+                    }
+                }
                 if sub != "grep"
                     && !content_free
                     && revisions
@@ -798,6 +946,23 @@ mod tests {
         assert!(g(serde_json::json!({"pattern": "x", "path": "src"})).is_some());
         assert!(g(serde_json::json!({"pattern": "x", "path": "src", "glob": "*.rs"})).is_none());
         assert!(g(serde_json::json!({"pattern": "x", "type": "rust"})).is_none());
+        for glob in [
+            "*.txt",
+            "config.json",
+            "hosts.yml",
+            "config",
+            "*",
+            "**",
+            "*.{rs,yaml}",
+            "a/**/*.toml",
+        ] {
+            assert!(
+                g(serde_json::json!({"pattern": "x", "glob": glob})).is_some(),
+                "{glob}"
+            );
+        }
+        assert!(g(serde_json::json!({"pattern": "x", "type": "txt"})).is_some());
+        assert!(g(serde_json::json!({"pattern": "x", "glob": "*.{rs,ts}"})).is_none());
         assert!(tool_problem("Read", &serde_json::json!({})).is_none());
     }
 }

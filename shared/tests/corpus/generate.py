@@ -626,6 +626,27 @@ d("redteam3-git", "ask",
   "git diff --no-ext-diff --no-textconv HEAD -- '\\.env'",
   "env -u XDG_CONFIG_HOME git status", "env --unset=HOME git status", "env -i git status",
 )
+# ... and its second pass.
+d("redteam4", "ask",
+  "echo '{}' 5<.claude/settings.json >/dev/fd/5",
+  "echo x <.mcp.json >/dev/stdin",
+  "echo ref: refs/heads/evil 5<.git/HEAD >/proc/self/fd/5",
+  "tee /dev/fd/5 5<README.md",
+  "{ echo x >/dev/fd/5; } 5<README.md",
+  "git status < README.md",
+  "git status 5<README.md",
+  "git status <<< '[core]'",
+  "cat README.md | git status",
+  "git grep -e . a8b3e73d278a7bd7ae30b43f9d20de69821bab1c -- README.md",
+  "git grep -e . b7141fa -- README.md",
+  "git grep -e . HEAD:.docker -- config.json",
+  "git grep -e . HEAD:src -- main.rs",
+  "cat password.txt", "cat credentials.txt", "cat rclone.conf",
+)
+for g in ["*.txt", "config.json", "hosts.yml", "config", "*", "*.{md,txt}"]:
+    dt("redteam4", "ask", "Grep", pattern="sk_live", glob=g, output_mode="files_with_matches")
+dt("redteam4", "ask", "Grep", pattern="sk_live", type="txt", output_mode="files_with_matches")
+
 for f in ["secrets.yaml", ".pgpass", "service-account.json", "token.txt", ".git/config.worktree", "kubeconfig"]:
     dt("redteam3-secret-names", "ask", "Read", file_path="{project}/" + f)
 

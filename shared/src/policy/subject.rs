@@ -135,21 +135,21 @@ pub(crate) fn tool_subject<'a>(tool: &'a str, input: &Value, ctx: &EvalContext) 
         }
     }
     if tool == "Glob" {
-        // An absolute or escaping pattern reads where it points.
+        // The pattern lists where it points: an absolute or escaping one, and one whose
+        // literal directories lead out through a symlink (`h/**` with `h -> ~`), judged like
+        // any path (its part before the first wildcard resolved).
         if let Some(pattern) = input.get("pattern").and_then(Value::as_str) {
-            if pattern.starts_with('/') || pattern.starts_with('~') || pattern.contains("..") {
-                let full = if pattern.starts_with('/') || pattern.starts_with('~') {
-                    pattern.to_string()
-                } else {
-                    format!("{written}/{pattern}")
-                };
-                subject.accesses.push(FileAccess {
-                    kind,
-                    path: paths::resolve_tool_path(&full, ctx),
-                    written: full,
-                    recursive: false,
-                });
-            }
+            let full = if pattern.starts_with('/') || pattern.starts_with('~') {
+                pattern.to_string()
+            } else {
+                format!("{}/{pattern}", written.trim_end_matches('/'))
+            };
+            subject.accesses.push(FileAccess {
+                kind,
+                path: paths::resolve_tool_path(&full, ctx),
+                written: full,
+                recursive: false,
+            });
         }
     }
     subject

@@ -646,6 +646,8 @@ d("redteam4", "ask",
 for g in ["*.txt", "config.json", "hosts.yml", "config", "*", "*.{md,txt}"]:
     dt("redteam4", "ask", "Grep", pattern="sk_live", glob=g, output_mode="files_with_matches")
 dt("redteam4", "ask", "Grep", pattern="sk_live", type="txt", output_mode="files_with_matches")
+dt("redteam4", "ask", "Glob", pattern="h/**")
+dt("redteam4", "ask", "Glob", pattern="sshlink/*")
 
 for f in ["secrets.yaml", ".pgpass", "service-account.json", "token.txt", ".git/config.worktree", "kubeconfig"]:
     dt("redteam3-secret-names", "ask", "Read", file_path="{project}/" + f)

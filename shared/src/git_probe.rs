@@ -50,6 +50,9 @@ pub enum Refusal {
     /// errors and status (`packed-refs`, `shallow`, `info/grafts`, a worktree's `locked`).
     #[error("git's own files include a link ({0}): git would read and quote what it leads to")]
     Linked(PathBuf),
+    /// git would read or write a repository elsewhere than the directory's own.
+    #[error("git would use a repository outside the project ({0})")]
+    Outside(PathBuf),
     /// The index holds submodules.
     #[error(
         "the repository has submodules: git runs itself inside them, under their own configuration"
@@ -83,6 +86,18 @@ pub fn check(dir: &Path, home: Option<&Path>) -> Result<(), Refusal> {
         if let Some(link) = linked_file_in(d)? {
             return Err(Refusal::Linked(link));
         }
+        // Alternates name more object dirs, whose own `info/alternates` git reads and quotes
+        // too (a link one level down leaked keys): none are looked into, so none are allowed.
+        let alternates = d.join("objects").join("info").join("alternates");
+        if alternates.exists() {
+            return Err(Refusal::Outside(alternates));
+        }
+    }
+    // git refreshes (writes) the index of the repository it uses: its own `.git`, or a linked
+    // worktree's dir in the repository that owns it; a `.git` file naming any other place
+    // makes git read and write there.
+    if !within_project(dir, Path::new(git_dir), &common_dir) {
+        return Err(Refusal::Outside(PathBuf::from(git_dir)));
     }
     let listed = git(dir, home, &["config", "--list", "--show-scope", "-z"])?;
     for (scope, key, value) in entries(&listed) {
@@ -110,6 +125,32 @@ pub fn check(dir: &Path, home: Option<&Path>) -> Result<(), Refusal> {
         return Err(Refusal::Submodules);
     }
     Ok(())
+}
+
+/// Whether git uses `dir`'s own repository (its `.git` inside it), a linked worktree's git dir
+/// (`<common>/worktrees/<name>`, made by `git worktree add`), or the repository `dir` is part
+/// of (no `.git` in `dir`: git walked up); not a `.git` file or link naming another place.
+fn within_project(dir: &Path, git_dir: &Path, common_dir: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let (Some(dir), Some(git_dir), Some(common)) = (canon(dir), canon(git_dir), canon(common_dir))
+    else {
+        return false;
+    };
+    if git_dir.starts_with(&dir) && common.starts_with(&dir) {
+        return true;
+    }
+    // No `.git` here: git walked up to the repository the directory is part of (a monorepo's
+    // subdirectory; its configuration was judged above).
+    if std::fs::symlink_metadata(dir.join(".git")).is_err() {
+        return true;
+    }
+    // A linked worktree: its git dir is `<common>/worktrees/<name>` and that dir's `gitdir`
+    // file names this worktree's `.git`.
+    git_dir.parent() == Some(&common.join("worktrees"))
+        && std::fs::read_to_string(git_dir.join("gitdir"))
+            .ok()
+            .and_then(|g| canon(Path::new(g.trim())))
+            == Some(dir.join(".git"))
 }
 
 /// The most entries of a git dir looked at (object files excepted) before giving up.

@@ -301,3 +301,34 @@ fn links_among_gits_own_files_lfs_programs_and_descriptor_includes_are_refused()
     assert!(w.check(&fed).is_err());
     assert!(!w.ran("ran"));
 }
+
+#[test]
+fn a_git_file_naming_another_repository_and_alternates_are_refused() {
+    let w = World::new();
+    // `.git` as a file naming a repository elsewhere: git would refresh (write) its index.
+    let elsewhere = w.repo("elsewhere");
+    let project = w.root.join("tarball");
+    std::fs::create_dir_all(&project).expect("project");
+    std::fs::write(
+        project.join(".git"),
+        format!("gitdir: {}\n", elsewhere.join(".git").display()),
+    )
+    .expect("gitfile");
+    assert!(
+        matches!(w.check(&project), Err(Refusal::Outside(_))),
+        "{:?}",
+        w.check(&project)
+    );
+    // A monorepo's subdirectory (no `.git` of its own) is the repository's own business.
+    let sub = elsewhere.join("services").join("api");
+    std::fs::create_dir_all(&sub).expect("sub");
+    assert_eq!(w.check(&sub), Ok(()));
+    // Alternates: more object dirs, whose own files git quotes.
+    let alt = w.repo("alternates");
+    std::fs::write(
+        alt.join(".git/objects/info/alternates"),
+        "../../evil/objects\n",
+    )
+    .expect("alternates");
+    assert!(matches!(w.check(&alt), Err(Refusal::Outside(_))));
+}

@@ -751,9 +751,33 @@ pub(crate) fn is_inert_variable(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.ends_with("proxy")
-        && name != "_";
+        && name != "_"
+        // zsh ties these to PATH, CDPATH, FPATH, ... (`for path in .; do cat x; done` runs
+        // `./cat` in zsh, Claude Code's shell on macOS).
+        && !ZSH_SPECIAL_LOWERCASE.contains(&name);
     lowercase || is_benign_variable(name)
 }
+
+/// zsh's lowercase special parameters: arrays tied to environment variables and the ones
+/// that change how the shell runs.
+const ZSH_SPECIAL_LOWERCASE: &[&str] = &[
+    "path",
+    "cdpath",
+    "fpath",
+    "manpath",
+    "module_path",
+    "mailpath",
+    "fignore",
+    "psvar",
+    "watch",
+    "argv",
+    "histchars",
+    "prompt",
+    "status",
+    "pipestatus",
+    "signals",
+    "zsh_eval_context",
+];
 
 /// Why a word's expansion can evaluate arithmetic on a variable (which runs `$(...)` found
 /// in its value or in an array subscript): `$((x))`, `$[x]`, `${a[i]}`, `${x:i}`. Quotes are

@@ -134,7 +134,26 @@ impl State<'_> {
         depth: usize,
     ) -> Result<(), String> {
         match &p.piece {
-            WordPiece::Text(s) | WordPiece::SingleQuotedText(s) => self.value.push_str(s),
+            WordPiece::Text(s) => {
+                // bash expands `~` after `=` and `:` in an argument that looks like an
+                // assignment (`cat x=~/.aws/credentials` reads the home's file).
+                let whole = format!("{}{s}", self.value);
+                let assignment_like = whole.split_once('=').is_some_and(|(name, _)| {
+                    name.chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+                if assignment_like
+                    && (s.contains("=~")
+                        || s.contains(":~")
+                        || (s.starts_with('~') && self.value.ends_with(['=', ':'])))
+                {
+                    self.known = false;
+                }
+                self.value.push_str(s);
+            }
+            WordPiece::SingleQuotedText(s) => self.value.push_str(s),
             WordPiece::AnsiCQuotedText(s) => match decode_ansi_c(s) {
                 Some(d) => self.value.push_str(&d),
                 None => self.known = false,

@@ -646,6 +646,12 @@ d("redteam4", "ask",
 for g in ["*.txt", "config.json", "hosts.yml", "config", "*", "*.{md,txt}"]:
     dt("redteam4", "ask", "Grep", pattern="sk_live", glob=g, output_mode="files_with_matches")
 dt("redteam4", "ask", "Grep", pattern="sk_live", type="txt", output_mode="files_with_matches")
+d("redteam5", "ask",
+  "cat x=~/.aws/credentials", "cat x=a:~/notes.txt", "head x=~/notes.txt", "cat x\\=~/notes.txt",
+  "for path in .; do cat README.md; done", "for cdpath in {home}; do cd work && ls; done",
+  "cat {home}/.config/sops/age/keys.txt", "cat {home}/.config/github-copilot/hosts.json",
+  "cat .dockercfg", "cat deploy.ppk", "cat api_key", "cat .yarnrc.yml",
+)
 dt("redteam4", "ask", "Glob", pattern="h/**")
 dt("redteam4", "ask", "Glob", pattern="sshlink/*")
 

@@ -305,12 +305,56 @@ pub(crate) fn tool_problem(tool_name: &str, input: &Value) -> Option<String> {
     None
 }
 
+/// The delimiter of a here-document in `command` that starts a line with more text after it
+/// (`EOF)`), if any.
+fn here_doc_delimiter_with_text_after(command: &str) -> Option<String> {
+    let mut rest = command;
+    let mut delims = Vec::new();
+    while let Some(at) = rest.find("<<") {
+        let after = &rest[at + 2..];
+        if after.starts_with('<') {
+            // `<<<` is a here-string.
+            rest = &after[1..];
+            continue;
+        }
+        let word: String = after
+            .trim_start_matches('-')
+            .trim_start()
+            .chars()
+            .filter(|c| !matches!(c, '\'' | '"' | '\\'))
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !word.is_empty() {
+            delims.push(word);
+        }
+        rest = after;
+    }
+    command.lines().find_map(|line| {
+        let line = line.trim_start_matches('\t');
+        delims
+            .iter()
+            .find(|d| {
+                line.strip_prefix(d.as_str())
+                    .and_then(|after| after.chars().next())
+                    .is_some_and(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+            })
+            .cloned()
+    })
+}
+
 /// `${...}` with anything but a plain name, and `$NAME` of a variable that may hold secrets.
 /// Text the parser may read differently from the shell that runs it: a line continuation
 /// next to a here-document (bash joins `E\<newline>OF` into its delimiter and ends the body
 /// early), glob qualifiers and extended globs (`*(e:CMD:)` runs CMD in zsh, Claude Code's
 /// shell on macOS; `@(x)` in bash with extglob), and zsh's `=(cmd)` process substitution.
 fn dialect_problem(command: &str) -> Option<String> {
+    // bash ends a here-document inside `$(...)`/`<(...)` at a line `EOF)`, this parser only
+    // at a bare `EOF`: the lines between run as commands in bash but read as text here.
+    if let Some(delim) = here_doc_delimiter_with_text_after(command) {
+        return Some(format!(
+            "a here-document delimiter `{delim}` followed by more text on its line"
+        ));
+    }
     if command.contains("<<") && command.contains("\\\n") {
         return Some("a line continuation in a command with a here-document".into());
     }

@@ -212,19 +212,37 @@ impl Walker {
         Ok(())
     }
 
+    /// A `cd` moves the directory of what follows only where it certainly ran: the commands
+    /// joined to it by `&&`. After `;` (it may have failed: `cd a b`, `cd file`), after `||`,
+    /// after a `cd` that was itself conditional (`false && cd d; ...`), the directory is
+    /// unknown; a `cd` in a pipeline stage or in the background runs in a subshell and moves
+    /// nothing (red team, stop 26: each of these read `../../.bashrc` as if inside).
     fn list(&mut self, list: &CompoundList, place: Place) -> Result<(), String> {
         for item in &list.0 {
-            let background = place.background || matches!(item.1, SeparatorOperator::Async);
+            let async_item = matches!(item.1, SeparatorOperator::Async);
+            let background = place.background || async_item;
             let place = Place {
                 background,
                 ..place
             };
+            let before = self.cwd.clone();
             self.pipeline(&item.0.first, place)?;
             for next in &item.0.additional {
                 let p = match next {
-                    brush_parser::ast::AndOr::And(p) | brush_parser::ast::AndOr::Or(p) => p,
+                    brush_parser::ast::AndOr::And(p) => p,
+                    brush_parser::ast::AndOr::Or(p) => {
+                        if self.cwd != before {
+                            self.cwd = CwdState::Unknown;
+                        }
+                        p
+                    }
                 };
                 self.pipeline(p, place)?;
+            }
+            if async_item {
+                self.cwd = before;
+            } else if self.cwd != before {
+                self.cwd = CwdState::Unknown;
             }
         }
         Ok(())
@@ -233,6 +251,7 @@ impl Walker {
     fn pipeline(&mut self, p: &Pipeline, place: Place) -> Result<(), String> {
         let in_pipeline = place.in_pipeline || p.seq.len() > 1;
         let mut stage_starts = Vec::with_capacity(p.seq.len());
+        let before = self.cwd.clone();
         for cmd in &p.seq {
             stage_starts.push(self.out.len());
             self.command(
@@ -242,6 +261,10 @@ impl Walker {
                     ..place
                 },
             )?;
+            if p.seq.len() > 1 {
+                // Each stage of a pipeline is a subshell.
+                self.cwd = before.clone();
+            }
         }
         if p.seq.len() > 1 {
             let end = self.out.len();
@@ -323,7 +346,12 @@ impl Walker {
                         }
                     }
                 }
+                let before = self.cwd.clone();
                 let outcome = self.compound(&f.body.0, Place::default());
+                if self.cwd != before {
+                    // It moves the directory whenever it is called.
+                    self.cwd = CwdState::Unknown;
+                }
                 self.inherited_redirects.truncate(saved);
                 self.functions.pop();
                 outcome

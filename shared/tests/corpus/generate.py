@@ -652,6 +652,15 @@ d("redteam5", "ask",
   "cat {home}/.config/sops/age/keys.txt", "cat {home}/.config/github-copilot/hosts.json",
   "cat .dockercfg", "cat deploy.ppk", "cat api_key", "cat .yarnrc.yml",
 )
+d("redteam6", "ask",
+  "echo $(cat <<EOF\nx\nEOF)\ntouch /tmp/PWNED\nEOF\n)",
+  "cat <(cat <<EOF\nx\nEOF)\ntouch /tmp/PWNED\nEOF\n)",
+  "echo $(cat <<'EOF'\nx\nEOF)\ntouch /tmp/PWNED\nEOF\n)",
+  "cd src x; cat ../../.bashrc", "false && cd src; cat ../../.bashrc",
+  "cd src | cat ../../.bashrc", "cd src & cat ../../.bashrc",
+  "f() { cd src; }; cat ../../.bashrc", "cd src || cat ../../.bashrc",
+  "{ cd src; } | true; cat ../../.bashrc",
+)
 dt("redteam4", "ask", "Glob", pattern="h/**")
 dt("redteam4", "ask", "Glob", pattern="sshlink/*")
 

@@ -312,9 +312,9 @@ fn here_doc_delimiter_with_text_after(command: &str) -> Option<String> {
     let mut delims = Vec::new();
     while let Some(at) = rest.find("<<") {
         let after = &rest[at + 2..];
-        if after.starts_with('<') {
+        if let Some(string) = after.strip_prefix('<') {
             // `<<<` is a here-string.
-            rest = &after[1..];
+            rest = string;
             continue;
         }
         let word: String = after

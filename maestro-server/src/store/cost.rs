@@ -57,7 +57,8 @@ pub enum CostScope {
 }
 
 /// Stores `records`, skipping those already stored; returns how many were new. For every
-/// Claude session with new records, a `cost:updated` feed message carries its new totals.
+/// Claude session with new records, its running totals (`otel_session_totals`) grow by them
+/// and a `cost:updated` feed message carries the new totals.
 pub fn insert(
     conn: &Connection,
     feed: &mut super::writer::Feed,
@@ -73,7 +74,8 @@ pub fn insert(
          received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     let mut inserted = 0;
-    let mut touched: Vec<&str> = Vec::new();
+    // What the new records add, per Claude session, in the order first seen.
+    let mut touched: Vec<(&str, Option<&str>, CostTotals)> = Vec::new();
     for r in records {
         let n = stmt.execute(params![
             r.record_key,
@@ -93,38 +95,71 @@ pub fn insert(
             received,
         ])?;
         inserted += n;
-        if n > 0 && !touched.contains(&r.claude_session_id.as_str()) {
-            touched.push(&r.claude_session_id);
+        if n == 0 {
+            continue;
         }
+        let i = match touched
+            .iter()
+            .position(|(c, _, _)| *c == r.claude_session_id)
+        {
+            Some(i) => i,
+            None => {
+                touched.push((&r.claude_session_id, None, CostTotals::default()));
+                touched.len() - 1
+            }
+        };
+        let (_, maestro, added) = &mut touched[i];
+        *maestro = maestro.or(r.maestro_session_id.as_deref());
+        added.requests += 1;
+        added.cost_usd += r.cost_usd;
+        added.input_tokens += r.input_tokens;
+        added.output_tokens += r.output_tokens;
+        added.cache_read_tokens += r.cache_read_tokens;
+        added.cache_creation_tokens += r.cache_creation_tokens;
     }
-    for claude in touched {
-        announce(conn, feed, claude, now)?;
+    for (claude, maestro, added) in touched {
+        announce(conn, feed, claude, maestro, &added, now)?;
     }
     Ok(inserted)
 }
 
-/// Pushes the `cost:updated` message of one Claude session. Indexed lookups only (this runs
-/// in the writer's transaction for every export): the session's own rows by
-/// `claude_session_id`, never the read-time join over every record.
+/// Adds `added` to the running totals of Claude session `claude` and pushes its
+/// `cost:updated` message. One row read and written, whatever the session's length (this runs
+/// in the writer's transaction for every export).
 fn announce(
     conn: &Connection,
     feed: &mut super::writer::Feed,
     claude: &str,
+    maestro: Option<&str>,
+    added: &CostTotals,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let total = conn.query_row(
-        &format!("SELECT {SUMS} FROM otel_api_requests WHERE claude_session_id = ?1"),
-        [claude],
-        |r| totals_at(r, 0),
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO otel_session_totals (claude_session_id, maestro_session_id, requests, \
+         cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (claude_session_id) DO UPDATE SET \
+         maestro_session_id = COALESCE(maestro_session_id, excluded.maestro_session_id), \
+         requests = requests + excluded.requests, cost_usd = cost_usd + excluded.cost_usd, \
+         input_tokens = input_tokens + excluded.input_tokens, \
+         output_tokens = output_tokens + excluded.output_tokens, \
+         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+         cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens \
+         RETURNING maestro_session_id, requests, cost_usd, input_tokens, output_tokens, \
+         cache_read_tokens, cache_creation_tokens",
     )?;
-    let maestro: Option<String> = conn
-        .query_row(
-            "SELECT maestro_session_id FROM otel_api_requests \
-             WHERE claude_session_id = ?1 AND maestro_session_id IS NOT NULL LIMIT 1",
-            [claude],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let (maestro, total) = stmt.query_row(
+        params![
+            claude,
+            maestro,
+            added.requests,
+            added.cost_usd,
+            added.input_tokens,
+            added.output_tokens,
+            added.cache_read_tokens,
+            added.cache_creation_tokens,
+        ],
+        |r| Ok((r.get::<_, Option<String>>(0)?, totals_at(r, 1)?)),
+    )?;
     let (sid, tid) = session_of(conn, claude, maestro.as_deref())?;
     let data = serde_json::json!({ "claude_session_id": claude, "total": total });
     feed.push(
@@ -373,6 +408,95 @@ mod tests {
                 totals: t.total.clone()
             }]
         );
+    }
+
+    /// The totals of `claude` summed over its stored records (what the running totals must
+    /// always equal).
+    fn summed(conn: &Connection, claude: &str) -> CostTotals {
+        conn.query_row(
+            &format!("SELECT {SUMS} FROM otel_api_requests WHERE claude_session_id = ?1"),
+            [claude],
+            |r| totals_at(r, 0),
+        )
+        .expect("sums")
+    }
+
+    #[test]
+    fn the_message_carries_running_totals_equal_to_the_stored_records() {
+        let conn = db();
+        let now = Utc::now();
+        let mut feed = super::super::writer::Feed::new(1);
+        let mut spawned = record("k3", "c2", "p9", 7);
+        spawned.maestro_session_id = Some("s_9".into());
+        let first = [record("k1", "c1", "p1", 10), spawned.clone()];
+        assert_eq!(insert(&conn, &mut feed, &first, None, now).expect("1"), 2);
+        // A retry of one record beside a new one: only the new one counts.
+        let second = [record("k1", "c1", "p1", 10), record("k2", "c1", "p2", 20)];
+        assert_eq!(insert(&conn, &mut feed, &second, None, now).expect("2"), 1);
+        // A later record without the resource attribute keeps the session's.
+        let mut later = spawned.clone();
+        later.record_key = "k4".into();
+        later.maestro_session_id = None;
+        assert_eq!(insert(&conn, &mut feed, &[later], None, now).expect("3"), 1);
+        let announced: Vec<(String, CostTotals)> = feed
+            .msgs
+            .iter()
+            .map(|p| {
+                let d = &p.msg.data;
+                (
+                    d["claude_session_id"].as_str().unwrap_or("").to_string(),
+                    serde_json::from_value(d["total"].clone()).expect("totals"),
+                )
+            })
+            .collect();
+        assert_eq!(announced.len(), 4, "{announced:?}");
+        assert_eq!(announced[2], ("c1".to_string(), summed(&conn, "c1")));
+        assert_eq!(announced[3], ("c2".to_string(), summed(&conn, "c2")));
+        assert_eq!(announced[2].1.input_tokens, 30);
+        assert_eq!(announced[3].1.requests, 2);
+        let maestro: Option<String> = conn
+            .query_row(
+                "SELECT maestro_session_id FROM otel_session_totals WHERE claude_session_id = 'c2'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("c2 totals");
+        assert_eq!(maestro.as_deref(), Some("s_9"));
+    }
+
+    /// Records stored by a build without the running totals get them from the migration.
+    #[test]
+    fn the_migration_fills_the_totals_of_records_already_stored() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let mut feed = super::super::writer::Feed::new(1);
+        let recs = [
+            record("k1", "c1", "p1", 10),
+            record("k2", "c1", "p2", 20),
+            record("k3", "c2", "p3", 5),
+        ];
+        insert(&conn, &mut feed, &recs, None, Utc::now()).expect("insert");
+        let before = (summed(&conn, "c1"), summed(&conn, "c2"));
+        // As the previous build left it: no totals table, the schema one version older.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        conn.execute_batch("DROP TABLE otel_session_totals")
+            .expect("drop");
+        conn.pragma_update(None, "user_version", version - 1)
+            .expect("older");
+        super::super::schema::migrate(&mut conn).expect("migrate again");
+        let totals = |claude: &str| -> CostTotals {
+            conn.query_row(
+                "SELECT requests, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_creation_tokens FROM otel_session_totals WHERE claude_session_id = ?1",
+                [claude],
+                |r| totals_at(r, 0),
+            )
+            .expect("totals")
+        };
+        assert_eq!((totals("c1"), totals("c2")), before);
+        assert_eq!(before.0.requests, 2);
     }
 
     #[test]

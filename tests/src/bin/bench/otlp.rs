@@ -8,6 +8,11 @@
 //! `--otlp-rate` records/s (what many live sessions export), with OTLP flat out, and without
 //! OTLP again (the machine's drift). Every record posted is checked to be stored (the cost
 //! total's request count).
+//!
+//! `--rounds N` repeats the pair (without OTLP, steady OTLP) N times, interleaved, and adds
+//! the pooled p99 of each over all rounds (the host's noise moves single runs by 1.5x).
+//! `--baseline DIR` runs `DIR/maestro-server` (an earlier build) beside this one, each phase
+//! on both in turn, the order flipped every round. `--flat-out 0` skips the flat-out phase.
 
 use super::{client, f, get_json, latency_loadgen, summarize, Args, BenchServer, Table};
 use anyhow::{bail, Result};
@@ -17,6 +22,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -202,6 +208,123 @@ async fn stored_requests(url: &str) -> Result<u64> {
     Ok(v["total"]["requests"].as_u64().unwrap_or(0))
 }
 
+/// One server under test and the `api_request` records posted to it.
+struct Build {
+    label: &'static str,
+    server: BenchServer,
+    expected_requests: u64,
+    /// Hook latencies of every phase without OTLP, and with steady OTLP, over all rounds.
+    none_ms: Vec<f64>,
+    steady_ms: Vec<f64>,
+}
+
+impl Build {
+    /// Fails when the server stored fewer `api_request` records than were posted to it.
+    async fn check_stored(&self) -> Result<u64> {
+        let stored = stored_requests(&self.server.url).await?;
+        if stored < self.expected_requests {
+            bail!(
+                "{}: stored {stored} api_request records of {} posted",
+                self.label,
+                self.expected_requests
+            );
+        }
+        Ok(stored)
+    }
+}
+
+/// What the server's process used over a phase.
+struct Usage {
+    cpu: f64,
+    writer: f64,
+    disk: u64,
+    at: Instant,
+}
+
+impl Usage {
+    fn now(server: &BenchServer) -> Usage {
+        let (user, system) = server.cpu_secs();
+        Usage {
+            cpu: user + system,
+            writer: server.thread_cpu_secs("maestro-writer"),
+            disk: server.disk_write_bytes(),
+            at: Instant::now(),
+        }
+    }
+
+    /// (server CPU %, writer thread CPU %, disk MB/s) since `self`.
+    fn since(&self, server: &BenchServer) -> [String; 3] {
+        let end = Usage::now(server);
+        let secs = end.at.duration_since(self.at).as_secs_f64().max(1e-3);
+        [
+            format!("{:.0}", (end.cpu - self.cpu) * 100.0 / secs),
+            format!("{:.0}", (end.writer - self.writer) * 100.0 / secs),
+            format!(
+                "{:.1}",
+                end.disk.saturating_sub(self.disk) as f64 / secs / 1e6
+            ),
+        ]
+    }
+}
+
+/// The receiver alone, flat out for `secs`: one row of `table`.
+async fn alone(
+    b: &mut Build,
+    senders: u64,
+    batch: u64,
+    secs: u64,
+    table: &mut Table,
+) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let posted = Arc::new(Posted::default());
+    let usage = Usage::now(&b.server);
+    let t = Instant::now();
+    let load = spawn_load(
+        &b.server.url,
+        "alone",
+        senders,
+        batch,
+        0.0,
+        stop.clone(),
+        posted.clone(),
+    );
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    for h in load {
+        let _ = h.await;
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    let end = Usage::now(&b.server);
+    b.expected_requests += posted.api_requests.load(Ordering::Relaxed);
+    let stored = b.check_stored().await?;
+    let post = summarize(&posted.post_ms.lock().map(|v| v.clone()).unwrap_or_default());
+    let records = posted.records.load(Ordering::Relaxed);
+    table.row(vec![
+        b.label.to_string(),
+        format!("OTLP alone, {senders} senders flat out"),
+        records.to_string(),
+        format!("{:.0}", records as f64 / elapsed),
+        format!("{:.0}", records as f64 / batch as f64 / elapsed),
+        format!("{} / {}", f(post.p50), f(post.p99)),
+        format!(
+            "{:.0} / {:.0}",
+            (end.cpu - usage.cpu) * 1e6 / records.max(1) as f64,
+            (end.writer - usage.writer) * 1e6 / records.max(1) as f64
+        ),
+        posted.failures.load(Ordering::Relaxed).to_string(),
+        format!("{stored} / {}", b.expected_requests),
+    ]);
+    Ok(())
+}
+
+/// The OTLP load of one phase.
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    None,
+    Steady,
+    FlatOut,
+}
+
 /// Runs the OTLP benchmark.
 pub async fn run(a: &Args) -> Result<()> {
     let secs = a.num("duration", 20, 4)?;
@@ -210,65 +333,72 @@ pub async fn run(a: &Args) -> Result<()> {
     let senders = a.num("senders", 4, 4)?;
     let batch = a.num("batch", 30, 30)?;
     let alone_secs = a.num("otlp-duration", 10, 3)?;
+    let rounds = a.num("rounds", 1, 1)?.max(1);
+    let flat_out = a.num("flat-out", 1, 1)? != 0;
+    let baseline = a.flags.get("baseline").map(PathBuf::from);
     println!(
         "OTLP/HTTP protobuf log exports of {batch} records each (1/3 api_request, 1/3 \
          tool_decision, 1/3 tool_result), keep-alive. (1) The receiver alone, {senders} senders \
          flat out for {alone_secs} s. (2) hook->WebSocket latency at {rate} ev/s ({secs} s, \
-         load generator, 10 WS clients) without OTLP, with OTLP at {otlp_rate} records/s \
-         ({senders} senders), with OTLP flat out ({senders} senders), and without OTLP again.\n"
+         load generator, 10 WS clients) without OTLP and with OTLP at {otlp_rate} records/s \
+         ({senders} senders), {rounds} round(s){}{}.\n",
+        if flat_out {
+            ", then with OTLP flat out"
+        } else {
+            ""
+        },
+        if baseline.is_some() {
+            "; this build and the baseline in turn, the order flipped every round"
+        } else {
+            ""
+        }
     );
-    let server = BenchServer::start(&[])?;
-    let mut expected_requests = 0u64;
+    let tmp = tempfile::Builder::new()
+        .prefix("maestro-bench-otlp")
+        .tempdir()?;
+    let mut builds = vec![Build {
+        label: "this build",
+        server: BenchServer::start_in(&tmp.path().join("new"), &[])?,
+        expected_requests: 0,
+        none_ms: Vec::new(),
+        steady_ms: Vec::new(),
+    }];
+    if let Some(dir) = &baseline {
+        builds.push(Build {
+            label: "baseline",
+            server: BenchServer::start_bin_in(
+                &dir.join("maestro-server"),
+                &tmp.path().join("base"),
+                &[],
+            )?,
+            expected_requests: 0,
+            none_ms: Vec::new(),
+            steady_ms: Vec::new(),
+        });
+    }
 
     // (1) The receiver alone.
-    let stop = Arc::new(AtomicBool::new(false));
-    let posted = Arc::new(Posted::default());
-    let t = Instant::now();
-    let load = spawn_load(
-        &server.url,
-        "alone",
-        senders,
-        batch,
-        0.0,
-        stop.clone(),
-        posted.clone(),
-    );
-    tokio::time::sleep(Duration::from_secs(alone_secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    for h in load {
-        let _ = h.await;
-    }
-    let elapsed = t.elapsed().as_secs_f64();
-    expected_requests += posted.api_requests.load(Ordering::Relaxed);
-    let stored = stored_requests(&server.url).await?;
-    let post = summarize(&posted.post_ms.lock().map(|v| v.clone()).unwrap_or_default());
-    let mut alone = Table::new(&[
+    let mut table = Table::new(&[
+        "build",
         "load",
         "records",
         "records/s",
         "exports/s",
         "POST p50 / p99 ms",
+        "server / writer CPU µs/record",
         "failed POSTs",
         "api_request stored / posted",
     ]);
-    let records = posted.records.load(Ordering::Relaxed);
-    alone.row(vec![
-        format!("OTLP alone, {senders} senders flat out"),
-        records.to_string(),
-        format!("{:.0}", records as f64 / elapsed),
-        format!("{:.0}", records as f64 / batch as f64 / elapsed),
-        format!("{} / {}", f(post.p50), f(post.p99)),
-        posted.failures.load(Ordering::Relaxed).to_string(),
-        format!("{stored} / {expected_requests}"),
-    ]);
-    alone.print();
-    println!();
-    if stored < expected_requests {
-        bail!("stored {stored} api_request records of {expected_requests} posted");
+    for b in &mut builds {
+        alone(b, senders, batch, alone_secs, &mut table).await?;
     }
+    table.print();
+    println!();
 
     // (2) Hook latency with and without OTLP.
     let mut table = Table::new(&[
+        "build",
+        "round",
         "OTLP beside the hooks",
         "OTLP records/s",
         "hook target ev/s",
@@ -279,67 +409,145 @@ pub async fn run(a: &Args) -> Result<()> {
         "p99 ms",
         "max ms",
         "p99 / no-OTLP p99",
+        "server CPU %",
+        "writer CPU %",
+        "disk MB/s",
         "missing",
     ]);
-    let mut base_p99 = None;
     let per_sender = otlp_rate as f64 / batch as f64 / senders as f64;
-    for (label, mode) in [
-        ("none", None),
-        ("steady", Some(per_sender)),
-        ("flat out", Some(0.0)),
-        ("none (again)", None),
-    ] {
-        let stop = Arc::new(AtomicBool::new(false));
-        let posted = Arc::new(Posted::default());
-        let tag = label.replace([' ', '(', ')'], "");
-        let load = match mode {
-            Some(pace) => spawn_load(
-                &server.url,
-                &tag,
-                senders,
-                batch,
-                pace,
-                stop.clone(),
-                posted.clone(),
-            ),
-            None => Vec::new(),
-        };
-        let t = Instant::now();
-        let run = latency_loadgen(&server, rate, secs, &format!("o{tag}")).await?;
-        stop.store(true, Ordering::Relaxed);
-        for h in load {
-            let _ = h.await;
+    // (round, phases in order); each phase runs on every build, the order flipped by round.
+    let mut plan: Vec<(String, Vec<(&str, Phase)>)> = (1..=rounds)
+        .map(|r| {
+            let mut phases = vec![("none", Phase::None), ("steady", Phase::Steady)];
+            if r % 2 == 0 {
+                phases.reverse();
+            }
+            (r.to_string(), phases)
+        })
+        .collect();
+    if flat_out {
+        plan.push(("-".into(), vec![("flat out", Phase::FlatOut)]));
+    }
+    if rounds == 1 {
+        plan.push(("-".into(), vec![("none (again)", Phase::None)]));
+    }
+    let mut run_no = 0u64;
+    for (round, phases) in plan {
+        let mut order: Vec<usize> = (0..builds.len()).collect();
+        if round.parse::<u64>().is_ok_and(|r| r % 2 == 0) {
+            order.reverse();
         }
-        let elapsed = t.elapsed().as_secs_f64();
-        expected_requests += posted.api_requests.load(Ordering::Relaxed);
-        let s = summarize(&run.lat);
-        let p99 = *base_p99.get_or_insert(s.p99);
-        let records = posted.records.load(Ordering::Relaxed);
-        table.row(vec![
-            label.to_string(),
-            if mode.is_some() {
-                format!("{:.0}", records as f64 / elapsed)
-            } else {
-                "0".into()
-            },
-            rate.to_string(),
-            format!("{:.0}", run.achieved_rate),
-            run.sent.to_string(),
-            f(s.p50),
-            f(s.p95),
-            f(s.p99),
-            f(s.max),
-            format!("{:.2}x", s.p99 / p99),
-            run.missing.to_string(),
-        ]);
+        for k in order {
+            let b = &mut builds[k];
+            // Rows of this build's phases and their p99, until the round's no-OTLP p99 is known.
+            let mut rows: Vec<(Vec<String>, f64)> = Vec::new();
+            let mut base_p99 = None;
+            for &(label, phase) in &phases {
+                run_no += 1;
+                let stop = Arc::new(AtomicBool::new(false));
+                let posted = Arc::new(Posted::default());
+                let tag = format!("{}{run_no}", label.replace([' ', '(', ')'], ""));
+                let load = match phase {
+                    Phase::None => Vec::new(),
+                    Phase::Steady | Phase::FlatOut => spawn_load(
+                        &b.server.url,
+                        &tag,
+                        senders,
+                        batch,
+                        if phase == Phase::Steady {
+                            per_sender
+                        } else {
+                            0.0
+                        },
+                        stop.clone(),
+                        posted.clone(),
+                    ),
+                };
+                let usage = Usage::now(&b.server);
+                let t = Instant::now();
+                let run = latency_loadgen(&b.server, rate, secs, &format!("o{tag}")).await?;
+                stop.store(true, Ordering::Relaxed);
+                for h in load {
+                    let _ = h.await;
+                }
+                let elapsed = t.elapsed().as_secs_f64();
+                let [cpu, writer, disk] = usage.since(&b.server);
+                b.expected_requests += posted.api_requests.load(Ordering::Relaxed);
+                let s = summarize(&run.lat);
+                match phase {
+                    Phase::None => {
+                        base_p99.get_or_insert(s.p99);
+                        b.none_ms.extend_from_slice(&run.lat);
+                    }
+                    Phase::Steady => b.steady_ms.extend_from_slice(&run.lat),
+                    Phase::FlatOut => {}
+                }
+                let records = posted.records.load(Ordering::Relaxed);
+                rows.push((
+                    vec![
+                        b.label.to_string(),
+                        round.clone(),
+                        label.to_string(),
+                        if phase == Phase::None {
+                            "0".into()
+                        } else {
+                            format!("{:.0}", records as f64 / elapsed)
+                        },
+                        rate.to_string(),
+                        format!("{:.0}", run.achieved_rate),
+                        run.sent.to_string(),
+                        f(s.p50),
+                        f(s.p95),
+                        f(s.p99),
+                        f(s.max),
+                        String::new(),
+                        cpu,
+                        writer,
+                        disk,
+                        run.missing.to_string(),
+                    ],
+                    s.p99,
+                ));
+            }
+            for (mut cells, p99) in rows {
+                cells[11] = base_p99.map_or("-".into(), |p| format!("{:.2}x", p99 / p));
+                table.row(cells);
+            }
+        }
     }
     table.print();
-    let stored = stored_requests(&server.url).await?;
-    println!(
-        "\napi_request records stored / posted over the whole run: {stored} / {expected_requests}"
-    );
-    if stored < expected_requests {
-        bail!("stored {stored} api_request records of {expected_requests} posted");
+    if rounds > 1 {
+        let mut pooled = Table::new(&[
+            "build",
+            "rounds",
+            "no-OTLP events",
+            "no-OTLP p95 / p99 ms",
+            "steady events",
+            "steady p95 / p99 ms",
+            "steady p99 / no-OTLP p99",
+        ]);
+        for b in &builds {
+            let (none, steady) = (summarize(&b.none_ms), summarize(&b.steady_ms));
+            pooled.row(vec![
+                b.label.to_string(),
+                rounds.to_string(),
+                none.n.to_string(),
+                format!("{} / {}", f(none.p95), f(none.p99)),
+                steady.n.to_string(),
+                format!("{} / {}", f(steady.p95), f(steady.p99)),
+                format!("{:.2}x", steady.p99 / none.p99.max(1e-9)),
+            ]);
+        }
+        println!("\nPooled over all rounds:\n");
+        pooled.print();
+    }
+    println!();
+    for b in &builds {
+        let stored = b.check_stored().await?;
+        println!(
+            "{}: api_request records stored / posted over the whole run: {stored} / {}",
+            b.label, b.expected_requests
+        );
     }
     println!("goal: the hook->WS p99 unchanged with OTLP beside it");
     Ok(())

@@ -464,20 +464,50 @@ mod tests {
         assert_eq!(maestro.as_deref(), Some("s_9"));
     }
 
-    /// Records stored by a build without the running totals get them from the migration.
+    /// Records stored by the previous build (bare-hash keys, no running totals): the
+    /// migration re-keys them as the decoder now keys them, so an exporter's retry after the
+    /// upgrade still inserts nothing, and fills the totals.
     #[test]
-    fn the_migration_fills_the_totals_of_records_already_stored() {
+    fn an_upgrade_keeps_retries_idempotent_and_fills_the_totals() {
+        use crate::otlp::decode;
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        // Exports the real CLI sent: model requests (protobuf) and tool events (JSON).
+        let read = |name: &str, format| -> decode::Records {
+            let body = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../tests/fixtures/otlp")
+                    .join(name),
+            )
+            .expect("fixture");
+            let export: ExportLogsServiceRequest = decode::message(&body, format).expect("decode");
+            decode::records(&export)
+        };
+        let now = decode::Records {
+            api_requests: read("logs-2.1.332.pb", decode::Format::Protobuf).api_requests,
+            tool_events: read("tools-2.1.332.json", decode::Format::Json).tool_events,
+        };
+        assert!(!now.api_requests.is_empty() && !now.tool_events.is_empty());
+        let bare = |key: &str| key.rsplit('/').next().unwrap_or_default().to_string();
+        let mut old = decode::Records {
+            api_requests: now.api_requests.clone(),
+            tool_events: now.tool_events.clone(),
+        };
+        for r in &mut old.api_requests {
+            r.record_key = bare(&r.record_key);
+        }
+        for e in &mut old.tool_events {
+            e.record_key = bare(&e.record_key);
+        }
         let mut conn = Connection::open_in_memory().expect("open");
         super::super::schema::migrate(&mut conn).expect("migrate");
         let mut feed = super::super::writer::Feed::new(1);
-        let recs = [
-            record("k1", "c1", "p1", 10),
-            record("k2", "c1", "p2", 20),
-            record("k3", "c2", "p3", 5),
-        ];
-        insert(&conn, &mut feed, &recs, None, Utc::now()).expect("insert");
-        let before = (summed(&conn, "c1"), summed(&conn, "c2"));
-        // As the previous build left it: no totals table, the schema one version older.
+        let at = Utc::now();
+        insert(&conn, &mut feed, &old.api_requests, None, at).expect("old records");
+        super::super::tool_telemetry::insert(&conn, &mut feed, &old.tool_events, None, at)
+            .expect("old tool events");
+        let claude = old.api_requests[0].claude_session_id.clone();
+        let before = summed(&conn, &claude);
+        // As the previous build left it: no totals, the schema one version older.
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .expect("version");
@@ -485,18 +515,28 @@ mod tests {
             .expect("drop");
         conn.pragma_update(None, "user_version", version - 1)
             .expect("older");
-        super::super::schema::migrate(&mut conn).expect("migrate again");
-        let totals = |claude: &str| -> CostTotals {
-            conn.query_row(
+        super::super::schema::migrate(&mut conn).expect("upgrade");
+        let totals: CostTotals = conn
+            .query_row(
                 "SELECT requests, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
                  cache_creation_tokens FROM otel_session_totals WHERE claude_session_id = ?1",
-                [claude],
+                [&claude],
                 |r| totals_at(r, 0),
             )
-            .expect("totals")
-        };
-        assert_eq!((totals("c1"), totals("c2")), before);
-        assert_eq!(before.0.requests, 2);
+            .expect("totals");
+        assert_eq!(totals, before);
+        assert!(before.requests > 0);
+        // The exporter retries the same export after the upgrade.
+        assert_eq!(
+            insert(&conn, &mut feed, &now.api_requests, None, at).expect("retry"),
+            0
+        );
+        assert_eq!(
+            super::super::tool_telemetry::insert(&conn, &mut feed, &now.tool_events, None, at)
+                .expect("retry"),
+            0
+        );
+        assert_eq!(summed(&conn, &claude), before);
     }
 
     #[test]

@@ -458,8 +458,7 @@ impl Store for SqliteStore {
             .write_repeatable(move |conn, feed| {
                 let machine = machine.as_deref();
                 let requests = super::cost::insert(conn, feed, &api_requests, machine, now)?;
-                let tools =
-                    super::tool_telemetry::insert(conn, feed, &tool_events, machine, now)?;
+                let tools = super::tool_telemetry::insert(conn, feed, &tool_events, machine, now)?;
                 Ok((requests, tools))
             })
             .await

@@ -73,7 +73,7 @@ const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memor
   drain      [--n 10000]               spool drain rate
   memory     [--events 1000000]        RSS and DB size, then retention
   search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)
-  otlp       [--duration 20] [--rate 1000] [--otlp-rate 600] [--senders 4] [--batch 30] [--otlp-duration 10] [--rounds 1] [--flat-out 1] [--baseline DIR]  OTLP records/s; hook->WS p99 without, with steady and with flat-out OTLP
+  otlp       [--duration 20] [--rate 1000] [--otlp-rate 600] [--senders 4] [--batch 30] [--otlp-records 90000] [--rounds 1] [--flat-out 1] [--baseline DIR]  OTLP records/s; hook->WS p99 without, with steady and with flat-out OTLP
   agent-overhead [--reps 5] [--calls 60] [--versions 2.1.197,2.1.332] [--baseline-hook PATH]  the real CLI's session time with no hooks, the dd floor, maestro-hook (server up/down), the seed's script";
 
 fn main() -> Result<()> {

@@ -208,6 +208,17 @@ async fn stored_requests(url: &str) -> Result<u64> {
     Ok(v["total"]["requests"].as_u64().unwrap_or(0))
 }
 
+/// The median of `v` (0 when empty).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// One server under test and the `api_request` records posted to it.
 struct Build {
     label: &'static str,
@@ -216,6 +227,8 @@ struct Build {
     /// Hook latencies of every phase without OTLP, and with steady OTLP, over all rounds.
     none_ms: Vec<f64>,
     steady_ms: Vec<f64>,
+    /// Per round: the p99 with steady OTLP over the p99 without.
+    ratios: Vec<f64>,
 }
 
 impl Build {
@@ -267,12 +280,12 @@ impl Usage {
     }
 }
 
-/// The receiver alone, flat out for `secs`: one row of `table`.
+/// The receiver alone, flat out until `target` records are stored: one row of `table`.
 async fn alone(
     b: &mut Build,
     senders: u64,
     batch: u64,
-    secs: u64,
+    target: u64,
     table: &mut Table,
 ) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -288,7 +301,11 @@ async fn alone(
         stop.clone(),
         posted.clone(),
     );
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+    // Until `target` records are stored (every build gets the same data before the latency
+    // phases), at most a minute.
+    while posted.records.load(Ordering::Relaxed) < target && t.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     for h in load {
         let _ = h.await;
@@ -302,6 +319,7 @@ async fn alone(
     table.row(vec![
         b.label.to_string(),
         format!("OTLP alone, {senders} senders flat out"),
+        format!("{elapsed:.1}"),
         records.to_string(),
         format!("{:.0}", records as f64 / elapsed),
         format!("{:.0}", records as f64 / batch as f64 / elapsed),
@@ -332,14 +350,14 @@ pub async fn run(a: &Args) -> Result<()> {
     let otlp_rate = a.num("otlp-rate", 600, 600)?;
     let senders = a.num("senders", 4, 4)?;
     let batch = a.num("batch", 30, 30)?;
-    let alone_secs = a.num("otlp-duration", 10, 3)?;
+    let alone_records = a.num("otlp-records", 90_000, 9_000)?;
     let rounds = a.num("rounds", 1, 1)?.max(1);
     let flat_out = a.num("flat-out", 1, 1)? != 0;
     let baseline = a.flags.get("baseline").map(PathBuf::from);
     println!(
         "OTLP/HTTP protobuf log exports of {batch} records each (1/3 api_request, 1/3 \
          tool_decision, 1/3 tool_result), keep-alive. (1) The receiver alone, {senders} senders \
-         flat out for {alone_secs} s. (2) hook->WebSocket latency at {rate} ev/s ({secs} s, \
+         flat out until {alone_records} records are stored. (2) hook->WebSocket latency at {rate} ev/s ({secs} s, \
          load generator, 10 WS clients) without OTLP and with OTLP at {otlp_rate} records/s \
          ({senders} senders), {rounds} round(s){}{}.\n",
         if flat_out {
@@ -362,6 +380,7 @@ pub async fn run(a: &Args) -> Result<()> {
         expected_requests: 0,
         none_ms: Vec::new(),
         steady_ms: Vec::new(),
+        ratios: Vec::new(),
     }];
     if let Some(dir) = &baseline {
         builds.push(Build {
@@ -374,6 +393,7 @@ pub async fn run(a: &Args) -> Result<()> {
             expected_requests: 0,
             none_ms: Vec::new(),
             steady_ms: Vec::new(),
+            ratios: Vec::new(),
         });
     }
 
@@ -381,6 +401,7 @@ pub async fn run(a: &Args) -> Result<()> {
     let mut table = Table::new(&[
         "build",
         "load",
+        "s",
         "records",
         "records/s",
         "exports/s",
@@ -390,7 +411,7 @@ pub async fn run(a: &Args) -> Result<()> {
         "api_request stored / posted",
     ]);
     for b in &mut builds {
-        alone(b, senders, batch, alone_secs, &mut table).await?;
+        alone(b, senders, batch, alone_records, &mut table).await?;
     }
     table.print();
     println!();
@@ -510,6 +531,11 @@ pub async fn run(a: &Args) -> Result<()> {
                 ));
             }
             for (mut cells, p99) in rows {
+                if let Some(p) = base_p99 {
+                    if cells[2] == "steady" {
+                        b.ratios.push(p99 / p);
+                    }
+                }
                 cells[11] = base_p99.map_or("-".into(), |p| format!("{:.2}x", p99 / p));
                 table.row(cells);
             }
@@ -525,6 +551,7 @@ pub async fn run(a: &Args) -> Result<()> {
             "steady events",
             "steady p95 / p99 ms",
             "steady p99 / no-OTLP p99",
+            "median of the rounds' ratios",
         ]);
         for b in &builds {
             let (none, steady) = (summarize(&b.none_ms), summarize(&b.steady_ms));
@@ -536,6 +563,7 @@ pub async fn run(a: &Args) -> Result<()> {
                 steady.n.to_string(),
                 format!("{} / {}", f(steady.p95), f(steady.p99)),
                 format!("{:.2}x", steady.p99 / none.p99.max(1e-9)),
+                format!("{:.2}x", median(&b.ratios)),
             ]);
         }
         println!("\nPooled over all rounds:\n");

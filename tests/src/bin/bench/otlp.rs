@@ -13,6 +13,9 @@
 //! the pooled p99 of each over all rounds (the host's noise moves single runs by 1.5x).
 //! `--baseline DIR` runs `DIR/maestro-server` (an earlier build) beside this one, each phase
 //! on both in turn, the order flipped every round. `--flat-out 0` skips the flat-out phase.
+//! `--slice-ms S` replaces the phases by one hook run per round and build during which the
+//! steady OTLP load is off and on in alternate slices of S ms, each hook event counted for
+//! the side it was sent in: the fairest comparison on a noisy host.
 
 use super::{client, f, get_json, latency_loadgen, summarize, Args, BenchServer, Table};
 use anyhow::{bail, Result};
@@ -137,7 +140,33 @@ struct Posted {
     post_ms: std::sync::Mutex<Vec<f64>>,
 }
 
-/// Posts exports until `stop`: `senders` loops, each paced to `per_sender_exports_per_sec`
+/// Time cut in slices of `len`, OTLP off in the even ones and on in the odd ones, so that the
+/// hook events sent with and without OTLP share the host's noise.
+#[derive(Clone, Copy)]
+struct Slices {
+    t0: Instant,
+    len: Duration,
+}
+
+impl Slices {
+    /// Whether OTLP is on at `t`.
+    fn on(&self, t: Instant) -> bool {
+        self.index(t) % 2 == 1
+    }
+
+    fn index(&self, t: Instant) -> u128 {
+        t.saturating_duration_since(self.t0).as_nanos() / self.len.as_nanos().max(1)
+    }
+
+    /// Whether `t` is within `settle` of its slice's start (the load of the slice before it may
+    /// still be draining; such samples count for neither side).
+    fn settling(&self, t: Instant, settle: Duration) -> bool {
+        let into = t.saturating_duration_since(self.t0).as_nanos() % self.len.as_nanos().max(1);
+        into < settle.as_nanos()
+    }
+}
+
+/// Posts exports until `stop` (with `gate`, only while it is on): `senders` loops, each paced to `per_sender_exports_per_sec`
 /// (0: flat out). Sessions are `otlp-{tag}-{sender}`; record numbers never repeat.
 fn spawn_load(
     url: &str,
@@ -145,6 +174,7 @@ fn spawn_load(
     senders: u64,
     batch: u64,
     per_sender_exports_per_sec: f64,
+    gate: Option<Slices>,
     stop: Arc<AtomicBool>,
     posted: Arc<Posted>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -165,6 +195,10 @@ fn spawn_load(
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
+                    }
+                    if gate.is_some_and(|g| !g.on(Instant::now())) {
+                        n += 1;
+                        continue;
                     }
                     let (body, requests) = export(&session, n * batch, batch);
                     n += 1;
@@ -298,6 +332,7 @@ async fn alone(
         senders,
         batch,
         0.0,
+        None,
         stop.clone(),
         posted.clone(),
     );
@@ -354,6 +389,7 @@ pub async fn run(a: &Args) -> Result<()> {
     let rounds = a.num("rounds", 1, 1)?.max(1);
     let flat_out = a.num("flat-out", 1, 1)? != 0;
     let baseline = a.flags.get("baseline").map(PathBuf::from);
+    let slice_ms = a.num("slice-ms", 0, 0)?;
     println!(
         "OTLP/HTTP protobuf log exports of {batch} records each (1/3 api_request, 1/3 \
          tool_decision, 1/3 tool_result), keep-alive. (1) The receiver alone, {senders} senders \
@@ -415,6 +451,18 @@ pub async fn run(a: &Args) -> Result<()> {
     }
     table.print();
     println!();
+    if slice_ms > 0 {
+        let load = Load {
+            rate,
+            secs,
+            senders,
+            batch,
+            per_sender: otlp_rate as f64 / batch as f64 / senders as f64,
+            slice: Duration::from_millis(slice_ms),
+        };
+        toggled(&mut builds, rounds, &load).await?;
+        return report_stored(&builds).await;
+    }
 
     // (2) Hook latency with and without OTLP.
     let mut table = Table::new(&[
@@ -480,6 +528,7 @@ pub async fn run(a: &Args) -> Result<()> {
                         } else {
                             0.0
                         },
+                        None,
                         stop.clone(),
                         posted.clone(),
                     ),
@@ -569,8 +618,13 @@ pub async fn run(a: &Args) -> Result<()> {
         println!("\nPooled over all rounds:\n");
         pooled.print();
     }
+    report_stored(&builds).await
+}
+
+/// Checks and prints that every `api_request` posted to each build was stored.
+async fn report_stored(builds: &[Build]) -> Result<()> {
     println!();
-    for b in &builds {
+    for b in builds {
         let stored = b.check_stored().await?;
         println!(
             "{}: api_request records stored / posted over the whole run: {stored} / {}",
@@ -578,5 +632,134 @@ pub async fn run(a: &Args) -> Result<()> {
         );
     }
     println!("goal: the hook->WS p99 unchanged with OTLP beside it");
+    Ok(())
+}
+
+/// The hook load and the OTLP load of the sliced runs.
+struct Load {
+    rate: u64,
+    secs: u64,
+    senders: u64,
+    batch: u64,
+    per_sender: f64,
+    slice: Duration,
+}
+
+/// `--slice-ms`: each round, on every build in turn (the order flipped every round), one hook
+/// latency run during which the steady OTLP load is off and on in alternate slices; each hook
+/// event counts for the side it was sent in (those sent in the first quarter of a slice for
+/// neither). Host noise that lasts longer than a slice hits both sides alike.
+async fn toggled(builds: &mut [Build], rounds: u64, load: &Load) -> Result<()> {
+    let settle = load.slice / 4;
+    let mut table = Table::new(&[
+        "build",
+        "round",
+        "achieved ev/s",
+        "OTLP records/s while on",
+        "off: samples",
+        "off: p50 / p95 / p99 ms",
+        "on: samples",
+        "on: p50 / p95 / p99 ms",
+        "p99 on / off",
+        "server CPU %",
+        "writer CPU %",
+        "missing",
+    ]);
+    let mut pooled: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> =
+        builds.iter().map(|_| Default::default()).collect();
+    for round in 1..=rounds {
+        let mut order: Vec<usize> = (0..builds.len()).collect();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for k in order {
+            let b = &mut builds[k];
+            let stop = Arc::new(AtomicBool::new(false));
+            let posted = Arc::new(Posted::default());
+            let tag = format!("slices{round}");
+            let usage = Usage::now(&b.server);
+            // The load generator connects its clients first; the slices start about now.
+            let gate = Slices {
+                t0: Instant::now(),
+                len: load.slice,
+            };
+            let senders = spawn_load(
+                &b.server.url,
+                &tag,
+                load.senders,
+                load.batch,
+                load.per_sender,
+                Some(gate),
+                stop.clone(),
+                posted.clone(),
+            );
+            let t = Instant::now();
+            let run = latency_loadgen(&b.server, load.rate, load.secs, &format!("o{tag}")).await?;
+            stop.store(true, Ordering::Relaxed);
+            for h in senders {
+                let _ = h.await;
+            }
+            let elapsed = t.elapsed().as_secs_f64();
+            let [cpu, writer, _] = usage.since(&b.server);
+            b.expected_requests += posted.api_requests.load(Ordering::Relaxed);
+            let (mut off, mut on) = (Vec::new(), Vec::new());
+            for (ms, at) in run.lat.iter().zip(&run.sent_at) {
+                if gate.settling(*at, settle) {
+                    continue;
+                }
+                if gate.on(*at) {
+                    on.push(*ms);
+                } else {
+                    off.push(*ms);
+                }
+            }
+            let (so, sn) = (summarize(&off), summarize(&on));
+            let records = posted.records.load(Ordering::Relaxed) as f64;
+            let ratio = sn.p99 / so.p99.max(1e-9);
+            table.row(vec![
+                b.label.to_string(),
+                round.to_string(),
+                format!("{:.0}", run.achieved_rate),
+                format!("{:.0}", records / (elapsed / 2.0)),
+                so.n.to_string(),
+                format!("{} / {} / {}", f(so.p50), f(so.p95), f(so.p99)),
+                sn.n.to_string(),
+                format!("{} / {} / {}", f(sn.p50), f(sn.p95), f(sn.p99)),
+                format!("{ratio:.2}x"),
+                cpu,
+                writer,
+                run.missing.to_string(),
+            ]);
+            pooled[k].0.extend(off);
+            pooled[k].1.extend(on);
+            pooled[k].2.push(ratio);
+        }
+    }
+    table.print();
+    let mut total = Table::new(&[
+        "build",
+        "rounds",
+        "off: p50 / p95 / p99 ms",
+        "on: p50 / p95 / p99 ms",
+        "pooled p99 on / off",
+        "median of the rounds' p99 on / off",
+        "rounds' range",
+    ]);
+    for (b, (off, on, ratios)) in builds.iter().zip(&pooled) {
+        let (so, sn) = (summarize(off), summarize(on));
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(0.0, f64::max);
+        total.row(vec![
+            b.label.to_string(),
+            rounds.to_string(),
+            format!("{} / {} / {}", f(so.p50), f(so.p95), f(so.p99)),
+            format!("{} / {} / {}", f(sn.p50), f(sn.p95), f(sn.p99)),
+            format!("{:.2}x", sn.p99 / so.p99.max(1e-9)),
+            format!("{:.2}x", median(ratios)),
+            format!("{lo:.2}-{hi:.2}x"),
+        ]);
+    }
+    println!("\nPooled over all rounds:\n");
+    total.print();
     Ok(())
 }

@@ -166,15 +166,21 @@ impl Slices {
     }
 }
 
-/// Posts exports until `stop` (with `gate`, only while it is on): `senders` loops, each paced to `per_sender_exports_per_sec`
+/// How fast a sender posts: `exports_per_sec` (0: flat out), only while `gate` is on.
+#[derive(Clone, Copy)]
+struct Pace {
+    exports_per_sec: f64,
+    gate: Option<Slices>,
+}
+
+/// Posts exports until `stop` (with a gate, only while it is on): `senders` loops, each paced to `per_sender_exports_per_sec`
 /// (0: flat out). Sessions are `otlp-{tag}-{sender}`; record numbers never repeat.
 fn spawn_load(
     url: &str,
     tag: &str,
     senders: u64,
     batch: u64,
-    per_sender_exports_per_sec: f64,
-    gate: Option<Slices>,
+    pace: Pace,
     stop: Arc<AtomicBool>,
     posted: Arc<Posted>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -184,6 +190,10 @@ fn spawn_load(
             let endpoint = format!("{url}/v1/logs");
             let session = format!("otlp-{tag}-{k}");
             let (stop, posted) = (stop.clone(), posted.clone());
+            let Pace {
+                exports_per_sec: per_sender_exports_per_sec,
+                gate,
+            } = pace;
             tokio::spawn(async move {
                 let start = tokio::time::Instant::now();
                 let mut n = 0u64;
@@ -331,8 +341,10 @@ async fn alone(
         "alone",
         senders,
         batch,
-        0.0,
-        None,
+        Pace {
+            exports_per_sec: 0.0,
+            gate: None,
+        },
         stop.clone(),
         posted.clone(),
     );
@@ -396,10 +408,15 @@ pub async fn run(a: &Args) -> Result<()> {
          flat out until {alone_records} records are stored. (2) hook->WebSocket latency at {rate} ev/s ({secs} s, \
          load generator, 10 WS clients) without OTLP and with OTLP at {otlp_rate} records/s \
          ({senders} senders), {rounds} round(s){}{}.\n",
-        if flat_out {
-            ", then with OTLP flat out"
+        if slice_ms > 0 {
+            format!(
+                ", the OTLP load off and on in alternate slices of {slice_ms} ms within each run \
+                 (events sent in a slice's first quarter not counted)"
+            )
+        } else if flat_out {
+            ", then with OTLP flat out".to_string()
         } else {
-            ""
+            String::new()
         },
         if baseline.is_some() {
             "; this build and the baseline in turn, the order flipped every round"
@@ -523,12 +540,14 @@ pub async fn run(a: &Args) -> Result<()> {
                         &tag,
                         senders,
                         batch,
-                        if phase == Phase::Steady {
-                            per_sender
-                        } else {
-                            0.0
+                        Pace {
+                            exports_per_sec: if phase == Phase::Steady {
+                                per_sender
+                            } else {
+                                0.0
+                            },
+                            gate: None,
                         },
-                        None,
                         stop.clone(),
                         posted.clone(),
                     ),
@@ -688,8 +707,10 @@ async fn toggled(builds: &mut [Build], rounds: u64, load: &Load) -> Result<()> {
                 &tag,
                 load.senders,
                 load.batch,
-                load.per_sender,
-                Some(gate),
+                Pace {
+                    exports_per_sec: load.per_sender,
+                    gate: Some(gate),
+                },
                 stop.clone(),
                 posted.clone(),
             );

@@ -198,23 +198,17 @@ pub async fn logs(
         api_requests,
         tool_events,
     } = decode::records(&export);
-    if !api_requests.is_empty() {
-        let count = api_requests.len();
-        match state
-            .store
-            .record_api_requests(api_requests, machine.clone())
-            .await
-        {
-            Ok(new) => tracing::debug!(count, new, "stored OTLP api_request records"),
-            Err(e) => return store_failed(&state, e),
-        }
+    if api_requests.is_empty() && tool_events.is_empty() {
+        return ok(format, ExportLogsServiceResponse::default());
     }
-    if !tool_events.is_empty() {
-        let count = tool_events.len();
-        match state.store.record_tool_events(tool_events, machine).await {
-            Ok(new) => tracing::debug!(count, new, "stored OTLP tool records"),
-            Err(e) => return store_failed(&state, e),
-        }
+    let count = (api_requests.len(), tool_events.len());
+    match state
+        .store
+        .record_telemetry(api_requests, tool_events, machine)
+        .await
+    {
+        Ok(new) => tracing::debug!(?count, ?new, "stored OTLP records (api_request, tool)"),
+        Err(e) => return store_failed(&state, e),
     }
     ok(format, ExportLogsServiceResponse::default())
 }

@@ -57,7 +57,8 @@ pub enum CostScope {
 }
 
 /// Stores `records`, skipping those already stored; returns how many were new. For every
-/// Claude session with new records, a `cost:updated` feed message carries its new totals.
+/// Claude session with new records, its running totals (`otel_session_totals`) grow by them
+/// and a `cost:updated` feed message carries the new totals.
 pub fn insert(
     conn: &Connection,
     feed: &mut super::writer::Feed,
@@ -73,7 +74,8 @@ pub fn insert(
          received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?;
     let mut inserted = 0;
-    let mut touched: Vec<&str> = Vec::new();
+    // What the new records add, per Claude session, in the order first seen.
+    let mut touched: Vec<(&str, Option<&str>, CostTotals)> = Vec::new();
     for r in records {
         let n = stmt.execute(params![
             r.record_key,
@@ -93,38 +95,71 @@ pub fn insert(
             received,
         ])?;
         inserted += n;
-        if n > 0 && !touched.contains(&r.claude_session_id.as_str()) {
-            touched.push(&r.claude_session_id);
+        if n == 0 {
+            continue;
         }
+        let i = match touched
+            .iter()
+            .position(|(c, _, _)| *c == r.claude_session_id)
+        {
+            Some(i) => i,
+            None => {
+                touched.push((&r.claude_session_id, None, CostTotals::default()));
+                touched.len() - 1
+            }
+        };
+        let (_, maestro, added) = &mut touched[i];
+        *maestro = maestro.or(r.maestro_session_id.as_deref());
+        added.requests += 1;
+        added.cost_usd += r.cost_usd;
+        added.input_tokens += r.input_tokens;
+        added.output_tokens += r.output_tokens;
+        added.cache_read_tokens += r.cache_read_tokens;
+        added.cache_creation_tokens += r.cache_creation_tokens;
     }
-    for claude in touched {
-        announce(conn, feed, claude, now)?;
+    for (claude, maestro, added) in touched {
+        announce(conn, feed, claude, maestro, &added, now)?;
     }
     Ok(inserted)
 }
 
-/// Pushes the `cost:updated` message of one Claude session. Indexed lookups only (this runs
-/// in the writer's transaction for every export): the session's own rows by
-/// `claude_session_id`, never the read-time join over every record.
+/// Adds `added` to the running totals of Claude session `claude` and pushes its
+/// `cost:updated` message. One row read and written, whatever the session's length (this runs
+/// in the writer's transaction for every export).
 fn announce(
     conn: &Connection,
     feed: &mut super::writer::Feed,
     claude: &str,
+    maestro: Option<&str>,
+    added: &CostTotals,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let total = conn.query_row(
-        &format!("SELECT {SUMS} FROM otel_api_requests WHERE claude_session_id = ?1"),
-        [claude],
-        |r| totals_at(r, 0),
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO otel_session_totals (claude_session_id, maestro_session_id, requests, \
+         cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (claude_session_id) DO UPDATE SET \
+         maestro_session_id = COALESCE(maestro_session_id, excluded.maestro_session_id), \
+         requests = requests + excluded.requests, cost_usd = cost_usd + excluded.cost_usd, \
+         input_tokens = input_tokens + excluded.input_tokens, \
+         output_tokens = output_tokens + excluded.output_tokens, \
+         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+         cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens \
+         RETURNING maestro_session_id, requests, cost_usd, input_tokens, output_tokens, \
+         cache_read_tokens, cache_creation_tokens",
     )?;
-    let maestro: Option<String> = conn
-        .query_row(
-            "SELECT maestro_session_id FROM otel_api_requests \
-             WHERE claude_session_id = ?1 AND maestro_session_id IS NOT NULL LIMIT 1",
-            [claude],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let (maestro, total) = stmt.query_row(
+        params![
+            claude,
+            maestro,
+            added.requests,
+            added.cost_usd,
+            added.input_tokens,
+            added.output_tokens,
+            added.cache_read_tokens,
+            added.cache_creation_tokens,
+        ],
+        |r| Ok((r.get::<_, Option<String>>(0)?, totals_at(r, 1)?)),
+    )?;
     let (sid, tid) = session_of(conn, claude, maestro.as_deref())?;
     let data = serde_json::json!({ "claude_session_id": claude, "total": total });
     feed.push(
@@ -373,6 +408,135 @@ mod tests {
                 totals: t.total.clone()
             }]
         );
+    }
+
+    /// The totals of `claude` summed over its stored records (what the running totals must
+    /// always equal).
+    fn summed(conn: &Connection, claude: &str) -> CostTotals {
+        conn.query_row(
+            &format!("SELECT {SUMS} FROM otel_api_requests WHERE claude_session_id = ?1"),
+            [claude],
+            |r| totals_at(r, 0),
+        )
+        .expect("sums")
+    }
+
+    #[test]
+    fn the_message_carries_running_totals_equal_to_the_stored_records() {
+        let conn = db();
+        let now = Utc::now();
+        let mut feed = super::super::writer::Feed::new(1);
+        let mut spawned = record("k3", "c2", "p9", 7);
+        spawned.maestro_session_id = Some("s_9".into());
+        let first = [record("k1", "c1", "p1", 10), spawned.clone()];
+        assert_eq!(insert(&conn, &mut feed, &first, None, now).expect("1"), 2);
+        // A retry of one record beside a new one: only the new one counts.
+        let second = [record("k1", "c1", "p1", 10), record("k2", "c1", "p2", 20)];
+        assert_eq!(insert(&conn, &mut feed, &second, None, now).expect("2"), 1);
+        // A later record without the resource attribute keeps the session's.
+        let mut later = spawned.clone();
+        later.record_key = "k4".into();
+        later.maestro_session_id = None;
+        assert_eq!(insert(&conn, &mut feed, &[later], None, now).expect("3"), 1);
+        let announced: Vec<(String, CostTotals)> = feed
+            .msgs
+            .iter()
+            .map(|p| {
+                let d = &p.msg.data;
+                (
+                    d["claude_session_id"].as_str().unwrap_or("").to_string(),
+                    serde_json::from_value(d["total"].clone()).expect("totals"),
+                )
+            })
+            .collect();
+        assert_eq!(announced.len(), 4, "{announced:?}");
+        assert_eq!(announced[2], ("c1".to_string(), summed(&conn, "c1")));
+        assert_eq!(announced[3], ("c2".to_string(), summed(&conn, "c2")));
+        assert_eq!(announced[2].1.input_tokens, 30);
+        assert_eq!(announced[3].1.requests, 2);
+        let maestro: Option<String> = conn
+            .query_row(
+                "SELECT maestro_session_id FROM otel_session_totals WHERE claude_session_id = 'c2'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("c2 totals");
+        assert_eq!(maestro.as_deref(), Some("s_9"));
+    }
+
+    /// Records stored by the previous build (bare-hash keys, no running totals): the
+    /// migration re-keys them as the decoder now keys them, so an exporter's retry after the
+    /// upgrade still inserts nothing, and fills the totals.
+    #[test]
+    fn an_upgrade_keeps_retries_idempotent_and_fills_the_totals() {
+        use crate::otlp::decode;
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        // Exports the real CLI sent: model requests (protobuf) and tool events (JSON).
+        let read = |name: &str, format| -> decode::Records {
+            let body = std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../tests/fixtures/otlp")
+                    .join(name),
+            )
+            .expect("fixture");
+            let export: ExportLogsServiceRequest = decode::message(&body, format).expect("decode");
+            decode::records(&export)
+        };
+        let now = decode::Records {
+            api_requests: read("logs-2.1.332.pb", decode::Format::Protobuf).api_requests,
+            tool_events: read("tools-2.1.332.json", decode::Format::Json).tool_events,
+        };
+        assert!(!now.api_requests.is_empty() && !now.tool_events.is_empty());
+        let bare = |key: &str| key.rsplit('/').next().unwrap_or_default().to_string();
+        let mut old = decode::Records {
+            api_requests: now.api_requests.clone(),
+            tool_events: now.tool_events.clone(),
+        };
+        for r in &mut old.api_requests {
+            r.record_key = bare(&r.record_key);
+        }
+        for e in &mut old.tool_events {
+            e.record_key = bare(&e.record_key);
+        }
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let mut feed = super::super::writer::Feed::new(1);
+        let at = Utc::now();
+        insert(&conn, &mut feed, &old.api_requests, None, at).expect("old records");
+        super::super::tool_telemetry::insert(&conn, &mut feed, &old.tool_events, None, at)
+            .expect("old tool events");
+        let claude = old.api_requests[0].claude_session_id.clone();
+        let before = summed(&conn, &claude);
+        // As the previous build left it: no totals, the schema one version older.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        conn.execute_batch("DROP TABLE otel_session_totals")
+            .expect("drop");
+        conn.pragma_update(None, "user_version", version - 1)
+            .expect("older");
+        super::super::schema::migrate(&mut conn).expect("upgrade");
+        let totals: CostTotals = conn
+            .query_row(
+                "SELECT requests, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_creation_tokens FROM otel_session_totals WHERE claude_session_id = ?1",
+                [&claude],
+                |r| totals_at(r, 0),
+            )
+            .expect("totals");
+        assert_eq!(totals, before);
+        assert!(before.requests > 0);
+        // The exporter retries the same export after the upgrade.
+        assert_eq!(
+            insert(&conn, &mut feed, &now.api_requests, None, at).expect("retry"),
+            0
+        );
+        assert_eq!(
+            super::super::tool_telemetry::insert(&conn, &mut feed, &now.tool_events, None, at)
+                .expect("retry"),
+            0
+        );
+        assert_eq!(summed(&conn, &claude), before);
     }
 
     #[test]

@@ -326,26 +326,22 @@ pub trait Store: Send + Sync {
         machine: Option<String>,
     ) -> StoreResult<IngestOutcome>;
 
-    /// Stores `claude_code.api_request` records from the OTLP receiver, skipping those
-    /// already stored (the exporter retries); returns how many were new. `machine` is the
-    /// machine whose credential posted them.
-    async fn record_api_requests(
+    /// Stores the records of one OTLP logs export, `claude_code.api_request` records and
+    /// `claude_code.tool_result` / `tool_decision` records, in one write job (committed with
+    /// the hook events of its group commit), skipping those already stored (the exporter
+    /// retries); returns how many of each were new. `machine` is the machine whose credential
+    /// posted them.
+    async fn record_telemetry(
         &self,
-        records: Vec<cost::ApiRequest>,
+        api_requests: Vec<cost::ApiRequest>,
+        tool_events: Vec<tool_telemetry::ToolEvent>,
         machine: Option<String>,
-    ) -> StoreResult<usize>;
+    ) -> StoreResult<(usize, usize)>;
     /// Cost and tokens of a session, a task or everything.
     async fn cost_report(
         &self,
         scope: cost::CostScope,
     ) -> StoreResult<maestro_shared::cost::CostReport>;
-    /// Stores `claude_code.tool_result` / `tool_decision` records, skipping those already
-    /// stored; returns how many were new.
-    async fn record_tool_events(
-        &self,
-        events: Vec<tool_telemetry::ToolEvent>,
-        machine: Option<String>,
-    ) -> StoreResult<usize>;
     /// The telemetry of the tool calls of a session or a task, joined by `tool_use_id`.
     async fn tool_telemetry(
         &self,

@@ -277,6 +277,32 @@ CREATE TABLE otel_tool_events (
 CREATE INDEX otel_tool_events_claude ON otel_tool_events(claude_session_id);
 CREATE INDEX otel_tool_events_maestro ON otel_tool_events(maestro_session_id);
 "#,
+    // The running totals of every Claude session's `api_request` records (`store::cost`),
+    // kept in the transaction that inserts the records, so that the `cost:updated` message of
+    // an export reads one row instead of summing the session's every record. Filled from the
+    // records already stored. And the records' keys start with their time
+    // (`otlp::decode::ordered_key`), so that new keys go at the end of the key index instead
+    // of at random places: stored keys (the bare hash, which covers the time) get the prefix.
+    r#"
+UPDATE otel_api_requests SET record_key = at || '/' || record_key
+WHERE instr(record_key, '/') = 0;
+UPDATE otel_tool_events SET record_key = at || '/' || record_key
+WHERE instr(record_key, '/') = 0;
+CREATE TABLE otel_session_totals (
+    claude_session_id TEXT PRIMARY KEY,
+    maestro_session_id TEXT,
+    requests INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_creation_tokens INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO otel_session_totals
+SELECT claude_session_id, MIN(maestro_session_id), COUNT(*), SUM(cost_usd), SUM(input_tokens),
+       SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_creation_tokens)
+FROM otel_api_requests GROUP BY claude_session_id;
+"#,
 ];
 
 /// Applies pending migrations.

@@ -445,15 +445,21 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_api_requests(
+    async fn record_telemetry(
         &self,
-        records: Vec<super::cost::ApiRequest>,
+        api_requests: Vec<super::cost::ApiRequest>,
+        tool_events: Vec<super::tool_telemetry::ToolEvent>,
         machine: Option<String>,
-    ) -> StoreResult<usize> {
+    ) -> StoreResult<(usize, usize)> {
         let now = self.clock.now();
+        // Repeatable (it only reads what it captured): it shares the savepoint of the hook
+        // events around it instead of taking one of its own.
         self.writer
-            .write(move |conn, feed| {
-                super::cost::insert(conn, feed, &records, machine.as_deref(), now)
+            .write_repeatable(move |conn, feed| {
+                let machine = machine.as_deref();
+                let requests = super::cost::insert(conn, feed, &api_requests, machine, now)?;
+                let tools = super::tool_telemetry::insert(conn, feed, &tool_events, machine, now)?;
+                Ok((requests, tools))
             })
             .await
     }
@@ -463,19 +469,6 @@ impl Store for SqliteStore {
         scope: super::cost::CostScope,
     ) -> StoreResult<maestro_shared::cost::CostReport> {
         self.read(move |conn| super::cost::report(conn, &scope))
-            .await
-    }
-
-    async fn record_tool_events(
-        &self,
-        events: Vec<super::tool_telemetry::ToolEvent>,
-        machine: Option<String>,
-    ) -> StoreResult<usize> {
-        let now = self.clock.now();
-        self.writer
-            .write(move |conn, feed| {
-                super::tool_telemetry::insert(conn, feed, &events, machine.as_deref(), now)
-            })
             .await
     }
 

@@ -73,7 +73,7 @@ const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memor
   drain      [--n 10000]               spool drain rate
   memory     [--events 1000000]        RSS and DB size, then retention
   search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)
-  otlp       [--duration 20] [--rate 1000] [--otlp-rate 600] [--senders 4] [--batch 30] [--otlp-duration 10]  OTLP records/s; hook->WS p99 without, with steady and with flat-out OTLP
+  otlp       [--duration 20] [--rate 1000] [--otlp-rate 600] [--senders 4] [--batch 30] [--otlp-records 90000] [--rounds 1] [--flat-out 1] [--baseline DIR] [--slice-ms 0]  OTLP records/s; hook->WS p99 without, with steady and with flat-out OTLP
   agent-overhead [--reps 5] [--calls 60] [--versions 2.1.197,2.1.332] [--baseline-hook PATH]  the real CLI's session time with no hooks, the dd floor, maestro-hook (server up/down), the seed's script";
 
 fn main() -> Result<()> {
@@ -1000,6 +1000,8 @@ struct LatencyRun {
     achieved_rate: f64,
     sent: usize,
     lat: Vec<f64>,
+    /// When the event of each `lat` sample was sent.
+    sent_at: Vec<Instant>,
     missing: usize,
     post_lat: Vec<f64>,
 }
@@ -1032,23 +1034,26 @@ impl LatencyRun {
     }
 }
 
+/// The latencies (ms), the send time of each, and the messages missing.
 fn collect_latency(
     sent: &HashMap<String, Instant>,
     received: Vec<Vec<(String, Instant)>>,
-) -> (Vec<f64>, usize) {
+) -> (Vec<f64>, Vec<Instant>, usize) {
     let mut lat = Vec::new();
+    let mut sent_at = Vec::new();
     let mut missing = 0;
     for client in received {
         let mut seen = 0;
         for (id, at) in client {
             if let Some(t) = sent.get(&id) {
                 lat.push(ms(at.saturating_duration_since(*t)));
+                sent_at.push(*t);
                 seen += 1;
             }
         }
         missing += sent.len().saturating_sub(seen);
     }
-    (lat, missing)
+    (lat, sent_at, missing)
 }
 
 async fn latency_loadgen(
@@ -1115,7 +1120,7 @@ async fn latency_loadgen(
         received.push(r.await?);
     }
     let sent = std::mem::take(&mut *sent.lock().expect("lock"));
-    let (lat, missing) = collect_latency(&sent, received);
+    let (lat, sent_at, missing) = collect_latency(&sent, received);
     let post_lat = std::mem::take(&mut *post_lat.lock().expect("lock"));
     Ok(LatencyRun {
         label: "load generator (keep-alive POST)".into(),
@@ -1123,6 +1128,7 @@ async fn latency_loadgen(
         achieved_rate: achieved,
         sent: total,
         lat,
+        sent_at,
         missing,
         post_lat,
     })
@@ -1192,13 +1198,14 @@ async fn latency_hooks(
     for r in readers {
         received.push(r.await?);
     }
-    let (lat, missing) = collect_latency(&sent, received);
+    let (lat, sent_at, missing) = collect_latency(&sent, received);
     Ok(LatencyRun {
         label: "real maestro-hook processes".into(),
         target_rate: rate,
         achieved_rate: achieved,
         sent: total,
         lat,
+        sent_at,
         missing,
         post_lat: Vec::new(),
     })

@@ -143,6 +143,17 @@ mod tests {
         let p = dir.join("claude");
         std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).expect("write");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        // Another test thread forking at the moment the script was written holds its write
+        // descriptor until that child execs: running the script then fails with ETXTBSY. Wait
+        // until it runs (once it has, no writer is left).
+        for _ in 0..200 {
+            match std::process::Command::new(&p).output() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                _ => break,
+            }
+        }
         p
     }
 

@@ -20,6 +20,7 @@ command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 # The self-approval test's agent tries to reach the server with curl: without it every attempt
 # fails for the wrong reason and the test proves less.
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v git >/dev/null 2>&1 || missing+=(git)    # the git probe's tests use real repositories
 command -v chattr >/dev/null 2>&1 || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"

@@ -9,9 +9,9 @@
 //! shared ingest token for another session cannot resolve or cancel its approvals.
 
 use crate::approvals::machine::{self, Trigger};
-use crate::store::cached::CachedExt;
 use crate::store::projection::{add_line, emit_session, mark_not_run, refresh_task_status, Line};
 use crate::store::rows::{approval_status_str, load_approval, load_session};
+use crate::store::sql::{params, Db, DbExt, DbResult, OptionalExt};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, StoreError, StoreResult};
 use crate::time::fmt_ts;
@@ -21,7 +21,6 @@ use maestro_shared::api::{Approval, ApprovalStatus, Session, SessionState};
 use maestro_shared::events::{HookEvent, HookEventName};
 use maestro_shared::ws::types;
 use maestro_shared::Envelope;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 /// Statuses an event of the raising process can still move (see [`machine::open_to_events`]).
@@ -62,7 +61,7 @@ const SAME_ORIGIN: &str = "a.claude_session_id IS ?2 AND a.host IS ?3 AND a.clau
 /// pending call of the same tool (and subagent) not held by another pending approval (a
 /// PreToolUse hold that timed out on the same call does not count: its dialog is this one).
 pub fn create(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     approval_id: &str,
     session: &Session,
@@ -137,7 +136,7 @@ fn input_text(input: Option<&Value>) -> String {
 /// the machine refused (already decided, a duplicate or late event). `ended_by` names the end
 /// of a session for [`Trigger::SessionGone`]; `reason` is the operator's.
 pub fn transition(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     id: &str,
     trigger: Trigger,
@@ -229,7 +228,7 @@ pub fn transition(
 /// The audit line of a transition. An approval has one line from held to decided: the
 /// "Held for approval" line its request wrote becomes the decision's line (who decided, and
 /// how long it was held), in place and at the time it was held; without one, a new line.
-fn audit_line(conn: &Connection, feed: &mut Feed, a: &Approval, at_s: &str) -> StoreResult<()> {
+fn audit_line(conn: &dyn Db, feed: &mut Feed, a: &Approval, at_s: &str) -> StoreResult<()> {
     let why = a
         .decision_reason
         .as_deref()
@@ -330,7 +329,7 @@ fn held_duration(ms: i64) -> String {
 /// a dialog left to the terminal ("Waiting at the terminal: ..."), nothing after a terminal
 /// "No" or Escape (waiting for input: no hook fires then), else it is active again.
 fn settle_session(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     s: &Session,
     trigger: Trigger,
@@ -382,7 +381,7 @@ fn settle_session(
 /// same process raised are touched. Returns the approvals that moved (their held hooks are
 /// released by the caller once the transaction is durable).
 pub fn on_event(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session: &Session,
     env: &Envelope,
@@ -481,7 +480,7 @@ pub fn on_event(
                     ],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
-                rows.collect::<rusqlite::Result<_>>()?
+                rows.collect::<DbResult<_>>()?
             };
             for (id, tool_use_id) in rows {
                 let trigger = if *ev.name() == E::SessionEnd {
@@ -513,7 +512,7 @@ fn push_moved(moved: &mut Vec<Approval>, r: Result<Approval, Approval>) {
 }
 
 /// Whether a call of the session ran (its PostToolUse or PostToolUseFailure was stored).
-fn call_ran(conn: &Connection, session_id: &str, tool_use_id: &str) -> StoreResult<bool> {
+fn call_ran(conn: &dyn Db, session_id: &str, tool_use_id: &str) -> StoreResult<bool> {
     Ok(conn
         .row_cached(
             "SELECT status IN ('ok','error') FROM tool_calls WHERE session_id = ?1 AND tool_use_id = ?2",
@@ -528,7 +527,7 @@ fn call_ran(conn: &Connection, session_id: &str, tool_use_id: &str) -> StoreResu
 /// PermissionRequest not linked to its PreToolUse) the same tool and input raised before.
 #[allow(clippy::too_many_arguments)]
 fn matching_call(
-    conn: &Connection,
+    conn: &dyn Db,
     session: &Session,
     origin: &Origin<'_>,
     tool_use_id: Option<&str>,
@@ -558,7 +557,7 @@ fn matching_call(
         ],
         |r| r.get(0),
     )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<DbResult<_>>()?)
 }
 
 /// Cancels the open approvals of a session whose process ended or is gone (the server's own
@@ -567,7 +566,7 @@ fn matching_call(
 /// forged event that pointed the session at a dead pid cannot cancel what a live process
 /// raised.
 pub fn end_session(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session_id: &str,
     by: &str,
@@ -580,7 +579,7 @@ pub fn end_session(
              AND (?2 IS NULL OR claude_pid IS NULL OR claude_pid = ?2) ORDER BY created_at",
         )?;
         let rows = st.query_map(params![session_id, gone_pid], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
+        rows.collect::<DbResult<_>>()?
     };
     let mut moved = Vec::new();
     for id in ids {

@@ -7,7 +7,7 @@
 //! its jobs run again one by one in their own savepoints. Either way only the failing job's
 //! writes are lost.
 
-use super::cached::CachedExt;
+use super::sql::{Db, DbError, DbExt, DbResult};
 use super::syncer::{Committed, Outlet, Syncer};
 use super::writer::{Feed, JobStatus, Msg, WriteJob};
 use super::StoreError;
@@ -19,9 +19,85 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 /// Most jobs folded into one transaction.
 const MAX_BATCH: usize = 1024;
 
+/// The writer thread's connection: what the loop needs beyond running statements, which
+/// differs between the embedded file and a PostgreSQL shared by several replicas.
+pub trait WriteConn: Send + 'static {
+    /// The connection the jobs run on.
+    fn db(&self) -> &dyn Db;
+    /// The highest seq ever handed out (read once, at start).
+    fn last_seq(&self) -> DbResult<i64>;
+    /// Begins the write transaction; returns the highest feed seq stored, after which this
+    /// transaction's messages are numbered. On PostgreSQL this also takes the feed's append
+    /// lock, held until the commit: transactions that append commit in seq order.
+    fn begin(&mut self) -> DbResult<i64>;
+    /// Commits; `last_seq` is the last seq the transaction's feed handed out, if any.
+    fn commit(&mut self, last_seq: Option<i64>) -> DbResult<()>;
+    /// Rolls back what is left of a transaction whose commit failed.
+    fn rollback(&mut self);
+    /// Checkpoints the WAL between transactions (SQLite only).
+    fn checkpoint(&mut self) {}
+}
+
+impl WriteConn for Connection {
+    fn db(&self) -> &dyn Db {
+        self
+    }
+
+    fn last_seq(&self) -> DbResult<i64> {
+        // Events keep their message's seq, so a database whose newest feed rows an older
+        // build's retention deleted still has it in `events`.
+        DbExt::query_row(
+            self,
+            "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM feed), \
+                        (SELECT COALESCE(MAX(seq), 0) FROM events))",
+            [],
+            |r| r.get(0),
+        )
+    }
+
+    fn begin(&mut self) -> DbResult<i64> {
+        self.exec_cached("BEGIN IMMEDIATE", [])?;
+        // Never below what `feed` holds: if a row ever got there without the counter (another
+        // process on the same file, a write that failed to roll back), the counter catches up
+        // instead of failing every later message on `feed.seq`. One seek on the last page.
+        Ok(self
+            .row_cached("SELECT COALESCE(MAX(seq), 0) FROM feed", [], |r| r.get(0))
+            .unwrap_or(0))
+    }
+
+    fn commit(&mut self, _last_seq: Option<i64>) -> DbResult<()> {
+        self.exec_cached("COMMIT", []).map(|_| ())
+    }
+
+    fn rollback(&mut self) {
+        if !self.is_autocommit() {
+            let _ = self.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        if let Err(e) = self.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint from the writer failed");
+        }
+    }
+}
+
+/// A database error as the writer reports it: the storage failed.
+fn unavailable(context: &str, e: DbError) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Unavailable { cause, .. } | StoreError::Internal { cause, .. } => {
+            StoreError::Unavailable {
+                context: context.into(),
+                cause,
+            }
+        }
+        other => other,
+    }
+}
+
 /// The writer thread: until every `Writer` handle is dropped.
-pub(super) fn run(
-    conn: Connection,
+pub(super) fn run<C: WriteConn>(
+    mut conn: C,
     mut rx: mpsc::Receiver<Msg>,
     out: Outlet,
     syncer: Option<Syncer>,
@@ -37,15 +113,15 @@ pub(super) fn run(
         None => out.deliver(c, Ok(())),
     };
     // Commits `t`; the seqs its feed handed out are used up only if the commit succeeded.
-    let commit = |t: Txn, restart: &mut Restart, next_seq: &mut i64| {
+    let commit = |conn: &mut C, t: Txn, restart: &mut Restart, next_seq: &mut i64| {
         let end = t.feed.next_seq();
-        let c = t.commit(&conn);
+        let c = t.commit(conn);
         if c.commit.is_ok() {
             *next_seq = end;
         }
         commits.fetch_add(1, Ordering::Relaxed);
         hand_over(c);
-        restart.after_commit(&conn);
+        restart.after_commit(conn);
     };
     loop {
         let msg = match rx.try_recv() {
@@ -54,7 +130,7 @@ pub(super) fn run(
             Err(TryRecvError::Empty) => {
                 if txn.is_some() && syncer.as_ref().is_none_or(Syncer::idle) {
                     if let Some(t) = txn.take() {
-                        commit(t, &mut restart, &mut next_seq);
+                        commit(&mut conn, t, &mut restart, &mut next_seq);
                     }
                     continue;
                 }
@@ -74,14 +150,14 @@ pub(super) fn run(
             Msg::Checkpoint(pending) => {
                 restart.due = Some(pending);
                 if txn.is_none() {
-                    restart.checkpoint(&conn);
+                    restart.checkpoint(&mut conn);
                 }
                 continue;
             }
         };
         let t = match txn.take() {
             Some(t) => t,
-            None => match Txn::begin(&conn, next_seq) {
+            None => match Txn::begin(&mut conn, next_seq) {
                 Ok(t) => t,
                 Err(e) => {
                     // Refused like a failed commit, and in commit order, so that an earlier
@@ -96,15 +172,15 @@ pub(super) fn run(
                 }
             },
         };
-        let t = t.run(&conn, job);
+        let t = t.run(conn.db(), job);
         if t.jobs >= MAX_BATCH || t.aborted {
-            commit(t, &mut restart, &mut next_seq);
+            commit(&mut conn, t, &mut restart, &mut next_seq);
         } else {
             txn = Some(t);
         }
     }
     if let Some(t) = txn.take() {
-        commit(t, &mut restart, &mut next_seq);
+        commit(&mut conn, t, &mut restart, &mut next_seq);
     }
 }
 
@@ -121,7 +197,7 @@ struct Restart {
 }
 
 impl Restart {
-    fn after_commit(&mut self, conn: &Connection) {
+    fn after_commit<C: WriteConn>(&mut self, conn: &mut C) {
         if let Some(pending) = self.awaiting.take() {
             pending.store(false, Ordering::Release);
         }
@@ -131,13 +207,11 @@ impl Restart {
     /// Checkpoints the WAL from the writer's connection if asked to. The checkpointer thread
     /// has just copied all but the last few frames, so there is little to copy (the fsync of
     /// the database remains).
-    fn checkpoint(&mut self, conn: &Connection) {
+    fn checkpoint<C: WriteConn>(&mut self, conn: &mut C) {
         let Some(pending) = self.due.take() else {
             return;
         };
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint from the writer failed");
-        }
+        conn.checkpoint();
         self.awaiting = Some(pending);
     }
 }
@@ -157,20 +231,14 @@ struct Txn {
 }
 
 impl Txn {
-    fn begin(conn: &Connection, next_seq: i64) -> Result<Txn, StoreError> {
-        if let Err(e) = conn.exec_cached("BEGIN IMMEDIATE", []) {
-            tracing::error!(error = %e, "cannot begin a write transaction");
-            return Err(StoreError::Unavailable {
-                context: "begin a write transaction".into(),
-                cause: Some(super::Cause::Sqlite(std::sync::Arc::new(e))),
-            });
-        }
-        // Never below what `feed` holds: if a row ever got there without the counter (another
-        // process on the same file, a write that failed to roll back), the counter catches up
-        // instead of failing every later message on `feed.seq`. One seek on the last page.
-        let stored: i64 = conn
-            .row_cached("SELECT COALESCE(MAX(seq), 0) FROM feed", [], |r| r.get(0))
-            .unwrap_or(0);
+    fn begin<C: WriteConn>(conn: &mut C, next_seq: i64) -> Result<Txn, StoreError> {
+        let stored = match conn.begin() {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin a write transaction");
+                return Err(unavailable("begin a write transaction", e));
+            }
+        };
         Ok(Txn {
             feed: Feed::new(next_seq.max(stored + 1)),
             done: Vec::new(),
@@ -182,7 +250,7 @@ impl Txn {
         })
     }
 
-    fn run(mut self, conn: &Connection, mut job: Box<dyn WriteJob>) -> Txn {
+    fn run(mut self, conn: &dyn Db, mut job: Box<dyn WriteJob>) -> Txn {
         self.jobs += 1;
         if !job.repeatable() {
             self.release_run(conn);
@@ -206,7 +274,7 @@ impl Txn {
     }
 
     /// Runs a job in a savepoint of its own; rolls it back if it did not succeed.
-    fn run_alone(&mut self, conn: &Connection, mut job: Box<dyn WriteJob>) {
+    fn run_alone(&mut self, conn: &dyn Db, mut job: Box<dyn WriteJob>) {
         if self.aborted {
             self.done.push(job);
             return;
@@ -224,7 +292,7 @@ impl Txn {
             self.feed.truncate(mark);
         }
         // SQLite may have rolled back the whole transaction already (see `redo_run`).
-        self.aborted |= conn.is_autocommit();
+        self.aborted |= !conn.in_transaction();
         if !self.aborted {
             if status != JobStatus::Ok {
                 if let Err(e) = conn.exec_cached("ROLLBACK TO job", []) {
@@ -242,11 +310,11 @@ impl Txn {
     }
 
     /// A job of the current run failed: undo the run, then run its jobs one by one.
-    fn redo_run(&mut self, conn: &Connection) {
+    fn redo_run(&mut self, conn: &dyn Db) {
         self.feed.truncate(self.run_mark);
         // After some errors (a full disk, I/O) SQLite has already rolled back the whole
         // transaction: then there is no savepoint left to go back to.
-        self.aborted |= conn.is_autocommit();
+        self.aborted |= !conn.in_transaction();
         if !self.aborted {
             for sql in ["ROLLBACK TO run", "RELEASE run"] {
                 if let Err(e) = conn.exec_cached(sql, []) {
@@ -263,7 +331,7 @@ impl Txn {
     }
 
     /// Ends the current run of repeatable jobs (they all succeeded).
-    fn release_run(&mut self, conn: &Connection) {
+    fn release_run(&mut self, conn: &dyn Db) {
         if self.run.is_empty() {
             return;
         }
@@ -274,19 +342,15 @@ impl Txn {
     }
 
     /// COMMITs (or rolls back what SQLite left); the jobs are answered by the caller.
-    fn commit(mut self, conn: &Connection) -> Committed {
+    fn commit<C: WriteConn>(mut self, conn: &mut C) -> Committed {
         self.done.append(&mut self.run);
-        let result = if self.aborted || conn.is_autocommit() {
+        let last_seq = self.feed.msgs.last().map(|m| m.msg.seq);
+        let result = if self.aborted || !conn.db().in_transaction() {
             Err(StoreError::unavailable(
-                "commit: the transaction was rolled back by SQLite",
+                "commit: the transaction was rolled back by the database",
             ))
         } else {
-            conn.exec_cached("COMMIT", [])
-                .map(|_| ())
-                .map_err(|e| StoreError::Unavailable {
-                    context: "commit".into(),
-                    cause: Some(super::Cause::Sqlite(std::sync::Arc::new(e))),
-                })
+            conn.commit(last_seq).map_err(|e| unavailable("commit", e))
         };
         match result {
             Ok(()) => Committed {
@@ -297,9 +361,7 @@ impl Txn {
             },
             Err(e) => {
                 tracing::error!(error = %e.chain(), "commit failed: nothing of this transaction was stored");
-                if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
+                conn.rollback();
                 Committed {
                     commit: Err(e),
                     storage_failed: self.storage_failed,
@@ -316,6 +378,7 @@ mod tests {
     use super::super::schema;
     use super::super::writer::Writer;
     use super::super::StoreError;
+    use crate::store::sql::DbExt;
     use rusqlite::Connection;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -506,7 +569,7 @@ mod tests {
                     let mut st = conn.prepare("SELECT n FROM t ORDER BY n")?;
                     let v = st
                         .query_map([], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()?;
+                        .collect::<crate::store::sql::DbResult<_>>()?;
                     Ok(v)
                 })
                 .await
@@ -669,7 +732,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let (w, _feed) = store(dir.path(), true);
         w.write(|conn, _| {
-            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            conn.batch("PRAGMA wal_autocheckpoint = 0")?;
             Ok(())
         })
         .await
@@ -761,7 +824,7 @@ mod tests {
         std::os::unix::fs::symlink("/dev/full", &link).expect("link");
         let (w, _feed) = store_syncing(dir.path(), Some(link.clone()));
         let insert = |n: i64| {
-            move |conn: &Connection, _: &mut super::super::writer::Feed| {
+            move |conn: &dyn crate::store::sql::Db, _: &mut super::super::writer::Feed| {
                 conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?;
                 Ok(())
             }

@@ -2,7 +2,7 @@
 //! task's sessions the way cost reports join them) and the check of a new limit.
 
 use super::{StoreError, StoreResult};
-use rusqlite::{Connection, OptionalExtension};
+use crate::store::sql::{Db, DbExt, OptionalExt};
 
 /// Highest limit accepted (a typo guard, not a policy).
 const MAX_BUDGET_USD: f64 = 1_000_000.0;
@@ -41,7 +41,7 @@ pub fn validate(budget_usd: Option<f64>) -> StoreResult<()> {
 /// Claude session id maps to, else for the Maestro session named in its resource attributes
 /// (the same join as the cost reports, driven from the task's sessions so that it reads only
 /// their records).
-pub fn task_spent(conn: &Connection, task_id: &str) -> StoreResult<f64> {
+pub fn task_spent(conn: &dyn Db, task_id: &str) -> StoreResult<f64> {
     let mapped: f64 = conn.query_row(
         "SELECT COALESCE(SUM(MAX(r.cost_usd, 0)), 0) FROM sessions s \
          JOIN claude_sessions cs ON cs.session_id = s.id \
@@ -63,7 +63,7 @@ pub fn task_spent(conn: &Connection, task_id: &str) -> StoreResult<f64> {
 
 /// The budget of `task_id` when it has one (its own, else `default_usd`).
 pub fn state(
-    conn: &Connection,
+    conn: &dyn Db,
     task_id: &str,
     default_usd: Option<f64>,
 ) -> StoreResult<Option<BudgetState>> {

@@ -8,11 +8,11 @@
 //! soon as that event is stored, with no second pass.
 
 use super::StoreResult;
+use crate::store::sql::{params, Db, DbExt, DbResult, OptionalExt, Row};
 use chrono::{DateTime, Utc};
 use maestro_shared::cost::{
     CostPoint, CostReport, CostTotals, MachineCost, ModelCost, SessionCost, TaskCost, TurnCost,
 };
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// One `claude_code.api_request` record, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +60,7 @@ pub enum CostScope {
 /// Claude session with new records, its running totals (`otel_session_totals`) grow by them
 /// and a `cost:updated` feed message carries the new totals.
 pub fn insert(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut super::writer::Feed,
     records: &[ApiRequest],
     machine: Option<&str>,
@@ -127,7 +127,7 @@ pub fn insert(
 /// `cost:updated` message. One row read and written, whatever the session's length (this runs
 /// in the writer's transaction for every export).
 fn announce(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut super::writer::Feed,
     claude: &str,
     maestro: Option<&str>,
@@ -177,7 +177,7 @@ fn announce(
 /// the `maestro.session_id` resource attribute (`maestro`) of a spawned session; `(None,
 /// None)` while neither names a stored session.
 pub(super) fn session_of(
-    conn: &Connection,
+    conn: &dyn Db,
     claude: &str,
     maestro: Option<&str>,
 ) -> StoreResult<(Option<String>, Option<String>)> {
@@ -203,7 +203,7 @@ const SUMS: &str = "COUNT(*), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(input_tok
      COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), \
      COALESCE(SUM(cache_creation_tokens), 0)";
 
-fn totals_at(row: &Row<'_>, first: usize) -> rusqlite::Result<CostTotals> {
+fn totals_at(row: &Row<'_>, first: usize) -> DbResult<CostTotals> {
     Ok(CostTotals {
         requests: row.get(first)?,
         cost_usd: row.get(first + 1)?,
@@ -215,7 +215,7 @@ fn totals_at(row: &Row<'_>, first: usize) -> rusqlite::Result<CostTotals> {
 }
 
 /// The cost report of `scope`. Turns are listed for a session or a task, not for everything.
-pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
+pub fn report(conn: &dyn Db, scope: &CostScope) -> StoreResult<CostReport> {
     let (filter, arg) = match scope {
         CostScope::Session(id) => ("WHERE sid = ?1", id.clone()),
         CostScope::Task(id) => ("WHERE tid = ?1", id.clone()),
@@ -237,7 +237,7 @@ pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
                 totals: totals_at(r, 1)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     let mut stmt = conn.prepare(&format!(
         "{JOINED} SELECT sid, claude_session_id, {SUMS} FROM jt {filter} \
          GROUP BY sid, claude_session_id ORDER BY SUM(cost_usd) DESC, claude_session_id"
@@ -250,7 +250,7 @@ pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
                 totals: totals_at(r, 2)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     let mut stmt = conn.prepare(&format!(
         "{JOINED} SELECT machine, {SUMS} FROM jt {filter} GROUP BY machine \
          ORDER BY SUM(cost_usd) DESC, machine"
@@ -262,7 +262,7 @@ pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
                 totals: totals_at(r, 1)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     let by_turn = if matches!(scope, CostScope::All) {
         Vec::new()
     } else {
@@ -270,17 +270,15 @@ pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
             "{JOINED} SELECT prompt_id, sid, MIN(at), {SUMS} FROM jt {filter} \
              GROUP BY sid, prompt_id ORDER BY MIN(at), prompt_id"
         ))?;
-        let rows = stmt
-            .query_map([&arg], |r| {
-                Ok(TurnCost {
-                    prompt_id: r.get(0)?,
-                    session_id: r.get(1)?,
-                    first_at: r.get(2)?,
-                    totals: totals_at(r, 3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows
+        stmt.query_map([&arg], |r| {
+            Ok(TurnCost {
+                prompt_id: r.get(0)?,
+                session_id: r.get(1)?,
+                first_at: r.get(2)?,
+                totals: totals_at(r, 3)?,
+            })
+        })?
+        .collect::<DbResult<Vec<_>>>()?
     };
     let series = match scope {
         CostScope::All => Vec::new(),
@@ -297,7 +295,7 @@ pub fn report(conn: &Connection, scope: &CostScope) -> StoreResult<CostReport> {
 }
 
 /// Every request of a scope in time order, with the running total (the chart's points).
-fn series(conn: &Connection, filter: &str, arg: &str) -> StoreResult<Vec<CostPoint>> {
+fn series(conn: &dyn Db, filter: &str, arg: &str) -> StoreResult<Vec<CostPoint>> {
     let mut stmt = conn.prepare(&format!(
         "{JOINED} SELECT at, sid, prompt_id, model, cost_usd, \
          SUM(cost_usd) OVER (ORDER BY at, record_key ROWS UNBOUNDED PRECEDING), \
@@ -319,12 +317,12 @@ fn series(conn: &Connection, filter: &str, arg: &str) -> StoreResult<Vec<CostPoi
                 cache_creation_tokens: r.get(9)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// The totals of every task with at least one joined request (one query for the whole board).
-pub fn task_totals(conn: &Connection) -> StoreResult<Vec<TaskCost>> {
+pub fn task_totals(conn: &dyn Db) -> StoreResult<Vec<TaskCost>> {
     let mut stmt = conn.prepare(&format!(
         "{JOINED} SELECT tid, {SUMS} FROM jt WHERE tid IS NOT NULL GROUP BY tid ORDER BY tid"
     ))?;
@@ -335,7 +333,7 @@ pub fn task_totals(conn: &Connection) -> StoreResult<Vec<TaskCost>> {
                 totals: totals_at(r, 1)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -361,8 +359,8 @@ mod tests {
         }
     }
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("open");
+    fn db() -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
         super::super::schema::migrate(&mut conn).expect("migrate");
         conn
     }
@@ -412,7 +410,7 @@ mod tests {
 
     /// The totals of `claude` summed over its stored records (what the running totals must
     /// always equal).
-    fn summed(conn: &Connection, claude: &str) -> CostTotals {
+    fn summed(conn: &dyn Db, claude: &str) -> CostTotals {
         conn.query_row(
             &format!("SELECT {SUMS} FROM otel_api_requests WHERE claude_session_id = ?1"),
             [claude],
@@ -498,7 +496,7 @@ mod tests {
         for e in &mut old.tool_events {
             e.record_key = bare(&e.record_key);
         }
-        let mut conn = Connection::open_in_memory().expect("open");
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
         super::super::schema::migrate(&mut conn).expect("migrate");
         let mut feed = super::super::writer::Feed::new(1);
         let at = Utc::now();
@@ -516,14 +514,14 @@ mod tests {
         conn.pragma_update(None, "user_version", version - 1)
             .expect("older");
         super::super::schema::migrate(&mut conn).expect("upgrade");
-        let totals: CostTotals = conn
-            .query_row(
-                "SELECT requests, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
+        let totals: CostTotals = DbExt::query_row(
+            &conn,
+            "SELECT requests, cost_usd, input_tokens, output_tokens, cache_read_tokens, \
                  cache_creation_tokens FROM otel_session_totals WHERE claude_session_id = ?1",
-                [&claude],
-                |r| totals_at(r, 0),
-            )
-            .expect("totals");
+            [&claude],
+            |r| totals_at(r, 0),
+        )
+        .expect("totals");
         assert_eq!(totals, before);
         assert!(before.requests > 0);
         // The exporter retries the same export after the upgrade.

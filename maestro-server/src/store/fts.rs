@@ -6,15 +6,13 @@
 //! behind the events; events stored before the index existed are indexed by
 //! [`backfill`] in the migration that creates it.
 
-use super::cached::CachedExt;
 use crate::search::extract::{extract, Extracted};
 use crate::search::{
     ActivityItem, ActivityPage, ActivityQuery, SessionSummary, MATCH_END, MATCH_START, MAX_PAGE,
     MAX_SUMMARIES,
 };
+use crate::store::sql::{params, Db, DbExt, DbResult, OptionalExt, Val};
 use maestro_shared::policy::Outcome;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 /// The migration that creates the index (run inside the migration's transaction, followed by
@@ -40,14 +38,14 @@ CREATE VIRTUAL TABLE activity_fts USING fts5(
 
 /// Indexes one event (called right after its `INSERT INTO events`).
 pub(crate) fn index_event(
-    conn: &Connection,
+    conn: &dyn Db,
     seq: i64,
     session_id: Option<&str>,
     event: &str,
     payload: Option<&Value>,
     outcome: Option<Outcome>,
     malformed: bool,
-) -> rusqlite::Result<()> {
+) -> DbResult<()> {
     let Extracted {
         tool_name,
         status,
@@ -69,7 +67,7 @@ pub(crate) fn index_event(
 
 /// Indexes every stored event (the migration's backfill); returns how many. Decisions are not
 /// stored with events, so a backfilled event's status comes from its name alone.
-pub(super) fn backfill(conn: &Connection) -> rusqlite::Result<u64> {
+pub(super) fn backfill(conn: &rusqlite::Connection) -> rusqlite::Result<u64> {
     let mut read = conn
         .prepare("SELECT seq, session_id, event, malformed, envelope FROM events ORDER BY seq")?;
     let mut write = conn.prepare(
@@ -89,7 +87,7 @@ pub(super) fn backfill(conn: &Connection) -> rusqlite::Result<u64> {
             .and_then(|e| serde_json::from_str::<Value>(e).ok())
             .and_then(|mut v| v.get_mut("payload").map(Value::take));
         let x = extract(&event, payload.as_ref(), None, malformed);
-        write.execute(params![
+        write.execute(rusqlite::params![
             seq,
             session_id,
             event,
@@ -117,7 +115,7 @@ enum Sessions {
 }
 
 /// One page of the activity stream.
-pub(super) fn search(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<ActivityPage> {
+pub(super) fn search(conn: &dyn Db, q: &ActivityQuery) -> DbResult<ActivityPage> {
     let limit = q.limit.clamp(1, MAX_PAGE);
     let by_sessions = q.task_id.is_some() || q.project.is_some() || q.host.is_some();
     let mut items = if by_sessions && q.text.is_none() && q.session_id.is_none() {
@@ -166,27 +164,27 @@ pub(super) fn search(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<A
 }
 
 /// The sessions that a task / project / host filter selects.
-fn matching_sessions(conn: &Connection, q: &ActivityQuery) -> rusqlite::Result<Vec<String>> {
+fn matching_sessions(conn: &dyn Db, q: &ActivityQuery) -> DbResult<Vec<String>> {
     let mut st = conn.prepare_cached(
         "SELECT id FROM sessions WHERE (?1 IS NULL OR task_id = ?1) \
          AND (?2 IS NULL OR project_dir = ?2) AND (?3 IS NULL OR host = ?3)",
     )?;
     let ids = st
         .query_map(params![q.task_id, q.project, q.host], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .collect::<DbResult<Vec<String>>>()?;
     Ok(ids)
 }
 
 /// Up to `limit + 1` events of one query, newest first.
 fn page(
-    conn: &Connection,
+    conn: &dyn Db,
     q: &ActivityQuery,
     limit: i64,
     sessions: Sessions,
-) -> rusqlite::Result<Vec<ActivityItem>> {
+) -> DbResult<Vec<ActivityItem>> {
     // The SQL is made of fixed fragments only; every value is a bound parameter.
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut bind = |v: SqlValue| {
+    let mut args: Vec<Val<'static>> = Vec::new();
+    let mut bind = |v: Val<'static>| {
         args.push(v);
         format!("?{}", args.len())
     };
@@ -194,10 +192,10 @@ fn page(
     let text_expr = q.text.as_ref().map(|t| t.to_fts5());
     let (from, snippet) = match &text_expr {
         Some(expr) => {
-            let p = bind(SqlValue::Text(expr.clone()));
+            let p = bind(Val::Text(expr.clone().into()));
             wheres.push(format!("activity_fts MATCH {p}"));
-            let s = bind(SqlValue::Text(MATCH_START.to_string()));
-            let e = bind(SqlValue::Text(MATCH_END.to_string()));
+            let s = bind(Val::Text(MATCH_START.to_string().into()));
+            let e = bind(Val::Text(MATCH_END.to_string().into()));
             (
                 "activity_fts f JOIN activity a ON a.seq = f.rowid",
                 format!("snippet(activity_fts, 0, {s}, {e}, '…', 16)"),
@@ -211,10 +209,10 @@ fn page(
         "a.seq"
     };
     if let Some(b) = q.before {
-        let p = bind(SqlValue::Integer(b));
+        let p = bind(Val::Int(b));
         wheres.push(format!("{seq_col} < {p}"));
     }
-    let text = |v: &Option<String>| v.as_ref().map(|s| SqlValue::Text(s.clone()));
+    let text = |v: &Option<String>| v.as_ref().map(|s| Val::Text(s.clone().into()));
     if let Some(v) = text(&q.session_id) {
         let p = bind(v);
         wheres.push(format!("a.session_id = {p}"));
@@ -248,7 +246,7 @@ fn page(
             of_sessions.join(" AND ")
         ));
     }
-    let lim = bind(SqlValue::Integer(limit + 1));
+    let lim = bind(Val::Int(limit + 1));
     let where_sql = if wheres.is_empty() {
         String::new()
     } else {
@@ -264,7 +262,7 @@ fn page(
     );
     let mut st = conn.prepare_cached(&sql)?;
     let items = st
-        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        .query_map(&args, |r| {
             Ok(ActivityItem {
                 seq: r.get(0)?,
                 event_id: r.get(1)?,
@@ -280,15 +278,12 @@ fn page(
                 snippet: r.get(11)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     Ok(items)
 }
 
 /// See [`crate::store::Store::session_summaries`].
-pub(super) fn session_summaries(
-    conn: &Connection,
-    ids: &[String],
-) -> rusqlite::Result<Vec<SessionSummary>> {
+pub(super) fn session_summaries(conn: &dyn Db, ids: &[String]) -> DbResult<Vec<SessionSummary>> {
     let mut out = Vec::new();
     for id in ids.iter().take(MAX_SUMMARIES) {
         let known: bool = conn.row_cached(

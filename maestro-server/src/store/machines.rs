@@ -4,7 +4,7 @@
 //! database file from another process (SQLite WAL: the server may be running).
 
 use super::{StoreError, StoreResult};
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::sql::{params, Db, DbExt, DbResult, OptionalExt};
 use serde::Serialize;
 
 /// One machine, as `machines list` shows it.
@@ -58,7 +58,7 @@ pub fn validate_name(name: &str) -> StoreResult<()> {
 
 /// Adds a machine with the hash of its new token. A name in use by a live credential is a
 /// conflict; a revoked one is replaced (its counters start again).
-pub fn add(conn: &Connection, name: &str, token_hash: &str, now: &str) -> StoreResult<()> {
+pub fn add(conn: &dyn Db, name: &str, token_hash: &str, now: &str) -> StoreResult<()> {
     validate_name(name)?;
     let existing: Option<Option<String>> = conn
         .query_row(
@@ -90,7 +90,7 @@ pub fn add(conn: &Connection, name: &str, token_hash: &str, now: &str) -> StoreR
 }
 
 /// Every machine, by name.
-pub fn list(conn: &Connection) -> StoreResult<Vec<MachineRow>> {
+pub fn list(conn: &dyn Db) -> StoreResult<Vec<MachineRow>> {
     let mut stmt = conn.prepare(
         "SELECT name, created_at, revoked_at, last_seen_at, events FROM machines ORDER BY name",
     )?;
@@ -104,13 +104,13 @@ pub fn list(conn: &Connection) -> StoreResult<Vec<MachineRow>> {
                 events: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// Revokes a machine's credential (its events stay). Revoking twice is a conflict that says
 /// when it was revoked.
-pub fn revoke(conn: &Connection, name: &str, now: &str) -> StoreResult<()> {
+pub fn revoke(conn: &dyn Db, name: &str, now: &str) -> StoreResult<()> {
     let existing: Option<Option<String>> = conn
         .query_row(
             "SELECT revoked_at FROM machines WHERE name = ?1",
@@ -134,7 +134,7 @@ pub fn revoke(conn: &Connection, name: &str, now: &str) -> StoreResult<()> {
 }
 
 /// The credential whose token hashes to `token_hash`, if any.
-pub fn lookup(conn: &Connection, token_hash: &str) -> StoreResult<Option<Credential>> {
+pub fn lookup(conn: &dyn Db, token_hash: &str) -> StoreResult<Option<Credential>> {
     let row: Option<(String, Option<String>)> = conn
         .query_row(
             "SELECT name, revoked_at FROM machines WHERE token_hash = ?1",
@@ -149,8 +149,7 @@ pub fn lookup(conn: &Connection, token_hash: &str) -> StoreResult<Option<Credent
 }
 
 /// Counts one stored event of `name` (inside the ingest transaction).
-pub fn record_event(conn: &Connection, name: &str, now: &str) -> StoreResult<()> {
-    use super::cached::CachedExt;
+pub fn record_event(conn: &dyn Db, name: &str, now: &str) -> StoreResult<()> {
     conn.exec_cached(
         "UPDATE machines SET events = events + 1, \
          last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < ?2 THEN ?2 ELSE last_seen_at END \
@@ -164,8 +163,8 @@ pub fn record_event(conn: &Connection, name: &str, now: &str) -> StoreResult<()>
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("open");
+    fn db() -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
         super::super::schema::migrate(&mut conn).expect("migrate");
         conn
     }

@@ -5,15 +5,16 @@
 pub mod approvals;
 mod batch;
 pub mod budget;
-pub mod cached;
 pub mod cost;
 pub(crate) mod fts;
 pub mod machines;
 mod notify;
 pub(crate) mod people;
+pub mod pg;
 pub(crate) mod projection;
 pub mod rows;
 pub mod schema;
+pub mod sql;
 pub mod sqlite;
 mod syncer;
 pub mod tool_telemetry;
@@ -79,6 +80,12 @@ pub enum Cause {
     /// The file system said no (the WAL's fsync).
     #[error(transparent)]
     Io(std::sync::Arc<std::io::Error>),
+    /// PostgreSQL said no, or its connection is gone.
+    #[error(transparent)]
+    Postgres(std::sync::Arc<tokio_postgres::Error>),
+    /// A row did not map, or no connection could be had.
+    #[error(transparent)]
+    Db(std::sync::Arc<sql::DbError>),
 }
 
 impl StoreError {
@@ -130,6 +137,53 @@ impl From<rusqlite::Error> for StoreError {
             },
         }
     }
+}
+
+impl From<sql::DbError> for StoreError {
+    /// As for rusqlite's errors: the storage's failures (for PostgreSQL: a lost connection,
+    /// no pool slot, insufficient resources, a server shutting down, a serialization failure
+    /// or a read-only server) are [`StoreError::Unavailable`], anything else is a bug.
+    fn from(e: sql::DbError) -> Self {
+        match e {
+            sql::DbError::Sqlite(e) => StoreError::from(e),
+            sql::DbError::Postgres(e) => {
+                let storage = is_postgres_storage_failure(&e);
+                let cause = Some(Cause::Postgres(std::sync::Arc::new(e)));
+                if storage {
+                    StoreError::Unavailable {
+                        context: "the database failed".into(),
+                        cause,
+                    }
+                } else {
+                    StoreError::Internal {
+                        context: "a database call failed".into(),
+                        cause,
+                    }
+                }
+            }
+            e @ sql::DbError::Pool(_) => StoreError::Unavailable {
+                context: "the database failed".into(),
+                cause: Some(Cause::Db(std::sync::Arc::new(e))),
+            },
+            e => StoreError::Internal {
+                context: "a database call failed".into(),
+                cause: Some(Cause::Db(std::sync::Arc::new(e))),
+            },
+        }
+    }
+}
+
+/// Whether a PostgreSQL error is the storage's fault: no SQLSTATE (the connection is gone),
+/// or classes 08 (connection), 53 (insufficient resources), 57 (operator intervention: a
+/// shutdown, a cancelled statement), 58 (system error), 40 (a transaction rollback such as a
+/// serialization failure), 25006 (read-only transaction: a standby), XX001/XX002 (corruption).
+pub(crate) fn is_postgres_storage_failure(e: &tokio_postgres::Error) -> bool {
+    let Some(code) = e.code() else {
+        return true;
+    };
+    let code = code.code();
+    matches!(code.get(..2), Some("08" | "53" | "57" | "58" | "40"))
+        || matches!(code, "25006" | "XX001" | "XX002")
 }
 
 /// Whether a SQLite error is the storage's fault rather than the code's.

@@ -2,9 +2,9 @@
 
 use super::{StoreError, StoreResult};
 use crate::notify::{self, Delivery, Destination, Kind, LogEntry, Notification};
+use crate::store::sql::{params, Db, DbExt, DbResult, OptionalExt};
 use crate::time::{fmt_ts, parse_ts};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 
 /// Most feed messages turned into deliveries per pass.
 const SCAN_BATCH: i64 = 500;
@@ -12,7 +12,7 @@ const SCAN_BATCH: i64 = 500;
 /// Turns the feed messages after the cursor into queued deliveries and moves the cursor, in
 /// the caller's write transaction. A destination gets one delivery per subject and kind.
 pub(super) fn enqueue(
-    conn: &Connection,
+    conn: &dyn Db,
     destinations: &[Destination],
     public_url: &str,
     now: DateTime<Utc>,
@@ -33,7 +33,7 @@ pub(super) fn enqueue(
         .query_map(params![cursor, SCAN_BATCH], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<DbResult<_>>()?;
     let Some(last) = rows.last().map(|r| r.0) else {
         return Ok(0);
     };
@@ -85,11 +85,7 @@ pub(super) fn enqueue(
 }
 
 /// Deliveries due at `now`, oldest first.
-pub(super) fn due(
-    conn: &Connection,
-    now: DateTime<Utc>,
-    limit: usize,
-) -> StoreResult<Vec<Delivery>> {
+pub(super) fn due(conn: &dyn Db, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<Delivery>> {
     let mut st = conn.prepare(
         "SELECT id, destination, attempts, payload FROM notifications \
          WHERE status = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
@@ -103,7 +99,7 @@ pub(super) fn due(
                 r.get::<_, String>(3)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, destination, attempts, payload) in rows {
         let mut notification: Notification = serde_json::from_str(&payload)
@@ -121,7 +117,7 @@ pub(super) fn due(
 
 /// Records an attempt: delivered, or failed and retried after `retry` (`None`: given up).
 pub(super) fn record(
-    conn: &Connection,
+    conn: &dyn Db,
     id: i64,
     outcome: &Result<(), String>,
     retry: Option<std::time::Duration>,
@@ -152,7 +148,7 @@ pub(super) fn record(
 /// through the API, or first in force from the config file), so that a new destination is not
 /// sent what happened before it existed, however long the queue's cursor stood still.
 fn first_seq(
-    conn: &Connection,
+    conn: &dyn Db,
     destinations: &[Destination],
 ) -> StoreResult<std::collections::HashMap<String, i64>> {
     let mut out = std::collections::HashMap::new();
@@ -173,7 +169,7 @@ fn first_seq(
 }
 
 /// The delivery log, newest first.
-pub(super) fn log(conn: &Connection, limit: usize) -> StoreResult<Vec<LogEntry>> {
+pub(super) fn log(conn: &dyn Db, limit: usize) -> StoreResult<Vec<LogEntry>> {
     let mut st = conn.prepare(
         "SELECT id, destination, kind, summary, status, attempts, created_at, delivered_at, \
          next_at, last_error FROM notifications ORDER BY id DESC LIMIT ?1",
@@ -197,7 +193,7 @@ pub(super) fn log(conn: &Connection, limit: usize) -> StoreResult<Vec<LogEntry>>
                 },
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     rows.into_iter()
         .map(|(kind, mut e)| {
             e.kind = Kind::ALL
@@ -212,7 +208,7 @@ pub(super) fn log(conn: &Connection, limit: usize) -> StoreResult<Vec<LogEntry>>
 }
 
 /// The destinations stored through the API, by name.
-pub(super) fn destinations(conn: &Connection) -> StoreResult<Vec<StoredDestination>> {
+pub(super) fn destinations(conn: &dyn Db) -> StoreResult<Vec<StoredDestination>> {
     let mut st = conn.prepare(
         "SELECT name, spec, updated_at, updated_by FROM notify_destinations ORDER BY name",
     )?;
@@ -225,7 +221,7 @@ pub(super) fn destinations(conn: &Connection) -> StoreResult<Vec<StoredDestinati
                 r.get::<_, String>(3)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     rows.into_iter()
         .map(|(name, spec, updated_at, updated_by)| {
             let destination = serde_json::from_str(&spec).map_err(|e| {
@@ -243,7 +239,7 @@ pub(super) fn destinations(conn: &Connection) -> StoreResult<Vec<StoredDestinati
 /// Adds (`create`: it starts from the newest feed message) or replaces a stored destination
 /// and audits it, in the caller's write transaction.
 pub(super) fn save_destination(
-    conn: &Connection,
+    conn: &dyn Db,
     dest: &Destination,
     create: bool,
     actor: &str,
@@ -297,7 +293,7 @@ pub(super) fn save_destination(
 
 /// Removes a stored destination and audits it; its queued deliveries are given up.
 pub(super) fn delete_destination(
-    conn: &Connection,
+    conn: &dyn Db,
     name: &str,
     actor: &str,
     now: DateTime<Utc>,

@@ -2,9 +2,9 @@
 //! (decisions, spawns, stops, task and policy changes).
 
 use super::{StoreError, StoreResult};
+use crate::store::sql::{params, Db, DbExt, DbResult, OptionalExt};
 use crate::time::fmt_ts;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 /// A named operator as listed (never the token).
@@ -55,7 +55,7 @@ pub(crate) fn validate_name(name: &str) -> StoreResult<()> {
 }
 
 pub(crate) fn add_operator(
-    conn: &Connection,
+    conn: &dyn Db,
     name: &str,
     token_hash: &str,
     now: DateTime<Utc>,
@@ -90,11 +90,7 @@ pub(crate) fn add_operator(
     }
 }
 
-pub(crate) fn revoke_operator(
-    conn: &Connection,
-    name: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+pub(crate) fn revoke_operator(conn: &dyn Db, name: &str, now: DateTime<Utc>) -> StoreResult<()> {
     let n = conn.execute(
         "UPDATE operators SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
         params![name, fmt_ts(now)],
@@ -105,7 +101,7 @@ pub(crate) fn revoke_operator(
     Ok(())
 }
 
-pub(crate) fn list_operators(conn: &Connection) -> StoreResult<Vec<OperatorInfo>> {
+pub(crate) fn list_operators(conn: &dyn Db) -> StoreResult<Vec<OperatorInfo>> {
     let mut st =
         conn.prepare("SELECT name, created_at, revoked_at FROM operators ORDER BY name")?;
     let rows = st
@@ -116,14 +112,11 @@ pub(crate) fn list_operators(conn: &Connection) -> StoreResult<Vec<OperatorInfo>
                 revoked_at: r.get(2)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     Ok(rows)
 }
 
-pub(super) fn operator_for_hash(
-    conn: &Connection,
-    token_hash: &str,
-) -> StoreResult<Option<String>> {
+pub(super) fn operator_for_hash(conn: &dyn Db, token_hash: &str) -> StoreResult<Option<String>> {
     Ok(conn
         .query_row(
             "SELECT name FROM operators WHERE token_hash = ?1 AND revoked_at IS NULL",
@@ -134,7 +127,7 @@ pub(super) fn operator_for_hash(
 }
 
 pub(super) fn record_audit(
-    conn: &Connection,
+    conn: &dyn Db,
     now: DateTime<Utc>,
     actor: &str,
     action: &str,
@@ -148,7 +141,7 @@ pub(super) fn record_audit(
     Ok(())
 }
 
-pub(super) fn list_audit(conn: &Connection, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+pub(super) fn list_audit(conn: &dyn Db, limit: usize) -> StoreResult<Vec<AuditEntry>> {
     let mut st = conn.prepare(
         "SELECT id, at, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1",
     )?;
@@ -164,7 +157,7 @@ pub(super) fn list_audit(conn: &Connection, limit: usize) -> StoreResult<Vec<Aud
                 detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<DbResult<Vec<_>>>()?;
     Ok(rows)
 }
 

@@ -7,8 +7,8 @@
 //! state, tool calls are paired by `tool_use_id` with a precedence on their status, and the
 //! session start is the earliest capture time seen.
 
-use crate::store::cached::CachedExt;
 use crate::store::rows::{load_session, load_task, load_timeline_item, timeline_from_row};
+use crate::store::sql::{params, Db, DbExt, DbResult, Dialect, OptionalExt, Row};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, IngestOutcome, StoreError, StoreResult};
 use crate::time::{fmt_ts, parse_ts};
@@ -20,7 +20,6 @@ use maestro_shared::events::{HookEvent, HookEventName};
 use maestro_shared::policy::Outcome;
 use maestro_shared::ws::types;
 use maestro_shared::Envelope;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 /// Strings in feed copies of payloads are cut to this many bytes (the store keeps all).
@@ -39,7 +38,7 @@ pub fn new_id(prefix: &str) -> String {
 /// Stores one envelope and updates every projection. Runs inside the writer transaction.
 #[allow(clippy::too_many_arguments)]
 pub fn ingest(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     env: &Envelope,
     ev: Option<&HookEvent>,
@@ -191,7 +190,7 @@ pub(crate) enum Located {
 /// unknown one is created under that id, never redirected to another session by its Claude
 /// session id), then the Claude session id already seen, else a new unassigned session.
 pub(crate) fn locate_session(
-    conn: &Connection,
+    conn: &dyn Db,
     maestro_sid: Option<&str>,
     claude_sid: Option<&str>,
 ) -> StoreResult<Located> {
@@ -224,7 +223,7 @@ pub(crate) fn locate_session(
 /// The task a new session of this envelope is created under: `maestro.task_id` when that task
 /// exists.
 pub(crate) fn task_for_new_session(
-    conn: &Connection,
+    conn: &dyn Db,
     task_hint: Option<&str>,
 ) -> StoreResult<Option<String>> {
     match task_hint {
@@ -237,7 +236,7 @@ pub(crate) fn task_for_new_session(
 
 /// Finds or creates the Maestro session of an event ([`locate_session`]).
 fn resolve_session(
-    conn: &Connection,
+    conn: &dyn Db,
     env: &Envelope,
     ev: Option<&HookEvent>,
     machine: Option<&str>,
@@ -273,7 +272,7 @@ fn resolve_session(
     }
 }
 
-fn map_claude(conn: &Connection, claude_sid: &str, session_id: &str) -> StoreResult<()> {
+fn map_claude(conn: &dyn Db, claude_sid: &str, session_id: &str) -> StoreResult<()> {
     conn.exec_cached(
         "INSERT OR IGNORE INTO claude_sessions (claude_session_id, session_id) VALUES (?1, ?2)",
         params![claude_sid, session_id],
@@ -282,7 +281,7 @@ fn map_claude(conn: &Connection, claude_sid: &str, session_id: &str) -> StoreRes
 }
 
 fn create_session(
-    conn: &Connection,
+    conn: &dyn Db,
     id: &str,
     env: &Envelope,
     ev: Option<&HookEvent>,
@@ -393,7 +392,7 @@ fn is_permission_prompt(ev: &HookEvent) -> bool {
 
 /// What the session's latest call still waiting for its outcome asks ("Bash rm -rf build"),
 /// read back from its stored `PreToolUse` (None when there is none, or retention dropped it).
-fn pending_call_summary(conn: &Connection, session_id: &str) -> StoreResult<Option<String>> {
+fn pending_call_summary(conn: &dyn Db, session_id: &str) -> StoreResult<Option<String>> {
     let envelope: Option<Option<String>> = conn
         .row_cached(
             "SELECT e.envelope FROM tool_calls c JOIN timeline l ON l.id = c.line_id \
@@ -428,7 +427,7 @@ struct SessionFacts {
 /// the event resolved.
 #[allow(clippy::too_many_arguments)]
 fn apply_to_session(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session: &Session,
     created: bool,
@@ -603,7 +602,7 @@ fn state_write_needed(
 /// Writes a state change the caller found needed ([`state_write_needed`]); returns whether
 /// the session changed.
 fn set_state(
-    conn: &Connection,
+    conn: &dyn Db,
     session: &Session,
     mut state: SessionState,
     blocked_on: Option<Option<String>>,
@@ -656,11 +655,7 @@ fn set_state(
 
 /// Task status follows its sessions: blocked while one waits for permission, in progress
 /// while one runs. It never moves to done by itself; the operator decides.
-pub fn refresh_task_status(
-    conn: &Connection,
-    task_id: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<bool> {
+pub fn refresh_task_status(conn: &dyn Db, task_id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
     let Some(task) = load_task(conn, task_id)? else {
         return Ok(false);
     };
@@ -690,7 +685,7 @@ pub fn refresh_task_status(
 
 /// Emits `session:updated` (and `task:updated` for its task).
 pub fn emit_session(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session_id: &str,
     at: DateTime<Utc>,
@@ -715,7 +710,7 @@ pub fn emit_session(
 
 /// Emits `task:updated`.
 pub fn emit_task(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     task_id: &str,
     at: DateTime<Utc>,
@@ -737,7 +732,7 @@ fn status_rank(status: &str) -> i32 {
 
 /// Timeline lines and tool-call rows for one event.
 fn project_lines(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session: &Session,
     env: &Envelope,
@@ -916,7 +911,7 @@ fn project_lines(
 }
 
 fn generic_line(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session: &Session,
     env: &Envelope,
@@ -947,7 +942,7 @@ fn generic_line(
 
 /// Adds the timeline line of an event (not a tool call): `(kind, summary, status)`.
 fn add_event_line(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session: &Session,
     env: &Envelope,
@@ -978,7 +973,7 @@ fn add_event_line(
 }
 
 fn decision_line(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session: &Session,
     env: &Envelope,
@@ -1030,11 +1025,7 @@ struct ToolCallWrite<'a> {
 
 /// The timeline line of a tool call, if it has one (read before the call's row is upserted,
 /// which does not change it; cheaper than `RETURNING`, see `add_line`).
-fn tool_line(
-    conn: &Connection,
-    session_id: &str,
-    tool_use_id: &str,
-) -> StoreResult<Option<ToolLine>> {
+fn tool_line(conn: &dyn Db, session_id: &str, tool_use_id: &str) -> StoreResult<Option<ToolLine>> {
     Ok(conn
         .row_cached(
             "SELECT c.line_id, l.status, l.at FROM tool_calls c JOIN timeline l ON l.id = c.line_id \
@@ -1048,7 +1039,7 @@ fn tool_line(
 
 /// Inserts a tool call, or merges the other phase into it. Without duration_ms from Claude
 /// Code, the duration is Post's capture time minus Pre's (paired by tool_use_id).
-fn upsert_tool_call(conn: &Connection, c: &ToolCallWrite<'_>) -> StoreResult<()> {
+fn upsert_tool_call(conn: &dyn Db, c: &ToolCallWrite<'_>) -> StoreResult<()> {
     let is_pre = c.status == "pending";
     conn.exec_cached(
         "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error, line_id) \
@@ -1113,28 +1104,37 @@ pub struct Line<'a> {
 
 /// Stores a line and emits `timeline:item` for it; returns its id. The item is built from
 /// the line itself (a `RETURNING` clause costs SQLite a temporary table per statement).
-pub fn add_line(conn: &Connection, feed: &mut Feed, line: &Line<'_>) -> StoreResult<i64> {
-    conn.exec_cached(
-        "INSERT INTO timeline (session_id, at, kind, event, summary, tool_name, tool_use_id, \
-         status, prompt_id, agent_id, event_id, detail) \
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-        params![
-            line.session_id,
-            line.at,
-            line.kind,
-            line.event,
-            line.summary,
-            line.tool_name,
-            line.tool_use_id,
-            line.status,
-            line.prompt_id,
-            line.agent_id,
-            line.event_id,
-            line.detail.map(Value::to_string),
-        ],
-    )?;
+pub fn add_line(conn: &dyn Db, feed: &mut Feed, line: &Line<'_>) -> StoreResult<i64> {
+    const INSERT: &str = "INSERT INTO timeline (session_id, at, kind, event, summary, tool_name, \
+         tool_use_id, status, prompt_id, agent_id, event_id, detail) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)";
+    let detail = line.detail.map(Value::to_string);
+    let params = params![
+        line.session_id,
+        line.at,
+        line.kind,
+        line.event,
+        line.summary,
+        line.tool_name,
+        line.tool_use_id,
+        line.status,
+        line.prompt_id,
+        line.agent_id,
+        line.event_id,
+        detail,
+    ];
+    let id = match conn.dialect() {
+        Dialect::Sqlite => {
+            conn.exec_cached(INSERT, params)?;
+            conn.last_insert_id()?
+        }
+        // One round trip instead of two.
+        Dialect::Postgres => {
+            conn.row_cached(&format!("{INSERT} RETURNING id"), params, |r| r.get(0))?
+        }
+    };
     let item = TimelineItem {
-        id: conn.last_insert_rowid(),
+        id,
         session_id: line.session_id.to_string(),
         task_id: line.task_id.map(str::to_string),
         at: parse_ts(line.at),
@@ -1153,7 +1153,7 @@ pub fn add_line(conn: &Connection, feed: &mut Feed, line: &Line<'_>) -> StoreRes
 }
 
 /// Emits `timeline:item` for a line just written.
-fn push_line(conn: &Connection, feed: &mut Feed, item: TimelineItem) -> StoreResult<i64> {
+fn push_line(conn: &dyn Db, feed: &mut Feed, item: TimelineItem) -> StoreResult<i64> {
     let id = item.id;
     if item.kind == "session_end" {
         // Its summary is rendered from the session's start and end.
@@ -1165,7 +1165,7 @@ fn push_line(conn: &Connection, feed: &mut Feed, item: TimelineItem) -> StoreRes
 }
 
 /// Appends `timeline:item` for `item`.
-fn push_item(conn: &Connection, feed: &mut Feed, item: &TimelineItem) -> StoreResult<()> {
+fn push_item(conn: &dyn Db, feed: &mut Feed, item: &TimelineItem) -> StoreResult<()> {
     feed.push(
         conn,
         types::TIMELINE_ITEM,
@@ -1181,7 +1181,7 @@ fn push_item(conn: &Connection, feed: &mut Feed, item: &TimelineItem) -> StoreRe
 type ToolLine = (i64, String, String);
 
 /// Maps `line_id, status, at` (all NULL when the call has no line yet).
-fn tool_line_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ToolLine>> {
+fn tool_line_from_row(r: &Row<'_>) -> DbResult<Option<ToolLine>> {
     Ok(match (r.get(0)?, r.get(1)?, r.get(2)?) {
         (Some(id), Some(status), Some(at)) => Some((id, status, at)),
         _ => None,
@@ -1192,7 +1192,7 @@ fn tool_line_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ToolLine
 /// `tool_calls` row exists and points at `existing`), keeping the most final status at the time
 /// of its phase ([`merge_tool_line`]), and emits it when it changed.
 fn upsert_tool_line(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     existing: Option<ToolLine>,
     line: &Line<'_>,
@@ -1215,7 +1215,7 @@ fn upsert_tool_line(
 /// the earliest time wins, and a less final phase arriving late moves nothing, so the result
 /// does not depend on the order the hooks' events arrive in.
 fn merge_tool_line(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     (id, old_status, old_at): ToolLine,
     line: &Line<'_>,
@@ -1267,7 +1267,7 @@ fn merge_tool_line(
 }
 
 /// Emits `timeline:item` for a stored line, read back with its session.
-pub fn emit_line(conn: &Connection, feed: &mut Feed, id: i64) -> StoreResult<()> {
+pub fn emit_line(conn: &dyn Db, feed: &mut Feed, id: i64) -> StoreResult<()> {
     if let Some(item) = load_timeline_item(conn, id)? {
         push_item(conn, feed, &item)?;
     }
@@ -1277,7 +1277,7 @@ pub fn emit_line(conn: &Connection, feed: &mut Feed, id: i64) -> StoreResult<()>
 /// Marks a pending tool call as not run (a permission dialog answered "No" or dismissed in
 /// the terminal): its row and its one timeline line ("Not run: ... — why").
 pub fn mark_not_run(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut Feed,
     session: &Session,
     approval: &Approval,

@@ -1,11 +1,10 @@
 //! Row mappers shared by reads and the writer's projections.
 
-use crate::store::cached::CachedExt;
+use crate::store::sql::{Db, DbError, DbExt, DbResult, OptionalExt, Row};
 use crate::time::{human_duration, parse_ts};
 use maestro_shared::api::{
     Approval, ApprovalStatus, Health, Session, SessionState, Task, TaskStatus, TimelineItem,
 };
-use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::Value;
 
 /// Columns for [`session_from_row`].
@@ -14,7 +13,7 @@ pub const SESSION_COLS: &str = "id, claude_session_id, task_id, state, health, p
     end_reason, exit_code, result, machine";
 
 /// Maps a `SESSION_COLS` row.
-pub fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+pub fn session_from_row(r: &Row<'_>) -> DbResult<Session> {
     let started: String = r.get(10)?;
     let ended: Option<String> = r.get(11)?;
     let started_at = parse_ts(&started);
@@ -59,7 +58,7 @@ static LOAD_SESSION: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"));
 
 /// Loads a session.
-pub fn load_session(conn: &Connection, id: &str) -> rusqlite::Result<Option<Session>> {
+pub fn load_session(conn: &dyn Db, id: &str) -> DbResult<Option<Session>> {
     conn.row_cached(&LOAD_SESSION, [id], session_from_row)
         .optional()
 }
@@ -72,7 +71,7 @@ pub const TASK_COLS: &str = "t.id, t.title, t.description, t.status, t.working_d
     t.budget_usd";
 
 /// Maps a `TASK_COLS` row.
-pub fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
+pub fn task_from_row(r: &Row<'_>) -> DbResult<Task> {
     let status: String = r.get(3)?;
     Ok(Task {
         id: r.get(0)?,
@@ -90,7 +89,7 @@ pub fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
 }
 
 /// Loads a task.
-pub fn load_task(conn: &Connection, id: &str) -> rusqlite::Result<Option<Task>> {
+pub fn load_task(conn: &dyn Db, id: &str) -> DbResult<Option<Task>> {
     conn.row_cached(
         &format!("SELECT {TASK_COLS} FROM tasks t WHERE t.id = ?1"),
         [id],
@@ -106,7 +105,7 @@ pub const TIMELINE_COLS: &str = "l.id, l.session_id, s.task_id, l.at, l.kind, l.
 
 /// Maps a `TIMELINE_COLS` row. The session-end line is rendered here, from the session's
 /// first and last event, so that it is right whatever order the events arrived in.
-pub fn timeline_from_row(r: &Row<'_>) -> rusqlite::Result<TimelineItem> {
+pub fn timeline_from_row(r: &Row<'_>) -> DbResult<TimelineItem> {
     let kind: String = r.get(4)?;
     let mut summary: String = r.get(6)?;
     if kind == "session_end" {
@@ -137,7 +136,7 @@ pub fn timeline_from_row(r: &Row<'_>) -> rusqlite::Result<TimelineItem> {
 }
 
 /// Loads one timeline line.
-pub fn load_timeline_item(conn: &Connection, id: i64) -> rusqlite::Result<Option<TimelineItem>> {
+pub fn load_timeline_item(conn: &dyn Db, id: i64) -> DbResult<Option<TimelineItem>> {
     conn.row_cached(
         &format!(
             "SELECT {TIMELINE_COLS} FROM timeline l JOIN sessions s ON s.id = l.session_id \
@@ -183,18 +182,15 @@ fn parse_approval_status(s: &str) -> Option<ApprovalStatus> {
 
 /// A stored state name this build does not know is an error (never read as some default: an
 /// unknown approval status read as `pending` could be decided again).
-fn known<T>(column: usize, parsed: Option<T>, raw: &str) -> rusqlite::Result<T> {
-    parsed.ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            format!("unknown value {raw:?}").into(),
-        )
+fn known<T>(column: usize, parsed: Option<T>, raw: &str) -> DbResult<T> {
+    parsed.ok_or_else(|| DbError::Column {
+        index: column,
+        message: format!("unknown value {raw:?}"),
     })
 }
 
 /// Maps an `APPROVAL_COLS` row.
-pub fn approval_from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
+pub fn approval_from_row(r: &Row<'_>) -> DbResult<Approval> {
     let created_at = parse_ts(&r.get::<_, String>(10)?);
     let decided_at = r.get::<_, Option<String>>(11)?.as_deref().map(parse_ts);
     let input: String = r.get(5)?;
@@ -221,7 +217,7 @@ pub fn approval_from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
 }
 
 /// Loads an approval.
-pub fn load_approval(conn: &Connection, id: &str) -> rusqlite::Result<Option<Approval>> {
+pub fn load_approval(conn: &dyn Db, id: &str) -> DbResult<Option<Approval>> {
     conn.row_cached(
         &format!(
             "SELECT {APPROVAL_COLS} FROM approvals a LEFT JOIN sessions s ON s.id = a.session_id \

@@ -2,6 +2,7 @@
 //! ([`super::writer`]), a small pool of read connections.
 
 use super::rows::*;
+use super::sql::{params, Db, DbExt, OptionalExt, Row};
 use super::writer::Writer;
 use super::*;
 use crate::store::projection::{
@@ -9,7 +10,7 @@ use crate::store::projection::{
 };
 use crate::time::{fmt_ts, Clock, SystemClock};
 use maestro_shared::api::{Health, ToolMetric};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -204,9 +205,9 @@ fn open(path: &Path, sync_full: bool) -> rusqlite::Result<Connection> {
 /// lookups, instead of an index on `received_at` that every event would have to update. (A
 /// wall clock set back makes the order approximate around that point, as it did for the index:
 /// payloads are then cleared early or late by as much as the clock moved.)
-fn last_received_before(conn: &Connection, cutoff: &str) -> StoreResult<i64> {
+fn last_received_before(conn: &dyn Db, cutoff: &str) -> StoreResult<i64> {
     // The first event at or after `seq`, with its receive time.
-    let at_or_after = |seq: i64| -> rusqlite::Result<Option<(i64, String)>> {
+    let at_or_after = |seq: i64| -> super::sql::DbResult<Option<(i64, String)>> {
         conn.query_row(
             "SELECT seq, received_at FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",
             [seq],
@@ -346,7 +347,7 @@ impl SqliteStore {
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        F: FnOnce(&dyn Db) -> StoreResult<R> + Send + 'static,
     {
         let i = self
             .next_reader
@@ -358,7 +359,7 @@ impl SqliteStore {
             let conn = self.readers[i]
                 .lock()
                 .map_err(|_| StoreError::unavailable("reader lock poisoned"))?;
-            f(&conn)
+            f(&*conn)
         })
     }
 
@@ -625,7 +626,7 @@ impl Store for SqliteStore {
                 let orphans: Vec<String> = {
                     let mut st = conn.prepare("SELECT id FROM sessions WHERE task_id = ?1")?;
                     let rows = st.query_map([&id], |r| r.get(0))?;
-                    rows.collect::<rusqlite::Result<_>>()?
+                    rows.collect::<super::sql::DbResult<_>>()?
                 };
                 conn.execute(
                     "UPDATE sessions SET task_id = NULL WHERE task_id = ?1",
@@ -654,7 +655,7 @@ impl Store for SqliteStore {
                 "SELECT {TASK_COLS} FROM tasks t WHERE (?1 IS NULL OR t.status = ?1) ORDER BY t.created_at"
             ))?;
             let rows = st.query_map([status.map(|s| s.as_str())], task_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::DbResult<_>>()?)
         })
         .await
     }
@@ -686,7 +687,7 @@ impl Store for SqliteStore {
                 ],
                 session_from_row,
             )?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::DbResult<_>>()?)
         })
         .await
     }
@@ -860,7 +861,7 @@ impl Store for SqliteStore {
                 params![key, after_id, limit.clamp(1, 100_000)],
                 timeline_from_row,
             )?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::DbResult<_>>()?)
         })
         .await
     }
@@ -873,7 +874,7 @@ impl Store for SqliteStore {
                  WHERE {filter} AND l.status = 'error' ORDER BY l.at, l.id LIMIT 10000"
             ))?;
             let rows = st.query_map([key], timeline_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::DbResult<_>>()?)
         })
         .await
     }
@@ -968,7 +969,7 @@ impl Store for SqliteStore {
                 params![since, session_id, limit.clamp(1, 100_000)],
                 stored_event_from_row,
             )?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::DbResult<_>>()?)
         })
         .await
     }
@@ -1024,7 +1025,7 @@ impl Store for SqliteStore {
                     data: serde_json::from_str(&data).unwrap_or(Value::Null),
                 })
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::DbResult<_>>()?)
         })
         .await
     }
@@ -1210,7 +1211,7 @@ impl Store for SqliteStore {
                 params![f.status.map(approval_status_str), f.session_id, f.task_id],
                 approval_from_row,
             )?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows.collect::<super::sql::DbResult<_>>()?)
         })
         .await
     }
@@ -1274,18 +1275,17 @@ impl Store for SqliteStore {
                 self.read(move |conn| {
                     // Newest first, until the limit is passed: reads what is kept, not the
                     // whole table.
-                    let mut st = conn.prepare(
-                        "SELECT seq, size FROM events WHERE envelope IS NOT NULL ORDER BY seq DESC",
-                    )?;
-                    let mut rows = st.query([])?;
-                    let mut kept = 0i64;
-                    while let Some(r) = rows.next()? {
-                        kept += r.get::<_, i64>(1)?;
-                        if kept > limit as i64 {
-                            return Ok(r.get::<_, i64>(0)?);
-                        }
-                    }
-                    Ok(0)
+                    // (`SUM` over a window: the running total of the newest first.)
+                    let cut: Option<i64> = conn
+                        .query_row(
+                            "SELECT seq FROM (SELECT seq, SUM(size) OVER (ORDER BY seq DESC) \
+                             AS kept FROM events WHERE envelope IS NOT NULL) AS k \
+                             WHERE kept > ?1 ORDER BY seq DESC LIMIT 1",
+                            [limit as i64],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    Ok(cut.unwrap_or(0))
                 })
                 .await?
             }
@@ -1325,7 +1325,7 @@ impl Store for SqliteStore {
             let mut st = conn.prepare("SELECT state, COUNT(*) FROM sessions GROUP BY state")?;
             let sessions_by_state = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<super::sql::DbResult<_>>()?;
             let pending_approvals: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM approvals WHERE status = 'pending'",
                 [],
@@ -1367,15 +1367,14 @@ impl Store for SqliteStore {
     }
 }
 
-fn stored_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+fn stored_event_from_row(r: &Row<'_>) -> super::sql::DbResult<StoredEvent> {
     // Read as bytes: a damaged row (invalid UTF-8 or JSON) shows no envelope instead of failing
     // the whole listing.
-    let envelope = r
-        .get_ref(7)?
-        .as_bytes_or_null()
-        .ok()
-        .flatten()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+    let envelope = match r.value(7)? {
+        super::sql::Val::Text(t) => serde_json::from_str::<Value>(&t).ok(),
+        super::sql::Val::Blob(b) => serde_json::from_slice::<Value>(&b).ok(),
+        _ => None,
+    };
     Ok(StoredEvent {
         seq: r.get(0)?,
         event_id: r.get(1)?,

@@ -9,9 +9,9 @@
 //! session's first hook event, are joined as soon as those are stored.
 
 use super::StoreResult;
+use crate::store::sql::{params, Db, DbExt};
 use chrono::{DateTime, Utc};
 use maestro_shared::cost::ToolTelemetry;
-use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
 
 /// Which of the two events a record is.
@@ -79,7 +79,7 @@ pub enum ToolScope {
 /// Stores `events`, skipping those already stored; returns how many were new. For every
 /// Claude session with new events, a `tool:telemetry` feed message names the tool calls.
 pub fn insert(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut super::writer::Feed,
     events: &[ToolEvent],
     machine: Option<&str>,
@@ -136,7 +136,7 @@ pub fn insert(
 /// Pushes the `tool:telemetry` message of one Claude session: `{claude_session_id,
 /// tool_use_ids}`, with the Maestro session and task when they are known.
 fn announce(
-    conn: &Connection,
+    conn: &dyn Db,
     feed: &mut super::writer::Feed,
     claude: &str,
     maestro: Option<&str>,
@@ -158,7 +158,7 @@ fn announce(
 
 /// The telemetry of every tool call in `scope`, in the order the calls were first reported,
 /// one entry per `tool_use_id`. A later event of the same kind wins over an earlier one.
-pub fn list(conn: &Connection, scope: &ToolScope) -> StoreResult<Vec<ToolTelemetry>> {
+pub fn list(conn: &dyn Db, scope: &ToolScope) -> StoreResult<Vec<ToolTelemetry>> {
     let (filter, arg) = match scope {
         ToolScope::Session(id) => ("j.sid = ?1", id),
         ToolScope::Task(id) => ("s.task_id = ?1", id),
@@ -176,8 +176,7 @@ pub fn list(conn: &Connection, scope: &ToolScope) -> StoreResult<Vec<ToolTelemet
     ))?;
     let mut out: Vec<ToolTelemetry> = Vec::new();
     let mut index: BTreeMap<(Option<String>, String), usize> = BTreeMap::new();
-    let mut rows = stmt.query([arg])?;
-    while let Some(r) = rows.next()? {
+    stmt.for_each([arg], |r| {
         let tool_use_id: String = r.get(0)?;
         let sid: Option<String> = r.get(1)?;
         let key = (sid.clone(), tool_use_id.clone());
@@ -227,7 +226,8 @@ pub fn list(conn: &Connection, scope: &ToolScope) -> StoreResult<Vec<ToolTelemet
                 t.decision_source = source.or(t.decision_source.take());
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -261,8 +261,8 @@ mod tests {
         }
     }
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("open");
+    fn db() -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
         super::super::schema::migrate(&mut conn).expect("migrate");
         conn
     }

@@ -6,10 +6,9 @@
 use super::batch;
 use super::syncer::{Outlet, Syncer};
 use super::StoreError;
-use crate::store::cached::CachedExt;
+use crate::store::sql::{params, Db, DbExt, DbResult};
 use crate::time::fmt_ts;
 use maestro_shared::ws::WsMessage;
-use rusqlite::{params, Connection};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -91,13 +90,13 @@ impl Feed {
     /// broadcast. Returns its seq.
     pub fn push(
         &mut self,
-        conn: &Connection,
+        conn: &dyn Db,
         kind: &str,
         at: chrono::DateTime<chrono::Utc>,
         task_id: Option<&str>,
         session_id: Option<&str>,
         data: Value,
-    ) -> rusqlite::Result<i64> {
+    ) -> DbResult<i64> {
         let text = data.to_string();
         let seq = self.next_seq;
         conn.exec_cached(
@@ -145,7 +144,7 @@ impl JobStatus {
 /// A write job: runs inside the writer's open transaction, then is told how the commit went.
 pub(super) trait WriteJob: Send {
     /// Runs the job. A job that did not succeed is rolled back.
-    fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus;
+    fn run(&mut self, conn: &dyn Db, feed: &mut Feed) -> JobStatus;
     /// Whether `run` may be called again after its writes were rolled back (it then runs
     /// without a savepoint of its own until something fails).
     fn repeatable(&self) -> bool;
@@ -224,9 +223,9 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 impl<R, F> WriteJob for OnceJob<R, F>
 where
     R: Send + 'static,
-    F: FnOnce(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
+    F: FnOnce(&dyn Db, &mut Feed) -> Result<R, StoreError> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus {
+    fn run(&mut self, conn: &dyn Db, feed: &mut Feed) -> JobStatus {
         let result = match self.f.take() {
             Some(f) => catch_job_panic(|| f(conn, feed)),
             None => Err(StoreError::internal("a write job ran twice")),
@@ -252,9 +251,9 @@ struct RepeatJob<R, F> {
 impl<R, F> WriteJob for RepeatJob<R, F>
 where
     R: Send + 'static,
-    F: FnMut(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
+    F: FnMut(&dyn Db, &mut Feed) -> Result<R, StoreError> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection, feed: &mut Feed) -> JobStatus {
+    fn run(&mut self, conn: &dyn Db, feed: &mut Feed) -> JobStatus {
         let result = catch_job_panic(|| (self.f)(conn, feed));
         self.answer.record(result)
     }
@@ -292,8 +291,8 @@ impl Writer {
     /// syncer thread has fsynced the WAL following its COMMIT, while the writer already runs
     /// the next jobs; `conn` itself should then not sync on commit (`synchronous=NORMAL`).
     /// Without it, a batch is answered right after its COMMIT.
-    pub fn start(
-        conn: Connection,
+    pub fn start<C: batch::WriteConn>(
+        conn: C,
         feed_tx: broadcast::Sender<Arc<LiveMessage>>,
         healthy: Arc<AtomicBool>,
         fsync_wal: Option<PathBuf>,
@@ -301,18 +300,11 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Msg>(8192);
         // The highest seq ever handed out: events keep their message's seq, so a database
         // whose newest feed rows an older build's retention deleted still has it in `events`.
-        let last_seq: i64 = conn
-            .query_row(
-                "SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM feed), \
-                            (SELECT COALESCE(MAX(seq), 0) FROM events))",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap_or_else(|e| {
-                // Each transaction still starts after the largest seq in `feed` (`Txn::begin`).
-                tracing::error!(error = %e, "cannot read the last seq at start");
-                0
-            });
+        let last_seq: i64 = conn.last_seq().unwrap_or_else(|e| {
+            // Each transaction still starts after the largest seq in `feed` (`Txn::begin`).
+            tracing::error!(error = %e, "cannot read the last seq at start");
+            0
+        });
         let durable_seq = Arc::new(AtomicI64::new(last_seq));
         let outlet = Outlet {
             feed_tx,
@@ -371,7 +363,12 @@ impl Writer {
     /// checkpoint the few frames committed since, after which SQLite writes the WAL from its
     /// start again. That still costs the writer one fsync of the database, hence a large
     /// `restart_bytes`. The thread ends when the writer is dropped.
-    pub fn start_checkpointer(&self, conn: Connection, every: Duration, restart_bytes: u64) {
+    pub fn start_checkpointer(
+        &self,
+        conn: rusqlite::Connection,
+        every: Duration,
+        restart_bytes: u64,
+    ) {
         let commits: Weak<AtomicU64> = Arc::downgrade(&self.commits);
         let writer = self.tx.downgrade();
         let page_size: u64 = conn
@@ -462,7 +459,7 @@ impl Writer {
     pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Db, &mut Feed) -> Result<R, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job = OnceJob {
@@ -481,7 +478,7 @@ impl Writer {
     pub async fn write_repeatable<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnMut(&Connection, &mut Feed) -> Result<R, StoreError> + Send + 'static,
+        F: FnMut(&dyn Db, &mut Feed) -> Result<R, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job = RepeatJob {

@@ -3,7 +3,7 @@
 use crate::approvals::Approvals;
 use crate::config::Config;
 use crate::hub::Hub;
-use crate::store::sqlite::SqliteStore;
+use crate::store::sql_store::SqlStore;
 use crate::store::{HealthThresholds, SharedStore, Store};
 use crate::telemetry::Telemetry;
 use crate::{auth, hub, ingest, routes};
@@ -46,7 +46,14 @@ impl AppState {
     /// Opens the store and builds the state.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
         let (hub, feed_tx) = Hub::new();
-        let store = SqliteStore::open(&config.db_path(), config.sync_full, feed_tx)?;
+        let store = match &config.database_url {
+            Some(url) => SqlStore::open_postgres(
+                url,
+                feed_tx,
+                std::sync::Arc::new(crate::time::SystemClock),
+            )?,
+            None => SqlStore::open(&config.db_path(), config.sync_full, feed_tx)?,
+        };
         let policy = crate::decide::PolicySet::load(&config)?;
         let supervisor = crate::spawn::Supervisor::new(&config);
         Ok(AppState {
@@ -246,7 +253,8 @@ async fn healthz(State(st): State<AppState>) -> Response {
     };
     let body = match stats {
         Ok(s) => json!({"status": status, "store": {"writable": healthy, "events": s.events,
-            "latest_seq": s.latest_seq, "db_bytes": s.db_bytes, "error": st.store.problem()},
+            "latest_seq": s.latest_seq, "db_bytes": s.db_bytes, "database": s.database,
+            "error": st.store.problem()},
             "version": env!("CARGO_PKG_VERSION")}),
         Err(e) => json!({"status": status, "store": {"writable": healthy, "error": e.to_string()},
             "version": env!("CARGO_PKG_VERSION")}),

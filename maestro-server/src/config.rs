@@ -122,6 +122,10 @@ pub struct ServerOpts {
     /// Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
     #[arg(long, env = "MAESTRO_ALLOW_PLAIN_HTTP")]
     pub allow_plain_http: bool,
+    /// Team mode: store everything in this PostgreSQL database (`postgres://user@host/db`)
+    /// instead of the data dir's SQLite file; several replicas may share it.
+    #[arg(long, env = "MAESTRO_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 /// How the server speaks to its clients.
@@ -178,6 +182,8 @@ pub struct FileConfig {
     /// `full` (default: the WAL is fsynced before an event is acknowledged, durable across
     /// power loss) or `normal` (no fsync on commit).
     pub sqlite_synchronous: Option<String>,
+    /// Team mode: the PostgreSQL database (`postgres://...`; see `--database-url`).
+    pub database_url: Option<String>,
     /// Allowed WebSocket origins besides the server's own.
     pub allowed_origins: Option<Vec<String>>,
     /// Host names (`Host` header, without the port) accepted besides `localhost`, `127.0.0.1`
@@ -267,6 +273,8 @@ pub struct Config {
     pub tls_names: Vec<String>,
     /// Plain HTTP on a non-loopback address was asked for explicitly.
     pub allow_plain_http: bool,
+    /// Team mode: the PostgreSQL database; None: the data dir's SQLite file.
+    pub database_url: Option<String>,
 }
 
 /// Default bind address.
@@ -448,6 +456,17 @@ impl Config {
             tls,
             tls_names: file.tls_names.unwrap_or_default(),
             allow_plain_http: opts.allow_plain_http || file.allow_plain_http.unwrap_or(false),
+            database_url: match opts.database_url.clone().or(file.database_url.clone()) {
+                Some(url) if url.trim().is_empty() => None,
+                Some(url) => {
+                    anyhow::ensure!(
+                        url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                        "--database-url (MAESTRO_DATABASE_URL) must be a postgres:// URL"
+                    );
+                    Some(url)
+                }
+                None => None,
+            },
         })
     }
 

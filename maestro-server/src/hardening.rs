@@ -16,7 +16,11 @@ use std::ffi::CStr;
 
 /// Environment variables that carry credentials: erased by [`scrub_secret_env`] once the
 /// configuration has read them.
-pub const SECRET_ENV: &[&str] = &["MAESTRO_OPERATOR_TOKEN", "MAESTRO_INGEST_TOKEN"];
+pub const SECRET_ENV: &[&str] = &[
+    "MAESTRO_OPERATOR_TOKEN",
+    "MAESTRO_INGEST_TOKEN",
+    "MAESTRO_DATABASE_URL",
+];
 
 /// Makes the process non-dumpable (see the module docs).
 pub fn set_non_dumpable() -> std::io::Result<()> {

@@ -139,7 +139,7 @@ impl MachineAuth {
 /// is running.
 pub fn cli(opts: &ServerOpts, action: &MachinesCommand) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(opts)?;
-    let conn = crate::store::sqlite::open_admin(&config.db_path())?;
+    let conn = crate::store::sql_store::open_admin(&config.db_path())?;
     let now = crate::time::fmt_ts(chrono::Utc::now());
     match action {
         MachinesCommand::Add { name } => {

@@ -9,7 +9,7 @@ use crate::store::people;
 /// Runs an `operators` subcommand; prints what it did.
 pub fn cli(opts: &ServerOpts, action: &OperatorsCommand) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(opts)?;
-    let conn = crate::store::sqlite::open_admin(&config.db_path())?;
+    let conn = crate::store::sql_store::open_admin(&config.db_path())?;
     let now = chrono::Utc::now();
     match action {
         OperatorsCommand::Add { name } => {

@@ -201,8 +201,33 @@ pub fn listening_port(line: &str) -> Option<u16> {
         .ok()
 }
 
+/// Whether the test servers run on PostgreSQL (`MAESTRO_TEST_STORE=postgres`, the second
+/// pass of `tests/run-all.sh`) instead of their data dir's SQLite file.
+pub fn on_postgres() -> bool {
+    std::env::var("MAESTRO_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// On PostgreSQL: the database of the server on `data_dir` (a fresh one on the test cluster
+/// the first time, the same one on restarts). None on SQLite.
+pub fn database_for(data_dir: &Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let marker = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return Some(url.trim().to_string());
+    }
+    let url = maestro_testpg::shared_database().expect("a PostgreSQL database for the test");
+    std::fs::create_dir_all(data_dir).expect("data dir");
+    std::fs::write(&marker, &url).expect("remember the test database");
+    Some(url)
+}
+
 fn spawn(data_dir: &Path, bind: &str, env: &[(String, String)]) -> (Child, u16) {
     let mut cmd = Command::new(bin_path("maestro-server"));
+    if let Some(url) = database_for(data_dir) {
+        cmd.arg("--database-url").arg(url);
+    }
     cmd.arg("--bind")
         .arg(bind)
         .arg("--data-dir")

@@ -595,7 +595,7 @@ pub fn end_session(
 mod tests {
     use crate::approvals::machine::Trigger;
     use crate::store::projection::new_id;
-    use crate::store::sqlite::SqliteStore;
+    use crate::store::sql_store::SqlStore;
     use crate::store::{DecisionRecord, Store};
     use maestro_shared::api::{ApprovalStatus, SessionState};
     use maestro_shared::policy::{Decision, Outcome};
@@ -611,7 +611,7 @@ mod tests {
     fn world() -> World {
         let dir = tempfile::tempdir().expect("dir");
         let (tx, _) = tokio::sync::broadcast::channel(1024);
-        let store = SqliteStore::open(&dir.path().join("m.db"), false, tx).expect("open the store");
+        let store = SqlStore::open(&dir.path().join("m.db"), false, tx).expect("open the store");
         World {
             store: Arc::new(store),
             _dir: dir,

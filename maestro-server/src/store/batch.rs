@@ -71,7 +71,7 @@ impl WriteConn for Connection {
 
     fn rollback(&mut self) {
         if !self.is_autocommit() {
-            let _ = self.execute_batch("ROLLBACK");
+            let _ = Db::batch(self, "ROLLBACK");
         }
     }
 

@@ -324,7 +324,7 @@ pub(super) fn session_summaries(conn: &dyn Db, ids: &[String]) -> DbResult<Vec<S
 
 #[cfg(test)]
 mod tests {
-    use super::super::sqlite::SqliteStore;
+    use super::super::sql_store::SqlStore;
     use super::super::Store;
     use crate::search::query::parse;
     use crate::search::{ActivityItem, ActivityQuery};
@@ -340,7 +340,7 @@ mod tests {
     fn world() -> World {
         let dir = tempfile::tempdir().expect("dir");
         let (tx, _) = tokio::sync::broadcast::channel(1024);
-        let store = SqliteStore::open(&dir.path().join("m.db"), false, tx).expect("open");
+        let store = SqlStore::open(&dir.path().join("m.db"), false, tx).expect("open");
         World {
             store: Arc::new(store),
             _dir: dir,

@@ -1,6 +1,7 @@
-//! Persistence. [`Store`] is the interface the rest of the server uses; [`sqlite::SqliteStore`]
-//! implements it on an embedded SQLite file (WAL, one writer thread with group commit, a pool
-//! of read connections). A PostgreSQL implementation can stand behind the same trait.
+//! Persistence. [`Store`] is the interface the rest of the server uses; [`sql_store::SqlStore`]
+//! implements it with one writer thread (group commit) and a pool of read connections, on an
+//! embedded SQLite file (WAL) or, in team mode, on a PostgreSQL server shared by several
+//! replicas ([`pg`]). The SQL is the same for both ([`sql`]).
 
 pub mod approvals;
 mod batch;
@@ -15,7 +16,7 @@ pub(crate) mod projection;
 pub mod rows;
 pub mod schema;
 pub mod sql;
-pub mod sqlite;
+pub mod sql_store;
 mod syncer;
 pub mod tool_telemetry;
 pub mod writer;
@@ -353,6 +354,8 @@ pub struct StoreStats {
     pub pending_approvals: i64,
     /// Database file size in bytes.
     pub db_bytes: u64,
+    /// Which database: `sqlite`, or `postgresql <server version>`.
+    pub database: String,
 }
 
 /// Health values decided by the ticker.

@@ -1326,16 +1326,16 @@ pub fn mark_not_run(
 
 #[cfg(test)]
 mod tests {
-    use crate::store::sqlite::SqliteStore;
+    use crate::store::sql_store::SqlStore;
     use crate::store::Store;
     use maestro_shared::api::TaskInput;
     use maestro_shared::{Envelope, HookEvent};
     use serde_json::{json, Value};
 
-    fn store() -> (SqliteStore, tempfile::TempDir) {
+    fn store() -> (SqlStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("dir");
         let (tx, _) = tokio::sync::broadcast::channel(1024);
-        let store = SqliteStore::open(&dir.path().join("m.db"), false, tx).expect("open");
+        let store = SqlStore::open(&dir.path().join("m.db"), false, tx).expect("open");
         (store, dir)
     }
 
@@ -1496,7 +1496,7 @@ mod tests {
             .expect("t0");
         let clock = Arc::new(FixedClock::new(t0 + chrono::Duration::hours(1)));
         let path = dir.path().join("m.db");
-        let store = SqliteStore::open_with_clock(&path, false, tx, clock.clone()).expect("open");
+        let store = SqlStore::open_with_clock(&path, false, tx, clock.clone()).expect("open");
         let events = |c: &str| -> Vec<Value> {
             vec![
                 json!({"session_id": c, "hook_event_name": "SessionStart", "source": "startup"}),
@@ -1658,7 +1658,7 @@ mod tests {
             .expect("t0");
         let clock = Arc::new(FixedClock::new(t0));
         let store =
-            SqliteStore::open_with_clock(&dir.path().join("m.db"), false, tx, clock.clone())
+            SqlStore::open_with_clock(&dir.path().join("m.db"), false, tx, clock.clone())
                 .expect("open");
         let th = HealthThresholds {
             idle_after: Duration::from_secs(60),

@@ -267,19 +267,6 @@ impl Row<'_> {
             Row::Postgres(r) => super::pg::value::read(r, index),
         }
     }
-
-    /// Number of columns.
-    pub fn len(&self) -> usize {
-        match self {
-            Row::Sqlite(r) => r.as_ref().column_count(),
-            Row::Postgres(r) => r.len(),
-        }
-    }
-
-    /// Whether the row has no columns.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A type a column can be read as.
@@ -441,10 +428,6 @@ pub trait DbExt: Db {
             Ok(())
         })?;
         Ok(out)
-    }
-    /// Runs statements without parameters.
-    fn execute_batch(&self, sql: &str) -> DbResult<()> {
-        self.batch(sql)
     }
     /// A statement to run later (rusqlite's `prepare` shape; preparing happens on the first
     /// run, and each connection keeps what it prepared).

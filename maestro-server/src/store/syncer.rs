@@ -26,6 +26,9 @@ pub(super) struct Outlet {
     pub feed_tx: broadcast::Sender<Arc<LiveMessage>>,
     pub healthy: Arc<AtomicBool>,
     pub durable_seq: Arc<AtomicI64>,
+    /// Team mode: the feed follower broadcasts what is committed (every replica's messages,
+    /// read from the database); the writer only wakes it.
+    pub follower: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Outlet {
@@ -41,6 +44,12 @@ impl Outlet {
         }
         for job in c.jobs {
             job.finish(outcome.clone());
+        }
+        if let Some(follower) = &self.follower {
+            if !c.msgs.is_empty() {
+                follower.notify_one();
+            }
+            return;
         }
         if let Some(last) = c.msgs.last() {
             // In the database (and on disk unless the fsync failed, in which case the rows are

@@ -297,6 +297,18 @@ impl Writer {
         healthy: Arc<AtomicBool>,
         fsync_wal: Option<PathBuf>,
     ) -> Writer {
+        Self::start_with(conn, feed_tx, healthy, fsync_wal, None)
+    }
+
+    /// [`Writer::start`]; with `follower`, committed messages are not broadcast from here:
+    /// the follower is woken instead (team mode, see [`super::pg::follow`]).
+    pub fn start_with<C: batch::WriteConn>(
+        conn: C,
+        feed_tx: broadcast::Sender<Arc<LiveMessage>>,
+        healthy: Arc<AtomicBool>,
+        fsync_wal: Option<PathBuf>,
+        follower: Option<Arc<tokio::sync::Notify>>,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel::<Msg>(8192);
         // The highest seq ever handed out: events keep their message's seq, so a database
         // whose newest feed rows an older build's retention deleted still has it in `events`.
@@ -310,6 +322,7 @@ impl Writer {
             feed_tx,
             healthy: healthy.clone(),
             durable_seq: durable_seq.clone(),
+            follower,
         };
         let syncer = fsync_wal.map(|wal| Syncer::start(wal, outlet.clone(), tx.downgrade()));
         let commits = Arc::new(AtomicU64::new(0));
@@ -338,6 +351,11 @@ impl Writer {
             commits,
             durable_seq,
         }
+    }
+
+    /// The counter behind [`Writer::durable_seq`] (team mode: the feed follower advances it).
+    pub fn durable_seq_handle(&self) -> Arc<AtomicI64> {
+        Arc::clone(&self.durable_seq)
     }
 
     /// The highest feed seq whose transaction is committed and synced: what replay may serve.

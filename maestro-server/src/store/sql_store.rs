@@ -1,5 +1,5 @@
-//! [`Store`] on an embedded SQLite file: WAL, one writer thread with group commit
-//! ([`super::writer`]), a small pool of read connections.
+//! [`Store`] on SQL: one writer thread with group commit ([`super::writer`]) and a small pool
+//! of read connections, on an embedded SQLite file (WAL) or on PostgreSQL ([`super::pg`]).
 
 use super::rows::*;
 use super::sql::{params, Db, DbExt, OptionalExt, Row};
@@ -29,11 +29,11 @@ const WAL_RESTART_BYTES: u64 = 128 * 1024 * 1024;
 /// The WAL size at which the writer checkpoints by itself (a safety net, see `open`).
 const WAL_SAFETY_CHECKPOINT_BYTES: i64 = 512 * 1024 * 1024;
 
-/// The SQLite store.
-pub struct SqliteStore {
+/// The store, on either database.
+pub struct SqlStore {
     writer: Writer,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: std::sync::atomic::AtomicUsize,
+    readers: Readers,
+    /// The SQLite file (empty on PostgreSQL).
     path: PathBuf,
     /// Set when the integrity check at open failed: the store runs degraded.
     integrity_error: Option<String>,
@@ -43,6 +43,17 @@ pub struct SqliteStore {
     feed_retention_mark: std::sync::atomic::AtomicI64,
     /// "Now" for everything the store writes (see [`crate::time::Clock`]).
     clock: Arc<dyn Clock>,
+}
+
+/// Where reads run.
+enum Readers {
+    /// A few connections to the file, taken in turn.
+    Sqlite {
+        conns: Vec<Mutex<Connection>>,
+        next: std::sync::atomic::AtomicUsize,
+    },
+    /// The PostgreSQL pool.
+    Postgres(Arc<super::pg::conn::PgShared>),
 }
 
 /// Size of a WAL file's header: a WAL no longer than this holds no committed data.
@@ -250,23 +261,23 @@ pub fn open_admin(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Opens (creating and migrating) the database; committed feed messages go to `feed_tx`.
     pub fn open(
         path: &Path,
         sync_full: bool,
         feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
-    ) -> anyhow::Result<SqliteStore> {
+    ) -> anyhow::Result<SqlStore> {
         Self::open_with_clock(path, sync_full, feed_tx, Arc::new(SystemClock))
     }
 
-    /// [`SqliteStore::open`] with the clock the store reads "now" from.
+    /// [`SqlStore::open`] with the clock the store reads "now" from.
     pub fn open_with_clock(
         path: &Path,
         sync_full: bool,
         feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
         clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<SqliteStore> {
+    ) -> anyhow::Result<SqlStore> {
         use anyhow::Context;
         // The writer never fsyncs on commit itself: with `sync_full` its syncer thread fsyncs
         // the WAL after each commit, off the writer's path, before anyone is answered.
@@ -331,12 +342,61 @@ impl SqliteStore {
             std::time::Duration::from_millis(10),
             WAL_RESTART_BYTES,
         );
-        Ok(SqliteStore {
+        Ok(SqlStore {
             writer,
-            readers,
-            next_reader: Default::default(),
+            readers: Readers::Sqlite {
+                conns: readers,
+                next: Default::default(),
+            },
             path: path.to_path_buf(),
             integrity_error,
+            retention_mark: Default::default(),
+            feed_retention_mark: Default::default(),
+            clock,
+        })
+    }
+
+    /// Opens the PostgreSQL database at `url` (migrating it under a lock, so that replicas
+    /// starting together do not race): team mode. Committed feed messages of every replica
+    /// go to `feed_tx`. Needs the multi-threaded tokio runtime.
+    pub fn open_postgres(
+        url: &str,
+        feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<SqlStore> {
+        tokio::task::block_in_place(|| Self::open_postgres_blocking(url, feed_tx, clock))
+    }
+
+    fn open_postgres_blocking(
+        url: &str,
+        feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<SqlStore> {
+        use super::pg;
+        let handle = tokio::runtime::Handle::current();
+        let shared = handle.block_on(pg::connect(url))?;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let conn = pg::write::PgWriteConn::open(Arc::clone(&shared.db))
+            .map_err(|e| anyhow::anyhow!("connecting the writer to PostgreSQL: {e}"))?;
+        let writer = Writer::start_with(
+            conn,
+            feed_tx.clone(),
+            Arc::new(AtomicBool::new(true)),
+            None,
+            Some(Arc::clone(&wake)),
+        );
+        pg::follow::start(
+            Arc::clone(&shared.db),
+            shared.config.clone(),
+            feed_tx,
+            writer.durable_seq_handle(),
+            wake,
+        );
+        Ok(SqlStore {
+            writer,
+            readers: Readers::Postgres(Arc::clone(&shared.db)),
+            path: PathBuf::new(),
+            integrity_error: None,
             retention_mark: Default::default(),
             feed_retention_mark: Default::default(),
             clock,
@@ -349,17 +409,20 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&dyn Db) -> StoreResult<R> + Send + 'static,
     {
-        let i = self
-            .next_reader
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            % self.readers.len();
         // block_in_place: the read runs on this worker thread while the runtime moves other
         // tasks elsewhere; the closure may borrow the pool.
-        tokio::task::block_in_place(|| {
-            let conn = self.readers[i]
-                .lock()
-                .map_err(|_| StoreError::unavailable("reader lock poisoned"))?;
-            f(&*conn)
+        tokio::task::block_in_place(|| match &self.readers {
+            Readers::Sqlite { conns, next } => {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % conns.len();
+                let conn = conns[i]
+                    .lock()
+                    .map_err(|_| StoreError::unavailable("reader lock poisoned"))?;
+                f(&*conn)
+            }
+            Readers::Postgres(shared) => {
+                let conn = shared.connect()?;
+                f(&conn)
+            }
         })
     }
 
@@ -418,7 +481,7 @@ fn validate_title(title: &str) -> StoreResult<String> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn ingest(
         &self,
         envelope: Envelope,
@@ -1331,16 +1394,27 @@ impl Store for SqliteStore {
                 [],
                 |r| r.get(0),
             )?;
-            let db_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
-                + std::fs::metadata(path.with_extension("db-wal"))
-                    .map(|m| m.len())
-                    .unwrap_or(0);
+            let (db_bytes, database) = match conn.dialect() {
+                super::sql::Dialect::Sqlite => (
+                    std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+                        + std::fs::metadata(path.with_extension("db-wal"))
+                            .map(|m| m.len())
+                            .unwrap_or(0),
+                    "sqlite".to_string(),
+                ),
+                super::sql::Dialect::Postgres => conn.query_row(
+                    "SELECT pg_database_size(current_database()), current_setting('server_version')",
+                    [],
+                    |r| Ok((r.get::<_, u64>(0)?, format!("postgresql {}", r.get::<_, String>(1)?))),
+                )?,
+            };
             Ok(StoreStats {
                 events,
                 latest_seq,
                 sessions_by_state,
                 pending_approvals,
                 db_bytes,
+                database,
             })
         })
         .await

@@ -11,6 +11,7 @@ pub(crate) mod fts;
 pub mod machines;
 mod notify;
 pub(crate) mod people;
+pub mod pg;
 pub(crate) mod projection;
 pub mod rows;
 pub mod schema;

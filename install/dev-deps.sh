@@ -2,7 +2,8 @@
 # Installs what the test suite needs on a fresh Debian machine, skipping what is there:
 # Chromium + ChromeDriver (browser tests), Node.js + npm and the pinned Claude Code CLIs (real
 # end-to-end tests, both versions), tmux (interactive TUI tests), chattr (e2fsprogs), the musl
-# target and musl-tools (static hook build), rustfmt and clippy.
+# target and musl-tools (static hook build), rustfmt and clippy, PostgreSQL 15+ (the team-mode
+# store's tests start their own servers with maestro-testpg).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 sudo=""
@@ -22,6 +23,18 @@ command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v git >/dev/null 2>&1 || missing+=(git)    # the git probe's tests use real repositories
 command -v chattr >/dev/null 2>&1 || missing+=(e2fsprogs)
+# maestro-testpg runs initdb and postgres of version 15 or newer: Debian's
+# /usr/lib/postgresql/N/bin, else those on PATH.
+pg_ok() {
+  local initdb major
+  for initdb in /usr/lib/postgresql/*/bin/initdb "$(command -v initdb 2>/dev/null || true)"; do
+    [ -x "$initdb" ] || continue
+    major="$("$initdb" --version 2>/dev/null | grep -oE '[0-9]+' | head -n1)"
+    [ -n "$major" ] && [ "$major" -ge 15 ] && return 0
+  done
+  return 1
+}
+pg_ok || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"
   $sudo apt-get update -qq

@@ -372,7 +372,8 @@ pub struct TestPg {
 
 impl TestPg {
     /// Makes a new cluster in a temporary directory and starts it on a free port of
-    /// 127.0.0.1, returning once it accepts connections.
+    /// 127.0.0.1, returning once it accepts connections. As root, the temporary directory's
+    /// parent (`$TMPDIR`, else `/tmp`) must be searchable by the user the server runs as.
     pub fn start() -> Result<Self> {
         let temp = tempfile::Builder::new()
             .prefix("maestro-testpg-")

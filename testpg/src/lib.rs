@@ -372,7 +372,8 @@ pub struct TestPg {
 
 impl TestPg {
     /// Makes a new cluster in a temporary directory and starts it on a free port of
-    /// 127.0.0.1, returning once it accepts connections.
+    /// 127.0.0.1, returning once it accepts connections. As root, the temporary directory's
+    /// parent (`$TMPDIR`, else `/tmp`) must be searchable by the user the server runs as.
     pub fn start() -> Result<Self> {
         let temp = tempfile::Builder::new()
             .prefix("maestro-testpg-")
@@ -598,7 +599,7 @@ impl TestPg {
     /// Runs `sql` in database `db` with `psql` (stopping at the first error) and returns its
     /// unaligned, tuples-only output (`|` between columns, a line per row).
     pub fn psql(&self, db: &str, sql: &str) -> Result<String> {
-        psql_at(&self.bins, &self.database_url(db), sql)
+        psql_at(Some(&self.bins), &self.database_url(db), sql)
     }
 
     /// Stops the server with a fast shutdown (SIGINT: sessions are ended, the server
@@ -669,13 +670,15 @@ impl Drop for TestPg {
 /// Runs `sql` on the database at `url` (`postgres://...`) with `psql`, stopping at the first
 /// error, and returns its unaligned, tuples-only output (`|` between columns, a line per row).
 pub fn psql(url: &str, sql: &str) -> Result<String> {
-    psql_at(&Bins::find()?, url, sql)
+    psql_at(Bins::find().ok().as_ref(), url, sql)
 }
 
-/// Runs `sql` on the database at `url` with `psql`.
-fn psql_at(bins: &Bins, url: &str, sql: &str) -> Result<String> {
+/// Runs `sql` on the database at `url` with `psql` (that of `bins`, else the one on `PATH`:
+/// a server named by `MAESTRO_TEST_PG_URL` needs only the client).
+fn psql_at(bins: Option<&Bins>, url: &str, sql: &str) -> Result<String> {
     let cwd = std::env::temp_dir();
-    let mut cmd = command(&bins.psql(), None, &cwd);
+    let program = bins.map_or_else(|| PathBuf::from("psql"), Bins::psql);
+    let mut cmd = command(&program, None, &cwd);
     cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
         .arg(url)
         .arg("-c")
@@ -718,16 +721,16 @@ fn with_database(url: &str, name: &str) -> Result<String> {
     Ok(format!("{}/{name}{query}", &url[..authority_end]))
 }
 
-/// Creates database `name` on the server at `server_url`; returns the new database's URL.
+/// Creates database `name` on the server at `server_url` (connecting to the database it
+/// names, else libpq's default: the user's name); returns the new database's URL.
 fn create_database_at(server_url: &str, name: &str) -> Result<String> {
     check_name(name)?;
     let url = with_database(server_url, name)?;
-    let admin = with_database(server_url, "postgres")?;
-    let bins = Bins::find()?;
+    let bins = Bins::find().ok();
     let sql = format!("CREATE DATABASE \"{name}\"");
     let mut attempts = 0;
     loop {
-        match psql_at(&bins, &admin, &sql) {
+        match psql_at(bins.as_ref(), server_url, &sql) {
             Ok(_) => return Ok(url),
             // Another session on the template database makes CREATE DATABASE fail: retry.
             Err(Error::Command { ref output, .. })

@@ -482,7 +482,8 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_a_database_of_a_newer_schema() {
-        let mut c = fresh().await;
+        let url = maestro_testpg::shared_database().expect("a test database");
+        let mut c = connect(&url).await;
         migrate(&mut c).await.expect("migrate");
         c.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)",
@@ -496,8 +497,8 @@ mod tests {
             }
             other => panic!("expected TooNew, got {other:?}"),
         }
-        // The lock was released: another session can take it at once.
-        let other = fresh().await;
+        // The lock was released: another session of the database can take it at once.
+        let other = connect(&url).await;
         let free: bool = other
             .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
             .await

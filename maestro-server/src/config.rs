@@ -124,7 +124,12 @@ pub struct ServerOpts {
     pub allow_plain_http: bool,
     /// Team mode: store everything in this PostgreSQL database (`postgres://user@host/db`)
     /// instead of the data dir's SQLite file; several replicas may share it.
-    #[arg(long, env = "MAESTRO_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MAESTRO_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 }
 

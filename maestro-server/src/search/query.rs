@@ -59,6 +59,44 @@ impl SearchText {
         &self.terms
     }
 
+    /// The PostgreSQL `tsquery` text (for `to_tsquery('simple', ...)`): each term's words
+    /// (split where the index splits them: ASCII spaces, punctuation and control characters),
+    /// lowercased and quoted, a phrase's words joined by `<->`, `:*` on a prefix term's last
+    /// word, terms joined by `&`, exclusions as `& !(...)`. Words hold no quote or operator
+    /// character, so no user text is read as tsquery syntax.
+    pub fn to_tsquery(&self) -> String {
+        let phrase = |t: &Term| -> Option<String> {
+            let words: Vec<String> = t
+                .text
+                .split(|c: char| {
+                    c.is_ascii_whitespace() || c.is_ascii_punctuation() || c.is_ascii_control()
+                })
+                .filter(|w| !w.is_empty())
+                .map(|w| format!("'{}'", w.to_lowercase()))
+                .collect();
+            if words.is_empty() {
+                return None;
+            }
+            let mut p = words.join(" <-> ");
+            if t.prefix {
+                p.push_str(":*");
+            }
+            Some(format!("({p})"))
+        };
+        let find: Vec<String> = self
+            .terms
+            .iter()
+            .filter(|t| !t.exclude)
+            .filter_map(phrase)
+            .collect();
+        let mut out = find.join(" & ");
+        for p in self.terms.iter().filter(|t| t.exclude).filter_map(phrase) {
+            out.push_str(" & !");
+            out.push_str(&p);
+        }
+        out
+    }
+
     /// The FTS5 expression: every term is a double-quoted FTS5 string (a `"` in it doubled),
     /// so no user text is read as an FTS5 operator, column filter or function.
     pub fn to_fts5(&self) -> String {

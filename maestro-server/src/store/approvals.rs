@@ -11,7 +11,7 @@
 use crate::approvals::machine::{self, Trigger};
 use crate::store::projection::{add_line, emit_session, mark_not_run, refresh_task_status, Line};
 use crate::store::rows::{approval_status_str, load_approval, load_session};
-use crate::store::sql::{params, Db, DbExt, DbResult, OptionalExt};
+use crate::store::sql::{params, Db, DbExt, DbResult, Dialect, OptionalExt};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, StoreError, StoreResult};
 use crate::time::fmt_ts;
@@ -53,8 +53,8 @@ impl<'a> Origin<'a> {
 }
 
 /// The SQL condition (on `approvals a`) that the event's origin raised it: `?2..?5`.
-const SAME_ORIGIN: &str = "a.claude_session_id IS ?2 AND a.host IS ?3 AND a.claude_pid IS ?4 \
-     AND a.claude_pid_start IS ?5";
+const SAME_ORIGIN: &str = "a.claude_session_id IS NOT DISTINCT FROM ?2 AND a.host IS NOT DISTINCT FROM ?3 AND a.claude_pid IS NOT DISTINCT FROM ?4 \
+     AND a.claude_pid_start IS NOT DISTINCT FROM ?5";
 
 /// Creates the approval of a held decision and emits `approval:pending`. A PermissionRequest
 /// (no `tool_use_id`) is linked to the pending call its PreToolUse announced: the newest
@@ -75,7 +75,7 @@ pub fn create(
         None => conn
             .query_row(
                 "SELECT c.tool_use_id FROM tool_calls c WHERE c.session_id = ?1 \
-                 AND c.tool_name = ?2 AND c.status = 'pending' AND c.agent_id IS ?3 \
+                 AND c.tool_name = ?2 AND c.status = 'pending' AND c.agent_id IS NOT DISTINCT FROM ?3 \
                  AND c.pre_at <= ?4 AND NOT EXISTS (SELECT 1 FROM approvals a \
                    WHERE a.session_id = c.session_id AND a.tool_use_id = c.tool_use_id \
                    AND a.status = 'pending') \
@@ -262,14 +262,22 @@ fn audit_line(conn: &dyn Db, feed: &mut Feed, a: &Approval, at_s: &str) -> Store
     };
     let detail = json!({"approval_id": a.id, "status": a.status,
         "decided_by": a.decided_by, "latency_ms": a.latency_ms, "rule_id": a.rule_id});
-    let held: Option<(i64, Option<String>)> = conn
-        .row_cached(
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => {
             "SELECT id, detail FROM timeline WHERE session_id = ?1 AND kind = 'decision' \
              AND status = 'warning' AND json_extract(detail, '$.approval_id') = ?2 \
-             ORDER BY id DESC LIMIT 1",
-            params![a.session_id, a.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+             ORDER BY id DESC LIMIT 1"
+        }
+        Dialect::Postgres => {
+            "SELECT id, detail FROM timeline WHERE session_id = ?1 AND kind = 'decision' \
+             AND status = 'warning' AND CAST(detail AS JSONB) ->> 'approval_id' = ?2 \
+             ORDER BY id DESC LIMIT 1"
+        }
+    };
+    let held: Option<(i64, Option<String>)> = conn
+        .row_cached(sql, params![a.session_id, a.id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     if let Some((id, held_detail)) = held {
         let mut merged = held_detail
@@ -539,7 +547,7 @@ fn matching_call(
         "SELECT a.id FROM approvals a LEFT JOIN events e ON e.event_id = a.event_id \
          WHERE a.session_id = ?1 AND a.status IN {OPEN} AND {SAME_ORIGIN} \
          AND ((?6 IS NOT NULL AND a.tool_use_id = ?6) \
-           OR (a.tool_use_id IS NULL AND a.tool_name IS ?7 AND a.tool_input = ?8 \
+           OR (a.tool_use_id IS NULL AND a.tool_name IS NOT DISTINCT FROM ?7 AND a.tool_input = ?8 \
                AND e.captured_at <= ?9)) \
          ORDER BY a.created_at"
     ))?;

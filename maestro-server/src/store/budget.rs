@@ -43,7 +43,7 @@ pub fn validate(budget_usd: Option<f64>) -> StoreResult<()> {
 /// their records).
 pub fn task_spent(conn: &dyn Db, task_id: &str) -> StoreResult<f64> {
     let mapped: f64 = conn.query_row(
-        "SELECT COALESCE(SUM(MAX(r.cost_usd, 0)), 0) FROM sessions s \
+        "SELECT COALESCE(SUM(CASE WHEN r.cost_usd > 0 THEN r.cost_usd ELSE 0 END), 0) FROM sessions s \
          JOIN claude_sessions cs ON cs.session_id = s.id \
          JOIN otel_api_requests r ON r.claude_session_id = cs.claude_session_id \
          WHERE s.task_id = ?1",
@@ -51,7 +51,7 @@ pub fn task_spent(conn: &dyn Db, task_id: &str) -> StoreResult<f64> {
         |r| r.get(0),
     )?;
     let by_attribute: f64 = conn.query_row(
-        "SELECT COALESCE(SUM(MAX(r.cost_usd, 0)), 0) FROM sessions s \
+        "SELECT COALESCE(SUM(CASE WHEN r.cost_usd > 0 THEN r.cost_usd ELSE 0 END), 0) FROM sessions s \
          JOIN otel_api_requests r ON r.maestro_session_id = s.id \
          WHERE s.task_id = ?1 AND NOT EXISTS \
            (SELECT 1 FROM claude_sessions cs WHERE cs.claude_session_id = r.claude_session_id)",

@@ -68,10 +68,11 @@ pub fn insert(
 ) -> StoreResult<usize> {
     let received = crate::time::fmt_ts(now);
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO otel_api_requests (record_key, claude_session_id, \
+        "INSERT INTO otel_api_requests (record_key, claude_session_id, \
          maestro_session_id, prompt_id, tool_use_id, model, at, cost_usd, input_tokens, \
          output_tokens, cache_read_tokens, cache_creation_tokens, duration_ms, machine, \
-         received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+         ON CONFLICT DO NOTHING",
     )?;
     let mut inserted = 0;
     // What the new records add, per Claude session, in the order first seen.

@@ -11,7 +11,7 @@ use crate::search::{
     ActivityItem, ActivityPage, ActivityQuery, SessionSummary, MATCH_END, MATCH_START, MAX_PAGE,
     MAX_SUMMARIES,
 };
-use crate::store::sql::{params, Db, DbExt, DbResult, OptionalExt, Val};
+use crate::store::sql::{params, Db, DbExt, DbResult, Dialect, OptionalExt, Val};
 use maestro_shared::policy::Outcome;
 use serde_json::Value;
 
@@ -56,7 +56,8 @@ pub(crate) fn index_event(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![seq, session_id, event, tool_name, status.as_str(), text],
     )?;
-    if !text.is_empty() {
+    // PostgreSQL indexes `activity.text` itself (a generated `tsvector` column).
+    if !text.is_empty() && conn.dialect() == Dialect::Sqlite {
         conn.exec_cached(
             "INSERT INTO activity_fts (rowid, text) VALUES (?1, ?2)",
             params![seq, text],
@@ -189,8 +190,30 @@ fn page(
         format!("?{}", args.len())
     };
     let mut wheres: Vec<String> = Vec::new();
-    let text_expr = q.text.as_ref().map(|t| t.to_fts5());
+    let postgres = conn.dialect() == Dialect::Postgres;
+    let text_expr = q.text.as_ref().map(|t| {
+        if postgres {
+            t.to_tsquery()
+        } else {
+            t.to_fts5()
+        }
+    });
     let (from, snippet) = match &text_expr {
+        Some(expr) if postgres => {
+            let p = bind(Val::Text(expr.clone().into()));
+            wheres.push(format!("a.text_tsv @@ to_tsquery('simple', {p})"));
+            let o = bind(Val::Text(
+                format!(
+                    "StartSel={MATCH_START}, StopSel={MATCH_END}, MaxWords=16, MinWords=6, \
+                     FragmentDelimiter=…, MaxFragments=1"
+                )
+                .into(),
+            ));
+            (
+                "activity a",
+                format!("ts_headline('simple', a.text, to_tsquery('simple', {p}), {o})"),
+            )
+        }
         Some(expr) => {
             let p = bind(Val::Text(expr.clone().into()));
             wheres.push(format!("activity_fts MATCH {p}"));
@@ -203,7 +226,7 @@ fn page(
         }
         None => ("activity a", "NULL".to_string()),
     };
-    let seq_col = if text_expr.is_some() {
+    let seq_col = if text_expr.is_some() && !postgres {
         "f.rowid"
     } else {
         "a.seq"
@@ -242,7 +265,8 @@ fn page(
         // `+`: checked per row while reading newest first, never used to pick the rows
         // (which would read all of those sessions' events and sort them).
         wheres.push(format!(
-            "+a.session_id IN (SELECT id FROM sessions WHERE {})",
+            "{}a.session_id IN (SELECT id FROM sessions WHERE {})",
+            if postgres { "" } else { "+" },
             of_sessions.join(" AND ")
         ));
     }

@@ -62,9 +62,9 @@ pub(super) fn enqueue(
         let new_to = |d: &&Destination| since.get(&d.name).is_none_or(|from| seq > from);
         for d in destinations.iter().filter(new_to).filter(|d| d.wants(&n)) {
             queued += conn.execute(
-                "INSERT OR IGNORE INTO notifications (destination, dedupe_key, kind, summary, \
+                "INSERT INTO notifications (destination, dedupe_key, kind, summary, \
                  payload, status, attempts, created_at, next_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6) ON CONFLICT DO NOTHING",
                 params![
                     d.name,
                     n.key,
@@ -154,8 +154,8 @@ fn first_seq(
     let mut out = std::collections::HashMap::new();
     for d in destinations {
         conn.execute(
-            "INSERT OR IGNORE INTO notify_since (name, feed_seq) \
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM feed))",
+            "INSERT INTO notify_since (name, feed_seq) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM feed)) ON CONFLICT DO NOTHING",
             [&d.name],
         )?;
         let from: i64 = conn.query_row(
@@ -278,8 +278,9 @@ pub(super) fn save_destination(
     )?;
     if create {
         conn.execute(
-            "INSERT OR REPLACE INTO notify_since (name, feed_seq) \
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM feed))",
+            "INSERT INTO notify_since (name, feed_seq) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM feed)) \
+             ON CONFLICT (name) DO UPDATE SET feed_seq = excluded.feed_seq",
             [&dest.name],
         )?;
     }

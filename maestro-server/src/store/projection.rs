@@ -274,7 +274,8 @@ fn resolve_session(
 
 fn map_claude(conn: &dyn Db, claude_sid: &str, session_id: &str) -> StoreResult<()> {
     conn.exec_cached(
-        "INSERT OR IGNORE INTO claude_sessions (claude_session_id, session_id) VALUES (?1, ?2)",
+        "INSERT INTO claude_sessions (claude_session_id, session_id) VALUES (?1, ?2) \
+         ON CONFLICT DO NOTHING",
         params![claude_sid, session_id],
     )?;
     Ok(())
@@ -457,8 +458,8 @@ fn apply_to_session(
            last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
            started_at = CASE WHEN spawned = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
            cwd = CASE WHEN ?3 IS NOT NULL AND (last_event_at IS NULL OR last_event_at <= ?2) THEN ?3 ELSE cwd END, \
-           claude_pid_start = CASE WHEN ?4 IS NOT NULL AND (host IS NULL OR host IS ?6) THEN ?5 ELSE claude_pid_start END, \
-           claude_pid = CASE WHEN ?4 IS NOT NULL AND (host IS NULL OR host IS ?6) THEN ?4 ELSE claude_pid END \
+           claude_pid_start = CASE WHEN ?4 IS NOT NULL AND (host IS NULL OR host IS NOT DISTINCT FROM ?6) THEN ?5 ELSE claude_pid_start END, \
+           claude_pid = CASE WHEN ?4 IS NOT NULL AND (host IS NULL OR host IS NOT DISTINCT FROM ?6) THEN ?4 ELSE claude_pid END \
          WHERE id = ?1",
         params![
             session.id,
@@ -844,8 +845,8 @@ fn project_lines(
                     None => String::new(),
                 };
                 let inserted = conn.exec_cached(
-                    "INSERT OR IGNORE INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, post_at, error) \
-                     VALUES (?1, ?2, ?3, ?4, 'not_run', ?5, ?6)",
+                    "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, post_at, error) \
+                     VALUES (?1, ?2, ?3, ?4, 'not_run', ?5, ?6) ON CONFLICT DO NOTHING",
                     params![session.id, tool_use_id, tool, ev.common.agent_id, at_s, response],
                 )?;
                 let pending: bool = conn
@@ -1037,24 +1038,50 @@ fn tool_line(conn: &dyn Db, session_id: &str, tool_use_id: &str) -> StoreResult<
         .flatten())
 }
 
+/// [`upsert_tool_call`]'s statement; the two durations are written for each dialect.
+const UPSERT_TOOL_CALL: &str = "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, \
+         agent_id, status, pre_at, post_at, duration_ms, error, line_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9, ?10) \
+         ON CONFLICT (session_id, tool_use_id) DO UPDATE SET \
+           pre_at = CASE WHEN ?6 = 1 THEN ?7 ELSE tool_calls.pre_at END, \
+           post_at = CASE WHEN ?6 = 0 THEN ?7 ELSE tool_calls.post_at END, \
+           status = CASE WHEN ?6 = 0 THEN ?5 ELSE tool_calls.status END, \
+           duration_ms = COALESCE(?8, tool_calls.duration_ms, CASE \
+             WHEN ?6 = 1 AND tool_calls.post_at IS NOT NULL AND tool_calls.status IN ('ok','error') \
+               THEN {post_minus_at} \
+             WHEN ?6 = 0 AND tool_calls.pre_at IS NOT NULL AND ?5 IN ('ok','error') \
+               THEN {at_minus_pre} END), \
+           error = CASE WHEN ?6 = 0 THEN ?9 ELSE tool_calls.error END, \
+           line_id = COALESCE(?10, tool_calls.line_id)";
+
+/// `a - b` in milliseconds, for two stored timestamps (RFC 3339 text).
+fn millis_between(d: Dialect, a: &str, b: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("((julianday({a}) - julianday({b})) * 86400000.0)"),
+        Dialect::Postgres => format!(
+            "(EXTRACT(EPOCH FROM (CAST({a} AS TIMESTAMPTZ) - CAST({b} AS TIMESTAMPTZ))) * 1000.0)"
+        ),
+    }
+}
+
 /// Inserts a tool call, or merges the other phase into it. Without duration_ms from Claude
 /// Code, the duration is Post's capture time minus Pre's (paired by tool_use_id).
 fn upsert_tool_call(conn: &dyn Db, c: &ToolCallWrite<'_>) -> StoreResult<()> {
     let is_pre = c.status == "pending";
+    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let [sqlite, postgres] = SQL.get_or_init(|| {
+        [Dialect::Sqlite, Dialect::Postgres].map(|d| {
+            UPSERT_TOOL_CALL
+                .replace("{post_minus_at}", &millis_between(d, "tool_calls.post_at", "?7"))
+                .replace("{at_minus_pre}", &millis_between(d, "?7", "tool_calls.pre_at"))
+        })
+    });
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => sqlite,
+        Dialect::Postgres => postgres,
+    };
     conn.exec_cached(
-        "INSERT INTO tool_calls (session_id, tool_use_id, tool_name, agent_id, status, pre_at, post_at, duration_ms, error, line_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?6 = 1 THEN ?7 END, CASE WHEN ?6 = 0 THEN ?7 END, ?8, ?9, ?10) \
-         ON CONFLICT (session_id, tool_use_id) DO UPDATE SET \
-           pre_at = CASE WHEN ?6 = 1 THEN ?7 ELSE pre_at END, \
-           post_at = CASE WHEN ?6 = 0 THEN ?7 ELSE post_at END, \
-           status = CASE WHEN ?6 = 0 THEN ?5 ELSE status END, \
-           duration_ms = COALESCE(?8, duration_ms, CASE \
-             WHEN ?6 = 1 AND post_at IS NOT NULL AND status IN ('ok','error') \
-               THEN (julianday(post_at) - julianday(?7)) * 86400000.0 \
-             WHEN ?6 = 0 AND pre_at IS NOT NULL AND ?5 IN ('ok','error') \
-               THEN (julianday(?7) - julianday(pre_at)) * 86400000.0 END), \
-           error = CASE WHEN ?6 = 0 THEN ?9 ELSE error END, \
-           line_id = COALESCE(?10, line_id)",
+        sql,
         params![
             c.session_id,
             c.tool_use_id,
@@ -1657,9 +1684,8 @@ mod tests {
             .single()
             .expect("t0");
         let clock = Arc::new(FixedClock::new(t0));
-        let store =
-            SqlStore::open_with_clock(&dir.path().join("m.db"), false, tx, clock.clone())
-                .expect("open");
+        let store = SqlStore::open_with_clock(&dir.path().join("m.db"), false, tx, clock.clone())
+            .expect("open");
         let th = HealthThresholds {
             idle_after: Duration::from_secs(60),
             stale_after: Duration::from_secs(600),

@@ -87,11 +87,11 @@ pub fn insert(
 ) -> StoreResult<usize> {
     let received = crate::time::fmt_ts(now);
     let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO otel_tool_events (record_key, claude_session_id, \
+        "INSERT INTO otel_tool_events (record_key, claude_session_id, \
          maestro_session_id, prompt_id, tool_use_id, event, tool_name, at, success, duration_ms, \
          error_type, decision, decision_source, input_size_bytes, result_size_bytes, machine, \
          received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-         ?16, ?17)",
+         ?16, ?17) ON CONFLICT DO NOTHING",
     )?;
     let mut inserted = 0;
     let mut touched: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

@@ -93,12 +93,13 @@ fn type_of(kind: u8, null: &Type) -> Type {
     }
 }
 
-/// Whether a prepare failed for the parameter types (so another candidate may fit): 42P18
+/// Whether a prepare failed for the parameter types (so another candidate may fit): 42P18 or
+/// 42P08
 /// (type not determined), 42883 (no operator for those types), 42804 (datatype mismatch),
 /// 42725 (ambiguous function).
 fn type_trouble(e: &tokio_postgres::Error) -> bool {
     e.code()
-        .is_some_and(|c| matches!(c.code(), "42P18" | "42883" | "42804" | "42725"))
+        .is_some_and(|c| matches!(c.code(), "42P18" | "42P08" | "42883" | "42804" | "42725"))
 }
 
 impl PgDb {
@@ -148,27 +149,67 @@ impl PgDb {
         Ok(st)
     }
 
-    /// Finds parameter types that prepare, on a spare connection.
+    /// Finds parameter types that prepare, on a spare connection: first the values' own
+    /// types (NULLs left to the server); a NULL whose type the server cannot determine is
+    /// tried as TEXT, BIGINT, then DOUBLE PRECISION; if a value's own type does not fit, the
+    /// server picks the types of the non-NULL values.
     fn learn_types(&self, text: &str, kinds: &[u8]) -> DbResult<Vec<Type>> {
-        let candidates = [
-            kinds.iter().map(|k| type_of(*k, &Type::UNKNOWN)).collect(),
-            kinds.iter().map(|k| type_of(*k, &Type::TEXT)).collect(),
-            Vec::new(),
-        ];
+        const NULL_TYPES: [Type; 3] = [Type::TEXT, Type::INT8, Type::FLOAT8];
         let spare = self
             .block(self.shared.pool.get())
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        let mut first_error = None;
-        for types in candidates {
-            match self.block(spare.prepare_typed(text, &types)) {
+        let mut types: Vec<Type> = kinds.iter().map(|k| type_of(*k, &Type::UNKNOWN)).collect();
+        // NULL parameters given a type, and which of NULL_TYPES each has now.
+        let mut tried: HashMap<usize, usize> = HashMap::new();
+        let mut last: Option<usize> = None;
+        let mut values_untyped = false;
+        for _ in 0..(4 * kinds.len() + 2) {
+            let e = match self.block(spare.prepare_typed(text, &types)) {
                 Ok(_) => return Ok(types),
-                Err(e) if type_trouble(&e) => {
-                    first_error.get_or_insert(e);
+                Err(e) => e,
+            };
+            let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+            if code == "42P18" || code == "42P08" {
+                // "could not determine data type of parameter $N"
+                let n = e
+                    .as_db_error()
+                    .and_then(|d| d.message().rsplit('$').next()?.trim().parse::<usize>().ok())
+                    .filter(|n| (1..=types.len()).contains(n));
+                let Some(n) = n else {
+                    return Err(DbError::Postgres(e));
+                };
+                if tried.contains_key(&(n - 1)) {
+                    return Err(DbError::Postgres(e));
                 }
-                Err(e) => return Err(DbError::Postgres(e)),
+                tried.insert(n - 1, 0);
+                types[n - 1] = NULL_TYPES[0].clone();
+                last = Some(n - 1);
+                continue;
+            }
+            if !type_trouble(&e) {
+                return Err(DbError::Postgres(e));
+            }
+            if let Some(i) = last {
+                let next = tried.get(&i).map_or(0, |t| t + 1);
+                if next < NULL_TYPES.len() {
+                    tried.insert(i, next);
+                    types[i] = NULL_TYPES[next].clone();
+                    continue;
+                }
+            }
+            if values_untyped {
+                return Err(DbError::Postgres(e));
+            }
+            // A value's own type does not fit: let the server type the values.
+            values_untyped = true;
+            last = None;
+            for (i, t) in types.iter_mut().enumerate() {
+                if kinds[i] != 0 {
+                    *t = Type::UNKNOWN;
+                }
             }
         }
-        Err(first_error.map_or(DbError::NoRow, DbError::Postgres))
+        Err(DbError::Pool(format!("no parameter types prepare: {text}")))
     }
 
     fn args<'a>(params: &'a [Val<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
@@ -219,5 +260,58 @@ impl Db for PgDb {
 
     fn in_transaction(&self) -> bool {
         self.in_tx.get() && !self.client.is_closed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql::{params, DbExt};
+
+    async fn shared() -> Arc<PgShared> {
+        let url = maestro_testpg::shared_database().expect("a test database");
+        super::super::connect(&url).await.expect("connect").db
+    }
+
+    /// NULLs whose type only a later use (or nothing) determines, and values whose own type
+    /// is not the column's, still prepare and bind; the learnt types are reused.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn parameters_get_types_the_server_accepts() {
+        let shared = shared().await;
+        tokio::task::block_in_place(|| {
+            let db = shared.connect().expect("connection");
+            db.batch("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT, s TEXT, f DOUBLE PRECISION)")
+                .expect("table");
+            db.execute(
+                "INSERT INTO t (id, n, s, f) VALUES (?1, ?2, ?3, ?4)",
+                params!["a", 1i64, "x", 1.5f64],
+            )
+            .expect("insert");
+            for (n, s) in [(None, None), (Some(7i64), None), (None, Some("y"))] {
+                db.execute(
+                    "UPDATE t SET n = CASE WHEN ?2 IS NOT NULL THEN ?2 ELSE n END, \
+                     s = CASE WHEN ?3 IS NOT NULL THEN ?3 ELSE s END WHERE id = ?1",
+                    params!["a", n, s],
+                )
+                .expect("update with NULLs");
+            }
+            let got: (i64, String) = db
+                .query_row(
+                    "SELECT n, s FROM t WHERE (?1 IS NULL OR id = ?1)",
+                    [None::<String>],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("select with a NULL");
+            assert_eq!(got, (7, "y".to_string()));
+            // An integer where the column is text, text where it is a number.
+            let n: i64 = db
+                .query_row(
+                    "SELECT COUNT(*) FROM t WHERE s = ?1 OR f = ?2",
+                    params![5i64, "1.5"],
+                    |r| r.get(0),
+                )
+                .expect("mismatched kinds");
+            assert_eq!(n, 1);
+        });
     }
 }

@@ -129,7 +129,10 @@ async fn listen(config: tokio_postgres::Config, wake: Arc<Notify>) {
                         }
                     }
                 });
-                if let Err(e) = client.batch_execute(&format!("LISTEN {FEED_CHANNEL}")).await {
+                if let Err(e) = client
+                    .batch_execute(&format!("LISTEN {FEED_CHANNEL}"))
+                    .await
+                {
                     tracing::warn!(error = %e, "LISTEN failed");
                 } else {
                     // A commit may have happened while we were away.

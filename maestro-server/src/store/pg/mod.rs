@@ -75,5 +75,8 @@ pub fn describe(config: &tokio_postgres::Config) -> String {
         })
         .unwrap_or_default();
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}/{}", config.get_dbname().unwrap_or("postgres"))
+    format!(
+        "{host}:{port}/{}",
+        config.get_dbname().unwrap_or("postgres")
+    )
 }

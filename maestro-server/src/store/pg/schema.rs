@@ -13,7 +13,6 @@
 //! A new migration is a new entry at the end of [`MIGRATIONS`]; applied entries never change.
 
 // Used by the PostgreSQL store, which is not wired into the server yet (only the tests run it).
-#![cfg_attr(not(test), allow(dead_code))]
 
 use tokio_postgres::Client;
 
@@ -192,7 +191,7 @@ CREATE TABLE activity (
     status TEXT NOT NULL,
     text TEXT NOT NULL DEFAULT '',
     text_tsv tsvector GENERATED ALWAYS AS
-        (to_tsvector('simple', regexp_replace(text, '[^[:alnum:]]+', ' ', 'g'))) STORED
+        (to_tsvector('simple', regexp_replace(text, '[[:space:][:punct:][:cntrl:]]+', ' ', 'g'))) STORED
 );
 CREATE INDEX activity_session ON activity(session_id);
 CREATE INDEX activity_text ON activity USING GIN (text_tsv);

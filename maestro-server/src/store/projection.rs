@@ -661,8 +661,8 @@ pub fn refresh_task_status(conn: &dyn Db, task_id: &str, now: DateTime<Utc>) -> 
         return Ok(false);
     };
     let (blocked, live): (i64, i64) = conn.row_cached(
-        "SELECT COALESCE(SUM(state = 'blocked'), 0), \
-                COALESCE(SUM(state IN ('queued','starting','active','waiting_for_input')), 0) \
+        "SELECT COALESCE(SUM(CASE WHEN state = 'blocked' THEN 1 ELSE 0 END), 0), \
+                COALESCE(SUM(CASE WHEN state IN ('queued','starting','active','waiting_for_input') THEN 1 ELSE 0 END), 0) \
          FROM sessions WHERE task_id = ?1",
         [task_id],
         |r| Ok((r.get(0)?, r.get(1)?)),

@@ -296,6 +296,10 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
                 idle_after: st.config.idle_after,
                 stale_after: st.config.stale_after,
             };
+            // One replica ticks at a time (team mode).
+            if !holds(&st, "health", st.config.health_tick * 3).await {
+                continue;
+            }
             if let Err(e) = st.store.tick_health(th).await {
                 tracing::warn!(error = %e, "health tick failed");
             }
@@ -311,6 +315,9 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             );
             loop {
                 tick.tick().await;
+                if !holds(&st, "retention", st.config.retention_interval * 3).await {
+                    continue;
+                }
                 match st
                     .store
                     .apply_retention(st.config.retention, st.config.retention_max_bytes)
@@ -323,7 +330,87 @@ pub fn spawn_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }));
     }
+    let st = state.clone();
+    tasks.push(tokio::spawn(reap_stopped_replicas(st)));
     tasks
+}
+
+/// Whether this replica holds the lease `name` (always on SQLite); a failure to ask is
+/// logged and counts as not holding it.
+async fn holds(st: &AppState, name: &str, ttl: std::time::Duration) -> bool {
+    match st.store.hold_lease(name, ttl).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e.chain(), lease = name, "cannot take a lease");
+            false
+        }
+    }
+}
+
+/// A replica that stops heartbeating for this long is gone.
+const REPLICA_DEAD_AFTER: std::time::Duration = std::time::Duration::from_secs(15);
+/// How often replicas heartbeat.
+const REPLICA_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Team mode: heartbeats for this replica and, on the replica holding the `reaper` lease,
+/// resolves what a stopped replica left behind: the sessions it spawned are lost (nobody
+/// supervises them any more) and the approvals its hooks were held on are released as
+/// "hook gone" (their requests died with it; the hooks retry on another replica).
+async fn reap_stopped_replicas(st: AppState) {
+    use crate::approvals::machine::Trigger;
+    let mut tick = tokio::time::interval(REPLICA_HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let dead = match st.store.replica_heartbeat(REPLICA_DEAD_AFTER).await {
+            Ok(dead) => dead,
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), "replica heartbeat failed");
+                continue;
+            }
+        };
+        if dead.is_empty() || !holds(&st, "reaper", REPLICA_HEARTBEAT * 3).await {
+            continue;
+        }
+        for replica in dead {
+            let (sessions, approvals) = match st.store.left_by_replica(&replica).await {
+                Ok(left) => left,
+                Err(e) => {
+                    tracing::warn!(error = %e.chain(), replica, "cannot read what a stopped replica left");
+                    continue;
+                }
+            };
+            tracing::warn!(
+                replica,
+                sessions = sessions.len(),
+                approvals = approvals.len(),
+                "a replica stopped: its spawned sessions are lost, its held approvals released"
+            );
+            let mut done = true;
+            for id in approvals {
+                let why = Some(format!("the server replica {replica} holding it stopped"));
+                if let Err(e) = st.store.resolve_approval(&id, Trigger::HookGone, why).await {
+                    tracing::warn!(error = %e.chain(), approval = id, "cannot release an approval");
+                    done = false;
+                }
+            }
+            for id in sessions {
+                let lost = crate::store::ProcessUpdate::lost(
+                    format!("Lost: the server replica {replica} supervising it stopped"),
+                    Some(serde_json::json!({"replica": replica})),
+                );
+                if let Err(e) = st.store.update_process(&id, lost).await {
+                    tracing::warn!(error = %e.chain(), session = id, "cannot mark a session lost");
+                    done = false;
+                }
+            }
+            if done {
+                if let Err(e) = st.store.forget_replica(&replica).await {
+                    tracing::warn!(error = %e.chain(), replica, "cannot forget a stopped replica");
+                }
+            }
+        }
+    }
 }
 
 /// Prints a start-up line; a closed stdout (piped to `head`, a supervisor that stopped

@@ -382,6 +382,15 @@ pub fn start(
             if destinations.is_empty() {
                 continue;
             }
+            // One replica delivers at a time (team mode), so nothing is sent twice.
+            match store.hold_lease("notify", POLL * 10).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e.chain(), "notifications: cannot take the lease");
+                    continue;
+                }
+            }
             if let Err(e) = store
                 .notify_enqueue(Arc::clone(&destinations), public_url.clone())
                 .await

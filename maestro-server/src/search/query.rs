@@ -59,6 +59,19 @@ impl SearchText {
         &self.terms
     }
 
+    /// The words the search looks for (not the excluded ones), lowercased, each with whether
+    /// it matches as a prefix (the last word of a `word*` term).
+    pub fn words(&self) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        for t in self.terms.iter().filter(|t| !t.exclude) {
+            let words: Vec<&str> = split_words(&t.text).collect();
+            for (i, w) in words.iter().enumerate() {
+                out.push((w.to_lowercase(), t.prefix && i + 1 == words.len()));
+            }
+        }
+        out
+    }
+
     /// The PostgreSQL `tsquery` text (for `to_tsquery('simple', ...)`): each term's words
     /// (split where the index splits them: ASCII spaces, punctuation and control characters),
     /// lowercased and quoted, a phrase's words joined by `<->`, `:*` on a prefix term's last
@@ -66,12 +79,7 @@ impl SearchText {
     /// character, so no user text is read as tsquery syntax.
     pub fn to_tsquery(&self) -> String {
         let phrase = |t: &Term| -> Option<String> {
-            let words: Vec<String> = t
-                .text
-                .split(|c: char| {
-                    c.is_ascii_whitespace() || c.is_ascii_punctuation() || c.is_ascii_control()
-                })
-                .filter(|w| !w.is_empty())
+            let words: Vec<String> = split_words(&t.text)
                 .map(|w| format!("'{}'", w.to_lowercase()))
                 .collect();
             if words.is_empty() {
@@ -128,6 +136,79 @@ impl SearchText {
         }
         out
     }
+}
+
+/// Whether `c` separates words in the PostgreSQL index (ASCII spaces, punctuation, control
+/// characters; the index replaces them with spaces before `to_tsvector`).
+fn is_separator(c: char) -> bool {
+    c.is_ascii_whitespace() || c.is_ascii_punctuation() || c.is_ascii_control()
+}
+
+fn split_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(is_separator).filter(|w| !w.is_empty())
+}
+
+/// SQLite's `snippet()` for the PostgreSQL store: up to `max_words` words of `text` around
+/// the first match, the matching words between [`super::MATCH_START`] and
+/// [`super::MATCH_END`], `…` where the text was cut.
+pub fn snippet(text: &str, words: &[(String, bool)], max_words: usize) -> String {
+    // Byte ranges of the words.
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (is_separator(c), start) {
+            (true, Some(s)) => {
+                spans.push((s, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    let hit = |w: &str| {
+        let w = w.to_lowercase();
+        words
+            .iter()
+            .any(|(q, prefix)| if *prefix { w.starts_with(q.as_str()) } else { w == *q })
+    };
+    let first = spans.iter().position(|&(a, b)| hit(&text[a..b])).unwrap_or(0);
+    let max_words = max_words.max(1);
+    let from = first.saturating_sub(max_words / 4).min(spans.len().saturating_sub(max_words));
+    let to = (from + max_words).min(spans.len());
+    let Some(&(cut_start, _)) = spans.get(from) else {
+        return String::new();
+    };
+    // The whole text's ends when nothing is cut there.
+    let cut_start = if from == 0 { 0 } else { cut_start };
+    let cut_end = if to == spans.len() {
+        text.len()
+    } else {
+        spans.get(to - 1).map_or(text.len(), |&(_, b)| b)
+    };
+    let mut out = String::new();
+    if from > 0 {
+        out.push('…');
+    }
+    let mut at = cut_start;
+    for &(a, b) in &spans[from..to] {
+        out.push_str(&text[at..a]);
+        if hit(&text[a..b]) {
+            out.push(super::MATCH_START);
+            out.push_str(&text[a..b]);
+            out.push(super::MATCH_END);
+        } else {
+            out.push_str(&text[a..b]);
+        }
+        at = b;
+    }
+    out.push_str(&text[at..cut_end]);
+    if to < spans.len() {
+        out.push('…');
+    }
+    out
 }
 
 impl fmt::Display for SearchText {
@@ -288,5 +369,34 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod snippet_tests {
+    use super::*;
+
+    fn marked(s: &str) -> String {
+        s.replace(crate::search::MATCH_START, "[").replace(crate::search::MATCH_END, "]")
+    }
+
+    /// The PostgreSQL store's snippet marks whole words and prefixes as the index splits
+    /// them, keeps the text's own punctuation, and cuts long text around the first match.
+    #[test]
+    fn snippets_mark_the_words_found_and_cut_around_them() {
+        let q = parse("shadow").expect("parse").expect("query");
+        assert_eq!(
+            marked(&snippet("EACCES: open '/etc/shadow'", &q.words(), 16)),
+            "EACCES: open '/etc/[shadow]'"
+        );
+        let q = parse("\"etc pass\"*").expect("parse").expect("query");
+        assert_eq!(
+            marked(&snippet("cat /etc/passwd now", &q.words(), 16)),
+            "cat /[etc]/[passwd] now"
+        );
+        let long: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let q = parse("w20").expect("parse").expect("query");
+        let s = marked(&snippet(&long.join(" "), &q.words(), 8));
+        assert_eq!(s, "…w18 w19 [w20] w21 w22 w23 w24 w25…");
     }
 }

@@ -202,17 +202,9 @@ fn page(
         Some(expr) if postgres => {
             let p = bind(Val::Text(expr.clone().into()));
             wheres.push(format!("a.text_tsv @@ to_tsquery('simple', {p})"));
-            let o = bind(Val::Text(
-                format!(
-                    "StartSel={MATCH_START}, StopSel={MATCH_END}, MaxWords=16, MinWords=6, \
-                     FragmentDelimiter=…, MaxFragments=1"
-                )
-                .into(),
-            ));
-            (
-                "activity a",
-                format!("ts_headline('simple', a.text, to_tsquery('simple', {p}), {o})"),
-            )
+            // The snippet is cut from the text here, as SQLite's `snippet()` does
+            // (`ts_headline` would split `/etc/shadow` otherwise than the index).
+            ("activity a", "NULL".to_string())
         }
         Some(expr) => {
             let p = bind(Val::Text(expr.clone().into()));
@@ -303,6 +295,13 @@ fn page(
             })
         })?
         .collect::<DbResult<Vec<_>>>()?;
+    let mut items = items;
+    if let (true, Some(text)) = (postgres, &q.text) {
+        let words = text.words();
+        for item in &mut items {
+            item.snippet = Some(crate::search::query::snippet(&item.text, &words, 16));
+        }
+    }
     Ok(items)
 }
 

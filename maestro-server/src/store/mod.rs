@@ -499,6 +499,36 @@ pub trait Store: Send + Sync {
     /// ([`crate::approvals::machine`]: an operator decision, the hold timeout, the held
     /// hook's connection dropping). Returns the approval; a `Conflict` saying what it already
     /// is when the machine refuses (e.g. answered in the terminal).
+    /// Takes or renews the lease `name` for `ttl`: true while this replica holds it, so that
+    /// periodic work runs on one replica at a time. Always true on SQLite (one process).
+    async fn hold_lease(&self, name: &str, ttl: std::time::Duration) -> StoreResult<bool> {
+        let _ = (name, ttl);
+        Ok(true)
+    }
+
+    /// Records that this replica is alive; returns the replicas whose heartbeat stopped for
+    /// longer than `dead_after` (team mode; none on SQLite).
+    async fn replica_heartbeat(
+        &self,
+        dead_after: std::time::Duration,
+    ) -> StoreResult<Vec<String>> {
+        let _ = dead_after;
+        Ok(Vec::new())
+    }
+
+    /// What a stopped replica left behind: its spawned sessions still running and the
+    /// approvals its hooks were held on (team mode).
+    async fn left_by_replica(&self, replica: &str) -> StoreResult<(Vec<String>, Vec<String>)> {
+        let _ = replica;
+        Ok((Vec::new(), Vec::new()))
+    }
+
+    /// Forgets a stopped replica once what it left is resolved (team mode).
+    async fn forget_replica(&self, replica: &str) -> StoreResult<()> {
+        let _ = replica;
+        Ok(())
+    }
+
     async fn resolve_approval(
         &self,
         id: &str,

@@ -43,6 +43,8 @@ pub struct SqlStore {
     feed_retention_mark: std::sync::atomic::AtomicI64,
     /// "Now" for everything the store writes (see [`crate::time::Clock`]).
     clock: Arc<dyn Clock>,
+    /// This replica's id (team mode: leases, heartbeats, the owner of what it holds).
+    replica: String,
 }
 
 /// Where reads run.
@@ -353,6 +355,7 @@ impl SqlStore {
             retention_mark: Default::default(),
             feed_retention_mark: Default::default(),
             clock,
+            replica: String::new(),
         })
     }
 
@@ -376,7 +379,8 @@ impl SqlStore {
         let handle = tokio::runtime::Handle::current();
         let shared = handle.block_on(pg::connect(url))?;
         let wake = Arc::new(tokio::sync::Notify::new());
-        let conn = pg::write::PgWriteConn::open(Arc::clone(&shared.db))
+        let replica = format!("r_{}", uuid::Uuid::now_v7().simple());
+        let conn = pg::write::PgWriteConn::open(Arc::clone(&shared.db), replica.clone())
             .map_err(|e| anyhow::anyhow!("connecting the writer to PostgreSQL: {e}"))?;
         let writer = Writer::start_with(
             conn,
@@ -400,6 +404,7 @@ impl SqlStore {
             retention_mark: Default::default(),
             feed_retention_mark: Default::default(),
             clock,
+            replica,
         })
     }
 
@@ -1416,6 +1421,95 @@ impl Store for SqlStore {
                 db_bytes,
                 database,
             })
+        })
+        .await
+    }
+
+    async fn hold_lease(&self, name: &str, ttl: std::time::Duration) -> StoreResult<bool> {
+        if !matches!(self.readers, Readers::Postgres(_)) {
+            return Ok(true);
+        }
+        let now = self.clock.now().timestamp_millis();
+        let until = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let (name, me) = (name.to_string(), self.replica.clone());
+        self.read(move |conn| {
+            // Taken when free, expired, or already ours; autocommit, outside the writer.
+            let held = conn
+                .query_row(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                     expires_at = excluded.expires_at \
+                     WHERE leases.holder = excluded.holder OR leases.expires_at < ?4 \
+                     RETURNING holder",
+                    params![name, me, until, now],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?;
+            Ok(held.is_some())
+        })
+        .await
+    }
+
+    async fn replica_heartbeat(
+        &self,
+        dead_after: std::time::Duration,
+    ) -> StoreResult<Vec<String>> {
+        if !matches!(self.readers, Readers::Postgres(_)) {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now().timestamp_millis();
+        let cutoff = now - i64::try_from(dead_after.as_millis()).unwrap_or(i64::MAX / 2);
+        let me = self.replica.clone();
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT INTO replicas (id, started_at, heartbeat_at) VALUES (?1, ?2, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                params![me, now],
+            )?;
+            let mut st = conn.prepare(
+                "SELECT id FROM replicas WHERE heartbeat_at < ?1 AND id <> ?2 ORDER BY id",
+            )?;
+            let dead = st
+                .query_map(params![cutoff, me], |r| r.get(0))?
+                .collect::<super::sql::DbResult<Vec<String>>>()?;
+            Ok(dead)
+        })
+        .await
+    }
+
+    async fn left_by_replica(&self, replica: &str) -> StoreResult<(Vec<String>, Vec<String>)> {
+        if !matches!(self.readers, Readers::Postgres(_)) {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let replica = replica.to_string();
+        self.read(move |conn| {
+            let sessions = conn
+                .prepare(
+                    "SELECT id FROM sessions WHERE replica = ?1 AND spawned = 1 \
+                     AND ended_at IS NULL ORDER BY id",
+                )?
+                .query_map([&replica], |r| r.get(0))?
+                .collect::<super::sql::DbResult<Vec<String>>>()?;
+            let approvals = conn
+                .prepare(
+                    "SELECT id FROM approvals WHERE replica = ?1 AND status = 'pending' \
+                     ORDER BY created_at",
+                )?
+                .query_map([&replica], |r| r.get(0))?
+                .collect::<super::sql::DbResult<Vec<String>>>()?;
+            Ok((sessions, approvals))
+        })
+        .await
+    }
+
+    async fn forget_replica(&self, replica: &str) -> StoreResult<()> {
+        if !matches!(self.readers, Readers::Postgres(_)) {
+            return Ok(());
+        }
+        let replica = replica.to_string();
+        self.read(move |conn| {
+            conn.execute("DELETE FROM replicas WHERE id = ?1", [&replica])?;
+            Ok(())
         })
         .await
     }

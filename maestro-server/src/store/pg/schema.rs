@@ -54,7 +54,7 @@ CREATE TABLE sessions (
     spawn TEXT,
     claude_pid_start BIGINT,
     machine TEXT,
-    replica TEXT
+    replica TEXT DEFAULT current_setting('maestro.replica', true)
 );
 CREATE INDEX sessions_task ON sessions(task_id);
 CREATE INDEX sessions_claude ON sessions(claude_session_id);
@@ -134,7 +134,7 @@ CREATE TABLE approvals (
     host TEXT,
     claude_pid BIGINT,
     claude_pid_start BIGINT,
-    replica TEXT
+    replica TEXT DEFAULT current_setting('maestro.replica', true)
 );
 CREATE INDEX approvals_status ON approvals(status, created_at);
 CREATE INDEX approvals_session ON approvals(session_id, status);

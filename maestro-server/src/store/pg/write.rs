@@ -20,13 +20,27 @@ pub const FEED_CHANNEL: &str = "maestro_feed";
 pub struct PgWriteConn {
     shared: Arc<PgShared>,
     db: PgDb,
+    replica: String,
 }
 
 impl PgWriteConn {
-    /// A connection from the store's pool for the writer thread.
-    pub fn open(shared: Arc<PgShared>) -> DbResult<PgWriteConn> {
+    /// A connection from the store's pool for the writer thread of replica `replica` (the
+    /// owner recorded on the sessions and approvals it creates).
+    pub fn open(shared: Arc<PgShared>, replica: String) -> DbResult<PgWriteConn> {
+        let db = Self::connect(&shared, &replica)?;
+        Ok(PgWriteConn {
+            shared,
+            db,
+            replica,
+        })
+    }
+
+    fn connect(shared: &Arc<PgShared>, replica: &str) -> DbResult<PgDb> {
         let db = shared.connect()?;
-        Ok(PgWriteConn { shared, db })
+        // The default of `sessions.replica` and `approvals.replica` (an id of our own making:
+        // `r_` and hex digits, nothing to quote).
+        db.batch(&format!("SET maestro.replica = '{replica}'"))?;
+        Ok(db)
     }
 
     fn simple(&self, sql: &str) -> DbResult<Vec<SimpleQueryMessage>> {
@@ -50,7 +64,7 @@ impl WriteConn for PgWriteConn {
     fn begin(&mut self) -> DbResult<i64> {
         if self.db.is_closed() {
             // The server restarted or the connection broke: take a new one.
-            self.db = self.shared.connect()?;
+            self.db = Self::connect(&self.shared, &self.replica)?;
         }
         // One round trip: BEGIN and the feed's append lock.
         let msgs = self.simple("BEGIN; SELECT seq FROM feed_head WHERE id = 1 FOR UPDATE")?;

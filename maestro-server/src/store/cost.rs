@@ -139,12 +139,12 @@ fn announce(
         "INSERT INTO otel_session_totals (claude_session_id, maestro_session_id, requests, \
          cost_usd, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (claude_session_id) DO UPDATE SET \
-         maestro_session_id = COALESCE(maestro_session_id, excluded.maestro_session_id), \
-         requests = requests + excluded.requests, cost_usd = cost_usd + excluded.cost_usd, \
-         input_tokens = input_tokens + excluded.input_tokens, \
-         output_tokens = output_tokens + excluded.output_tokens, \
-         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
-         cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens \
+         maestro_session_id = COALESCE(otel_session_totals.maestro_session_id, excluded.maestro_session_id), \
+         requests = otel_session_totals.requests + excluded.requests, cost_usd = otel_session_totals.cost_usd + excluded.cost_usd, \
+         input_tokens = otel_session_totals.input_tokens + excluded.input_tokens, \
+         output_tokens = otel_session_totals.output_tokens + excluded.output_tokens, \
+         cache_read_tokens = otel_session_totals.cache_read_tokens + excluded.cache_read_tokens, \
+         cache_creation_tokens = otel_session_totals.cache_creation_tokens + excluded.cache_creation_tokens \
          RETURNING maestro_session_id, requests, cost_usd, input_tokens, output_tokens, \
          cache_read_tokens, cache_creation_tokens",
     )?;

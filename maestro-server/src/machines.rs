@@ -139,12 +139,13 @@ impl MachineAuth {
 /// is running.
 pub fn cli(opts: &ServerOpts, action: &MachinesCommand) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(opts)?;
-    let conn = crate::store::sql_store::open_admin(&config.db_path())?;
+    let admin = crate::store::sql_store::AdminDb::open(&config)?;
+    let conn = admin.db();
     let now = crate::time::fmt_ts(chrono::Utc::now());
     match action {
         MachinesCommand::Add { name } => {
             let credential = new_credential();
-            machines::add(&conn, name, &hash_token(&credential), &now)?;
+            machines::add(conn, name, &hash_token(&credential), &now)?;
             println!("machine {name} added. Its ingest credential (shown only this once):");
             println!();
             println!("  {credential}");
@@ -152,7 +153,7 @@ pub fn cli(opts: &ServerOpts, action: &MachinesCommand) -> anyhow::Result<std::p
             println!("On that machine: echo '<credential>' | maestro-hook login <server URL>");
         }
         MachinesCommand::List => {
-            let rows = machines::list(&conn)?;
+            let rows = machines::list(conn)?;
             if rows.is_empty() {
                 println!("no machines (add one with `maestro-server machines add NAME`)");
             } else {
@@ -176,7 +177,7 @@ pub fn cli(opts: &ServerOpts, action: &MachinesCommand) -> anyhow::Result<std::p
             }
         }
         MachinesCommand::Revoke { name } => {
-            machines::revoke(&conn, name, &now)?;
+            machines::revoke(conn, name, &now)?;
             println!(
                 "machine {name} revoked: the server refuses its credential within {} s; its events stay",
                 CACHE_TTL.as_secs()

@@ -9,17 +9,18 @@ use crate::store::people;
 /// Runs an `operators` subcommand; prints what it did.
 pub fn cli(opts: &ServerOpts, action: &OperatorsCommand) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(opts)?;
-    let conn = crate::store::sql_store::open_admin(&config.db_path())?;
+    let admin = crate::store::sql_store::AdminDb::open(&config)?;
+    let conn = admin.db();
     let now = chrono::Utc::now();
     match action {
         OperatorsCommand::Add { name } => {
             let token = generate_token();
-            people::add_operator(&conn, name, &hash_token(&token), now)?;
+            people::add_operator(conn, name, &hash_token(&token), now)?;
             println!("operator {name} added; their login token (shown once):");
             println!("{token}");
         }
         OperatorsCommand::List => {
-            let list = people::list_operators(&conn)?;
+            let list = people::list_operators(conn)?;
             if list.is_empty() {
                 println!("no named operators (the server's own operator token still works)");
             }
@@ -31,7 +32,7 @@ pub fn cli(opts: &ServerOpts, action: &OperatorsCommand) -> anyhow::Result<std::
             }
         }
         OperatorsCommand::Revoke { name } => {
-            people::revoke_operator(&conn, name, now)?;
+            people::revoke_operator(conn, name, now)?;
             println!("operator {name} revoked");
         }
     }

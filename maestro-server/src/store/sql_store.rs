@@ -263,6 +263,52 @@ pub fn open_admin(path: &Path) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
+/// The database of the admin commands: the data dir's SQLite file, or the team's
+/// PostgreSQL (`--database-url`), with the runtime its connection runs on.
+pub enum AdminDb {
+    /// The SQLite file.
+    Sqlite(Connection),
+    /// A PostgreSQL connection and the runtime it runs on (dropped after it).
+    Postgres {
+        /// The connection.
+        db: super::pg::conn::PgDb,
+        /// Its runtime.
+        _runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl AdminDb {
+    /// Opens (and migrates) the database `config` names.
+    pub fn open(config: &crate::config::Config) -> anyhow::Result<AdminDb> {
+        match &config.database_url {
+            None => Ok(AdminDb::Sqlite(open_admin(&config.db_path())?)),
+            Some(url) => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()?;
+                let connected = runtime.block_on(super::pg::connect(url))?;
+                let db = connected
+                    .db
+                    .connect()
+                    .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
+                Ok(AdminDb::Postgres {
+                    db,
+                    _runtime: runtime,
+                })
+            }
+        }
+    }
+
+    /// The connection.
+    pub fn db(&self) -> &dyn Db {
+        match self {
+            AdminDb::Sqlite(c) => c,
+            AdminDb::Postgres { db, .. } => db,
+        }
+    }
+}
+
 impl SqlStore {
     /// Opens (creating and migrating) the database; committed feed messages go to `feed_tx`.
     pub fn open(

@@ -170,13 +170,22 @@ pub fn snippet(text: &str, words: &[(String, bool)], max_words: usize) -> String
     }
     let hit = |w: &str| {
         let w = w.to_lowercase();
-        words
-            .iter()
-            .any(|(q, prefix)| if *prefix { w.starts_with(q.as_str()) } else { w == *q })
+        words.iter().any(|(q, prefix)| {
+            if *prefix {
+                w.starts_with(q.as_str())
+            } else {
+                w == *q
+            }
+        })
     };
-    let first = spans.iter().position(|&(a, b)| hit(&text[a..b])).unwrap_or(0);
+    let first = spans
+        .iter()
+        .position(|&(a, b)| hit(&text[a..b]))
+        .unwrap_or(0);
     let max_words = max_words.max(1);
-    let from = first.saturating_sub(max_words / 4).min(spans.len().saturating_sub(max_words));
+    let from = first
+        .saturating_sub(max_words / 4)
+        .min(spans.len().saturating_sub(max_words));
     let to = (from + max_words).min(spans.len());
     let Some(&(cut_start, _)) = spans.get(from) else {
         return String::new();
@@ -377,7 +386,8 @@ mod snippet_tests {
     use super::*;
 
     fn marked(s: &str) -> String {
-        s.replace(crate::search::MATCH_START, "[").replace(crate::search::MATCH_END, "]")
+        s.replace(crate::search::MATCH_START, "[")
+            .replace(crate::search::MATCH_END, "]")
     }
 
     /// The PostgreSQL store's snippet marks whole words and prefixes as the index splits

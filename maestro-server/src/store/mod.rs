@@ -508,10 +508,7 @@ pub trait Store: Send + Sync {
 
     /// Records that this replica is alive; returns the replicas whose heartbeat stopped for
     /// longer than `dead_after` (team mode; none on SQLite).
-    async fn replica_heartbeat(
-        &self,
-        dead_after: std::time::Duration,
-    ) -> StoreResult<Vec<String>> {
+    async fn replica_heartbeat(&self, dead_after: std::time::Duration) -> StoreResult<Vec<String>> {
         let _ = dead_after;
         Ok(Vec::new())
     }

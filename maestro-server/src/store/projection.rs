@@ -1072,8 +1072,14 @@ fn upsert_tool_call(conn: &dyn Db, c: &ToolCallWrite<'_>) -> StoreResult<()> {
     let [sqlite, postgres] = SQL.get_or_init(|| {
         [Dialect::Sqlite, Dialect::Postgres].map(|d| {
             UPSERT_TOOL_CALL
-                .replace("{post_minus_at}", &millis_between(d, "tool_calls.post_at", "?7"))
-                .replace("{at_minus_pre}", &millis_between(d, "?7", "tool_calls.pre_at"))
+                .replace(
+                    "{post_minus_at}",
+                    &millis_between(d, "tool_calls.post_at", "?7"),
+                )
+                .replace(
+                    "{at_minus_pre}",
+                    &millis_between(d, "?7", "tool_calls.pre_at"),
+                )
         })
     });
     let sql = match conn.dialect() {

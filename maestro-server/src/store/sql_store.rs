@@ -271,7 +271,7 @@ pub enum AdminDb {
     /// A PostgreSQL connection and the runtime it runs on (dropped after it).
     Postgres {
         /// The connection.
-        db: super::pg::conn::PgDb,
+        db: Box<super::pg::conn::PgDb>,
         /// Its runtime.
         _runtime: tokio::runtime::Runtime,
     },
@@ -293,7 +293,7 @@ impl AdminDb {
                     .connect()
                     .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
                 Ok(AdminDb::Postgres {
-                    db,
+                    db: Box::new(db),
                     _runtime: runtime,
                 })
             }
@@ -304,7 +304,7 @@ impl AdminDb {
     pub fn db(&self) -> &dyn Db {
         match self {
             AdminDb::Sqlite(c) => c,
-            AdminDb::Postgres { db, .. } => db,
+            AdminDb::Postgres { db, .. } => db.as_ref(),
         }
     }
 }
@@ -1496,10 +1496,7 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn replica_heartbeat(
-        &self,
-        dead_after: std::time::Duration,
-    ) -> StoreResult<Vec<String>> {
+    async fn replica_heartbeat(&self, dead_after: std::time::Duration) -> StoreResult<Vec<String>> {
         if !matches!(self.readers, Readers::Postgres(_)) {
             return Ok(Vec::new());
         }

@@ -19,6 +19,9 @@ use tokio::runtime::Handle;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Statement;
 
+/// A statement's PostgreSQL text and the kinds of the values bound to it.
+type StatementShape = (String, Vec<u8>);
+
 /// What every connection of one store shares: the pool, the runtime, the learnt types.
 pub struct PgShared {
     /// The connection pool.
@@ -26,7 +29,7 @@ pub struct PgShared {
     /// The runtime the connections' I/O runs on.
     pub handle: Handle,
     /// Parameter types that prepare, by statement and kinds of the values bound.
-    types: Mutex<HashMap<(String, Vec<u8>), Vec<Type>>>,
+    types: Mutex<HashMap<StatementShape, Vec<Type>>>,
     /// PostgreSQL text of each statement.
     texts: Mutex<HashMap<String, Arc<str>>>,
 }

@@ -207,6 +207,17 @@ pub fn on_postgres() -> bool {
     std::env::var("MAESTRO_TEST_STORE").is_ok_and(|v| v == "postgres")
 }
 
+/// True (and says so) when the test servers run on PostgreSQL: for the tests of what only the
+/// embedded SQLite file has (its pages, its WAL, a capped file size). The PostgreSQL store's
+/// faults are tested in `team_replicas.rs`.
+pub fn skip_on_postgres(test: &str) -> bool {
+    if on_postgres() {
+        eprintln!("{test}: a test of the SQLite file itself; not run on PostgreSQL");
+        return true;
+    }
+    false
+}
+
 /// On PostgreSQL: the database of the server on `data_dir` (a fresh one on the test cluster
 /// the first time, the same one on restarts). None on SQLite.
 pub fn database_for(data_dir: &Path) -> Option<String> {

@@ -116,6 +116,11 @@ fn stored_calls(server: &TestServer) -> Vec<String> {
 
 #[test]
 fn a_full_database_is_reported_and_unstored_events_get_503_and_are_spooled() {
+    if maestro_tests::server::skip_on_postgres(
+        "a_full_database_is_reported_and_unstored_events_get_503_and_are_spooled",
+    ) {
+        return;
+    }
     // The cap is raised to the current size at open: the first pages that must grow fail.
     let server = TestServer::start_with_env(&[("MAESTRO_SQLITE_MAX_PAGES", "1")]);
     let (status, body) = get(&server, "/healthz");
@@ -207,6 +212,11 @@ fn corrupt_middle_pages(db: &std::path::Path) -> usize {
 
 #[test]
 fn a_corrupted_database_is_reported_and_never_acknowledges_what_it_did_not_store() {
+    if maestro_tests::server::skip_on_postgres(
+        "a_corrupted_database_is_reported_and_never_acknowledges_what_it_did_not_store",
+    ) {
+        return;
+    }
     let mut server = TestServer::start();
     for i in 0..400 {
         let (status, body) = server.ingest(&envelope(&payload(i), chrono::Utc::now()));

@@ -49,6 +49,7 @@ impl AppState {
         let store = match &config.database_url {
             Some(url) => SqlStore::open_postgres(
                 url,
+                replica_id(&config.data_dir)?,
                 feed_tx,
                 std::sync::Arc::new(crate::time::SystemClock),
             )?,
@@ -278,6 +279,25 @@ async fn metrics(State(st): State<AppState>) -> Response {
         st.telemetry.render(),
     )
         .into_response()
+}
+
+/// This replica's id in team mode: made once (`r_` and 32 hex digits) and kept in the data
+/// dir, so a restarted replica is the same one (it re-adopts what it spawned).
+fn replica_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let path = data_dir.join("replica.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if id.len() == 34 && id.starts_with("r_") && id[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Ok(id.to_string());
+        }
+        tracing::warn!(path = %path.display(), "replica.id is not a replica id: making a new one");
+    }
+    let id = format!("r_{}", uuid::Uuid::now_v7().simple());
+    std::fs::write(&path, format!("{id}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }
 
 /// Starts the health ticker and the retention job; returns their tasks.

@@ -408,16 +408,20 @@ impl SqlStore {
     /// Opens the PostgreSQL database at `url` (migrating it under a lock, so that replicas
     /// starting together do not race): team mode. Committed feed messages of every replica
     /// go to `feed_tx`. Needs the multi-threaded tokio runtime.
+    /// `replica` names this replica (stable across its restarts: what it spawned and holds is
+    /// recorded under it).
     pub fn open_postgres(
         url: &str,
+        replica: String,
         feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<SqlStore> {
-        tokio::task::block_in_place(|| Self::open_postgres_blocking(url, feed_tx, clock))
+        tokio::task::block_in_place(|| Self::open_postgres_blocking(url, replica, feed_tx, clock))
     }
 
     fn open_postgres_blocking(
         url: &str,
+        replica: String,
         feed_tx: broadcast::Sender<Arc<super::writer::LiveMessage>>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<SqlStore> {
@@ -425,7 +429,6 @@ impl SqlStore {
         let handle = tokio::runtime::Handle::current();
         let shared = handle.block_on(pg::connect(url))?;
         let wake = Arc::new(tokio::sync::Notify::new());
-        let replica = format!("r_{}", uuid::Uuid::now_v7().simple());
         let conn = pg::write::PgWriteConn::open(Arc::clone(&shared.db), replica.clone())
             .map_err(|e| anyhow::anyhow!("connecting the writer to PostgreSQL: {e}"))?;
         let writer = Writer::start_with(

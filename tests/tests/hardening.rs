@@ -180,6 +180,9 @@ fn mode_of(path: &Path) -> u32 {
 
 #[test]
 fn the_database_and_the_spool_are_private() {
+    if maestro_tests::server::skip_on_postgres("the_database_and_the_spool_are_private") {
+        return;
+    }
     let server = TestServer::start();
     let (status, body) = server.ingest(&an_envelope());
     assert_eq!(status, 200, "{body}");
@@ -291,6 +294,11 @@ fn refused_start(data_dir: &Path) -> String {
 
 #[test]
 fn a_database_that_does_not_match_its_wal_stops_the_start_and_is_left_alone() {
+    if maestro_tests::server::skip_on_postgres(
+        "a_database_that_does_not_match_its_wal_stops_the_start_and_is_left_alone",
+    ) {
+        return;
+    }
     let mut server = TestServer::start();
     for i in 0..20 {
         let mut env = an_envelope();
@@ -333,6 +341,9 @@ fn a_database_that_does_not_match_its_wal_stops_the_start_and_is_left_alone() {
 
 #[test]
 fn a_read_only_database_is_reported_at_start() {
+    if maestro_tests::server::skip_on_postgres("a_read_only_database_is_reported_at_start") {
+        return;
+    }
     let mut server = TestServer::start();
     let (status, body) = server.ingest(&an_envelope());
     assert_eq!(status, 200, "{body}");
@@ -379,13 +390,23 @@ fn a_task_policy_override_that_cannot_load_holds_instead_of_failing_open() {
     let tid = task["id"].as_str().expect("id").to_string();
     // An override that no longer loads (written by an older build, edited by hand, ...).
     server.stop();
-    let db = rusqlite::Connection::open(server.data_dir.join("maestro.db")).expect("db");
-    db.execute(
-        "UPDATE tasks SET policy = ?1 WHERE id = ?2",
-        rusqlite::params!["[[rule]]\nid = 3", tid],
-    )
-    .expect("break the override");
-    drop(db);
+    match maestro_tests::server::database_for(&server.data_dir) {
+        Some(url) => {
+            assert!(tid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+            let sql = format!("UPDATE tasks SET policy = E'[[rule]]\\nid = 3' WHERE id = '{tid}'");
+            maestro_testpg::psql(&url, &sql).expect("break the override");
+        }
+        None => {
+            let db = rusqlite::Connection::open(server.data_dir.join("maestro.db")).expect("db");
+            db.execute(
+                "UPDATE tasks SET policy = ?1 WHERE id = ?2",
+                rusqlite::params!["[[rule]]\nid = 3", tid],
+            )
+            .expect("break the override");
+        }
+    }
     server.restart();
     // `ls` is allowed by the base policy, denied by the task's: it must not be allowed.
     let mut env = envelope(

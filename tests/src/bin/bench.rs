@@ -5,7 +5,7 @@
 //! then `cargo run --release -p maestro-tests --bin bench -- <subcommand> [--quick] [flags]`.
 //!
 //! Subcommands: `hook-cost`, `ingest`, `latency`, `sessions`, `drain`, `memory`, `search`,
-//! `otlp`, `all`.
+//! `otlp`, `team`, `all`.
 //! Everything runs on 127.0.0.1; every loop is bounded in count and time.
 
 use anyhow::{bail, Context, Result};
@@ -65,7 +65,7 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memory|search|agent-overhead|all> [--quick]
+const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memory|search|agent-overhead|team|all> [--quick]
   hook-cost  [--n 500] [--baseline-hook PATH]  maestro-hook vs `cat >/dev/null` vs bash+jq+curl
   ingest     [--n 10000] [--senders N] [--keepalive 0|1]  durable events/s, 1/8/32 senders, new conn vs keep-alive
   latency    [--duration 30] [--hook-duration 10] [--rates 100,1000]  hook->WebSocket, 10 WS clients (--hook-duration 0: no real hooks)
@@ -74,7 +74,8 @@ const USAGE: &str = "usage: bench <hook-cost|ingest|latency|sessions|drain|memor
   memory     [--events 1000000]        RSS and DB size, then retention
   search     [--events 1000000] [--queries 40] [--baseline DIR]  activity search latency at N stored events; ingest rate with the index (and of the server in DIR without it)
   otlp       [--duration 20] [--rate 1000] [--otlp-rate 600] [--senders 4] [--batch 30] [--otlp-records 90000] [--rounds 1] [--flat-out 1] [--baseline DIR] [--slice-ms 0]  OTLP records/s; hook->WS p99 without, with steady and with flat-out OTLP
-  agent-overhead [--reps 5] [--calls 60] [--versions 2.1.197,2.1.332] [--baseline-hook PATH]  the real CLI's session time with no hooks, the dd floor, maestro-hook (server up/down), the seed's script";
+  agent-overhead [--reps 5] [--calls 60] [--versions 2.1.197,2.1.332] [--baseline-hook PATH]  the real CLI's session time with no hooks, the dd floor, maestro-hook (server up/down), the seed's script
+  team       [--n 10000] [--senders 32] [--rate 1000] [--duration 10] [--clients 10] [--rounds 1] [--warmup 1000] [--settle 3] [--pg-statements 0]  SQLite vs PostgreSQL with one and two replicas: durable ev/s, hook->WS latency";
 
 fn main() -> Result<()> {
     let args = Args::parse()?;
@@ -93,6 +94,7 @@ fn main() -> Result<()> {
         "search",
         "otlp",
         "agent-overhead",
+        "team",
     ];
     if !all && !known.contains(&args.cmd.as_str()) {
         println!("{USAGE}");
@@ -115,6 +117,7 @@ fn main() -> Result<()> {
             "search" => rt.block_on(search_bench::run(&args))?,
             "otlp" => rt.block_on(otlp_bench::run(&args))?,
             "agent-overhead" => agent_bench::run(&args)?,
+            "team" => rt.block_on(team_bench::run(&args))?,
             _ => unreachable!(),
         }
         println!("\n({cmd} took {:.1} s)", t.elapsed().as_secs_f64());
@@ -428,6 +431,8 @@ mod search_bench;
 mod agent_bench;
 #[path = "bench/otlp.rs"]
 mod otlp_bench;
+#[path = "bench/team_bench.rs"]
+mod team_bench;
 
 // ---------------------------------------------------------------------------------------------
 // Payloads

@@ -234,6 +234,17 @@ pub fn database_for(data_dir: &Path) -> Option<String> {
     Some(url)
 }
 
+/// `maestro-server` on the store of the server with `data_dir`: `--database-url` first on
+/// PostgreSQL, then `--data-dir` (for the admin commands and servers a test starts itself).
+pub fn server_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(bin_path("maestro-server"));
+    if let Some(url) = database_for(data_dir) {
+        cmd.arg("--database-url").arg(url);
+    }
+    cmd.arg("--data-dir").arg(data_dir);
+    cmd
+}
+
 fn spawn(data_dir: &Path, bind: &str, env: &[(String, String)]) -> (Child, u16) {
     let mut cmd = Command::new(bin_path("maestro-server"));
     if let Some(url) = database_for(data_dir) {

@@ -2,21 +2,17 @@
 //! running server's data dir, each person's decisions and changes in the audit under their
 //! name, and a token revoked mid-session refused at once.
 
-use maestro_tests::bin_path;
 use maestro_tests::envelopes::envelope;
 use maestro_tests::server::{TestServer, INGEST_TOKEN, OPERATOR_TOKEN};
 use maestro_tests::wait_for;
 use serde_json::{json, Value};
-use std::process::Command;
 use std::time::Duration;
 
 const POLICY: &str = maestro_tests::HOLD_DEPLOYS_POLICY;
 
 /// Runs `maestro-server operators ARGS` on the server's data dir; returns stdout.
 fn operators(server: &TestServer, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin_path("maestro-server"))
-        .arg("--data-dir")
-        .arg(&server.data_dir)
+    let out = maestro_tests::server::server_command(&server.data_dir)
         .arg("operators")
         .args(args)
         .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)

@@ -354,9 +354,7 @@ fn records_before_the_session_exists_are_joined_when_it_appears() {
 fn a_machine_credential_is_accepted_and_its_records_counted_per_machine() {
     let server = TestServer::start();
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(maestro_tests::bin_path("maestro-server"))
-            .arg("--data-dir")
-            .arg(&server.data_dir)
+        let out = maestro_tests::server::server_command(&server.data_dir)
             .args(args)
             .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
             .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)

@@ -18,10 +18,8 @@ use std::time::Duration;
 
 /// `maestro-server --data-dir DIR <args>` (a subcommand next to a running server or alone).
 fn server_cli(data_dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(bin_path("maestro-server"));
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
+    let mut cmd = maestro_tests::server::server_command(data_dir);
+    cmd.args(args)
         .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
         .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
         .env("RUST_LOG", "warn");
@@ -127,8 +125,18 @@ fn machines_enrol_with_login_and_their_events_carry_the_verified_name() {
     let ci = add_machine(&server.data_dir, "ci-b");
     assert_ne!(laptop, ci);
     // Only hashes are stored: the database never holds a credential.
-    let db = std::fs::read(server.data_dir.join("maestro.db")).unwrap_or_default();
-    let wal = std::fs::read(server.data_dir.join("maestro.db-wal")).unwrap_or_default();
+    let (db, wal) = match maestro_tests::server::database_for(&server.data_dir) {
+        Some(url) => (
+            maestro_testpg::psql(&url, "SELECT * FROM machines")
+                .expect("read the machines table")
+                .into_bytes(),
+            Vec::new(),
+        ),
+        None => (
+            std::fs::read(server.data_dir.join("maestro.db")).unwrap_or_default(),
+            std::fs::read(server.data_dir.join("maestro.db-wal")).unwrap_or_default(),
+        ),
+    };
     for bytes in [&db, &wal] {
         assert!(
             !bytes.windows(laptop.len()).any(|w| w == laptop.as_bytes()),
@@ -268,9 +276,8 @@ fn start_server(bind: &str, args: &[&str]) -> Server {
 fn start_server_with_env(bind: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
     let tmp = tempfile::tempdir().expect("tmp");
     let data_dir = tmp.path().join("data");
-    let mut child = Command::new(bin_path("maestro-server"))
-        .args(["--bind", bind, "--data-dir"])
-        .arg(&data_dir)
+    let mut child = maestro_tests::server::server_command(&data_dir)
+        .args(["--bind", bind])
         .args(args)
         .envs(env.iter().copied())
         .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)

@@ -19,6 +19,19 @@ use tokio::runtime::Handle;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Statement;
 
+/// A pool error with its causes (deadpool's and tokio-postgres's own texts say only "db
+/// error": the server's message is in the source chain).
+fn pool_error(e: deadpool_postgres::PoolError) -> DbError {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    DbError::Pool(text)
+}
+
 /// A statement's PostgreSQL text and the kinds of the values bound to it.
 type StatementShape = (String, Vec<u8>);
 
@@ -47,10 +60,7 @@ impl PgShared {
 
     /// A connection from the pool (blocks this thread).
     pub fn connect(self: &Arc<Self>) -> DbResult<PgDb> {
-        let client = self
-            .handle
-            .block_on(self.pool.get())
-            .map_err(|e| DbError::Pool(e.to_string()))?;
+        let client = self.handle.block_on(self.pool.get()).map_err(pool_error)?;
         Ok(PgDb {
             shared: Arc::clone(self),
             client,
@@ -158,9 +168,7 @@ impl PgDb {
     /// server picks the types of the non-NULL values.
     fn learn_types(&self, text: &str, kinds: &[u8]) -> DbResult<Vec<Type>> {
         const NULL_TYPES: [Type; 3] = [Type::TEXT, Type::INT8, Type::FLOAT8];
-        let spare = self
-            .block(self.shared.pool.get())
-            .map_err(|e| DbError::Pool(e.to_string()))?;
+        let spare = self.block(self.shared.pool.get()).map_err(pool_error)?;
         let mut types: Vec<Type> = kinds.iter().map(|k| type_of(*k, &Type::UNKNOWN)).collect();
         // NULL parameters given a type, and which of NULL_TYPES each has now.
         let mut tried: HashMap<usize, usize> = HashMap::new();

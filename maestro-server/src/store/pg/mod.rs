@@ -13,7 +13,7 @@ use anyhow::Context;
 use std::sync::Arc;
 
 /// Connections in the pool of one replica: the writer's, the follower's, and the reads.
-const POOL_SIZE: usize = 16;
+const POOL_SIZE: usize = 10;
 
 /// A connected, migrated database.
 pub struct Connected {

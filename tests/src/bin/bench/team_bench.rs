@@ -176,7 +176,6 @@ impl Pg {
                 "postgres",
                 "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'",
             )?;
-            pg.psql("postgres", "ALTER SYSTEM SET pg_stat_statements.max = 1000")?;
             pg.stop()?;
             pg.start_again()?;
         }
@@ -225,12 +224,14 @@ impl Pg {
         Ok(())
     }
 
-    /// The statements run in `db` since the reset: (calls, query), most called first.
-    fn statements(&self, db: &str) -> Result<Vec<(f64, String)>> {
+    /// The statements run in `db` since the reset: (calls, execution ms, query), most
+    /// called first.
+    fn statements(&self, db: &str) -> Result<Vec<(f64, f64, String)>> {
         let out = self.pg.psql(
             db,
             &format!(
-                "SELECT calls, regexp_replace(left(query, 110), '\\s+', ' ', 'g') \
+                "SELECT calls, total_exec_time, \
+                 regexp_replace(left(query, 110), '\\s+', ' ', 'g') \
                  FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database \
                  WHERE datname = '{db}') ORDER BY calls DESC"
             ),
@@ -238,8 +239,13 @@ impl Pg {
         Ok(out
             .lines()
             .filter_map(|l| {
-                let (c, q) = l.split_once('|')?;
-                Some((c.trim().parse().ok()?, q.replace('|', "/")))
+                let (c, rest) = l.split_once('|')?;
+                let (t, q) = rest.split_once('|')?;
+                Some((
+                    c.trim().parse().ok()?,
+                    t.trim().parse().ok()?,
+                    q.replace('|', "/"),
+                ))
             })
             .collect())
     }
@@ -264,6 +270,14 @@ impl Deployment {
                 let (u, k) = s.cpu_secs();
                 u + k
             })
+            .sum()
+    }
+
+    /// CPU seconds of the replicas' writer threads (the one thread that runs transactions).
+    fn writer_cpu(&self) -> f64 {
+        self.servers
+            .iter()
+            .map(|s| s.thread_cpu_secs("maestro-writer"))
             .sum()
     }
 
@@ -380,12 +394,13 @@ struct IngestResult {
     first_error: Option<String>,
     stored: Vec<String>,
     server_cpu_us: f64,
+    writer_cpu_us: f64,
     pg_cpu_us: Option<f64>,
     bench_cpu_us: f64,
     /// Share of the machine's CPU time (all cores) used by server, PostgreSQL and bench.
     busy: f64,
     pg: Option<(PgCounters, f64)>,
-    statements: Vec<(f64, String)>,
+    statements: Vec<(f64, f64, String)>,
 }
 
 /// The result of one deployment's latency run.
@@ -618,11 +633,11 @@ async fn measure(
         Some(db) => Some(pg.counters(db)?),
         None => None,
     };
-    let (cpu0, pg0, own0) = (d.cpu(), postmaster.map(pg_cpu), own_cpu());
+    let (cpu0, pg0, own0, w0) = (d.cpu(), postmaster.map(pg_cpu), own_cpu(), d.writer_cpu());
     let t = Instant::now();
     let (rate, lat, errors, first_error) = blast_split(&urls, Arc::new(bodies), p.senders).await;
     let wall = t.elapsed().as_secs_f64();
-    let (cpu1, pg1, own1) = (d.cpu(), postmaster.map(pg_cpu), own_cpu());
+    let (cpu1, pg1, own1, w1) = (d.cpu(), postmaster.map(pg_cpu), own_cpu(), d.writer_cpu());
     tokio::time::sleep(p.settle).await;
     let after = match &db {
         Some(db) => Some(pg.counters(db)?),
@@ -645,6 +660,7 @@ async fn measure(
         first_error,
         stored,
         server_cpu_us: (cpu1 - cpu0) * 1e6 / n,
+        writer_cpu_us: (w1 - w0) * 1e6 / n,
         pg_cpu_us: pg_used.map(|c| c * 1e6 / n),
         bench_cpu_us: (own1 - own0) * 1e6 / n,
         busy: ((cpu1 - cpu0) + pg_used.unwrap_or(0.0) + (own1 - own0)) / (wall * cores),
@@ -800,7 +816,9 @@ fn report(p: &Params, results: &[Measured], rounds: u64) {
         "answer p99 ms",
         "errors",
         "stored (/healthz, each replica)",
+        "wall µs/event (1 / ev/s)",
         "server CPU µs/event (all replicas)",
+        "writer threads CPU µs/event",
         "PostgreSQL CPU µs/event",
         "bench CPU µs/event",
         "CPU busy (all cores)",
@@ -823,7 +841,9 @@ fn report(p: &Params, results: &[Measured], rounds: u64) {
             f(s.p99),
             m.ingest.errors.to_string(),
             m.ingest.stored.join(" / "),
+            format!("{:.0}", 1e6 / m.ingest.rate),
             format!("{:.0}", m.ingest.server_cpu_us),
+            format!("{:.0}", m.ingest.writer_cpu_us),
             m.ingest.pg_cpu_us.map_or("-".into(), |c| format!("{c:.0}")),
             format!("{:.0}", m.ingest.bench_cpu_us),
             format!("{:.0}%", m.ingest.busy * 100.0),
@@ -874,16 +894,29 @@ fn report(p: &Params, results: &[Measured], rounds: u64) {
             continue;
         }
         let n = p.n as f64;
-        let total: f64 = m.ingest.statements.iter().map(|(c, _)| c).sum();
+        let calls: f64 = m.ingest.statements.iter().map(|(c, _, _)| c).sum();
+        let exec: f64 = m.ingest.statements.iter().map(|(_, t, _)| t).sum();
         println!(
-            "\nround {}, {}: {:.1} statements per event (pg_stat_statements, all replicas); the most called:\n",
+            "\nround {}, {}: {:.1} statements per event, {:.0} µs of PostgreSQL execution per \
+             event (pg_stat_statements: calls and total_exec_time, all replicas, during the \
+             ingest); the 12 most called, then the 3 slowest of the others:\n",
             m.round,
             CONFIGS[m.config].0,
-            total / n
+            calls / n,
+            exec * 1e3 / n
         );
-        let mut t = Table::new(&["calls / event", "statement"]);
-        for (c, q) in m.ingest.statements.iter().take(12) {
-            t.row(vec![format!("{:.2}", c / n), format!("`{q}`")]);
+        let mut t = Table::new(&["calls / event", "exec µs / event", "statement"]);
+        // The most called (round trips), then the slowest not among them (lock waits).
+        let mut shown: Vec<&(f64, f64, String)> = m.ingest.statements.iter().take(12).collect();
+        let mut slow: Vec<&(f64, f64, String)> = m.ingest.statements.iter().skip(12).collect();
+        slow.sort_by(|a, b| b.1.total_cmp(&a.1));
+        shown.extend(slow.into_iter().take(3));
+        for (c, e, q) in shown {
+            t.row(vec![
+                format!("{:.2}", c / n),
+                format!("{:.0}", e * 1e3 / n),
+                format!("`{q}`"),
+            ]);
         }
         t.print();
     }

@@ -247,8 +247,12 @@ pub fn server_command(data_dir: &Path) -> Command {
 
 fn spawn(data_dir: &Path, bind: &str, env: &[(String, String)]) -> (Child, u16) {
     let mut cmd = Command::new(bin_path("maestro-server"));
-    if let Some(url) = database_for(data_dir) {
-        cmd.arg("--database-url").arg(url);
+    // A test that names the database itself (several replicas on one) keeps it.
+    let own_database = env.iter().any(|(k, _)| k == "MAESTRO_DATABASE_URL");
+    if !own_database {
+        if let Some(url) = database_for(data_dir) {
+            cmd.arg("--database-url").arg(url);
+        }
     }
     cmd.arg("--bind")
         .arg(bind)

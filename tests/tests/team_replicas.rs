@@ -602,6 +602,54 @@ fn an_approval_held_on_one_replica_is_released_by_a_decision_on_another() {
     }
 }
 
+/// A replica that dies leaves no approval pending forever: the hook held on replica A loses its
+/// connection when A is killed (-9), and replica B, noticing that A stopped heartbeating,
+/// releases A's pending approval (as "hook gone", the reason naming the replica); the session
+/// is not left blocked.
+#[test]
+fn a_dead_replicas_held_approval_is_released_by_another() {
+    let dir = tempfile::tempdir().expect("dir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, maestro_tests::HOLD_DEPLOYS_POLICY).expect("policy");
+    let policy = policy.display().to_string();
+    let mut servers = replicas(2, &[("MAESTRO_POLICY_FILE", &policy)]);
+    let mut hook = hold_hook(&servers[0], "held-dead", "deploy prod");
+    let approval = wait_for("the pending approval, seen through B", FEED_BOUND, || {
+        let list = servers[1].get("/api/approvals?status=pending");
+        list.as_array().and_then(|a| a.first().cloned())
+    });
+    let id = approval["id"].as_str().expect("id").to_string();
+    servers[0].kill9();
+    // The hook's request died with A (it answers on its own: spooled or asked in the terminal).
+    wait_for(
+        "the held hook to end with its replica",
+        Duration::from_secs(60),
+        || hook.child.try_wait().expect("try_wait"),
+    );
+    // B notices the silence (15 s without a heartbeat) and releases what A held.
+    let released = wait_for(
+        "B to release the dead replica's approval",
+        Duration::from_secs(90),
+        || {
+            let a = servers[1].get(&format!("/api/approvals/{id}"));
+            (a["status"] != "pending").then_some(a)
+        },
+    );
+    assert_ne!(
+        released["status"], "approved",
+        "never allowed by a replica's death: {released}"
+    );
+    assert!(
+        released.to_string().contains("stopped"),
+        "the reason names the stopped replica: {released}"
+    );
+    let sess = servers[1].get(&format!(
+        "/api/sessions/{}",
+        approval["session_id"].as_str().expect("sid")
+    ));
+    assert_ne!(sess["state"], "blocked", "{sess}");
+}
+
 /// The payload of hook call `n` of a load test.
 fn load_payload(tag: &str, n: usize) -> Value {
     let session = format!("{tag}-{}", n % 8);

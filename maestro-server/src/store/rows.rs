@@ -5,6 +5,7 @@ use crate::time::{human_duration, parse_ts};
 use maestro_shared::api::{
     Approval, ApprovalStatus, Health, Session, SessionState, Task, TaskStatus, TimelineItem,
 };
+use maestro_shared::ws::WsMessage;
 use serde_json::Value;
 
 /// Columns for [`session_from_row`].
@@ -153,6 +154,25 @@ pub const APPROVAL_COLS: &str =
     "a.id, a.session_id, s.task_id, a.event, a.tool_name, a.tool_input, \
     a.summary, a.rule_id, a.reason, a.status, a.created_at, a.decided_at, a.decided_by, \
     a.decision_reason";
+
+/// The columns of a `feed` row.
+pub const FEED_COLS: &str = "seq, kind, at, task_id, session_id, data";
+
+/// A `feed` row ([`FEED_COLS`]) as its message and its `data` as stored (JSON text).
+pub fn feed_from_row(r: &Row<'_>) -> DbResult<(WsMessage, String)> {
+    let data: String = r.get(5)?;
+    Ok((
+        WsMessage {
+            seq: r.get(0)?,
+            kind: r.get(1)?,
+            at: parse_ts(&r.get::<_, String>(2)?),
+            task_id: r.get(3)?,
+            session_id: r.get(4)?,
+            data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        },
+        data,
+    ))
+}
 
 /// Approval status wire name.
 pub fn approval_status_str(s: ApprovalStatus) -> &'static str {

@@ -457,6 +457,11 @@ impl SqlStore {
         })
     }
 
+    /// Team mode: the store is PostgreSQL, shared with other replicas.
+    fn is_team(&self) -> bool {
+        matches!(self.readers, Readers::Postgres(_))
+    }
+
     /// Runs a read on a pooled connection off the async runtime.
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
@@ -1127,22 +1132,14 @@ impl Store for SqlStore {
         // reaches the subscriber) once its fsync is done.
         let durable = self.writer.durable_seq();
         self.read(move |conn| {
-            let mut st = conn.prepare_cached(
-                "SELECT seq, kind, at, task_id, session_id, data FROM feed WHERE seq > ?1 AND seq <= ?3 \
-                 ORDER BY seq LIMIT ?2",
+            let rows = conn.rows(
+                &format!(
+                    "SELECT {FEED_COLS} FROM feed WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2"
+                ),
+                params![since, limit.clamp(1, 100_000), durable],
+                |r| Ok(feed_from_row(r)?.0),
             )?;
-            let rows = st.query_map(params![since, limit.clamp(1, 100_000), durable], |r| {
-                let data: String = r.get(5)?;
-                Ok(WsMessage {
-                    seq: r.get(0)?,
-                    kind: r.get(1)?,
-                    at: crate::time::parse_ts(&r.get::<_, String>(2)?),
-                    task_id: r.get(3)?,
-                    session_id: r.get(4)?,
-                    data: serde_json::from_str(&data).unwrap_or(Value::Null),
-                })
-            })?;
-            Ok(rows.collect::<super::sql::DbResult<_>>()?)
+            Ok(rows)
         })
         .await
     }
@@ -1475,7 +1472,7 @@ impl Store for SqlStore {
     }
 
     async fn hold_lease(&self, name: &str, ttl: std::time::Duration) -> StoreResult<bool> {
-        if !matches!(self.readers, Readers::Postgres(_)) {
+        if !self.is_team() {
             return Ok(true);
         }
         let now = self.clock.now().timestamp_millis();
@@ -1500,7 +1497,7 @@ impl Store for SqlStore {
     }
 
     async fn replica_heartbeat(&self, dead_after: std::time::Duration) -> StoreResult<Vec<String>> {
-        if !matches!(self.readers, Readers::Postgres(_)) {
+        if !self.is_team() {
             return Ok(Vec::new());
         }
         let now = self.clock.now().timestamp_millis();
@@ -1512,44 +1509,40 @@ impl Store for SqlStore {
                  ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
                 params![me, now],
             )?;
-            let mut st = conn.prepare(
+            Ok(conn.rows(
                 "SELECT id FROM replicas WHERE heartbeat_at < ?1 AND id <> ?2 ORDER BY id",
-            )?;
-            let dead = st
-                .query_map(params![cutoff, me], |r| r.get(0))?
-                .collect::<super::sql::DbResult<Vec<String>>>()?;
-            Ok(dead)
+                params![cutoff, me],
+                |r| r.get(0),
+            )?)
         })
         .await
     }
 
     async fn left_by_replica(&self, replica: &str) -> StoreResult<(Vec<String>, Vec<String>)> {
-        if !matches!(self.readers, Readers::Postgres(_)) {
+        if !self.is_team() {
             return Ok((Vec::new(), Vec::new()));
         }
         let replica = replica.to_string();
         self.read(move |conn| {
-            let sessions = conn
-                .prepare(
-                    "SELECT id FROM sessions WHERE replica = ?1 AND spawned = 1 \
-                     AND ended_at IS NULL ORDER BY id",
-                )?
-                .query_map([&replica], |r| r.get(0))?
-                .collect::<super::sql::DbResult<Vec<String>>>()?;
-            let approvals = conn
-                .prepare(
-                    "SELECT id FROM approvals WHERE replica = ?1 AND status = 'pending' \
-                     ORDER BY created_at",
-                )?
-                .query_map([&replica], |r| r.get(0))?
-                .collect::<super::sql::DbResult<Vec<String>>>()?;
+            let sessions = conn.rows(
+                "SELECT id FROM sessions WHERE replica = ?1 AND spawned = 1 \
+                 AND ended_at IS NULL ORDER BY id",
+                [&replica],
+                |r| r.get(0),
+            )?;
+            let approvals = conn.rows(
+                "SELECT id FROM approvals WHERE replica = ?1 AND status = 'pending' \
+                 ORDER BY created_at",
+                [&replica],
+                |r| r.get(0),
+            )?;
             Ok((sessions, approvals))
         })
         .await
     }
 
     async fn forget_replica(&self, replica: &str) -> StoreResult<()> {
-        if !matches!(self.readers, Readers::Postgres(_)) {
+        if !self.is_team() {
             return Ok(());
         }
         let replica = replica.to_string();

@@ -33,7 +33,7 @@ fn pool_error(e: deadpool_postgres::PoolError) -> DbError {
 }
 
 /// A statement's PostgreSQL text and the kinds of the values bound to it.
-type StatementShape = (String, Vec<u8>);
+type StatementShape = (Arc<str>, Vec<u8>);
 
 /// What every connection of one store shares: the pool, the runtime, the learnt types.
 pub struct PgShared {
@@ -138,8 +138,10 @@ impl PgDb {
 
     fn statement(&self, sql: &str, params: &[Val<'_>]) -> DbResult<Statement> {
         let text = self.shared.text(sql);
-        let kinds: Vec<u8> = params.iter().map(kind).collect();
-        let key = (text.to_string(), kinds);
+        let key = (
+            Arc::clone(&text),
+            params.iter().map(kind).collect::<Vec<u8>>(),
+        );
         let known = self
             .shared
             .types
@@ -149,17 +151,18 @@ impl PgDb {
             .cloned();
         let types = match known {
             Some(types) => types,
-            None => self.learn_types(&text, &key.1)?,
+            None => {
+                let types = self.learn_types(&text, &key.1)?;
+                self.shared
+                    .types
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, types.clone());
+                types
+            }
         };
-        let st = self
-            .block(self.client.prepare_typed_cached(&text, &types))
-            .map_err(DbError::Postgres)?;
-        self.shared
-            .types
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, types);
-        Ok(st)
+        self.block(self.client.prepare_typed_cached(&text, &types))
+            .map_err(DbError::Postgres)
     }
 
     /// Finds parameter types that prepare, on a spare connection: first the values' own

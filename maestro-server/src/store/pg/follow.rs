@@ -9,9 +9,9 @@
 
 use super::conn::PgShared;
 use super::write::FEED_CHANNEL;
+use crate::store::rows::{feed_from_row, FEED_COLS};
 use crate::store::sql::{DbExt, DbResult};
 use crate::store::writer::{LiveMessage, Pushed};
-use maestro_shared::ws::WsMessage;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,22 +66,11 @@ fn catch_up(
     loop {
         let after = seen.load(Ordering::Acquire);
         let rows = db.rows(
-            "SELECT seq, kind, at, task_id, session_id, data FROM feed \
-             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            &format!("SELECT {FEED_COLS} FROM feed WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
             [after, PAGE],
             |r| {
-                let data: String = r.get(5)?;
-                Ok(Pushed {
-                    msg: WsMessage {
-                        seq: r.get(0)?,
-                        kind: r.get(1)?,
-                        at: crate::time::parse_ts(&r.get::<_, String>(2)?),
-                        task_id: r.get(3)?,
-                        session_id: r.get(4)?,
-                        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                    },
-                    data,
-                })
+                let (msg, data) = feed_from_row(r)?;
+                Ok(Pushed { msg, data })
             },
         )?;
         let n = rows.len();

@@ -259,6 +259,16 @@ fn release_bin(name: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// The last `max` bytes of a file.
+fn log_tail(p: &Path, max: usize) -> String {
+    let s = std::fs::read_to_string(p).unwrap_or_default();
+    let mut from = s.len().saturating_sub(max);
+    while !s.is_char_boundary(from) {
+        from += 1;
+    }
+    s[from..].to_string()
+}
+
 /// A release `maestro-server` on a random loopback port; SIGKILLed on drop.
 struct BenchServer {
     child: Option<Child>,
@@ -283,15 +293,29 @@ impl BenchServer {
 
     /// A server from another binary (an earlier build, for an A/B).
     fn start_bin_in(bin: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Result<BenchServer> {
+        Self::spawn(bin, data_dir, env, None)
+    }
+
+    /// Starts `bin` on `data_dir`; with `log`, its warnings go there and a server that does
+    /// not start is reported with the log's tail.
+    fn spawn(
+        bin: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Result<BenchServer> {
         let mut cmd = Command::new(bin);
         cmd.args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
             .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", if log.is_some() { "warn" } else { "error" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(match log {
+                Some(p) => Stdio::from(std::fs::File::create(p)?),
+                None => Stdio::null(),
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -305,9 +329,12 @@ impl BenchServer {
                 }
             }
         });
-        let port = rx
-            .recv_timeout(Duration::from_secs(60))
-            .context("maestro-server did not start within 60 s")?;
+        let Ok(port) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = log.map(|p| log_tail(p, 4000)).unwrap_or_default();
+            bail!("maestro-server did not start within 60 s; its stderr:\n{stderr}");
+        };
         Ok(BenchServer {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),

@@ -17,15 +17,13 @@
 //! event costs on PostgreSQL (off by default: it adds its own overhead).
 
 use super::{
-    client, envelope_bytes, f, get_json, ms, ratio, release_bin, spawn_ws_clients, summarize,
-    tool_payload, ws_connect, Args, BenchServer, Table,
+    client, envelope_bytes, f, get_json, log_tail, ms, ratio, release_bin, spawn_ws_clients,
+    summarize, tool_payload, ws_connect, Args, BenchServer, Table,
 };
 use anyhow::{bail, Context, Result};
-use maestro_tests::server::{INGEST_TOKEN, OPERATOR_TOKEN};
+use maestro_tests::server::INGEST_TOKEN;
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,56 +41,9 @@ fn start_server(env: &[(&str, &str)], log: &Path) -> Result<BenchServer> {
         .prefix("maestro-bench-team")
         .tempdir()?;
     let data = tmp.path().join("data");
-    let mut cmd = Command::new(release_bin("maestro-server")?);
-    cmd.args(["--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
-        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log)?);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().context("spawning maestro-server")?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(p) = maestro_tests::server::listening_port(&line) {
-                let _ = tx.send(p);
-            }
-        }
-    });
-    let port = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(p) => p,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "maestro-server did not start within 60 s; its stderr:\n{}",
-                tail(log, 4000)
-            );
-        }
-    };
-    Ok(BenchServer {
-        child: Some(child),
-        url: format!("http://127.0.0.1:{port}"),
-        port,
-        data_dir: data,
-        _tmp: Some(tmp),
-    })
-}
-
-/// The last `max` bytes of a file.
-fn tail(p: &Path, max: usize) -> String {
-    let s = std::fs::read_to_string(p).unwrap_or_default();
-    let mut from = s.len().saturating_sub(max);
-    while !s.is_char_boundary(from) {
-        from += 1;
-    }
-    s[from..].to_string()
+    let mut server = BenchServer::spawn(&release_bin("maestro-server")?, &data, env, Some(log))?;
+    server._tmp = Some(tmp);
+    Ok(server)
 }
 
 /// `/proc/<pid>/stat` fields after the `(comm)`: state is field 0, ppid 1, utime 11 ...
@@ -283,7 +234,7 @@ impl Deployment {
 
     fn print_logs(&self) {
         for (i, l) in self.logs.iter().enumerate() {
-            let t = tail(l, 3000);
+            let t = log_tail(l, 3000);
             if !t.trim().is_empty() {
                 println!(
                     "\n{} replica {i} stderr (tail):\n```\n{}\n```",
@@ -708,7 +659,7 @@ async fn measure(
         if on_pg {
             println!(
                 "\nPostgreSQL log (tail):\n```\n{}\n```",
-                tail(&pg.pg.log_path(), 3000).trim_end()
+                log_tail(&pg.pg.log_path(), 3000).trim_end()
             );
         }
     }

@@ -363,12 +363,12 @@ pub trait Db {
     fn dialect(&self) -> Dialect;
     /// Runs a statement; returns the rows it changed.
     fn exec(&self, sql: &str, params: &[Val<'_>]) -> DbResult<usize>;
-    /// Runs a query, calling `f` with each row in order.
+    /// Runs a query, calling `f` with each row in order until it returns `Ok(false)`.
     fn each(
         &self,
         sql: &str,
         params: &[Val<'_>],
-        f: &mut dyn FnMut(&Row<'_>) -> DbResult<()>,
+        f: &mut dyn FnMut(&Row<'_>) -> DbResult<bool>,
     ) -> DbResult<()>;
     /// Runs statements without parameters (DDL, savepoints).
     fn batch(&self, sql: &str) -> DbResult<()>;
@@ -398,11 +398,12 @@ pub trait DbExt: Db {
     ) -> DbResult<T> {
         let mut f = Some(f);
         let mut out = None;
+        // The first row only: the rest are not read.
         self.each(sql, &params.vals(), &mut |r| {
             if let Some(f) = f.take() {
                 out = Some(f(r)?);
             }
-            Ok(())
+            Ok(false)
         })?;
         out.ok_or(DbError::NoRow)
     }
@@ -425,7 +426,7 @@ pub trait DbExt: Db {
         let mut out = Vec::new();
         self.each(sql, &params.vals(), &mut |r| {
             out.push(f(r)?);
-            Ok(())
+            Ok(true)
         })?;
         Ok(out)
     }
@@ -459,7 +460,7 @@ impl<D: Db + ?Sized> Stmt<'_, D> {
         let mut out = Vec::new();
         self.db.each(&self.sql, &params.vals(), &mut |r| {
             out.push(Ok(f(r)?));
-            Ok(())
+            Ok(true)
         })?;
         Ok(out.into_iter())
     }
@@ -477,7 +478,7 @@ impl<D: Db + ?Sized> Stmt<'_, D> {
         params: P,
         mut f: F,
     ) -> DbResult<()> {
-        self.db.each(&self.sql, &params.vals(), &mut f)
+        self.db.each(&self.sql, &params.vals(), &mut |r| f(r).map(|()| true))
     }
     /// Runs it; returns the rows it changed.
     pub fn execute<P: Params>(&mut self, params: P) -> DbResult<usize> {
@@ -515,12 +516,14 @@ impl Db for rusqlite::Connection {
         &self,
         sql: &str,
         params: &[Val<'_>],
-        f: &mut dyn FnMut(&Row<'_>) -> DbResult<()>,
+        f: &mut dyn FnMut(&Row<'_>) -> DbResult<bool>,
     ) -> DbResult<()> {
         let mut stmt = self.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         while let Some(r) = rows.next()? {
-            f(&Row::Sqlite(r))?;
+            if !f(&Row::Sqlite(r))? {
+                break;
+            }
         }
         Ok(())
     }

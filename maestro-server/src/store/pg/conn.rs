@@ -248,14 +248,16 @@ impl Db for PgDb {
         &self,
         sql: &str,
         params: &[Val<'_>],
-        f: &mut dyn FnMut(&Row<'_>) -> DbResult<()>,
+        f: &mut dyn FnMut(&Row<'_>) -> DbResult<bool>,
     ) -> DbResult<()> {
         let st = self.statement(sql, params)?;
         let rows = self
             .block(self.client.query(&st, &Self::args(params)))
             .map_err(DbError::Postgres)?;
         for r in &rows {
-            f(&Row::Postgres(r))?;
+            if !f(&Row::Postgres(r))? {
+                break;
+            }
         }
         Ok(())
     }

@@ -478,7 +478,8 @@ impl<D: Db + ?Sized> Stmt<'_, D> {
         params: P,
         mut f: F,
     ) -> DbResult<()> {
-        self.db.each(&self.sql, &params.vals(), &mut |r| f(r).map(|()| true))
+        self.db
+            .each(&self.sql, &params.vals(), &mut |r| f(r).map(|()| true))
     }
     /// Runs it; returns the rows it changed.
     pub fn execute<P: Params>(&mut self, params: P) -> DbResult<usize> {

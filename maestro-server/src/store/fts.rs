@@ -51,7 +51,7 @@ pub(crate) fn index_event(
         status,
         text,
     } = extract(event, payload, outcome, malformed);
-    conn.exec_cached(
+    conn.exec_later(
         "INSERT INTO activity (seq, session_id, event, tool_name, status, text) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![seq, session_id, event, tool_name, status.as_str(), text],

@@ -150,7 +150,7 @@ pub fn lookup(conn: &dyn Db, token_hash: &str) -> StoreResult<Option<Credential>
 
 /// Counts one stored event of `name` (inside the ingest transaction).
 pub fn record_event(conn: &dyn Db, name: &str, now: &str) -> StoreResult<()> {
-    conn.exec_cached(
+    conn.exec_later(
         "UPDATE machines SET events = events + 1, \
          last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < ?2 THEN ?2 ELSE last_seen_at END \
          WHERE name = ?1",

@@ -7,7 +7,9 @@
 //! state, tool calls are paired by `tool_use_id` with a precedence on their status, and the
 //! session start is the earliest capture time seen.
 
-use crate::store::rows::{load_session, load_task, load_timeline_item, timeline_from_row};
+use crate::store::rows::{
+    load_session, load_session_by_claude, load_task, load_timeline_item, timeline_from_row,
+};
 use crate::store::sql::{params, Db, DbExt, DbResult, Dialect, OptionalExt, Row};
 use crate::store::writer::Feed;
 use crate::store::{DecisionRecord, IngestOutcome, StoreError, StoreResult};
@@ -102,7 +104,7 @@ pub fn ingest(
         session_id.as_deref(),
         data,
     )?;
-    conn.exec_cached(
+    conn.exec_later(
         "INSERT INTO events (seq, event_id, event, captured_at, received_at, session_id, \
          claude_session_id, malformed, size, envelope, machine) \
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
@@ -194,29 +196,51 @@ pub(crate) fn locate_session(
     maestro_sid: Option<&str>,
     claude_sid: Option<&str>,
 ) -> StoreResult<Located> {
+    Ok(match find_session(conn, maestro_sid, claude_sid)? {
+        Found::Loaded { session, .. } => Located::Existing(session.id),
+        Found::New(id) => Located::New(id),
+        Found::Nowhere => Located::Nowhere,
+    })
+}
+
+/// [`locate_session`]'s answer with the session read (one query either way).
+enum Found {
+    /// An existing session; `by_claude_id` when found through the Claude session id (so that
+    /// mapping exists already).
+    Loaded {
+        session: Box<Session>,
+        by_claude_id: bool,
+    },
+    /// See [`Located::New`].
+    New(Option<String>),
+    /// See [`Located::Nowhere`].
+    Nowhere,
+}
+
+/// The one rule of [`locate_session`], loading the session it finds.
+fn find_session(
+    conn: &dyn Db,
+    maestro_sid: Option<&str>,
+    claude_sid: Option<&str>,
+) -> StoreResult<Found> {
     if let Some(mid) = maestro_sid.filter(|s| !s.is_empty()) {
-        let known: Option<String> = conn
-            .row_cached("SELECT id FROM sessions WHERE id = ?1", [mid], |r| r.get(0))
-            .optional()?;
-        return Ok(match known {
-            Some(id) => Located::Existing(id),
-            None => Located::New(Some(mid.to_string())),
+        return Ok(match load_session(conn, mid)? {
+            Some(s) => Found::Loaded {
+                session: Box::new(s),
+                by_claude_id: false,
+            },
+            None => Found::New(Some(mid.to_string())),
         });
     }
     let Some(cs) = claude_sid else {
-        return Ok(Located::Nowhere);
+        return Ok(Found::Nowhere);
     };
-    let mapped: Option<String> = conn
-        .row_cached(
-            "SELECT s.id FROM claude_sessions c JOIN sessions s ON s.id = c.session_id \
-             WHERE c.claude_session_id = ?1",
-            [cs],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(match mapped {
-        Some(id) => Located::Existing(id),
-        None => Located::New(None),
+    Ok(match load_session_by_claude(conn, cs)? {
+        Some(s) => Found::Loaded {
+            session: Box::new(s),
+            by_claude_id: true,
+        },
+        None => Found::New(None),
     })
 }
 
@@ -242,14 +266,14 @@ fn resolve_session(
     machine: Option<&str>,
 ) -> StoreResult<(Option<Session>, bool)> {
     let claude_sid = ev.map(|e| e.common.session_id.as_str());
-    match locate_session(conn, env.maestro.session_id.as_deref(), claude_sid)? {
-        Located::Existing(id) => {
-            let Some(s) = load_session(conn, &id)? else {
-                return Err(StoreError::internal(format!(
-                    "session {id} vanished inside the write transaction"
-                )));
-            };
-            if let Some(cs) = claude_sid {
+    match find_session(conn, env.maestro.session_id.as_deref(), claude_sid)? {
+        Found::Loaded {
+            session,
+            by_claude_id,
+        } => {
+            let s = *session;
+            let id = s.id.clone();
+            if let Some(cs) = claude_sid.filter(|_| !by_claude_id) {
                 map_claude(conn, cs, &s.id)?;
             }
             if s.machine.is_none() && machine.is_some() {
@@ -264,16 +288,16 @@ fn resolve_session(
             }
             Ok((Some(s), false))
         }
-        Located::New(id) => {
+        Found::New(id) => {
             let id = id.unwrap_or_else(|| new_id("s_"));
             create_session(conn, &id, env, ev, machine).map(|s| (Some(s), true))
         }
-        Located::Nowhere => Ok((None, false)),
+        Found::Nowhere => Ok((None, false)),
     }
 }
 
 fn map_claude(conn: &dyn Db, claude_sid: &str, session_id: &str) -> StoreResult<()> {
-    conn.exec_cached(
+    conn.exec_later(
         "INSERT INTO claude_sessions (claude_session_id, session_id) VALUES (?1, ?2) \
          ON CONFLICT DO NOTHING",
         params![claude_sid, session_id],
@@ -453,7 +477,7 @@ fn apply_to_session(
     // are set once (and `claude_session_id` is indexed) are filled in by a second statement
     // only while one is missing. The CLI process is taken only from events of the session's
     // host (another host's pid means nothing to this host's liveness watch).
-    conn.exec_cached(
+    conn.exec_later(
         "UPDATE sessions SET event_count = event_count + 1, \
            last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < ?2 THEN ?2 ELSE last_event_at END, \
            started_at = CASE WHEN spawned = 0 AND started_at > ?2 THEN ?2 ELSE started_at END, \
@@ -479,7 +503,7 @@ fn apply_to_session(
             && (env.source.project_dir.is_some() || ev.is_some_and(|e| e.common.cwd.is_some())))
         || (session.claude_session_id.is_none() && claude_sid.is_some())
     {
-        conn.exec_cached(
+        conn.exec_later(
             "UPDATE sessions SET host = COALESCE(host, ?2), project_dir = COALESCE(project_dir, ?3, ?4), \
                claude_session_id = COALESCE(claude_session_id, ?5) WHERE id = ?1",
             params![
@@ -542,7 +566,7 @@ fn apply_to_session(
         }
         if *ev.name() == HookEventName::StopFailure || *ev.name() == HookEventName::Stop {
             let failed = *ev.name() == HookEventName::StopFailure;
-            conn.exec_cached(
+            conn.exec_later(
                 "UPDATE sessions SET turn_failed = ?2 WHERE id = ?1 AND (state_at IS NULL OR state_at <= ?3)",
                 params![session.id, failed as i64, at_s],
             )?;
@@ -1086,7 +1110,7 @@ fn upsert_tool_call(conn: &dyn Db, c: &ToolCallWrite<'_>) -> StoreResult<()> {
         Dialect::Sqlite => sqlite,
         Dialect::Postgres => postgres,
     };
-    conn.exec_cached(
+    conn.exec_later(
         sql,
         params![
             c.session_id,

@@ -58,6 +58,19 @@ pub fn session_from_row(r: &Row<'_>) -> DbResult<Session> {
 static LOAD_SESSION: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"));
 
+static LOAD_SESSION_BY_CLAUDE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {SESSION_COLS} FROM sessions \
+         WHERE id = (SELECT session_id FROM claude_sessions WHERE claude_session_id = ?1)"
+    )
+});
+
+/// Loads the session a Claude Code session id is mapped to.
+pub fn load_session_by_claude(conn: &dyn Db, claude_sid: &str) -> DbResult<Option<Session>> {
+    conn.row_cached(&LOAD_SESSION_BY_CLAUDE, [claude_sid], session_from_row)
+        .optional()
+}
+
 /// Loads a session.
 pub fn load_session(conn: &dyn Db, id: &str) -> DbResult<Option<Session>> {
     conn.row_cached(&LOAD_SESSION, [id], session_from_row)

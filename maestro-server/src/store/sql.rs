@@ -377,6 +377,21 @@ pub trait Db {
     /// Whether a transaction is open (SQLite rolls the whole transaction back on some I/O
     /// errors; a PostgreSQL connection can be lost).
     fn in_transaction(&self) -> bool;
+    /// Runs a statement whose result the caller does not need. SQLite runs it at once; on
+    /// PostgreSQL it is queued and sent in one pipeline with the next statement that needs an
+    /// answer, or at [`Db::flush`]: one round trip for all of them. An error it meets is
+    /// returned by that later call. Only the writer's jobs use it (each job is flushed
+    /// when it returns, so an error is the job's own).
+    fn exec_deferred(&self, sql: &str, params: &[Val<'_>]) -> DbResult<()> {
+        self.exec(sql, params).map(|_| ())
+    }
+    /// Sends what [`Db::exec_deferred`] queued and waits for it; its first error.
+    fn flush(&self) -> DbResult<()> {
+        Ok(())
+    }
+    /// Drops what [`Db::exec_deferred`] queued without sending it (a job that failed is
+    /// rolled back anyway).
+    fn discard_deferred(&self) {}
 }
 
 /// The calls the store code makes, on any [`Db`] (rusqlite's names and shapes).
@@ -388,6 +403,11 @@ pub trait DbExt: Db {
     /// Same as [`DbExt::execute`] (every statement is prepared once per connection).
     fn exec_cached<P: Params>(&self, sql: &str, params: P) -> DbResult<usize> {
         self.exec(sql, &params.vals())
+    }
+    /// A write whose result is not needed, sent with the next statement that needs one
+    /// ([`Db::exec_deferred`]).
+    fn exec_later<P: Params>(&self, sql: &str, params: P) -> DbResult<()> {
+        self.exec_deferred(sql, &params.vals())
     }
     /// The first row mapped by `f`; [`DbError::NoRow`] when there is none.
     fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> DbResult<T>>(

@@ -99,7 +99,7 @@ impl Feed {
     ) -> DbResult<i64> {
         let text = data.to_string();
         let seq = self.next_seq;
-        conn.exec_cached(
+        conn.exec_later(
             "INSERT INTO feed (seq, kind, at, task_id, session_id, data) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![seq, kind, fmt_ts(at), task_id, session_id, text],
@@ -230,7 +230,7 @@ where
             Some(f) => catch_job_panic(|| f(conn, feed)),
             None => Err(StoreError::internal("a write job ran twice")),
         };
-        self.answer.record(result)
+        self.answer.record(sent(conn, result))
     }
 
     fn repeatable(&self) -> bool {
@@ -239,6 +239,21 @@ where
 
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
         self.answer.send(commit);
+    }
+}
+
+/// A job's result once its deferred statements ([`Db::exec_deferred`]) are sent: an error
+/// one of them meets is the job's; a failed job's are dropped (it is rolled back).
+fn sent<R>(conn: &dyn Db, result: Result<R, StoreError>) -> Result<R, StoreError> {
+    match result {
+        Ok(r) => match conn.flush() {
+            Ok(()) => Ok(r),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => {
+            conn.discard_deferred();
+            Err(e)
+        }
     }
 }
 
@@ -255,7 +270,7 @@ where
 {
     fn run(&mut self, conn: &dyn Db, feed: &mut Feed) -> JobStatus {
         let result = catch_job_panic(|| (self.f)(conn, feed));
-        self.answer.record(result)
+        self.answer.record(sent(conn, result))
     }
 
     fn repeatable(&self) -> bool {

@@ -12,7 +12,8 @@
 
 use crate::store::sql::{to_postgres_placeholders, Db, DbError, DbResult, Dialect, Row, Val};
 use deadpool_postgres::{Object, Pool};
-use std::cell::Cell;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
@@ -65,6 +66,7 @@ impl PgShared {
             shared: Arc::clone(self),
             client,
             in_tx: Cell::new(false),
+            deferred: RefCell::default(),
         })
     }
 
@@ -79,11 +81,32 @@ impl PgShared {
     }
 }
 
+/// Most statements queued by [`Db::exec_deferred`] before they are sent anyway.
+const MAX_DEFERRED: usize = 256;
+
+/// A statement queued by [`Db::exec_deferred`], with its own copy of the values.
+struct Deferred {
+    statement: Statement,
+    params: Vec<Val<'static>>,
+}
+
 /// One pooled connection.
 pub struct PgDb {
     shared: Arc<PgShared>,
     client: Object,
     in_tx: Cell<bool>,
+    /// Statements whose results nobody needs, sent with the next one that is waited for.
+    deferred: RefCell<Vec<Deferred>>,
+}
+
+fn owned(v: &Val<'_>) -> Val<'static> {
+    match v {
+        Val::Null => Val::Null,
+        Val::Int(i) => Val::Int(*i),
+        Val::Real(f) => Val::Real(*f),
+        Val::Text(t) => Val::Text(Cow::Owned(t.to_string())),
+        Val::Blob(b) => Val::Blob(Cow::Owned(b.to_vec())),
+    }
 }
 
 fn kind(v: &Val<'_>) -> u8 {
@@ -229,6 +252,43 @@ impl PgDb {
     fn args<'a>(params: &'a [Val<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
         params.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
     }
+
+    /// Runs `last` after the deferred statements, all sent at once (tokio-postgres pipelines
+    /// requests made before their answers are awaited; each is sent when first polled, and
+    /// `join` polls in order). The first error wins: after it, PostgreSQL refuses the rest
+    /// of the transaction.
+    fn with_deferred<T, F>(&self, last: F) -> DbResult<T>
+    where
+        F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let queued = std::mem::take(&mut *self.deferred.borrow_mut());
+        if queued.is_empty() {
+            return self.block(last).map_err(DbError::Postgres);
+        }
+        let args: Vec<Vec<&(dyn ToSql + Sync)>> =
+            queued.iter().map(|d| Self::args(&d.params)).collect();
+        let sent = queued
+            .iter()
+            .zip(&args)
+            .map(|(d, a)| self.client.execute(&d.statement, a));
+        let (earlier, last) = self.block(futures_util::future::join(
+            futures_util::future::join_all(sent),
+            last,
+        ));
+        for r in earlier {
+            r.map_err(DbError::Postgres)?;
+        }
+        last.map_err(DbError::Postgres)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let n = self.deferred.get_mut().len();
+        if n > 0 {
+            tracing::error!(statements = n, "statements deferred and never sent (a bug)");
+        }
+    }
 }
 
 impl Db for PgDb {
@@ -238,10 +298,36 @@ impl Db for PgDb {
 
     fn exec(&self, sql: &str, params: &[Val<'_>]) -> DbResult<usize> {
         let st = self.statement(sql, params)?;
-        let n = self
-            .block(self.client.execute(&st, &Self::args(params)))
-            .map_err(DbError::Postgres)?;
+        let args = Self::args(params);
+        let n = self.with_deferred(self.client.execute(&st, &args))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn exec_deferred(&self, sql: &str, params: &[Val<'_>]) -> DbResult<()> {
+        let statement = self.statement(sql, params)?;
+        let full = {
+            let mut queued = self.deferred.borrow_mut();
+            queued.push(Deferred {
+                statement,
+                params: params.iter().map(owned).collect(),
+            });
+            queued.len() >= MAX_DEFERRED
+        };
+        if full {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> DbResult<()> {
+        if self.deferred.borrow().is_empty() {
+            return Ok(());
+        }
+        self.with_deferred(std::future::ready(Ok(())))
+    }
+
+    fn discard_deferred(&self) {
+        self.deferred.borrow_mut().clear();
     }
 
     fn each(
@@ -251,9 +337,8 @@ impl Db for PgDb {
         f: &mut dyn FnMut(&Row<'_>) -> DbResult<bool>,
     ) -> DbResult<()> {
         let st = self.statement(sql, params)?;
-        let rows = self
-            .block(self.client.query(&st, &Self::args(params)))
-            .map_err(DbError::Postgres)?;
+        let args = Self::args(params);
+        let rows = self.with_deferred(self.client.query(&st, &args))?;
         for r in &rows {
             if !f(&Row::Postgres(r))? {
                 break;
@@ -263,14 +348,11 @@ impl Db for PgDb {
     }
 
     fn batch(&self, sql: &str) -> DbResult<()> {
-        self.block(self.client.batch_execute(sql))
-            .map_err(DbError::Postgres)
+        self.with_deferred(self.client.batch_execute(sql))
     }
 
     fn last_insert_id(&self) -> DbResult<i64> {
-        let row = self
-            .block(self.client.query_one("SELECT lastval()", &[]))
-            .map_err(DbError::Postgres)?;
+        let row = self.with_deferred(self.client.query_one("SELECT lastval()", &[]))?;
         row.try_get(0).map_err(DbError::Postgres)
     }
 
@@ -328,6 +410,60 @@ mod tests {
                 )
                 .expect("mismatched kinds");
             assert_eq!(n, 1);
+        });
+    }
+
+    /// Deferred writes are sent in order with the next statement that is waited for, an
+    /// error one of them meets is returned by that statement (or the flush), and discarded
+    /// ones never run.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn deferred_writes_run_in_order_and_report_their_errors() {
+        let shared = shared().await;
+        tokio::task::block_in_place(|| {
+            let db = shared.connect().expect("connection");
+            db.batch("CREATE TABLE d (id BIGINT PRIMARY KEY, s TEXT NOT NULL)")
+                .expect("table");
+            db.batch("BEGIN").expect("begin");
+            for i in 0..5i64 {
+                db.exec_later("INSERT INTO d (id, s) VALUES (?1, ?2)", params![i, "x"])
+                    .expect("queued");
+            }
+            db.exec_later("UPDATE d SET s = 'y' WHERE id = ?1", [3i64])
+                .expect("queued");
+            // The read sees every write queued before it.
+            let seen: String = db
+                .query_row(
+                    "SELECT string_agg(id || s, ',' ORDER BY id) FROM d",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("read after the queued writes");
+            assert_eq!(seen, "0x,1x,2x,3y,4x");
+            // A write that fails: its error comes back from the flush, not later.
+            db.exec_later(
+                "INSERT INTO d (id, s) VALUES (?1, ?2)",
+                params![1i64, "dup"],
+            )
+            .expect("queued");
+            let e = db
+                .flush()
+                .expect_err("the duplicate key fails at the flush");
+            assert!(
+                matches!(&e, DbError::Postgres(p) if p.code().map(|c| c.code()) == Some("23505")),
+                "{e}"
+            );
+            db.batch("ROLLBACK").expect("rollback");
+            // Discarded writes never reach the server.
+            db.exec_later("INSERT INTO d (id, s) VALUES (?1, ?2)", params![9i64, "x"])
+                .expect("queued");
+            db.discard_deferred();
+            let n: i64 = db
+                .query_row("SELECT COUNT(*) FROM d", [], |r| r.get(0))
+                .expect("count");
+            assert_eq!(
+                n, 0,
+                "the rolled-back and the discarded writes are not stored"
+            );
         });
     }
 }

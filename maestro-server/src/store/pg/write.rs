@@ -91,12 +91,14 @@ impl WriteConn for PgWriteConn {
             ),
             None => "UPDATE feed_head SET seq = seq WHERE id = 1; COMMIT".to_string(),
         };
+        self.db.flush()?;
         self.simple(&sql)?;
         self.db.set_in_transaction(false);
         Ok(())
     }
 
     fn rollback(&mut self) {
+        self.db.discard_deferred();
         if !self.db.is_closed() {
             let _ = self.simple("ROLLBACK");
         }

@@ -602,6 +602,68 @@ impl TestPg {
         psql_at(Some(&self.bins), &self.database_url(db), sql)
     }
 
+    /// Turns TLS on with the PEM certificate chain `cert` and key `key`, and with
+    /// `tls_only` accepts TCP connections only over TLS (`hostssl` in `pg_hba.conf`);
+    /// returns once new connections get the new settings.
+    pub fn enable_tls(&self, cert: &str, key: &str, tls_only: bool) -> Result<()> {
+        let data = self.data_dir();
+        for (name, text) in [("server.crt", cert), ("server.key", key)] {
+            let path = data.join(name);
+            fs::write(&path, text).map_err(io(format!("writing {}", path.display())))?;
+            // PostgreSQL refuses a key others can read, or one that is not its user's.
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(io(format!("protecting {}", path.display())))?;
+            if let Some(u) = self.run_as {
+                std::os::unix::fs::chown(&path, Some(u.uid), Some(u.gid)).map_err(io(format!(
+                    "giving {} to uid {}",
+                    path.display(),
+                    u.uid
+                )))?;
+            }
+        }
+        if tls_only {
+            let hba = data.join("pg_hba.conf");
+            let text =
+                fs::read_to_string(&hba).map_err(io(format!("reading {}", hba.display())))?;
+            let only: Vec<String> = text
+                .lines()
+                .map(|l| match l.strip_prefix("host ") {
+                    Some(rest) => format!("hostssl {rest}"),
+                    None => l.to_string(),
+                })
+                .collect();
+            fs::write(&hba, only.join("\n") + "\n")
+                .map_err(io(format!("writing {}", hba.display())))?;
+        }
+        // One statement a call: ALTER SYSTEM cannot run in the implicit transaction of a
+        // multi-statement string.
+        for sql in [
+            "ALTER SYSTEM SET ssl_cert_file = 'server.crt'",
+            "ALTER SYSTEM SET ssl_key_file = 'server.key'",
+            "ALTER SYSTEM SET ssl = on",
+            "SELECT pg_reload_conf()",
+        ] {
+            self.psql("postgres", sql)?;
+        }
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            // A new backend has the postmaster's settings: once it says on, so do the next.
+            if self.psql("postgres", "SHOW ssl")?.trim() == "on" {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Io {
+                    context: format!(
+                        "TLS still off after the reload: {}",
+                        tail(&self.log_path(), 0, 4000)
+                    ),
+                    source: std::io::ErrorKind::TimedOut.into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the server with a fast shutdown (SIGINT: sessions are ended, the server
     /// checkpoints) and waits for it to exit; killed if it has not within the deadline.
     /// Stopping a stopped server does nothing.

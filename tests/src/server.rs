@@ -245,6 +245,39 @@ pub fn server_command(data_dir: &Path) -> Command {
     cmd
 }
 
+/// Runs `maestro-server` with `args` and the test tokens, expecting it to refuse to start:
+/// waits (two minutes at most) for it to exit, asserts that it failed, and returns what it
+/// printed (standard output, then standard error).
+pub fn refused_start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let child = Command::new(bin_path("maestro-server"))
+        .args(args)
+        .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
+        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn maestro-server");
+    let mut child = Some(child);
+    let out = wait_for(
+        "the server to refuse to start",
+        Duration::from_secs(120),
+        || match child.as_mut().map(Child::try_wait) {
+            Some(Ok(Some(_))) => child.take().map(Child::wait_with_output),
+            _ => None,
+        },
+    )
+    .expect("the server's output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "the server started:\n{text}");
+    text
+}
+
 fn spawn(data_dir: &Path, bind: &str, env: &[(String, String)]) -> (Child, u16) {
     let mut cmd = Command::new(bin_path("maestro-server"));
     // A test that names the database itself (several replicas on one) keeps it.

@@ -276,20 +276,14 @@ fn half_open_connections_neither_exhaust_descriptors_nor_starve_the_webhook() {
     drop(flood);
 }
 
-/// Runs the server on `data_dir` expecting it to refuse to start; returns its stderr.
+/// Runs the server on `data_dir` expecting it to refuse to start; returns what it printed.
 fn refused_start(data_dir: &Path) -> String {
-    let out = std::process::Command::new(bin_path("maestro-server"))
-        .arg("--bind")
-        .arg("127.0.0.1:0")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
-        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run server");
-    assert!(!out.status.success(), "the server started");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    maestro_tests::server::refused_start(&[
+        "--bind".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+    ])
 }
 
 #[test]

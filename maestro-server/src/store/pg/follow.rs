@@ -27,12 +27,13 @@ const POLL: Duration = Duration::from_secs(1);
 pub fn start(
     shared: Arc<PgShared>,
     config: tokio_postgres::Config,
+    tls: super::tls::Connector,
     feed_tx: broadcast::Sender<Arc<LiveMessage>>,
     seen: Arc<AtomicI64>,
     wake: Arc<Notify>,
 ) {
     let listen_wake = Arc::clone(&wake);
-    shared.handle.spawn(listen(config, listen_wake));
+    shared.handle.spawn(listen(config, tls, listen_wake));
     let handle = shared.handle.clone();
     handle.spawn(async move {
         loop {
@@ -96,10 +97,10 @@ fn catch_up(
 
 /// Holds a connection that LISTENs on the feed channel and pokes `wake` on each
 /// notification; reconnects (with a pause) when it breaks.
-async fn listen(config: tokio_postgres::Config, wake: Arc<Notify>) {
+async fn listen(config: tokio_postgres::Config, tls: super::tls::Connector, wake: Arc<Notify>) {
     use futures_util::StreamExt;
     loop {
-        match config.connect(tokio_postgres::NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let conn_task = tokio::spawn(async move {

@@ -6,6 +6,7 @@
 pub mod conn;
 pub mod follow;
 pub mod schema;
+pub mod tls;
 pub mod value;
 pub mod write;
 
@@ -21,18 +22,31 @@ pub struct Connected {
     pub db: Arc<conn::PgShared>,
     /// The connection settings (for the LISTEN connection).
     pub config: tokio_postgres::Config,
+    /// The TLS connector (for the LISTEN connection).
+    pub tls: tls::Connector,
 }
 
 /// Connects to `url`, migrates the schema (under an advisory lock: replicas starting together
 /// do not race; a database newer than this binary is refused) and builds the pool.
 pub async fn connect(url: &str) -> anyhow::Result<Connected> {
-    let config: tokio_postgres::Config = url
-        .parse()
-        .with_context(|| "the database URL is not a PostgreSQL connection string".to_string())?;
-    let (mut client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {}", describe(&config)))?;
+    let tls::Target {
+        config,
+        verify,
+        mode,
+        tls,
+    } = tls::target(url)?;
+    let (mut client, connection) = config.connect(tls.clone()).await.with_context(|| {
+        format!(
+            "connecting to PostgreSQL at {} (sslmode={mode})",
+            describe(&config)
+        )
+    })?;
+    tracing::info!(
+        database = %describe(&config),
+        sslmode = %mode,
+        certificate_checked = ?verify,
+        "connected to PostgreSQL"
+    );
     let driver = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "the migration connection ended");
@@ -46,7 +60,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Connected> {
     let _ = driver.await;
     let manager = deadpool_postgres::Manager::from_config(
         config.clone(),
-        tokio_postgres::NoTls,
+        tls.clone(),
         deadpool_postgres::ManagerConfig {
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
         },
@@ -61,6 +75,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Connected> {
     Ok(Connected {
         db: conn::PgShared::new(pool, tokio::runtime::Handle::current()),
         config,
+        tls,
     })
 }
 

@@ -82,6 +82,18 @@ fn activity_api_answers_400_for_queries_it_cannot_run() {
     assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
     let (_, body) = get(&server, "/api/activity?q=echo%20OR%20x");
     assert_eq!(body["items"].as_array().map(Vec::len), Some(0), "{body}");
+    // Accents do not count, on either side, on both stores.
+    s.prompt("Le café de Zürich");
+    for q in ["cafe%20zurich", "CAF%C3%89", "z%C3%BCrich"] {
+        let (got, body) = get(&server, &format!("/api/activity?q={q}"));
+        assert_eq!(got, 200, "{q}: {body}");
+        let items = body["items"].as_array().cloned().unwrap_or_default();
+        assert_eq!(items.len(), 1, "{q}: {body}");
+        assert!(
+            items[0].to_string().contains("Zürich"),
+            "{q}: the text keeps its accents: {body}"
+        );
+    }
 }
 
 /// Search and filters over a few hundred events; keyset "load older"; the URL carries the

@@ -148,6 +148,15 @@ fn split_words(text: &str) -> impl Iterator<Item = &str> {
     text.split(is_separator).filter(|w| !w.is_empty())
 }
 
+/// `s` lowercased without its accents (`Café` → `cafe`), as the search index compares words.
+fn fold(s: &str) -> String {
+    use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+    s.to_lowercase()
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .collect()
+}
+
 /// SQLite's `snippet()` for the PostgreSQL store: up to `max_words` words of `text` around
 /// the first match, the matching words between [`super::MATCH_START`] and
 /// [`super::MATCH_END`], `…` where the text was cut.
@@ -168,8 +177,9 @@ pub fn snippet(text: &str, words: &[(String, bool)], max_words: usize) -> String
     if let Some(s) = start {
         spans.push((s, text.len()));
     }
+    let words: Vec<(String, bool)> = words.iter().map(|(q, p)| (fold(q), *p)).collect();
     let hit = |w: &str| {
-        let w = w.to_lowercase();
+        let w = fold(w);
         words.iter().any(|(q, prefix)| {
             if *prefix {
                 w.starts_with(q.as_str())
@@ -408,5 +418,11 @@ mod snippet_tests {
         let q = parse("w20").expect("parse").expect("query");
         let s = marked(&snippet(&long.join(" "), &q.words(), 8));
         assert_eq!(s, "…w18 w19 [w20] w21 w22 w23 w24 w25…");
+        // Accents do not count, either way (as in the index).
+        let q = parse("cafe ZÜRICH").expect("parse").expect("query");
+        assert_eq!(
+            marked(&snippet("un Café à Zurich", &q.words(), 16)),
+            "un [Café] à [Zurich]"
+        );
     }
 }

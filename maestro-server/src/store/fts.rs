@@ -201,7 +201,10 @@ fn page(
     let (from, snippet) = match &text_expr {
         Some(expr) if postgres => {
             let p = bind(Val::Text(expr.clone().into()));
-            wheres.push(format!("a.text_tsv @@ to_tsquery('simple', {p})"));
+            // Folded like the index (`maestro_fold`, schema v2): accents do not count.
+            wheres.push(format!(
+                "a.text_tsv @@ to_tsquery('simple', maestro_fold({p}))"
+            ));
             // The snippet is cut from the text here, as SQLite's `snippet()` does
             // (`ts_headline` would split `/etc/shadow` otherwise than the index).
             ("activity a", "NULL".to_string())

@@ -8,7 +8,8 @@
 //! FTS5 table `activity_fts` becomes a generated `tsvector` column of `activity` with a GIN
 //! index. Team mode adds: the feed's head (`feed_head`, one row), leases for periodic work
 //! (`leases`), the live replicas (`replicas`), and the replica that owns a session or an
-//! approval (`sessions.replica`, `approvals.replica`).
+//! approval (`sessions.replica`, `approvals.replica`). Version 2 folds accents in search
+//! (`unaccent` behind `maestro_fold`).
 //!
 //! A new migration is a new entry at the end of [`MIGRATIONS`]; applied entries never change.
 
@@ -17,7 +18,8 @@ use tokio_postgres::Client;
 /// Migrations, index + 1 = the version recorded in `schema_migrations` after applying it.
 /// Text columns compare byte by byte (`COLLATE "C"`), as SQLite's do: timestamps sort as text
 /// and ids compare exactly, whatever the database's default collation.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tasks (
     id TEXT COLLATE "C" PRIMARY KEY,
     title TEXT COLLATE "C" NOT NULL,
@@ -277,7 +279,40 @@ CREATE TABLE replicas (
     heartbeat_at BIGINT NOT NULL,
     address TEXT COLLATE "C"
 );
-"#];
+"#,
+    r#"
+-- Version 2: search folds accents, as SQLite's `remove_diacritics` does (`cafe` finds `café`
+-- and the other way round). `maestro_fold` is the `unaccent` extension's function (a trusted
+-- extension: the database's owner may create it) wrapped as IMMUTABLE for the index; where the
+-- extension cannot be created it folds nothing and a warning says so.
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS unaccent;
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'maestro: the unaccent extension is unavailable (%): search will not fold accents', SQLERRM;
+END
+$$;
+DO $$
+DECLARE
+    ns TEXT := (SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'unaccent');
+BEGIN
+    IF ns IS NULL THEN
+        CREATE FUNCTION maestro_fold(t TEXT) RETURNS TEXT
+            LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$ SELECT t $f$;
+    ELSE
+        EXECUTE format(
+            'CREATE FUNCTION maestro_fold(t TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE STRICT '
+            'PARALLEL SAFE AS $f$ SELECT %1$s.unaccent(%2$L::regdictionary, t) $f$',
+            ns, ns || '.unaccent');
+    END IF;
+END
+$$;
+ALTER TABLE activity DROP COLUMN text_tsv;
+ALTER TABLE activity ADD COLUMN text_tsv tsvector GENERATED ALWAYS AS
+    (to_tsvector('simple', maestro_fold(regexp_replace(text, '[[:space:][:punct:][:cntrl:]]+', ' ', 'g')))) STORED;
+CREATE INDEX activity_text ON activity USING GIN (text_tsv);
+"#,
+];
 
 /// The oldest PostgreSQL the schema supports (`server_version_num`).
 pub const MIN_SERVER_VERSION: i64 = 150_000;
@@ -696,5 +731,30 @@ mod tests {
         assert_eq!(search("fix flaky").await, vec![2]);
         assert_eq!(search("cargo test").await, Vec::<i64>::new());
         assert_eq!(search("nothing").await, Vec::<i64>::new());
+        // Accents are folded on both sides (migration 2).
+        c.batch_execute(
+            "INSERT INTO activity (seq, session_id, event, tool_name, status, text) VALUES
+                 (4, 's1', 'UserPromptSubmit', NULL, 'info', 'Le café déjà servi à Zürich')",
+        )
+        .await
+        .expect("accented activity");
+        let folded = |q: &'static str| {
+            let c = &c;
+            async move {
+                c.query(
+                    "SELECT seq FROM activity \
+                     WHERE text_tsv @@ plainto_tsquery('simple', maestro_fold($1)) ORDER BY seq",
+                    &[&q],
+                )
+                .await
+                .expect("search")
+                .iter()
+                .map(|r| r.get::<_, i64>(0))
+                .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(folded("cafe deja").await, vec![4]);
+        assert_eq!(folded("CAFÉ").await, vec![4]);
+        assert_eq!(folded("zurich").await, vec![4]);
     }
 }

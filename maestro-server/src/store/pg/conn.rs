@@ -40,6 +40,8 @@ type StatementShape = (Arc<str>, Vec<u8>);
 pub struct PgShared {
     /// The connection pool.
     pub pool: Pool,
+    /// The connection settings and TLS (for the writer's connection, outside the pool).
+    target: (tokio_postgres::Config, super::tls::Connector),
     /// The runtime the connections' I/O runs on.
     pub handle: Handle,
     /// Parameter types that prepare, by statement and kinds of the values bound.
@@ -49,10 +51,17 @@ pub struct PgShared {
 }
 
 impl PgShared {
-    /// Shares `pool`, whose connections' I/O runs on `handle`.
-    pub fn new(pool: Pool, handle: Handle) -> Arc<PgShared> {
+    /// Shares `pool` (made from `config` and `tls`), whose connections' I/O runs on
+    /// `handle`.
+    pub fn new(
+        pool: Pool,
+        config: tokio_postgres::Config,
+        tls: super::tls::Connector,
+        handle: Handle,
+    ) -> Arc<PgShared> {
         Arc::new(PgShared {
             pool,
+            target: (config, tls),
             handle,
             types: Mutex::default(),
             texts: Mutex::default(),
@@ -64,7 +73,36 @@ impl PgShared {
         let client = self.handle.block_on(self.pool.get()).map_err(pool_error)?;
         Ok(PgDb {
             shared: Arc::clone(self),
-            client,
+            link: Link::Pooled(client),
+            in_tx: Cell::new(false),
+            deferred: RefCell::default(),
+        })
+    }
+
+    /// A connection of its own for the calling thread (the writer's), outside the pool: its
+    /// I/O runs on a current-thread runtime of that thread, inside each call, so a round trip
+    /// wakes no other thread of this process (see ARCHITECTURE.md, "Team mode").
+    pub fn connect_own(self: &Arc<Self>) -> DbResult<PgDb> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DbError::Pool(format!("cannot start the writer's runtime: {e}")))?;
+        let (config, tls) = &self.target;
+        let (client, connection) = rt
+            .block_on(config.connect(tls.clone()))
+            .map_err(DbError::Postgres)?;
+        rt.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "the writer's PostgreSQL connection ended");
+            }
+        });
+        Ok(PgDb {
+            shared: Arc::clone(self),
+            link: Link::Own {
+                client,
+                rt,
+                prepared: RefCell::default(),
+            },
             in_tx: Cell::new(false),
             deferred: RefCell::default(),
         })
@@ -90,13 +128,29 @@ struct Deferred {
     params: Vec<Val<'static>>,
 }
 
-/// One pooled connection.
+/// One connection: pooled, or the writer's own.
 pub struct PgDb {
     shared: Arc<PgShared>,
-    client: Object,
+    link: Link,
     in_tx: Cell<bool>,
     /// Statements whose results nobody needs, sent with the next one that is waited for.
     deferred: RefCell<Vec<Deferred>>,
+}
+
+/// A statement's PostgreSQL text and its parameter types.
+type Prepared = (Arc<str>, Vec<Type>);
+
+/// How a [`PgDb`] reaches the server.
+enum Link {
+    /// A pooled connection; its I/O runs on the store's runtime.
+    Pooled(Object),
+    /// A connection of its own, driven by a current-thread runtime inside each call, with
+    /// its prepared statements.
+    Own {
+        client: tokio_postgres::Client,
+        rt: tokio::runtime::Runtime,
+        prepared: RefCell<HashMap<Prepared, Statement>>,
+    },
 }
 
 fn owned(v: &Val<'_>) -> Val<'static> {
@@ -139,14 +193,44 @@ fn type_trouble(e: &tokio_postgres::Error) -> bool {
 }
 
 impl PgDb {
-    /// Runs `f` on the runtime, blocking this thread until it is done.
-    fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        self.shared.handle.block_on(f)
+    /// Runs `f` on the connection's runtime, blocking this thread until it is done.
+    pub(super) fn block<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        match &self.link {
+            Link::Pooled(_) => self.shared.handle.block_on(f),
+            Link::Own { rt, .. } => rt.block_on(f),
+        }
     }
 
     /// The client (for the writer's own statements).
-    pub(super) fn client(&self) -> &Object {
-        &self.client
+    pub(super) fn client(&self) -> &tokio_postgres::Client {
+        match &self.link {
+            Link::Pooled(o) => o,
+            Link::Own { client, .. } => client,
+        }
+    }
+
+    /// The statement `text` prepared with `types` (once per connection).
+    fn prepared(&self, text: &Arc<str>, types: &[Type]) -> DbResult<Statement> {
+        match &self.link {
+            Link::Pooled(o) => self
+                .block(o.prepare_typed_cached(text, types))
+                .map_err(DbError::Postgres),
+            Link::Own {
+                client,
+                rt,
+                prepared,
+            } => {
+                let key = (Arc::clone(text), types.to_vec());
+                if let Some(st) = prepared.borrow().get(&key) {
+                    return Ok(st.clone());
+                }
+                let st = rt
+                    .block_on(client.prepare_typed(text, types))
+                    .map_err(DbError::Postgres)?;
+                prepared.borrow_mut().insert(key, st.clone());
+                Ok(st)
+            }
+        }
     }
 
     /// Records whether a transaction is open (the writer's BEGIN and COMMIT).
@@ -156,7 +240,7 @@ impl PgDb {
 
     /// Whether the connection to the server is gone.
     pub(super) fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.client().is_closed()
     }
 
     fn statement(&self, sql: &str, params: &[Val<'_>]) -> DbResult<Statement> {
@@ -184,8 +268,7 @@ impl PgDb {
                 types
             }
         };
-        self.block(self.client.prepare_typed_cached(&text, &types))
-            .map_err(DbError::Postgres)
+        self.prepared(&text, &types)
     }
 
     /// Finds parameter types that prepare, on a spare connection: first the values' own
@@ -194,14 +277,24 @@ impl PgDb {
     /// server picks the types of the non-NULL values.
     fn learn_types(&self, text: &str, kinds: &[u8]) -> DbResult<Vec<Type>> {
         const NULL_TYPES: [Type; 3] = [Type::TEXT, Type::INT8, Type::FLOAT8];
-        let spare = self.block(self.shared.pool.get()).map_err(pool_error)?;
+        // On the store's runtime, whatever this connection's: a pooled connection's I/O task
+        // must live there (created on the writer's runtime, it would stall between calls).
+        let spare = self
+            .shared
+            .handle
+            .block_on(self.shared.pool.get())
+            .map_err(pool_error)?;
         let mut types: Vec<Type> = kinds.iter().map(|k| type_of(*k, &Type::UNKNOWN)).collect();
         // NULL parameters given a type, and which of NULL_TYPES each has now.
         let mut tried: HashMap<usize, usize> = HashMap::new();
         let mut last: Option<usize> = None;
         let mut values_untyped = false;
         for _ in 0..(4 * kinds.len() + 2) {
-            let e = match self.block(spare.prepare_typed(text, &types)) {
+            let e = match self
+                .shared
+                .handle
+                .block_on(spare.prepare_typed(text, &types))
+            {
                 Ok(_) => return Ok(types),
                 Err(e) => e,
             };
@@ -270,7 +363,7 @@ impl PgDb {
         let sent = queued
             .iter()
             .zip(&args)
-            .map(|(d, a)| self.client.execute(&d.statement, a));
+            .map(|(d, a)| self.client().execute(&d.statement, a));
         let (earlier, last) = self.block(futures_util::future::join(
             futures_util::future::join_all(sent),
             last,
@@ -299,7 +392,7 @@ impl Db for PgDb {
     fn exec(&self, sql: &str, params: &[Val<'_>]) -> DbResult<usize> {
         let st = self.statement(sql, params)?;
         let args = Self::args(params);
-        let n = self.with_deferred(self.client.execute(&st, &args))?;
+        let n = self.with_deferred(self.client().execute(&st, &args))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
@@ -338,7 +431,7 @@ impl Db for PgDb {
     ) -> DbResult<()> {
         let st = self.statement(sql, params)?;
         let args = Self::args(params);
-        let rows = self.with_deferred(self.client.query(&st, &args))?;
+        let rows = self.with_deferred(self.client().query(&st, &args))?;
         for r in &rows {
             if !f(&Row::Postgres(r))? {
                 break;
@@ -348,16 +441,16 @@ impl Db for PgDb {
     }
 
     fn batch(&self, sql: &str) -> DbResult<()> {
-        self.with_deferred(self.client.batch_execute(sql))
+        self.with_deferred(self.client().batch_execute(sql))
     }
 
     fn last_insert_id(&self) -> DbResult<i64> {
-        let row = self.with_deferred(self.client.query_one("SELECT lastval()", &[]))?;
+        let row = self.with_deferred(self.client().query_one("SELECT lastval()", &[]))?;
         row.try_get(0).map_err(DbError::Postgres)
     }
 
     fn in_transaction(&self) -> bool {
-        self.in_tx.get() && !self.client.is_closed()
+        self.in_tx.get() && !self.client().is_closed()
     }
 }
 

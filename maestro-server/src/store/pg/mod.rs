@@ -73,7 +73,12 @@ pub async fn connect(url: &str) -> anyhow::Result<Connected> {
         .build()
         .context("building the PostgreSQL pool")?;
     Ok(Connected {
-        db: conn::PgShared::new(pool, tokio::runtime::Handle::current()),
+        db: conn::PgShared::new(
+            pool,
+            config.clone(),
+            tls.clone(),
+            tokio::runtime::Handle::current(),
+        ),
         config,
         tls,
     })

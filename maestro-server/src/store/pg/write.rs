@@ -36,7 +36,7 @@ impl PgWriteConn {
     }
 
     fn connect(shared: &Arc<PgShared>, replica: &str) -> DbResult<PgDb> {
-        let db = shared.connect()?;
+        let db = shared.connect_own()?;
         // The default of `sessions.replica` and `approvals.replica` (an id of our own making:
         // `r_` and hex digits, nothing to quote).
         db.batch(&format!("SET maestro.replica = '{replica}'"))?;
@@ -44,9 +44,8 @@ impl PgWriteConn {
     }
 
     fn simple(&self, sql: &str) -> DbResult<Vec<SimpleQueryMessage>> {
-        self.shared
-            .handle
-            .block_on(self.db.client().simple_query(sql))
+        self.db
+            .block(self.db.client().simple_query(sql))
             .map_err(DbError::Postgres)
     }
 }

@@ -1,6 +1,9 @@
 //! Permission decisions end to end through the real `maestro-hook` binary: policy allow and
 //! deny, hold then approve or deny from the API, timeout fallback, and no self-approval.
 
+mod hook_support;
+
+use hook_support::{pre_tool_use, start_hook, Running};
 use maestro_tests::server::{TestServer, INGEST_TOKEN, OPERATOR_TOKEN};
 use maestro_tests::{bin_path, wait_for};
 use serde_json::{json, Value};
@@ -10,52 +13,8 @@ use std::time::Duration;
 
 const POLICY: &str = maestro_tests::HOLD_DEPLOYS_POLICY;
 
-struct Hook {
-    child: std::process::Child,
-    _spool: tempfile::TempDir,
-}
-
-/// Starts `maestro-hook <sub>` with `payload` on stdin.
-fn run_hook(server: &TestServer, sub: &str, payload: &Value) -> Hook {
-    let spool = tempfile::tempdir().expect("spool");
-    let mut cmd = Command::new(bin_path("maestro-hook"));
-    cmd.arg(sub)
-        .env("MAESTRO_SPOOL_DIR", spool.path())
-        .env("MAESTRO_HOOK_CONFIG", spool.path().join("none.env"))
-        // These tests check what the server does with each event as it arrives, right after
-        // the hook exits: the direct path. Spool-first delivery only makes observe-only
-        // events arrive a few milliseconds later (`hook_spool_first.rs`, `real_claude*.rs`).
-        .env("MAESTRO_HOOK_DELIVERY", "direct")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in server.hook_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn hook");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(format!("{payload}\n").as_bytes())
-        .expect("write stdin");
-    drop(stdin);
-    Hook {
-        child,
-        _spool: spool,
-    }
-}
-
-fn finish(hook: Hook) -> (i32, String) {
-    let out = hook.child.wait_with_output().expect("hook exits");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).expect("utf8"),
-    )
-}
-
-fn pre_tool_use(session: &str, command: &str) -> Value {
-    json!({"session_id": session, "hook_event_name": "PreToolUse", "cwd": "/tmp/proj",
-        "tool_name": "Bash", "tool_input": {"command": command},
-        "tool_use_id": format!("toolu_{}", uuid::Uuid::now_v7().simple())})
+fn finish(hook: Running) -> (i32, String) {
+    hook.finish()
 }
 
 fn pending(server: &TestServer) -> Value {
@@ -78,7 +37,7 @@ fn policy_server(extra: &[(&str, &str)]) -> (TestServer, tempfile::TempDir) {
 #[test]
 fn the_policy_allows_and_denies_through_the_hook() {
     let (server, _dir) = policy_server(&[]);
-    let (code, out) = finish(run_hook(
+    let (code, out) = finish(start_hook(
         &server,
         "pre-tool-use",
         &pre_tool_use("pol-1", "ls"),
@@ -91,7 +50,7 @@ fn the_policy_allows_and_denies_through_the_hook() {
     );
     assert_eq!(v["hookSpecificOutput"]["hookEventName"], "PreToolUse");
 
-    let (code, out) = finish(run_hook(
+    let (code, out) = finish(start_hook(
         &server,
         "pre-tool-use",
         &pre_tool_use("pol-1", "bash -c 'rm -rf ~'"),
@@ -106,7 +65,7 @@ fn the_policy_allows_and_denies_through_the_hook() {
         .as_str()
         .is_some_and(|r| r.contains("Maestro policy")));
     // Ask: no opinion, nothing printed.
-    let (code, out) = finish(run_hook(
+    let (code, out) = finish(start_hook(
         &server,
         "pre-tool-use",
         &pre_tool_use("pol-1", "npm test"),
@@ -135,7 +94,7 @@ fn the_policy_allows_and_denies_through_the_hook() {
 fn hold_then_approve_or_deny_from_the_api() {
     let (server, _dir) = policy_server(&[]);
     for (decision, expected) in [("approve", "allow"), ("deny", "deny")] {
-        let hook = run_hook(
+        let hook = start_hook(
             &server,
             "pre-tool-use",
             &pre_tool_use("hold-1", "deploy prod"),
@@ -213,7 +172,7 @@ fn hold_then_approve_or_deny_from_the_api() {
 fn an_unanswered_hold_times_out_to_claude_codes_own_prompt() {
     let (server, _dir) = policy_server(&[("MAESTRO_HOLD_TIMEOUT_MS", "300")]);
     let pre = pre_tool_use("hold-2", "deploy staging");
-    let (code, out) = finish(run_hook(&server, "pre-tool-use", &pre));
+    let (code, out) = finish(start_hook(&server, "pre-tool-use", &pre));
     assert_eq!(
         (code, out.as_str()),
         (0, ""),
@@ -246,7 +205,7 @@ fn an_unanswered_hold_times_out_to_claude_codes_own_prompt() {
     );
     assert_eq!(status, 409, "{body}");
     // "Yes" at the terminal: the tool runs, its PostToolUse settles both.
-    let (code, _) = finish(run_hook(&server, "post-tool-use", &post_tool_use(&pre)));
+    let (code, _) = finish(start_hook(&server, "post-tool-use", &post_tool_use(&pre)));
     assert_eq!(code, 0);
     let a = server.get(&format!("/api/approvals/{}", a["id"].as_str().expect("id")));
     assert_eq!(a["status"], "terminal_allowed", "{a}");
@@ -288,9 +247,9 @@ fn timeline_summaries(server: &TestServer, sid: &str) -> Vec<String> {
 fn a_yes_in_the_terminal_resolves_the_held_request_within_one_event() {
     let server = TestServer::start();
     let pre = pre_tool_use("term-yes", "npm test");
-    let (code, out) = finish(run_hook(&server, "pre-tool-use", &pre));
+    let (code, out) = finish(start_hook(&server, "pre-tool-use", &pre));
     assert_eq!((code, out.as_str()), (0, ""), "ask: Claude Code's own flow");
-    let held = run_hook(&server, "permission-request", &permission_request(&pre));
+    let held = start_hook(&server, "permission-request", &permission_request(&pre));
     let approval = pending(&server);
     let id = approval["id"].as_str().expect("id").to_string();
     let sid = approval["session_id"].as_str().expect("sid").to_string();
@@ -299,7 +258,7 @@ fn a_yes_in_the_terminal_resolves_the_held_request_within_one_event() {
         "blocked"
     );
 
-    let (code, _) = finish(run_hook(&server, "post-tool-use", &post_tool_use(&pre)));
+    let (code, _) = finish(start_hook(&server, "post-tool-use", &post_tool_use(&pre)));
     assert_eq!(code, 0);
     // Resolved by that one event.
     let a = server.get(&format!("/api/approvals/{id}"));
@@ -343,9 +302,9 @@ fn a_yes_in_the_terminal_resolves_the_held_request_within_one_event() {
 fn a_no_in_the_terminal_kills_the_held_hook_and_the_call_did_not_run() {
     let server = TestServer::start();
     let pre = pre_tool_use("term-no", "npm test");
-    let (code, _) = finish(run_hook(&server, "pre-tool-use", &pre));
+    let (code, _) = finish(start_hook(&server, "pre-tool-use", &pre));
     assert_eq!(code, 0);
-    let mut held = run_hook(&server, "permission-request", &permission_request(&pre));
+    let mut held = start_hook(&server, "permission-request", &permission_request(&pre));
     let approval = pending(&server);
     let id = approval["id"].as_str().expect("id").to_string();
     let sid = approval["session_id"].as_str().expect("sid").to_string();
@@ -392,7 +351,7 @@ fn a_no_in_the_terminal_kills_the_held_hook_and_the_call_did_not_run() {
 fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
     let (server, _dir) = policy_server(&[("MAESTRO_WATCH_INTERVAL_MS", "100")]);
     let pre = pre_tool_use("victim", "deploy prod");
-    let held = run_hook(&server, "pre-tool-use", &pre);
+    let held = start_hook(&server, "pre-tool-use", &pre);
     let approval = pending(&server);
     let id = approval["id"].as_str().expect("id").to_string();
     let forged = |event: &str, payload: Value| {
@@ -463,10 +422,10 @@ fn a_forged_event_cannot_resolve_or_cancel_another_sessions_approval() {
     // of its session ends it: see the forged events above.)
     let request = json!({"session_id": "victim-2", "hook_event_name": "PermissionRequest",
         "cwd": "/tmp/proj", "tool_name": "Bash", "tool_input": {"command": "deploy staging"}});
-    let held = run_hook(&server, "permission-request", &request);
+    let held = start_hook(&server, "permission-request", &request);
     let approval = pending(&server);
     let id = approval["id"].as_str().expect("id").to_string();
-    let (code, _) = finish(run_hook(
+    let (code, _) = finish(start_hook(
         &server,
         "session-end",
         &json!({"session_id": "victim-2", "hook_event_name": "SessionEnd", "reason": "other"}),
@@ -586,7 +545,7 @@ fn a_permission_request_waits_for_the_operator() {
         .expect("fixture"),
     )
     .expect("json");
-    let hook = run_hook(&server, "permission-request", &payload);
+    let hook = start_hook(&server, "permission-request", &payload);
     let approval = pending(&server);
     assert_eq!(approval["event"], "PermissionRequest");
     let (status, _) = server.post(

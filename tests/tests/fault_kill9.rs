@@ -4,13 +4,11 @@
 
 mod hook_support;
 
-use hook_support::{all_events, HookEnv};
+use hook_support::{all_events, drain, hook_load, load_payload, HookEnv};
 use maestro_tests::server::TestServer;
 use maestro_tests::wait_for;
-use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Events sent in total (bounded load).
@@ -19,20 +17,6 @@ const EVENTS: usize = 3000;
 const WORKERS: usize = 16;
 /// Target rate: one event per millisecond.
 const PERIOD: Duration = Duration::from_millis(1);
-
-fn payload(n: usize) -> Value {
-    let session = format!("kill9-{}", n % 16);
-    json!({
-        "session_id": session,
-        "transcript_path": format!("/home/dev/.claude/projects/p/{session}.jsonl"),
-        "cwd": "/home/dev/proj",
-        "hook_event_name": "PostToolUse",
-        "tool_name": "Bash",
-        "tool_input": {"command": format!("echo {n}")},
-        "tool_response": {"stdout": format!("{n}\n"), "stderr": "", "interrupted": false},
-        "tool_use_id": format!("toolu_kill9_{n:05}"),
-    })
-}
 
 #[test]
 fn kill9_under_hook_load_loses_and_duplicates_nothing() {
@@ -43,55 +27,31 @@ fn kill9_under_hook_load_loses_and_duplicates_nothing() {
     hook.set("MAESTRO_TIMEOUT_MS", "2000");
     hook.set("MAESTRO_DRAIN_GIVE_UP_SECS", "30");
 
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let start = Instant::now();
     let mut killed_at = 0;
     let mut restarted_at = 0;
-    std::thread::scope(|s| {
-        for _ in 0..WORKERS {
-            s.spawn(|| loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= EVENTS {
-                    return;
-                }
-                // Pace to ~1,000 events/s overall.
-                let due = start + PERIOD * n as u32;
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let run = hook.send(&payload(n));
-                if run.status.code() != Some(0) || !run.stdout.is_empty() {
-                    failures.lock().expect("lock").push(format!(
-                        "#{n}: exit {:?}, stdout {:?}, stderr {}",
-                        run.status,
-                        run.out(),
-                        run.stderr
-                    ));
-                }
-                done.fetch_add(1, Ordering::Relaxed);
+    // ~1,000 events/s overall; the server is killed a third of the way in, restarted at the
+    // half.
+    hook_load(
+        &hook,
+        EVENTS,
+        WORKERS,
+        PERIOD,
+        |n| load_payload("kill9", n, 16),
+        |done| {
+            wait_for("a third of the load", Duration::from_secs(300), || {
+                (done.load(Ordering::Relaxed) >= EVENTS / 3).then_some(())
             });
-        }
-        // Kill the server a third of the way in, restart it at the half.
-        wait_for("a third of the load", Duration::from_secs(300), || {
-            (done.load(Ordering::Relaxed) >= EVENTS / 3).then_some(())
-        });
-        killed_at = done.load(Ordering::Relaxed);
-        server.kill9();
-        wait_for("half of the load", Duration::from_secs(300), || {
-            (done.load(Ordering::Relaxed) >= EVENTS / 2).then_some(())
-        });
-        restarted_at = done.load(Ordering::Relaxed);
-        server.restart();
-    });
-    let elapsed = start.elapsed();
-    let failures = failures.into_inner().expect("lock");
-    assert!(
-        failures.is_empty(),
-        "every hook call exits 0 with an empty stdout:\n{}",
-        failures.join("\n")
+            killed_at = done.load(Ordering::Relaxed);
+            server.kill9();
+            wait_for("half of the load", Duration::from_secs(300), || {
+                (done.load(Ordering::Relaxed) >= EVENTS / 2).then_some(())
+            });
+            restarted_at = done.load(Ordering::Relaxed);
+            server.restart();
+        },
     );
+    let elapsed = start.elapsed();
     let spooled_after_load = hook.spooled().len();
     eprintln!(
         "{EVENTS} hook calls in {elapsed:?} ({:.0}/s); killed after {killed_at}, restarted \
@@ -103,14 +63,8 @@ fn kill9_under_hook_load_loses_and_duplicates_nothing() {
         "events sent while the server was down went somewhere"
     );
 
-    // Deliver what was spooled (a detached drainer may be doing it already: the file lock
-    // makes them take turns).
-    wait_for("the spool to drain", Duration::from_secs(180), || {
-        let flush = hook.flush();
-        assert_eq!(flush.status.code(), Some(0), "flush: {}", flush.stderr);
-        hook.spooled().is_empty().then_some(())
-    });
-    assert!(hook.quarantined().is_empty(), "nothing quarantined");
+    // Deliver what was spooled.
+    drain(&hook);
 
     let events = all_events(&server);
     let mut per_call: HashMap<String, usize> = HashMap::new();

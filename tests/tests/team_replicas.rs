@@ -9,18 +9,21 @@
 mod hook_support;
 
 use futures_util::{SinkExt, StreamExt};
-use hook_support::{all_events, HookEnv};
+use hook_support::{
+    all_events, drain, hook_load, load_payload, pre_tool_use, start_hook, HookEnv, Running,
+};
 use maestro_tests::envelopes::envelope;
 use maestro_tests::server::TestServer;
-use maestro_tests::{bin_path, wait_for, ws};
+use maestro_tests::{wait_for, ws};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
+
+/// Hook calls are paced to ~500/s so the faults land in the middle of the load.
+const LOAD_PERIOD: Duration = Duration::from_millis(2);
 
 /// Bound on waits for the feed to reach every client.
 const FEED_BOUND: Duration = Duration::from_secs(120);
@@ -490,37 +493,8 @@ fn a_client_resuming_on_another_replica_misses_nothing() {
 }
 
 /// A real `maestro-hook pre-tool-use` pointed at one replica only.
-struct HeldHook {
-    child: std::process::Child,
-    _spool: tempfile::TempDir,
-}
-
-fn hold_hook(server: &TestServer, session: &str, command: &str) -> HeldHook {
-    let spool = tempfile::tempdir().expect("spool");
-    let payload = json!({"session_id": session, "hook_event_name": "PreToolUse",
-        "cwd": "/tmp/proj", "tool_name": "Bash", "tool_input": {"command": command},
-        "tool_use_id": format!("toolu_{}", uuid::Uuid::now_v7().simple())});
-    let mut cmd = Command::new(bin_path("maestro-hook"));
-    cmd.arg("pre-tool-use")
-        .env("MAESTRO_SPOOL_DIR", spool.path())
-        .env("MAESTRO_HOOK_CONFIG", spool.path().join("none.env"))
-        .env("MAESTRO_HOOK_DELIVERY", "direct")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in server.hook_env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn hook");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(format!("{payload}\n").as_bytes())
-        .expect("write stdin");
-    drop(stdin);
-    HeldHook {
-        child,
-        _spool: spool,
-    }
+fn hold_hook(server: &TestServer, session: &str, command: &str) -> Running {
+    start_hook(server, "pre-tool-use", &pre_tool_use(session, command))
 }
 
 /// A hook held on replica A (its webhook request waiting for a human) is released when an
@@ -650,79 +624,6 @@ fn a_dead_replicas_held_approval_is_released_by_another() {
     assert_ne!(sess["state"], "blocked", "{sess}");
 }
 
-/// The payload of hook call `n` of a load test.
-fn load_payload(tag: &str, n: usize) -> Value {
-    let session = format!("{tag}-{}", n % 8);
-    json!({
-        "session_id": session,
-        "transcript_path": format!("/home/dev/.claude/projects/p/{session}.jsonl"),
-        "cwd": "/home/dev/proj",
-        "hook_event_name": "PostToolUse",
-        "tool_name": "Bash",
-        "tool_input": {"command": format!("echo {n}")},
-        "tool_response": {"stdout": format!("{n}\n"), "stderr": "", "interrupted": false},
-        "tool_use_id": format!("toolu_{tag}_{n:05}"),
-    })
-}
-
-/// Runs `events` hook calls from `workers` threads, calling `during(done)` on this thread
-/// meanwhile; asserts every call exits 0 silently.
-fn hook_load(
-    hook: &HookEnv,
-    tag: &str,
-    events: usize,
-    workers: usize,
-    during: impl FnOnce(&AtomicUsize),
-) {
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= events {
-                    return;
-                }
-                // Paced to ~500 calls/s so the faults land in the middle of the load.
-                let due = start + Duration::from_millis(2) * n as u32;
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let run = hook.send(&load_payload(tag, n));
-                if run.status.code() != Some(0) || !run.stdout.is_empty() {
-                    failures.lock().expect("lock").push(format!(
-                        "#{n}: exit {:?}, stdout {:?}, stderr {}",
-                        run.status,
-                        run.out(),
-                        run.stderr
-                    ));
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-            });
-        }
-        during(&done);
-    });
-    let failures = failures.into_inner().expect("lock");
-    assert!(
-        failures.is_empty(),
-        "every hook call exits 0 with an empty stdout:\n{}",
-        failures.join("\n")
-    );
-    eprintln!("{events} hook calls in {:?}", start.elapsed());
-}
-
-/// Flushes the hook's spool until it is empty (a detached drainer may be at it too).
-fn drain(hook: &HookEnv) {
-    wait_for("the spool to drain", Duration::from_secs(240), || {
-        let flush = hook.flush();
-        assert_eq!(flush.status.code(), Some(0), "flush: {}", flush.stderr);
-        hook.spooled().is_empty().then_some(())
-    });
-    assert!(hook.quarantined().is_empty(), "nothing quarantined");
-}
-
 /// Asserts `server` stored each of the `events` calls of `tag` exactly once, and nothing
 /// else of `tag`; returns the stored event ids.
 fn assert_stored_once(server: &TestServer, tag: &str, events: usize) -> BTreeSet<String> {
@@ -768,18 +669,25 @@ fn kill9_of_a_replica_under_load_loses_and_duplicates_nothing() {
     let (mut killed_at, mut restarted_at) = (0, 0);
     {
         let a = &mut servers[0];
-        hook_load(&hook, "k9", EVENTS, 12, |done| {
-            wait_for("a third of the load", Duration::from_secs(600), || {
-                (done.load(Ordering::Relaxed) >= EVENTS / 3).then_some(())
-            });
-            killed_at = done.load(Ordering::Relaxed);
-            a.kill9();
-            wait_for("two thirds of the load", Duration::from_secs(600), || {
-                (done.load(Ordering::Relaxed) >= 2 * EVENTS / 3).then_some(())
-            });
-            restarted_at = done.load(Ordering::Relaxed);
-            a.restart();
-        });
+        hook_load(
+            &hook,
+            EVENTS,
+            12,
+            LOAD_PERIOD,
+            |n| load_payload("k9", n, 8),
+            |done| {
+                wait_for("a third of the load", Duration::from_secs(600), || {
+                    (done.load(Ordering::Relaxed) >= EVENTS / 3).then_some(())
+                });
+                killed_at = done.load(Ordering::Relaxed);
+                a.kill9();
+                wait_for("two thirds of the load", Duration::from_secs(600), || {
+                    (done.load(Ordering::Relaxed) >= 2 * EVENTS / 3).then_some(())
+                });
+                restarted_at = done.load(Ordering::Relaxed);
+                a.restart();
+            },
+        );
     }
     eprintln!(
         "replica A killed after {killed_at} calls, restarted after {restarted_at}; {} spooled",
@@ -837,18 +745,25 @@ fn a_postgresql_restart_under_load_is_survived() {
     hook.set("MAESTRO_DRAIN_GIVE_UP_SECS", "60");
 
     let (mut killed_at, mut restarted_at) = (0, 0);
-    hook_load(&hook, "pgr", EVENTS, 12, |done| {
-        wait_for("a third of the load", Duration::from_secs(600), || {
-            (done.load(Ordering::Relaxed) >= EVENTS / 3).then_some(())
-        });
-        killed_at = done.load(Ordering::Relaxed);
-        pg.kill();
-        wait_for("half of the load", Duration::from_secs(600), || {
-            (done.load(Ordering::Relaxed) >= EVENTS / 2).then_some(())
-        });
-        restarted_at = done.load(Ordering::Relaxed);
-        pg.start_again().expect("PostgreSQL starts again");
-    });
+    hook_load(
+        &hook,
+        EVENTS,
+        12,
+        LOAD_PERIOD,
+        |n| load_payload("pgr", n, 8),
+        |done| {
+            wait_for("a third of the load", Duration::from_secs(600), || {
+                (done.load(Ordering::Relaxed) >= EVENTS / 3).then_some(())
+            });
+            killed_at = done.load(Ordering::Relaxed);
+            pg.kill();
+            wait_for("half of the load", Duration::from_secs(600), || {
+                (done.load(Ordering::Relaxed) >= EVENTS / 2).then_some(())
+            });
+            restarted_at = done.load(Ordering::Relaxed);
+            pg.start_again().expect("PostgreSQL starts again");
+        },
+    );
     eprintln!(
         "PostgreSQL killed after {killed_at} calls, started again after {restarted_at}; {} \
          spooled",

@@ -66,6 +66,10 @@ pub enum RequestKind {
         /// Whether `<block>yes</block>` was answered.
         blocked: bool,
     },
+    /// A `maestro-hook` delivery (its user agent): a drainer left by an earlier test still
+    /// delivering to its server's port, which the OS has since given to this fake. Not the
+    /// CLI's; answered 404 like [`RequestKind::Other`].
+    Stray,
     /// Anything else (answered 404).
     Other,
 }
@@ -247,6 +251,13 @@ async fn handle(
         messages(&shared, &mut rec)
     } else {
         rec.status = 404;
+        if rec
+            .headers
+            .get("user-agent")
+            .is_some_and(|a| a.starts_with("maestro-hook/"))
+        {
+            rec.kind = RequestKind::Stray;
+        }
         (
             StatusCode::NOT_FOUND,
             axum::Json(error_body("not_found_error", "fake api: unknown route")),

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use maestro_tests::server::{TestServer, INGEST_TOKEN};
-use maestro_tests::{bin_path, fixture};
+use maestro_tests::{bin_path, fixture, wait_for};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -319,4 +319,136 @@ pub fn tool_event(session: &str, n: usize) -> Value {
         "tool_use_id": format!("toolu_{session}_{n:04}"),
         "duration_ms": 3
     })
+}
+
+/// A `maestro-hook` process started on one payload and left running (a held decision), on
+/// the direct delivery path, with a spool of its own.
+pub struct Running {
+    /// The process.
+    pub child: std::process::Child,
+    _spool: tempfile::TempDir,
+}
+
+impl Running {
+    /// Waits for the hook to exit: (exit code, stdout).
+    pub fn finish(self) -> (i32, String) {
+        let out = self.child.wait_with_output().expect("hook exits");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).expect("utf8"),
+        )
+    }
+}
+
+/// Starts `maestro-hook <sub>` for `server` with `payload` on stdin.
+pub fn start_hook(server: &TestServer, sub: &str, payload: &Value) -> Running {
+    let spool = tempfile::tempdir().expect("spool");
+    let mut cmd = Command::new(bin_path("maestro-hook"));
+    cmd.arg(sub)
+        .env("MAESTRO_SPOOL_DIR", spool.path())
+        .env("MAESTRO_HOOK_CONFIG", spool.path().join("none.env"))
+        // These tests check what the server does with each event as it arrives, right after
+        // the hook exits: the direct path. Spool-first delivery only makes observe-only
+        // events arrive a few milliseconds later (`hook_spool_first.rs`, `real_claude*.rs`).
+        .env("MAESTRO_HOOK_DELIVERY", "direct")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in server.hook_env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn hook");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{payload}\n").as_bytes())
+        .expect("write stdin");
+    drop(stdin);
+    Running {
+        child,
+        _spool: spool,
+    }
+}
+
+/// A PreToolUse payload of a Bash `command` in `session`, with a fresh tool use id.
+pub fn pre_tool_use(session: &str, command: &str) -> Value {
+    json!({"session_id": session, "hook_event_name": "PreToolUse", "cwd": "/tmp/proj",
+        "tool_name": "Bash", "tool_input": {"command": command},
+        "tool_use_id": format!("toolu_{}", uuid::Uuid::now_v7().simple())})
+}
+
+/// The PostToolUse payload of hook call `n` of a load test tagged `tag`, in one of
+/// `sessions` sessions.
+pub fn load_payload(tag: &str, n: usize, sessions: usize) -> Value {
+    let session = format!("{tag}-{}", n % sessions);
+    json!({
+        "session_id": session,
+        "transcript_path": format!("/home/dev/.claude/projects/p/{session}.jsonl"),
+        "cwd": "/home/dev/proj",
+        "hook_event_name": "PostToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": format!("echo {n}")},
+        "tool_response": {"stdout": format!("{n}\n"), "stderr": "", "interrupted": false},
+        "tool_use_id": format!("toolu_{tag}_{n:05}"),
+    })
+}
+
+/// Runs `events` hook calls with `payload(n)` from `workers` threads, call `n` due at
+/// `period * n`, calling `during(done)` on this thread meanwhile; asserts every call exits 0
+/// silently.
+pub fn hook_load(
+    hook: &HookEnv,
+    events: usize,
+    workers: usize,
+    period: Duration,
+    payload: impl Fn(usize) -> Value + Sync,
+    during: impl FnOnce(&std::sync::atomic::AtomicUsize),
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failures: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= events {
+                    return;
+                }
+                let due = start + period * n as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let run = hook.send(&payload(n));
+                if run.status.code() != Some(0) || !run.stdout.is_empty() {
+                    failures.lock().expect("lock").push(format!(
+                        "#{n}: exit {:?}, stdout {:?}, stderr {}",
+                        run.status,
+                        run.out(),
+                        run.stderr
+                    ));
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        during(&done);
+    });
+    let failures = failures.into_inner().expect("lock");
+    assert!(
+        failures.is_empty(),
+        "every hook call exits 0 with an empty stdout:\n{}",
+        failures.join("\n")
+    );
+    eprintln!("{events} hook calls in {:?}", start.elapsed());
+}
+
+/// Flushes the hook's spool until it is empty (a detached drainer may be at it too: the file
+/// lock makes them take turns); asserts nothing was quarantined.
+pub fn drain(hook: &HookEnv) {
+    wait_for("the spool to drain", Duration::from_secs(240), || {
+        let flush = hook.flush();
+        assert_eq!(flush.status.code(), Some(0), "flush: {}", flush.stderr);
+        hook.spooled().is_empty().then_some(())
+    });
+    assert!(hook.quarantined().is_empty(), "nothing quarantined");
 }

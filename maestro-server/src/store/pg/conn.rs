@@ -346,10 +346,10 @@ impl PgDb {
         params.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
     }
 
-    /// Runs `last` after the deferred statements, all sent at once (tokio-postgres pipelines
-    /// requests made before their answers are awaited; each is sent when first polled, and
-    /// `join` polls in order). The first error wins: after it, PostgreSQL refuses the rest
-    /// of the transaction.
+    /// Runs `last` after the deferred statements, all sent at once: tokio-postgres sends a
+    /// request when its future is first polled and pipelines requests made before their
+    /// answers are awaited, and [`in_order`] polls the futures in queue order, `last` last.
+    /// The first error wins: after it, PostgreSQL refuses the rest of the transaction.
     fn with_deferred<T, F>(&self, last: F) -> DbResult<T>
     where
         F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
@@ -364,15 +364,53 @@ impl PgDb {
             .iter()
             .zip(&args)
             .map(|(d, a)| self.client().execute(&d.statement, a));
-        let (earlier, last) = self.block(futures_util::future::join(
-            futures_util::future::join_all(sent),
-            last,
-        ));
+        let (earlier, last) = self.block(in_order(sent, last));
         for r in earlier {
             r.map_err(DbError::Postgres)?;
         }
         last.map_err(DbError::Postgres)
     }
+}
+
+/// Awaits `first` and then `last`, polling every unfinished one in order on each wake-up (so
+/// each is first polled in order, whatever their number: `join_all` stops guaranteeing that
+/// beyond a few dozen).
+async fn in_order<A, B>(
+    first: impl Iterator<Item = impl std::future::Future<Output = A>>,
+    last: impl std::future::Future<Output = B>,
+) -> (Vec<A>, B) {
+    use std::task::Poll;
+    let mut first: Vec<_> = first.map(Box::pin).collect();
+    let mut done: Vec<Option<A>> = first.iter().map(|_| None).collect();
+    let mut last = std::pin::pin!(last);
+    let mut last_done: Option<B> = None;
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in first.iter_mut().zip(done.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if last_done.is_none() {
+            match last.as_mut().poll(cx) {
+                Poll::Ready(v) => last_done = Some(v),
+                Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    (
+        done.into_iter().flatten().collect(),
+        last_done.expect("polled to completion"),
+    )
 }
 
 impl Drop for PgDb {
@@ -523,6 +561,14 @@ mod tests {
             }
             db.exec_later("UPDATE d SET s = 'y' WHERE id = ?1", [3i64])
                 .expect("queued");
+            // Many more than a handful, each depending on the one before: run in order.
+            for i in 0..100i64 {
+                db.exec_later(
+                    "UPDATE d SET s = s || ?2 WHERE id = ?1",
+                    params![4i64, i % 10],
+                )
+                .expect("queued");
+            }
             // The read sees every write queued before it.
             let seen: String = db
                 .query_row(
@@ -531,7 +577,10 @@ mod tests {
                     |r| r.get(0),
                 )
                 .expect("read after the queued writes");
-            assert_eq!(seen, "0x,1x,2x,3y,4x");
+            let digits: String = (0..100)
+                .map(|i| char::from(b'0' + (i % 10) as u8))
+                .collect();
+            assert_eq!(seen, format!("0x,1x,2x,3y,4x{digits}"));
             // A write that fails: its error comes back from the flush, not later.
             db.exec_later(
                 "INSERT INTO d (id, s) VALUES (?1, ?2)",

@@ -24,13 +24,17 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v git >/dev/null 2>&1 || missing+=(git)    # the git probe's tests use real repositories
 command -v chattr >/dev/null 2>&1 || missing+=(e2fsprogs)
 # maestro-testpg runs initdb and postgres of version 15 or newer: Debian's
-# /usr/lib/postgresql/N/bin, else those on PATH.
+# /usr/lib/postgresql/N/bin, else those on PATH. The search tests need the unaccent extension
+# beside it (in Debian's postgresql-N package; elsewhere often a separate "contrib" package).
 pg_ok() {
-  local initdb major
+  local initdb major share
   for initdb in /usr/lib/postgresql/*/bin/initdb "$(command -v initdb 2>/dev/null || true)"; do
     [ -x "$initdb" ] || continue
     major="$("$initdb" --version 2>/dev/null | grep -oE '[0-9]+' | head -n1)"
-    [ -n "$major" ] && [ "$major" -ge 15 ] && return 0
+    [ -n "$major" ] && [ "$major" -ge 15 ] || continue
+    share="/usr/share/postgresql/$major"
+    [ -d "$share" ] || share="$("$(dirname "$initdb")/pg_config" --sharedir 2>/dev/null || true)"
+    [ -f "$share/extension/unaccent.control" ] && return 0
   done
   return 1
 }

@@ -245,15 +245,18 @@ pub fn server_command(data_dir: &Path) -> Command {
     cmd
 }
 
+/// `cmd` with the test servers' tokens and `RUST_LOG=warn`.
+pub fn with_test_tokens(cmd: &mut Command) -> &mut Command {
+    cmd.env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
+        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
+        .env("RUST_LOG", "warn")
+}
+
 /// Runs `maestro-server` with `args` and the test tokens, expecting it to refuse to start:
 /// waits (two minutes at most) for it to exit, asserts that it failed, and returns what it
 /// printed (standard output, then standard error).
 pub fn refused_start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
-    let child = Command::new(bin_path("maestro-server"))
-        .args(args)
-        .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
-        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        .env("RUST_LOG", "warn")
+    let child = with_test_tokens(Command::new(bin_path("maestro-server")).args(args))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -287,13 +290,11 @@ fn spawn(data_dir: &Path, bind: &str, env: &[(String, String)]) -> (Child, u16) 
             cmd.arg("--database-url").arg(url);
         }
     }
-    cmd.arg("--bind")
+    with_test_tokens(&mut cmd)
+        .arg("--bind")
         .arg(bind)
         .arg("--data-dir")
         .arg(data_dir)
-        .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
-        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

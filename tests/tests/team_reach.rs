@@ -7,7 +7,7 @@
 mod hook_support;
 
 use hook_support::{run_bounded, HookEnv, Run, HOOK_BOUND};
-use maestro_tests::server::{TestServer, INGEST_TOKEN, OPERATOR_TOKEN};
+use maestro_tests::server::{with_test_tokens, TestServer, INGEST_TOKEN, OPERATOR_TOKEN};
 use maestro_tests::{bin_path, wait_for};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -19,10 +19,7 @@ use std::time::Duration;
 /// `maestro-server --data-dir DIR <args>` (a subcommand next to a running server or alone).
 fn server_cli(data_dir: &Path, args: &[&str]) -> Run {
     let mut cmd = maestro_tests::server::server_command(data_dir);
-    cmd.args(args)
-        .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
-        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        .env("RUST_LOG", "warn");
+    with_test_tokens(cmd.args(args));
     run_bounded(cmd, b"", HOOK_BOUND)
 }
 
@@ -276,13 +273,10 @@ fn start_server(bind: &str, args: &[&str]) -> Server {
 fn start_server_with_env(bind: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
     let tmp = tempfile::tempdir().expect("tmp");
     let data_dir = tmp.path().join("data");
-    let mut child = maestro_tests::server::server_command(&data_dir)
+    let mut child = with_test_tokens(&mut maestro_tests::server::server_command(&data_dir))
         .args(["--bind", bind])
         .args(args)
         .envs(env.iter().copied())
-        .env("MAESTRO_INGEST_TOKEN", INGEST_TOKEN)
-        .env("MAESTRO_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

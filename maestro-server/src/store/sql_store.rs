@@ -440,8 +440,6 @@ impl SqlStore {
         );
         pg::follow::start(
             Arc::clone(&shared.db),
-            shared.config.clone(),
-            shared.tls.clone(),
             feed_tx,
             writer.durable_seq_handle(),
             wake,

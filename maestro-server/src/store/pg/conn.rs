@@ -40,8 +40,11 @@ type StatementShape = (Arc<str>, Vec<u8>);
 pub struct PgShared {
     /// The connection pool.
     pub pool: Pool,
-    /// The connection settings and TLS (for the writer's connection, outside the pool).
-    target: (tokio_postgres::Config, super::tls::Connector),
+    /// The connection settings (for the connections outside the pool: the writer's and the
+    /// LISTEN connection).
+    pub config: tokio_postgres::Config,
+    /// The TLS connector of every connection.
+    pub tls: super::tls::Connector,
     /// The runtime the connections' I/O runs on.
     pub handle: Handle,
     /// Parameter types that prepare, by statement and kinds of the values bound.
@@ -61,7 +64,8 @@ impl PgShared {
     ) -> Arc<PgShared> {
         Arc::new(PgShared {
             pool,
-            target: (config, tls),
+            config,
+            tls,
             handle,
             types: Mutex::default(),
             texts: Mutex::default(),
@@ -87,9 +91,8 @@ impl PgShared {
             .enable_all()
             .build()
             .map_err(|e| DbError::Pool(format!("cannot start the writer's runtime: {e}")))?;
-        let (config, tls) = &self.target;
         let (client, connection) = rt
-            .block_on(config.connect(tls.clone()))
+            .block_on(self.config.connect(self.tls.clone()))
             .map_err(DbError::Postgres)?;
         rt.spawn(async move {
             if let Err(e) = connection.await {
@@ -137,8 +140,8 @@ pub struct PgDb {
     deferred: RefCell<Vec<Deferred>>,
 }
 
-/// A statement's PostgreSQL text and its parameter types.
-type Prepared = (Arc<str>, Vec<Type>);
+/// Prepared statements by PostgreSQL text, each with the parameter types it was prepared for.
+type Prepared = HashMap<Arc<str>, Vec<(Vec<Type>, Statement)>>;
 
 /// How a [`PgDb`] reaches the server.
 enum Link {
@@ -149,7 +152,7 @@ enum Link {
     Own {
         client: tokio_postgres::Client,
         rt: tokio::runtime::Runtime,
-        prepared: RefCell<HashMap<Prepared, Statement>>,
+        prepared: RefCell<Prepared>,
     },
 }
 
@@ -220,14 +223,22 @@ impl PgDb {
                 rt,
                 prepared,
             } => {
-                let key = (Arc::clone(text), types.to_vec());
-                if let Some(st) = prepared.borrow().get(&key) {
-                    return Ok(st.clone());
+                let hit = prepared.borrow().get(&**text).and_then(|v| {
+                    v.iter()
+                        .find(|(t, _)| t.as_slice() == types)
+                        .map(|(_, st)| st.clone())
+                });
+                if let Some(st) = hit {
+                    return Ok(st);
                 }
                 let st = rt
                     .block_on(client.prepare_typed(text, types))
                     .map_err(DbError::Postgres)?;
-                prepared.borrow_mut().insert(key, st.clone());
+                prepared
+                    .borrow_mut()
+                    .entry(Arc::clone(text))
+                    .or_default()
+                    .push((types.to_vec(), st.clone()));
                 Ok(st)
             }
         }

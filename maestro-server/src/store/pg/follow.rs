@@ -26,14 +26,16 @@ const POLL: Duration = Duration::from_secs(1);
 /// seq broadcast (the store's latest seq); `wake` is poked by this replica's writer.
 pub fn start(
     shared: Arc<PgShared>,
-    config: tokio_postgres::Config,
-    tls: super::tls::Connector,
     feed_tx: broadcast::Sender<Arc<LiveMessage>>,
     seen: Arc<AtomicI64>,
     wake: Arc<Notify>,
 ) {
     let listen_wake = Arc::clone(&wake);
-    shared.handle.spawn(listen(config, tls, listen_wake));
+    shared.handle.spawn(listen(
+        shared.config.clone(),
+        shared.tls.clone(),
+        listen_wake,
+    ));
     let handle = shared.handle.clone();
     handle.spawn(async move {
         loop {

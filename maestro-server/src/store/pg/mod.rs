@@ -20,10 +20,6 @@ const POOL_SIZE: usize = 10;
 pub struct Connected {
     /// The pool and what its connections share.
     pub db: Arc<conn::PgShared>,
-    /// The connection settings (for the LISTEN connection).
-    pub config: tokio_postgres::Config,
-    /// The TLS connector (for the LISTEN connection).
-    pub tls: tls::Connector,
 }
 
 /// Connects to `url`, migrates the schema (under an advisory lock: replicas starting together
@@ -73,14 +69,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Connected> {
         .build()
         .context("building the PostgreSQL pool")?;
     Ok(Connected {
-        db: conn::PgShared::new(
-            pool,
-            config.clone(),
-            tls.clone(),
-            tokio::runtime::Handle::current(),
-        ),
-        config,
-        tls,
+        db: conn::PgShared::new(pool, config, tls, tokio::runtime::Handle::current()),
     })
 }
 

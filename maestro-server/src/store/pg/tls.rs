@@ -42,7 +42,7 @@ pub enum Verify {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// Not a connection string tokio-postgres reads.
-    #[error("the database URL is not a PostgreSQL connection string: {0}")]
+    #[error("the database URL is not a PostgreSQL connection string")]
     Parse(#[source] tokio_postgres::Error),
     /// An option with a value libpq does not define.
     #[error("the database URL's {option} is {value:?}; expected one of {expected}")]
@@ -94,26 +94,23 @@ impl std::fmt::Debug for Target {
 
 /// Reads `url` (a `postgres://` URL or a `key=value` string).
 pub fn target(url: &str) -> Result<Target, TlsError> {
-    let (rest, mode, root) = take_tls_options(url)?;
+    let (rest, mode, root) = take_tls_options(url);
     let mut config: tokio_postgres::Config = rest.parse().map_err(TlsError::Parse)?;
-    let verify = match mode.as_deref() {
-        None | Some("prefer") | Some("require") if root.is_some() => {
-            if mode.is_none() {
-                config.ssl_mode(SslMode::Prefer);
-            }
-            Verify::Ca
-        }
-        None | Some("prefer") | Some("require") => Verify::Nothing,
-        Some("verify-ca") => {
-            config.ssl_mode(SslMode::Require);
-            Verify::Ca
-        }
-        Some("verify-full") => {
-            config.ssl_mode(SslMode::Require);
-            Verify::Full
-        }
-        Some("disable") => Verify::Nothing,
-        Some(other) => {
+    let mode = mode.unwrap_or_else(|| "prefer".to_string());
+    // With a CA given, `prefer` and `require` check the chain (libpq does for `require`).
+    let (ssl_mode, verify) = match (mode.as_str(), root.is_some()) {
+        ("disable", _) => (SslMode::Disable, Verify::Nothing),
+        ("prefer", with_ca) => (
+            SslMode::Prefer,
+            if with_ca { Verify::Ca } else { Verify::Nothing },
+        ),
+        ("require", with_ca) => (
+            SslMode::Require,
+            if with_ca { Verify::Ca } else { Verify::Nothing },
+        ),
+        ("verify-ca", _) => (SslMode::Require, Verify::Ca),
+        ("verify-full", _) => (SslMode::Require, Verify::Full),
+        (other, _) => {
             return Err(TlsError::Value {
                 option: "sslmode",
                 value: other.to_string(),
@@ -121,30 +118,29 @@ pub fn target(url: &str) -> Result<Target, TlsError> {
             })
         }
     };
+    config.ssl_mode(ssl_mode);
     let tls = connector(verify, root.as_deref())?;
     Ok(Target {
         config,
         verify,
-        mode: mode.unwrap_or_else(|| "prefer".to_string()),
+        mode,
         tls,
     })
 }
 
-/// Takes `sslmode` (when tokio-postgres does not know its value) and `sslrootcert` out of a
-/// URL's query or a `key=value` string; `allow` is read as `prefer` (TLS when the server
-/// offers it).
-fn take_tls_options(url: &str) -> Result<(String, Option<String>, Option<PathBuf>), TlsError> {
+/// Takes `sslmode` and `sslrootcert` out of a URL's query or a `key=value` string (the
+/// caller sets the mode itself); `allow` is read as `prefer` (TLS when the server offers it).
+fn take_tls_options(url: &str) -> (String, Option<String>, Option<PathBuf>) {
     let mut mode = None;
     let mut root = None;
     let mut take = |key: &str, value: String| -> bool {
         match key {
             "sslmode" => {
-                let value = if value == "allow" {
+                mode = Some(if value == "allow" {
                     "prefer".to_string()
                 } else {
                     value
-                };
-                mode = Some(value);
+                });
                 true
             }
             "sslrootcert" => {
@@ -174,34 +170,16 @@ fn take_tls_options(url: &str) -> Result<(String, Option<String>, Option<PathBuf
         }
     } else {
         // key=value pairs; values with spaces are quoted ('...') and kept as they are.
-        let mut kept = Vec::new();
-        for word in split_key_values(url) {
-            let taken = match word.split_once('=') {
-                Some((k, v)) => take(k.trim(), unquote(v.trim())),
-                None => false,
-            };
-            if !taken {
-                kept.push(word);
-            }
-        }
-        kept.join(" ")
+        split_key_values(url)
+            .into_iter()
+            .filter(|word| match word.split_once('=') {
+                Some((k, v)) => !take(k.trim(), unquote(v.trim())),
+                None => true,
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     };
-    // The values tokio-postgres knows are given back to it.
-    let rest = match mode.as_deref() {
-        Some(m @ ("disable" | "prefer" | "require")) => with_option(&rest, url, "sslmode", m),
-        _ => rest,
-    };
-    Ok((rest, mode, root))
-}
-
-/// `rest` with `key=value` added in the form of `original`.
-fn with_option(rest: &str, original: &str, key: &str, value: &str) -> String {
-    if original.starts_with("postgres://") || original.starts_with("postgresql://") {
-        let sep = if rest.contains('?') { '&' } else { '?' };
-        format!("{rest}{sep}{key}={value}")
-    } else {
-        format!("{rest} {key}={value}")
-    }
+    (rest, mode, root)
 }
 
 /// The words of a `key=value` string, a quoted value ('a b', with \' and \\) kept whole.
@@ -404,25 +382,22 @@ mod tests {
     fn libpq_tls_options_are_read_and_taken_out() {
         let (rest, mode, root) = take_tls_options(
             "postgres://u:p@db:5432/maestro?sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20x.pem&application_name=m",
-        )
-        .expect("url");
+        );
         assert_eq!(rest, "postgres://u:p@db:5432/maestro?application_name=m");
         assert_eq!(mode.as_deref(), Some("verify-full"));
         assert_eq!(root, Some(PathBuf::from("/etc/ca x.pem")));
 
-        let (rest, mode, _) =
-            take_tls_options("postgres://db/maestro?sslmode=require").expect("url");
-        assert_eq!(rest, "postgres://db/maestro?sslmode=require");
+        let (rest, mode, _) = take_tls_options("postgres://db/maestro?sslmode=require");
+        assert_eq!(rest, "postgres://db/maestro");
         assert_eq!(mode.as_deref(), Some("require"));
 
-        let (rest, mode, _) = take_tls_options("postgres://db/maestro?sslmode=allow").expect("url");
-        assert_eq!(rest, "postgres://db/maestro?sslmode=prefer");
+        let (rest, mode, _) = take_tls_options("postgres://db/maestro?sslmode=allow");
+        assert_eq!(rest, "postgres://db/maestro");
         assert_eq!(mode.as_deref(), Some("prefer"));
 
         let (rest, mode, root) = take_tls_options(
             "host=db dbname=maestro password='a b\\'c' sslmode=verify-ca sslrootcert='/etc/my ca.pem'",
-        )
-        .expect("key=value");
+        );
         assert_eq!(rest, "host=db dbname=maestro password='a b\\'c'");
         assert_eq!(mode.as_deref(), Some("verify-ca"));
         assert_eq!(root, Some(PathBuf::from("/etc/my ca.pem")));
@@ -435,6 +410,16 @@ mod tests {
         assert_eq!(t.config.get_ssl_mode(), SslMode::Prefer);
         let t = target("postgres://db/m?sslmode=disable").expect("disable");
         assert_eq!(t.config.get_ssl_mode(), SslMode::Disable);
+        let t = target("postgres://db/m?sslmode=require").expect("require");
+        assert_eq!(
+            (t.config.get_ssl_mode(), t.verify),
+            (SslMode::Require, Verify::Nothing)
+        );
+        let t = target("host=db sslmode=verify-full").expect("verify-full");
+        assert_eq!(
+            (t.config.get_ssl_mode(), t.verify),
+            (SslMode::Require, Verify::Full)
+        );
         let e = target("postgres://db/m?sslmode=sometimes").expect_err("bad mode");
         assert!(e.to_string().contains("sslmode"), "{e}");
         let e = target("postgres://db/m?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem")
